@@ -1,0 +1,364 @@
+// Package accounts holds the operations on organizations, users, API tokens and sessions that the
+// API, the dashboard, the admin CLI and the demo share: validation, key handling for vaults, and
+// the rules (who may be created how) in one place. Callers record the audit entries, since they
+// know the actor and the request.
+package accounts
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/keyring"
+)
+
+// Session lifetimes.
+const (
+	SessionIdle = 12 * time.Hour     // a session unused this long ends
+	SessionMax  = 7 * 24 * time.Hour // no session lives longer
+)
+
+// Service performs account operations on a store.
+type Service struct {
+	Store cleanroom.Store
+	Keys  *keyring.Master
+	Now   func() time.Time
+}
+
+// New returns a Service using the wall clock.
+func New(store cleanroom.Store, keys *keyring.Master) *Service {
+	return &Service{Store: store, Keys: keys, Now: time.Now}
+}
+
+func (s *Service) now() time.Time { return cleanroom.UTC(s.Now()) }
+
+// NewID returns a new time-ordered resource ID.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// CreateOrg creates an organization of kind publisher or advertiser. Demand-side workspaces are
+// created only by EnableCleanRoom.
+func (s *Service) CreateOrg(ctx context.Context, name string, kind cleanroom.OrgKind) (*cleanroom.Org, error) {
+	if kind == cleanroom.OrgDemandSide {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "Demand-side workspaces are created by enabling the clean room for a publisher.").
+			With("field", "kind").Hint("Create a publisher, then enable its clean room.")
+	}
+	o := &cleanroom.Org{ID: NewID(), Name: name, Kind: kind}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	o.CreatedAt, o.UpdatedAt = now, now
+	if err := s.Store.CreateOrg(ctx, o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// EnableCleanRoom creates the org's vault (with a fresh vault key wrapped by the master key) and,
+// for a publisher, its demand-side workspace with a vault of its own.
+func (s *Service) EnableCleanRoom(ctx context.Context, orgID string) (*cleanroom.Org, error) {
+	org, err := s.Store.FindOrg(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if org.Kind == cleanroom.OrgDemandSide {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "%q is a demand-side workspace; its clean room is enabled with its publisher's.", org.Name)
+	}
+	if org.CleanRoomEnabled() {
+		return nil, cleanroom.Errorf(cleanroom.ECONFLICT, "The clean room is already enabled for %q.", org.Name)
+	}
+	now := s.now()
+	vault, err := s.newVault(org.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	var ds *cleanroom.Org
+	var dsVault *cleanroom.Vault
+	if org.Kind == cleanroom.OrgPublisher {
+		ds = &cleanroom.Org{ID: NewID(), Name: org.Name + " (demand side)", Kind: cleanroom.OrgDemandSide,
+			ParentID: org.ID, CreatedAt: now, UpdatedAt: now, CleanRoomEnabledAt: now}
+		if dsVault, err = s.newVault(ds.ID, now); err != nil {
+			return nil, err
+		}
+	}
+	return s.Store.EnableCleanRoom(ctx, org.ID, vault, ds, dsVault, now)
+}
+
+func (s *Service) newVault(orgID string, now time.Time) (*cleanroom.Vault, error) {
+	wrapped, err := s.Keys.Wrap(keyring.NewDataKey(), VaultKeyLabel(orgID))
+	if err != nil {
+		return nil, err
+	}
+	return &cleanroom.Vault{OrgID: orgID, CreatedAt: now, WrappedKey: wrapped}, nil
+}
+
+// VaultKeyLabel is the label an org's vault key is wrapped under.
+func VaultKeyLabel(orgID string) string { return "vault:" + orgID }
+
+// RecordDPA records that the org signed the data processing agreement at signedAt (now when zero).
+func (s *Service) RecordDPA(ctx context.Context, orgID string, signedAt time.Time) (*cleanroom.Org, error) {
+	if signedAt.IsZero() {
+		signedAt = s.now()
+	}
+	if signedAt.After(s.now().Add(24 * time.Hour)) {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "The DPA signing date lies in the future.").With("field", "signed_at")
+	}
+	signedAt = cleanroom.UTC(signedAt)
+	return s.Store.UpdateOrg(ctx, orgID, cleanroom.OrgUpdate{DPASignedAt: &signedAt}, s.now())
+}
+
+// NewUser describes a user to add to an org.
+type NewUser struct {
+	Email    string
+	Name     string
+	Password string // required when the email is new
+	Role     cleanroom.Role
+}
+
+// AddMember adds a user to an org with a role, creating the user when the email is new (a
+// password is then required). created reports whether the user was new. Adding a user who is a
+// member already returns ECONFLICT; change roles with SetRole.
+func (s *Service) AddMember(ctx context.Context, orgID string, nu NewUser) (m *cleanroom.Member, created bool, err error) {
+	email, err := cleanroom.NormalizeEmail(nu.Email)
+	if err != nil {
+		return nil, false, err
+	}
+	if !nu.Role.Valid() {
+		return nil, false, cleanroom.Errorf(cleanroom.EINVALID, "Role %q is not one of admin, member, viewer.", nu.Role).With("field", "role")
+	}
+	if _, err := s.Store.FindOrg(ctx, orgID); err != nil {
+		return nil, false, err
+	}
+	u, err := s.Store.FindUserByEmail(ctx, email)
+	switch cleanroom.ErrorCode(err) {
+	case "":
+		if _, err := s.Store.FindMember(ctx, orgID, u.ID); err == nil {
+			return nil, false, cleanroom.Errorf(cleanroom.ECONFLICT, "%s is already a member of this organization.", email).
+				Hint("Change the member's role instead.")
+		}
+	case cleanroom.ENOTFOUND:
+		if u, err = s.createUser(ctx, email, nu.Name, nu.Password, false); err != nil {
+			return nil, false, err
+		}
+		created = true
+	default:
+		return nil, false, err
+	}
+	if err := s.Store.PutMembership(ctx, &cleanroom.Membership{UserID: u.ID, OrgID: orgID, Role: nu.Role, CreatedAt: s.now()}); err != nil {
+		return nil, false, err
+	}
+	return &cleanroom.Member{User: *u, Role: nu.Role}, created, nil
+}
+
+// SetRole changes a member's role. The last admin of an org cannot be demoted.
+func (s *Service) SetRole(ctx context.Context, orgID, userID string, role cleanroom.Role) (*cleanroom.Member, error) {
+	if !role.Valid() {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "Role %q is not one of admin, member, viewer.", role).With("field", "role")
+	}
+	m, err := s.Store.FindMember(ctx, orgID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if m.Role == cleanroom.RoleAdmin && role != cleanroom.RoleAdmin {
+		if err := s.keepAnAdmin(ctx, orgID); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Store.PutMembership(ctx, &cleanroom.Membership{UserID: userID, OrgID: orgID, Role: role, CreatedAt: m.CreatedAt}); err != nil {
+		return nil, err
+	}
+	m.Role = role
+	return m, nil
+}
+
+// RemoveMember removes a user from an org, ending their sessions and tokens there. The last admin
+// cannot be removed.
+func (s *Service) RemoveMember(ctx context.Context, orgID, userID string) error {
+	m, err := s.Store.FindMember(ctx, orgID, userID)
+	if err != nil {
+		return err
+	}
+	if m.Role == cleanroom.RoleAdmin {
+		if err := s.keepAnAdmin(ctx, orgID); err != nil {
+			return err
+		}
+	}
+	return s.Store.DeleteMembership(ctx, orgID, userID)
+}
+
+// keepAnAdmin fails when orgID has only one admin.
+func (s *Service) keepAnAdmin(ctx context.Context, orgID string) error {
+	admins := 0
+	for page := (cleanroom.Page{Limit: cleanroom.MaxPageLimit}); ; {
+		ms, next, err := s.Store.ListMembers(ctx, orgID, page)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Role == cleanroom.RoleAdmin {
+				admins++
+			}
+		}
+		if next == "" || admins > 1 {
+			break
+		}
+		page.After = next
+	}
+	if admins <= 1 {
+		return cleanroom.Errorf(cleanroom.ECONFLICT, "This is the organization's last admin.").
+			Hint("Make another member an admin first.")
+	}
+	return nil
+}
+
+// CreateOperator creates an operator user, or makes nothing and returns ECONFLICT if the email
+// is taken.
+func (s *Service) CreateOperator(ctx context.Context, email, name, password string) (*cleanroom.User, error) {
+	email, err := cleanroom.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	return s.createUser(ctx, email, name, password, true)
+}
+
+func (s *Service) createUser(ctx context.Context, email, name, password string, operator bool) (*cleanroom.User, error) {
+	if name == "" {
+		name = email
+	}
+	if err := cleanroom.ValidateName("user name", name); err != nil {
+		return nil, err
+	}
+	if err := auth.ValidatePassword(password); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	u := &cleanroom.User{ID: NewID(), Email: email, Name: name, Operator: operator,
+		PasswordHash: auth.HashPassword(password), CreatedAt: now, UpdatedAt: now}
+	if err := s.Store.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// ChangePassword sets a user's password after checking the current one.
+func (s *Service) ChangePassword(ctx context.Context, userID, current, next string) error {
+	u, err := s.Store.FindUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !auth.VerifyPassword(u.PasswordHash, current) {
+		return cleanroom.Errorf(cleanroom.EINVALID, "The current password is wrong.").With("field", "current_password")
+	}
+	if err := auth.ValidatePassword(next); err != nil {
+		return err
+	}
+	return s.Store.SetPassword(ctx, userID, auth.HashPassword(next), s.now())
+}
+
+// IssueToken creates an API token for a user acting in orgID ("" for an operator token with no
+// org) and returns its secret, which is shown once. ttl 0 means no expiry.
+func (s *Service) IssueToken(ctx context.Context, userID, orgID, name string, ttl time.Duration) (string, *cleanroom.Token, error) {
+	if name == "" {
+		name = "token"
+	}
+	if err := cleanroom.ValidateName("token name", name); err != nil {
+		return "", nil, err
+	}
+	u, err := s.Store.FindUser(ctx, userID)
+	if err != nil {
+		return "", nil, err
+	}
+	if orgID == "" {
+		if !u.Operator {
+			return "", nil, cleanroom.Errorf(cleanroom.EINVALID, "A token must act in an organization unless its user is an operator.").With("field", "org_id")
+		}
+	} else if _, err := s.Store.FindMember(ctx, orgID, userID); err != nil {
+		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND && u.Operator {
+			// Operators may act in any org.
+			if _, err := s.Store.FindOrg(ctx, orgID); err != nil {
+				return "", nil, err
+			}
+		} else {
+			return "", nil, err
+		}
+	}
+	if ttl < 0 {
+		return "", nil, cleanroom.Errorf(cleanroom.EINVALID, "The token lifetime is negative.").With("field", "ttl")
+	}
+	secret, prefix, hash := auth.NewToken()
+	now := s.now()
+	t := &cleanroom.Token{ID: NewID(), UserID: userID, OrgID: orgID, Name: name, Prefix: prefix, Hash: hash, CreatedAt: now}
+	if ttl > 0 {
+		t.ExpiresAt = now.Add(ttl)
+	}
+	if err := s.Store.CreateToken(ctx, t); err != nil {
+		return "", nil, err
+	}
+	return secret, t, nil
+}
+
+// Login checks a password and starts a session acting in orgID (the user's first org when empty).
+// Wrong email and wrong password give the same error.
+func (s *Service) Login(ctx context.Context, email, password, orgID string) (string, *cleanroom.Session, *cleanroom.User, error) {
+	bad := cleanroom.Errorf(cleanroom.EUNAUTHENTICATED, "The email or password is wrong.")
+	email, err := cleanroom.NormalizeEmail(email)
+	if err != nil {
+		auth.VerifyPassword("", password)
+		return "", nil, nil, bad
+	}
+	u, err := s.Store.FindUserByEmail(ctx, email)
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+		auth.VerifyPassword("", password)
+		return "", nil, nil, bad
+	} else if err != nil {
+		return "", nil, nil, err
+	}
+	if !auth.VerifyPassword(u.PasswordHash, password) {
+		return "", nil, nil, bad
+	}
+	if orgID, err = s.SessionOrg(ctx, u, orgID); err != nil {
+		return "", nil, nil, err
+	}
+	secret, hash := auth.NewSessionSecret()
+	now := s.now()
+	sess := &cleanroom.Session{Hash: hash, UserID: u.ID, OrgID: orgID, CSRFToken: auth.NewCSRFToken(),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionIdle)}
+	if err := s.Store.CreateSession(ctx, sess); err != nil {
+		return "", nil, nil, err
+	}
+	return secret, sess, u, nil
+}
+
+// SessionOrg checks that u may act in orgID and returns it; with orgID empty it picks the user's
+// first org ("" for an operator with none).
+func (s *Service) SessionOrg(ctx context.Context, u *cleanroom.User, orgID string) (string, error) {
+	if orgID != "" {
+		if _, err := s.Store.FindMember(ctx, orgID, u.ID); err == nil {
+			return orgID, nil
+		} else if cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+			return "", err
+		}
+		if u.Operator {
+			if _, err := s.Store.FindOrg(ctx, orgID); err != nil {
+				return "", err
+			}
+			return orgID, nil
+		}
+		return "", cleanroom.Errorf(cleanroom.ENOTFOUND, "Organization not found.").With("field", "org_id")
+	}
+	ms, err := s.Store.ListMemberships(ctx, u.ID)
+	if err != nil {
+		return "", err
+	}
+	if len(ms) == 0 {
+		if u.Operator {
+			return "", nil
+		}
+		return "", cleanroom.Errorf(cleanroom.EFORBIDDEN, "This account belongs to no organization.").
+			Hint("Ask an organization admin or the operator to add you.")
+	}
+	return ms[0].OrgID, nil
+}

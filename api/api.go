@@ -1,0 +1,282 @@
+// Package api serves the JSON API under /v1, plus /healthz, /readyz and /metrics. Every route is
+// declared once in the route table (routes.go) with its access rule and audit action; one wrapper
+// authenticates the caller, enforces CSRF protection on cookie-authenticated writes, checks the
+// role, limits the body, runs the handler, records the audit entry and renders errors in the one
+// error shape. Tenancy is enforced by handlers loading resources only within the caller's org
+// (see owned), so another org's resource is "not found", never "forbidden".
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/auth"
+)
+
+// Server is the API. Set its fields, then call Handler.
+type Server struct {
+	Store    cleanroom.Store
+	Accounts *accounts.Service
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// MaxBodyBytes limits JSON request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// SecureCookies marks session cookies Secure; set it whenever users reach the server over
+	// HTTPS (directly or through a proxy). Requests that arrive over TLS get Secure cookies anyway.
+	SecureCookies bool
+	// LoginLimiter limits login attempts per client address and per email.
+	LoginLimiter *auth.Limiter
+	// Registry receives the HTTP metrics; Gatherer serves /metrics.
+	Registry prometheus.Registerer
+	Gatherer prometheus.Gatherer
+
+	mux      *http.ServeMux
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	cop      *http.CrossOriginProtection
+}
+
+// New returns a server with defaults for the optional fields.
+func New(store cleanroom.Store, acc *accounts.Service, logger *slog.Logger) *Server {
+	return &Server{
+		Store: store, Accounts: acc, Logger: logger, Now: time.Now,
+		MaxBodyBytes: 1 << 20,
+		LoginLimiter: auth.NewLimiter(10, 30*time.Second),
+	}
+}
+
+func (s *Server) now() time.Time { return cleanroom.UTC(s.Now()) }
+
+// Handler returns the HTTP handler: the API, health and metrics, and web (the dashboard) for
+// every other path; web may be nil.
+func (s *Server) Handler(web http.Handler) http.Handler {
+	s.mux = http.NewServeMux()
+	s.cop = http.NewCrossOriginProtection()
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cleanroom_http_requests_total", Help: "HTTP requests by route pattern, method and status.",
+	}, []string{"route", "method", "status"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "cleanroom_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+	}, []string{"route", "method"})
+	if s.Registry != nil {
+		s.Registry.MustRegister(s.requests, s.latency)
+	}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if s.Gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	}
+	s.mux.HandleFunc("/v1/", s.noRoute)
+	if web != nil {
+		s.mux.Handle("/", web)
+	}
+	return s.instrument(s.mux)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.Store.Ready(ctx); err != nil {
+		s.Logger.Warn("not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": cleanroom.ErrorMessage(err)})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// noRoute answers unknown /v1 paths (404) and known paths with another method (405), in the error shape.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/v1/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		for _, m := range allow {
+			w.Header().Add("Allow", m)
+		}
+		writeError(w, r, s.Logger, "", &statusError{http.StatusMethodNotAllowed,
+			cleanroom.Errorf(cleanroom.EINVALID, "%s is not allowed on %s.", r.Method, r.URL.Path).With("allowed", allow)})
+		return
+	}
+	writeError(w, r, s.Logger, "", cleanroom.Errorf(cleanroom.ENOTFOUND, "There is no API route %s %s.", r.Method, r.URL.Path).
+		Hint("See /v1/openapi.json for the routes."))
+}
+
+// instrument records request counts and latencies by route pattern.
+func (s *Server) instrument(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		_, pattern := s.mux.Handler(r)
+		if pattern == "" || pattern == "/" {
+			pattern = "other"
+		}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		s.requests.WithLabelValues(pattern, r.Method, strconv.Itoa(rec.status)).Inc()
+		s.latency.WithLabelValues(pattern, r.Method).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// call is one API request being handled: who is calling, and what the audit entry will say.
+type call struct {
+	*Caller
+	RequestID string
+	route     *route
+	audit     cleanroom.AuditEntry
+	status    int
+	body      any
+	location  string
+}
+
+// target names the resource the request acted on, for the audit entry.
+func (c *call) target(typ, id string) {
+	c.audit.TargetType, c.audit.TargetID = typ, id
+}
+
+// detail adds a fact to the audit entry (never a secret or an identifier).
+func (c *call) detail(key string, v any) {
+	if c.audit.Details == nil {
+		c.audit.Details = map[string]any{}
+	}
+	c.audit.Details[key] = v
+}
+
+// reply sets the response.
+func (c *call) reply(status int, body any) error {
+	c.status, c.body = status, body
+	return nil
+}
+
+// created replies 201 with a Location header.
+func (c *call) created(location string, body any) error {
+	c.location = location
+	return c.reply(http.StatusCreated, body)
+}
+
+// newRequestID returns the client's X-Request-Id when it is sane, else a random one.
+func newRequestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && printableASCII(id) {
+		return id
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// wrap turns a route into an http.Handler: the one place where authentication, CSRF, role
+// checks, body limits, auditing and error rendering happen.
+func (s *Server) wrap(rt *route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &call{RequestID: newRequestID(r), route: rt}
+		w.Header().Set("X-Request-Id", c.RequestID)
+		if err := s.serve(w, r, c); err != nil {
+			writeError(w, r, s.Logger, c.RequestID, err)
+			return
+		}
+		if rt.Audit != "" {
+			s.record(r.Context(), c, rt.Audit)
+		}
+		switch {
+		case c.status == 0: // the handler wrote the response itself
+			return
+		case c.location != "":
+			w.Header().Set("Location", c.location)
+		}
+		if c.status == http.StatusNoContent {
+			w.WriteHeader(c.status)
+			return
+		}
+		writeJSON(w, c.status, c.body)
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) error {
+	rt := c.route
+	if err := s.cop.Check(r); err != nil {
+		return cleanroom.Errorf(cleanroom.EFORBIDDEN, "Cross-origin request refused.").
+			Hint("Call the API from the dashboard's own origin, or with a bearer token from a non-browser client.")
+	}
+	if rt.Access != public {
+		caller, err := s.Authenticate(r)
+		if err != nil {
+			return err
+		}
+		c.Caller = caller
+		if caller.Session != nil && !safeMethod(r.Method) {
+			if !auth.EqualSecret(r.Header.Get(CSRFHeader), caller.Session.CSRFToken) {
+				return cleanroom.Errorf(cleanroom.EFORBIDDEN, "The CSRF token is missing or wrong.").
+					Hint("Send the session's csrf_token (from GET /v1/me) in the %s header.", CSRFHeader)
+			}
+		}
+		if err := rt.allows(caller); err != nil {
+			return err
+		}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
+	c.status = http.StatusOK
+	return rt.handle(s, w, r, c)
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// record appends the audit entry for a successful request. A failure is logged loudly: the change
+// itself has happened.
+func (s *Server) record(ctx context.Context, c *call, action string) {
+	e := c.audit
+	e.Time, e.RequestID, e.Action = s.now(), c.RequestID, action
+	if c.Caller != nil {
+		e.ActorUserID = c.User.ID
+		if c.Token != nil {
+			e.ActorTokenID = c.Token.ID
+		}
+		if e.OrgID == "" && c.Org != nil {
+			e.OrgID = c.Org.ID
+		}
+	}
+	if err := s.Store.AppendAudit(context.WithoutCancel(ctx), &e); err != nil {
+		s.Logger.Error("audit append failed", "action", action, "request_id", c.RequestID, "err", err)
+	}
+}

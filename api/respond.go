@@ -1,0 +1,169 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/cleanroom-oss/cleanroom"
+)
+
+// errorBody is the one error shape of the API.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code      string         `json:"code"`
+	Message   string         `json:"message"`
+	Details   map[string]any `json:"details,omitempty"`
+	RequestID string         `json:"request_id,omitempty"`
+}
+
+// statusOf maps error codes to HTTP statuses.
+func statusOf(code string) int {
+	switch code {
+	case cleanroom.EINVALID:
+		return http.StatusBadRequest
+	case cleanroom.ENOTFOUND:
+		return http.StatusNotFound
+	case cleanroom.ECONFLICT:
+		return http.StatusConflict
+	case cleanroom.EFORBIDDEN:
+		return http.StatusForbidden
+	case cleanroom.EUNAUTHENTICATED:
+		return http.StatusUnauthorized
+	case cleanroom.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// statusError carries an HTTP status that differs from its code's usual one (413, 405, 429).
+type statusError struct {
+	status int
+	err    *cleanroom.Error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+// writeError renders err in the error shape. Internal errors are logged with their cause and
+// shown with a generic message only.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, requestID string, err error) {
+	code := cleanroom.ErrorCode(err)
+	status := statusOf(code)
+	var se *statusError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &se):
+		status = se.status
+	case errors.As(err, &mbe):
+		status, code = http.StatusRequestEntityTooLarge, cleanroom.EINVALID
+		err = cleanroom.Errorf(cleanroom.EINVALID, "The request body is larger than %d bytes.", mbe.Limit).
+			With("limit_bytes", mbe.Limit)
+	}
+	if code == cleanroom.EINTERNAL {
+		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID, "err", err)
+	}
+	if code == cleanroom.EUNAUTHENTICATED {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cleanroom"`)
+	}
+	writeJSON(w, status, errorBody{Error: errorDetail{
+		Code: code, Message: cleanroom.ErrorMessage(err), Details: cleanroom.ErrorDetails(err), RequestID: requestID,
+	}})
+}
+
+// writeJSON writes v as the JSON response body with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if v != nil {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		enc.Encode(v)
+	}
+}
+
+// decode reads the JSON request body into v, refusing unknown fields, trailing data and bodies
+// over the size limit, with messages that name the problem.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return cleanroom.Errorf(cleanroom.EINVALID, "The request body must be JSON, not %s.", ct).
+			Hint("Send Content-Type: application/json.")
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return cleanroom.Errorf(cleanroom.EINVALID, "The request body has data after the JSON value.")
+	}
+	return nil
+}
+
+func bodyError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return err
+	case errors.Is(err, io.EOF):
+		return cleanroom.Errorf(cleanroom.EINVALID, "The request body is empty; a JSON object is expected.")
+	case errors.As(err, &syn):
+		return cleanroom.Errorf(cleanroom.EINVALID, "The request body is not valid JSON (at byte %d).", syn.Offset).With("offset", syn.Offset)
+	case errors.As(err, &typ):
+		return cleanroom.Errorf(cleanroom.EINVALID, "Field %q must be %s, not %s.", typ.Field, typ.Type, typ.Value).With("field", typ.Field)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return cleanroom.Errorf(cleanroom.EINVALID, "Field %q is not known.", f).With("field", f)
+	}
+	return cleanroom.Errorf(cleanroom.EINVALID, "The request body could not be read: %v.", err)
+}
+
+// list is the shape of every list response.
+type list[T any] struct {
+	Items []T `json:"items"`
+	// Next is the cursor of the next page; absent on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+// pageOf reads the cursor pagination parameters ?limit= and ?after=.
+func pageOf(r *http.Request) (cleanroom.Page, error) {
+	p := cleanroom.Page{After: r.URL.Query().Get("after")}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > cleanroom.MaxPageLimit {
+			return p, cleanroom.Errorf(cleanroom.EINVALID, "limit must be a whole number from 1 to %d.", cleanroom.MaxPageLimit).
+				With("field", "limit")
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// pathID returns the {name} path value, checked to be a UUID; a malformed one is not found.
+func pathID(r *http.Request, name, what string) (string, error) {
+	id := r.PathValue(name)
+	if !cleanroom.IsID(id) {
+		return "", notFound(what)
+	}
+	return id, nil
+}
+
+// notFound is the error for a resource that does not exist or is not visible to the caller: the
+// two are indistinguishable on purpose.
+func notFound(what string) error {
+	return cleanroom.Errorf(cleanroom.ENOTFOUND, "%s not found.", what)
+}
+
+func errorf(code, format string, args ...any) error {
+	return cleanroom.Errorf(code, format, args...)
+}

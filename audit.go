@@ -1,0 +1,42 @@
+package cleanroom
+
+import (
+	"context"
+	"time"
+)
+
+// AuditEntry records one write or sensitive read. Entries are append-only: nothing updates or
+// deletes them.
+type AuditEntry struct {
+	ID        int64     `json:"id"`
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"request_id,omitempty"`
+	// ActorUserID is who acted ("" for the system, e.g. a job or an expiry).
+	ActorUserID string `json:"actor_user_id,omitempty"`
+	// ActorTokenID is the API token used, if any.
+	ActorTokenID string `json:"actor_token_id,omitempty"`
+	// OrgID is the org the entry concerns; PartnerOrgID a second org it concerns, if any (e.g. the
+	// advertiser of a connection). Both see the entry.
+	OrgID        string `json:"org_id,omitempty"`
+	PartnerOrgID string `json:"partner_org_id,omitempty"`
+	// Action is a dotted verb such as "token.create" or "org.clean_room.enable".
+	Action     string         `json:"action"`
+	TargetType string         `json:"target_type,omitempty"`
+	TargetID   string         `json:"target_id,omitempty"`
+	Details    map[string]any `json:"details,omitempty"`
+}
+
+// AuditFilter selects audit entries. An empty OrgID selects every org's (operators only).
+type AuditFilter struct {
+	OrgID  string
+	Action string
+	Page   Page
+}
+
+// AuditStore appends and lists audit entries.
+type AuditStore interface {
+	// AppendAudit stores e and sets its ID.
+	AppendAudit(ctx context.Context, e *AuditEntry) error
+	// ListAudit returns entries, newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, string, error)
+}

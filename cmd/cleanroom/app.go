@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/jobs"
+	"github.com/cleanroom-oss/cleanroom/keyring"
+	"github.com/cleanroom-oss/cleanroom/localblob"
+	"github.com/cleanroom-oss/cleanroom/postgres"
+	"github.com/cleanroom-oss/cleanroom/sqlite"
+	"github.com/cleanroom-oss/cleanroom/web"
+)
+
+// Main is a cleanroom process: the store, keys and services, and (after Serve) the HTTP server
+// and job workers. It is the only place that wires packages together; tests use it to run the
+// real wiring.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+
+	Store    cleanroom.Store
+	Blobs    cleanroom.BlobStore
+	Keys     *keyring.Master
+	Accounts *accounts.Service
+	API      *api.Server
+	Jobs     *jobs.Runner
+
+	// KeyCreated reports that Open generated a new master key.
+	KeyCreated bool
+
+	ln     net.Listener
+	server *http.Server
+	done   chan error
+	cancel context.CancelFunc
+}
+
+// NewMain returns a Main with the default configuration, logging to stderr.
+func NewMain() *Main {
+	return &Main{Config: defaultConfig()}
+}
+
+// newLogger builds the process logger from the configuration.
+func newLogger(c Config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+}
+
+// Open opens the data directory, the metadata store (applying migrations), the master key and
+// the services. It does not listen.
+func (m *Main) Open(ctx context.Context) error {
+	if m.Logger == nil {
+		l, err := newLogger(m.Config, os.Stderr)
+		if err != nil {
+			return err
+		}
+		m.Logger = l
+	}
+	c := &m.Config
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	var err error
+	if m.Keys, m.KeyCreated, err = keyring.LoadOrCreate(c.keyPath(), c.MasterKey); err != nil {
+		return err
+	}
+	if m.KeyCreated {
+		m.Logger.Warn("generated a new master key; back it up, without it the vault files cannot be read", "path", c.keyPath())
+	}
+	switch {
+	case c.Database == "":
+		m.Store, err = sqlite.Open(ctx, c.sqlitePath())
+	case strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://"):
+		m.Store, err = postgres.Open(ctx, c.Database)
+	default:
+		return fmt.Errorf("--database must be a postgres:// URL (or empty for SQLite in the data directory)")
+	}
+	if err != nil {
+		return fmt.Errorf("open metadata store: %w", err)
+	}
+	if m.Blobs, err = localblob.Open(c.blobDir()); err != nil {
+		return err
+	}
+	m.Accounts = accounts.New(m.Store, m.Keys)
+	m.Jobs = jobs.NewRunner(m.Store, m.Logger)
+	m.Jobs.Workers = c.Workers
+	return nil
+}
+
+// Serve starts the job workers and the HTTP server on Config.Addr and returns once it listens.
+// Wait blocks until the server stops; Close stops it gracefully.
+func (m *Main) Serve() error {
+	c := &m.Config
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.Jobs)
+	m.API = api.New(m.Store, m.Accounts, m.Logger)
+	m.API.MaxBodyBytes = c.MaxBodyBytes
+	m.API.SecureCookies = c.SecureCookies || c.TLSCert != ""
+	m.API.Registry, m.API.Gatherer = reg, reg
+	dash := web.New(m.API, m.Store, m.Logger)
+	handler := m.API.Handler(dash)
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	m.ln = ln
+	m.server = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.Jobs.Start()
+	m.done = make(chan error, 1)
+	go func() {
+		var err error
+		if c.TLSCert != "" || c.TLSKey != "" {
+			err = m.server.ServeTLS(ln, c.TLSCert, c.TLSKey)
+		} else {
+			err = m.server.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		m.done <- err
+	}()
+	go m.sweepSessions(ctx)
+	m.Logger.Info("serving", "url", m.URL(), "database", m.databaseKind(), "data", c.DataDir)
+	return nil
+}
+
+// sweepSessions deletes expired sessions every hour until ctx ends.
+func (m *Main) sweepSessions(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := m.Store.DeleteExpiredSessions(ctx, cleanroom.UTC(time.Now())); err != nil && ctx.Err() == nil {
+			m.Logger.Warn("delete expired sessions", "err", err)
+		} else if n > 0 {
+			m.Logger.Info("deleted expired sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Main) databaseKind() string {
+	if m.Config.Database == "" {
+		return "sqlite"
+	}
+	return "postgres"
+}
+
+// URL is the base URL the server listens on.
+func (m *Main) URL() string {
+	if m.ln == nil {
+		return ""
+	}
+	scheme := "http"
+	if m.Config.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + m.ln.Addr().String()
+}
+
+// Wait blocks until the HTTP server stops and returns its error.
+func (m *Main) Wait() error {
+	if m.done == nil {
+		return nil
+	}
+	return <-m.done
+}
+
+// Close shuts down gracefully: the server stops accepting, in-flight requests finish, running
+// jobs are interrupted and handed back to the queue, then the store closes.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if m.cancel != nil {
+		m.cancel()
+	}
+	if m.server != nil {
+		errs = append(errs, m.server.Shutdown(ctx))
+	}
+	if m.Jobs != nil {
+		errs = append(errs, m.Jobs.Stop(ctx))
+	}
+	if m.Store != nil {
+		errs = append(errs, m.Store.Close())
+	}
+	return errors.Join(errs...)
+}

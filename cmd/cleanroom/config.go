@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// Config is the configuration of a cleanroom process. Every field has a flag and a CLEANROOM_*
+// environment twin (flag --data-dir <-> CLEANROOM_DATA_DIR); a flag given on the command line wins.
+type Config struct {
+	// DataDir holds the SQLite database, the blob area and the master key file.
+	DataDir string
+	// Database is a postgres:// URL to keep the metadata on PostgreSQL; empty for SQLite in DataDir.
+	Database string
+	// Addr is the HTTP listen address.
+	Addr string
+	// MasterKey, from CLEANROOM_MASTER_KEY only (never a flag, so it stays out of process lists),
+	// overrides the key file.
+	MasterKey string
+	// TLSCert and TLSKey, when both set, make the server speak HTTPS.
+	TLSCert, TLSKey string
+	// SecureCookies marks session cookies Secure (behind a TLS-terminating proxy).
+	SecureCookies bool
+	// Workers is the number of background jobs run at once.
+	Workers int
+	// MaxBodyBytes limits JSON request bodies.
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration
+	// LogLevel is debug, info, warn or error; LogFormat is text or json.
+	LogLevel, LogFormat string
+}
+
+// defaultConfig returns the embedded default: everything in ./cleanroom-data.
+func defaultConfig() Config {
+	return Config{
+		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, MaxBodyBytes: 1 << 20,
+		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
+	}
+}
+
+// storageFlags registers the flags that say where the data is; every command that opens the
+// store takes them.
+func (c *Config) storageFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (SQLite database, blobs, master key)")
+	fs.StringVar(&c.Database, "database", c.Database, "PostgreSQL URL for the metadata (default: SQLite in the data directory)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+}
+
+// serverFlags registers the flags of a serving process.
+func (c *Config) serverFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves HTTPS")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
+	fs.BoolVar(&c.SecureCookies, "secure-cookies", c.SecureCookies, "mark session cookies Secure (set when a proxy terminates TLS)")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "background jobs run at once")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for requests and jobs")
+}
+
+// EnvName returns the environment twin of a flag: --max-body-bytes <-> CLEANROOM_MAX_BODY_BYTES.
+func EnvName(flag string) string {
+	return "CLEANROOM_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnv sets every flag of cmd not given on the command line from its environment twin.
+func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
+	var err error
+	apply := func(f *pflag.Flag) {
+		if f.Changed || err != nil || f.Name == "help" {
+			return
+		}
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %v", EnvName(f.Name), v, e)
+			}
+		}
+	}
+	cmd.Flags().VisitAll(apply)
+	cmd.InheritedFlags().VisitAll(apply)
+	return err
+}
+
+// sqlitePath is where the SQLite database lives in the data directory.
+func (c *Config) sqlitePath() string { return filepath.Join(c.DataDir, "cleanroom.db") }
+
+// keyPath is where the generated master key lives.
+func (c *Config) keyPath() string { return filepath.Join(c.DataDir, "master.key") }
+
+// blobDir is the local blob area.
+func (c *Config) blobDir() string { return filepath.Join(c.DataDir, "blobs") }

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
+)
+
+func (c *cli) demoCommand() *cobra.Command {
+	m := NewMain()
+	m.Config.DataDir = ""
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Create a demo deployment in a fresh data directory, serve it and print the logins",
+		Long: `Create a fresh data directory (a new temporary one unless --data names an empty or missing
+directory) holding an operator, a publisher with the clean room enabled (and its demand-side
+workspace) and an advertiser that has signed the DPA, with a login and an API token for each, then
+serve it until interrupted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := prepareDemoDir(&m.Config); err != nil {
+				return err
+			}
+			l, err := newLogger(m.Config, c.stderr)
+			if err != nil {
+				return err
+			}
+			m.Logger = l
+			m.Config.MasterKey = os.Getenv("CLEANROOM_MASTER_KEY")
+			if err := m.Open(context.Background()); err != nil {
+				m.Close()
+				return err
+			}
+			d, err := seedDemo(context.Background(), m)
+			if err != nil {
+				m.Close()
+				return err
+			}
+			// The default port may be taken by another program; a demo then takes a free one.
+			if !cmd.Flags().Changed("addr") && os.Getenv(EnvName("addr")) == "" && !portFree(m.Config.Addr) {
+				m.Config.Addr = "127.0.0.1:0"
+			}
+			return c.serve(m, func() { d.print(c.stdout, m) })
+		},
+	}
+	m.Config.storageFlags(cmd.Flags())
+	m.Config.serverFlags(cmd.Flags())
+	return cmd
+}
+
+func portFree(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// prepareDemoDir picks the demo's data directory: a new temporary one, or the one given if it is
+// empty or missing (a demo never touches existing data).
+func prepareDemoDir(c *Config) error {
+	if c.DataDir == "" {
+		dir, err := os.MkdirTemp("", "cleanroom-demo-")
+		if err != nil {
+			return err
+		}
+		c.DataDir = dir
+		return nil
+	}
+	entries, err := os.ReadDir(c.DataDir)
+	if err == nil && len(entries) > 0 {
+		return cleanroom.Errorf(cleanroom.ECONFLICT, "The demo data directory %s is not empty.", c.DataDir).
+			Hint("Give a new directory with --data, or omit --data to use a temporary one.")
+	}
+	return nil
+}
+
+// demoLogin is one account the demo creates.
+type demoLogin struct {
+	Role, OrgName, OrgID, Email, Password, Token string
+}
+
+type demo struct {
+	Logins []demoLogin
+	// PublisherID, DemandSideID and AdvertiserID are the demo's organizations.
+	PublisherID, DemandSideID, AdvertiserID string
+}
+
+// seedDemo creates the demo's organizations, accounts and tokens.
+func seedDemo(ctx context.Context, m *Main) (*demo, error) {
+	acc := m.Accounts
+	d := &demo{}
+	pw := func() string {
+		b := make([]byte, 10)
+		rand.Read(b)
+		return "demo-" + strings.ToLower(base32.StdEncoding.EncodeToString(b))
+	}
+	opPw := pw()
+	op, err := acc.CreateOperator(ctx, "operator@cleanroom.example", "Demo Operator", opPw)
+	if err != nil {
+		return nil, err
+	}
+	opToken, _, err := acc.IssueToken(ctx, op.ID, "", "demo", 0)
+	if err != nil {
+		return nil, err
+	}
+	d.Logins = append(d.Logins, demoLogin{"operator", "(all)", "", op.Email, opPw, opToken})
+
+	pub, err := acc.CreateOrg(ctx, "Daily Courier Media", cleanroom.OrgPublisher)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := acc.RecordDPA(ctx, pub.ID, time.Time{}); err != nil {
+		return nil, err
+	}
+	if pub, err = acc.EnableCleanRoom(ctx, pub.ID); err != nil {
+		return nil, err
+	}
+	adv, err := acc.CreateOrg(ctx, "Northwind Outdoor Co.", cleanroom.OrgAdvertiser)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := acc.RecordDPA(ctx, adv.ID, time.Time{}); err != nil {
+		return nil, err
+	}
+	if adv, err = acc.EnableCleanRoom(ctx, adv.ID); err != nil {
+		return nil, err
+	}
+	d.PublisherID, d.DemandSideID, d.AdvertiserID = pub.ID, pub.DemandSideID, adv.ID
+
+	var pubAdminID string
+	people := []struct {
+		org         *cleanroom.Org
+		email, name string
+		role        cleanroom.Role
+		label       string
+	}{
+		{pub, "adops@dailycourier.example", "Priya Ad-Ops", cleanroom.RoleAdmin, "publisher admin"},
+		{pub, "analyst@dailycourier.example", "Sam Analyst", cleanroom.RoleViewer, "publisher viewer"},
+		{adv, "data@northwind.example", "Alex Data", cleanroom.RoleAdmin, "advertiser admin"},
+	}
+	for _, p := range people {
+		secret := pw()
+		mem, _, err := acc.AddMember(ctx, p.org.ID, accounts.NewUser{Email: p.email, Name: p.name, Password: secret, Role: p.role})
+		if err != nil {
+			return nil, err
+		}
+		tok, _, err := acc.IssueToken(ctx, mem.ID, p.org.ID, "demo", 0)
+		if err != nil {
+			return nil, err
+		}
+		d.Logins = append(d.Logins, demoLogin{p.label, p.org.Name, p.org.ID, p.email, secret, tok})
+		if p.org == pub && p.role == cleanroom.RoleAdmin {
+			pubAdminID = mem.ID
+		}
+	}
+	// The publisher's admin also works in its demand-side workspace.
+	if err := m.Store.PutMembership(ctx, &cleanroom.Membership{UserID: pubAdminID,
+		OrgID: pub.DemandSideID, Role: cleanroom.RoleAdmin, CreatedAt: cleanroom.UTC(time.Now())}); err != nil {
+		return nil, err
+	}
+	err = m.Store.AppendAudit(ctx, &cleanroom.AuditEntry{Time: cleanroom.UTC(time.Now()), Action: "demo.seed",
+		OrgID: pub.ID, PartnerOrgID: adv.ID, Details: map[string]any{"via": "cli"}})
+	return d, err
+}
+
+// print writes the demo's logins.
+func (d *demo) print(w io.Writer, m *Main) {
+	fmt.Fprintf(w, "\nClean Room demo is running at %s\nData directory: %s\n\n", m.URL(), m.Config.DataDir)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHO\tORGANIZATION\tEMAIL\tPASSWORD")
+	for _, l := range d.Logins {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Role, l.OrgName, l.Email, l.Password)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nAPI tokens (send as \"Authorization: Bearer <token>\"):")
+	for _, l := range d.Logins {
+		fmt.Fprintf(w, "  %-18s %s\n", l.Role, l.Token)
+	}
+	fmt.Fprintf(w, "\nTry: curl -H \"Authorization: Bearer %s\" %s/v1/org\nPress Ctrl-C to stop.\n", d.Logins[1].Token, m.URL())
+}

@@ -1,0 +1,175 @@
+// Package localblob implements cleanroom.BlobStore on a local directory. Writes go to a temporary
+// file in the target's directory, are fsynced and renamed into place, and the directory is
+// fsynced, so a crash leaves either the old file or the new one.
+package localblob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/cleanroom-oss/cleanroom"
+)
+
+// Dir is a blob store rooted at a directory.
+type Dir struct {
+	root string
+}
+
+var _ cleanroom.BlobStore = (*Dir)(nil)
+
+// Open returns the blob store rooted at root, creating the directory (mode 0700) if needed.
+func Open(root string) (*Dir, error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("localblob: %w", err)
+	}
+	return &Dir{root: root}, nil
+}
+
+var segment = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
+// path checks key and returns its file path.
+func (d *Dir) path(key string) (string, error) {
+	if key == "" || len(key) > 512 {
+		return "", cleanroom.Errorf(cleanroom.EINVALID, "Blob key %q is empty or too long.", key)
+	}
+	for _, s := range strings.Split(key, "/") {
+		if !segment.MatchString(s) {
+			return "", cleanroom.Errorf(cleanroom.EINVALID, "Blob key %q has a bad segment %q.", key, s)
+		}
+	}
+	return filepath.Join(d.root, filepath.FromSlash(key)), nil
+}
+
+// Put implements cleanroom.BlobStore.
+func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return 0, err
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, fmt.Errorf("localblob: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return 0, fmt.Errorf("localblob: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	n, err := io.Copy(f, contextReader{ctx, r})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("localblob: put %s: %w", key, err)
+	}
+	return n, nil
+}
+
+// Open implements cleanroom.BlobStore.
+func (d *Dir) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Blob %s not found.", key)
+	}
+	return f, err
+}
+
+// Stat implements cleanroom.BlobStore.
+func (d *Dir) Stat(ctx context.Context, key string) (int64, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, cleanroom.Errorf(cleanroom.ENOTFOUND, "Blob %s not found.", key)
+	} else if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// Delete implements cleanroom.BlobStore.
+func (d *Dir) Delete(ctx context.Context, key string) error {
+	p, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("localblob: delete %s: %w", key, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// List implements cleanroom.BlobStore.
+func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".tmp-") {
+			return nil
+		}
+		rel, err := filepath.Rel(d.root, p)
+		if err != nil {
+			return err
+		}
+		if k := filepath.ToSlash(rel); strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("localblob: list: %w", err)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// contextReader stops a copy when the context ends.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

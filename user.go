@@ -1,0 +1,104 @@
+package cleanroom
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// Role is what a user may do in one org. Operators are users with the Operator flag; they act
+// across orgs through the /v1/admin routes.
+type Role string
+
+// Roles, from most to least powerful.
+const (
+	RoleAdmin  Role = "admin"  // manages the org's users, tokens and settings, and everything a member can do
+	RoleMember Role = "member" // creates and changes the org's resources
+	RoleViewer Role = "viewer" // reads only
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return r.rank() > 0 }
+
+// rank orders roles; 0 for unknown roles.
+func (r Role) rank() int {
+	switch r {
+	case RoleAdmin:
+		return 3
+	case RoleMember:
+		return 2
+	case RoleViewer:
+		return 1
+	}
+	return 0
+}
+
+// AtLeast reports whether r has every right that min has.
+func (r Role) AtLeast(min Role) bool { return r.rank() >= min.rank() && r.rank() > 0 }
+
+// User is a person (or a service account) who logs in.
+type User struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
+	// Operator users run the deployment: they enable the clean room, record DPAs and see every
+	// org's audit log.
+	Operator bool `json:"operator"`
+	// PasswordHash is an encoded argon2id hash; empty when the user cannot log in with a password.
+	PasswordHash string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// NormalizeEmail trims and lowercases an email address and checks its form.
+func NormalizeEmail(s string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(s))
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || !strings.Contains(e[strings.IndexByte(e, '@')+1:], ".") {
+		return "", Errorf(EINVALID, "The email address is malformed.").With("field", "email").
+			Hint("Give an address of the form name@example.com.")
+	}
+	return e, nil
+}
+
+// Membership says that a user belongs to an org with a role.
+type Membership struct {
+	UserID    string    `json:"user_id"`
+	OrgID     string    `json:"org_id"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Member is a user as seen from one org: the user and its role there.
+type Member struct {
+	User
+	Role Role `json:"role"`
+}
+
+// UserStore stores users and memberships.
+type UserStore interface {
+	// CreateUser inserts u. Returns ECONFLICT if a user with the same email exists.
+	CreateUser(ctx context.Context, u *User) error
+	// FindUser returns a user by ID. Returns ENOTFOUND if there is none.
+	FindUser(ctx context.Context, id string) (*User, error)
+	// FindUserByEmail returns a user by normalised email. Returns ENOTFOUND if there is none.
+	FindUserByEmail(ctx context.Context, email string) (*User, error)
+	// SetPassword replaces a user's password hash. Returns ENOTFOUND if there is no such user.
+	SetPassword(ctx context.Context, userID, hash string, now time.Time) error
+	// CountOperators returns the number of operator users.
+	CountOperators(ctx context.Context) (int, error)
+
+	// PutMembership adds the user to the org or changes its role there.
+	// Returns ENOTFOUND if the user or org does not exist.
+	PutMembership(ctx context.Context, m *Membership) error
+	// DeleteMembership removes a user from an org, and the user's sessions and tokens there.
+	// Returns ENOTFOUND if the user is not a member.
+	DeleteMembership(ctx context.Context, orgID, userID string) error
+	// FindMember returns a member of an org. Returns ENOTFOUND if the user is not a member.
+	FindMember(ctx context.Context, orgID, userID string) (*Member, error)
+	// ListMembers returns an org's members ordered by user ID.
+	ListMembers(ctx context.Context, orgID string, page Page) ([]*Member, string, error)
+	// ListMemberships returns the orgs a user belongs to.
+	ListMemberships(ctx context.Context, userID string) ([]*Membership, error)
+}

@@ -1,0 +1,195 @@
+// Package web serves the dashboard: server-rendered pages (html/template, embedded) with a little
+// plain JavaScript and no build step. It shares sessions and CSRF tokens with the API: a dashboard
+// login is an API session, and every form carries the session's CSRF token.
+package web
+
+import (
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/auth"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Dashboard is the web dashboard.
+type Dashboard struct {
+	api    *api.Server
+	store  cleanroom.Store
+	log    *slog.Logger
+	pages  map[string]*template.Template
+	mux    *http.ServeMux
+	cop    *http.CrossOriginProtection
+	static http.Handler
+}
+
+// New returns the dashboard handler. It authenticates through the API server's sessions.
+func New(a *api.Server, store cleanroom.Store, log *slog.Logger) *Dashboard {
+	d := &Dashboard{api: a, store: store, log: log, pages: map[string]*template.Template{}, mux: http.NewServeMux(),
+		cop: http.NewCrossOriginProtection()}
+	funcs := template.FuncMap{
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return "—"
+			}
+			return t.UTC().Format("2006-01-02 15:04 UTC")
+		},
+	}
+	for _, page := range []string{"login.html", "overview.html", "audit.html"} {
+		d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
+	}
+	sub, _ := fs.Sub(staticFS, "static")
+	d.static = http.StripPrefix("/static/", http.FileServerFS(sub))
+	d.mux.Handle("GET /static/", d.static)
+	d.mux.HandleFunc("GET /login", d.loginPage)
+	d.mux.HandleFunc("POST /login", d.loginSubmit)
+	d.mux.HandleFunc("POST /logout", d.signedIn(d.logout))
+	d.mux.HandleFunc("POST /org", d.signedIn(d.switchOrg))
+	d.mux.HandleFunc("GET /{$}", d.signedIn(d.overview))
+	d.mux.HandleFunc("GET /audit", d.signedIn(d.auditPage))
+	return d
+}
+
+// ServeHTTP implements http.Handler, refusing cross-origin form posts.
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "same-origin")
+	if err := d.cop.Check(r); err != nil {
+		http.Error(w, "Cross-origin request refused.", http.StatusForbidden)
+		return
+	}
+	d.mux.ServeHTTP(w, r)
+}
+
+// page is what every template gets.
+type page struct {
+	Title  string
+	Caller *api.Caller
+	CSRF   string
+	Orgs   []orgChoice
+	Error  string
+	Flash  string
+	Data   any
+}
+
+type orgChoice struct {
+	ID, Name string
+	Kind     cleanroom.OrgKind
+	Role     cleanroom.Role
+	Current  bool
+}
+
+func (d *Dashboard) render(w http.ResponseWriter, status int, name string, p *page) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := d.pages[name].ExecuteTemplate(w, "layout", p); err != nil {
+		d.log.Error("render page", "page", name, "err", err)
+	}
+}
+
+// signedIn runs h for a signed-in dashboard user (session only) and checks the CSRF token of
+// every POST; others are sent to the login page.
+func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, p *page)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := d.api.Authenticate(r)
+		if err != nil || c.Session == nil {
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost && !auth.EqualSecret(r.PostFormValue("csrf_token"), c.Session.CSRFToken) {
+			http.Error(w, "The form's CSRF token is missing or wrong; reload the page and try again.", http.StatusForbidden)
+			return
+		}
+		p := &page{Caller: c, CSRF: c.Session.CSRFToken}
+		ms, err := d.store.ListMemberships(r.Context(), c.User.ID)
+		if err != nil {
+			d.fail(w, err)
+			return
+		}
+		for _, m := range ms {
+			o, err := d.store.FindOrg(r.Context(), m.OrgID)
+			if err != nil {
+				d.fail(w, err)
+				return
+			}
+			p.Orgs = append(p.Orgs, orgChoice{o.ID, o.Name, o.Kind, m.Role, o.ID == c.OrgID()})
+		}
+		h(w, r, p)
+	}
+}
+
+func (d *Dashboard) fail(w http.ResponseWriter, err error) {
+	d.log.Error("dashboard", "err", err)
+	http.Error(w, cleanroom.ErrorMessage(err), http.StatusInternalServerError)
+}
+
+func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
+	d.render(w, http.StatusOK, "login.html", &page{Title: "Sign in"})
+}
+
+func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	sess, u, err := d.api.Login(w, r, r.PostFormValue("email"), r.PostFormValue("password"), "")
+	if err != nil {
+		status := http.StatusUnauthorized
+		if cleanroom.ErrorCode(err) == cleanroom.EUNAVAILABLE {
+			status = http.StatusTooManyRequests
+		}
+		d.render(w, status, "login.html", &page{Title: "Sign in", Error: cleanroom.ErrorMessage(err)})
+		return
+	}
+	d.audit(r, &cleanroom.AuditEntry{ActorUserID: u.ID, OrgID: sess.OrgID, Action: "session.create", TargetType: "user", TargetID: u.ID,
+		Details: map[string]any{"via": "dashboard"}})
+	next := r.URL.Query().Get("next")
+	if next == "" || next[0] != '/' || (len(next) > 1 && (next[1] == '/' || next[1] == '\\')) {
+		next = "/"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, p *page) {
+	if err := d.store.DeleteSession(r.Context(), p.Caller.Session.Hash); err != nil {
+		d.fail(w, err)
+		return
+	}
+	d.api.ClearSessionCookie(w, r)
+	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "session.delete", TargetType: "user", TargetID: p.Caller.User.ID,
+		Details: map[string]any{"via": "dashboard"}})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (d *Dashboard) switchOrg(w http.ResponseWriter, r *http.Request, p *page) {
+	id, err := d.api.Accounts.SessionOrg(r.Context(), p.Caller.User, r.PostFormValue("org_id"))
+	if err == nil && id != "" {
+		s := p.Caller.Session
+		s.OrgID = id
+		err = d.store.UpdateSession(r.Context(), s)
+	}
+	if err != nil && cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+		d.fail(w, err)
+		return
+	}
+	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: id, Action: "session.switch_org", TargetType: "org", TargetID: id,
+		Details: map[string]any{"via": "dashboard"}})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (d *Dashboard) audit(r *http.Request, e *cleanroom.AuditEntry) {
+	e.Time = cleanroom.UTC(time.Now())
+	e.RequestID = r.Header.Get("X-Request-Id")
+	if err := d.store.AppendAudit(r.Context(), e); err != nil {
+		d.log.Error("audit append failed", "action", e.Action, "err", err)
+	}
+}
