@@ -117,6 +117,8 @@ func bodyError(err error) error {
 		return err
 	case errors.Is(err, io.EOF):
 		return cleanroom.Errorf(cleanroom.EINVALID, "The request body is empty; a JSON object is expected.")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return cleanroom.Errorf(cleanroom.EINVALID, "The request body is not valid JSON: it ends too early.")
 	case errors.As(err, &syn):
 		return cleanroom.Errorf(cleanroom.EINVALID, "The request body is not valid JSON (at byte %d).", syn.Offset).With("offset", syn.Offset)
 	case errors.As(err, &typ):
