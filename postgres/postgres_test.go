@@ -1,0 +1,58 @@
+package postgres_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/postgres"
+	"github.com/cleanroom-oss/cleanroom/storetest"
+)
+
+// The suite runs when $CLEANROOM_TEST_POSTGRES names a database (.ci/run starts one); each store
+// lives in a schema of its own.
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) cleanroom.Store { return postgres.MustOpenTest(t) })
+}
+
+func TestConcurrentOpen(t *testing.T) {
+	// Instances starting at once on an empty schema take turns migrating; none fails.
+	cfg := postgres.TestSchema(t)
+	dbs := make([]*postgres.DB, 4)
+	errs := make([]error, len(dbs))
+	var wg sync.WaitGroup
+	for i := range dbs {
+		wg.Go(func() { dbs[i], errs[i] = postgres.OpenConfig(t.Context(), cfg) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("instance %d: %v", i, err)
+			continue
+		}
+		if err := dbs[i].Ready(t.Context()); err != nil {
+			t.Errorf("instance %d: Ready: %v", i, err)
+		}
+		dbs[i].Close()
+	}
+}
+
+func TestOpenBadDSN(t *testing.T) {
+	if _, err := postgres.Open(t.Context(), "postgres://u:secret@127.0.0.1:1/x?sslmode=bogus"); err == nil {
+		t.Fatal("Open with a malformed DSN succeeded")
+	}
+}
+
+func TestTwoInstancesShareTheQueue(t *testing.T) {
+	cfg := postgres.TestSchema(t)
+	var stores []cleanroom.Store
+	for range 2 {
+		db, err := postgres.OpenConfig(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		stores = append(stores, db)
+	}
+	storetest.ConcurrentClaims(t, 2, stores...)
+}
