@@ -19,9 +19,10 @@ const (
 )
 
 // Valid reports whether r is a known role.
-func (r Role) Valid() bool { return r.rank() > 0 }
+func (r Role) Valid() bool { return r.rank() > 0 || r == RoleLimited }
 
-// rank orders roles; 0 for unknown roles.
+// rank orders the roles of an org's own people; 0 for RoleLimited (outside the order: an invited
+// advertiser writes some things but reads little) and unknown roles.
 func (r Role) rank() int {
 	switch r {
 	case RoleAdmin:
@@ -34,8 +35,13 @@ func (r Role) rank() int {
 	return 0
 }
 
-// AtLeast reports whether r has every right that min has.
-func (r Role) AtLeast(min Role) bool { return r.rank() >= min.rank() && r.rank() > 0 }
+// AtLeast reports whether r has every right that min has. RoleLimited is at least only itself.
+func (r Role) AtLeast(min Role) bool {
+	if min == RoleLimited {
+		return r == RoleLimited
+	}
+	return r.rank() >= min.rank() && r.rank() > 0
+}
 
 // User is a person (or a service account) who logs in.
 type User struct {
@@ -64,16 +70,20 @@ func NormalizeEmail(s string) (string, error) {
 
 // Membership says that a user belongs to an org with a role.
 type Membership struct {
-	UserID    string    `json:"user_id"`
-	OrgID     string    `json:"org_id"`
-	Role      Role      `json:"role"`
-	CreatedAt time.Time `json:"created_at"`
+	UserID string `json:"user_id"`
+	OrgID  string `json:"org_id"`
+	Role   Role   `json:"role"`
+	// RepresentsID is, for RoleLimited, the advertiser org the invited user acts for.
+	RepresentsID string    `json:"represents_id,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
-// Member is a user as seen from one org: the user and its role there.
+// Member is a user as seen from one org: the user, its role there and, for RoleLimited, the
+// advertiser it represents.
 type Member struct {
 	User
-	Role Role `json:"role"`
+	Role         Role   `json:"role"`
+	RepresentsID string `json:"represents_id,omitempty"`
 }
 
 // UserStore stores users and memberships.
