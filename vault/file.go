@@ -1,0 +1,209 @@
+// Package vault stores bulk identity data: immutable, versioned files of fixed-width arrays
+// (sorted fingerprints, ordinals, segment lists, bitmaps), each encrypted with its own data key
+// (package sealed) and written through the blob store atomically. A file is a header (its kind,
+// a JSON description, and the section table) followed by named sections, each 8-byte aligned, so
+// a reader decrypts the file once into memory and then uses the sections in place as typed
+// slices, without parsing or copying.
+//
+// Layout of the plaintext:
+//
+//	magic   "CRVAULT1"                      8 bytes
+//	hlen    uint32, little-endian           4 bytes
+//	header  JSON {kind, meta, sections: [{name, offset, length}]}  hlen bytes
+//	pad     zero bytes to a multiple of 8
+//	data    the sections at their offsets (relative to the start of data), each 8-byte aligned
+package vault
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unsafe"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/sealed"
+)
+
+const magic = "CRVAULT1"
+
+// Section is one named array of a file.
+type Section struct {
+	Name string
+	Data []byte
+}
+
+type sectionEntry struct {
+	Name   string `json:"name"`
+	Offset int64  `json:"offset"`
+	Length int64  `json:"length"`
+}
+
+type header struct {
+	Kind     string          `json:"kind"`
+	Meta     json.RawMessage `json:"meta,omitempty"`
+	Sections []sectionEntry  `json:"sections"`
+}
+
+func align8(n int64) int64 { return (n + 7) &^ 7 }
+
+// Write encrypts a file of kind with meta (any JSON-encodable description) and sections under
+// dataKey and stores it at key. The blob store makes the write atomic: a reader sees the old file
+// or the whole new one.
+func Write(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte, kind string, meta any, sections []Section) (int64, error) {
+	h := header{Kind: kind}
+	if meta != nil {
+		m, err := json.Marshal(meta)
+		if err != nil {
+			return 0, fmt.Errorf("vault: encode meta: %w", err)
+		}
+		h.Meta = m
+	}
+	var off int64
+	for _, s := range sections {
+		h.Sections = append(h.Sections, sectionEntry{Name: s.Name, Offset: off, Length: int64(len(s.Data))})
+		off = align8(off + int64(len(s.Data)))
+	}
+	hb, err := json.Marshal(h)
+	if err != nil {
+		return 0, fmt.Errorf("vault: encode header: %w", err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(writePlain(pw, dataKey, hb, sections))
+	}()
+	n, err := blobs.Put(ctx, key, pr)
+	pr.CloseWithError(err) // stop the writer if Put failed early
+	if err != nil {
+		return 0, fmt.Errorf("vault: write %s: %w", key, err)
+	}
+	return n, nil
+}
+
+// writePlain streams the plaintext layout through a sealed writer into w.
+func writePlain(w io.Writer, dataKey, hb []byte, sections []Section) error {
+	sw, err := sealed.NewWriter(w, dataKey)
+	if err != nil {
+		return err
+	}
+	var pad [8]byte
+	var hlen [4]byte
+	binary.LittleEndian.PutUint32(hlen[:], uint32(len(hb)))
+	pre := int64(len(magic) + 4 + len(hb))
+	parts := [][]byte{[]byte(magic), hlen[:], hb, pad[:align8(pre)-pre]}
+	for _, s := range sections {
+		parts = append(parts, s.Data, pad[:align8(int64(len(s.Data)))-int64(len(s.Data))])
+	}
+	for _, p := range parts {
+		if _, err := sw.Write(p); err != nil {
+			return err
+		}
+	}
+	return sw.Close()
+}
+
+// File is a decrypted vault file held in memory.
+type File struct {
+	Kind     string
+	Meta     json.RawMessage
+	sections map[string][]byte
+}
+
+// Open reads, authenticates and decrypts the file at key (in parallel over workers) and checks
+// its kind. Returns ENOTFOUND if there is no such file.
+func Open(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte, kind string, workers int) (*File, error) {
+	rc, err := blobs.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var plain []byte
+	size, err := blobs.Stat(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	ra, ok := rc.(io.ReaderAt)
+	if !ok {
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			return nil, fmt.Errorf("vault: read %s: %w", key, err)
+		}
+		ra, size = bytes.NewReader(b), int64(len(b))
+	}
+	if plain, err = sealed.DecryptAll(ra, size, dataKey, workers); err != nil {
+		return nil, fmt.Errorf("vault: open %s: %w", key, err)
+	}
+	return parse(plain, kind)
+}
+
+func parse(plain []byte, kind string) (*File, error) {
+	if len(plain) < len(magic)+4 || string(plain[:len(magic)]) != magic {
+		return nil, errors.New("vault: not a vault file")
+	}
+	hlen := int64(binary.LittleEndian.Uint32(plain[len(magic):]))
+	pre := int64(len(magic)) + 4
+	if pre+hlen > int64(len(plain)) {
+		return nil, errors.New("vault: header overruns the file")
+	}
+	var h header
+	if err := json.Unmarshal(plain[pre:pre+hlen], &h); err != nil {
+		return nil, fmt.Errorf("vault: header: %w", err)
+	}
+	if h.Kind != kind {
+		return nil, fmt.Errorf("vault: file is a %q, want %q", h.Kind, kind)
+	}
+	data := plain[align8(pre+hlen):]
+	f := &File{Kind: h.Kind, Meta: h.Meta, sections: map[string][]byte{}}
+	for _, s := range h.Sections {
+		if s.Offset < 0 || s.Length < 0 || s.Offset+s.Length > int64(len(data)) || s.Offset%8 != 0 {
+			return nil, fmt.Errorf("vault: section %q out of bounds", s.Name)
+		}
+		f.sections[s.Name] = data[s.Offset : s.Offset+s.Length : s.Offset+s.Length]
+	}
+	return f, nil
+}
+
+// Bytes returns a section's bytes, or nil if the file has no such section.
+func (f *File) Bytes(name string) []byte { return f.sections[name] }
+
+// Has reports whether the file has the section.
+func (f *File) Has(name string) bool { _, ok := f.sections[name]; return ok }
+
+// DecodeMeta decodes the file's meta into v.
+func (f *File) DecodeMeta(v any) error { return json.Unmarshal(f.Meta, v) }
+
+// View returns section name as a slice of T (a fixed-size, pointer-free type such as uint32 or
+// [16]byte) sharing the file's memory. It fails if the length is not a multiple of T's size.
+func View[T any](f *File, name string) ([]T, error) {
+	b := f.sections[name]
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	if len(b)%size != 0 {
+		return nil, fmt.Errorf("vault: section %q is %d bytes, not a multiple of %d", name, len(b), size)
+	}
+	if len(b) == 0 {
+		return []T{}, nil
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/size), nil
+}
+
+// Raw returns the bytes of a slice of fixed-size, pointer-free values, sharing its memory, for
+// writing it as a section.
+func Raw[T any](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	var zero T
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(zero)))
+}
+
+func init() {
+	// Sections are little-endian arrays used in place: refuse to run on a big-endian machine.
+	x := uint16(1)
+	if *(*byte)(unsafe.Pointer(&x)) != 1 {
+		panic("vault: big-endian machines are not supported")
+	}
+}
