@@ -13,6 +13,8 @@ type Store interface {
 	AuthStore
 	AuditStore
 	JobStore
+	ConnectionStore
+	DataSourceStore
 
 	// Ready returns nil when the database answers and every migration is applied.
 	// Returns EUNAVAILABLE otherwise.

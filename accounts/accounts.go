@@ -26,11 +26,13 @@ type Service struct {
 	Store cleanroom.Store
 	Keys  *keyring.Master
 	Now   func() time.Time
+	// Passwords are the argon2id costs for new password hashes.
+	Passwords auth.Params
 }
 
-// New returns a Service using the wall clock.
+// New returns a Service using the wall clock and the default password costs.
 func New(store cleanroom.Store, keys *keyring.Master) *Service {
-	return &Service{Store: store, Keys: keys, Now: time.Now}
+	return &Service{Store: store, Keys: keys, Now: time.Now, Passwords: auth.DefaultParams}
 }
 
 func (s *Service) now() time.Time { return cleanroom.UTC(s.Now()) }
@@ -126,8 +128,8 @@ func (s *Service) AddMember(ctx context.Context, orgID string, nu NewUser) (m *c
 	if err != nil {
 		return nil, false, err
 	}
-	if !nu.Role.Valid() {
-		return nil, false, cleanroom.Errorf(cleanroom.EINVALID, "Role %q is not one of admin, member, viewer.", nu.Role).With("field", "role")
+	if err := validRole(nu.Role); err != nil {
+		return nil, false, err
 	}
 	if _, err := s.Store.FindOrg(ctx, orgID); err != nil {
 		return nil, false, err
@@ -153,14 +155,31 @@ func (s *Service) AddMember(ctx context.Context, orgID string, nu NewUser) (m *c
 	return &cleanroom.Member{User: *u, Role: nu.Role}, created, nil
 }
 
+// validRole accepts the roles an org gives its own people; the limited role comes only with an
+// invitation (connections.Service.Invite).
+func validRole(r cleanroom.Role) error {
+	if r == cleanroom.RoleLimited {
+		return cleanroom.Errorf(cleanroom.EINVALID, "The limited role is given by inviting an advertiser into a demand-side workspace.").
+			With("field", "role").Hint("Use POST /v1/invitations.")
+	}
+	if !r.Valid() {
+		return cleanroom.Errorf(cleanroom.EINVALID, "Role %q is not one of admin, member, viewer.", r).With("field", "role")
+	}
+	return nil
+}
+
 // SetRole changes a member's role. The last admin of an org cannot be demoted.
 func (s *Service) SetRole(ctx context.Context, orgID, userID string, role cleanroom.Role) (*cleanroom.Member, error) {
-	if !role.Valid() {
-		return nil, cleanroom.Errorf(cleanroom.EINVALID, "Role %q is not one of admin, member, viewer.", role).With("field", "role")
+	if err := validRole(role); err != nil {
+		return nil, err
 	}
 	m, err := s.Store.FindMember(ctx, orgID, userID)
 	if err != nil {
 		return nil, err
+	}
+	if m.Role == cleanroom.RoleLimited {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "Invited advertisers keep the limited role.").
+			Hint("Revoke the invitation instead; the advertiser's own organization manages its people.")
 	}
 	if m.Role == cleanroom.RoleAdmin && role != cleanroom.RoleAdmin {
 		if err := s.keepAnAdmin(ctx, orgID); err != nil {
@@ -236,7 +255,7 @@ func (s *Service) createUser(ctx context.Context, email, name, password string, 
 	}
 	now := s.now()
 	u := &cleanroom.User{ID: NewID(), Email: email, Name: name, Operator: operator,
-		PasswordHash: auth.HashPassword(password), CreatedAt: now, UpdatedAt: now}
+		PasswordHash: s.Passwords.Hash(password), CreatedAt: now, UpdatedAt: now}
 	if err := s.Store.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}
@@ -255,7 +274,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 	if err := auth.ValidatePassword(next); err != nil {
 		return err
 	}
-	return s.Store.SetPassword(ctx, userID, auth.HashPassword(next), s.now())
+	return s.Store.SetPassword(ctx, userID, s.Passwords.Hash(next), s.now())
 }
 
 // IssueToken creates an API token for a user acting in orgID ("" for an operator token with no

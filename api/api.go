@@ -21,14 +21,16 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
 // Server is the API. Set its fields, then call Handler.
 type Server struct {
-	Store    cleanroom.Store
-	Accounts *accounts.Service
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Store       cleanroom.Store
+	Accounts    *accounts.Service
+	Connections *connections.Service
+	Logger      *slog.Logger
+	Now         func() time.Time
 	// MaxBodyBytes limits JSON request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// SecureCookies marks session cookies Secure; set it whenever users reach the server over
@@ -49,7 +51,7 @@ type Server struct {
 // New returns a server with defaults for the optional fields.
 func New(store cleanroom.Store, acc *accounts.Service, logger *slog.Logger) *Server {
 	return &Server{
-		Store: store, Accounts: acc, Logger: logger, Now: time.Now,
+		Store: store, Accounts: acc, Connections: connections.New(store), Logger: logger, Now: time.Now,
 		MaxBodyBytes: 1 << 20,
 		LoginLimiter: auth.NewLimiter(10, 30*time.Second),
 	}

@@ -11,20 +11,27 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
 var seq atomic.Int64
 
 func uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, seq.Add(1)) }
 
-// fixture returns, for a route, a path whose {id} names a fresh resource of org A (owned by
-// callerLabel where ownership matters) and a valid body, so the allowed cell can succeed.
-func (e *env) fixture(rt api.RouteInfo, callerLabel string) (string, any) {
+// fixture returns, for a route called by callerLabel, the prefix of the org the route is
+// exercised in ("a", "w" or "b"), a path whose {id} names a fresh resource there (owned by the
+// caller where ownership matters) and a valid body, so that an allowed caller succeeds.
+func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, body any) {
 	e.t.Helper()
 	ctx := context.Background()
-	path := rt.Path
+	path, home = rt.Path, "a"
 	set := func(id string) { path = strings.Replace(path, "{id}", id, 1) }
-	var body any
+	must := func(err error) {
+		if err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	svc := e.api.Connections
 	switch rt.Method + " " + rt.Path {
 	case "POST /v1/session":
 		body = map[string]string{"email": "a-viewer@example.com", "password": testPassword}
@@ -47,57 +54,109 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (string, any) {
 		body = map[string]string{"name": "ci"}
 	case "DELETE /v1/tokens/{id}":
 		owner := e.users["a-member"].ID
-		if u, ok := e.users[callerLabel]; ok && u.Role != cleanroom.RoleViewer {
+		if u, ok := e.users[callerLabel]; ok && u.Role != cleanroom.RoleViewer && strings.HasPrefix(callerLabel, "a-") {
 			owner = u.ID
 		}
 		_, t, err := e.acc.IssueToken(ctx, owner, e.orgA.ID, "victim", 0)
-		if err != nil {
-			e.t.Fatal(err)
-		}
+		must(err)
 		set(t.ID)
 	case "GET /v1/jobs/{id}", "POST /v1/jobs/{id}/cancel":
 		j := &cleanroom.Job{Kind: "test.noop", OrgID: e.orgA.ID, MaxAttempts: 1}
-		if err := e.store.EnqueueJob(ctx, j, e.now); err != nil {
-			e.t.Fatal(err)
-		}
+		must(e.store.EnqueueJob(ctx, j, e.now))
 		set(strconv.FormatInt(j.ID, 10))
+
+	case "POST /v1/connections":
+		body = map[string]any{"partner_id": e.newOrg(uniq("Adv "), cleanroom.OrgAdvertiser, true).ID,
+			"permissions": map[string]bool{"matched_cohorts": true}}
+	case "GET /v1/connections/{id}", "PATCH /v1/connections/{id}", "DELETE /v1/connections/{id}":
+		c, _, err := svc.CreateConnection(ctx, e.orgA.ID, e.newOrg(uniq("Adv "), cleanroom.OrgAdvertiser, true).ID, cleanroom.Permissions{Insights: true})
+		must(err)
+		set(c.ID)
+		if rt.Method == "PATCH" {
+			body = map[string]any{"permissions": map[string]any{"matched_cohorts": true, "custom_cohorts": true, "shared_custom_cohorts": []string{"sports"}}}
+		}
+	case "PUT /v1/standard-cohort-opt-outs":
+		body = map[string]any{"cohort_ids": []string{"iab-1", "iab-2"}}
+
+	case "GET /v1/invitations", "GET /v1/grants":
+		home = "w"
+	case "POST /v1/invitations", "DELETE /v1/invitations/{id}":
+		home = "w"
+		email := uniq("inv") + "@example.com"
+		e.addMember(e.orgB.ID, email, cleanroom.RoleMember)
+		if rt.Method == "POST" {
+			body = map[string]string{"email": email, "advertiser_id": e.orgB.ID}
+			break
+		}
+		m, err := svc.Invite(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}, email, e.orgB.ID)
+		must(err)
+		set(m.ID)
+
+	case "POST /v1/data-sources":
+		home = "w"
+		body = map[string]string{"name": uniq("Lapsed customers "), "description": "CRM export"}
+	case "GET /v1/data-sources", "GET /v1/data-sources/{id}", "PATCH /v1/data-sources/{id}", "GET /v1/data-sources/{id}/grants":
+		// In W: publisher staff work on their own uploads, the invited advertiser on its own.
+		home = "w"
+		c := connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}
+		if callerLabel == "w-limited" {
+			c = connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleLimited, RepresentsID: e.orgB.ID}
+		}
+		ds, err := svc.CreateDataSource(ctx, c, uniq("DS "), "")
+		must(err)
+		set(ds.ID)
+		if rt.Method == "PATCH" {
+			body = map[string]string{"description": "renamed"}
+		}
+	case "POST /v1/data-sources/{id}/grants", "DELETE /v1/grants/{id}":
+		// The advertiser's own data, granted to the publisher's workspace.
+		home = "b"
+		b := connections.Caller{OrgID: e.orgB.ID, Role: cleanroom.RoleAdmin}
+		ds, err := svc.CreateDataSource(ctx, b, uniq("DS "), "")
+		must(err)
+		req := connections.GrantRequest{GranteeID: e.orgW.ID, AllowMatched: true}
+		if rt.Method == "POST" {
+			set(ds.ID)
+			body = map[string]any{"grantee_id": req.GranteeID, "allow_matched": true}
+			break
+		}
+		g, err := svc.CreateGrant(ctx, b, ds.ID, req)
+		must(err)
+		set(g.ID)
+
 	case "POST /v1/admin/orgs":
 		body = map[string]string{"name": uniq("Org "), "kind": "advertiser"}
 	case "GET /v1/admin/orgs/{id}":
 		set(e.orgA.ID)
 	case "POST /v1/admin/orgs/{id}/clean-room":
-		o, err := e.acc.CreateOrg(ctx, uniq("Fresh "), cleanroom.OrgAdvertiser)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		set(o.ID)
+		set(e.newOrg(uniq("Fresh "), cleanroom.OrgAdvertiser, false).ID)
 	case "PUT /v1/admin/orgs/{id}/dpa":
 		set(e.orgB.ID)
 		body = map[string]string{}
 	case "POST /v1/admin/orgs/{id}/users":
 		set(e.orgB.ID)
 		body = map[string]string{"email": uniq("opadd") + "@example.com", "password": testPassword, "role": "viewer"}
+	case "POST /v1/admin/provisional-access":
+		body = map[string]any{"org_id": e.newOrg(uniq("New adv "), cleanroom.OrgAdvertiser, false).ID, "publisher_id": e.orgA.ID,
+			"expires_at": e.now.AddDate(0, 0, 14)}
 	}
 	if strings.Contains(path, "{") {
 		e.t.Fatalf("no fixture for %s %s: add one to fixture()", rt.Method, rt.Path)
 	}
-	return path, body
+	return home, path, body
 }
 
 func isWrite(method string) bool { return method != http.MethodGet }
 
-// TestAuthorizationMatrix checks, for every route: no credentials get 401 in the error shape;
-// another org's token gets 404 for the caller's org's resources; roles below the route's least
-// role get 403 (a viewer never writes); non-operators get 403 on operator routes; and the least
-// role that may call the route succeeds and, for writes, leaves an audit entry.
+// TestAuthorizationMatrix checks, for every route: no credentials and bad tokens get 401 in the
+// error shape; another org's token gets 404 for the home org's resources; roles below the route's
+// least role get 403 (a viewer never writes), and so does the limited role where the route does
+// not admit it; non-operators get 403 on operator routes; and every role that may call the route
+// succeeds and, for audited routes, leaves exactly one audit entry.
 func TestAuthorizationMatrix(t *testing.T) {
 	e := newEnv(t)
-	roles := []struct {
-		label string
-		role  cleanroom.Role
-	}{{"a-viewer", cleanroom.RoleViewer}, {"a-member", cleanroom.RoleMember}, {"a-admin", cleanroom.RoleAdmin}}
 	routes := e.api.Routes()
-	if len(routes) < 20 {
+	if len(routes) < 40 {
 		t.Fatalf("only %d routes", len(routes))
 	}
 	for _, rt := range routes {
@@ -106,8 +165,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if isWrite(rt.Method) && rt.Audit == "" {
 				t.Errorf("write route has no audit action")
 			}
-			// No credentials.
-			path, body := e.fixture(rt, "")
+			if isWrite(rt.Method) && rt.Role == cleanroom.RoleViewer {
+				t.Errorf("write route open to viewers")
+			}
+			_, path, body := e.fixture(rt, "")
 			r := e.do(req{method: rt.Method, path: path, body: body})
 			if rt.Access == "public" {
 				if r.status == http.StatusUnauthorized {
@@ -121,54 +182,48 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if r.header.Get("WWW-Authenticate") == "" {
 				t.Errorf("401 without WWW-Authenticate")
 			}
-			// A bad token.
-			r = e.do(req{method: rt.Method, path: path, body: body, token: "crt_not-a-real-token"})
-			if r.status != http.StatusUnauthorized || r.errCode() != cleanroom.EUNAUTHENTICATED {
+			if r := e.do(req{method: rt.Method, path: path, body: body, token: "crt_not-a-real-token"}); r.status != http.StatusUnauthorized || r.errCode() != cleanroom.EUNAUTHENTICATED {
 				t.Errorf("bad token: %d %s, want 401", r.status, r.raw)
 			}
 
 			switch rt.Access {
 			case "operator":
-				r := e.do(req{method: rt.Method, path: path, body: body, token: e.tokens["a-admin"]})
-				if r.status != http.StatusForbidden || r.errCode() != cleanroom.EFORBIDDEN {
+				if r := e.do(req{method: rt.Method, path: path, body: body, token: e.tokens["a-admin"]}); r.status != http.StatusForbidden || r.errCode() != cleanroom.EFORBIDDEN {
 					t.Errorf("org admin on operator route: %d %s, want 403", r.status, r.raw)
 				}
-				e.expectAllowed(rt, "operator", e.tokens["operator"])
+				e.expectAllowed(rt, "operator")
 			case "in_org":
-				// Another org's admin: 404 for resources of org A; the route itself works in B.
 				if strings.Contains(rt.Path, "{id}") {
-					path, body := e.fixture(rt, "a-admin")
-					r := e.do(req{method: rt.Method, path: path, body: body, token: e.tokens["b-admin"]})
-					if r.status != http.StatusNotFound || r.errCode() != cleanroom.ENOTFOUND {
-						t.Errorf("other org's token: %d %s, want 404", r.status, r.raw)
+					_, path, body := e.fixture(rt, "")
+					if r := e.do(req{method: rt.Method, path: path, body: body, token: e.tokens["c-admin"]}); r.status != http.StatusNotFound || r.errCode() != cleanroom.ENOTFOUND {
+						t.Errorf("other org's admin: %d %s, want 404", r.status, r.raw)
 					}
 				}
-				// An operator token with no org cannot act in an org.
-				r := e.do(req{method: rt.Method, path: path, body: body, token: e.tokens["operator"]})
-				if r.status != http.StatusForbidden {
+				if r := e.do(req{method: rt.Method, path: path, body: body, token: e.tokens["operator"]}); r.status != http.StatusForbidden {
 					t.Errorf("org-less operator token: %d %s, want 403", r.status, r.raw)
 				}
-				for _, ro := range roles {
-					if ro.role.AtLeast(rt.Role) {
-						e.expectAllowed(rt, ro.label, e.tokens[ro.label])
+				home, _, _ := e.fixture(rt, "")
+				labels := []string{home + "-viewer", home + "-member", home + "-admin"}
+				if home == "w" {
+					labels = append(labels, "w-limited")
+				}
+				for _, label := range labels {
+					role := e.users[label].Role
+					if role.AtLeast(rt.Role) || (rt.Limited && role == cleanroom.RoleLimited) {
+						e.expectAllowed(rt, label)
 						continue
 					}
-					path, body := e.fixture(rt, ro.label)
-					r := e.do(req{method: rt.Method, path: path, body: body, token: e.tokens[ro.label]})
-					if r.status != http.StatusForbidden || r.errCode() != cleanroom.EFORBIDDEN {
-						t.Errorf("%s: %d %s, want 403", ro.label, r.status, r.raw)
+					_, path, body := e.fixture(rt, label)
+					if r := e.do(req{method: rt.Method, path: path, body: body, token: e.tokens[label]}); r.status != http.StatusForbidden || r.errCode() != cleanroom.EFORBIDDEN {
+						t.Errorf("%s: %d %s, want 403", label, r.status, r.raw)
 					}
-				}
-				if isWrite(rt.Method) && rt.Role == cleanroom.RoleViewer {
-					t.Errorf("write route open to viewers")
 				}
 			case "signed_in":
 				// Session routes act on the caller's own account: check them with a cookie session.
 				s := e.login("a-member@example.com")
-				path, body := e.fixture(rt, "a-member")
+				_, path, body := e.fixture(rt, "a-member")
 				before := e.auditCount(rt.Audit)
-				r := e.do(req{method: rt.Method, path: path, body: body, session: s})
-				if r.status >= 300 {
+				if r := e.do(req{method: rt.Method, path: path, body: body, session: s}); r.status >= 300 {
 					t.Errorf("signed-in member: %d %s", r.status, r.raw)
 				}
 				if rt.Audit != "" && e.auditCount(rt.Audit) != before+1 {
@@ -179,16 +234,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 }
 
-// expectAllowed calls the route as label and expects success and, for audited routes, an
-// audit entry naming the actor.
-func (e *env) expectAllowed(rt api.RouteInfo, label, token string) {
+// expectAllowed calls the route as label and expects success and, for audited routes, one new
+// audit entry.
+func (e *env) expectAllowed(rt api.RouteInfo, label string) {
 	e.t.Helper()
-	path, body := e.fixture(rt, label)
+	_, path, body := e.fixture(rt, label)
 	before := 0
 	if rt.Audit != "" {
 		before = e.auditCount(rt.Audit)
 	}
-	r := e.do(req{method: rt.Method, path: path, body: body, token: token})
+	r := e.do(req{method: rt.Method, path: path, body: body, token: e.tokens[label]})
 	if r.status >= 300 {
 		e.t.Errorf("%s: %d %s, want success", label, r.status, r.raw)
 		return

@@ -24,6 +24,8 @@ type Caller struct {
 	Org *cleanroom.Org
 	// Role is the caller's role in Org (operators acting in an org they do not belong to are admins).
 	Role cleanroom.Role
+	// RepresentsID is, for RoleLimited, the advertiser the caller acts for.
+	RepresentsID string
 	// Exactly one of Token and Session is set.
 	Token   *cleanroom.Token
 	Session *cleanroom.Session
@@ -112,7 +114,7 @@ func (s *Server) callerFor(ctx context.Context, userID, orgID string) (*Caller, 
 	m, err := s.Store.FindMember(ctx, orgID, userID)
 	switch {
 	case err == nil:
-		c.Role = m.Role
+		c.Role, c.RepresentsID = m.Role, m.RepresentsID
 	case cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND && u.Operator:
 		c.Role = cleanroom.RoleAdmin
 	default:

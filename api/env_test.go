@@ -15,6 +15,8 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 )
@@ -22,8 +24,11 @@ import (
 // testPassword is every test account's password.
 const testPassword = "correct horse battery staple"
 
-// env is a running API over a real SQLite store with two orgs: A (a publisher, with an admin,
-// a member and a viewer) and B (an advertiser with an admin), and an operator.
+// env is a running API over a real SQLite store with these orgs, each with an admin, a member
+// and a viewer ("a-admin", "w-member", ...): A, a publisher with the clean room enabled and the
+// DPA signed; W, A's demand-side workspace, which also has "w-limited", a user of B invited with
+// the limited role; B, an advertiser ready to be connected; C, another advertiser. And an
+// operator ("operator").
 type env struct {
 	t      *testing.T
 	srv    *httptest.Server
@@ -32,9 +37,11 @@ type env struct {
 	acc    *accounts.Service
 	now    time.Time
 	orgA   *cleanroom.Org
+	orgW   *cleanroom.Org
 	orgB   *cleanroom.Org
-	users  map[string]*cleanroom.Member // by label: a-admin, a-member, a-viewer, b-admin
-	tokens map[string]string            // by label, plus "operator"
+	orgC   *cleanroom.Org
+	users  map[string]*cleanroom.Member // by label
+	tokens map[string]string            // by label
 	op     *cleanroom.User
 }
 
@@ -46,38 +53,60 @@ func newEnv(t *testing.T) *env {
 	clock := func() time.Time { return e.now }
 	e.acc = accounts.New(store, keyring.Generate())
 	e.acc.Now = clock
+	e.acc.Passwords = auth.TestParams
 	e.api = api.New(store, e.acc, slog.New(slog.DiscardHandler))
 	e.api.Now = clock
+	e.api.Connections.Now = clock
 	e.srv = httptest.NewServer(e.api.Handler(nil))
 	t.Cleanup(e.srv.Close)
 
-	ctx := context.Background()
+	e.orgA = e.newOrg("Publisher A", cleanroom.OrgPublisher, true)
 	var err error
-	if e.orgA, err = e.acc.CreateOrg(ctx, "Publisher A", cleanroom.OrgPublisher); err != nil {
+	if e.orgW, err = store.FindOrg(context.Background(), e.orgA.DemandSideID); err != nil {
 		t.Fatal(err)
 	}
-	if e.orgB, err = e.acc.CreateOrg(ctx, "Advertiser B", cleanroom.OrgAdvertiser); err != nil {
+	e.orgB = e.newOrg("Advertiser B", cleanroom.OrgAdvertiser, true)
+	e.orgC = e.newOrg("Advertiser C", cleanroom.OrgAdvertiser, true)
+	for _, o := range []struct {
+		prefix string
+		org    *cleanroom.Org
+	}{{"a", e.orgA}, {"w", e.orgW}, {"b", e.orgB}, {"c", e.orgC}} {
+		for _, role := range []cleanroom.Role{cleanroom.RoleAdmin, cleanroom.RoleMember, cleanroom.RoleViewer} {
+			label := o.prefix + "-" + string(role)
+			m := e.addMember(o.org.ID, label+"@example.com", role)
+			e.users[label] = m
+			e.tokens[label] = e.issueToken(m.ID, o.org.ID)
+		}
+	}
+	// B's member is invited into W with the limited role.
+	lim, err := e.api.Connections.Invite(context.Background(), connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin},
+		"b-member@example.com", e.orgB.ID)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []struct {
-		label string
-		org   *cleanroom.Org
-		role  cleanroom.Role
-	}{
-		{"a-admin", e.orgA, cleanroom.RoleAdmin},
-		{"a-member", e.orgA, cleanroom.RoleMember},
-		{"a-viewer", e.orgA, cleanroom.RoleViewer},
-		{"b-admin", e.orgB, cleanroom.RoleAdmin},
-	} {
-		m := e.addMember(u.org.ID, u.label+"@example.com", u.role)
-		e.users[u.label] = m
-		e.tokens[u.label] = e.issueToken(m.ID, u.org.ID)
-	}
-	if e.op, err = e.acc.CreateOperator(ctx, "op@example.com", "Operator", testPassword); err != nil {
+	e.users["w-limited"] = lim
+	e.tokens["w-limited"] = e.issueToken(lim.ID, e.orgW.ID)
+	if e.op, err = e.acc.CreateOperator(context.Background(), "op@example.com", "Operator", testPassword); err != nil {
 		t.Fatal(err)
 	}
 	e.tokens["operator"] = e.issueToken(e.op.ID, "")
 	return e
+}
+
+// newOrg creates an org; ready ones have the clean room enabled and the DPA signed.
+func (e *env) newOrg(name string, kind cleanroom.OrgKind, ready bool) *cleanroom.Org {
+	e.t.Helper()
+	ctx := context.Background()
+	o, err := e.acc.CreateOrg(ctx, name, kind)
+	if err == nil && ready {
+		if _, err = e.acc.RecordDPA(ctx, o.ID, time.Time{}); err == nil {
+			o, err = e.acc.EnableCleanRoom(ctx, o.ID)
+		}
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o
 }
 
 func (e *env) addMember(orgID, email string, role cleanroom.Role) *cleanroom.Member {

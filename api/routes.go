@@ -24,8 +24,10 @@ func (a access) String() string {
 type route struct {
 	Method, Path string
 	Access       access
-	// Role is the least role an inOrg caller needs.
-	Role cleanroom.Role
+	// Role is the least role an inOrg caller needs; Limited also admits RoleLimited (invited
+	// advertisers in a publisher's demand-side workspace), who are outside the role order.
+	Role    cleanroom.Role
+	Limited bool
 	// Audit is the action recorded on success; empty for reads that are not sensitive.
 	Audit  string
 	handle func(s *Server, w http.ResponseWriter, r *http.Request, c *call) error
@@ -39,7 +41,7 @@ func (rt *route) allows(c *Caller) error {
 			return cleanroom.Errorf(cleanroom.EFORBIDDEN, "This route acts in an organization, and the credentials act in none.").
 				Hint("Use a token issued for an organization, or choose one with PUT /v1/session/org.")
 		}
-		if !c.Role.AtLeast(rt.Role) {
+		if !c.Role.AtLeast(rt.Role) && !(rt.Limited && c.Role == cleanroom.RoleLimited) {
 			return cleanroom.Errorf(cleanroom.EFORBIDDEN, "This needs the %s role or higher; you are %s.", rt.Role, c.Role).
 				With("required_role", rt.Role)
 		}
@@ -55,41 +57,65 @@ func (rt *route) allows(c *Caller) error {
 // (openapi.json) must describe exactly these; a test checks it.
 func (s *Server) routes() []*route {
 	viewer, member, admin := cleanroom.RoleViewer, cleanroom.RoleMember, cleanroom.RoleAdmin
+	const lim = true // also open to invited advertisers (RoleLimited)
 	return []*route{
-		{"GET", "/v1/openapi.json", public, "", "", (*Server).openAPI},
+		{"GET", "/v1/openapi.json", public, "", false, "", (*Server).openAPI},
 
-		{"POST", "/v1/session", public, "", "session.create", (*Server).login},
-		{"DELETE", "/v1/session", signedIn, "", "session.delete", (*Server).logout},
-		{"PUT", "/v1/session/org", signedIn, "", "session.switch_org", (*Server).switchOrg},
-		{"GET", "/v1/me", signedIn, "", "", (*Server).me},
-		{"PUT", "/v1/me/password", signedIn, "", "user.password.change", (*Server).changePassword},
+		{"POST", "/v1/session", public, "", false, "session.create", (*Server).login},
+		{"DELETE", "/v1/session", signedIn, "", false, "session.delete", (*Server).logout},
+		{"PUT", "/v1/session/org", signedIn, "", false, "session.switch_org", (*Server).switchOrg},
+		{"GET", "/v1/me", signedIn, "", false, "", (*Server).me},
+		{"PUT", "/v1/me/password", signedIn, "", false, "user.password.change", (*Server).changePassword},
 
-		{"GET", "/v1/org", inOrg, viewer, "", (*Server).getOrg},
-		{"PATCH", "/v1/org", inOrg, admin, "org.update", (*Server).updateOrg},
+		{"GET", "/v1/org", inOrg, viewer, lim, "", (*Server).getOrg},
+		{"PATCH", "/v1/org", inOrg, admin, false, "org.update", (*Server).updateOrg},
 
-		{"GET", "/v1/users", inOrg, viewer, "", (*Server).listUsers},
-		{"POST", "/v1/users", inOrg, admin, "user.add", (*Server).addUser},
-		{"GET", "/v1/users/{id}", inOrg, viewer, "", (*Server).getUser},
-		{"PATCH", "/v1/users/{id}", inOrg, admin, "user.role.change", (*Server).updateUser},
-		{"DELETE", "/v1/users/{id}", inOrg, admin, "user.remove", (*Server).removeUser},
+		{"GET", "/v1/users", inOrg, viewer, false, "", (*Server).listUsers},
+		{"POST", "/v1/users", inOrg, admin, false, "user.add", (*Server).addUser},
+		{"GET", "/v1/users/{id}", inOrg, viewer, false, "", (*Server).getUser},
+		{"PATCH", "/v1/users/{id}", inOrg, admin, false, "user.role.change", (*Server).updateUser},
+		{"DELETE", "/v1/users/{id}", inOrg, admin, false, "user.remove", (*Server).removeUser},
 
-		{"GET", "/v1/tokens", inOrg, viewer, "token.list", (*Server).listTokens},
-		{"POST", "/v1/tokens", inOrg, member, "token.create", (*Server).createToken},
-		{"DELETE", "/v1/tokens/{id}", inOrg, member, "token.revoke", (*Server).revokeToken},
+		{"GET", "/v1/tokens", inOrg, viewer, lim, "token.list", (*Server).listTokens},
+		{"POST", "/v1/tokens", inOrg, member, lim, "token.create", (*Server).createToken},
+		{"DELETE", "/v1/tokens/{id}", inOrg, member, lim, "token.revoke", (*Server).revokeToken},
 
-		{"GET", "/v1/audit", signedIn, "", "audit.read", (*Server).listAudit},
+		{"GET", "/v1/audit", signedIn, "", false, "audit.read", (*Server).listAudit},
 
-		{"GET", "/v1/jobs", inOrg, viewer, "", (*Server).listJobs},
-		{"GET", "/v1/jobs/{id}", inOrg, viewer, "", (*Server).getJob},
-		{"POST", "/v1/jobs/{id}/cancel", inOrg, member, "job.cancel", (*Server).cancelJob},
+		{"GET", "/v1/jobs", inOrg, viewer, false, "", (*Server).listJobs},
+		{"GET", "/v1/jobs/{id}", inOrg, viewer, false, "", (*Server).getJob},
+		{"POST", "/v1/jobs/{id}/cancel", inOrg, member, false, "job.cancel", (*Server).cancelJob},
 
-		{"GET", "/v1/admin/orgs", operatorOn, "", "", (*Server).adminListOrgs},
-		{"POST", "/v1/admin/orgs", operatorOn, "", "org.create", (*Server).adminCreateOrg},
-		{"GET", "/v1/admin/orgs/{id}", operatorOn, "", "", (*Server).adminGetOrg},
-		{"POST", "/v1/admin/orgs/{id}/clean-room", operatorOn, "", "org.clean_room.enable", (*Server).adminEnableCleanRoom},
-		{"PUT", "/v1/admin/orgs/{id}/dpa", operatorOn, "", "org.dpa.record", (*Server).adminRecordDPA},
-		{"POST", "/v1/admin/orgs/{id}/users", operatorOn, "", "user.add", (*Server).adminAddUser},
-		{"GET", "/v1/admin/jobs", operatorOn, "", "", (*Server).adminListJobs},
+		{"GET", "/v1/connections", inOrg, viewer, lim, "", (*Server).listConnections},
+		{"POST", "/v1/connections", inOrg, member, false, "connection.create", (*Server).createConnection},
+		{"GET", "/v1/connections/{id}", inOrg, viewer, lim, "", (*Server).getConnection},
+		{"PATCH", "/v1/connections/{id}", inOrg, member, false, "connection.update", (*Server).updateConnection},
+		{"DELETE", "/v1/connections/{id}", inOrg, member, false, "connection.delete", (*Server).deleteConnection},
+		{"GET", "/v1/standard-cohort-opt-outs", inOrg, viewer, false, "", (*Server).getOptOuts},
+		{"PUT", "/v1/standard-cohort-opt-outs", inOrg, member, false, "standard_opt_outs.set", (*Server).setOptOuts},
+
+		{"GET", "/v1/invitations", inOrg, viewer, false, "", (*Server).listInvitations},
+		{"POST", "/v1/invitations", inOrg, admin, false, "invitation.create", (*Server).createInvitation},
+		{"DELETE", "/v1/invitations/{id}", inOrg, admin, false, "invitation.revoke", (*Server).revokeInvitation},
+
+		{"GET", "/v1/data-sources", inOrg, viewer, lim, "", (*Server).listDataSources},
+		{"POST", "/v1/data-sources", inOrg, member, lim, "data_source.create", (*Server).createDataSource},
+		{"GET", "/v1/data-sources/{id}", inOrg, viewer, lim, "", (*Server).getDataSource},
+		{"PATCH", "/v1/data-sources/{id}", inOrg, member, lim, "data_source.update", (*Server).updateDataSource},
+		{"GET", "/v1/data-sources/{id}/grants", inOrg, viewer, lim, "", (*Server).listGrants},
+		{"POST", "/v1/data-sources/{id}/grants", inOrg, member, lim, "grant.create", (*Server).createGrant},
+		{"GET", "/v1/grants", inOrg, viewer, false, "", (*Server).listReceivedGrants},
+		{"DELETE", "/v1/grants/{id}", inOrg, member, lim, "grant.revoke", (*Server).revokeGrant},
+
+		{"GET", "/v1/admin/orgs", operatorOn, "", false, "", (*Server).adminListOrgs},
+		{"POST", "/v1/admin/orgs", operatorOn, "", false, "org.create", (*Server).adminCreateOrg},
+		{"GET", "/v1/admin/orgs/{id}", operatorOn, "", false, "", (*Server).adminGetOrg},
+		{"POST", "/v1/admin/orgs/{id}/clean-room", operatorOn, "", false, "org.clean_room.enable", (*Server).adminEnableCleanRoom},
+		{"PUT", "/v1/admin/orgs/{id}/dpa", operatorOn, "", false, "org.dpa.record", (*Server).adminRecordDPA},
+		{"POST", "/v1/admin/orgs/{id}/users", operatorOn, "", false, "user.add", (*Server).adminAddUser},
+		{"GET", "/v1/admin/jobs", operatorOn, "", false, "", (*Server).adminListJobs},
+		{"GET", "/v1/admin/provisional-access", operatorOn, "", false, "", (*Server).adminListProvisional},
+		{"POST", "/v1/admin/provisional-access", operatorOn, "", false, "provisional_access.grant", (*Server).adminGrantProvisional},
 	}
 }
 
@@ -98,8 +124,9 @@ type RouteInfo struct {
 	Method, Path string
 	// Access is public, signed_in, in_org or operator.
 	Access string
-	// Role is the least role for in_org routes.
-	Role cleanroom.Role
+	// Role is the least role for in_org routes; Limited says invited advertisers may call it too.
+	Role    cleanroom.Role
+	Limited bool
 	// Audit is the audit action recorded on success, if any.
 	Audit string
 }
@@ -108,7 +135,7 @@ type RouteInfo struct {
 func (s *Server) Routes() []RouteInfo {
 	var out []RouteInfo
 	for _, rt := range s.routes() {
-		out = append(out, RouteInfo{rt.Method, rt.Path, rt.Access.String(), rt.Role, rt.Audit})
+		out = append(out, RouteInfo{rt.Method, rt.Path, rt.Access.String(), rt.Role, rt.Limited, rt.Audit})
 	}
 	return out
 }

@@ -17,13 +17,23 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 )
 
-// Argon2id parameters (the OWASP baseline: 19 MiB, 2 passes, 1 lane).
+// Params are argon2id cost parameters.
+type Params struct {
+	MemoryKiB uint32
+	Time      uint32
+}
+
+// DefaultParams is the OWASP baseline: 19 MiB, 2 passes (one lane).
+var DefaultParams = Params{MemoryKiB: 19 * 1024, Time: 2}
+
+// TestParams are cheap parameters for tests that create many accounts. Never use them for real
+// accounts.
+var TestParams = Params{MemoryKiB: 64, Time: 1}
+
 const (
-	argonMemoryKiB = 19 * 1024
-	argonTime      = 2
-	argonThreads   = 1
-	argonKeyLen    = 32
-	argonSaltLen   = 16
+	argonThreads = 1
+	argonKeyLen  = 32
+	argonSaltLen = 16
 )
 
 // Password length bounds.
@@ -42,12 +52,16 @@ func ValidatePassword(pw string) error {
 	return nil
 }
 
-// HashPassword returns the encoded argon2id hash of pw with a random salt.
-func HashPassword(pw string) string {
+// HashPassword returns the encoded argon2id hash of pw with a random salt, at DefaultParams.
+func HashPassword(pw string) string { return DefaultParams.Hash(pw) }
+
+// Hash returns the encoded argon2id hash of pw with a random salt at these parameters. The
+// parameters are stored in the hash, so VerifyPassword needs no configuration.
+func (p Params) Hash(pw string) string {
 	salt := make([]byte, argonSaltLen)
 	rand.Read(salt)
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemoryKiB, argonTime, argonThreads,
+	key := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 

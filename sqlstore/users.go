@@ -117,10 +117,10 @@ func (db *DB) PutMembership(ctx context.Context, m *cleanroom.Membership) error 
 			return errOrgNotFound()
 		}
 		var crt int64
-		err = tx.QueryRowContext(ctx, db.q(`INSERT INTO memberships (user_id, org_id, role, created_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (user_id, org_id) DO UPDATE SET role = excluded.role
+		err = tx.QueryRowContext(ctx, db.q(`INSERT INTO memberships (user_id, org_id, role, represents_id, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (user_id, org_id) DO UPDATE SET role = excluded.role, represents_id = excluded.represents_id
 			RETURNING created_at`),
-			m.UserID, m.OrgID, string(m.Role), micros(db.orNow(m.CreatedAt))).Scan(&crt)
+			m.UserID, m.OrgID, string(m.Role), nullable(m.RepresentsID), micros(db.orNow(m.CreatedAt))).Scan(&crt)
 		if err != nil {
 			return fmt.Errorf("sqlstore: put membership: %w", err)
 		}
@@ -156,15 +156,16 @@ func scanMember(s scanner) (*cleanroom.Member, error) {
 	var (
 		m         cleanroom.Member
 		crt, updt int64
+		rep       sql.NullString
 	)
-	if err := s.Scan(scanUserInto(&m.User, &crt, &updt, &m.Role)...); err != nil {
+	if err := s.Scan(scanUserInto(&m.User, &crt, &updt, &m.Role, &rep)...); err != nil {
 		return nil, err
 	}
-	m.CreatedAt, m.UpdatedAt = fromMicros(crt), fromMicros(updt)
+	m.CreatedAt, m.UpdatedAt, m.RepresentsID = fromMicros(crt), fromMicros(updt), rep.String
 	return &m, nil
 }
 
-const memberQuery = `SELECT ` + userColumnsU + `, m.role FROM memberships m JOIN users u ON u.id = m.user_id`
+const memberQuery = `SELECT ` + userColumnsU + `, m.role, m.represents_id FROM memberships m JOIN users u ON u.id = m.user_id`
 
 // FindMember returns a member of an org.
 func (db *DB) FindMember(ctx context.Context, orgID, userID string) (*cleanroom.Member, error) {
@@ -199,7 +200,7 @@ func (db *DB) ListMembers(ctx context.Context, orgID string, p cleanroom.Page) (
 
 // ListMemberships returns the orgs a user belongs to, ordered by org ID.
 func (db *DB) ListMemberships(ctx context.Context, userID string) ([]*cleanroom.Membership, error) {
-	rows, err := db.read.QueryContext(ctx, db.q(`SELECT user_id, org_id, role, created_at FROM memberships WHERE user_id = ? ORDER BY org_id`), userID)
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT user_id, org_id, role, represents_id, created_at FROM memberships WHERE user_id = ? ORDER BY org_id`), userID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list memberships: %w", err)
 	}
@@ -207,11 +208,12 @@ func (db *DB) ListMemberships(ctx context.Context, userID string) ([]*cleanroom.
 		var (
 			m   cleanroom.Membership
 			crt int64
+			rep sql.NullString
 		)
-		if err := s.Scan(&m.UserID, &m.OrgID, &m.Role, &crt); err != nil {
+		if err := s.Scan(&m.UserID, &m.OrgID, &m.Role, &rep, &crt); err != nil {
 			return nil, err
 		}
-		m.CreatedAt = fromMicros(crt)
+		m.CreatedAt, m.RepresentsID = fromMicros(crt), rep.String
 		return &m, nil
 	})
 	if err != nil {

@@ -38,6 +38,12 @@ func Run(t *testing.T, open Open) {
 	t.Run("Sessions", func(t *testing.T) { runCases(t, open, sessionCases) })
 	t.Run("Audit", func(t *testing.T) { runCases(t, open, auditCases) })
 	t.Run("Jobs", func(t *testing.T) { runCases(t, open, jobCases) })
+	t.Run("Connections", func(t *testing.T) { runCases(t, open, connectionCases) })
+	t.Run("StandardOptOuts", func(t *testing.T) { runCases(t, open, optOutCases) })
+	t.Run("DataSources", func(t *testing.T) { runCases(t, open, dataSourceCases) })
+	t.Run("Grants", func(t *testing.T) { runCases(t, open, grantCases) })
+	t.Run("ProvisionalAccess", func(t *testing.T) { runCases(t, open, provisionalCases) })
+	t.Run("Cascades", func(t *testing.T) { runCases(t, open, cascadeCases) })
 	t.Run("Store", func(t *testing.T) { runCases(t, open, storeCases) })
 }
 

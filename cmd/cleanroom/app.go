@@ -18,6 +18,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
@@ -33,12 +34,13 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 
-	Store    cleanroom.Store
-	Blobs    cleanroom.BlobStore
-	Keys     *keyring.Master
-	Accounts *accounts.Service
-	API      *api.Server
-	Jobs     *jobs.Runner
+	Store       cleanroom.Store
+	Blobs       cleanroom.BlobStore
+	Keys        *keyring.Master
+	Accounts    *accounts.Service
+	Connections *connections.Service
+	API         *api.Server
+	Jobs        *jobs.Runner
 
 	// KeyCreated reports that Open generated a new master key.
 	KeyCreated bool
@@ -106,6 +108,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Accounts = accounts.New(m.Store, m.Keys)
+	m.Connections = connections.New(m.Store)
 	m.Jobs = jobs.NewRunner(m.Store, m.Logger)
 	m.Jobs.Workers = c.Workers
 	return nil
@@ -120,6 +123,7 @@ func (m *Main) Serve() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.Jobs)
 	m.API = api.New(m.Store, m.Accounts, m.Logger)
+	m.API.Connections = m.Connections
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.SecureCookies = c.SecureCookies || c.TLSCert != ""
 	m.API.Registry, m.API.Gatherer = reg, reg

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
 func (c *cli) demoCommand() *cobra.Command {
@@ -172,6 +173,9 @@ func seedDemo(ctx context.Context, m *Main) (*demo, error) {
 		OrgID: pub.DemandSideID, Role: cleanroom.RoleAdmin, CreatedAt: cleanroom.UTC(time.Now())}); err != nil {
 		return nil, err
 	}
+	if err := seedDemoConnections(ctx, m, d, pub, adv, pw); err != nil {
+		return nil, err
+	}
 	err = m.Store.AppendAudit(ctx, &cleanroom.AuditEntry{Time: cleanroom.UTC(time.Now()), Action: "demo.seed",
 		OrgID: pub.ID, PartnerOrgID: adv.ID, Details: map[string]any{"via": "cli"}})
 	return d, err
@@ -191,4 +195,47 @@ func (d *demo) print(w io.Writer, m *Main) {
 		fmt.Fprintf(w, "  %-18s %s\n", l.Role, l.Token)
 	}
 	fmt.Fprintf(w, "\nTry: curl -H \"Authorization: Bearer %s\" %s/v1/org\nPress Ctrl-C to stop.\n", d.Logins[1].Token, m.URL())
+}
+
+// seedDemoConnections connects the demo publisher both ways: to the advertiser (operator-driven)
+// and to its own demand-side workspace (publisher-driven), into which a second advertiser's data
+// lead is invited with the limited role.
+func seedDemoConnections(ctx context.Context, m *Main, d *demo, pub, adv *cleanroom.Org, pw func() string) error {
+	svc := m.Connections
+	_, _, err := svc.CreateConnection(ctx, pub.ID, adv.ID, cleanroom.Permissions{
+		StandardCohorts: true, MatchedCohorts: true, ModeledAudiences: true, Insights: true,
+		CustomCohorts: true, SharedCustomCohorts: []string{"sports-fans", "outdoor-enthusiasts"},
+	})
+	if err != nil {
+		return err
+	}
+	if _, _, err := svc.CreateConnection(ctx, pub.ID, pub.DemandSideID, cleanroom.Permissions{
+		MatchedCohorts: true, ModeledAudiences: true, Insights: true,
+	}); err != nil {
+		return err
+	}
+	coffee, err := m.Accounts.CreateOrg(ctx, "Harbor Coffee Roasters", cleanroom.OrgAdvertiser)
+	if err != nil {
+		return err
+	}
+	if _, err := m.Accounts.RecordDPA(ctx, coffee.ID, time.Time{}); err != nil {
+		return err
+	}
+	if _, err := m.Accounts.EnableCleanRoom(ctx, coffee.ID); err != nil {
+		return err
+	}
+	secret := pw()
+	lead, _, err := m.Accounts.AddMember(ctx, coffee.ID, accounts.NewUser{Email: "crm@harborcoffee.example", Name: "Jo CRM", Password: secret, Role: cleanroom.RoleAdmin})
+	if err != nil {
+		return err
+	}
+	if _, err := svc.Invite(ctx, connections.Caller{OrgID: pub.DemandSideID, Role: cleanroom.RoleAdmin}, lead.Email, coffee.ID); err != nil {
+		return err
+	}
+	tok, _, err := m.Accounts.IssueToken(ctx, lead.ID, pub.DemandSideID, "demo", 0)
+	if err != nil {
+		return err
+	}
+	d.Logins = append(d.Logins, demoLogin{"invited advertiser", pub.Name + " (demand side)", pub.DemandSideID, lead.Email, secret, tok})
+	return nil
 }

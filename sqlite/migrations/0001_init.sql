@@ -33,7 +33,9 @@ CREATE TABLE users (
 CREATE TABLE memberships (
 	user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
 	org_id TEXT NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
-	role TEXT NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
+	role TEXT NOT NULL CHECK (role IN ('admin', 'member', 'viewer', 'limited')),
+	-- For the limited role: the advertiser org the invited user acts for.
+	represents_id TEXT REFERENCES orgs (id) ON DELETE CASCADE,
 	created_at INTEGER NOT NULL,
 	PRIMARY KEY (user_id, org_id)
 ) STRICT;

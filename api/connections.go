@@ -1,0 +1,290 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/connections"
+)
+
+// actor is the caller as the connection rules see it.
+func (c *call) actor() connections.Caller {
+	return connections.Caller{OrgID: c.Org.ID, Role: c.Role, RepresentsID: c.RepresentsID, UserID: c.User.ID}
+}
+
+// connectionView is a connection as a caller sees it: with both parties' names, whether the
+// partner may use it now, and what the caller may do through it.
+type connectionView struct {
+	*cleanroom.Connection
+	PublisherName string                 `json:"publisher_name"`
+	PartnerName   string                 `json:"partner_name"`
+	Status        string                 `json:"status"`
+	StatusReason  string                 `json:"status_reason,omitempty"`
+	Capabilities  []cleanroom.Capability `json:"capabilities"`
+}
+
+func (s *Server) viewConnection(r *http.Request, c *call, conn *cleanroom.Connection) (*connectionView, error) {
+	ctx := r.Context()
+	v := &connectionView{Connection: conn, Status: "active", Capabilities: conn.Allowed(cleanroom.Actor{OrgID: c.Org.ID, Role: c.Role})}
+	if v.Capabilities == nil {
+		v.Capabilities = []cleanroom.Capability{}
+	}
+	pub, err := s.Store.FindOrg(ctx, conn.PublisherID)
+	if err != nil {
+		return nil, err
+	}
+	partner, err := s.Store.FindOrg(ctx, conn.PartnerID)
+	if err != nil {
+		return nil, err
+	}
+	v.PublisherName, v.PartnerName = pub.Name, partner.Name
+	active, reason, err := s.Connections.Status(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		v.Status, v.StatusReason = "suspended", reason
+	}
+	return v, nil
+}
+
+func (s *Server) listConnections(w http.ResponseWriter, r *http.Request, c *call) error {
+	page, err := pageOf(r)
+	if err != nil {
+		return err
+	}
+	f := cleanroom.ConnectionFilter{Page: page}
+	if c.Org.Kind == cleanroom.OrgPublisher {
+		f.PublisherID = c.Org.ID
+	} else {
+		f.PartnerID = c.Org.ID
+	}
+	conns, next, err := s.Store.ListConnections(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := list[*connectionView]{Items: []*connectionView{}, Next: next}
+	for _, conn := range conns {
+		v, err := s.viewConnection(r, c, conn)
+		if err != nil {
+			return err
+		}
+		out.Items = append(out.Items, v)
+	}
+	return c.reply(http.StatusOK, out)
+}
+
+type createConnectionRequest struct {
+	// PartnerID is the advertiser's org ID (operator-driven) or the publisher's own demand-side
+	// workspace ID (publisher-driven), as typed by the user.
+	PartnerID   string                `json:"partner_id"`
+	Permissions cleanroom.Permissions `json:"permissions"`
+}
+
+func (s *Server) createConnection(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req createConnectionRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	conn, partner, err := s.Connections.CreateConnection(r.Context(), c.Org.ID, req.PartnerID, req.Permissions)
+	if err != nil {
+		return err
+	}
+	c.audit.PartnerOrgID = partner.ID
+	c.target("connection", conn.ID)
+	c.detail("workflow", conn.Workflow)
+	c.detail("permissions", conn.Permissions)
+	v, err := s.viewConnection(r, c, conn)
+	if err != nil {
+		return err
+	}
+	return c.created("/v1/connections/"+conn.ID, v)
+}
+
+// connection loads the {id} connection for a capability; connections the caller's org is not a
+// party to are not found.
+func (s *Server) connection(r *http.Request, c *call, capability cleanroom.Capability) (*cleanroom.Connection, error) {
+	id, err := pathID(r, "id", "Connection")
+	if err != nil {
+		return nil, err
+	}
+	conn, err := s.Connections.Connection(r.Context(), c.actor(), id, capability)
+	if err != nil {
+		return nil, err
+	}
+	c.target("connection", conn.ID)
+	c.audit.OrgID, c.audit.PartnerOrgID = conn.PublisherID, conn.PartnerID
+	return conn, nil
+}
+
+func (s *Server) getConnection(w http.ResponseWriter, r *http.Request, c *call) error {
+	conn, err := s.connection(r, c, cleanroom.CapViewConnection)
+	if err != nil {
+		return err
+	}
+	v, err := s.viewConnection(r, c, conn)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, v)
+}
+
+func (s *Server) updateConnection(w http.ResponseWriter, r *http.Request, c *call) error {
+	conn, err := s.connection(r, c, cleanroom.CapManageConnection)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Permissions *cleanroom.Permissions `json:"permissions"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Permissions == nil {
+		return cleanroom.Errorf(cleanroom.EINVALID, "permissions is missing.").With("field", "permissions").
+			Hint("Send the whole permissions object; toggles left out are turned off.")
+	}
+	before := conn.Permissions
+	if conn, err = s.Connections.UpdatePermissions(r.Context(), c.actor(), conn.ID, *req.Permissions); err != nil {
+		return err
+	}
+	c.detail("before", before)
+	c.detail("after", conn.Permissions)
+	v, err := s.viewConnection(r, c, conn)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, v)
+}
+
+func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request, c *call) error {
+	conn, err := s.connection(r, c, cleanroom.CapManageConnection)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Connections.DeleteConnection(r.Context(), c.actor(), conn.ID); err != nil {
+		return err
+	}
+	c.detail("workflow", conn.Workflow)
+	c.detail("stopped", "every cohort activation, targeting entry and deal through this connection")
+	return c.reply(http.StatusNoContent, nil)
+}
+
+type optOuts struct {
+	CohortIDs []string `json:"cohort_ids"`
+}
+
+func (s *Server) getOptOuts(w http.ResponseWriter, r *http.Request, c *call) error {
+	ids, err := s.Store.ListStandardOptOuts(r.Context(), c.Org.ID)
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return c.reply(http.StatusOK, optOuts{CohortIDs: ids})
+}
+
+func (s *Server) setOptOuts(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req optOuts
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	ids, err := s.Connections.SetStandardOptOuts(r.Context(), c.actor(), req.CohortIDs)
+	if err != nil {
+		return err
+	}
+	c.target("org", c.Org.ID)
+	c.detail("cohort_ids", ids)
+	return c.reply(http.StatusOK, optOuts{CohortIDs: ids})
+}
+
+func (s *Server) listInvitations(w http.ResponseWriter, r *http.Request, c *call) error {
+	var out []*cleanroom.Member
+	page := cleanroom.Page{Limit: cleanroom.MaxPageLimit}
+	for {
+		ms, next, err := s.Store.ListMembers(r.Context(), c.Org.ID, page)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Role == cleanroom.RoleLimited {
+				out = append(out, m)
+			}
+		}
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	if out == nil {
+		out = []*cleanroom.Member{}
+	}
+	return c.reply(http.StatusOK, list[*cleanroom.Member]{Items: out})
+}
+
+func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req struct {
+		Email        string `json:"email"`
+		AdvertiserID string `json:"advertiser_id"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	m, err := s.Connections.Invite(r.Context(), c.actor(), req.Email, req.AdvertiserID)
+	if err != nil {
+		return err
+	}
+	c.audit.PartnerOrgID = m.RepresentsID
+	c.target("user", m.ID)
+	return c.created("/v1/invitations/"+m.ID, m)
+}
+
+func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := pathID(r, "id", "Invitation")
+	if err != nil {
+		return err
+	}
+	m, err := s.Connections.Invitation(r.Context(), c.actor(), id)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.DeleteMembership(r.Context(), c.Org.ID, m.ID); err != nil {
+		return err
+	}
+	c.audit.PartnerOrgID = m.RepresentsID
+	c.target("user", m.ID)
+	return c.reply(http.StatusNoContent, nil)
+}
+
+func (s *Server) adminListProvisional(w http.ResponseWriter, r *http.Request, c *call) error {
+	ps, err := s.Store.ListProvisionalAccess(r.Context(), r.URL.Query().Get("org_id"))
+	if err != nil {
+		return err
+	}
+	if ps == nil {
+		ps = []*cleanroom.ProvisionalAccess{}
+	}
+	return c.reply(http.StatusOK, list[*cleanroom.ProvisionalAccess]{Items: ps})
+}
+
+func (s *Server) adminGrantProvisional(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req struct {
+		OrgID       string    `json:"org_id"`
+		PublisherID string    `json:"publisher_id"`
+		ExpiresAt   time.Time `json:"expires_at"`
+		Reason      string    `json:"reason,omitempty"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	p, err := s.Connections.GrantProvisionalAccess(r.Context(), c.User.ID, req.OrgID, req.PublisherID, req.ExpiresAt, req.Reason)
+	if err != nil {
+		return err
+	}
+	c.audit.OrgID, c.audit.PartnerOrgID = p.PublisherID, p.OrgID
+	c.target("provisional_access", p.ID)
+	c.detail("expires_at", p.ExpiresAt)
+	return c.created("/v1/admin/provisional-access?org_id="+p.OrgID, p)
+}
