@@ -49,8 +49,9 @@ type Job struct {
 
 // Progress is a job's progress report.
 type Progress struct {
-	Done, Total int64
-	Message     string
+	Done    int64  `json:"done"`
+	Total   int64  `json:"total"`
+	Message string `json:"message,omitempty"`
 }
 
 // JobFilter selects jobs. An empty OrgID selects every org's (operators only).

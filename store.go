@@ -15,6 +15,7 @@ type Store interface {
 	JobStore
 	ConnectionStore
 	DataSourceStore
+	IngestStore
 
 	// Ready returns nil when the database answers and every migration is applied.
 	// Returns EUNAVAILABLE otherwise.

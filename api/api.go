@@ -22,6 +22,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 // Server is the API. Set its fields, then call Handler.
@@ -29,8 +30,10 @@ type Server struct {
 	Store       cleanroom.Store
 	Accounts    *accounts.Service
 	Connections *connections.Service
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Uploads receives files; nil on a server that takes none.
+	Uploads *uploads.Service
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// MaxBodyBytes limits JSON request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// SecureCookies marks session cookies Secure; set it whenever users reach the server over
@@ -255,7 +258,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) error {
 			return err
 		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
+	limit := s.MaxBodyBytes
+	if rawBodyRoutes[rt.Method+" "+rt.Path] {
+		limit = max(limit, maxTaxonomyBytes)
+		if s.Uploads != nil {
+			limit = max(limit, s.Uploads.MaxPartBytes+1)
+		}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	c.status = http.StatusOK
 	return rt.handle(s, w, r, c)
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -95,7 +96,10 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 	case "POST /v1/data-sources":
 		home = "w"
 		body = map[string]string{"name": uniq("Lapsed customers "), "description": "CRM export"}
-	case "GET /v1/data-sources", "GET /v1/data-sources/{id}", "PATCH /v1/data-sources/{id}", "GET /v1/data-sources/{id}/grants":
+	case "GET /v1/data-sources", "GET /v1/data-sources/{id}", "PATCH /v1/data-sources/{id}", "GET /v1/data-sources/{id}/grants",
+		"DELETE /v1/data-sources/{id}", "GET /v1/data-sources/{id}/taxonomy", "PUT /v1/data-sources/{id}/taxonomy",
+		"GET /v1/data-sources/{id}/uploads", "POST /v1/data-sources/{id}/uploads", "GET /v1/data-sources/{id}/versions",
+		"GET /v1/uploads/{id}", "PUT /v1/uploads/{id}/content", "POST /v1/uploads/{id}/complete", "DELETE /v1/uploads/{id}":
 		// In W: publisher staff work on their own uploads, the invited advertiser on its own.
 		home = "w"
 		c := connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}
@@ -104,9 +108,29 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		}
 		ds, err := svc.CreateDataSource(ctx, c, uniq("DS "), "")
 		must(err)
+		must(e.store.PutTaxonomy(ctx, ds.ID, []byte(`{"segments":[{"id":"s1","name":"One"}]}`), e.now))
 		set(ds.ID)
-		if rt.Method == "PATCH" {
+		switch rt.Method + " " + rt.Path {
+		case "PATCH /v1/data-sources/{id}":
 			body = map[string]string{"description": "renamed"}
+		case "PUT /v1/data-sources/{id}/taxonomy":
+			body = withHeaders{"segment_id,segment_name\ns1,One\ns2,Two\n", map[string]string{"Content-Type": "text/csv"}}
+		case "POST /v1/data-sources/{id}/uploads":
+			body = map[string]any{"name": "f.tsv", "size": 100}
+		}
+		if strings.HasPrefix(rt.Path, "/v1/uploads/") {
+			content := []byte("0000000000000000000000000000000000000000000000000000000000000001\temail_sha256\ts1\n")
+			u, err := e.api.Uploads.Begin(ctx, e.orgW.ID, e.users["w-admin"].ID, cleanroom.UploadDataSource, ds.ID, "f.tsv", int64(len(content)), "")
+			must(err)
+			path = strings.Replace(rt.Path, "{id}", u.ID, 1)
+			switch rt.Method {
+			case "PUT":
+				body = withHeaders{string(content), map[string]string{"Upload-Offset": "0"}}
+			case "POST":
+				_, err := e.api.Uploads.WritePart(ctx, u, 0, bytes.NewReader(content), "")
+				must(err)
+				body = map[string]any{}
+			}
 		}
 	case "POST /v1/data-sources/{id}/grants", "DELETE /v1/grants/{id}":
 		// The advertiser's own data, granted to the publisher's workspace.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +18,11 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
+	"github.com/cleanroom-oss/cleanroom/localblob"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
+	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 // testPassword is every test account's password.
@@ -43,25 +47,40 @@ type env struct {
 	users  map[string]*cleanroom.Member // by label
 	tokens map[string]string            // by label
 	op     *cleanroom.User
+	keys   *keyring.Master
+	dir    string // the data directory: the SQLite database and the blob area
+	runner *jobs.Runner
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	store := sqlite.MustOpen(t)
+	dir := t.TempDir()
+	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "cleanroom.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	blobs, err := localblob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := &env{t: t, store: store, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC),
-		users: map[string]*cleanroom.Member{}, tokens: map[string]string{}}
+		users: map[string]*cleanroom.Member{}, tokens: map[string]string{}, keys: keyring.Generate(), dir: dir}
 	clock := func() time.Time { return e.now }
-	e.acc = accounts.New(store, keyring.Generate())
+	e.acc = accounts.New(store, e.keys)
 	e.acc.Now = clock
 	e.acc.Passwords = auth.TestParams
 	e.api = api.New(store, e.acc, slog.New(slog.DiscardHandler))
 	e.api.Now = clock
 	e.api.Connections.Now = clock
+	e.runner = jobs.NewRunner(store, slog.New(slog.DiscardHandler))
+	e.api.Uploads = uploads.New(store, blobs, e.keys, e.runner)
+	e.api.Uploads.MaxPartBytes = 1 << 20
+	e.api.Uploads.Register(e.runner)
 	e.srv = httptest.NewServer(e.api.Handler(nil))
 	t.Cleanup(e.srv.Close)
 
 	e.orgA = e.newOrg("Publisher A", cleanroom.OrgPublisher, true)
-	var err error
 	if e.orgW, err = store.FindOrg(context.Background(), e.orgA.DemandSideID); err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +182,23 @@ func (r *resp) errMessage() string {
 	return msg
 }
 
+// withHeaders is a raw body sent with extra headers (for non-JSON routes).
+type withHeaders struct {
+	body   string
+	header map[string]string
+}
+
 func (e *env) do(q req) *resp {
 	e.t.Helper()
+	if wh, ok := q.body.(withHeaders); ok {
+		q.body = wh.body
+		if q.header == nil {
+			q.header = map[string]string{}
+		}
+		for k, v := range wh.header {
+			q.header[k] = v
+		}
+	}
 	var body io.Reader
 	switch b := q.body.(type) {
 	case nil:

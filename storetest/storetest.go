@@ -44,6 +44,11 @@ func Run(t *testing.T, open Open) {
 	t.Run("Grants", func(t *testing.T) { runCases(t, open, grantCases) })
 	t.Run("ProvisionalAccess", func(t *testing.T) { runCases(t, open, provisionalCases) })
 	t.Run("Cascades", func(t *testing.T) { runCases(t, open, cascadeCases) })
+	t.Run("Uploads", func(t *testing.T) { runCases(t, open, uploadCases) })
+	t.Run("UploadParts", func(t *testing.T) { runCases(t, open, uploadPartCases) })
+	t.Run("Taxonomies", func(t *testing.T) { runCases(t, open, taxonomyCases) })
+	t.Run("Versions", func(t *testing.T) { runCases(t, open, versionCases) })
+	t.Run("IngestCascades", func(t *testing.T) { runCases(t, open, ingestCascadeCases) })
 	t.Run("Store", func(t *testing.T) { runCases(t, open, storeCases) })
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/localblob"
 	"github.com/cleanroom-oss/cleanroom/postgres"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
+	"github.com/cleanroom-oss/cleanroom/uploads"
 	"github.com/cleanroom-oss/cleanroom/web"
 )
 
@@ -39,6 +40,7 @@ type Main struct {
 	Keys        *keyring.Master
 	Accounts    *accounts.Service
 	Connections *connections.Service
+	Uploads     *uploads.Service
 	API         *api.Server
 	Jobs        *jobs.Runner
 
@@ -111,6 +113,12 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Connections = connections.New(m.Store)
 	m.Jobs = jobs.NewRunner(m.Store, m.Logger)
 	m.Jobs.Workers = c.Workers
+	if c.JobLease > 0 {
+		m.Jobs.Lease = c.JobLease
+	}
+	m.Uploads = uploads.New(m.Store, m.Blobs, m.Keys, m.Jobs)
+	m.Uploads.MaxUploadBytes = c.MaxUploadBytes
+	m.Uploads.Register(m.Jobs)
 	return nil
 }
 
@@ -124,6 +132,7 @@ func (m *Main) Serve() error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.Jobs)
 	m.API = api.New(m.Store, m.Accounts, m.Logger)
 	m.API.Connections = m.Connections
+	m.API.Uploads = m.Uploads
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.SecureCookies = c.SecureCookies || c.TLSCert != ""
 	m.API.Registry, m.API.Gatherer = reg, reg

@@ -97,7 +97,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(c.serveCommand(), c.demoCommand(), c.adminCommand(), c.versionCommand())
+	root.AddCommand(c.serveCommand(), c.demoCommand(), c.adminCommand(), c.genCommand(), c.prepareCommand(), c.uploadCommand(), c.versionCommand())
 	return root
 }
 
@@ -132,10 +132,15 @@ blob area and a master key generated on first start.`,
 	return cmd
 }
 
+// signalContext returns a context that ends on SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
 // serve opens m (unless it is open already) and serves until SIGINT or SIGTERM, then shuts down
 // gracefully. ready, if set, runs once the server listens.
 func (c *cli) serve(m *Main, ready func()) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	if m.Logger == nil {
 		l, err := newLogger(m.Config, c.stderr)

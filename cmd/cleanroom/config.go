@@ -26,10 +26,13 @@ type Config struct {
 	TLSCert, TLSKey string
 	// SecureCookies marks session cookies Secure (behind a TLS-terminating proxy).
 	SecureCookies bool
-	// Workers is the number of background jobs run at once.
-	Workers int
-	// MaxBodyBytes limits JSON request bodies.
-	MaxBodyBytes int64
+	// Workers is the number of background jobs run at once; JobLease how long a job stays
+	// leased to a worker that stopped reporting (then another worker takes it over).
+	Workers  int
+	JobLease time.Duration
+	// MaxBodyBytes limits JSON request bodies; MaxUploadBytes a whole uploaded file.
+	MaxBodyBytes   int64
+	MaxUploadBytes int64
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -39,7 +42,7 @@ type Config struct {
 // defaultConfig returns the embedded default: everything in ./cleanroom-data.
 func defaultConfig() Config {
 	return Config{
-		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, MaxBodyBytes: 1 << 20,
+		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, JobLease: time.Minute, MaxBodyBytes: 1 << 20, MaxUploadBytes: 20 << 30,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
 }
@@ -60,7 +63,9 @@ func (c *Config) serverFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", c.SecureCookies, "mark session cookies Secure (set when a proxy terminates TLS)")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "background jobs run at once")
+	fs.DurationVar(&c.JobLease, "job-lease", c.JobLease, "how long a job stays with a worker that stopped reporting before another takes it over")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
+	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest file accepted by an upload")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for requests and jobs")
 }
 

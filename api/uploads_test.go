@@ -1,0 +1,186 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cleanroom-oss/cleanroom/identity"
+	"github.com/cleanroom-oss/cleanroom/uploads"
+)
+
+func hexSHA(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// testRows returns an advertiser file of n rows: hashed emails in segments s1..s3, plus the
+// normalised hashes, so tests can look for them later.
+func testRows(n int, seed string) ([]byte, []string) {
+	var buf bytes.Buffer
+	var ids []string
+	for i := range n {
+		h := hexSHA([]byte(fmt.Sprintf("%s-user-%d@example.com", seed, i)))
+		ids = append(ids, h)
+		fmt.Fprintf(&buf, "%s\temail_sha256\ts%d,s%d\n", h, 1+i%3, 1+(i+1)%3)
+	}
+	return buf.Bytes(), ids
+}
+
+// upload sends data to a data source in parts of partSize through the API and completes it.
+func (e *env) upload(token, dsID string, data []byte, partSize int) *resp {
+	e.t.Helper()
+	r := e.do(req{method: "POST", path: "/v1/data-sources/" + dsID + "/uploads", token: token,
+		body: map[string]any{"name": "crm.tsv", "size": len(data), "sha256": hexSHA(data)}})
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("begin upload: %d %s", r.status, r.raw)
+	}
+	id := r.body["id"].(string)
+	for off := 0; off < len(data); off += partSize {
+		part := data[off:min(off+partSize, len(data))]
+		r := e.do(req{method: "PUT", path: "/v1/uploads/" + id + "/content", token: token, body: string(part),
+			header: map[string]string{"Upload-Offset": strconv.Itoa(off), "Upload-Part-SHA256": hexSHA(part), "Content-Type": "application/octet-stream"}})
+		if r.status != http.StatusOK {
+			e.t.Fatalf("part at %d: %d %s", off, r.status, r.raw)
+		}
+	}
+	if r := e.do(req{method: "POST", path: "/v1/uploads/" + id + "/complete", token: token, body: map[string]any{}}); r.status != http.StatusAccepted {
+		e.t.Fatalf("complete: %d %s", r.status, r.raw)
+	}
+	if ran, err := e.runner.RunOnce(context.Background()); !ran || err != nil {
+		e.t.Fatalf("processing job: ran=%v %v", ran, err)
+	}
+	return e.do(req{method: "GET", path: "/v1/uploads/" + id, token: token})
+}
+
+// TestUploadLifecycle: taxonomy, a resumable upload in parts with checksums, processing into a
+// version with its report, a failed upload that leaves the previous version in place, tenancy,
+// and an unlink after which neither the identifiers nor their fingerprints are anywhere on disk.
+func TestUploadLifecycle(t *testing.T) {
+	e := newEnv(t)
+	tok := e.tokens["b-member"]
+	r := e.do(req{method: "POST", path: "/v1/data-sources", token: tok, body: map[string]string{"name": "Lapsed customers"}})
+	ds := r.body["id"].(string)
+
+	// An upload needs a taxonomy; a bad taxonomy is refused whole, naming each bad line.
+	if r := e.do(req{method: "POST", path: "/v1/data-sources/" + ds + "/uploads", token: tok, body: map[string]any{"size": 10}}); r.status != http.StatusConflict || !strings.Contains(hint(r), "taxonomy") {
+		t.Errorf("upload before taxonomy: %d %s", r.status, r.raw)
+	}
+	csvHeader := map[string]string{"Content-Type": "text/csv"}
+	r = e.do(req{method: "PUT", path: "/v1/data-sources/" + ds + "/taxonomy", token: tok, header: csvHeader,
+		body: "segment_id,segment_name\ns1,Lapsed 6m\ns1,Duplicate\ns2,\n"})
+	if r.status != 400 || !strings.Contains(string(r.raw), `"line":3`) || !strings.Contains(string(r.raw), `"line":4`) {
+		t.Errorf("bad taxonomy: %d %s", r.status, r.raw)
+	}
+	r = e.do(req{method: "PUT", path: "/v1/data-sources/" + ds + "/taxonomy", token: tok, header: csvHeader,
+		body: "segment_id,segment_name\ns1,Lapsed 6 months\ns2,Lapsed 12 months\ns3,High value\n"})
+	if r.status != 200 || len(r.body["segments"].([]any)) != 3 {
+		t.Fatalf("taxonomy: %d %s", r.status, r.raw)
+	}
+
+	data, ids := testRows(300, "a")
+	// Resumability: the server tells the offset it has; a wrong offset or a damaged part is refused.
+	r = e.do(req{method: "POST", path: "/v1/data-sources/" + ds + "/uploads", token: tok, body: map[string]any{"name": "x.tsv", "size": len(data)}})
+	up := r.body["id"].(string)
+	put := func(off int, part []byte, sum string) *resp {
+		return e.do(req{method: "PUT", path: "/v1/uploads/" + up + "/content", token: tok, body: string(part),
+			header: map[string]string{"Upload-Offset": strconv.Itoa(off), "Upload-Part-SHA256": sum, "Content-Type": "application/octet-stream"}})
+	}
+	if r := put(0, data[:1000], hexSHA(data[:1000])); r.status != 200 || r.header.Get("Upload-Offset") != "1000" {
+		t.Fatalf("first part: %d %s", r.status, r.raw)
+	}
+	if r := put(0, data[:1000], hexSHA(data[:1000])); r.status != http.StatusConflict || r.body["error"].(map[string]any)["details"].(map[string]any)["offset"] != 1000.0 {
+		t.Errorf("part at a stale offset: %d %s", r.status, r.raw)
+	}
+	if r := put(1000, data[1000:2000], hexSHA([]byte("other"))); r.status != 400 || !strings.Contains(r.errMessage(), "damaged") {
+		t.Errorf("damaged part: %d %s", r.status, r.raw)
+	}
+	if r := e.do(req{method: "POST", path: "/v1/uploads/" + up + "/complete", token: tok, body: map[string]any{}}); r.status != http.StatusConflict {
+		t.Errorf("completing a partial upload: %d", r.status)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/uploads/" + up, token: e.tokens["c-admin"]}); r.status != http.StatusNotFound {
+		t.Errorf("another org reads the upload: %d", r.status)
+	}
+	if r := put(1000, data[1000:], hexSHA(data[1000:])); r.status != 200 {
+		t.Fatalf("rest: %d %s", r.status, r.raw)
+	}
+	e.do(req{method: "POST", path: "/v1/uploads/" + up + "/complete", token: tok, body: map[string]any{}})
+	if ran, err := e.runner.RunOnce(context.Background()); !ran || err != nil {
+		t.Fatal("no processing job", err)
+	}
+	r = e.do(req{method: "GET", path: "/v1/uploads/" + up, token: tok})
+	rep, _ := r.body["report"].(map[string]any)
+	if r.body["state"] != "processed" || rep["rows_accepted"] != 300.0 || rep["per_segment"].(map[string]any)["s1"] != 200.0 {
+		t.Fatalf("processed upload: %s", r.raw)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/data-sources/" + ds, token: tok}); r.body["status"] != "ready" {
+		t.Errorf("data source status: %s", r.raw)
+	}
+
+	// A second, broken file fails with a report and leaves version 1 in use.
+	bad := []byte(strings.Repeat("not-a-hash\temail_sha256\ts1\n", 50))
+	r = e.upload(tok, ds, bad, 400)
+	if r.body["state"] != "failed" || !strings.Contains(string(r.raw), `"line":1`) || strings.Contains(string(r.raw), "not-a-hash") {
+		t.Errorf("bad file: %s", r.raw)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/data-sources/" + ds + "/versions", token: tok}); len(r.body["items"].([]any)) != 1 {
+		t.Errorf("versions after a failed upload: %s", r.raw)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/data-sources/" + ds, token: tok}); r.body["status"] != "ready" {
+		t.Errorf("status after a failed upload: %s", r.raw)
+	}
+	// A new good file becomes version 2.
+	data2, ids2 := testRows(120, "b")
+	if r := e.upload(tok, ds, data2, 700); r.body["state"] != "processed" {
+		t.Fatalf("second upload: %s", r.raw)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/data-sources/" + ds + "/versions", token: tok}); len(r.body["items"].([]any)) != 2 {
+		t.Errorf("versions: %s", r.raw)
+	}
+
+	// Unlink: nothing of the data is left in the data directory.
+	if r := e.do(req{method: "DELETE", path: "/v1/data-sources/" + ds, token: tok}); r.status != http.StatusNoContent {
+		t.Fatalf("unlink: %d %s", r.status, r.raw)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/data-sources/" + ds, token: tok}); r.status != http.StatusNotFound {
+		t.Errorf("unlinked data source: %d", r.status)
+	}
+	fp, err := identity.NewFingerprinter(e.keys.Derive(uploads.FingerprintPurpose))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var needles [][]byte
+	for _, id := range append(ids, ids2...) {
+		f := fp.Fingerprint(identity.TagEmailSHA256, id)
+		raw, _ := hex.DecodeString(id)
+		needles = append(needles, []byte(id), raw, f[:], []byte(f.String()))
+	}
+	e.store.Close() // flush the database to its file
+	files := 0
+	filepath.WalkDir(e.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		b, _ := os.ReadFile(p)
+		for _, n := range needles {
+			if bytes.Contains(b, n) {
+				t.Errorf("%s still holds an identifier or its fingerprint after the unlink", p)
+				return nil
+			}
+		}
+		if strings.Contains(p, "data-sources") || strings.Contains(p, "uploads") {
+			t.Errorf("file left after the unlink: %s", p)
+		}
+		return nil
+	})
+	if files == 0 {
+		t.Fatal("scanned no files")
+	}
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/client"
+	"github.com/cleanroom-oss/cleanroom/connections"
+)
+
+// TestMain lets the test binary act as the cleanroom binary in a child process (for the crash
+// test): with CLEANROOM_TEST_AS_MAIN=1 it runs the CLI with its arguments and exits.
+func TestMain(m *testing.M) {
+	if os.Getenv("CLEANROOM_TEST_AS_MAIN") == "1" {
+		os.Exit(Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// advertiserSetup makes, in the data directory, an advertiser with a data source and a taxonomy,
+// and returns the data source ID and an API token.
+func advertiserSetup(t *testing.T, m *Main) (dsID, token string) {
+	t.Helper()
+	ctx := context.Background()
+	m.Accounts.Passwords = auth.TestParams
+	adv, err := m.Accounts.CreateOrg(ctx, "Northwind", cleanroom.OrgAdvertiser)
+	if err == nil {
+		_, err = m.Accounts.RecordDPA(ctx, adv.ID, time.Time{})
+	}
+	if err == nil {
+		adv, err = m.Accounts.EnableCleanRoom(ctx, adv.ID)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, _, err := m.Accounts.AddMember(ctx, adv.ID, accounts.NewUser{Email: "data@northwind.example", Password: pw, Role: cleanroom.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err = m.Accounts.IssueToken(ctx, mem.ID, adv.ID, "cli", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := m.Connections.CreateDataSource(ctx, connections.Caller{OrgID: adv.ID, Role: cleanroom.RoleAdmin, UserID: mem.ID}, "CRM", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds.ID, token
+}
+
+// writeDataFile writes n advertiser rows to a file and returns its path.
+func writeDataFile(t *testing.T, dir string, n int, seed string) string {
+	t.Helper()
+	p := filepath.Join(dir, seed+".tsv")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	for i := range n {
+		h := sha256.Sum256([]byte(fmt.Sprintf("%s-%d@example.com", seed, i)))
+		fmt.Fprintf(w, "%s\temail_sha256\ts%d\n", hex.EncodeToString(h[:]), 1+i%2)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return p
+}
+
+// TestUploadCommandResumes: `cleanroom upload` uploads the taxonomy and the file, follows the
+// processing and prints the report; run again on an interrupted upload, it resumes from the
+// server's offset.
+func TestUploadCommandResumes(t *testing.T) {
+	dir := t.TempDir()
+	m := NewMain()
+	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
+	m.Logger = slog.New(slog.DiscardHandler)
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dsID, token := advertiserSetup(t, m)
+	if err := m.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tax := filepath.Join(dir, "tax.csv")
+	os.WriteFile(tax, []byte("segment_id,segment_name\ns1,One\ns2,Two\n"), 0o600)
+	file := writeDataFile(t, dir, 50000, "a")
+
+	// An earlier run sent the first part and was interrupted.
+	cl := client.New(m.URL(), token)
+	ctx := context.Background()
+	if err := cl.PutTaxonomy(ctx, dsID, strings.NewReader("segment_id,segment_name\ns1,One\ns2,Two\n")); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(file)
+	sum := sha256.Sum256(data)
+	u, err := cl.BeginUpload(ctx, dsID, "a.tsv", int64(len(data)), hex.EncodeToString(sum[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := data[:1<<20]
+	fsum := sha256.Sum256(first)
+	if _, err := cl.PutPart(ctx, u.ID, 0, first, hex.EncodeToString(fsum[:])); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(file)
+	st, _ := json.Marshal(uploadState{Server: m.URL(), DataSourceID: dsID, UploadID: u.ID, Size: fi.Size(), SHA256: hex.EncodeToString(sum[:]), ModTime: fi.ModTime().UnixNano()})
+	os.WriteFile(file+".cleanroom-upload", st, 0o600)
+
+	code, out, errs := run(t, "", "upload", "--server", m.URL(), "--token", token, "--data-source", dsID, "--file", file, "--taxonomy", tax, "--part-size", "1")
+	if code != 0 {
+		t.Fatalf("upload: exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "resuming upload "+u.ID+" at byte 1048576") {
+		t.Errorf("did not resume: %s", errs)
+	}
+	if !strings.Contains(out, "rows read 50000, accepted 50000") || !strings.Contains(out, "s1") {
+		t.Errorf("report: %s", out)
+	}
+	if _, err := os.Stat(file + ".cleanroom-upload"); err == nil {
+		t.Error("state file left after a finished upload")
+	}
+	// Mistakes are one line with a hint.
+	code, _, errs = run(t, "", "upload", "--server", m.URL(), "--token", token, "--data-source", "nope", "--file", file)
+	if code != 2 || !strings.Contains(errs, cleanroom.UUIDFormat) {
+		t.Errorf("bad data source ID: %d %s", code, errs)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer runs `cleanroom serve` on dir in a child process and waits until it is ready.
+func startServer(t *testing.T, dir, addr string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "--data", dir, "--addr", addr, "--job-lease", "2s", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "CLEANROOM_TEST_AS_MAIN=1")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return cmd
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server did not start: %s", logs.String())
+	return nil
+}
+
+// TestCrashDuringIngest kills a real server process while it processes an upload: the previous
+// version stays intact and current, and after a restart the job is taken over and finishes.
+func TestCrashDuringIngest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes and ingests a million rows")
+	}
+	dir := t.TempDir()
+	m := NewMain()
+	m.Config.DataDir = dir
+	m.Logger = slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dsID, token := advertiserSetup(t, m)
+	m.Close()
+
+	addr := freeAddr(t)
+	srv := startServer(t, dir, addr)
+	cl := client.New("http://"+addr, token)
+	if err := cl.PutTaxonomy(ctx, dsID, strings.NewReader("segment_id,segment_name\ns1,One\ns2,Two\n")); err != nil {
+		t.Fatal(err)
+	}
+	send := func(path string) *cleanroom.Upload {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := cl.BeginUpload(ctx, dsID, filepath.Base(path), int64(len(data)), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off < len(data); off += 32 << 20 {
+			part := data[off:min(off+32<<20, len(data))]
+			s := sha256.Sum256(part)
+			if _, err := cl.PutPart(ctx, u.ID, int64(off), part, hex.EncodeToString(s[:])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if u, err = cl.CompleteUpload(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	waitState := func(id string, want cleanroom.UploadState, d time.Duration) *cleanroom.Upload {
+		deadline := time.Now().Add(d)
+		for time.Now().Before(deadline) {
+			if u, err := cl.Upload(ctx, id); err == nil && u.State == want {
+				return u
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("upload %s did not reach %s", id, want)
+		return nil
+	}
+	v1 := waitState(send(writeDataFile(t, dir, 1000, "first")).ID, cleanroom.UploadProcessed, 60*time.Second)
+
+	big := send(writeDataFile(t, dir, 1_500_000, "second"))
+	waitState(big.ID, cleanroom.UploadProcessing, 60*time.Second)
+	if err := srv.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	srv.Wait()
+
+	// While the server is down: version 1 is current and its file reads back whole.
+	m = NewMain()
+	m.Config.DataDir = dir
+	m.Logger = slog.New(slog.DiscardHandler)
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := m.Store.CurrentVersion(ctx, dsID)
+	if err != nil || cur.ID != v1.VersionID {
+		t.Fatalf("current version after the crash: %+v %v (want %s)", cur, err, v1.VersionID)
+	}
+	rc, err := m.Blobs.Open(ctx, cur.BlobKey)
+	if err != nil {
+		t.Fatalf("version 1's file: %v", err)
+	}
+	io.Copy(io.Discard, rc)
+	rc.Close()
+	m.Close()
+
+	// Restarted, the server takes the job over once the dead worker's lease expires.
+	startServer(t, dir, addr)
+	done := waitState(big.ID, cleanroom.UploadProcessed, 120*time.Second)
+	if done.VersionID == v1.VersionID || !strings.Contains(string(done.Report), `"rows_accepted":1500000`) {
+		t.Errorf("after the restart: version %s report %.300s", done.VersionID, done.Report)
+	}
+	j, err := cl.Job(ctx, done.JobID)
+	if err != nil || j.Attempt < 2 {
+		t.Errorf("job after the crash: %+v %v", j, err)
+	}
+}

@@ -1,0 +1,92 @@
+package ingest
+
+import (
+	"strconv"
+
+	"github.com/cleanroom-oss/cleanroom/identity"
+)
+
+// RowError reports a rejected row of an upload, or a row kept with a warning. It never holds
+// the row's values: Message and Hint are safe to show, log and store.
+type RowError struct {
+	// Line is the 1-based line number in the (decompressed) file.
+	Line int64 `json:"line"`
+	// Reason names the problem: one of the Reason constants of this package or an
+	// identity.Reason.
+	Reason string `json:"reason"`
+	// Message says what is wrong, in one sentence.
+	Message string `json:"message"`
+	// Hint says how to fix it, in one sentence.
+	Hint string `json:"hint,omitempty"`
+}
+
+// Error returns the line number and the message.
+func (e RowError) Error() string {
+	return "line " + strconv.FormatInt(e.Line, 10) + ": " + e.Message
+}
+
+// Reasons a row or a taxonomy entry is rejected, besides the identity.Reason values for
+// identifiers and tags. They are stable strings: reports count rows per reason.
+const (
+	// ReasonLineTooLong: the line is longer than Options.MaxLineBytes (or MaxTaxonomyLineBytes).
+	ReasonLineTooLong = "line_too_long"
+	// ReasonBadUTF8: the line is not valid UTF-8.
+	ReasonBadUTF8 = string(identity.ReasonBadUTF8)
+	// ReasonColumnCount: the row has the wrong number of columns.
+	ReasonColumnCount = "wrong_column_count"
+	// ReasonBadQuoting: a CSV row has a quote that does not close on the same line, or text
+	// after a closing quote.
+	ReasonBadQuoting = "bad_quoting"
+	// ReasonUnknownTag: the identifier type is not one the deployment knows.
+	ReasonUnknownTag = string(identity.ReasonUnknownTag)
+
+	// ReasonUnknownSegment is a warning, not a rejection: the row lists a segment ID that the
+	// taxonomy does not have. The ID is dropped and the row kept with its other segments.
+	ReasonUnknownSegment = "unknown_segment"
+
+	// ReasonBadSegmentID: a taxonomy entry's segment ID is empty, longer than 128 characters, or
+	// holds a space, comma, tab or non-ASCII character.
+	ReasonBadSegmentID = "bad_segment_id"
+	// ReasonBadSegmentName: a taxonomy entry's name is empty, longer than 200 characters, or holds
+	// control characters.
+	ReasonBadSegmentName = "bad_segment_name"
+	// ReasonDuplicateSegmentID: a taxonomy lists a segment ID twice.
+	ReasonDuplicateSegmentID = "duplicate_segment_id"
+	// ReasonDuplicateSegmentName: a taxonomy gives two segments the same name.
+	ReasonDuplicateSegmentName = "duplicate_segment_name"
+	// ReasonTooManySegments: a taxonomy has more than MaxSegments segments.
+	ReasonTooManySegments = "too_many_segments"
+)
+
+// rowErrorOf returns the RowError at line for a problem identity reported.
+func rowErrorOf(line int64, e *identity.ValueError) RowError {
+	return RowError{Line: line, Reason: string(e.Reason), Message: e.Error(), Hint: e.Hint}
+}
+
+// The row errors this package reports for problems of its own, without their line.
+var (
+	errLineTooLong = RowError{Reason: ReasonLineTooLong,
+		Message: "the line is longer than the limit",
+		Hint:    "Check the file's line ends and delimiters: each row holds one identifier, its type and its segments."}
+	errBadUTF8 = RowError{Reason: ReasonBadUTF8,
+		Message: "the line is not valid UTF-8 text",
+		Hint:    "Save the file as UTF-8 (not Latin-1 or UTF-16) and upload it again."}
+	errTSVColumns = RowError{Reason: ReasonColumnCount,
+		Message: "the row does not have 2 or 3 tab-separated columns (id, tag, segments)",
+		Hint:    "Separate the identifier, its type and the comma-separated segment IDs with single tabs."}
+	errCSVColumns = RowError{Reason: ReasonColumnCount,
+		Message: "the row does not have as many columns as the header",
+		Hint:    "Give every row a value (possibly empty) for each column named in the header."}
+	errBadQuoting = RowError{Reason: ReasonBadQuoting,
+		Message: "the row has a quote that does not close on the same line, or text after a closing quote",
+		Hint:    "Quote whole fields (\"a,b\"), double quotes inside them (\"\"), and keep each row on one line."}
+	warnUnknownSegment = RowError{Reason: ReasonUnknownSegment,
+		Message: "the row lists a segment ID that is not in the taxonomy; it was dropped and the row kept",
+		Hint:    "Add the segment to the taxonomy, or correct the segment ID."}
+)
+
+// at returns e at line.
+func (e RowError) at(line int64) RowError {
+	e.Line = line
+	return e
+}
