@@ -4,12 +4,14 @@
 package web
 
 import (
+	"bytes"
 	"embed"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
@@ -91,13 +93,19 @@ type orgChoice struct {
 	Current  bool
 }
 
+// render executes the page into a buffer first, so that a template error is a 500 and not a
+// page cut off after a 200.
 func (d *Dashboard) render(w http.ResponseWriter, status int, name string, p *page) {
+	var buf bytes.Buffer
+	if err := d.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		d.log.Error("render page", "page", name, "err", err)
+		http.Error(w, "The page could not be shown.", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	if err := d.pages[name].ExecuteTemplate(w, "layout", p); err != nil {
-		d.log.Error("render page", "page", name, "err", err)
-	}
+	w.Write(buf.Bytes())
 }
 
 // signedIn runs h for a signed-in dashboard user (session only) and checks the CSRF token of
@@ -106,7 +114,12 @@ func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, p *p
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := d.api.Authenticate(r)
 		if err != nil || c.Session == nil {
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+			// After signing in, the browser GETs next: a form's target (POST /logout) is no page.
+			next := r.URL.RequestURI()
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				next = "/"
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 			return
 		}
 		if r.Method == http.MethodPost && !auth.EqualSecret(r.PostFormValue("csrf_token"), c.Session.CSRFToken) {
@@ -152,11 +165,19 @@ func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	d.audit(r, &cleanroom.AuditEntry{ActorUserID: u.ID, OrgID: sess.OrgID, Action: "session.create", TargetType: "user", TargetID: u.ID,
 		Details: map[string]any{"via": "dashboard"}})
-	next := r.URL.Query().Get("next")
-	if next == "" || next[0] != '/' || (len(next) > 1 && (next[1] == '/' || next[1] == '\\')) {
-		next = "/"
+	http.Redirect(w, r, localPath(r.URL.Query().Get("next")), http.StatusSeeOther)
+}
+
+// localPath returns next when it is a path on this site, else "/". It refuses "//host" and
+// "/\\host", and anything with a control character: browsers drop tabs and newlines from a URL,
+// so "/\t/host" would lead to another site too.
+func localPath(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(next, "/") ||
+		strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	return next
 }
 
 func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, p *page) {
@@ -172,12 +193,17 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, p *page) {
 
 func (d *Dashboard) switchOrg(w http.ResponseWriter, r *http.Request, p *page) {
 	id, err := d.api.Accounts.SessionOrg(r.Context(), p.Caller.User, r.PostFormValue("org_id"))
-	if err == nil && id != "" {
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND || (err == nil && id == "") {
+		// Not an org of the user's (or none chosen): nothing switched, nothing to record.
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if err == nil {
 		s := p.Caller.Session
 		s.OrgID = id
 		err = d.store.UpdateSession(r.Context(), s)
 	}
-	if err != nil && cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+	if err != nil {
 		d.fail(w, err)
 		return
 	}
