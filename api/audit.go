@@ -13,6 +13,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
+	if c.Role == cleanroom.RoleLimited {
+		return errorf(cleanroom.EFORBIDDEN, "An invited advertiser reads its audit log in its own organization, where every entry concerning it is listed.")
+	}
 	f := cleanroom.AuditFilter{OrgID: c.OrgID(), Action: r.URL.Query().Get("action"), Page: page}
 	if c.Org == nil {
 		if !c.User.Operator {

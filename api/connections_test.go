@@ -204,7 +204,7 @@ func TestPublisherDrivenWorkflow(t *testing.T) {
 	if r := e.do(req{method: "GET", path: "/v1/data-sources", token: lim}); len(r.body["items"].([]any)) != 1 {
 		t.Errorf("the invited advertiser sees other data: %s", r.raw)
 	}
-	for _, p := range []string{"/v1/users", "/v1/invitations", "/v1/grants", "/v1/jobs"} {
+	for _, p := range []string{"/v1/users", "/v1/invitations", "/v1/grants", "/v1/jobs", "/v1/audit"} {
 		if r := e.do(req{method: "GET", path: p, token: lim}); r.status != http.StatusForbidden {
 			t.Errorf("limited GET %s: %d", p, r.status)
 		}

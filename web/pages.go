@@ -9,8 +9,12 @@ import (
 // overviewData is what the overview page shows: the org's settings, people, tokens, jobs and
 // latest audit entries; for an operator acting in no org, every org.
 type overviewData struct {
-	Org     *cleanroom.Org
-	Members []*cleanroom.Member
+	Org *cleanroom.Org
+	// Limited is set for an invited advertiser, who sees only its own data sources.
+	Limited     bool
+	Connections []connectionRow
+	DataSources []*cleanroom.DataSource
+	Members     []*cleanroom.Member
 	Tokens  []*cleanroom.Token
 	Jobs    []*cleanroom.Job
 	Audit   []*cleanroom.AuditEntry
@@ -27,8 +31,20 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, p *page) {
 		if c.User.Operator {
 			data.AllOrgs, _, err = d.store.ListOrgs(ctx, cleanroom.Page{Limit: 100})
 		}
+	} else if c.Role == cleanroom.RoleLimited {
+		data.Limited = true
+		data.DataSources, _, err = d.store.ListDataSources(ctx, cleanroom.DataSourceFilter{OrgID: c.Org.ID, AdvertiserID: c.RepresentsID, Page: first})
+		if err == nil {
+			data.Tokens, _, err = d.store.ListTokens(ctx, c.Org.ID, c.User.ID, first)
+		}
 	} else {
 		data.Members, _, err = d.store.ListMembers(ctx, c.Org.ID, first)
+		if err == nil {
+			data.Connections, err = d.connections(r, c.Org)
+		}
+		if err == nil && c.Org.Kind != cleanroom.OrgPublisher {
+			data.DataSources, _, err = d.store.ListDataSources(ctx, cleanroom.DataSourceFilter{OrgID: c.Org.ID, Page: first})
+		}
 		if err == nil {
 			owner := c.User.ID
 			if c.Role.AtLeast(cleanroom.RoleAdmin) {
@@ -51,6 +67,51 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, p *page) {
 	d.render(w, http.StatusOK, "overview.html", p)
 }
 
+// connectionRow is a connection as the overview lists it.
+type connectionRow struct {
+	*cleanroom.Connection
+	OtherName string
+	Toggles   []string
+}
+
+// connections lists the org's connections with the other party's name and the toggles on.
+func (d *Dashboard) connections(r *http.Request, org *cleanroom.Org) ([]connectionRow, error) {
+	f := cleanroom.ConnectionFilter{Page: cleanroom.Page{Limit: 50}}
+	if org.Kind == cleanroom.OrgPublisher {
+		f.PublisherID = org.ID
+	} else {
+		f.PartnerID = org.ID
+	}
+	conns, _, err := d.store.ListConnections(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]connectionRow, 0, len(conns))
+	for _, conn := range conns {
+		other := conn.PartnerID
+		if org.Kind != cleanroom.OrgPublisher {
+			other = conn.PublisherID
+		}
+		o, err := d.store.FindOrg(r.Context(), other)
+		if err != nil {
+			return nil, err
+		}
+		p := conn.Permissions
+		row := connectionRow{Connection: conn, OtherName: o.Name}
+		for _, t := range []struct {
+			on   bool
+			name string
+		}{{p.StandardCohorts, "standard cohorts"}, {p.MatchedCohorts, "matched"}, {p.ModeledAudiences, "modeled"},
+			{p.Insights, "insights"}, {p.AdvancedInsights, "advanced insights"}, {p.CustomCohorts, "custom cohorts"}} {
+			if t.on {
+				row.Toggles = append(row.Toggles, t.name)
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
 type auditData struct {
 	Entries []*cleanroom.AuditEntry
 	Next    string
@@ -58,7 +119,7 @@ type auditData struct {
 
 func (d *Dashboard) auditPage(w http.ResponseWriter, r *http.Request, p *page) {
 	c := p.Caller
-	if c.Org == nil && !c.User.Operator {
+	if (c.Org == nil && !c.User.Operator) || c.Role == cleanroom.RoleLimited {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
