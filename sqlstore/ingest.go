@@ -25,9 +25,8 @@ import (
 // cannot both be recorded.
 //
 // Versions are numbered 1, 2, ... per owner, and current_versions points each owner at one of
-// them. CreateVersion locks the owner's current_versions row while it numbers the new version;
-// an owner without one (its first version) has nothing to lock, so two of its first versions
-// created at once clash on the unique (owner_id, seq) instead, and the loser starts over.
+// them. CreateVersion writes the owner's current_versions row before it numbers the new version,
+// so concurrent creations for one owner take turns on that row (on SQLite, on the write lock).
 
 const uploadColumns = `id, org_id, target, target_id, name, size, received, parts, state, sha256, hash_state, wrapped_key,
 	job_id, report, error, version_id, created_by, created_at, updated_at`
@@ -367,21 +366,16 @@ func scanVersion(s scanner) (*cleanroom.Version, error) {
 
 func errVersionNotFound() error { return cleanroom.Errorf(cleanroom.ENOTFOUND, "Version not found.") }
 
-// errSeqTaken says that a concurrent CreateVersion took the Seq this one chose.
-var errSeqTaken = errors.New("sqlstore: create version: seq taken")
-
-// createVersionAttempts bounds how often CreateVersion starts over after losing a race for a Seq.
-// Only the first versions of an owner can race (later ones take turns on the owner's
-// current_versions row), so the second attempt practically always succeeds.
-const createVersionAttempts = 5
-
 // CreateVersion inserts v with the next Seq for its owner (1 for the first; one more than the
 // highest stored, so a deleted newest version's Seq is used again) and makes it the owner's
 // current version, in one transaction. A zero CreatedAt becomes the store clock's time; Seq and
 // CreatedAt are written back normalised, and so are an empty WrappedKey or Stats (as nil).
-// Returns ENOTFOUND if the org does not exist and ECONFLICT if the ID is taken. Concurrent
-// creations for one owner get distinct Seqs, and the current version is the one with the
-// highest.
+// Returns ENOTFOUND if the org does not exist and ECONFLICT if the ID is taken.
+//
+// Concurrent creations for one owner take turns: each first points the owner's current_versions
+// row at the new version, which locks that row (or, for the owner's first version, makes a
+// concurrent insert of it wait for this transaction), and only then numbers the version. The
+// pointer's foreign key is checked at commit, when the version exists.
 func (db *DB) CreateVersion(ctx context.Context, v *cleanroom.Version) error {
 	stats, err := encodeJSON("stats", v.Stats)
 	if err != nil {
@@ -389,66 +383,44 @@ func (db *DB) CreateVersion(ctx context.Context, v *cleanroom.Version) error {
 	}
 	v.CreatedAt = db.orNow(v.CreatedAt)
 	v.WrappedKey, v.Stats = nilIfEmpty(v.WrappedKey), nilIfEmpty(v.Stats)
-	for attempt := 1; ; attempt++ {
-		seq, err := db.createVersion(ctx, v, stats)
-		switch {
-		case errors.Is(err, errSeqTaken) && attempt < createVersionAttempts:
-			continue
-		case errors.Is(err, errSeqTaken):
-			return cleanroom.Errorf(cleanroom.ECONFLICT, "Other versions of the same data were being created at the same time.").
-				Hint("Try again.").Wrap(err)
-		case err != nil:
-			return err
-		}
-		v.Seq = seq
-		return nil
-	}
-}
-
-// createVersion is one attempt of CreateVersion; it returns the Seq that v got.
-func (db *DB) createVersion(ctx context.Context, v *cleanroom.Version, stats string) (int, error) {
 	var seq int
-	err := db.inTx(ctx, "create version", func(tx *sql.Tx) error {
+	err = db.inTx(ctx, "create version", func(tx *sql.Tx) error {
 		if err := db.requireOrgsTx(ctx, tx, "create version", v.OrgID); err != nil {
 			return err
 		}
-		if db.dialect.RowLocks {
-			// Concurrent creations for the owner wait here for each other's commit, and then see
-			// each other's versions below.
-			var cur string
-			err := tx.QueryRowContext(ctx, db.q(`SELECT version_id FROM current_versions WHERE owner_id = ? FOR UPDATE`), v.OwnerID).Scan(&cur)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("sqlstore: create version: %w", err)
-			}
+		// Unique violations here are the ID's: on versions' key, or on current_versions' version_id
+		// when the ID is another owner's current version. Seqs cannot clash, as creations for the
+		// owner wait for each other at this statement.
+		taken := func(err error) error {
+			return cleanroom.Errorf(cleanroom.ECONFLICT, "A version with this ID already exists.").Wrap(err)
 		}
-		var taken int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM versions WHERE id = ?`), v.ID).Scan(&taken); err != nil {
-			return fmt.Errorf("sqlstore: create version: %w", err)
-		}
-		if taken > 0 {
-			return cleanroom.Errorf(cleanroom.ECONFLICT, "A version with this ID already exists.")
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO current_versions (owner_id, version_id) VALUES (?, ?)
+			ON CONFLICT (owner_id) DO UPDATE SET version_id = excluded.version_id`), v.OwnerID, v.ID)
+		switch {
+		case db.dialect.IsUniqueViolation(err):
+			return taken(err)
+		case err != nil:
+			return fmt.Errorf("sqlstore: create version: set current: %w", err)
 		}
 		if err := tx.QueryRowContext(ctx, db.q(`SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE owner_id = ?`), v.OwnerID).Scan(&seq); err != nil {
 			return fmt.Errorf("sqlstore: create version: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO versions (`+versionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO versions (`+versionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			v.ID, v.OrgID, string(v.OwnerType), v.OwnerID, seq, v.BlobKey, notNullBytes(v.WrappedKey), v.Bytes, v.Rows, stats,
 			v.UploadID, micros(v.CreatedAt))
 		switch {
 		case db.dialect.IsUniqueViolation(err):
-			// Another transaction took the Seq (or, concurrently, the ID: the next attempt tells).
-			return fmt.Errorf("%w: %w", errSeqTaken, err)
+			return taken(err)
 		case err != nil:
 			return fmt.Errorf("sqlstore: create version: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO current_versions (owner_id, version_id) VALUES (?, ?)
-			ON CONFLICT (owner_id) DO UPDATE SET version_id = excluded.version_id`), v.OwnerID, v.ID)
-		if err != nil {
-			return fmt.Errorf("sqlstore: create version: set current: %w", err)
-		}
 		return nil
 	})
-	return seq, err
+	if err != nil {
+		return err
+	}
+	v.Seq = seq
+	return nil
 }
 
 // CurrentVersion returns the owner's current version: the newest created, unless it was deleted,

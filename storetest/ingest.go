@@ -376,6 +376,34 @@ var uploadCases = []testCase{
 		}
 		same(t, "upload after a failed update", &want, findUpload(t, s, u.ID))
 	}},
+	{"concurrent updates of different fields all stick", func(t *testing.T, s cleanroom.Store) {
+		createOrg(t, s, 1, cleanroom.OrgAdvertiser)
+		for round := 1; round <= 5; round++ {
+			u := createUpload(t, s, newUpload(round, 1, 1, 0))
+			st, job, msg, version := cleanroom.UploadFailed, int64(round), fmt.Sprintf("error %d", round), versionID(round)
+			report := json.RawMessage(fmt.Sprintf(`{"round": %d}`, round))
+			upds := []cleanroom.UploadUpdate{{State: &st}, {JobID: &job}, {Report: report}, {Error: &msg}, {VersionID: &version}}
+			var (
+				wg    sync.WaitGroup
+				start = make(chan struct{})
+				errs  = make([]error, len(upds))
+			)
+			for i, upd := range upds {
+				wg.Go(func() {
+					<-start
+					_, errs[i] = s.UpdateUpload(t.Context(), u.ID, upd, t0.Add(time.Hour))
+				})
+			}
+			close(start)
+			wg.Wait()
+			for _, err := range errs {
+				ok(t, err)
+			}
+			want := *u
+			want.State, want.JobID, want.Report, want.Error, want.VersionID, want.UpdatedAt = st, job, report, msg, version, at(time.Hour)
+			same(t, fmt.Sprintf("round %d: upload", round), &want, findUpload(t, s, u.ID))
+		}
+	}},
 	{"update missing", func(t *testing.T, s cleanroom.Store) {
 		st := cleanroom.UploadAborted
 		_, err := s.UpdateUpload(t.Context(), uploadID(1), cleanroom.UploadUpdate{State: &st}, t0)
@@ -817,8 +845,8 @@ var versionCases = []testCase{
 	}},
 	{"concurrent creations get distinct seqs", func(t *testing.T, s cleanroom.Store) {
 		createOrg(t, s, 1, cleanroom.OrgAdvertiser)
-		// Rounds 1-4 race for the first versions of two fresh owners each (nothing to lock yet:
-		// the losers must start over); round 5 for later versions of round 4's owners.
+		// Rounds 1-4 race for the first versions of two fresh owners each (nothing is stored of
+		// them yet); round 5 for later versions of round 4's owners.
 		const writers = 8
 		n := 0
 		for round := 1; round <= 5; round++ {

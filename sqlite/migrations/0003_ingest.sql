@@ -70,7 +70,9 @@ CREATE TABLE versions (
 CREATE INDEX versions_org ON versions (org_id);
 
 -- Each owner's current version. Deleting that version deletes the row: the owner then has none.
+-- A new version is made current before it is inserted (the row serialises the owner's new
+-- versions), so the reference is checked at commit.
 CREATE TABLE current_versions (
 	owner_id TEXT PRIMARY KEY,
-	version_id TEXT NOT NULL UNIQUE REFERENCES versions (id) ON DELETE CASCADE
+	version_id TEXT NOT NULL UNIQUE REFERENCES versions (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
 ) STRICT;
