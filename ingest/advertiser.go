@@ -106,12 +106,16 @@ func (r *Report) ErrorRate() float64 {
 // and returns the data source version it holds, over the segments of tax (nil for none), with
 // a report of what happened to each row.
 //
-// The file is streamed in blocks: memory use is the version being built plus a few MiB per
-// worker, whatever the file's size. The file fails, with a nil version, the report and an
-// EINVALID error pointing at the report, when it has no usable row or more than
-// opt.MaxErrorRate of its rows are rejected; a CSV file without a usable header and a damaged
-// gzip stream fail with EINVALID too. A cancelled ctx stops the ingest with ctx's error. Other
-// errors come from reading r or from a bad opt.FingerprintKey.
+// Segment IDs are matched exactly (case matters) against the taxonomy. The file is streamed
+// in blocks and never held whole: memory use is about 24 bytes per accepted row for the
+// records being sorted, then the version (16 bytes per unique identifier, 4 per row offset and
+// 4 per segment membership), plus a few MiB of blocks.
+//
+// The file fails, with a nil version, the report and an EINVALID error pointing at the
+// report, when it has no usable row or more than opt.MaxErrorRate of its rows are rejected; a
+// CSV file without a usable header and a damaged gzip stream fail with EINVALID too. A
+// cancelled ctx stops the ingest with ctx's error. Other errors come from reading r or from a
+// bad opt.FingerprintKey.
 func Advertiser(ctx context.Context, r io.Reader, tax *Taxonomy, opt Options) (*vault.AdvertiserVersion, *Report, error) {
 	start := time.Now()
 	opt = opt.withDefaults()
@@ -147,7 +151,7 @@ func Advertiser(ctx context.Context, r io.Reader, tax *Taxonomy, opt Options) (*
 	if err == io.EOF {
 		rep.Bytes = counted.n
 		return finish(nil, cleanroom.Errorf(cleanroom.EINVALID, "The file is empty.").
-			Hint("Upload a file with one identifier per line: the identifier, its type and its segment IDs, separated by tabs."))
+			Hint(hintFileShape))
 	}
 	if err != nil {
 		return finish(nil, err)
@@ -251,13 +255,16 @@ func (opt Options) withDefaults() Options {
 	return opt
 }
 
+// hintFileShape says what a data file looks like.
+const hintFileShape = "Upload a file with one identifier per line: the identifier, its type and its segment IDs, separated by tabs."
+
 // verdict returns the error that fails the file the report describes, or nil.
 func (rep *Report) verdict(maxRate float64) error {
 	const see = "see the report for the reasons and the first rows with errors"
 	switch {
 	case rep.RowsRead == 0:
 		return cleanroom.Errorf(cleanroom.EINVALID, "The file has no data rows.").
-			Hint("Upload a file with one identifier per line: the identifier, its type and its segment IDs, separated by tabs.")
+			Hint(hintFileShape)
 	case rep.RowsAccepted == 0:
 		return cleanroom.Errorf(cleanroom.EINVALID, "No row of the file is usable: all %d rows were rejected; %s.", rep.RowsRead, see).
 			With("error_rate", 1.0)
@@ -368,9 +375,10 @@ type worker struct {
 	id int
 	fp *identity.Fingerprinter
 
-	parts [][]recList    // per tag (nil until the tag is seen): 256 lists, by leading fingerprint byte
-	pool  []uint32       // segment lists, when not run.masks (see segLists)
-	tagOf map[string]int // tag spellings seen -> position in run.tags
+	parts    [][]recList       // per tag (nil until the tag is seen): 256 lists, by leading fingerprint byte
+	pool     []uint32          // segment lists, when not run.masks (see segLists)
+	tagOf    map[string]int    // tag spellings seen -> position in run.tags
+	segCache map[string]segSet // segment fields seen -> their sets
 
 	lastTag    []byte // the tag spelling of the last row, and its position
 	lastTagIdx int
@@ -389,7 +397,7 @@ func newWorker(rn *run, id int, fp *identity.Fingerprinter) *worker {
 	n := len(rn.tags)
 	return &worker{run: rn, id: id, fp: fp,
 		parts: make([][]recList, n),
-		pool:  []uint32{0}, tagOf: map[string]int{}, lastTagIdx: -1,
+		pool:  []uint32{0}, tagOf: map[string]int{}, segCache: map[string]segSet{}, lastTagIdx: -1,
 		rejectedBy: map[string]int64{}, warnedBy: map[string]int64{}}
 }
 
@@ -476,7 +484,7 @@ func (w *worker) row(ln []byte, line int64) {
 		return
 	}
 	normalized := unsafeString(id)
-	if !canonicalDigest(w.tags[t], id) {
+	if !canonical(w.tags[t], id) {
 		var err error
 		if normalized, err = w.reg.Normalize(w.tags[t], normalized); err != nil {
 			w.reject(valueRowError(line, err))
@@ -530,7 +538,36 @@ func (w *worker) tag(b []byte) (int, *identity.ValueError) {
 // segments returns the set of the taxonomy segments listed in a segments field (IDs separated
 // by commas, surrounding spaces ignored, empty entries skipped), its size, and whether the
 // field lists an ID the taxonomy does not have.
+//
+// Uploads repeat the same few segment lists over and over, so the answer for each distinct
+// field is cached (up to segCacheSize of them); in list mode, rows with the same field then
+// share one list in the pool.
 func (w *worker) segments(field []byte) (set uint64, n int, unknown bool) {
+	if len(field) == 0 {
+		return 0, 0, false
+	}
+	if e, ok := w.segCache[string(field)]; ok {
+		return e.set, e.n, e.unknown
+	}
+	set, n, unknown = w.parseSegments(field)
+	if len(w.segCache) < segCacheSize {
+		w.segCache[string(field)] = segSet{set, n, unknown}
+	}
+	return set, n, unknown
+}
+
+// segCacheSize is the most segment fields a worker caches.
+const segCacheSize = 4096
+
+// segSet is a cached answer of segments.
+type segSet struct {
+	set     uint64
+	n       int
+	unknown bool
+}
+
+// parseSegments does the work of segments.
+func (w *worker) parseSegments(field []byte) (set uint64, n int, unknown bool) {
 	var index map[string]uint32
 	if w.tax != nil {
 		index = w.tax.index

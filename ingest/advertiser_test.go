@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -723,11 +724,12 @@ func TestAdvertiserReadError(t *testing.T) {
 	if err := writeAdvertiserFile(&file, genConfig{rows: 100_000, seed: 5}); err != nil {
 		t.Fatal(err)
 	}
-	readErr := fmt.Errorf("connection reset")
-	for _, n := range []int{0, 1000, file.Len() - 10} {
-		_, _, err := ingest.Advertiser(context.Background(), &brokenReader{file.Bytes()[:n], readErr}, benchTaxonomy(t), ingestOptions())
-		if err != readErr {
-			t.Errorf("after %d bytes: %v, want the read error", n, err)
+	for _, readErr := range []error{fmt.Errorf("connection reset"), io.ErrUnexpectedEOF} {
+		for _, n := range []int{0, 1000, file.Len() - 10} {
+			_, _, err := ingest.Advertiser(context.Background(), &brokenReader{file.Bytes()[:n], readErr}, benchTaxonomy(t), ingestOptions())
+			if err != readErr {
+				t.Errorf("after %d bytes: %v, want the read error %v", n, err, readErr)
+			}
 		}
 	}
 }

@@ -109,6 +109,8 @@ func BenchmarkAdvertiserEndToEnd(b *testing.B) {
 		}
 		ingestTime += t1.Sub(t0)
 		writeTime += time.Since(t1)
+		b.Logf("run %d: %d rows in %.2fs (%.0f rows/s): ingest %.2fs, write %.2fs (%d MiB)", i+1, rows,
+			time.Since(t0).Seconds(), float64(rows)/time.Since(t0).Seconds(), t1.Sub(t0).Seconds(), time.Since(t1).Seconds(), stored>>20)
 		if rep.RowsRead != int64(rows) {
 			b.Fatalf("read %d rows", rep.RowsRead)
 		}

@@ -38,8 +38,9 @@ func (s *segLists) list(ref uint64) []uint32 {
 // the workers into a scratch array that stays in cache, sorted, deduplicated, and written into
 // the version's arrays at an offset that assumes no duplicates (known from the workers'
 // counts), in parallel over n goroutines. A sequential pass then closes the gaps the
-// duplicates left. No array of all the records is ever built: on this kind of machine, first
-// touches of fresh memory cost more than the copying.
+// duplicates left. No array of all the records is ever built: first touches of fresh memory
+// are expensive (on the 2-core VM of the benchmarks, about 2.5 ms of CPU per MiB), more so
+// than copying.
 func (rn *run) build(ws []*worker, n int, rep *Report) (*vault.AdvertiserVersion, error) {
 	// The version's tags: those with rows, sorted by name.
 	var present []int

@@ -34,13 +34,19 @@
 //
 // # Pipeline
 //
-// One goroutine reads the upload in blocks of a few MiB cut at line ends and counts their lines
-// (so every row error has its exact line number); opt.Workers goroutines parse blocks, each with
-// its own identity.Fingerprinter clone, into per-tag arrays of (fingerprint, segment set)
-// records, counting the records per leading fingerprint byte as they go. The records are then
-// scattered into one array by (tag, first byte) in parallel, each of the resulting buckets is
-// sorted (LSD radix on the next three bytes, then an insertion pass for the rare longer ties)
-// and deduplicated in parallel, and the buckets are written out in parallel at offsets given by
-// prefix sums. Segment sets are 64-bit masks when the taxonomy has at most 64 segments, and
-// references into per-worker lists otherwise.
+// One goroutine reads the upload in blocks of a few MiB cut at line ends and counts their lines,
+// so that every row error has its exact line number; at most Workers+2 blocks exist at a time.
+// Options.Workers goroutines parse blocks, each with its own identity.Fingerprinter clone, and
+// append (fingerprint, segment set) records to lists kept per tag and leading fingerprint byte;
+// the common case, a lowercase hex digest, skips identity.Normalize through an equivalent
+// 8-bytes-at-a-time check. A segment set is a 64-bit mask when the taxonomy has at most 64
+// segments, else a reference to a list in the worker's pool.
+//
+// Fingerprints are uniformly random, so the lists of one (tag, leading byte) are a bucket of
+// the final order. The buckets are processed in parallel: gathered into a scratch array that
+// stays in cache, sorted by an LSD radix sort on fingerprint bytes 1 to 3 followed by an
+// insertion pass for the rare ties on those bytes, deduplicated (merging segment sets), and
+// written straight into the version's arrays at offsets computed from the workers' counts.
+// A last sequential pass closes the gaps that duplicates leave. No array of all the records is
+// built besides the version itself.
 package ingest

@@ -52,7 +52,7 @@ func newBlockReader(r io.Reader) (*blockReader, error) {
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, readError(err)
+			return nil, gzipError(err)
 		}
 		src, gz = zr, true
 	}
@@ -71,7 +71,10 @@ func (br *blockReader) next(buf []byte) (block, error) {
 			if err == io.EOF {
 				br.eof = true
 			} else if err != nil {
-				return block{}, readError(err)
+				if br.gzip {
+					err = gzipError(err)
+				}
+				return block{}, err
 			}
 		}
 		if br.skipping {
@@ -113,9 +116,9 @@ func (br *blockReader) next(buf []byte) (block, error) {
 // done reports whether next has nothing left to return.
 func (br *blockReader) done() bool { return br.eof && len(br.carry) == 0 }
 
-// readError classifies an error reading the upload: a damaged gzip stream is the user's
-// problem, anything else is the system's.
-func readError(err error) error {
+// gzipError classifies an error reading a gzip stream: a damaged stream is the user's problem,
+// anything else is the system's.
+func gzipError(err error) error {
 	var corrupt flate.CorruptInputError
 	if errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.As(err, &corrupt) ||
 		errors.Is(err, io.ErrUnexpectedEOF) {
