@@ -76,6 +76,20 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		if rt.Method == "PATCH" {
 			body = map[string]any{"permissions": map[string]any{"matched_cohorts": true, "custom_cohorts": true, "shared_custom_cohorts": []string{"sports"}}}
 		}
+	case "PUT /v1/publisher/taxonomy":
+		body = withHeaders{"cohort_id,name,iab_id,standard\nsports,Sports,,false\n", map[string]string{"Content-Type": "text/csv"}}
+	case "GET /v1/publisher/taxonomy":
+		must(e.store.PutTaxonomy(ctx, e.orgA.ID, []byte(`{"cohorts":[{"id":"sports","name":"Sports"}]}`), e.now))
+	case "POST /v1/publisher/uploads":
+		must(e.store.PutTaxonomy(ctx, e.orgA.ID, []byte(`{"cohorts":[{"id":"sports","name":"Sports"}]}`), e.now))
+		body = map[string]any{"name": "p.tsv", "size": 100}
+	case "POST /v1/publisher/events", "POST /v1/publisher/erasures":
+		e.ensureAudience()
+		if rt.Path == "/v1/publisher/events" {
+			body = map[string]any{"memberships": []map[string]string{{"user_id": uniq("u"), "cohort_id": "sports", "op": "add"}}}
+		} else {
+			body = map[string]any{"user_ids": []string{"nobody"}}
+		}
 	case "PUT /v1/standard-cohort-opt-outs":
 		body = map[string]any{"cohort_ids": []string{"iab-1", "iab-2"}}
 
@@ -279,5 +293,34 @@ func (e *env) expectAllowed(rt api.RouteInfo, label string) {
 		if got := e.auditCount(rt.Audit); got != before+1 {
 			e.t.Errorf("%s: %d new %q audit entries, want 1", label, got-before, rt.Audit)
 		}
+	}
+}
+
+// ensureAudience gives publisher A a synced audience (once).
+func (e *env) ensureAudience() {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.store.CurrentVersion(ctx, e.orgA.ID); err == nil {
+		return
+	}
+	if err := e.store.PutTaxonomy(ctx, e.orgA.ID, []byte(`{"cohorts":[{"id":"sports","name":"Sports"}]}`), e.now); err != nil {
+		e.t.Fatal(err)
+	}
+	data := []byte("user_id\tcountry\tidentifiers\tcohorts\nu1\tGB\tmaid=6d92078a-8246-4ba4-ae5b-76104861e7dc\tsports\n")
+	u, err := e.api.Uploads.Begin(ctx, e.orgA.ID, e.users["a-admin"].ID, cleanroom.UploadPublisher, e.orgA.ID, "p.tsv", int64(len(data)), "")
+	if err == nil {
+		u, err = e.api.Uploads.WritePart(ctx, u, 0, bytes.NewReader(data), "")
+	}
+	if err == nil {
+		_, err = e.api.Uploads.Complete(ctx, u)
+	}
+	if err == nil {
+		_, err = e.runner.RunOnce(ctx)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.store.CurrentVersion(ctx, e.orgA.ID); err != nil {
+		e.t.Fatal("audience not synced: ", err)
 	}
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/ingest"
+	"github.com/cleanroom-oss/cleanroom/pubsync"
+	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
 // The tests in this file keep api/openapi.json and the served API from drifting apart. They need
@@ -627,8 +629,16 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Version", reflect.TypeFor[cleanroom.Version](), false},
 		{"Progress", reflect.TypeFor[cleanroom.Progress](), false},
 		{"Segment", reflect.TypeFor[ingest.Segment](), false},
+		{"RowError", reflect.TypeFor[ingest.RowError](), false},
+		{"RowError", reflect.TypeFor[pubsync.RowError](), false},
+		{"CohortInfo", reflect.TypeFor[vault.CohortInfo](), false},
+		{"EventBatch", reflect.TypeFor[pubsync.Batch](), false},
+		{"IdentifyEvent", reflect.TypeFor[pubsync.IdentifyEvent](), false},
+		{"Identifier", reflect.TypeFor[pubsync.Identifier](), false},
+		{"MembershipUpdate", reflect.TypeFor[pubsync.MembershipUpdate](), false},
+		{"SyncReport", reflect.TypeFor[pubsync.Report](), false},
 	} {
-		t.Run(c.schema, func(t *testing.T) {
+		t.Run(c.schema+"="+c.typ.String(), func(t *testing.T) {
 			ref := "#/components/schemas/" + c.schema
 			if _, ok := oaPointer(doc, ref); !ok {
 				t.Fatalf("%s is missing", ref)
@@ -665,10 +675,12 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		})
 	}
 
+	// Enums, by their place under #/components/schemas/.
 	for _, c := range []struct {
 		schema string
 		want   []string
 	}{
+		{"MembershipUpdate/properties/op", oaEnum(pubsync.OpAdd, pubsync.OpRemove)},
 		{"JobState", oaEnum(cleanroom.JobStates...)},
 		{"Capability", oaEnum(cleanroom.Capabilities...)},
 		{"Role", oaEnum(cleanroom.RoleAdmin, cleanroom.RoleMember, cleanroom.RoleViewer, cleanroom.RoleLimited)},
@@ -681,7 +693,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 			cleanroom.DataSourceReady, cleanroom.DataSourceFailed)},
 	} {
 		v, ok := oaPointer(doc, "#/components/schemas/"+c.schema)
-		if !ok {
+		if _, isObj := v.(map[string]any); !ok || !isObj {
 			t.Errorf("schema %s is missing", c.schema)
 			continue
 		}

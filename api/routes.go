@@ -94,6 +94,13 @@ func (s *Server) routes() []*route {
 		{"GET", "/v1/standard-cohort-opt-outs", inOrg, viewer, false, "", (*Server).getOptOuts},
 		{"PUT", "/v1/standard-cohort-opt-outs", inOrg, member, false, "standard_opt_outs.set", (*Server).setOptOuts},
 
+		{"GET", "/v1/publisher/taxonomy", inOrg, viewer, false, "", (*Server).getPublisherTaxonomy},
+		{"PUT", "/v1/publisher/taxonomy", inOrg, member, false, "publisher.taxonomy.set", (*Server).putPublisherTaxonomy},
+		{"POST", "/v1/publisher/uploads", inOrg, member, false, "upload.begin", (*Server).beginPublisherUpload},
+		{"GET", "/v1/publisher/versions", inOrg, viewer, false, "", (*Server).listPublisherVersions},
+		{"POST", "/v1/publisher/events", inOrg, member, false, "publisher.events.apply", (*Server).postPublisherEvents},
+		{"POST", "/v1/publisher/erasures", inOrg, member, false, "publisher.users.erase", (*Server).postErasures},
+
 		{"GET", "/v1/invitations", inOrg, viewer, false, "", (*Server).listInvitations},
 		{"POST", "/v1/invitations", inOrg, admin, false, "invitation.create", (*Server).createInvitation},
 		{"DELETE", "/v1/invitations/{id}", inOrg, admin, false, "invitation.revoke", (*Server).revokeInvitation},

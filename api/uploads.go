@@ -17,6 +17,7 @@ import (
 var rawBodyRoutes = map[string]bool{
 	"PUT /v1/uploads/{id}/content":       true,
 	"PUT /v1/data-sources/{id}/taxonomy": true,
+	"PUT /v1/publisher/taxonomy":         true,
 }
 
 // maxTaxonomyBytes bounds a taxonomy file (100k segments of generous length).

@@ -28,6 +28,7 @@ const keepVersions = 2
 // Register adds the upload processing handlers to r.
 func (s *Service) Register(r *jobs.Runner) {
 	r.Register(JobKind(cleanroom.UploadDataSource), s.processDataSource)
+	r.Register(JobKind(cleanroom.UploadPublisher), s.processPublisher)
 }
 
 type jobArgsBody struct {

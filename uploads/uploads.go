@@ -55,6 +55,8 @@ type Service struct {
 	// MaxUploadBytes bounds a file; MaxPartBytes one part.
 	MaxUploadBytes int64
 	MaxPartBytes   int64
+	// MaxIdentifierTypes is how many identifier types a publisher may sync (0: pubsync's default of 5).
+	MaxIdentifierTypes int
 }
 
 // New returns a service with default limits.

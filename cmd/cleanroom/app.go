@@ -118,6 +118,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Uploads = uploads.New(m.Store, m.Blobs, m.Keys, m.Jobs)
 	m.Uploads.MaxUploadBytes = c.MaxUploadBytes
+	m.Uploads.MaxIdentifierTypes = c.MaxIdentifierTypes
 	m.Uploads.Register(m.Jobs)
 	return nil
 }

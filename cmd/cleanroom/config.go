@@ -33,6 +33,8 @@ type Config struct {
 	// MaxBodyBytes limits JSON request bodies; MaxUploadBytes a whole uploaded file.
 	MaxBodyBytes   int64
 	MaxUploadBytes int64
+	// MaxIdentifierTypes is how many identifier types each publisher may sync.
+	MaxIdentifierTypes int
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -42,7 +44,7 @@ type Config struct {
 // defaultConfig returns the embedded default: everything in ./cleanroom-data.
 func defaultConfig() Config {
 	return Config{
-		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, JobLease: time.Minute, MaxBodyBytes: 1 << 20, MaxUploadBytes: 20 << 30,
+		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, JobLease: time.Minute, MaxBodyBytes: 1 << 20, MaxUploadBytes: 20 << 30, MaxIdentifierTypes: 5,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
 }
@@ -66,6 +68,7 @@ func (c *Config) serverFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.JobLease, "job-lease", c.JobLease, "how long a job stays with a worker that stopped reporting before another takes it over")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest file accepted by an upload")
+	fs.IntVar(&c.MaxIdentifierTypes, "max-identifier-types", c.MaxIdentifierTypes, "identifier types each publisher may sync")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for requests and jobs")
 }
 
