@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 
 	"github.com/cleanroom-oss/cleanroom"
@@ -38,12 +37,9 @@ func (s *Server) putPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c 
 	if err := s.publisherOrg(c); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxTaxonomyBytes+1))
+	body, err := readTaxonomyBody(r)
 	if err != nil {
-		return bodyError(err)
-	}
-	if len(body) > maxTaxonomyBytes {
-		return &statusError{http.StatusRequestEntityTooLarge, cleanroom.Errorf(cleanroom.EINVALID, "The taxonomy file is larger than %d bytes.", maxTaxonomyBytes)}
+		return err
 	}
 	tax, rowErrs, err := pubsync.ParseTaxonomy(bytes.NewReader(body))
 	if err != nil {

@@ -222,12 +222,9 @@ func (s *Server) putTaxonomy(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxTaxonomyBytes+1))
+	body, err := readTaxonomyBody(r)
 	if err != nil {
-		return bodyError(err)
-	}
-	if len(body) > maxTaxonomyBytes {
-		return &statusError{http.StatusRequestEntityTooLarge, cleanroom.Errorf(cleanroom.EINVALID, "The taxonomy file is larger than %d bytes.", maxTaxonomyBytes)}
+		return err
 	}
 	tax, rowErrs, err := ingest.ParseTaxonomy(bytes.NewReader(body))
 	if err != nil {
@@ -295,4 +292,16 @@ func (s *Server) unlinkDataSource(w http.ResponseWriter, r *http.Request, c *cal
 		c.audit.PartnerOrgID = ds.AdvertiserID
 	}
 	return c.reply(http.StatusNoContent, nil)
+}
+
+// readTaxonomyBody reads a taxonomy CSV request body, refusing one over maxTaxonomyBytes.
+func readTaxonomyBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxTaxonomyBytes+1))
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	if len(body) > maxTaxonomyBytes {
+		return nil, &statusError{http.StatusRequestEntityTooLarge, cleanroom.Errorf(cleanroom.EINVALID, "The taxonomy file is larger than %d bytes.", maxTaxonomyBytes)}
+	}
+	return body, nil
 }
