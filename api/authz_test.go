@@ -174,6 +174,15 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 	case "POST /v1/admin/orgs/{id}/users":
 		set(e.orgB.ID)
 		body = map[string]string{"email": uniq("opadd") + "@example.com", "password": testPassword, "role": "viewer"}
+	case "POST /v1/admin/bridges":
+		body = map[string]any{"name": uniq("Bridge "), "publisher_id": e.orgA.ID, "tags": []string{"acme_id"}}
+	case "GET /v1/admin/bridges/{id}", "POST /v1/admin/bridges/{id}/uploads":
+		b, err := e.api.Uploads.RegisterBridge(ctx, uniq("Bridge "), e.orgA.ID, nil)
+		must(err)
+		set(b.ID)
+		if rt.Method == "POST" {
+			body = map[string]any{"name": "m.tsv", "size": 100}
+		}
 	case "POST /v1/admin/provisional-access":
 		body = map[string]any{"org_id": e.newOrg(uniq("New adv "), cleanroom.OrgAdvertiser, false).ID, "publisher_id": e.orgA.ID,
 			"expires_at": e.now.AddDate(0, 0, 14)}

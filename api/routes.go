@@ -133,6 +133,9 @@ func (s *Server) routes() []*route {
 		{"GET", "/v1/admin/jobs", operatorOn, "", false, "", (*Server).adminListJobs},
 		{"GET", "/v1/admin/provisional-access", operatorOn, "", false, "", (*Server).adminListProvisional},
 		{"POST", "/v1/admin/provisional-access", operatorOn, "", false, "provisional_access.grant", (*Server).adminGrantProvisional},
+		{"POST", "/v1/admin/bridges", operatorOn, "", false, "bridge.register", (*Server).adminRegisterBridge},
+		{"GET", "/v1/admin/bridges/{id}", operatorOn, "", false, "", (*Server).adminGetBridge},
+		{"POST", "/v1/admin/bridges/{id}/uploads", operatorOn, "", false, "upload.begin", (*Server).adminBeginBridgeUpload},
 	}
 }
 

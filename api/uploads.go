@@ -82,6 +82,9 @@ func (s *Server) upload(r *http.Request, c *call, write bool) (*cleanroom.Upload
 	if u.OrgID != c.Org.ID {
 		return nil, notFound("Upload")
 	}
+	if u.Target == cleanroom.UploadBridge && !c.User.Operator {
+		return nil, notFound("Upload") // an identity bridge's mapping is the operator's to handle
+	}
 	if u.Target == cleanroom.UploadDataSource {
 		if write {
 			_, err = s.Connections.ManagedDataSource(r.Context(), c.actor(), u.TargetID)

@@ -29,6 +29,7 @@ const keepVersions = 2
 func (s *Service) Register(r *jobs.Runner) {
 	r.Register(JobKind(cleanroom.UploadDataSource), s.processDataSource)
 	r.Register(JobKind(cleanroom.UploadPublisher), s.processPublisher)
+	r.Register(JobKind(cleanroom.UploadBridge), s.processBridge)
 }
 
 type jobArgsBody struct {
@@ -101,28 +102,17 @@ func (s *Service) processDataSource(ctx context.Context, job *cleanroom.Job, rep
 		return s.failUpload(ctx, u, ds, rep, err)
 	}
 	report(cleanroom.Progress{Done: u.Size, Total: u.Size, Message: "storing the version"})
-	vid := uuid.Must(uuid.NewV7()).String()
-	dataKey := keyring.NewDataKey()
-	wrapped, err := s.Keys.Wrap(dataKey, VersionKeyLabel(vid))
-	if err != nil {
-		return err
-	}
-	key := fmt.Sprintf("vaults/%s/data-sources/%s/%s", ds.OrgID, ds.ID, vid)
-	n, err := v.Write(ctx, s.Blobs, key, dataKey)
-	if err != nil {
-		return err
-	}
 	repJSON, err := json.Marshal(rep)
 	if err != nil {
 		return err
 	}
 	stats, _ := json.Marshal(map[string]any{"per_tag": rep.PerTag, "per_segment": rep.PerSegment, "rows_accepted": rep.RowsAccepted})
-	ver := &cleanroom.Version{ID: vid, OrgID: ds.OrgID, OwnerType: cleanroom.UploadDataSource, OwnerID: ds.ID,
-		BlobKey: key, WrappedKey: wrapped, Bytes: n, Rows: int64(len(v.FPs)), Stats: stats, UploadID: u.ID, CreatedAt: s.now()}
-	if err := s.Store.CreateVersion(ctx, ver); err != nil {
-		s.Blobs.Delete(context.WithoutCancel(ctx), key)
+	ver, err := s.storeVersion(ctx, ds.OrgID, cleanroom.UploadDataSource, ds.ID, fmt.Sprintf("vaults/%s/data-sources/%s", ds.OrgID, ds.ID),
+		int64(len(v.FPs)), stats, u.ID, v.Write)
+	if err != nil {
 		return err
 	}
+	vid := ver.ID
 	// The version is in place: record the outcome, then clean up.
 	done := cleanroom.UploadProcessed
 	if _, err := s.Store.UpdateUpload(ctx, u.ID, cleanroom.UploadUpdate{State: &done, Report: repJSON, VersionID: &vid}, s.now()); err != nil {
@@ -181,4 +171,30 @@ func (s *Service) pruneVersions(ctx context.Context, ownerID string) error {
 		}
 	}
 	return nil
+}
+
+// storeVersion encrypts a version file under a fresh data key (write stores it at the key it is
+// given), records it and makes it the owner's current version. The file is removed if the record
+// cannot be made.
+func (s *Service) storeVersion(ctx context.Context, orgID string, ownerType cleanroom.UploadTarget, ownerID, keyPrefix string,
+	rows int64, stats json.RawMessage, uploadID string,
+	write func(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte) (int64, error)) (*cleanroom.Version, error) {
+	vid := uuid.Must(uuid.NewV7()).String()
+	dataKey := keyring.NewDataKey()
+	wrapped, err := s.Keys.Wrap(dataKey, VersionKeyLabel(vid))
+	if err != nil {
+		return nil, err
+	}
+	key := keyPrefix + "/" + vid
+	n, err := write(ctx, s.Blobs, key, dataKey)
+	if err != nil {
+		return nil, err
+	}
+	ver := &cleanroom.Version{ID: vid, OrgID: orgID, OwnerType: ownerType, OwnerID: ownerID,
+		BlobKey: key, WrappedKey: wrapped, Bytes: n, Rows: rows, Stats: stats, UploadID: uploadID, CreatedAt: s.now()}
+	if err := s.Store.CreateVersion(ctx, ver); err != nil {
+		s.Blobs.Delete(context.WithoutCancel(ctx), key)
+		return nil, err
+	}
+	return ver, nil
 }

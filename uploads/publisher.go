@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/google/uuid"
-
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
@@ -121,25 +118,9 @@ func (s *Service) failPublisherUpload(ctx context.Context, u *cleanroom.Upload, 
 
 // storePublisherVersion encrypts v under a fresh data key, stores it and makes it current.
 func (s *Service) storePublisherVersion(ctx context.Context, orgID, publisherID string, v *vault.PublisherVersion, rep *pubsync.Report, uploadID string) (*cleanroom.Version, error) {
-	vid := uuid.Must(uuid.NewV7()).String()
-	dataKey := keyring.NewDataKey()
-	wrapped, err := s.Keys.Wrap(dataKey, VersionKeyLabel(vid))
-	if err != nil {
-		return nil, err
-	}
-	key := fmt.Sprintf("vaults/%s/publisher/%s", publisherID, vid)
-	n, err := v.Write(ctx, s.Blobs, key, dataKey)
-	if err != nil {
-		return nil, err
-	}
 	stats, _ := json.Marshal(map[string]any{"users": v.Live(), "identifiers": v.Rows(), "cohorts": len(v.Cohorts)})
-	ver := &cleanroom.Version{ID: vid, OrgID: orgID, OwnerType: cleanroom.UploadPublisher, OwnerID: publisherID,
-		BlobKey: key, WrappedKey: wrapped, Bytes: n, Rows: int64(v.Rows()), Stats: stats, UploadID: uploadID, CreatedAt: s.now()}
-	if err := s.Store.CreateVersion(ctx, ver); err != nil {
-		s.Blobs.Delete(context.WithoutCancel(ctx), key)
-		return nil, err
-	}
-	return ver, nil
+	return s.storeVersion(ctx, orgID, cleanroom.UploadPublisher, publisherID, fmt.Sprintf("vaults/%s/publisher", publisherID),
+		int64(v.Rows()), stats, uploadID, v.Write)
 }
 
 // OpenVersion decrypts and loads a publisher version.
