@@ -64,7 +64,9 @@ func (conn *Connection) Check(a Actor, c Capability) error {
 		return Errorf(ENOTFOUND, "Connection not found.")
 	}
 	staff := a.Role == RoleAdmin || a.Role == RoleMember
-	forbid := func(format string, args ...any) *Error { return Errorf(EFORBIDDEN, format, args...).With("capability", c) }
+	forbid := func(format string, args ...any) *Error {
+		return Errorf(EFORBIDDEN, format, args...).With("capability", c)
+	}
 	if supply {
 		switch {
 		case c == CapViewConnection:

@@ -46,10 +46,13 @@ type Upload struct {
 	Parts    int         `json:"parts"`
 	State    UploadState `json:"state"`
 	// SHA256 is the client's declared digest of the whole file (hex), checked at completion.
-	SHA256     string `json:"sha256,omitempty"`
-	HashState  []byte `json:"-"` // marshalled running SHA-256
-	WrappedKey []byte `json:"-"`
-	JobID      int64  `json:"job_id,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	// MaxErrorRate is the share of bad rows (0 to 1) above which processing refuses the file;
+	// 0 means the default (5%).
+	MaxErrorRate float64 `json:"max_error_rate,omitempty"`
+	HashState    []byte  `json:"-"` // marshalled running SHA-256
+	WrappedKey   []byte  `json:"-"`
+	JobID        int64   `json:"job_id,omitempty"`
 	// Report is the processing report (rows read, rejected by reason, first errors, ...).
 	Report    json.RawMessage `json:"report,omitempty"`
 	Error     string          `json:"error,omitempty"`

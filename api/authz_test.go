@@ -134,7 +134,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		}
 		if strings.HasPrefix(rt.Path, "/v1/uploads/") {
 			content := []byte("0000000000000000000000000000000000000000000000000000000000000001\temail_sha256\ts1\n")
-			u, err := e.api.Uploads.Begin(ctx, e.orgW.ID, e.users["w-admin"].ID, cleanroom.UploadDataSource, ds.ID, "f.tsv", int64(len(content)), "")
+			u, err := e.api.Uploads.Begin(ctx, e.orgW.ID, e.users["w-admin"].ID, cleanroom.UploadDataSource, ds.ID, "f.tsv", int64(len(content)), "", 0)
 			must(err)
 			path = strings.Replace(rt.Path, "{id}", u.ID, 1)
 			switch rt.Method {
@@ -316,7 +316,7 @@ func (e *env) ensureAudience() {
 		e.t.Fatal(err)
 	}
 	data := []byte("user_id\tcountry\tidentifiers\tcohorts\nu1\tGB\tmaid=6d92078a-8246-4ba4-ae5b-76104861e7dc\tsports\n")
-	u, err := e.api.Uploads.Begin(ctx, e.orgA.ID, e.users["a-admin"].ID, cleanroom.UploadPublisher, e.orgA.ID, "p.tsv", int64(len(data)), "")
+	u, err := e.api.Uploads.Begin(ctx, e.orgA.ID, e.users["a-admin"].ID, cleanroom.UploadPublisher, e.orgA.ID, "p.tsv", int64(len(data)), "", 0)
 	if err == nil {
 		u, err = e.api.Uploads.WritePart(ctx, u, 0, bytes.NewReader(data), "")
 	}

@@ -98,7 +98,7 @@ func (s *Server) adminBeginBridgeUpload(w http.ResponseWriter, r *http.Request, 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := s.Uploads.Begin(r.Context(), b.PublisherID, c.User.ID, cleanroom.UploadBridge, b.ID, req.Name, req.Size, req.SHA256)
+	u, err := s.Uploads.Begin(r.Context(), b.PublisherID, c.User.ID, cleanroom.UploadBridge, b.ID, req.Name, req.Size, req.SHA256, req.MaxErrorRate)
 	if err != nil {
 		return err
 	}

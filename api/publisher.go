@@ -97,7 +97,7 @@ func (s *Server) beginPublisherUpload(w http.ResponseWriter, r *http.Request, c 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := svc.Begin(r.Context(), c.Org.ID, c.User.ID, cleanroom.UploadPublisher, c.Org.ID, req.Name, req.Size, req.SHA256)
+	u, err := svc.Begin(r.Context(), c.Org.ID, c.User.ID, cleanroom.UploadPublisher, c.Org.ID, req.Name, req.Size, req.SHA256, req.MaxErrorRate)
 	if err != nil {
 		return err
 	}

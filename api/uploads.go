@@ -34,6 +34,8 @@ type beginUploadRequest struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256,omitempty"`
+	// MaxErrorRate is the share of bad rows above which the file is refused (0: 5%).
+	MaxErrorRate float64 `json:"max_error_rate,omitempty"`
 }
 
 func (s *Server) beginDataSourceUpload(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -59,7 +61,7 @@ func (s *Server) beginDataSourceUpload(w http.ResponseWriter, r *http.Request, c
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := svc.Begin(r.Context(), c.Org.ID, c.User.ID, cleanroom.UploadDataSource, ds.ID, req.Name, req.Size, req.SHA256)
+	u, err := svc.Begin(r.Context(), c.Org.ID, c.User.ID, cleanroom.UploadDataSource, ds.ID, req.Name, req.Size, req.SHA256, req.MaxErrorRate)
 	if err != nil {
 		return err
 	}

@@ -35,9 +35,14 @@ func testRows(n int, seed string) ([]byte, []string) {
 
 // upload sends data to a data source in parts of partSize through the API and completes it.
 func (e *env) upload(token, dsID string, data []byte, partSize int) *resp {
+	return e.uploadWith(token, dsID, data, partSize, 0)
+}
+
+// uploadWith is upload with a chosen refusal threshold.
+func (e *env) uploadWith(token, dsID string, data []byte, partSize int, maxErrorRate float64) *resp {
 	e.t.Helper()
 	r := e.do(req{method: "POST", path: "/v1/data-sources/" + dsID + "/uploads", token: token,
-		body: map[string]any{"name": "crm.tsv", "size": len(data), "sha256": hexSHA(data)}})
+		body: map[string]any{"name": "crm.tsv", "size": len(data), "sha256": hexSHA(data), "max_error_rate": maxErrorRate}})
 	if r.status != http.StatusCreated {
 		e.t.Fatalf("begin upload: %d %s", r.status, r.raw)
 	}
@@ -135,13 +140,26 @@ func TestUploadLifecycle(t *testing.T) {
 	if r := e.do(req{method: "GET", path: "/v1/data-sources/" + ds, token: tok}); r.body["status"] != "ready" {
 		t.Errorf("status after a failed upload: %s", r.raw)
 	}
-	// A new good file becomes version 2.
+	// The user sets how many bad rows a file may have: 20% bad rows fail at the default 5% and
+	// pass at 30%.
+	good, _ := testRows(80, "c")
+	mixed := append(append([]byte{}, good...), bytes.Repeat([]byte("5d41402abc4b2a76b9719d911017c592\temail_sha256\ts1\n"), 20)...)
+	if r := e.uploadWith(tok, ds, mixed, 4000, 0); r.body["state"] != "failed" || !strings.Contains(string(r.raw), `"md5":20`) {
+		t.Errorf("20%% MD5 rows at the default threshold: %s", r.raw)
+	}
+	if r := e.uploadWith(tok, ds, mixed, 4000, 0.3); r.body["state"] != "processed" || r.body["report"].(map[string]any)["rows_accepted"] != 80.0 {
+		t.Errorf("20%% MD5 rows at a 30%% threshold: %s", r.raw)
+	}
+	if r := e.do(req{method: "POST", path: "/v1/data-sources/" + ds + "/uploads", token: tok, body: map[string]any{"size": 5, "max_error_rate": 1.5}}); r.status != 400 {
+		t.Errorf("threshold over 1: %d", r.status)
+	}
+	// A new good file becomes the next version.
 	data2, ids2 := testRows(120, "b")
 	if r := e.upload(tok, ds, data2, 700); r.body["state"] != "processed" {
 		t.Fatalf("second upload: %s", r.raw)
 	}
 	if r := e.do(req{method: "GET", path: "/v1/data-sources/" + ds + "/versions", token: tok}); len(r.body["items"].([]any)) != 2 {
-		t.Errorf("versions: %s", r.raw)
+		t.Errorf("versions (the newest two are kept): %s", r.raw)
 	}
 
 	// Unlink: nothing of the data is left in the data directory.

@@ -100,10 +100,11 @@ func decodeError(status int, data []byte) error {
 }
 
 // BeginUpload opens an upload of a file to a data source.
-func (c *Client) BeginUpload(ctx context.Context, dataSourceID, name string, size int64, sha256 string) (*cleanroom.Upload, error) {
+// maxErrorRate is the share of bad rows above which the file is refused (0: the server's default).
+func (c *Client) BeginUpload(ctx context.Context, dataSourceID, name string, size int64, sha256 string, maxErrorRate float64) (*cleanroom.Upload, error) {
 	var u cleanroom.Upload
 	_, err := c.Do(ctx, "POST", "/v1/data-sources/"+dataSourceID+"/uploads",
-		map[string]any{"name": name, "size": size, "sha256": sha256}, &u, nil)
+		map[string]any{"name": name, "size": size, "sha256": sha256, "max_error_rate": maxErrorRate}, &u, nil)
 	return &u, err
 }
 

@@ -55,19 +55,19 @@ func (s *syncer) assemble(ctx context.Context) (*vault.PublisherVersion, error) 
 		a := sc[0][:0]
 		for _, b := range s.blocks {
 			for _, r := range b.userRecs[b.uoff[k]:b.uoff[k+1]] {
-				a = append(a, urec{h: r.h, p: b.base + r.p})
+				a = append(a, urec{r.h0, r.h1, b.base + r.p})
 			}
 		}
 		sortURecs(a, sc[1], &cnts[w])
 		out, run := ustart[k], 0
 		for i := range a {
-			if i > 0 && a[i].h == a[i-1].h {
+			if i > 0 && a[i].hash() == a[i-1].hash() {
 				// Sorted by (hash, pre-ordinal): the first of a run is the earliest line.
 				dups[w] = append(dups[w], dupPair{a[i].p, a[run].p})
 				continue
 			}
 			run = i
-			keys[out], pords[out] = a[i].h, a[i].p
+			keys[out], pords[out] = a[i].hash(), a[i].p
 			out++
 		}
 		uniq[k] = out - ustart[k]

@@ -20,6 +20,8 @@ type genReader struct {
 	cohortCDF   []uint64
 	countryCDF  []uint64
 	cohortLUT   []uint16 // cohort drawn by the leading 16 bits of a random number
+	countryLUT  []uint8  // likewise for countries
+	cohortIDs   []string
 }
 
 const genCohorts = 500
@@ -46,6 +48,13 @@ func newGenReader(users int, seed uint64) *genReader {
 		w = append(w, c.weight)
 	}
 	g.countryCDF = cdf(w)
+	g.countryLUT = make([]uint8, 1<<16)
+	for i := range g.countryLUT {
+		g.countryLUT[i] = uint8(pick(g.countryCDF, uint64(i)<<48|1<<47))
+	}
+	for i := range genCohorts {
+		g.cohortIDs = append(g.cohortIDs, "c"+strconv.Itoa(i))
+	}
 	return g
 }
 
@@ -158,7 +167,7 @@ func (g *genReader) appendUser(b []byte, i int) []byte {
 	b = append(b, 'u')
 	b = strconv.AppendInt(b, int64(i), 10)
 	b = append(b, '\t')
-	b = append(b, genCountries[pick(g.countryCDF, r.next())].code...)
+	b = append(b, genCountries[g.countryLUT[r.next()>>48]].code...)
 	b = append(b, '\t')
 	n := 0
 	sep := func() {
@@ -249,8 +258,7 @@ func (g *genReader) appendUser(b []byte, i int) []byte {
 		}
 		picked[m] = c
 		m++
-		b = append(b, 'c')
-		b = strconv.AppendUint(b, uint64(c), 10)
+		b = append(b, g.cohortIDs[c]...)
 	}
 	return append(b, '\n')
 }

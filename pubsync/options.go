@@ -45,8 +45,8 @@ type Options struct {
 	Workers int
 	// MaxLineBytes is the longest line accepted (0: DefaultMaxLineBytes, at most 4 MiB).
 	MaxLineBytes int
-	// Progress, if set, is called from Sync's goroutine after each block of input and at each
-	// phase change. It must return quickly.
+	// Progress, if set, is called after each block of input and at each phase change, from
+	// one goroutine at a time. It must return quickly.
 	Progress func(Progress)
 
 	// blockSize overrides defaultBlockSize in tests.

@@ -3,7 +3,6 @@ package pubsync
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"unsafe"
 
 	"github.com/cleanroom-oss/cleanroom/identity"
@@ -104,10 +103,11 @@ type tagCacheEntry struct {
 
 // worker parses blocks. Each worker has its own Fingerprinter and scratch space.
 type worker struct {
-	cfg *config
-	lay layout
-	tax *Taxonomy
-	fp  *identity.Fingerprinter
+	arenas *arenas
+	cfg    *config
+	lay    layout
+	tax    *Taxonomy
+	fp     *identity.Fingerprinter
 
 	fields   [][]byte
 	scratch  []byte
@@ -121,9 +121,10 @@ type worker struct {
 
 	hashes  []uint64 // the block's user hashes, countries and tag masks while parsing
 	country []uint16
-	masks   map[uint64]int64
-	tmpRecs []rec  // scratch for bucketing
-	tmpU    []urec // scratch for bucketing
+	masks   [64]int64        // users per tag mask, for masks below 64
+	bigMask map[uint64]int64 // and for the others (registries of more than 6 tags)
+	tmpRecs []rec            // scratch for bucketing
+	tmpU    []urec           // scratch for bucketing
 
 	res     *blockResult
 	rel     uint32 // current block-relative line
@@ -141,12 +142,30 @@ type maskCount struct {
 // cohortPair is one membership: block-local user u is in cohort c.
 type cohortPair struct{ c, u uint32 }
 
-func newWorker(cfg *config, lay layout, tax *Taxonomy) *worker {
+// arenas hold the per-block arrays of one sync.
+type arenas struct {
+	recs    arena[rec]
+	urecs   arena[urec]
+	offs    arena[uint32]
+	country arena[uint16]
+}
+
+func newArenas() *arenas {
+	const chunk = 32 << 20 // bytes
+	return &arenas{
+		recs:    arena[rec]{chunk: chunk / 20},
+		urecs:   arena[urec]{chunk: chunk / 12},
+		offs:    arena[uint32]{chunk: chunk / 4},
+		country: arena[uint16]{chunk: chunk / 2},
+	}
+}
+
+func newWorker(cfg *config, lay layout, tax *Taxonomy, ar *arenas) *worker {
 	n := len(cfg.regTags)
 	return &worker{
-		cfg: cfg, lay: lay, tax: tax, fp: cfg.fp.Clone(),
+		cfg: cfg, lay: lay, tax: tax, fp: cfg.fp.Clone(), arenas: ar,
 		tagRecs: make([][]rec, n), tagFirst: make([]int64, n), tagLines: make([][]uint32, n),
-		cohCount: make([]uint32, tax.Len()+1), masks: map[uint64]int64{},
+		cohCount: make([]uint32, tax.Len()+1), bigMask: map[uint64]int64{},
 	}
 }
 
@@ -167,7 +186,8 @@ func (w *worker) parse(b *block) *blockResult {
 	}
 	w.pairs = w.pairs[:0]
 	w.hashes, w.country = w.hashes[:0], w.country[:0]
-	clear(w.masks)
+	w.masks = [64]int64{}
+	clear(w.bigMask)
 	if b.longLine {
 		w.rel = 0
 		res.rows, res.lines = 1, 1
@@ -276,7 +296,11 @@ func (w *worker) line(line []byte) {
 	w.country = append(w.country, code)
 	w.curMask = 0
 	w.identifiers(field(colIDs), local)
-	w.masks[w.curMask]++
+	if w.curMask < 64 {
+		w.masks[w.curMask]++
+	} else {
+		w.bigMask[w.curMask]++
+	}
 	w.cohorts(field(colCohorts), local)
 }
 
@@ -400,15 +424,21 @@ func (w *worker) cohorts(f []byte, local uint32) {
 func (w *worker) finish() {
 	res := w.res
 	res.users = len(w.hashes)
-	res.country = slices.Clone(w.country)
+	res.country = w.arenas.country.alloc(len(w.country))
+	copy(res.country, w.country)
 	for m, n := range w.masks {
+		if n > 0 {
+			res.masks = append(res.masks, maskCount{uint64(m), n})
+		}
+	}
+	for m, n := range w.bigMask {
 		res.masks = append(res.masks, maskCount{m, n})
 	}
 	for t, rs := range w.tagRecs {
 		if len(rs) == 0 {
 			continue
 		}
-		bt := blockTag{tag: t, recs: makeLarge[rec](len(rs)), off: make([]uint32, numBuckets+1),
+		bt := blockTag{tag: t, recs: w.arenas.recs.alloc(len(rs)), off: w.arenas.offs.alloc(numBuckets + 1),
 			firstLine: uint32(w.tagFirst[t]), lines: w.tagLines[t]}
 		if cap(w.tmpRecs) < len(rs) {
 			w.tmpRecs = make([]rec, len(rs)+len(rs)/4)
@@ -422,9 +452,9 @@ func (w *worker) finish() {
 	}
 	in, tmp := w.tmpU[:len(w.hashes)], w.tmpU[len(w.hashes):2*len(w.hashes)]
 	for u, h := range w.hashes {
-		in[u] = urec{h: h, p: uint32(u)}
+		in[u] = newURec(h, uint32(u))
 	}
-	res.userRecs, res.uoff = make([]urec, len(in)), make([]uint32, numBuckets+1)
+	res.userRecs, res.uoff = w.arenas.urecs.alloc(len(in)), w.arenas.offs.alloc(numBuckets+1)
 	bucketURecs(in, tmp, res.userRecs, res.uoff)
 	// Memberships by cohort (a stable counting sort keeps users ascending).
 	if len(w.pairs) > 0 {

@@ -98,8 +98,11 @@ func (s *syncer) progress(phase string) {
 	}
 }
 
-// parse reads the header, then runs the block pipeline: one goroutine reads blocks cut at line
-// ends, cfg.Workers goroutines parse them, and this goroutine commits them in file order.
+// parse reads the header, then runs the block pipeline on cfg.Workers goroutines, each of
+// which in turn takes the next block from the input (under a lock, so blocks are cut in order),
+// parses it, and commits whatever blocks are ready in file order (under another lock). There are
+// no other goroutines: with as many goroutines as processors, none is preempted or moved to
+// another core, where its caches would be cold.
 func (s *syncer) parse(ctx context.Context, r io.Reader) error {
 	s.input = &countingReader{r: r}
 	br := bufio.NewReaderSize(s.input, 64<<10)
@@ -119,64 +122,106 @@ func (s *syncer) parse(ctx context.Context, r io.Reader) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	W := s.cfg.Workers
-	blocks := make(chan *block, W)
-	results := make(chan *blockResult, W)
-	free := make(chan []byte, W+3)
-	for range W + 3 {
-		free <- nil // allocated on first use
-	}
-	go func() {
-		defer close(blocks)
-		if err := s.readBlocks(ctx, hr, blocks, free); err != nil {
-			cancel(err)
-		}
-	}()
+	in := &blockSource{r: hr, size: s.cfg.blockSize}
+	var (
+		commitMu sync.Mutex
+		pending  = map[int]*blockResult{}
+		next     int
+	)
+	ar := newArenas()
 	var wg sync.WaitGroup
-	for range W {
-		w := newWorker(s.cfg, s.lay, s.tax)
+	for range s.cfg.Workers {
+		w := newWorker(s.cfg, s.lay, s.tax, ar)
 		wg.Go(func() {
-			for b := range blocks {
-				if ctx.Err() != nil {
-					free <- b.data[:0]
-					continue
+			var buf []byte
+			for ctx.Err() == nil {
+				b, err := in.next(buf)
+				if err != nil {
+					cancel(err)
+					return
+				}
+				if b == nil {
+					return // end of input
 				}
 				res := w.parse(b)
-				free <- b.data[:0]
-				results <- res
+				buf = b.data[:0]
+				commitMu.Lock()
+				pending[res.seq] = res
+				for ctx.Err() == nil && pending[next] != nil {
+					c := pending[next]
+					delete(pending, next)
+					next++
+					if err := s.commit(c); err != nil {
+						cancel(err)
+						break
+					}
+					s.progress("parse")
+				}
+				commitMu.Unlock()
 			}
 		})
 	}
-	go func() {
-		wg.Wait()
-		close(results)
-	}()
-	pending := map[int]*blockResult{}
-	next := 0
-	var commitErr error
-	for res := range results {
-		if commitErr != nil || ctx.Err() != nil {
-			continue
-		}
-		pending[res.seq] = res
-		for pending[next] != nil {
-			b := pending[next]
-			delete(pending, next)
-			next++
-			if err := s.commit(b); err != nil {
-				commitErr = err
-				cancel(err)
-				break
-			}
-			s.progress("parse")
-		}
-	}
+	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
 	s.report.Bytes = s.input.n.Load()
 	s.report.DecompressedBytes += s.decBytes
 	return nil
+}
+
+// blockSource cuts the input into blocks of about size bytes ending at line ends. A line longer
+// than a whole block is skipped and stands for itself as a longLine block.
+type blockSource struct {
+	mu    sync.Mutex
+	r     *bufio.Reader
+	size  int
+	carry []byte // the start of a line that the previous block cut
+	seq   int
+	eof   bool
+}
+
+// next returns the next block, reading into buf (allocated if too small), or nil at the end of
+// the input.
+func (in *blockSource) next(buf []byte) (*block, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for !in.eof {
+		if cap(buf) < in.size {
+			buf = make([]byte, 0, in.size)
+		}
+		buf = append(buf[:0], in.carry...)
+		n, err := io.ReadFull(in.r, buf[len(buf):in.size])
+		buf = buf[:len(buf)+n]
+		in.eof = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if err != nil && !in.eof {
+			return nil, cleanroom.Errorf(cleanroom.EINVALID, "The file could not be read to its end.").Wrap(err)
+		}
+		seq := in.seq
+		if in.eof {
+			if len(buf) == 0 {
+				return nil, nil
+			}
+			in.seq++
+			return &block{seq: seq, data: buf}, nil
+		}
+		in.seq++
+		last := bytes.LastIndexByte(buf, '\n')
+		if last < 0 {
+			// One line fills the whole block: skip to its end.
+			in.carry = in.carry[:0]
+			if err := skipLine(in.r); err != nil {
+				if !errors.Is(err, io.EOF) {
+					return nil, cleanroom.Errorf(cleanroom.EINVALID, "The file could not be read to its end.").Wrap(err)
+				}
+				in.eof = true
+			}
+			return &block{seq: seq, data: buf[:0], longLine: true}, nil
+		}
+		in.carry = append(in.carry[:0], buf[last+1:]...)
+		return &block{seq: seq, data: buf[:last+1]}, nil
+	}
+	return nil, nil
 }
 
 // header reads the header line (after any blank lines and a byte order mark) and sets the
@@ -241,56 +286,6 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "") + "..."
-}
-
-// readBlocks cuts the input into blocks of about cfg.blockSize bytes ending at line ends and
-// sends them to out. Buffers come back through free. A line longer than a whole block is
-// skipped and sent as a longLine block.
-func (s *syncer) readBlocks(ctx context.Context, r *bufio.Reader, out chan<- *block, free chan []byte) error {
-	size := s.cfg.blockSize
-	var carry []byte
-	seq := 0
-	for {
-		var buf []byte
-		select {
-		case buf = <-free:
-		case <-ctx.Done():
-			return nil
-		}
-		if buf == nil {
-			buf = make([]byte, 0, size)
-		}
-		buf = append(buf[:0], carry...)
-		n, err := io.ReadFull(r, buf[len(buf):size])
-		buf = buf[:len(buf)+n]
-		eof := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-		if err != nil && !eof {
-			return cleanroom.Errorf(cleanroom.EINVALID, "The file could not be read to its end.").Wrap(err)
-		}
-		if eof {
-			if len(buf) > 0 {
-				out <- &block{seq: seq, data: buf}
-			} else {
-				free <- buf
-			}
-			return nil
-		}
-		last := bytes.LastIndexByte(buf, '\n')
-		if last < 0 {
-			// One line fills the whole block: skip to its end. The buffer goes back to the pool
-			// through the worker, like any other.
-			carry = carry[:0]
-			if err := skipLine(r); err != nil && !errors.Is(err, io.EOF) {
-				return cleanroom.Errorf(cleanroom.EINVALID, "The file could not be read to its end.").Wrap(err)
-			}
-			out <- &block{seq: seq, data: buf[:0], longLine: true}
-			seq++
-			continue
-		}
-		carry = append(carry[:0], buf[last+1:]...)
-		out <- &block{seq: seq, data: buf[:last+1]}
-		seq++
-	}
 }
 
 // skipLine reads r up to and including the next line end.

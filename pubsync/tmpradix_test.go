@@ -54,7 +54,7 @@ func BenchmarkParseBlock(b *testing.B) {
 	users := bytes.Count(data, []byte{'\n'})
 	cfg, _ := Options{FingerprintKey: testFPKey, UserKey: testUserKey}.prepare()
 	lay := layout{ncols: 4, col: [numCols]int{0, 1, 2, 3}}
-	w := newWorker(cfg, lay, benchTaxonomy(b))
+	w := newWorker(cfg, lay, benchTaxonomy(b), newArenas())
 	for b.Loop() {
 		w.parse(&block{data: data})
 	}

@@ -29,7 +29,7 @@ import (
 // so concurrent creations for one owner take turns on that row (on SQLite, on the write lock).
 
 const uploadColumns = `id, org_id, target, target_id, name, size, received, parts, state, sha256, hash_state, wrapped_key,
-	job_id, report, error, version_id, created_by, created_at, updated_at`
+	job_id, report, error, version_id, created_by, created_at, updated_at, max_error_rate`
 
 func scanUpload(s scanner) (*cleanroom.Upload, error) {
 	var (
@@ -39,7 +39,7 @@ func scanUpload(s scanner) (*cleanroom.Upload, error) {
 		crt, updt      int64
 	)
 	err := s.Scan(&u.ID, &u.OrgID, &u.Target, &u.TargetID, &u.Name, &u.Size, &u.Received, &u.Parts, &u.State, &u.SHA256,
-		&hashState, &key, &u.JobID, &report, &u.Error, &u.VersionID, &u.CreatedBy, &crt, &updt)
+		&hashState, &key, &u.JobID, &report, &u.Error, &u.VersionID, &u.CreatedBy, &crt, &updt, &u.MaxErrorRate)
 	if err != nil {
 		return nil, err
 	}
@@ -120,10 +120,10 @@ func (db *DB) CreateUpload(ctx context.Context, u *cleanroom.Upload) error {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO uploads (`+uploadColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			u.ID, u.OrgID, string(u.Target), u.TargetID, u.Name, u.Size, u.Received, u.Parts, string(u.State), u.SHA256,
 			notNullBytes(u.HashState), notNullBytes(u.WrappedKey), u.JobID, report, u.Error, u.VersionID, u.CreatedBy,
-			micros(u.CreatedAt), micros(u.UpdatedAt))
+			micros(u.CreatedAt), micros(u.UpdatedAt), u.MaxErrorRate)
 		switch {
 		case db.dialect.IsUniqueViolation(err):
 			return cleanroom.Errorf(cleanroom.ECONFLICT, "An upload with this ID already exists.").Wrap(err)

@@ -91,6 +91,7 @@ func (s *Service) processDataSource(ctx context.Context, job *cleanroom.Job, rep
 	report(cleanroom.Progress{Done: 0, Total: u.Size, Message: "reading"})
 	v, rep, err := ingest.Advertiser(ctx, in, tax, ingest.Options{
 		FingerprintKey: s.Keys.Derive(FingerprintPurpose),
+		MaxErrorRate:   u.MaxErrorRate,
 		Progress: func(p ingest.Progress) {
 			report(cleanroom.Progress{Done: min(p.BytesRead, u.Size), Total: u.Size, Message: fmt.Sprintf("%d rows read", p.Rows)})
 		},

@@ -74,6 +74,7 @@ func (s *Service) processPublisher(ctx context.Context, job *cleanroom.Job, repo
 	}
 	defer in.Close()
 	opt := s.PublisherOptions()
+	opt.MaxErrorRate = u.MaxErrorRate
 	opt.Progress = func(p pubsync.Progress) {
 		report(cleanroom.Progress{Done: min(p.Bytes, u.Size), Total: u.Size, Message: p.Phase})
 	}

@@ -75,7 +75,10 @@ func JobKind(t cleanroom.UploadTarget) string { return "ingest." + string(t) }
 
 // Begin opens an upload of size bytes (sha256, optional, is the client's hex digest of the whole
 // file) to a target in org.
-func (s *Service) Begin(ctx context.Context, orgID, userID string, target cleanroom.UploadTarget, targetID, name string, size int64, sha string) (*cleanroom.Upload, error) {
+func (s *Service) Begin(ctx context.Context, orgID, userID string, target cleanroom.UploadTarget, targetID, name string, size int64, sha string, maxErrorRate float64) (*cleanroom.Upload, error) {
+	if maxErrorRate < 0 || maxErrorRate > 1 {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "max_error_rate must lie between 0 and 1 (0 means the default, 0.05).").With("field", "max_error_rate")
+	}
 	if size <= 0 {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "size must be the file's size in bytes.").With("field", "size")
 	}
@@ -106,7 +109,7 @@ func (s *Service) Begin(ctx context.Context, orgID, userID string, target cleanr
 	}
 	now := s.now()
 	u := &cleanroom.Upload{ID: id, OrgID: orgID, Target: target, TargetID: targetID, Name: name, Size: size,
-		State: cleanroom.UploadOpen, SHA256: sha, HashState: state, WrappedKey: wrapped, CreatedBy: userID, CreatedAt: now, UpdatedAt: now}
+		State: cleanroom.UploadOpen, SHA256: sha, MaxErrorRate: maxErrorRate, HashState: state, WrappedKey: wrapped, CreatedBy: userID, CreatedAt: now, UpdatedAt: now}
 	if err := s.Store.CreateUpload(ctx, u); err != nil {
 		return nil, err
 	}

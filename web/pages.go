@@ -15,10 +15,10 @@ type overviewData struct {
 	Connections []connectionRow
 	DataSources []*cleanroom.DataSource
 	Members     []*cleanroom.Member
-	Tokens  []*cleanroom.Token
-	Jobs    []*cleanroom.Job
-	Audit   []*cleanroom.AuditEntry
-	AllOrgs []*cleanroom.Org
+	Tokens      []*cleanroom.Token
+	Jobs        []*cleanroom.Job
+	Audit       []*cleanroom.AuditEntry
+	AllOrgs     []*cleanroom.Org
 }
 
 func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, p *page) {

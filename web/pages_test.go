@@ -131,7 +131,6 @@ func TestPagesByRole(t *testing.T) {
 	}
 }
 
-
 func between(s, start, end string) string {
 	i := strings.Index(s, start)
 	if i < 0 {

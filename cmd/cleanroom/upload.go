@@ -35,6 +35,7 @@ func (c *cli) uploadCommand() *cobra.Command {
 	var server, token, dsID, file, taxonomy string
 	var partMiB int
 	var noWait bool
+	var maxErrorRate float64
 	cmd := &cobra.Command{
 		Use:   "upload",
 		Short: "Upload a prepared data file to a data source, resuming if interrupted, and follow its processing",
@@ -68,7 +69,7 @@ CSV first.`,
 				}
 				fmt.Fprintf(c.stderr, "taxonomy %s uploaded\n", taxonomy)
 			}
-			u, err := c.sendFile(ctx, cl, server, id, file, int64(partMiB)<<20)
+			u, err := c.sendFile(ctx, cl, server, id, file, int64(partMiB)<<20, maxErrorRate)
 			if err != nil {
 				return err
 			}
@@ -87,13 +88,14 @@ CSV first.`,
 	f.StringVar(&taxonomy, "taxonomy", "", "taxonomy CSV to upload first (segment_id,segment_name)")
 	f.IntVar(&partMiB, "part-size", 8, "part size in MiB")
 	f.BoolVar(&noWait, "no-wait", false, "print the upload ID and return once the file is sent")
+	f.Float64Var(&maxErrorRate, "max-error-rate", 0, "share of bad rows (0 to 1) above which the server refuses the file (0: its default, 0.05)")
 	cmd.MarkFlagRequired("data-source")
 	cmd.MarkFlagRequired("file")
 	return cmd
 }
 
 // sendFile uploads file in parts, resuming a previous attempt recorded in the state file.
-func (c *cli) sendFile(ctx context.Context, cl *client.Client, server, dsID, file string, partSize int64) (*cleanroom.Upload, error) {
+func (c *cli) sendFile(ctx context.Context, cl *client.Client, server, dsID, file string, partSize int64, maxErrorRate float64) (*cleanroom.Upload, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
@@ -119,7 +121,7 @@ func (c *cli) sendFile(ctx context.Context, cl *client.Client, server, dsID, fil
 		if err != nil {
 			return nil, err
 		}
-		if u, err = cl.BeginUpload(ctx, dsID, filepath.Base(file), fi.Size(), sum); err != nil {
+		if u, err = cl.BeginUpload(ctx, dsID, filepath.Base(file), fi.Size(), sum, maxErrorRate); err != nil {
 			return nil, err
 		}
 		st = uploadState{Server: server, DataSourceID: dsID, UploadID: u.ID, Size: fi.Size(), SHA256: sum, ModTime: fi.ModTime().UnixNano()}

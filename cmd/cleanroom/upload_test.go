@@ -114,7 +114,7 @@ func TestUploadCommandResumes(t *testing.T) {
 	}
 	data, _ := os.ReadFile(file)
 	sum := sha256.Sum256(data)
-	u, err := cl.BeginUpload(ctx, dsID, "a.tsv", int64(len(data)), hex.EncodeToString(sum[:]))
+	u, err := cl.BeginUpload(ctx, dsID, "a.tsv", int64(len(data)), hex.EncodeToString(sum[:]), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestCrashDuringIngest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, err := cl.BeginUpload(ctx, dsID, filepath.Base(path), int64(len(data)), "")
+		u, err := cl.BeginUpload(ctx, dsID, filepath.Base(path), int64(len(data)), "", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
