@@ -149,7 +149,7 @@ func Apply(base *vault.PublisherVersion, batch Batch, opt Options) (*vault.Publi
 				if ntags >= cfg.MaxTypes {
 					errs.add(RowError{Line: line, Reason: ReasonTooManyTypes,
 						Message: fmt.Sprintf("%s identifiers are dropped: the publisher already uses %d identifier types, the limit", tag, cfg.MaxTypes),
-						Hint:    fmt.Sprintf("Leave this identifier type out, or ask the operator to raise the limit of %d identifier types per publisher (Options.MaxTypes).", cfg.MaxTypes)})
+						Hint:    fmt.Sprintf("Leave this identifier type out, or ask the operator to raise the limit of %d identifier types per publisher.", cfg.MaxTypes)})
 					continue
 				}
 				tagOK[tag] = true
@@ -211,32 +211,32 @@ func Apply(base *vault.PublisherVersion, batch Batch, opt Options) (*vault.Publi
 	if v.Deleted == nil {
 		v.Deleted = roaring.New()
 	}
-	// User index: merge base's with the new users'.
+	// User index: base's with the new users' inserted.
 	added := make([]uint64, 0, len(a.newUser))
 	for h := range a.newUser {
 		added = append(added, h)
 	}
 	slices.Sort(added)
-	v.UserKeys = make([]uint64, 0, len(base.UserKeys)+len(added))
-	v.UserOrds = make([]uint32, 0, len(base.UserKeys)+len(added))
+	n := len(base.UserKeys) + len(added)
+	v.UserKeys, v.UserOrds = makeLarge[uint64](n), makeLarge[uint32](n)
+	var runs []run
 	i := 0
-	for _, h := range added {
-		j := i + sort32(len(base.UserKeys)-i, func(k int) bool { return base.UserKeys[i+k] > h })
-		v.UserKeys = append(v.UserKeys, base.UserKeys[i:j]...)
-		v.UserOrds = append(v.UserOrds, base.UserOrds[i:j]...)
-		v.UserKeys = append(v.UserKeys, h)
-		v.UserOrds = append(v.UserOrds, a.newUser[h])
+	for k, h := range added {
+		j, _ := slices.BinarySearch(base.UserKeys, h) // h is not in base
+		runs = append(runs, run{i, j, i + k})
+		v.UserKeys[j+k], v.UserOrds[j+k] = h, a.newUser[h]
 		i = j
 	}
-	v.UserKeys = append(v.UserKeys, base.UserKeys[i:]...)
-	v.UserOrds = append(v.UserOrds, base.UserOrds[i:]...)
+	runs = append(runs, run{i, len(base.UserKeys), i + len(added)})
+	copyRuns(v.UserKeys, base.UserKeys, runs)
+	copyRuns(v.UserOrds, base.UserOrds, runs)
 	// Countries.
-	v.Country = make([]uint16, v.Users)
-	copy(v.Country, base.Country)
+	v.Country = makeLarge[uint16](int(v.Users))
+	copyRuns(v.Country, base.Country, []run{{0, len(base.Country), 0}})
 	for o, c := range a.country {
 		v.Country[o] = c
 	}
-	// Identity index: per tag, merge base's rows with the new ones.
+	// Identity index: per tag, base's rows with the new ones inserted.
 	tags := slices.Clone(base.Tags)
 	for t := range newRecs {
 		if !slices.Contains(tags, t) {
@@ -246,44 +246,45 @@ func Apply(base *vault.PublisherVersion, batch Batch, opt Options) (*vault.Publi
 	slices.Sort(tags)
 	v.Tags = tags
 	v.TagStart = make([]uint64, len(tags)+1)
-	nadd := 0
-	for _, rs := range newRecs {
-		nadd += len(rs)
+	type insert struct {
+		at int
+		r  rec
 	}
-	v.FPs = make([]identity.Fingerprint, 0, len(base.FPs)+nadd)
-	v.Ords = make([]uint32, 0, len(base.FPs)+nadd)
+	var inserts []insert
+	runs = runs[:0]
+	out := 0
 	for ti, t := range tags {
-		var old []identity.Fingerprint
-		var oldOrds []uint32
-		if s, e, ok := base.TagRange(t); ok {
-			old, oldOrds = base.FPs[s:e], base.Ords[s:e]
-		}
+		s, e, _ := base.TagRange(t)
 		add := newRecs[t]
 		slices.SortFunc(add, recCompare)
-		n0 := len(v.FPs)
-		k := 0
-		for _, r := range add {
-			if len(v.FPs) > n0 && v.FPs[len(v.FPs)-1] == r.fp && v.Ords[len(v.Ords)-1] == r.ord {
+		k := s
+		for m, r := range add {
+			if m > 0 && r == add[m-1] {
 				continue // repeated in the batch
 			}
-			// Copy the base rows before r.
-			j := k + sort32(len(old)-k, func(m int) bool {
-				c := old[k+m].Compare(r.fp)
-				return c > 0 || c == 0 && oldOrds[k+m] >= r.ord
+			j := k + searchInts(e-k, func(x int) bool {
+				c := base.FPs[k+x].Compare(r.fp)
+				return c > 0 || c == 0 && base.Ords[k+x] >= r.ord
 			})
-			v.FPs = append(v.FPs, old[k:j]...)
-			v.Ords = append(v.Ords, oldOrds[k:j]...)
-			k = j
-			if k < len(old) && old[k] == r.fp && oldOrds[k] == r.ord {
+			if j < e && base.FPs[j] == r.fp && base.Ords[j] == r.ord {
 				continue // already in base
 			}
-			v.FPs = append(v.FPs, r.fp)
-			v.Ords = append(v.Ords, r.ord)
+			runs = append(runs, run{k, j, out})
+			out += j - k
+			inserts = append(inserts, insert{out, r})
+			out++
+			k = j
 			rep.Identifiers[t]++
 		}
-		v.FPs = append(v.FPs, old[k:]...)
-		v.Ords = append(v.Ords, oldOrds[k:]...)
-		v.TagStart[ti+1] = uint64(len(v.FPs))
+		runs = append(runs, run{k, e, out})
+		out += e - k
+		v.TagStart[ti+1] = uint64(out)
+	}
+	v.FPs, v.Ords = makeLarge[identity.Fingerprint](out), makeLarge[uint32](out)
+	copyRuns(v.FPs, base.FPs, runs)
+	copyRuns(v.Ords, base.Ords, runs)
+	for _, in := range inserts {
+		v.FPs[in.at], v.Ords[in.at] = in.r.fp, in.r.ord
 	}
 	// Cohorts: copy the bitmaps that change.
 	v.Members = slices.Clone(base.Members)
@@ -425,29 +426,28 @@ func Erase(base *vault.PublisherVersion, userIDs []string, opt Options) (v *vaul
 		FingerprintKeyCheck: base.FingerprintKeyCheck,
 		UserKeyCheck:        base.UserKeyCheck,
 	}
-	v.UserKeys = make([]uint64, 0, len(base.UserKeys)-erased)
-	v.UserOrds = make([]uint32, 0, len(base.UserKeys)-erased)
-	for i, o := range base.UserOrds {
-		if !has(o) {
-			v.UserKeys = append(v.UserKeys, base.UserKeys[i])
-			v.UserOrds = append(v.UserOrds, o)
-		}
-	}
-	v.Country = slices.Clone(base.Country)
+	runs, n := keepRuns(len(base.UserOrds), func(i int) bool { return has(base.UserOrds[i]) })
+	v.UserKeys, v.UserOrds = makeLarge[uint64](n), makeLarge[uint32](n)
+	copyRuns(v.UserKeys, base.UserKeys, runs)
+	copyRuns(v.UserOrds, base.UserOrds, runs)
+	v.Country = makeLarge[uint16](len(base.Country))
+	copyRuns(v.Country, base.Country, []run{{0, len(base.Country), 0}})
 	for o := range roaring.Values(gone) {
 		v.Country[o] = 0
 	}
+	runs, n = keepRuns(len(base.Ords), func(i int) bool { return has(base.Ords[i]) })
+	v.FPs, v.Ords = makeLarge[identity.Fingerprint](n), makeLarge[uint32](n)
+	copyRuns(v.FPs, base.FPs, runs)
+	copyRuns(v.Ords, base.Ords, runs)
+	// Each tag loses the rows dropped from its range.
 	v.TagStart = make([]uint64, len(base.Tags)+1)
-	v.FPs = make([]identity.Fingerprint, 0, len(base.FPs))
-	v.Ords = make([]uint32, 0, len(base.Ords))
 	for t := range base.Tags {
-		for i := base.TagStart[t]; i < base.TagStart[t+1]; i++ {
-			if !has(base.Ords[i]) {
-				v.FPs = append(v.FPs, base.FPs[i])
-				v.Ords = append(v.Ords, base.Ords[i])
-			}
+		end := int(base.TagStart[t+1])
+		// The kept rows before end: find the run holding end-1 or the last run before it.
+		r := searchInts(len(runs), func(i int) bool { return runs[i].from >= end }) - 1
+		if r >= 0 {
+			v.TagStart[t+1] = uint64(runs[r].at + min(runs[r].to, end) - runs[r].from)
 		}
-		v.TagStart[t+1] = uint64(len(v.FPs))
 	}
 	v.Members = make([]*roaring.Bitmap, len(base.Members))
 	for i, m := range base.Members {

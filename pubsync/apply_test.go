@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -248,9 +249,19 @@ func TestErase(t *testing.T) {
 	if v2, n, err := Erase(back, []string{"dave"}, opt); err != nil || n != 0 || v2 != back {
 		t.Errorf("second erase: %d %v", n, err)
 	}
-	v3, rep, err := Apply(back, Batch{Identify: []IdentifyEvent{{UserID: "dave", Identifiers: []Identifier{{"maid", maid2}}}}}, opt)
+	backCopy := deepCopy(back)
+	v3, rep, err := Apply(back, Batch{
+		Identify:    []IdentifyEvent{{UserID: "dave", Identifiers: []Identifier{{"maid", maid2}}}},
+		Memberships: []MembershipUpdate{{UserID: "erin", CohortID: "c3", Op: OpRemove}, {UserID: "carol", CohortID: "c1", Op: OpAdd}},
+	}, opt)
 	if err != nil || rep.Users != 1 {
 		t.Fatalf("re-identify: %v %+v", err, rep)
+	}
+	if diff := cmp.Diff(backCopy, back, versionCmp...); diff != "" {
+		t.Fatalf("Apply modified a version read from a file:\n%s", diff)
+	}
+	if got := members(t, v3, "c1"); !slices.Equal(got, []uint32{0, 2}) {
+		t.Errorf("c1 after Apply = %v", got)
 	}
 	if o, ok := userOrd(t, v3, "dave"); !ok || o != 5 {
 		t.Errorf("dave came back as %d %v, want the new ordinal 5", o, ok)
@@ -267,9 +278,45 @@ func TestWriteOpenRoundTrip(t *testing.T) {
 	tax := testTaxonomy(t)
 	p := newRandomProfile(t, 21, 3000)
 	v, _ := mustSync(t, p.text, tax, testOptions())
-	v, _, err := Erase(v, []string{"user-5", "user-77", "user-1000"}, testOptions())
-	if err != nil {
+	// Erase every seventh user, then check the version against the naive model without them.
+	var ids []string
+	gone := map[uint32]bool{}
+	for o, id := range p.users {
+		if o%7 == 3 {
+			ids = append(ids, id)
+			gone[uint32(o)] = true
+		}
+	}
+	v, n, err := Erase(v, ids, testOptions())
+	if err != nil || n != len(ids) {
+		t.Fatal(n, err)
+	}
+	if err := v.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	rows := 0
+	for tag, vals := range p.ids {
+		for val, ords := range vals {
+			var want []uint32
+			for _, o := range ords {
+				if !gone[o] {
+					want = append(want, o)
+				}
+			}
+			rows += len(want)
+			if got := v.LookupAll(tag, fingerprint(t, tag, val)); !slices.Equal(got, want) {
+				t.Fatalf("%s %s: %v, want %v", tag, val, got, want)
+			}
+		}
+	}
+	if rows != v.Rows() {
+		t.Fatalf("%d rows, want %d", v.Rows(), rows)
+	}
+	for o, id := range p.users {
+		got, ok := userOrd(t, v, id)
+		if gone[uint32(o)] == ok || ok && got != uint32(o) {
+			t.Fatalf("user %s: %d %v", id, got, ok)
+		}
 	}
 	_, _, back := writeAndRead(t, v)
 	if diff := cmp.Diff(v, back, versionCmp...); diff != "" {
@@ -334,5 +381,99 @@ func TestSipHashVectors(t *testing.T) {
 	}
 	if _, err := NewUserHasher(make([]byte, 16)); err == nil {
 		t.Error("short key accepted")
+	}
+}
+
+// TestApplyMatchesNaive applies random identify events and membership updates to a random
+// version and checks the result against the naive model.
+func TestApplyMatchesNaive(t *testing.T) {
+	tax := testTaxonomy(t)
+	p := newRandomProfile(t, 33, 2000)
+	base, _ := mustSync(t, p.text, tax, testOptions())
+	r := rand.New(rand.NewPCG(4, 4))
+	var batch Batch
+	ordOf := map[string]uint32{}
+	for o, id := range p.users {
+		ordOf[id] = uint32(o)
+	}
+	next := uint32(len(p.users))
+	cohorts := map[string]map[uint32]bool{}
+	for c, l := range p.cohorts {
+		cohorts[c] = map[uint32]bool{}
+		for _, o := range l {
+			cohorts[c][o] = true
+		}
+	}
+	for range 500 {
+		id := p.users[r.IntN(len(p.users))]
+		if r.IntN(3) == 0 {
+			id = fmt.Sprintf("newcomer-%d", r.IntN(100))
+		}
+		o, ok := ordOf[id]
+		if !ok {
+			o = next
+			next++
+			ordOf[id] = o
+		}
+		if r.IntN(2) == 0 {
+			v := fmt.Sprintf("%064x", r.Uint64()%6000+1)
+			batch.Identify = append(batch.Identify, IdentifyEvent{UserID: id, Identifiers: []Identifier{{"email_sha256", v}}})
+			m := p.ids[identity.TagEmailSHA256]
+			if !slices.Contains(m[v], o) {
+				m[v] = append(m[v], o)
+				slices.Sort(m[v])
+			}
+		} else {
+			c := fmt.Sprintf("c%d", r.IntN(5)+1)
+			op := OpAdd
+			if r.IntN(2) == 0 {
+				op = OpRemove
+			}
+			batch.Identify = append(batch.Identify, IdentifyEvent{UserID: id}) // make sure the user exists
+			batch.Memberships = append(batch.Memberships, MembershipUpdate{UserID: id, CohortID: c, Op: op})
+			if cohorts[c] == nil {
+				cohorts[c] = map[uint32]bool{}
+			}
+			cohorts[c][o] = op == OpAdd
+		}
+	}
+	v, rep, err := Apply(base, batch, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) != 0 || v.Users != next {
+		t.Fatalf("users %d want %d, errors %+v", v.Users, next, rep.Errors)
+	}
+	for id, o := range ordOf {
+		if got, ok := userOrd(t, v, id); !ok || got != o {
+			t.Fatalf("user %s: %d %v, want %d", id, got, ok, o)
+		}
+	}
+	rows := 0
+	for tag, vals := range p.ids {
+		for val, ords := range vals {
+			rows += len(ords)
+			if got := v.LookupAll(tag, fingerprint(t, tag, val)); !slices.Equal(got, ords) {
+				t.Fatalf("%s %s: %v, want %v", tag, val, got, ords)
+			}
+		}
+	}
+	if rows != v.Rows() {
+		t.Fatalf("%d rows, want %d", v.Rows(), rows)
+	}
+	for c, set := range cohorts {
+		var want []uint32
+		for o, in := range set {
+			if in {
+				want = append(want, o)
+			}
+		}
+		slices.Sort(want)
+		if got := members(t, v, c); !slices.Equal(got, want) && len(got)+len(want) > 0 {
+			t.Fatalf("cohort %s: %v, want %v", c, got, want)
+		}
 	}
 }

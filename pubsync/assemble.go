@@ -3,6 +3,7 @@ package pubsync
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 
@@ -132,7 +133,6 @@ func (s *syncer) assemble(ctx context.Context) (*vault.PublisherVersion, error) 
 		rep.Tags[i] = s.cfg.regTags[t]
 	}
 	rep.Users = int64(users)
-	rep.UsersWithoutIdentifiers = s.noIDs
 	if rep.Rows > 0 && float64(rep.RowsWithErrors) > s.cfg.MaxErrorRate*float64(rep.Rows) {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "%d of %d rows (%.1f%%) have errors; the limit is %.1f%%, so nothing was imported.",
 			rep.RowsWithErrors, rep.Rows, 100*float64(rep.RowsWithErrors)/float64(rep.Rows), 100*s.cfg.MaxErrorRate).
@@ -215,6 +215,7 @@ func (s *syncer) assemble(ctx context.Context) (*vault.PublisherVersion, error) 
 	for i, t := range v.Tags {
 		rep.Identifiers[t] = int64(v.TagStart[i+1] - v.TagStart[i])
 	}
+	rep.UsersWithoutIdentifiers = int64(v.Users) - int64(distinctOrdinals(v.Ords, v.Users, W))
 	return v, nil
 }
 
@@ -348,4 +349,39 @@ func (s *syncer) buildIndex(v *vault.PublisherVersion, ordOf func(uint32) uint32
 // String summarises the report for logs: counts only.
 func (r *Report) String() string {
 	return fmt.Sprintf("%d rows, %d users, %d rows with errors, %d rejected, %v", r.Rows, r.Users, r.RowsWithErrors, r.RejectedRows, r.Duration)
+}
+
+// distinctOrdinals returns the number of distinct values in ords, all below users, counting them
+// in a bitset per goroutine.
+func distinctOrdinals(ords []uint32, users uint32, workers int) int {
+	const chunk = 1 << 20
+	n := (len(ords) + chunk - 1) / chunk
+	sets := make([][]uint64, workers)
+	parallel(n, workers, 1, func(w, c int) {
+		if sets[w] == nil {
+			sets[w] = make([]uint64, (uint64(users)+63)/64)
+		}
+		set := sets[w]
+		for _, o := range ords[c*chunk : min((c+1)*chunk, len(ords))] {
+			set[o>>6] |= 1 << (o & 63)
+		}
+	})
+	total := 0
+	var all []uint64
+	for _, set := range sets {
+		if set == nil {
+			continue
+		}
+		if all == nil {
+			all = set
+			continue
+		}
+		for i, x := range set {
+			all[i] |= x
+		}
+	}
+	for _, x := range all {
+		total += bits.OnesCount64(x)
+	}
+	return total
 }

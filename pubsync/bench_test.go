@@ -150,3 +150,47 @@ func BenchmarkGenerator(b *testing.B) {
 		b.ReportMetric(float64(users)/time.Since(start).Seconds(), "users/s")
 	}
 }
+
+// BenchmarkApplyErase measures the streaming updates on a version of CLEANROOM_BENCH_USERS users
+// (1M by default): a batch of 10,000 identify events (half of them new users) and 10,000
+// membership updates, then the erasure of 1,000 users.
+func BenchmarkApplyErase(b *testing.B) {
+	users := 1_000_000
+	if s := os.Getenv("CLEANROOM_BENCH_USERS"); s != "" {
+		users, _ = strconv.Atoi(s)
+	}
+	opt := Options{FingerprintKey: randomKey(), UserKey: randomKey()}
+	base, _, err := Sync(context.Background(), newGenReader(users, 1), benchTaxonomy(b), opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var batch Batch
+	for i := range 10_000 {
+		id := "u" + strconv.Itoa(i*(users/10_000))
+		if i%2 == 1 {
+			id = "new-" + strconv.Itoa(i)
+		}
+		batch.Identify = append(batch.Identify, IdentifyEvent{UserID: id, Country: "DE",
+			Identifiers: []Identifier{{"maid", fmt.Sprintf("%08x-aaaa-4bbb-8ccc-%012x", i, i)}}})
+		batch.Memberships = append(batch.Memberships, MembershipUpdate{UserID: id, CohortID: "c" + strconv.Itoa(i%genCohorts), Op: OpAdd})
+	}
+	erase := make([]string, 1000)
+	for i := range erase {
+		erase[i] = "u" + strconv.Itoa(i*(users/1000)+1)
+	}
+	for b.Loop() {
+		start := time.Now()
+		v, _, err := Apply(base, batch, opt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		applied := time.Since(start)
+		start = time.Now()
+		_, n, err := Erase(v, erase, opt)
+		if err != nil || n != 1000 {
+			b.Fatal(n, err)
+		}
+		b.ReportMetric(applied.Seconds(), "s/apply")
+		b.ReportMetric(time.Since(start).Seconds(), "s/erase")
+	}
+}

@@ -76,8 +76,7 @@ type blockResult struct {
 	// hash); the bucket k is users[uoff[k]:uoff[k+1]].
 	userRecs []urec
 	uoff     []uint32
-	country  []uint16    // per user, in line order
-	masks    []maskCount // users per set of tags (bit min(tag index, 63) of a user's identifiers)
+	country  []uint16 // per user, in line order
 
 	tags []blockTag
 
@@ -119,24 +118,15 @@ type worker struct {
 	userCoh  []uint32
 	cohCount []uint32
 
-	hashes  []uint64 // the block's user hashes, countries and tag masks while parsing
+	hashes  []uint64 // the block's user hashes and countries while parsing
 	country []uint16
-	masks   [64]int64        // users per tag mask, for masks below 64
-	bigMask map[uint64]int64 // and for the others (registries of more than 6 tags)
-	tmpRecs []rec            // scratch for bucketing
-	tmpU    []urec           // scratch for bucketing
+	tmpRecs []rec  // scratch for bucketing
+	tmpU    []urec // scratch for bucketing
 
-	res     *blockResult
-	rel     uint32 // current block-relative line
-	rowErr  bool   // the current row has an error
-	nUsers  uint32
-	curMask uint64
-}
-
-// maskCount is the number of users of a block whose identifiers have the tags in mask.
-type maskCount struct {
-	mask  uint64
-	users int64
+	res    *blockResult
+	rel    uint32 // current block-relative line
+	rowErr bool   // the current row has an error
+	nUsers uint32
 }
 
 // cohortPair is one membership: block-local user u is in cohort c.
@@ -165,7 +155,7 @@ func newWorker(cfg *config, lay layout, tax *Taxonomy, ar *arenas) *worker {
 	return &worker{
 		cfg: cfg, lay: lay, tax: tax, fp: cfg.fp.Clone(), arenas: ar,
 		tagRecs: make([][]rec, n), tagFirst: make([]int64, n), tagLines: make([][]uint32, n),
-		cohCount: make([]uint32, tax.Len()+1), bigMask: map[uint64]int64{},
+		cohCount: make([]uint32, tax.Len()+1),
 	}
 }
 
@@ -186,8 +176,6 @@ func (w *worker) parse(b *block) *blockResult {
 	}
 	w.pairs = w.pairs[:0]
 	w.hashes, w.country = w.hashes[:0], w.country[:0]
-	w.masks = [64]int64{}
-	clear(w.bigMask)
 	if b.longLine {
 		w.rel = 0
 		res.rows, res.lines = 1, 1
@@ -294,13 +282,7 @@ func (w *worker) line(line []byte) {
 		w.addErr(e.Reason, e.Message, e.Hint)
 	}
 	w.country = append(w.country, code)
-	w.curMask = 0
 	w.identifiers(field(colIDs), local)
-	if w.curMask < 64 {
-		w.masks[w.curMask]++
-	} else {
-		w.bigMask[w.curMask]++
-	}
 	w.cohorts(field(colCohorts), local)
 }
 
@@ -355,7 +337,6 @@ func (w *worker) identifiers(f []byte, local uint32) {
 		if len(w.tagLines[t]) < maxListedErrors {
 			w.tagLines[t] = append(w.tagLines[t], w.rel)
 		}
-		w.curMask |= 1 << min(t, 63)
 	}
 }
 
@@ -426,14 +407,6 @@ func (w *worker) finish() {
 	res.users = len(w.hashes)
 	res.country = w.arenas.country.alloc(len(w.country))
 	copy(res.country, w.country)
-	for m, n := range w.masks {
-		if n > 0 {
-			res.masks = append(res.masks, maskCount{uint64(m), n})
-		}
-	}
-	for m, n := range w.bigMask {
-		res.masks = append(res.masks, maskCount{m, n})
-	}
 	for t, rs := range w.tagRecs {
 		if len(rs) == 0 {
 			continue

@@ -67,17 +67,15 @@ type syncer struct {
 	report *Report
 	input  *countingReader
 
-	blocks    []*blockResult // committed blocks, in file order
-	preUsers  uint64         // users committed so far, duplicates included
-	lineBase  int64          // lines before the next block
-	decBytes  int64
-	errs      errorList
-	tagState  []int8 // per registry tag: 0 not seen, 1 accepted, -1 rejected (too many types)
-	accepted  []int  // accepted registry tags in the order first seen
-	acceptMsk uint64
-	noIDs     int64
-	members   []*roaring.Bitmap // per cohort, over pre-ordinals (duplicates not yet removed)
-	ordBuf    []uint32
+	blocks   []*blockResult // committed blocks, in file order
+	preUsers uint64         // users committed so far, duplicates included
+	lineBase int64          // lines before the next block
+	decBytes int64
+	errs     errorList
+	tagState []int8            // per registry tag: 0 not seen, 1 accepted, -1 rejected (too many types)
+	accepted []int             // accepted registry tags in the order first seen
+	members  []*roaring.Bitmap // per cohort, over pre-ordinals (duplicates not yet removed)
+	ordBuf   []uint32
 }
 
 // countingReader counts the bytes read through it.
@@ -323,7 +321,6 @@ func (s *syncer) commit(b *blockResult) error {
 			if len(s.accepted) < s.cfg.MaxTypes {
 				s.tagState[bt.tag] = 1
 				s.accepted = append(s.accepted, bt.tag)
-				s.acceptMsk |= 1 << min(bt.tag, 63)
 			} else {
 				s.tagState[bt.tag] = -1
 			}
@@ -340,17 +337,10 @@ func (s *syncer) commit(b *blockResult) error {
 			s.cfg.regTags[bt.tag], s.cfg.MaxTypes, s.acceptedNames())
 		for _, l := range bt.lines {
 			tooMany = append(tooMany, RowError{Line: int64(l), Reason: ReasonTooManyTypes, Message: msg,
-				Hint: fmt.Sprintf("Leave this identifier type out, or ask the operator to raise the limit of %d identifier types per publisher (Options.MaxTypes).", s.cfg.MaxTypes)})
+				Hint: fmt.Sprintf("Leave this identifier type out, or ask the operator to raise the limit of %d identifier types per publisher.", s.cfg.MaxTypes)})
 		}
 	}
 	b.tags = kept
-	// Users without an accepted identifier.
-	for _, m := range b.masks {
-		if m.mask&s.acceptMsk == 0 {
-			s.noIDs += m.users
-		}
-	}
-	b.masks = nil
 	// Cohort memberships, over pre-ordinals.
 	for i, c := range b.cohIDs {
 		us := b.cohUsers[b.cohOff[i]:b.cohOff[i+1]]
@@ -397,7 +387,7 @@ func (s *syncer) acceptedNames() string {
 func (s *syncer) lineOf(p uint32) int64 {
 	// The last block whose base is at most p holds p (blocks without users share their base
 	// with the next block, so they are never the last).
-	i := sort32(len(s.blocks), func(i int) bool { return s.blocks[i].base > p }) - 1
+	i := searchInts(len(s.blocks), func(i int) bool { return s.blocks[i].base > p }) - 1
 	b := s.blocks[i]
 	rel := p - b.base
 	for _, sk := range b.skipped {
@@ -410,8 +400,9 @@ func (s *syncer) lineOf(p uint32) int64 {
 	return b.firstLine + int64(rel)
 }
 
-// sort32 is sort.Search over ints.
-func sort32(n int, f func(int) bool) int {
+// searchInts returns the smallest i in [0, n) for which f is true (f is false, then true), or n;
+// sort.Search without the function value escaping.
+func searchInts(n int, f func(int) bool) int {
 	lo, hi := 0, n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
