@@ -118,6 +118,9 @@ type NewUser struct {
 	Name     string
 	Password string // required when the email is new
 	Role     cleanroom.Role
+	// AttachExisting lets an existing account (by email) join the org. Only operators may: an
+	// org admin adding an email that has an account elsewhere must not be able to take it over.
+	AttachExisting bool
 }
 
 // AddMember adds a user to an org with a role, creating the user when the email is new (a
@@ -137,6 +140,10 @@ func (s *Service) AddMember(ctx context.Context, orgID string, nu NewUser) (m *c
 	u, err := s.Store.FindUserByEmail(ctx, email)
 	switch cleanroom.ErrorCode(err) {
 	case "":
+		if !nu.AttachExisting {
+			return nil, false, cleanroom.Errorf(cleanroom.ECONFLICT, "%s already has an account.", email).With("field", "email").
+				Hint("Ask the operator to add the existing account to this organization.")
+		}
 		if _, err := s.Store.FindMember(ctx, orgID, u.ID); err == nil {
 			return nil, false, cleanroom.Errorf(cleanroom.ECONFLICT, "%s is already a member of this organization.", email).
 				Hint("Change the member's role instead.")

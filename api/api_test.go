@@ -76,7 +76,8 @@ func TestErrorShape(t *testing.T) {
 		{"bad role", req{method: "POST", path: "/v1/users", token: tok, body: map[string]string{"email": "x@example.com", "password": testPassword, "role": "owner"}}, 400, "invalid", "owner"},
 		{"bad email", req{method: "POST", path: "/v1/users", token: tok, body: map[string]string{"email": "nope", "password": testPassword, "role": "member"}}, 400, "invalid", "email"},
 		{"short password", req{method: "POST", path: "/v1/users", token: tok, body: map[string]string{"email": "y@example.com", "password": "short", "role": "member"}}, 400, "invalid", "password"},
-		{"duplicate member", req{method: "POST", path: "/v1/users", token: tok, body: map[string]string{"email": "a-member@example.com", "role": "member"}}, 409, "conflict", "already a member"},
+		{"existing account", req{method: "POST", path: "/v1/users", token: tok, body: map[string]string{"email": "b-member@example.com", "role": "member"}}, 409, "conflict", "already has an account"},
+		{"duplicate member via operator", req{method: "POST", path: "/v1/admin/orgs/" + e.orgA.ID + "/users", token: e.tokens["operator"], body: map[string]string{"email": "a-member@example.com", "role": "member"}}, 409, "conflict", "already a member"},
 		{"bad org kind", req{method: "POST", path: "/v1/admin/orgs", token: e.tokens["operator"], body: map[string]string{"name": "X", "kind": "agency"}}, 400, "invalid", "kind"},
 		{"empty org name", req{method: "POST", path: "/v1/admin/orgs", token: e.tokens["operator"], body: map[string]string{"name": " ", "kind": "publisher"}}, 400, "invalid", "empty"},
 	}

@@ -130,7 +130,7 @@ func (e *env) newOrg(name string, kind cleanroom.OrgKind, ready bool) *cleanroom
 
 func (e *env) addMember(orgID, email string, role cleanroom.Role) *cleanroom.Member {
 	e.t.Helper()
-	m, _, err := e.acc.AddMember(context.Background(), orgID, accounts.NewUser{Email: email, Password: testPassword, Role: role})
+	m, _, err := e.acc.AddMember(context.Background(), orgID, accounts.NewUser{Email: email, Password: testPassword, Role: role, AttachExisting: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}

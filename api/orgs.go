@@ -124,13 +124,13 @@ type addUserRequest struct {
 	Role     cleanroom.Role `json:"role"`
 }
 
-// addMember adds a user to orgID and replies 201.
+// addMember adds a user to orgID and replies 201. Only operators attach existing accounts.
 func (s *Server) addMember(r *http.Request, c *call, orgID, location string) error {
 	var req addUserRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	m, created, err := s.Accounts.AddMember(r.Context(), orgID, accounts.NewUser{Email: req.Email, Name: req.Name, Password: req.Password, Role: req.Role})
+	m, created, err := s.Accounts.AddMember(r.Context(), orgID, accounts.NewUser{Email: req.Email, Name: req.Name, Password: req.Password, Role: req.Role, AttachExisting: c.User.Operator})
 	if err != nil {
 		return err
 	}

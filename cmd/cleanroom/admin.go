@@ -197,7 +197,7 @@ func (c *cli) addUserCommand(run runner) *cobra.Command {
 				return err
 			}
 			return run(func(ctx context.Context, m *Main) error {
-				mem, created, err := m.Accounts.AddMember(ctx, id, accounts.NewUser{Email: email, Name: name, Password: pw, Role: cleanroom.Role(role)})
+				mem, created, err := m.Accounts.AddMember(ctx, id, accounts.NewUser{Email: email, Name: name, Password: pw, Role: cleanroom.Role(role), AttachExisting: true})
 				if err != nil {
 					return err
 				}
