@@ -170,7 +170,8 @@ func (c *call) target(typ, id string) {
 	c.audit.TargetType, c.audit.TargetID = typ, id
 }
 
-// detail adds a fact to the audit entry (never a secret or an identifier).
+// detail adds a fact to the audit entry: resource IDs and counts, never a secret or a value of
+// anyone's data.
 func (c *call) detail(key string, v any) {
 	if c.audit.Details == nil {
 		c.audit.Details = map[string]any{}

@@ -82,6 +82,15 @@ func (s *Server) dataSource(r *http.Request, c *call) (*cleanroom.DataSource, *c
 	return ds, g, nil
 }
 
+// managedDataSource loads the {id} data source if the caller may change it (its advertiser side).
+func (s *Server) managedDataSource(r *http.Request, c *call) (*cleanroom.DataSource, error) {
+	id, err := pathID(r, "id", "Data source")
+	if err != nil {
+		return nil, err
+	}
+	return s.Connections.ManagedDataSource(r.Context(), c.actor(), id)
+}
+
 func (s *Server) getDataSource(w http.ResponseWriter, r *http.Request, c *call) error {
 	ds, g, err := s.dataSource(r, c)
 	if err != nil {
@@ -91,11 +100,7 @@ func (s *Server) getDataSource(w http.ResponseWriter, r *http.Request, c *call) 
 }
 
 func (s *Server) updateDataSource(w http.ResponseWriter, r *http.Request, c *call) error {
-	id, err := pathID(r, "id", "Data source")
-	if err != nil {
-		return err
-	}
-	ds, err := s.Connections.ManagedDataSource(r.Context(), c.actor(), id)
+	ds, err := s.managedDataSource(r, c)
 	if err != nil {
 		return err
 	}

@@ -43,11 +43,7 @@ func (s *Server) beginDataSourceUpload(w http.ResponseWriter, r *http.Request, c
 	if err != nil {
 		return err
 	}
-	id, err := pathID(r, "id", "Data source")
-	if err != nil {
-		return err
-	}
-	ds, err := s.Connections.ManagedDataSource(r.Context(), c.actor(), id)
+	ds, err := s.managedDataSource(r, c)
 	if err != nil {
 		return err
 	}
@@ -219,11 +215,7 @@ type taxonomyResponse struct {
 // putTaxonomy stores a data source's segment taxonomy from a CSV body; any bad row rejects it
 // whole, with every row error listed.
 func (s *Server) putTaxonomy(w http.ResponseWriter, r *http.Request, c *call) error {
-	id, err := pathID(r, "id", "Data source")
-	if err != nil {
-		return err
-	}
-	ds, err := s.Connections.ManagedDataSource(r.Context(), c.actor(), id)
+	ds, err := s.managedDataSource(r, c)
 	if err != nil {
 		return err
 	}
@@ -278,11 +270,7 @@ func (s *Server) unlinkDataSource(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	id, err := pathID(r, "id", "Data source")
-	if err != nil {
-		return err
-	}
-	ds, err := s.Connections.ManagedDataSource(r.Context(), c.actor(), id)
+	ds, err := s.managedDataSource(r, c)
 	if err != nil {
 		return err
 	}
