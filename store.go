@@ -16,6 +16,7 @@ type Store interface {
 	ConnectionStore
 	DataSourceStore
 	IngestStore
+	CohortStore
 
 	// Ready returns nil when the database answers and every migration is applied.
 	// Returns EUNAVAILABLE otherwise.

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Taxonomies", func(t *testing.T) { runCases(t, open, taxonomyCases) })
 	t.Run("Versions", func(t *testing.T) { runCases(t, open, versionCases) })
 	t.Run("IngestCascades", func(t *testing.T) { runCases(t, open, ingestCascadeCases) })
+	t.Run("Cohorts", func(t *testing.T) { runCases(t, open, cohortCases) })
 	t.Run("Store", func(t *testing.T) { runCases(t, open, storeCases) })
 }
 
