@@ -21,6 +21,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
@@ -32,6 +33,8 @@ type Server struct {
 	Connections *connections.Service
 	// Uploads receives files; nil on a server that takes none.
 	Uploads *uploads.Service
+	// Cohorts builds cohorts; nil on a server without cohorts.
+	Cohorts *cohorts.Service
 	Logger  *slog.Logger
 	Now     func() time.Time
 	// MaxBodyBytes limits JSON request bodies (default 1 MiB).

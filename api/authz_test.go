@@ -12,7 +12,9 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/match"
 )
 
 var seq atomic.Int64
@@ -161,6 +163,30 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		g, err := svc.CreateGrant(ctx, b, ds.ID, req)
 		must(err)
 		set(g.ID)
+
+	case "GET /v1/cohorts", "POST /v1/cohorts", "POST /v1/cohorts:estimate", "GET /v1/cohorts/{id}", "PATCH /v1/cohorts/{id}",
+		"DELETE /v1/cohorts/{id}", "GET /v1/cohorts/{id}/diagnostics", "GET /v1/data-sources/{id}/diagnostics":
+		home = "w"
+		conn, ds := e.ensureCohortInputs()
+		spec := map[string]any{"name": uniq("Cohort "), "kind": "matched", "connections": []string{conn},
+			"query": map[string]any{"op": "any", "conditions": []map[string]string{{"data_source": ds}}}}
+		switch rt.Method + " " + rt.Path {
+		case "POST /v1/cohorts", "POST /v1/cohorts:estimate":
+			body = spec
+		case "GET /v1/data-sources/{id}/diagnostics":
+			set(ds)
+			path += "?connection_id=" + conn
+		case "GET /v1/cohorts":
+		default:
+			co, err := e.api.Cohorts.Create(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin},
+				cohorts.Spec{Name: uniq("Cohort "), Kind: cleanroom.CohortMatched, ConnectionIDs: []string{conn},
+					Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds}}}})
+			must(err)
+			set(co.ID)
+			if rt.Method == "PATCH" {
+				body = map[string]string{"name": uniq("Renamed ")}
+			}
+		}
 
 	case "POST /v1/admin/orgs":
 		body = map[string]string{"name": uniq("Org "), "kind": "advertiser"}
@@ -332,4 +358,51 @@ func (e *env) ensureAudience() {
 	if _, err := e.store.CurrentVersion(ctx, e.orgA.ID); err != nil {
 		e.t.Fatal("audience not synced: ", err)
 	}
+}
+
+// ensureCohortInputs gives W a publisher-driven connection to A with the cohort permissions, and
+// a data source with a processed upload, once; A gets an audience. It returns their IDs.
+func (e *env) ensureCohortInputs() (connID, dsID string) {
+	e.t.Helper()
+	if e.cohortConn != "" {
+		return e.cohortConn, e.cohortDS
+	}
+	ctx := context.Background()
+	e.ensureAudience()
+	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID,
+		cleanroom.Permissions{MatchedCohorts: true, ModeledAudiences: true, Insights: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ds, err := e.api.Connections.CreateDataSource(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}, "Cohort inputs", "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tax := []byte(`{"segments":[{"id":"s1","name":"One"},{"id":"s2","name":"Two"},{"id":"s3","name":"Three"}]}`)
+	if err := e.store.PutTaxonomy(ctx, ds.ID, tax, e.now); err != nil {
+		e.t.Fatal(err)
+	}
+	data, _ := testRows(50, "cohort")
+	e.upload(e.tokens["w-admin"], ds.ID, data, 1<<20)
+	e.drainJobs()
+	if _, err := e.store.CurrentVersion(ctx, ds.ID); err != nil {
+		e.t.Fatal("cohort inputs not processed: ", err)
+	}
+	e.cohortConn, e.cohortDS = conn.ID, ds.ID
+	return conn.ID, ds.ID
+}
+
+// drainJobs runs queued jobs until none is left to run.
+func (e *env) drainJobs() {
+	e.t.Helper()
+	for range 1000 {
+		ran, err := e.runner.RunOnce(context.Background())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if !ran {
+			return
+		}
+	}
+	e.t.Fatal("jobs keep coming")
 }

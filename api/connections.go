@@ -155,6 +155,7 @@ func (s *Server) updateConnection(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
+	s.nudgeCohorts()
 	return c.reply(http.StatusOK, v)
 }
 
@@ -168,6 +169,7 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request, c *cal
 	}
 	c.detail("workflow", conn.Workflow)
 	c.detail("stopped", "every cohort activation, targeting entry and deal through this connection")
+	s.nudgeCohorts()
 	return c.reply(http.StatusNoContent, nil)
 }
 
@@ -183,6 +185,7 @@ func (s *Server) getOptOuts(w http.ResponseWriter, r *http.Request, c *call) err
 	if ids == nil {
 		ids = []string{}
 	}
+	s.nudgeCohorts()
 	return c.reply(http.StatusOK, optOuts{CohortIDs: ids})
 }
 

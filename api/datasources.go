@@ -189,6 +189,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request, c *call) er
 	if !g.ExpiresAt.IsZero() {
 		c.detail("expires_at", g.ExpiresAt)
 	}
+	s.nudgeCohorts()
 	return c.created("/v1/grants/"+g.ID, s.viewGrant(g, ""))
 }
 
@@ -221,5 +222,6 @@ func (s *Server) revokeGrant(w http.ResponseWriter, r *http.Request, c *call) er
 	c.audit.PartnerOrgID = g.GranteeID
 	c.target("grant", g.ID)
 	c.detail("data_source_id", g.DataSourceID)
+	s.nudgeCohorts()
 	return c.reply(http.StatusNoContent, nil)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
@@ -50,6 +51,8 @@ type env struct {
 	keys   *keyring.Master
 	dir    string // the data directory: the SQLite database and the blob area
 	runner *jobs.Runner
+	// cohortConn and cohortDS are the inputs of the cohort routes' fixtures (ensureCohortInputs).
+	cohortConn, cohortDS string
 }
 
 func newEnv(t *testing.T) *env {
@@ -77,6 +80,9 @@ func newEnv(t *testing.T) *env {
 	e.api.Uploads = uploads.New(store, blobs, e.keys, e.runner)
 	e.api.Uploads.MaxPartBytes = 1 << 20
 	e.api.Uploads.Register(e.runner)
+	e.api.Cohorts = cohorts.New(store, e.api.Connections, e.api.Uploads, e.runner, 4)
+	e.api.Cohorts.Now = clock
+	e.api.Cohorts.Register(e.runner)
 	e.srv = httptest.NewServer(e.api.Handler(nil))
 	t.Cleanup(e.srv.Close)
 

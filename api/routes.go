@@ -124,6 +124,15 @@ func (s *Server) routes() []*route {
 		{"GET", "/v1/grants", inOrg, viewer, false, "", (*Server).listReceivedGrants},
 		{"DELETE", "/v1/grants/{id}", inOrg, member, lim, "grant.revoke", (*Server).revokeGrant},
 
+		{"GET", "/v1/cohorts", inOrg, viewer, false, "", (*Server).listCohorts},
+		{"POST", "/v1/cohorts", inOrg, member, false, "cohort.create", (*Server).createCohort},
+		{"POST", "/v1/cohorts:estimate", inOrg, member, false, "cohort.estimate", (*Server).estimateCohort},
+		{"GET", "/v1/cohorts/{id}", inOrg, viewer, false, "", (*Server).getCohort},
+		{"PATCH", "/v1/cohorts/{id}", inOrg, member, false, "cohort.update", (*Server).updateCohort},
+		{"DELETE", "/v1/cohorts/{id}", inOrg, member, false, "cohort.delete", (*Server).deleteCohort},
+		{"GET", "/v1/cohorts/{id}/diagnostics", inOrg, viewer, false, "cohort.diagnostics.read", (*Server).cohortDiagnostics},
+		{"GET", "/v1/data-sources/{id}/diagnostics", inOrg, member, false, "data_source.diagnose", (*Server).dataSourceDiagnostics},
+
 		{"GET", "/v1/admin/orgs", operatorOn, "", false, "", (*Server).adminListOrgs},
 		{"POST", "/v1/admin/orgs", operatorOn, "", false, "org.create", (*Server).adminCreateOrg},
 		{"GET", "/v1/admin/orgs/{id}", operatorOn, "", false, "", (*Server).adminGetOrg},

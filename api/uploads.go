@@ -284,6 +284,7 @@ func (s *Server) unlinkDataSource(w http.ResponseWriter, r *http.Request, c *cal
 	if ds.AdvertiserID != "" && ds.AdvertiserID != ds.OrgID {
 		c.audit.PartnerOrgID = ds.AdvertiserID
 	}
+	s.nudgeCohorts()
 	return c.reply(http.StatusNoContent, nil)
 }
 

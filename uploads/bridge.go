@@ -67,7 +67,57 @@ func (s *Service) RegisterBridge(ctx context.Context, name, publisherID string, 
 	if err := s.Store.PutTaxonomy(ctx, b.ID, body, s.now()); err != nil {
 		return nil, err
 	}
+	defer lockPublisher(publisherID)()
+	ids, err := s.publisherBridgeIDs(ctx, publisherID)
+	if err != nil {
+		return nil, err
+	}
+	list, err := json.Marshal(append(ids, b.ID))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.PutTaxonomy(ctx, bridgeListKey(publisherID), list, s.now()); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+// bridgeListKey is where the IDs of a publisher's bridges are stored (as a taxonomy record).
+func bridgeListKey(publisherID string) string { return "bridges-of:" + publisherID }
+
+// publisherBridgeIDs returns the IDs of the bridges registered for a publisher, oldest first.
+func (s *Service) publisherBridgeIDs(ctx context.Context, publisherID string) ([]string, error) {
+	body, err := s.Store.FindTaxonomy(ctx, bridgeListKey(publisherID))
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+		return []string{}, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var ids []string
+	if err := json.Unmarshal(body, &ids); err != nil {
+		return nil, fmt.Errorf("uploads: bridges of %s: %w", publisherID, err)
+	}
+	return ids, nil
+}
+
+// PublisherBridges returns the current versions of the bridges registered for a publisher that
+// have one (a bridge whose mapping was never uploaded has none).
+func (s *Service) PublisherBridges(ctx context.Context, publisherID string) ([]*cleanroom.Version, error) {
+	ids, err := s.publisherBridgeIDs(ctx, publisherID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*cleanroom.Version
+	for _, id := range ids {
+		v, err := s.Store.CurrentVersion(ctx, id)
+		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // Bridge returns a registered bridge. Returns ENOTFOUND if id names none.

@@ -197,5 +197,8 @@ func (s *Service) storeVersion(ctx context.Context, orgID string, ownerType clea
 		s.Blobs.Delete(context.WithoutCancel(ctx), key)
 		return nil, err
 	}
+	if s.AfterVersion != nil {
+		s.AfterVersion(ctx)
+	}
 	return ver, nil
 }

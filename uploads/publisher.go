@@ -197,3 +197,12 @@ func (s *Service) Erase(ctx context.Context, orgID, publisherID string, userIDs 
 	}
 	return ver, n, nil
 }
+
+// OpenAdvertiserVersion decrypts and loads a data source version.
+func (s *Service) OpenAdvertiserVersion(ctx context.Context, ver *cleanroom.Version) (*vault.AdvertiserVersion, error) {
+	dataKey, err := s.Keys.Unwrap(ver.WrappedKey, VersionKeyLabel(ver.ID))
+	if err != nil {
+		return nil, err
+	}
+	return vault.OpenAdvertiser(ctx, s.Blobs, ver.BlobKey, dataKey, 0)
+}

@@ -52,6 +52,8 @@ type Service struct {
 	Keys  *keyring.Master
 	Jobs  Enqueuer
 	Now   func() time.Time
+	// AfterVersion, when set, is called after a new version is stored (cohorts refresh then).
+	AfterVersion func(ctx context.Context)
 	// MaxUploadBytes bounds a file; MaxPartBytes one part.
 	MaxUploadBytes int64
 	MaxPartBytes   int64

@@ -18,6 +18,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
@@ -41,6 +42,7 @@ type Main struct {
 	Accounts    *accounts.Service
 	Connections *connections.Service
 	Uploads     *uploads.Service
+	Cohorts     *cohorts.Service
 	API         *api.Server
 	Jobs        *jobs.Runner
 
@@ -120,6 +122,10 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Uploads.MaxUploadBytes = c.MaxUploadBytes
 	m.Uploads.MaxIdentifierTypes = c.MaxIdentifierTypes
 	m.Uploads.Register(m.Jobs)
+	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Uploads, m.Jobs, c.CacheVersions)
+	m.Cohorts.ActivationMinimum, m.Cohorts.PrivacyThreshold = c.ActivationMinimum, c.PrivacyThreshold
+	m.Cohorts.Register(m.Jobs)
+	m.Uploads.AfterVersion = func(context.Context) { m.Cohorts.Nudge() }
 	return nil
 }
 
@@ -134,6 +140,7 @@ func (m *Main) Serve() error {
 	m.API = api.New(m.Store, m.Accounts, m.Logger)
 	m.API.Connections = m.Connections
 	m.API.Uploads = m.Uploads
+	m.API.Cohorts = m.Cohorts
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.SecureCookies = c.SecureCookies || c.TLSCert != ""
 	m.API.Registry, m.API.Gatherer = reg, reg
@@ -167,6 +174,9 @@ func (m *Main) Serve() error {
 		m.done <- err
 	}()
 	go m.sweepSessions(ctx)
+	if c.CohortRefresh > 0 {
+		go m.Cohorts.RunRefresher(ctx, c.CohortRefresh, m.Logger)
+	}
 	m.Logger.Info("serving", "url", m.URL(), "database", m.databaseKind(), "data", c.DataDir)
 	return nil
 }

@@ -35,6 +35,13 @@ type Config struct {
 	MaxUploadBytes int64
 	// MaxIdentifierTypes is how many identifier types each publisher may sync.
 	MaxIdentifierTypes int
+	// ActivationMinimum is the fewest users a cohort is served with; PrivacyThreshold the
+	// smallest count shown to the other party.
+	ActivationMinimum, PrivacyThreshold int
+	// CohortRefresh is how often cohorts are checked for changed inputs (new versions, grants
+	// ended, erasures); CacheVersions how many decrypted versions builds keep in memory.
+	CohortRefresh time.Duration
+	CacheVersions int
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -45,6 +52,7 @@ type Config struct {
 func defaultConfig() Config {
 	return Config{
 		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, JobLease: time.Minute, MaxBodyBytes: 1 << 20, MaxUploadBytes: 20 << 30, MaxIdentifierTypes: 5,
+		ActivationMinimum: 100, PrivacyThreshold: 100, CohortRefresh: time.Minute, CacheVersions: 4,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
 }
@@ -69,6 +77,10 @@ func (c *Config) serverFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest file accepted by an upload")
 	fs.IntVar(&c.MaxIdentifierTypes, "max-identifier-types", c.MaxIdentifierTypes, "identifier types each publisher may sync")
+	fs.IntVar(&c.ActivationMinimum, "activation-minimum", c.ActivationMinimum, "fewest users a cohort needs to be served")
+	fs.IntVar(&c.PrivacyThreshold, "privacy-threshold", c.PrivacyThreshold, "smallest count shown to the other party; smaller ones are withheld")
+	fs.DurationVar(&c.CohortRefresh, "cohort-refresh", c.CohortRefresh, "how often cohorts are checked for changed inputs and rebuilt")
+	fs.IntVar(&c.CacheVersions, "cache-versions", c.CacheVersions, "decrypted data versions kept in memory between cohort builds")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for requests and jobs")
 }
 

@@ -1,0 +1,306 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/match"
+)
+
+// cohortView is a cohort as the API shows it: counts below the privacy threshold are null.
+type cohortView struct {
+	ID           string                 `json:"id"`
+	OrgID        string                 `json:"org_id"`
+	Name         string                 `json:"name"`
+	Description  string                 `json:"description,omitempty"`
+	Kind         cleanroom.CohortKind   `json:"kind"`
+	Query        json.RawMessage        `json:"query"`
+	Country      []string               `json:"country"`
+	Status       cleanroom.CohortStatus `json:"status"`
+	StatusReason string                 `json:"status_reason,omitempty"`
+	Progress     float64                `json:"progress"`
+	Similarity   *float64               `json:"similarity,omitempty"`
+	IncludeSeeds bool                   `json:"include_seeds"`
+	Targets      []targetView           `json:"targets"`
+	// Threshold is the privacy threshold: sizes below it are null.
+	Threshold int64     `json:"threshold"`
+	BuiltAt   time.Time `json:"built_at,omitzero"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+type targetView struct {
+	ConnectionID string     `json:"connection_id"`
+	PublisherID  string     `json:"publisher_id"`
+	Code         int64      `json:"code"`
+	Size         *int64     `json:"size"`
+	Seeds        *int64     `json:"seeds,omitempty"`
+	Active       bool       `json:"active"`
+	Reason       string     `json:"reason,omitempty"`
+	Model        *modelView `json:"model,omitempty"`
+	BuiltAt      time.Time  `json:"built_at,omitzero"`
+}
+
+// modelView is a modeled cohort's curve and what drove the model.
+type modelView struct {
+	Curve        []pointView   `json:"curve"`
+	Features     []featureView `json:"features"`
+	Seeds        int           `json:"seeds"`
+	HoldoutSeeds int           `json:"holdout_seeds"`
+	AUC          float64       `json:"auc"`
+}
+
+type pointView struct {
+	Similarity float64 `json:"similarity"`
+	Reach      *int64  `json:"reach"`
+	Recall     float64 `json:"recall"`
+	Precision  float64 `json:"precision"`
+	Lift       float64 `json:"lift"`
+}
+
+type featureView struct {
+	Kind   string  `json:"kind"`
+	ID     string  `json:"id"`
+	Name   string  `json:"name,omitempty"`
+	Weight float64 `json:"weight"`
+}
+
+// errNoCohorts answers cohort routes on a server built without the cohort service.
+var errNoCohorts = cleanroom.Errorf(cleanroom.EUNAVAILABLE, "This server does not build cohorts.")
+
+// maxFeaturesShown bounds the model features listed with a cohort (the strongest first).
+const maxFeaturesShown = 20
+
+func (s *Server) viewCohort(co *cleanroom.Cohort) *cohortView {
+	thr := s.Cohorts.Threshold()
+	shown := func(n int64) *int64 {
+		if n < thr {
+			return nil
+		}
+		return &n
+	}
+	v := &cohortView{ID: co.ID, OrgID: co.OrgID, Name: co.Name, Description: co.Description, Kind: co.Kind, Query: co.Query,
+		Country: co.Country, Status: co.Status, StatusReason: co.StatusReason, Progress: co.Progress, Similarity: co.Similarity,
+		IncludeSeeds: co.IncludeSeeds, Targets: []targetView{}, Threshold: thr, BuiltAt: co.BuiltAt, CreatedBy: co.CreatedBy,
+		CreatedAt: co.CreatedAt, UpdatedAt: co.UpdatedAt}
+	if v.Country == nil {
+		v.Country = []string{}
+	}
+	for _, t := range co.Targets {
+		tv := targetView{ConnectionID: t.ConnectionID, PublisherID: t.PublisherID, Code: t.Code, Active: t.Active,
+			Reason: t.Reason, BuiltAt: t.BuiltAt}
+		if !t.BuiltAt.IsZero() {
+			tv.Size = shown(t.Size)
+		}
+		if co.Kind == cleanroom.CohortModeled {
+			tv.Seeds = shown(t.Seeds)
+			var rec cohorts.ModelRecord
+			if len(t.Model) > 0 && json.Unmarshal(t.Model, &rec) == nil && rec.Model != nil {
+				mv := &modelView{Curve: []pointView{}, Features: []featureView{}, Seeds: rec.Seeds, HoldoutSeeds: rec.HoldoutSeeds, AUC: rec.AUC}
+				for _, p := range rec.Curve {
+					mv.Curve = append(mv.Curve, pointView{Similarity: p.Similarity, Reach: shown(int64(p.Reach)), Recall: p.Recall,
+						Precision: p.Precision, Lift: p.Lift})
+				}
+				for i, f := range rec.Model.Features {
+					if i == maxFeaturesShown {
+						break
+					}
+					mv.Features = append(mv.Features, featureView{Kind: f.Kind, ID: f.ID, Name: f.Name, Weight: f.Weight})
+				}
+				tv.Model = mv
+			}
+		}
+		v.Targets = append(v.Targets, tv)
+	}
+	return v
+}
+
+// cohortRequest is the body of a create or estimate.
+type cohortRequest struct {
+	Name         string               `json:"name"`
+	Description  string               `json:"description,omitempty"`
+	Kind         cleanroom.CohortKind `json:"kind"`
+	Query        match.Query          `json:"query"`
+	Country      []string             `json:"country,omitempty"`
+	Connections  []string             `json:"connections"`
+	Similarity   *float64             `json:"similarity,omitempty"`
+	IncludeSeeds bool                 `json:"include_seeds,omitempty"`
+}
+
+func (q *cohortRequest) spec() cohorts.Spec {
+	return cohorts.Spec{Name: q.Name, Description: q.Description, Kind: q.Kind, Query: q.Query, Country: q.Country,
+		ConnectionIDs: q.Connections, Similarity: q.Similarity, IncludeSeeds: q.IncludeSeeds}
+}
+
+func (s *Server) listCohorts(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.Cohorts == nil {
+		return errNoCohorts
+	}
+	page, err := pageOf(r)
+	if err != nil {
+		return err
+	}
+	cs, next, err := s.Cohorts.List(r.Context(), c.actor(), c.Org.Kind == cleanroom.OrgPublisher, page)
+	if err != nil {
+		return err
+	}
+	out := list[*cohortView]{Items: []*cohortView{}, Next: next}
+	for _, co := range cs {
+		out.Items = append(out.Items, s.viewCohort(co))
+	}
+	return c.reply(http.StatusOK, out)
+}
+
+func (s *Server) createCohort(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.Cohorts == nil {
+		return errNoCohorts
+	}
+	var req cohortRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	co, err := s.Cohorts.Create(r.Context(), c.actor(), req.spec())
+	if err != nil {
+		return err
+	}
+	c.target("cohort", co.ID)
+	c.detail("kind", co.Kind)
+	c.detail("connections", req.Connections)
+	return c.created("/v1/cohorts/"+co.ID, s.viewCohort(co))
+}
+
+func (s *Server) estimateCohort(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.Cohorts == nil {
+		return errNoCohorts
+	}
+	var req cohortRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Name == "" {
+		req.Name = "Estimate"
+	}
+	est, err := s.Cohorts.Estimate(r.Context(), c.actor(), req.spec())
+	if err != nil {
+		return err
+	}
+	c.detail("connections", req.Connections)
+	return c.reply(http.StatusOK, est)
+}
+
+func (s *Server) cohort(r *http.Request, c *call) (string, error) {
+	id, err := pathID(r, "id", "Cohort")
+	if err != nil {
+		return "", err
+	}
+	c.target("cohort", id)
+	return id, nil
+}
+
+func (s *Server) getCohort(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.Cohorts == nil {
+		return errNoCohorts
+	}
+	id, err := s.cohort(r, c)
+	if err != nil {
+		return err
+	}
+	co, err := s.Cohorts.Get(r.Context(), c.actor(), id)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, s.viewCohort(co))
+}
+
+func (s *Server) updateCohort(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.Cohorts == nil {
+		return errNoCohorts
+	}
+	id, err := s.cohort(r, c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Name         *string      `json:"name"`
+		Description  *string      `json:"description"`
+		Query        *match.Query `json:"query"`
+		Country      *[]string    `json:"country"`
+		Connections  *[]string    `json:"connections"`
+		Similarity   *float64     `json:"similarity"`
+		IncludeSeeds *bool        `json:"include_seeds"`
+		Paused       *bool        `json:"paused"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	co, err := s.Cohorts.Update(r.Context(), c.actor(), id, cohorts.Change{Name: req.Name, Description: req.Description,
+		Query: req.Query, Country: req.Country, ConnectionIDs: req.Connections, Similarity: req.Similarity,
+		IncludeSeeds: req.IncludeSeeds, Paused: req.Paused})
+	if err != nil {
+		return err
+	}
+	if req.Similarity != nil {
+		c.detail("similarity", *req.Similarity)
+	}
+	if req.Paused != nil {
+		c.detail("paused", *req.Paused)
+	}
+	return c.reply(http.StatusOK, s.viewCohort(co))
+}
+
+func (s *Server) deleteCohort(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.Cohorts == nil {
+		return errNoCohorts
+	}
+	id, err := s.cohort(r, c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Cohorts.Delete(r.Context(), c.actor(), id); err != nil {
+		return err
+	}
+	return c.reply(http.StatusNoContent, nil)
+}
+
+func (s *Server) cohortDiagnostics(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.Cohorts == nil {
+		return errNoCohorts
+	}
+	id, err := s.cohort(r, c)
+	if err != nil {
+		return err
+	}
+	ds, err := s.Cohorts.CohortDiagnostics(r.Context(), c.actor(), id)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, list[json.RawMessage]{Items: ds})
+}
+
+func (s *Server) dataSourceDiagnostics(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.Cohorts == nil {
+		return errNoCohorts
+	}
+	id, err := pathID(r, "id", "Data source")
+	if err != nil {
+		return err
+	}
+	c.target("data_source", id)
+	conn := r.URL.Query().Get("connection_id")
+	if !cleanroom.IsID(conn) {
+		return cleanroom.Errorf(cleanroom.EINVALID, "Name the connection to diagnose against with ?connection_id=.").With("field", "connection_id")
+	}
+	c.detail("connection_id", conn)
+	d, err := s.Cohorts.DataSourceDiagnostics(r.Context(), c.actor(), id, conn)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, d)
+}
+
+// nudgeCohorts asks for an early check of the cohorts after a change they may depend on.
+func (s *Server) nudgeCohorts() { s.Cohorts.Nudge() }

@@ -1,0 +1,402 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/connections"
+)
+
+// person returns the hashed email of synthetic person i, the same on both sides.
+func person(i int) string { return hexSHA([]byte(fmt.Sprintf("person-%d@example.com", i))) }
+
+// syncPublisher gives publisher A an audience of users u0..u<n-1>: person i's email, country GB
+// for even i and DE for odd, cohort "sports" (standard) when i%3 == 0 and "travel" (custom) when
+// i%3 == 1.
+func (e *env) syncPublisher(n int) {
+	e.t.Helper()
+	tok := e.tokens["a-admin"]
+	r := e.do(req{method: "PUT", path: "/v1/publisher/taxonomy", token: tok, body: withHeaders{
+		"cohort_id,name,iab_id,standard\nsports,Sports fans,483,true\ntravel,Travel intenders,,false\n", map[string]string{"Content-Type": "text/csv"}}})
+	if r.status != 200 {
+		e.t.Fatalf("taxonomy: %d %s", r.status, r.raw)
+	}
+	var b bytes.Buffer
+	b.WriteString("user_id\tcountry\tidentifiers\tcohorts\n")
+	for i := range n {
+		country, cohort := "GB", ""
+		if i%2 == 1 {
+			country = "DE"
+		}
+		switch i % 3 {
+		case 0:
+			cohort = "sports"
+		case 1:
+			cohort = "travel"
+		}
+		fmt.Fprintf(&b, "u%d\t%s\temail_sha256=%s\t%s\n", i, country, person(i), cohort)
+	}
+	data := b.Bytes()
+	r = e.do(req{method: "POST", path: "/v1/publisher/uploads", token: tok, body: map[string]any{"name": "p.tsv", "size": len(data), "sha256": hexSHA(data)}})
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("begin: %d %s", r.status, r.raw)
+	}
+	id := r.body["id"].(string)
+	e.do(req{method: "PUT", path: "/v1/uploads/" + id + "/content", token: tok, body: withHeaders{string(data), map[string]string{"Upload-Offset": "0"}}})
+	e.do(req{method: "POST", path: "/v1/uploads/" + id + "/complete", token: tok, body: map[string]any{}})
+	e.drainJobs()
+	if r := e.do(req{method: "GET", path: "/v1/uploads/" + id, token: tok}); r.body["state"] != "processed" {
+		e.t.Fatalf("sync: %s", r.raw)
+	}
+}
+
+// dataSource creates a data source in org (as token) holding persons [from, to): segment s1 for
+// even persons, s2 for odd ones, and returns its ID.
+func (e *env) dataSourceOf(token string, from, to int, tag string) string {
+	e.t.Helper()
+	r := e.do(req{method: "POST", path: "/v1/data-sources", token: token, body: map[string]string{"name": uniq("CRM ")}})
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("data source: %d %s", r.status, r.raw)
+	}
+	id := r.body["id"].(string)
+	if r := e.do(req{method: "PUT", path: "/v1/data-sources/" + id + "/taxonomy", token: token,
+		body: withHeaders{"segment_id,segment_name\ns1,Even\ns2,Odd\n", map[string]string{"Content-Type": "text/csv"}}}); r.status != 200 {
+		e.t.Fatalf("taxonomy: %d %s", r.status, r.raw)
+	}
+	var b bytes.Buffer
+	for i := from; i < to; i++ {
+		seg := "s1"
+		if i%2 == 1 {
+			seg = "s2"
+		}
+		value := person(i)
+		if tag == "maid" {
+			value = fmt.Sprintf("6d92078a-8246-4ba4-ae5b-%012x", i)
+		}
+		fmt.Fprintf(&b, "%s\t%s\t%s\n", value, tag, seg)
+	}
+	e.upload(token, id, b.Bytes(), 1<<20)
+	e.drainJobs()
+	return id
+}
+
+// cohortTarget returns the first target of a cohort as the API shows it.
+func (e *env) cohortTarget(token, id string) (cohort, target map[string]any) {
+	e.t.Helper()
+	r := e.do(req{method: "GET", path: "/v1/cohorts/" + id, token: token})
+	if r.status != 200 {
+		e.t.Fatalf("get cohort: %d %s", r.status, r.raw)
+	}
+	return r.body, r.body["targets"].([]any)[0].(map[string]any)
+}
+
+func anyOf(conds ...map[string]any) map[string]any { return map[string]any{"op": "any", "conditions": conds} }
+func allOf(conds ...map[string]any) map[string]any { return map[string]any{"op": "all", "conditions": conds} }
+func seg(ds, s string) map[string]any              { return map[string]any{"data_source": ds, "segment": s} }
+
+// TestMatchedCohorts: estimate, create and build matched cohorts through the API; sizes, codes,
+// the activation minimum, the privacy threshold, publisher-cohort permissions, tenancy, and the
+// rebuilds that follow an erasure, an unlinked data source and a revoked grant.
+func TestMatchedCohorts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.syncPublisher(400)
+	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID,
+		cleanroom.Permissions{MatchedCohorts: true, StandardCohorts: true, CustomCohorts: true, SharedCustomCohorts: []string{"travel"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := e.tokens["w-member"]
+	// Persons 100..449: 300 of them (100..399) are the publisher's users.
+	ds1 := e.dataSourceOf(tok, 100, 450, "email_sha256")
+	// Persons 0..199 in a second data source: 100 more publisher users (0..99).
+	ds2 := e.dataSourceOf(tok, 0, 200, "email_sha256")
+
+	spec := func(name string, q map[string]any, country ...string) map[string]any {
+		return map[string]any{"name": name, "kind": "matched", "query": q, "country": country, "connections": []string{conn.ID}}
+	}
+
+	// The estimate predicts what the build finds.
+	r := e.do(req{method: "POST", path: "/v1/cohorts:estimate", token: tok, body: spec("All", anyOf(seg(ds1, "")))})
+	est := r.body["estimates"].([]any)[0].(map[string]any)
+	if r.status != 200 || est["users"] != 300.0 || est["activates"] != true {
+		t.Fatalf("estimate: %d %s", r.status, r.raw)
+	}
+	r = e.do(req{method: "POST", path: "/v1/cohorts:estimate", token: tok, body: spec("Few", allOf(seg(ds1, "s1"), map[string]any{"publisher_cohort": "sports"}), "GB")})
+	est = r.body["estimates"].([]any)[0].(map[string]any)
+	if r.status != 200 || est["users"] != nil || est["below_threshold"] != true || est["activates"] != false {
+		t.Fatalf("small estimate: %d %s", r.status, r.raw)
+	}
+
+	// Create: 300 matched users, active, the publisher's first code.
+	r = e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: spec("All matched", anyOf(seg(ds1, "")))})
+	if r.status != http.StatusCreated || r.body["status"] != "building" {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	all := r.body["id"].(string)
+	e.drainJobs()
+	co, tg := e.cohortTarget(tok, all)
+	if co["status"] != "active" || tg["size"] != 300.0 || tg["active"] != true || tg["code"] != float64(cleanroom.FirstCohortCode) {
+		t.Fatalf("built cohort: %v", co)
+	}
+
+	// Segment AND standard cohort, geo-locked: persons 100..399, even, i%3 == 0, GB (even):
+	// i%6 == 0 from 102 to 396, 50 users: below the activation minimum and the threshold.
+	r = e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: spec("Sporty lapsed GB",
+		allOf(seg(ds1, "s1"), map[string]any{"publisher_cohort": "sports"}), "GB")})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create small: %d %s", r.status, r.raw)
+	}
+	small := r.body["id"].(string)
+	e.drainJobs()
+	co, tg = e.cohortTarget(tok, small)
+	if tg["size"] != nil || tg["active"] != false || !strings.Contains(tg["reason"].(string), "activation minimum of 100") ||
+		tg["code"] != float64(cleanroom.FirstCohortCode+1) {
+		t.Fatalf("small cohort: %v", co)
+	}
+	if got := e.storedSize(small); got != 50 {
+		t.Fatalf("small cohort holds %d users, want 50", got)
+	}
+
+	// A shared custom cohort with a group: (travel) AND (s2 OR ds2): travel is i%3 == 1;
+	// persons of ds1's s2 (odd, 100..399) or ds2 (0..199).
+	want := 0
+	for i := range 400 {
+		if i%3 == 1 && ((i >= 100 && i%2 == 1) || i < 200) {
+			want++
+		}
+	}
+	r = e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: spec("Travel",
+		allOf(map[string]any{"publisher_cohort": "travel"}, anyOf(seg(ds1, "s2"), seg(ds2, ""))))})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create travel: %d %s", r.status, r.raw)
+	}
+	travel := r.body["id"].(string)
+	e.drainJobs()
+	if got := e.storedSize(travel); got != int64(want) {
+		t.Fatalf("travel cohort holds %d users, want %d", got, want)
+	}
+
+	// Refusals, each naming the problem.
+	for _, c := range []struct {
+		name   string
+		body   map[string]any
+		status int
+		msg    string
+	}{
+		{"unshared custom cohort", spec("X", anyOf(map[string]any{"publisher_cohort": "nope"})), 400, "no cohort"},
+		{"unknown kind", map[string]any{"name": "X", "kind": "fuzzy", "query": anyOf(seg(ds1, "")), "connections": []string{conn.ID}}, 400, "kind"},
+		{"no connection", map[string]any{"name": "X", "kind": "matched", "query": anyOf(seg(ds1, ""))}, 400, "no connection"},
+		{"bad country", spec("X", anyOf(seg(ds1, "")), "gb"), 400, "country"},
+		{"nested too deep", spec("X", anyOf(anyOf(anyOf(seg(ds1, ""))))), 400, "one level"},
+	} {
+		if r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: c.body}); r.status != c.status || !strings.Contains(r.errMessage(), c.msg) {
+			t.Errorf("%s: %d %s", c.name, r.status, r.raw)
+		}
+	}
+	// Permissions are checked at use: with standard cohorts off, "sports" is refused.
+	if _, err := e.api.Connections.UpdatePermissions(ctx, connections.Caller{OrgID: e.orgA.ID, Role: cleanroom.RoleAdmin}, conn.ID,
+		cleanroom.Permissions{MatchedCohorts: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: spec("X", anyOf(map[string]any{"publisher_cohort": "sports"}))}); r.status != 403 ||
+		!strings.Contains(r.errMessage(), "standard cohorts") {
+		t.Errorf("standard cohort without the permission: %d %s", r.status, r.raw)
+	}
+	// ... and the travel cohort is rebuilt without its custom cohort: an all-query then holds nobody.
+	if n, err := e.api.Cohorts.Refresh(ctx); err != nil || n != 2 {
+		t.Fatalf("refresh after a permission change: %d %v", n, err)
+	}
+	e.drainJobs()
+	if got := e.storedSize(travel); got != 0 {
+		t.Errorf("travel cohort after its custom cohort was unshared: %d users", got)
+	}
+	co, _ = e.cohortTarget(tok, travel)
+	if !strings.Contains(co["status_reason"].(string), "Publisher cohort travel left out") {
+		t.Errorf("travel cohort reason: %v", co["status_reason"])
+	}
+
+	// Tenancy: another advertiser sees nothing; the publisher sees the cohorts built for it.
+	if r := e.do(req{method: "GET", path: "/v1/cohorts/" + all, token: e.tokens["c-admin"]}); r.status != 404 {
+		t.Errorf("other org: %d", r.status)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/cohorts", token: e.tokens["c-admin"]}); len(r.body["items"].([]any)) != 0 {
+		t.Errorf("other org's list: %s", r.raw)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/cohorts", token: e.tokens["a-viewer"]}); len(r.body["items"].([]any)) != 3 {
+		t.Errorf("publisher's list: %s", r.raw)
+	}
+	if r := e.do(req{method: "PATCH", path: "/v1/cohorts/" + all, token: e.tokens["a-admin"], body: map[string]any{"name": "mine"}}); r.status != 403 {
+		t.Errorf("publisher renames an advertiser's cohort: %d", r.status)
+	}
+
+	// Erasure: users 100..149 leave; the refresh rebuilds what depended on the old audience.
+	ids := []string{}
+	for i := 100; i < 150; i++ {
+		ids = append(ids, fmt.Sprintf("u%d", i))
+	}
+	if r := e.do(req{method: "POST", path: "/v1/publisher/erasures", token: e.tokens["a-admin"], body: map[string]any{"user_ids": ids}}); r.status != 200 {
+		t.Fatalf("erase: %d %s", r.status, r.raw)
+	}
+	if n, err := e.api.Cohorts.Refresh(ctx); err != nil || n != 3 {
+		t.Fatalf("refresh after erasure: %d %v", n, err)
+	}
+	e.drainJobs()
+	if _, tg := e.cohortTarget(tok, all); tg["size"] != 250.0 {
+		t.Errorf("after erasure: %v", tg)
+	}
+	if n, err := e.api.Cohorts.Refresh(ctx); err != nil || n != 0 {
+		t.Errorf("a second refresh queued %d builds (%v), want none", n, err)
+	}
+
+	// Unlink: a cohort over both data sources loses ds2's users (0..99).
+	r = e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: spec("Both", anyOf(seg(ds1, ""), seg(ds2, "")))})
+	both := r.body["id"].(string)
+	e.drainJobs()
+	if got := e.storedSize(both); got != 350 { // 0..399 minus the 50 erased
+		t.Fatalf("both: %d users, want 350", got)
+	}
+	if r := e.do(req{method: "DELETE", path: "/v1/data-sources/" + ds2, token: tok}); r.status != 204 {
+		t.Fatalf("unlink: %d %s", r.status, r.raw)
+	}
+	e.api.Cohorts.Refresh(ctx)
+	e.drainJobs()
+	if got := e.storedSize(both); got != 250 {
+		t.Errorf("both after unlinking ds2: %d users, want 250", got)
+	}
+	co, _ = e.cohortTarget(tok, both)
+	if !strings.Contains(co["status_reason"].(string), "unlinked") {
+		t.Errorf("reason after unlink: %v", co["status_reason"])
+	}
+
+	// A grant: B's data granted to W builds a cohort; revoking it empties the cohort.
+	bds := e.dataSourceOf(e.tokens["b-admin"], 200, 400, "email_sha256")
+	r = e.do(req{method: "POST", path: "/v1/data-sources/" + bds + "/grants", token: e.tokens["b-admin"],
+		body: map[string]any{"grantee_id": e.orgW.ID, "allow_matched": true}})
+	if r.status != http.StatusCreated {
+		t.Fatalf("grant: %d %s", r.status, r.raw)
+	}
+	grant := r.body["id"].(string)
+	r = e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: spec("Granted", anyOf(seg(bds, "")))})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create over granted data: %d %s", r.status, r.raw)
+	}
+	granted := r.body["id"].(string)
+	e.drainJobs()
+	if got := e.storedSize(granted); got != 200 {
+		t.Fatalf("granted: %d users, want 200", got)
+	}
+	if r := e.do(req{method: "DELETE", path: "/v1/grants/" + grant, token: e.tokens["b-admin"]}); r.status != 204 {
+		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	}
+	e.api.Cohorts.Refresh(ctx)
+	e.drainJobs()
+	co, tg = e.cohortTarget(tok, granted)
+	if e.storedSize(granted) != 0 || tg["active"] != false || !strings.Contains(co["status_reason"].(string), "no longer granted") {
+		t.Errorf("after the grant was revoked: %v", co)
+	}
+
+	// Delete: the code is never given out again.
+	if r := e.do(req{method: "DELETE", path: "/v1/cohorts/" + both, token: tok}); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.raw)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/cohorts/" + both, token: tok}); r.status != 404 {
+		t.Errorf("deleted cohort: %d", r.status)
+	}
+	r = e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: spec("Again", anyOf(seg(ds1, "")))})
+	codes := map[float64]bool{}
+	lr := e.do(req{method: "GET", path: "/v1/cohorts", token: tok})
+	for _, it := range lr.body["items"].([]any) {
+		c := it.(map[string]any)["targets"].([]any)[0].(map[string]any)["code"].(float64)
+		if codes[c] {
+			t.Errorf("code %v used twice", c)
+		}
+		codes[c] = true
+	}
+	if c := r.body["targets"].([]any)[0].(map[string]any)["code"].(float64); c != float64(cleanroom.FirstCohortCode+5) {
+		t.Errorf("code after a delete: %v, want %d", c, cleanroom.FirstCohortCode+5)
+	}
+}
+
+// storedSize returns a cohort's exact size at its first target, from the store.
+func (e *env) storedSize(id string) int64 {
+	e.t.Helper()
+	co, err := e.store.FindCohort(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if co.Status == cleanroom.CohortFailed {
+		e.t.Fatalf("cohort %s failed: %s", co.Name, co.StatusReason)
+	}
+	return co.Targets[0].Size
+}
+
+// TestCohortDiagnostics: a data source of a type the publisher does not hold gets the causes
+// that say so, with fixes; counts under the threshold are null.
+func TestCohortDiagnostics(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.syncPublisher(300)
+	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := e.tokens["w-member"]
+	maids := e.dataSourceOf(tok, 0, 150, "maid")
+	emails := e.dataSourceOf(tok, 0, 250, "email_sha256")
+
+	r := e.do(req{method: "GET", path: "/v1/data-sources/" + maids + "/diagnostics?connection_id=" + conn.ID, token: tok})
+	if r.status != 200 {
+		t.Fatalf("diagnostics: %d %s", r.status, r.raw)
+	}
+	src := r.body["data_sources"].([]any)[0].(map[string]any)
+	codes := map[string]bool{}
+	for _, c := range src["causes"].([]any) {
+		c := c.(map[string]any)
+		codes[c["code"].(string)] = true
+		if c["message"] == "" || c["fix"] == "" {
+			t.Errorf("cause without message or fix: %v", c)
+		}
+	}
+	for _, want := range []string{"type_not_held", "bridge_not_configured", "no_shared_type"} {
+		if !codes[want] {
+			t.Errorf("cause %s missing: %s", want, r.raw)
+		}
+	}
+	if r.body["matched_users"] != nil || !strings.Contains(string(r.raw), `"few_matches"`) {
+		t.Errorf("no match should show as null with few_matches: %s", r.raw)
+	}
+
+	// The cohort's diagnostics: emails match, counts above the threshold are shown.
+	r = e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: map[string]any{"name": "E", "kind": "matched",
+		"query": anyOf(seg(emails, ""), seg(maids, "")), "connections": []string{conn.ID}}})
+	id := r.body["id"].(string)
+	e.drainJobs()
+	r = e.do(req{method: "GET", path: "/v1/cohorts/" + id + "/diagnostics", token: e.tokens["w-viewer"]})
+	if r.status != 200 {
+		t.Fatalf("cohort diagnostics: %d %s", r.status, r.raw)
+	}
+	d := r.body["items"].([]any)[0].(map[string]any)
+	if d["matched_users"] != 250.0 {
+		t.Errorf("matched users: %v", d["matched_users"])
+	}
+	for _, s := range d["data_sources"].([]any) {
+		s := s.(map[string]any)
+		if s["data_source_id"] != emails {
+			continue
+		}
+		ty := s["types"].([]any)[0].(map[string]any)
+		if ty["type"] != "email_sha256" || ty["advertiser_rows"] != 250.0 || ty["matched_rows"] != 250.0 || ty["match_rate"] != 1.0 ||
+			ty["publisher_identifiers"] != 300.0 {
+			t.Errorf("email diagnostics: %v", ty)
+		}
+	}
+	if r := e.do(req{method: "GET", path: "/v1/cohorts/" + id + "/diagnostics", token: e.tokens["c-admin"]}); r.status != 404 {
+		t.Errorf("another org reads diagnostics: %d", r.status)
+	}
+}

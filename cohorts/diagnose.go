@@ -1,0 +1,297 @@
+package cohorts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/identity"
+	"github.com/cleanroom-oss/cleanroom/ingest"
+	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/vault"
+)
+
+// Diagnostics explain a match at one publisher: what each side holds of each identifier type,
+// how much of it matched, and the causes found for a low or empty match, each with a fix.
+// Counts that depend on the publisher's data are shown only at or above the privacy threshold
+// (null below it, zero included: "none matched" would tell whether one uploaded person is the
+// publisher's user).
+type Diagnostics struct {
+	ConnectionID string `json:"connection_id"`
+	PublisherID  string `json:"publisher_id"`
+	// Threshold is the privacy threshold the counts respect.
+	Threshold int64 `json:"threshold"`
+	// MatchedUsers is the number of publisher users the query matched (before any lookalike).
+	MatchedUsers *int64 `json:"matched_users"`
+	// PublisherTypes are the identifier types the publisher holds.
+	PublisherTypes []identity.Tag      `json:"publisher_types"`
+	Sources        []SourceDiagnostics `json:"data_sources"`
+	// Causes are problems found for the match as a whole.
+	Causes []Cause `json:"causes"`
+}
+
+// SourceDiagnostics are one data source's part of the diagnostics.
+type SourceDiagnostics struct {
+	DataSourceID string `json:"data_source_id"`
+	Name         string `json:"name,omitempty"`
+	// Left says why the data source took no part (unlinked, grant ended, no data).
+	Left string `json:"left_out,omitempty"`
+	// Rows is the number of identifier rows in the current version; RowsRejected the rows its
+	// upload refused.
+	Rows         int64             `json:"rows"`
+	RowsRejected int64             `json:"rows_rejected"`
+	MatchedUsers *int64            `json:"matched_users"`
+	Types        []TypeDiagnostics `json:"types"`
+	Causes       []Cause           `json:"causes"`
+}
+
+// TypeDiagnostics are the counts of one identifier type.
+type TypeDiagnostics struct {
+	// Type is the advertiser's identifier type; PublisherType the one it was matched against
+	// (the same for exact matching, another through a bridge, empty when none).
+	Type          identity.Tag `json:"type"`
+	PublisherType identity.Tag `json:"publisher_type,omitempty"`
+	Bridged       bool         `json:"bridged,omitempty"`
+	// AdvertiserRows is the advertiser's rows of Type (its own data: always shown).
+	AdvertiserRows int64 `json:"advertiser_rows"`
+	// MatchedRows, MatchRate (MatchedRows / AdvertiserRows), PublisherIdentifiers and
+	// MatchedUsers respect the threshold.
+	MatchedRows          *int64   `json:"matched_rows"`
+	MatchRate            *float64 `json:"match_rate"`
+	PublisherIdentifiers *int64   `json:"publisher_identifiers"`
+	MatchedUsers         *int64   `json:"matched_users"`
+}
+
+// Cause is one problem found, with a concrete fix.
+type Cause struct {
+	// Code is stable: no_shared_type, type_not_held, bridge_not_configured, bridge_no_coverage,
+	// unhashed_values, wrong_hash, invalid_values, normalisation, few_matches.
+	Code    string       `json:"code"`
+	Type    identity.Tag `json:"type,omitempty"`
+	Rows    int64        `json:"rows,omitempty"`
+	Message string       `json:"message"`
+	Fix     string       `json:"fix"`
+}
+
+// shown returns n if it is at or above the threshold, else nil.
+func (s *Service) shown(n int64) *int64 {
+	if n < s.Threshold() {
+		return nil
+	}
+	return &n
+}
+
+// hashedTypes are the types whose values are hashes of something the advertiser normalises
+// before hashing.
+var hashedTypes = map[identity.Tag]bool{identity.TagEmailSHA256: true, identity.TagPhoneSHA256: true}
+
+// diagnose builds the diagnostics of one evaluated target.
+func (s *Service) diagnose(ctx context.Context, in *inputs, ti *targetInput, ev *evaluation) *Diagnostics {
+	d := &Diagnostics{ConnectionID: ti.Conn.ID, PublisherID: ti.Conn.PublisherID, Threshold: s.Threshold(),
+		MatchedUsers: s.shown(int64(ev.Members.GetCardinality())), PublisherTypes: slices.Clone(ev.Pub.Tags),
+		Sources: []SourceDiagnostics{}, Causes: []Cause{}}
+	if d.PublisherTypes == nil {
+		d.PublisherTypes = []identity.Tag{}
+	}
+	for _, src := range in.Sources {
+		sd := SourceDiagnostics{DataSourceID: src.ID, Left: src.Reason, Types: []TypeDiagnostics{}, Causes: []Cause{}}
+		if src.DS != nil {
+			sd.Name = src.DS.Name
+		}
+		if res := ev.Results[src.ID]; res != nil {
+			s.diagnoseSource(ctx, &sd, src.Version, res, ev.Pub, len(ti.Bridges) > 0)
+		}
+		d.Sources = append(d.Sources, sd)
+	}
+	if ev.Members.GetCardinality() < uint64(s.Threshold()) {
+		d.Causes = append(d.Causes, Cause{Code: "few_matches",
+			Message: fmt.Sprintf("Fewer than %d users matched the query at this publisher.", s.Threshold()),
+			Fix: "Check the causes listed for each data source. If there are none, the audiences overlap little: " +
+				"widen the query (any instead of all, fewer segments, no geo-lock) or add more identifier types."})
+	}
+	return d
+}
+
+// diagnoseSource fills one data source's counts and causes.
+func (s *Service) diagnoseSource(ctx context.Context, sd *SourceDiagnostics, ver *cleanroom.Version, res *match.Result, pub *vault.PublisherVersion, anyBridge bool) {
+	sd.Rows = ver.Rows
+	sd.MatchedUsers = s.shown(int64(res.Any.GetCardinality()))
+	shared, best := false, 0.0
+	rates := map[identity.Tag]float64{}
+	for _, t := range res.Tags {
+		if t.AdvertiserRows == 0 {
+			continue // a publisher type the advertiser lacks: listed in PublisherTypes
+		}
+		td := TypeDiagnostics{Type: t.Tag, PublisherType: t.PublisherTag, Bridged: t.Bridged, AdvertiserRows: int64(t.AdvertiserRows)}
+		if t.PublisherTag != "" {
+			shared = true
+			td.MatchedRows = s.shown(int64(t.MatchedAdvertiserRows))
+			if td.MatchedRows != nil {
+				r := float64(t.MatchedAdvertiserRows) / float64(t.AdvertiserRows)
+				td.MatchRate = &r
+			}
+			td.PublisherIdentifiers = s.shown(int64(t.PublisherIdentifiers))
+			td.MatchedUsers = s.shown(int64(t.MatchedPublisherUsers))
+			if !t.Bridged && t.AdvertiserRows >= int(s.Threshold()) {
+				r := float64(t.MatchedAdvertiserRows) / float64(t.AdvertiserRows)
+				rates[t.Tag] = r
+				if !hashedTypes[t.Tag] {
+					best = max(best, r)
+				}
+			}
+		}
+		sd.Types = append(sd.Types, td)
+		switch {
+		case t.PublisherTag == "":
+			sd.Causes = append(sd.Causes, Cause{Code: "type_not_held", Type: t.Tag, Rows: int64(t.AdvertiserRows),
+				Message: fmt.Sprintf("The publisher holds no %s identifiers, so your %d rows of that type cannot match.", t.Tag, t.AdvertiserRows),
+				Fix: fmt.Sprintf("Add identifiers of a type the publisher holds (%s), or ask the operator to set up an identity bridge from %s to one of them.",
+					tagList(pub.Tags), t.Tag)})
+			if !anyBridge {
+				sd.Causes = append(sd.Causes, Cause{Code: "bridge_not_configured", Type: t.Tag,
+					Message: fmt.Sprintf("No identity bridge is configured for this publisher, so %s cannot be translated to a type it holds.", t.Tag),
+					Fix:     "Ask the operator to register an identity bridge for the publisher and upload its mapping."})
+			}
+		case t.Bridged && t.BridgedRows == 0:
+			sd.Causes = append(sd.Causes, Cause{Code: "bridge_no_coverage", Type: t.Tag, Rows: int64(t.AdvertiserRows),
+				Message: fmt.Sprintf("The identity bridge maps none of your %s rows to %s.", t.Tag, t.PublisherTag),
+				Fix:     "Check that the values are hashed the way the bridge expects, or ask the operator for a bridge with more coverage."})
+		}
+	}
+	if !shared && len(res.Tags) > 0 {
+		sd.Causes = append(sd.Causes, Cause{Code: "no_shared_type",
+			Message: fmt.Sprintf("None of your identifier types (%s) is held by the publisher (%s), directly or through a bridge.",
+				tagList(advTags(res)), tagList(pub.Tags)),
+			Fix: "Upload identifiers of a type the publisher holds, or ask the operator to set up an identity bridge."})
+	}
+	for tag, r := range rates {
+		if hashedTypes[tag] && best >= 0.05 && r < best/4 {
+			sd.Causes = append(sd.Causes, Cause{Code: "normalisation", Type: tag,
+				Message: fmt.Sprintf("Your %s rows match far less often than your other identifiers: the values were probably hashed before "+
+					"being trimmed and lowercased (emails) or put in E.164 form (phone numbers).", tag),
+				Fix: "Hash with `cleanroom prepare`, which normalises before hashing, or trim spaces, lowercase and use E.164 before SHA-256."})
+		}
+	}
+	s.reportCauses(ctx, sd, ver)
+	slices.SortStableFunc(sd.Causes, func(a, b Cause) int { return strings.Compare(a.Code, b.Code) })
+}
+
+// reportCauses adds the causes found in the ingest report of the version's upload.
+func (s *Service) reportCauses(ctx context.Context, sd *SourceDiagnostics, ver *cleanroom.Version) {
+	if ver.UploadID == "" {
+		return
+	}
+	u, err := s.Store.FindUpload(ctx, ver.UploadID)
+	if err != nil || len(u.Report) == 0 {
+		return
+	}
+	var rep ingest.Report
+	if json.Unmarshal(u.Report, &rep) != nil {
+		return
+	}
+	sd.RowsRejected = rep.RowsRejected
+	var unhashed, wrong, invalid int64
+	for reason, n := range rep.Rejected {
+		switch identity.Reason(reason) {
+		case identity.ReasonRawEmail, identity.ReasonRawPhone:
+			unhashed += n
+		case identity.ReasonMD5, identity.ReasonSHA1, identity.ReasonWrongLength, identity.ReasonNotHex, identity.ReasonEmptyHash:
+			wrong += n
+		default:
+			invalid += n
+		}
+	}
+	if unhashed > 0 {
+		sd.Causes = append(sd.Causes, Cause{Code: "unhashed_values", Rows: unhashed,
+			Message: fmt.Sprintf("%d rows of the upload held plain email addresses or phone numbers and were refused.", unhashed),
+			Fix:     "Never upload raw values: run `cleanroom prepare` on your machine to normalise and hash them, then upload again."})
+	}
+	if wrong > 0 {
+		sd.Causes = append(sd.Causes, Cause{Code: "wrong_hash", Rows: wrong,
+			Message: fmt.Sprintf("%d rows held values hashed with another algorithm (MD5, SHA-1) or not a hex SHA-256, and were refused.", wrong),
+			Fix:     "Hash with SHA-256 and write it as 64 hex digits (`cleanroom prepare` does this)."})
+	}
+	if invalid > 0 {
+		sd.Causes = append(sd.Causes, Cause{Code: "invalid_values", Rows: invalid,
+			Message: fmt.Sprintf("%d rows were refused for other problems; the upload report lists each with its line.", invalid),
+			Fix:     "Read the upload's report (GET /v1/uploads/{id}), fix the rows it names and upload again."})
+	}
+}
+
+func advTags(res *match.Result) []identity.Tag {
+	var out []identity.Tag
+	for _, t := range res.Tags {
+		if t.AdvertiserRows > 0 {
+			out = append(out, t.Tag)
+		}
+	}
+	return slices.Compact(out)
+}
+
+func tagList(tags []identity.Tag) string {
+	if len(tags) == 0 {
+		return "none"
+	}
+	s := make([]string, len(tags))
+	for i, t := range tags {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// CohortDiagnostics returns the diagnostics of the last build of a cohort of the caller's
+// workspace, one per connection built.
+func (s *Service) CohortDiagnostics(ctx context.Context, c connections.Caller, id string) ([]json.RawMessage, error) {
+	co, err := s.owned(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	out := []json.RawMessage{}
+	for _, t := range co.Targets {
+		if len(t.Diagnostics) > 0 {
+			out = append(out, t.Diagnostics)
+		}
+	}
+	return out, nil
+}
+
+// SourceDiagnostics matches one data source against a connection's publisher now and explains
+// the result. The caller needs the matched or modeled cohorts permission on the connection and
+// the right to use the data.
+func (s *Service) DataSourceDiagnostics(ctx context.Context, c connections.Caller, dataSourceID, connectionID string) (*Diagnostics, error) {
+	kind := cleanroom.CohortMatched
+	if _, err := s.Conns.Use(ctx, c, connectionID, cleanroom.CapCreateMatchedCohort); err != nil {
+		if _, err2 := s.Conns.Use(ctx, c, connectionID, cleanroom.CapCreateModeledCohort); err2 != nil {
+			return nil, err
+		}
+		kind = cleanroom.CohortModeled
+	}
+	_, use := capability(kind)
+	if _, err := s.Conns.Usable(ctx, c, dataSourceID, use); err != nil {
+		return nil, err
+	}
+	co := &cleanroom.Cohort{OrgID: c.OrgID, Kind: kind, CreatedBy: c.UserID,
+		Targets: []cleanroom.CohortTarget{{ConnectionID: connectionID}}}
+	sp := Spec{Kind: kind, Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: dataSourceID}}}}
+	co.Query, _ = json.Marshal(sp.Query)
+	in, err := s.gather(ctx, co, &sp)
+	if err != nil {
+		return nil, err
+	}
+	ti := &in.Targets[0]
+	if ti.Reason != "" {
+		return nil, cleanroom.Errorf(cleanroom.ECONFLICT, "%s", ti.Reason)
+	}
+	if in.Sources[0].Version == nil {
+		return nil, cleanroom.Errorf(cleanroom.ECONFLICT, "%s", in.Sources[0].Reason)
+	}
+	ev, err := s.evaluate(ctx, c, &sp, in, ti)
+	if err != nil {
+		return nil, err
+	}
+	return s.diagnose(ctx, in, ti, ev), nil
+}
