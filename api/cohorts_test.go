@@ -95,9 +95,13 @@ func (e *env) cohortTarget(token, id string) (cohort, target map[string]any) {
 	return r.body, r.body["targets"].([]any)[0].(map[string]any)
 }
 
-func anyOf(conds ...map[string]any) map[string]any { return map[string]any{"op": "any", "conditions": conds} }
-func allOf(conds ...map[string]any) map[string]any { return map[string]any{"op": "all", "conditions": conds} }
-func seg(ds, s string) map[string]any              { return map[string]any{"data_source": ds, "segment": s} }
+func anyOf(conds ...map[string]any) map[string]any {
+	return map[string]any{"op": "any", "conditions": conds}
+}
+func allOf(conds ...map[string]any) map[string]any {
+	return map[string]any{"op": "all", "conditions": conds}
+}
+func seg(ds, s string) map[string]any { return map[string]any{"data_source": ds, "segment": s} }
 
 // TestMatchedCohorts: estimate, create and build matched cohorts through the API; sizes, codes,
 // the activation minimum, the privacy threshold, publisher-cohort permissions, tenancy, and the
@@ -398,5 +402,147 @@ func TestCohortDiagnostics(t *testing.T) {
 	}
 	if r := e.do(req{method: "GET", path: "/v1/cohorts/" + id + "/diagnostics", token: e.tokens["c-admin"]}); r.status != 404 {
 		t.Errorf("another org reads diagnostics: %d", r.status)
+	}
+}
+
+// syncModelPublisher gives publisher A n users (person i's email, GB) in 12 custom cohorts k0..k11:
+// k0 holds every user with i%4 == 0 and a few others, the rest are noise.
+func (e *env) syncModelPublisher(n int) {
+	e.t.Helper()
+	tok := e.tokens["a-admin"]
+	tax := "cohort_id,name,iab_id,standard\n"
+	for j := range 12 {
+		tax += fmt.Sprintf("k%d,Cohort %d,,false\n", j, j)
+	}
+	if r := e.do(req{method: "PUT", path: "/v1/publisher/taxonomy", token: tok, body: withHeaders{tax, map[string]string{"Content-Type": "text/csv"}}}); r.status != 200 {
+		e.t.Fatalf("taxonomy: %d %s", r.status, r.raw)
+	}
+	var b bytes.Buffer
+	b.WriteString("user_id\tcountry\tidentifiers\tcohorts\n")
+	for i := range n {
+		var cs []string
+		for j := range 12 {
+			h := (i*2654435761 + j*40503) % 1000
+			if (j == 0 && (i%4 == 0 || h < 50)) || (j > 0 && h < 300) {
+				cs = append(cs, fmt.Sprintf("k%d", j))
+			}
+		}
+		fmt.Fprintf(&b, "u%d\tGB\temail_sha256=%s\t%s\n", i, person(i), strings.Join(cs, ","))
+	}
+	data := b.Bytes()
+	r := e.do(req{method: "POST", path: "/v1/publisher/uploads", token: tok, body: map[string]any{"name": "p.tsv", "size": len(data), "sha256": hexSHA(data)}})
+	id := r.body["id"].(string)
+	e.do(req{method: "PUT", path: "/v1/uploads/" + id + "/content", token: tok, body: withHeaders{string(data), map[string]string{"Upload-Offset": "0"}}})
+	e.do(req{method: "POST", path: "/v1/uploads/" + id + "/complete", token: tok, body: map[string]any{}})
+	e.drainJobs()
+}
+
+// TestModeledCohort: a lookalike trains into awaiting_selection with a curve and its features,
+// becomes active at the chosen point with exactly the curve's reach (plus the seeds on request),
+// and keeps its similarity when a new upload retrains it.
+func TestModeledCohort(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.syncModelPublisher(3000)
+	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true, ModeledAudiences: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := e.tokens["w-member"]
+	ds := e.dataSourceOf(tok, 0, 2000, "email_sha256")
+	// Seeds: the even persons of the data source (segment s1) with i%4 == 0... and the other
+	// even ones: 1000 users, half of them in k0.
+	r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: map[string]any{"name": "Lookalike", "kind": "modeled",
+		"query": anyOf(seg(ds, "s1")), "connections": []string{conn.ID}}})
+	if r.status != http.StatusCreated || r.body["status"] != "training" {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	id := r.body["id"].(string)
+	e.drainJobs()
+	co, tg := e.cohortTarget(tok, id)
+	if co["status"] != "awaiting_selection" || tg["active"] != false {
+		t.Fatalf("after training: %v", co)
+	}
+	model := tg["model"].(map[string]any)
+	curve := model["curve"].([]any)
+	if len(curve) < 20 || model["features"].([]any)[0].(map[string]any)["id"] != "k0" {
+		t.Fatalf("model: %v", model)
+	}
+	var at90 float64
+	for _, p := range curve {
+		p := p.(map[string]any)
+		if p["similarity"] == 0.9 {
+			at90 = p["reach"].(float64)
+		}
+	}
+	if at90 < 100 {
+		t.Fatalf("no reach at similarity 0.9: %v", curve)
+	}
+
+	// Choose 0.9: active with the curve's reach.
+	if r := e.do(req{method: "PATCH", path: "/v1/cohorts/" + id, token: tok, body: map[string]any{"similarity": 0.9}}); r.status != 200 || r.body["status"] != "building" {
+		t.Fatalf("choose: %d %s", r.status, r.raw)
+	}
+	e.drainJobs()
+	co, tg = e.cohortTarget(tok, id)
+	if co["status"] != "active" || tg["size"] != at90 || tg["active"] != true || tg["seeds"] != 1000.0 {
+		t.Fatalf("after choosing 0.9: %v", co)
+	}
+	// With the seeds.
+	e.do(req{method: "PATCH", path: "/v1/cohorts/" + id, token: tok, body: map[string]any{"include_seeds": true}})
+	e.drainJobs()
+	if _, tg = e.cohortTarget(tok, id); tg["size"] != at90+1000 {
+		t.Fatalf("with seeds: %v, want %v", tg["size"], at90+1000)
+	}
+	// Pause and resume.
+	if r := e.do(req{method: "PATCH", path: "/v1/cohorts/" + id, token: tok, body: map[string]any{"paused": true}}); r.body["status"] != "paused" ||
+		r.body["targets"].([]any)[0].(map[string]any)["active"] != false {
+		t.Fatalf("pause: %s", r.raw)
+	}
+	if r := e.do(req{method: "PATCH", path: "/v1/cohorts/" + id, token: tok, body: map[string]any{"paused": false}}); r.body["status"] != "active" ||
+		r.body["targets"].([]any)[0].(map[string]any)["active"] != true {
+		t.Fatalf("resume: %s", r.raw)
+	}
+	// A new upload retrains; the chosen similarity stays and the cohort ends active.
+	data := ""
+	for i := 0; i < 2400; i++ {
+		data += fmt.Sprintf("%s\temail_sha256\ts1\n", person(i*2))
+	}
+	e.upload(tok, ds, []byte(data), 1<<20)
+	e.drainJobs()
+	if n, err := e.api.Cohorts.Refresh(ctx); err != nil || n != 1 {
+		t.Fatalf("refresh: %d %v", n, err)
+	}
+	e.drainJobs()
+	co, tg = e.cohortTarget(tok, id)
+	if co["status"] != "active" || co["similarity"] != 0.9 || tg["seeds"] != 1500.0 {
+		t.Fatalf("after retraining: %v", co)
+	}
+}
+
+// TestModeledCohortNeedsFeatures: too few publisher cohorts fails the training with a reason that
+// says what to do.
+func TestModeledCohortNeedsFeatures(t *testing.T) {
+	e := newEnv(t)
+	e.syncPublisher(400)
+	conn, _, err := e.api.Connections.CreateConnection(context.Background(), e.orgA.ID, e.orgW.ID, cleanroom.Permissions{ModeledAudiences: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := e.tokens["w-member"]
+	ds := e.dataSourceOf(tok, 0, 150, "email_sha256")
+	r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: map[string]any{"name": "L", "kind": "modeled",
+		"query": anyOf(seg(ds, "")), "connections": []string{conn.ID}}})
+	id := r.body["id"].(string)
+	e.drainJobs()
+	co, _ := e.cohortTarget(tok, id)
+	if co["status"] != "failed" || !strings.Contains(co["status_reason"].(string), "needs at least 10") ||
+		!strings.Contains(co["status_reason"].(string), "more custom cohorts") {
+		t.Fatalf("too few features: %v", co)
+	}
+	// Without the modeled permission the cohort is refused up front.
+	if r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: map[string]any{"name": "M", "kind": "matched",
+		"query": anyOf(seg(ds, "")), "connections": []string{conn.ID}}}); r.status != 403 || !strings.Contains(r.errMessage(), "matched cohorts") {
+		t.Errorf("matched without the permission: %d %s", r.status, r.raw)
 	}
 }

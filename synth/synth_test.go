@@ -751,3 +751,18 @@ func BenchmarkAdvertiserRows(b *testing.B) {
 		})
 	}
 }
+
+func TestTraitsAgreeWithUser(t *testing.T) {
+	u, err := synth.NewUniverse(synth.UniverseConfig{Seed: 3, Users: 2000, Cohorts: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr synth.User
+	for i := range 2000 {
+		full := u.User(i)
+		u.Traits(i, &tr)
+		if tr.Country != full.Country || !slices.Equal(tr.Interests, full.Interests) || !slices.Equal(tr.Cohorts, full.Cohorts) {
+			t.Fatalf("user %d: traits %+v, full %+v", i, tr, full)
+		}
+	}
+}

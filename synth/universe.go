@@ -580,3 +580,24 @@ func appendBits(dst []int, m uint64) []int {
 	}
 	return dst
 }
+
+// Traits fills *usr with user i's country, hidden interests and cohorts, but not its identifiers
+// (which cost hashing): the fast way to build large audiences in memory for models and
+// benchmarks. usr.Identifiers is emptied.
+func (u *Universe) Traits(i int, usr *User) {
+	if i < 0 || i >= u.cfg.Users {
+		panic(fmt.Sprintf("synth: user %d out of range [0, %d)", i, u.cfg.Users))
+	}
+	d := u.draws.Get().(*draw)
+	defer u.draws.Put(d)
+	u.drawUser(uint64(i), d, true)
+	usr.Index = i
+	usr.ID = ""
+	usr.Country = u.world.countries[u.world.countryOf(uint64(i))].code
+	usr.Interests = appendBits(usr.Interests[:0], d.interests)
+	usr.Identifiers = usr.Identifiers[:0]
+	usr.Cohorts = usr.Cohorts[:0]
+	for _, c := range d.cohorts {
+		usr.Cohorts = append(usr.Cohorts, int(c))
+	}
+}

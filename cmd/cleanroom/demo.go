@@ -27,8 +27,10 @@ func (c *cli) demoCommand() *cobra.Command {
 		Short: "Create a demo deployment in a fresh data directory, serve it and print the logins",
 		Long: `Create a fresh data directory (a new temporary one unless --data names an empty or missing
 directory) holding an operator, a publisher with the clean room enabled (and its demand-side
-workspace) and an advertiser that has signed the DPA, with a login and an API token for each, then
-serve it until interrupted.`,
+workspace) and an advertiser that has signed the DPA, with a login and an API token for each; the
+publisher gets a synthetic audience (200,000 users, 120 custom cohorts) and the advertiser a CRM
+upload, matched against it into a matched cohort and two lookalikes. Then it serves the demo until
+interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := prepareDemoDir(&m.Config); err != nil {
@@ -142,7 +144,7 @@ func seedDemo(ctx context.Context, m *Main) (*demo, error) {
 	}
 	d.PublisherID, d.DemandSideID, d.AdvertiserID = pub.ID, pub.DemandSideID, adv.ID
 
-	var pubAdminID string
+	var pubAdminID, advAdminID string
 	people := []struct {
 		org         *cleanroom.Org
 		email, name string
@@ -167,14 +169,21 @@ func seedDemo(ctx context.Context, m *Main) (*demo, error) {
 		if p.org == pub && p.role == cleanroom.RoleAdmin {
 			pubAdminID = mem.ID
 		}
+		if p.org == adv && p.role == cleanroom.RoleAdmin {
+			advAdminID = mem.ID
+		}
 	}
 	// The publisher's admin also works in its demand-side workspace.
 	if err := m.Store.PutMembership(ctx, &cleanroom.Membership{UserID: pubAdminID,
 		OrgID: pub.DemandSideID, Role: cleanroom.RoleAdmin, CreatedAt: cleanroom.UTC(time.Now())}); err != nil {
 		return nil, err
 	}
-	if err := seedDemoConnections(ctx, m, d, pub, adv, pw); err != nil {
+	connID, err := seedDemoConnections(ctx, m, d, pub, adv, pw)
+	if err != nil {
 		return nil, err
+	}
+	if err := seedDemoData(ctx, m, pub.ID, pubAdminID, adv.ID, advAdminID, connID); err != nil {
+		return nil, fmt.Errorf("demo data: %w", err)
 	}
 	err = m.Store.AppendAudit(ctx, &cleanroom.AuditEntry{Time: cleanroom.UTC(time.Now()), Action: "demo.seed",
 		OrgID: pub.ID, PartnerOrgID: adv.ID, Details: map[string]any{"via": "cli"}})
@@ -200,42 +209,41 @@ func (d *demo) print(w io.Writer, m *Main) {
 // seedDemoConnections connects the demo publisher both ways: to the advertiser (operator-driven)
 // and to its own demand-side workspace (publisher-driven), into which a second advertiser's data
 // lead is invited with the limited role.
-func seedDemoConnections(ctx context.Context, m *Main, d *demo, pub, adv *cleanroom.Org, pw func() string) error {
+func seedDemoConnections(ctx context.Context, m *Main, d *demo, pub, adv *cleanroom.Org, pw func() string) (string, error) {
 	svc := m.Connections
-	_, _, err := svc.CreateConnection(ctx, pub.ID, adv.ID, cleanroom.Permissions{
+	conn, _, err := svc.CreateConnection(ctx, pub.ID, adv.ID, cleanroom.Permissions{
 		StandardCohorts: true, MatchedCohorts: true, ModeledAudiences: true, Insights: true,
-		CustomCohorts: true, SharedCustomCohorts: []string{"sports-fans", "outdoor-enthusiasts"},
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if _, _, err := svc.CreateConnection(ctx, pub.ID, pub.DemandSideID, cleanroom.Permissions{
 		MatchedCohorts: true, ModeledAudiences: true, Insights: true,
 	}); err != nil {
-		return err
+		return "", err
 	}
 	coffee, err := m.Accounts.CreateOrg(ctx, "Harbor Coffee Roasters", cleanroom.OrgAdvertiser)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if _, err := m.Accounts.RecordDPA(ctx, coffee.ID, time.Time{}); err != nil {
-		return err
+		return "", err
 	}
 	if _, err := m.Accounts.EnableCleanRoom(ctx, coffee.ID); err != nil {
-		return err
+		return "", err
 	}
 	secret := pw()
 	lead, _, err := m.Accounts.AddMember(ctx, coffee.ID, accounts.NewUser{Email: "crm@harborcoffee.example", Name: "Jo CRM", Password: secret, Role: cleanroom.RoleAdmin})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if _, err := svc.Invite(ctx, connections.Caller{OrgID: pub.DemandSideID, Role: cleanroom.RoleAdmin}, lead.Email, coffee.ID); err != nil {
-		return err
+		return "", err
 	}
 	tok, _, err := m.Accounts.IssueToken(ctx, lead.ID, pub.DemandSideID, "demo", 0)
 	if err != nil {
-		return err
+		return "", err
 	}
 	d.Logins = append(d.Logins, demoLogin{"invited advertiser", pub.Name + " (demand side)", pub.DemandSideID, lead.Email, secret, tok})
-	return nil
+	return conn.ID, nil
 }

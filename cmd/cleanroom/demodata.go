@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/ingest"
+	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/pubsync"
+	"github.com/cleanroom-oss/cleanroom/synth"
+)
+
+// Demo data sizes: small enough that the demo starts in seconds, large enough for lookalikes and
+// for counts well above the privacy threshold.
+const (
+	demoUsers   = 200_000
+	demoCohorts = 120
+	demoRows    = 60_000
+)
+
+// seedDemoData gives the demo publisher a synthetic audience and the advertiser a processed CRM
+// upload, shares a few of the publisher's custom cohorts with the advertiser, and builds a matched
+// and a modeled cohort. It runs the jobs itself, before the server starts.
+func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdminID, connID string) error {
+	u, err := synth.NewUniverse(synth.UniverseConfig{Seed: 7, Users: demoUsers, Cohorts: demoCohorts})
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := u.WriteTaxonomy(&buf); err != nil {
+		return err
+	}
+	ptax, _, err := pubsync.ParseTaxonomy(&buf)
+	if err != nil {
+		return fmt.Errorf("demo publisher taxonomy: %w", err)
+	}
+	if err := putJSON(ctx, m, pubID, map[string]any{"cohorts": ptax.Cohorts()}); err != nil {
+		return err
+	}
+	buf.Reset()
+	if _, err := u.WriteProfiles(&buf, synth.WriteOptions{}); err != nil {
+		return err
+	}
+	if err := demoUpload(ctx, m, pubID, pubAdminID, cleanroom.UploadPublisher, pubID, "profiles.tsv", buf.Bytes()); err != nil {
+		return err
+	}
+
+	a, err := synth.NewAdvertiser(u, synth.AdvertiserConfig{Seed: 11, Rows: demoRows, Overlap: 0.6, Mistakes: 0.01})
+	if err != nil {
+		return err
+	}
+	advCaller := connections.Caller{OrgID: advID, Role: cleanroom.RoleAdmin, UserID: advAdminID}
+	ds, err := m.Connections.CreateDataSource(ctx, advCaller, "CRM customers", "Loyalty members and online buyers, last 24 months")
+	if err != nil {
+		return err
+	}
+	buf.Reset()
+	if err := a.WriteTaxonomy(&buf); err != nil {
+		return err
+	}
+	atax, _, err := ingest.ParseTaxonomy(&buf)
+	if err != nil {
+		return fmt.Errorf("demo advertiser taxonomy: %w", err)
+	}
+	if err := putJSON(ctx, m, ds.ID, map[string]any{"segments": atax.Segments()}); err != nil {
+		return err
+	}
+	buf.Reset()
+	if _, err := a.WriteData(&buf, synth.WriteOptions{}); err != nil {
+		return err
+	}
+	if err := demoUpload(ctx, m, advID, advAdminID, cleanroom.UploadDataSource, ds.ID, "crm.tsv", buf.Bytes()); err != nil {
+		return err
+	}
+
+	// Share three custom cohorts with the advertiser.
+	var shared []string
+	for _, c := range ptax.Cohorts() {
+		if !c.Standard && len(shared) < 3 {
+			shared = append(shared, c.ID)
+		}
+	}
+	pubCaller := connections.Caller{OrgID: pubID, Role: cleanroom.RoleAdmin, UserID: pubAdminID}
+	if _, err := m.Connections.UpdatePermissions(ctx, pubCaller, connID, cleanroom.Permissions{
+		StandardCohorts: true, MatchedCohorts: true, ModeledAudiences: true, Insights: true,
+		CustomCohorts: true, SharedCustomCohorts: shared,
+	}); err != nil {
+		return err
+	}
+
+	seg := a.Segments()[1]
+	q := match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds.ID, Segment: seg.ID}}}
+	if _, err := m.Cohorts.Create(ctx, advCaller, cohorts.Spec{Name: "Northwind - " + seg.Name + " - Matched",
+		Description: "Customers in the " + seg.Name + " segment who read the Daily Courier", Kind: cleanroom.CohortMatched,
+		Query: q, ConnectionIDs: []string{connID}}); err != nil {
+		return err
+	}
+	sim := 0.8
+	if _, err := m.Cohorts.Create(ctx, advCaller, cohorts.Spec{Name: "Northwind - " + seg.Name + " - Lookalike 80%",
+		Description: "Readers most like the matched " + seg.Name + " customers", Kind: cleanroom.CohortModeled,
+		Query: q, ConnectionIDs: []string{connID}, Similarity: &sim}); err != nil {
+		return err
+	}
+	all := match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds.ID, Segment: synth.AllCustomersID}}}
+	if _, err := m.Cohorts.Create(ctx, advCaller, cohorts.Spec{Name: "Northwind - All customers - Lookalike",
+		Description: "Waiting for a point on the curve", Kind: cleanroom.CohortModeled,
+		Query: all, ConnectionIDs: []string{connID}}); err != nil {
+		return err
+	}
+	return drainJobs(ctx, m)
+}
+
+// putJSON stores a taxonomy record.
+func putJSON(ctx context.Context, m *Main, ownerID string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return m.Store.PutTaxonomy(ctx, ownerID, b, cleanroom.UTC(m.Cohorts.Now()))
+}
+
+// demoUpload uploads data in one part and processes it.
+func demoUpload(ctx context.Context, m *Main, orgID, userID string, target cleanroom.UploadTarget, targetID, name string, data []byte) error {
+	up, err := m.Uploads.Begin(ctx, orgID, userID, target, targetID, name, int64(len(data)), "", 0)
+	if err != nil {
+		return err
+	}
+	if up, err = m.Uploads.WritePart(ctx, up, 0, bytes.NewReader(data), ""); err != nil {
+		return err
+	}
+	if _, err = m.Uploads.Complete(ctx, up); err != nil {
+		return err
+	}
+	return drainJobs(ctx, m)
+}
+
+// drainJobs runs queued jobs until none is left.
+func drainJobs(ctx context.Context, m *Main) error {
+	for {
+		ran, err := m.Jobs.RunOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if !ran {
+			return nil
+		}
+	}
+}

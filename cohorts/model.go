@@ -1,0 +1,68 @@
+package cohorts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/lookalike"
+)
+
+// ModelRecord is what a modeled cohort keeps of its training at one publisher: the model (to
+// cut again at another similarity without retraining) and the similarity-reach curve the user
+// picks from.
+type ModelRecord struct {
+	Model        *lookalike.Model  `json:"model"`
+	Curve        []lookalike.Point `json:"curve"`
+	Seeds        int               `json:"seeds"`
+	TrainSeeds   int               `json:"train_seeds"`
+	HoldoutSeeds int               `json:"holdout_seeds"`
+	Negatives    int               `json:"negatives"`
+	BaseRate     float64           `json:"base_rate"`
+	AUC          float64           `json:"auc"`
+}
+
+// modelOutcome is a trained (or reused) model, and the members when a similarity is chosen.
+type modelOutcome struct {
+	Model   json.RawMessage
+	Members *roaring.Bitmap
+}
+
+// model trains a lookalike on the evaluation's matched users (the seeds), or reuses prev when the
+// inputs are unchanged, then cuts it at the cohort's chosen similarity if there is one.
+func (s *Service) model(ctx context.Context, co *cleanroom.Cohort, ev *evaluation, prev json.RawMessage, progress func(float64)) (*modelOutcome, error) {
+	var rec ModelRecord
+	if len(prev) > 0 && json.Unmarshal(prev, &rec) == nil && rec.Model != nil {
+		progress(1)
+	} else {
+		res, err := lookalike.Train(ctx, ev.Pub, ev.Members, lookalike.Options{Country: true, Workers: s.Workers, Progress: progress, Seed: seedOf(co.ID)})
+		if err != nil {
+			return nil, err
+		}
+		rec = ModelRecord{Model: res.Model, Curve: res.Curve, Seeds: res.Seeds, TrainSeeds: res.TrainSeeds,
+			HoldoutSeeds: res.HoldoutSeeds, Negatives: res.Negatives, BaseRate: res.BaseRate, AUC: res.AUC}
+	}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("cohorts: model: %w", err)
+	}
+	out := &modelOutcome{Model: raw}
+	if co.Similarity != nil {
+		if out.Members, err = rec.Model.Select(ctx, ev.Pub, ev.Members, *co.Similarity, co.IncludeSeeds); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// seedOf derives a cohort's sampling seed from its ID, so retraining on the same inputs gives the
+// same model.
+func seedOf(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
+}

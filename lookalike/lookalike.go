@@ -1,0 +1,702 @@
+package lookalike
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/vault"
+)
+
+// Defaults and limits.
+const (
+	DefaultMinFeatures = 10
+	DefaultMinSeeds    = 100
+	DefaultHoldout     = 0.2
+	DefaultL2          = 1.0
+	// MinCohortMembers is the fewest live members a cohort needs to be a feature.
+	MinCohortMembers = 100
+	// MaxCountries is how many of the most common countries become features.
+	MaxCountries = 20
+	// MaxSeedShare is the largest share of the live users the seeds may be.
+	MaxSeedShare = 0.5
+	// Bins is the number of score bins the curve and the cuts use.
+	Bins = 1 << 16
+	// scale is the fixed-point scale of weights when scoring.
+	scale = 1 << 16
+	// maxNegatives caps the sampled negatives; negativesPerSeed is how many are drawn per
+	// training seed (and at least minNegatives).
+	maxNegatives     = 200_000
+	minNegatives     = 20_000
+	negativesPerSeed = 4
+	maxIterations    = 30
+)
+
+// Options tunes training. Zero fields take the defaults.
+type Options struct {
+	// Features are the indexes into pub.Cohorts that may be used; nil means all.
+	Features []int
+	// Country adds the most common countries as features.
+	Country bool
+	// MinFeatures is the fewest usable feature cohorts (DefaultMinFeatures).
+	MinFeatures int
+	// MinSeeds is the fewest seeds (DefaultMinSeeds).
+	MinSeeds int
+	// Holdout is the share of seeds held out for evaluation (DefaultHoldout).
+	Holdout float64
+	// L2 is the regularisation strength (DefaultL2).
+	L2 float64
+	// Seed makes the sampling deterministic.
+	Seed uint64
+	// Workers bounds the goroutines (< 1: GOMAXPROCS).
+	Workers int
+	// Progress, if set, is told how far training has got, in [0,1].
+	Progress func(done float64)
+}
+
+func (o Options) withDefaults() Options {
+	if o.MinFeatures <= 0 {
+		o.MinFeatures = DefaultMinFeatures
+	}
+	if o.MinSeeds <= 0 {
+		o.MinSeeds = DefaultMinSeeds
+	}
+	if o.Holdout <= 0 || o.Holdout >= 1 {
+		o.Holdout = DefaultHoldout
+	}
+	if o.L2 <= 0 {
+		o.L2 = DefaultL2
+	}
+	if o.Workers < 1 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Progress == nil {
+		o.Progress = func(float64) {}
+	}
+	return o
+}
+
+// Feature is one input of the model with its fitted weight.
+type Feature struct {
+	// Kind is "cohort" or "country".
+	Kind string `json:"kind"`
+	// ID is the cohort ID or the country code; Name the cohort's display name.
+	ID     string  `json:"id"`
+	Name   string  `json:"name,omitempty"`
+	Weight float64 `json:"weight"`
+}
+
+// Model is a trained lookalike: the weights and the score bins its similarities are cut on.
+type Model struct {
+	Bias float64 `json:"bias"`
+	// Features are sorted by the magnitude of their weight, strongest first.
+	Features []Feature `json:"features"`
+	// Lo and Hi bound the fixed-point scores of the version it was trained on; Cuts[k] is the
+	// first score bin of similarity k/1000.
+	Lo   int64   `json:"lo"`
+	Hi   int64   `json:"hi"`
+	Cuts []int32 `json:"cuts"`
+}
+
+// Point is one point of the similarity-reach curve (see the package documentation).
+type Point struct {
+	Similarity float64 `json:"similarity"`
+	Reach      int     `json:"reach"`
+	Recall     float64 `json:"recall"`
+	Precision  float64 `json:"precision"`
+	Lift       float64 `json:"lift"`
+}
+
+// Result is a trained model with its evaluation.
+type Result struct {
+	Model *Model
+	// Curve is ordered by similarity, highest first; reach grows along it.
+	Curve []Point
+	// Seeds counts the live seeds; TrainSeeds and HoldoutSeeds their split; Negatives the
+	// sampled non-seed users.
+	Seeds, TrainSeeds, HoldoutSeeds, Negatives int
+	// BaseRate is the seeds' share of the live users; AUC the holdout's.
+	BaseRate, AUC float64
+	// UsableFeatures counts the feature cohorts used.
+	UsableFeatures int
+}
+
+// curveSimilarities are the similarities of the curve's points.
+var curveSimilarities = []float64{0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.91, 0.90, 0.88, 0.86, 0.84, 0.82, 0.80,
+	0.75, 0.70, 0.65, 0.60, 0.55, 0.50, 0.40, 0.30, 0.20, 0.10, 0}
+
+// design is the model's inputs: feature cohorts and countries.
+type design struct {
+	cohorts   []int    // indexes into pub.Cohorts
+	countries []uint16 // packed codes
+}
+
+func (d *design) width() int { return len(d.cohorts) + len(d.countries) }
+
+// Train fits a model of seeds over pub and evaluates it. Errors: EINVALID when there are fewer
+// than MinFeatures usable feature cohorts, fewer than MinSeeds live seeds, or seeds that cover
+// more than MaxSeedShare of the users; ctx's error when it ends.
+func Train(ctx context.Context, pub *vault.PublisherVersion, seeds *roaring.Bitmap, opt Options) (*Result, error) {
+	opt = opt.withDefaults()
+	if pub == nil || seeds == nil {
+		return nil, errors.New("lookalike: nil input")
+	}
+	live := int(pub.Live())
+	seeds = seeds.Clone()
+	if pub.Deleted != nil {
+		seeds.AndNot(pub.Deleted)
+	}
+	seeds.RemoveRange(uint64(pub.Users), math.MaxUint32+1)
+	nSeeds := int(seeds.GetCardinality())
+	if nSeeds < opt.MinSeeds {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "Only %d matched users to learn from; a lookalike needs at least %d.", nSeeds, opt.MinSeeds).
+			Hint("Widen the query (any instead of all, more segments, no geo-lock) or upload more data, so that more users match.")
+	}
+	if float64(nSeeds) > MaxSeedShare*float64(live) {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "The matched users are %.0f%% of the publisher's audience; there is no one left to find.",
+			100*float64(nSeeds)/float64(max(1, live))).
+			Hint("Use a matched cohort instead, or narrow the query to the customers worth finding more of.")
+	}
+	d, err := chooseFeatures(pub, opt)
+	if err != nil {
+		return nil, err
+	}
+	opt.Progress(0.05)
+	train, holdout := splitSeeds(seeds, opt)
+	negs := sampleNegatives(pub, seeds, min(maxNegatives, max(minNegatives, negativesPerSeed*len(train))), opt.Seed)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rows, labels := buildRows(pub, d, train, negs)
+	opt.Progress(0.15)
+	w, err := fit(ctx, rows, labels, d.width(), opt.L2)
+	if err != nil {
+		return nil, err
+	}
+	opt.Progress(0.35)
+	m := &Model{Bias: w[d.width()]}
+	for i, c := range d.cohorts {
+		info := pub.Cohorts[c]
+		m.Features = append(m.Features, Feature{Kind: "cohort", ID: info.ID, Name: info.Name, Weight: w[i]})
+	}
+	for i, c := range d.countries {
+		m.Features = append(m.Features, Feature{Kind: "country", ID: vault.CountryCode(c), Weight: w[len(d.cohorts)+i]})
+	}
+	slices.SortStableFunc(m.Features, func(a, b Feature) int {
+		switch x, y := math.Abs(a.Weight), math.Abs(b.Weight); {
+		case x > y:
+			return -1
+		case x < y:
+			return 1
+		}
+		return 0
+	})
+	scores, err := m.score(ctx, pub, opt.Workers)
+	if err != nil {
+		return nil, err
+	}
+	opt.Progress(0.8)
+	res := m.evaluate(pub, scores, seeds, holdout)
+	res.Seeds, res.TrainSeeds, res.HoldoutSeeds, res.Negatives = nSeeds, len(train), len(holdout), len(negs)
+	res.BaseRate = float64(nSeeds) / float64(live)
+	res.UsableFeatures = len(d.cohorts)
+	for i := range res.Curve {
+		p := &res.Curve[i]
+		p.Precision = min(1, p.Lift*res.BaseRate)
+	}
+	opt.Progress(1)
+	return res, nil
+}
+
+// chooseFeatures picks the usable feature cohorts and the countries.
+func chooseFeatures(pub *vault.PublisherVersion, opt Options) (*design, error) {
+	live := uint64(pub.Live())
+	idx := opt.Features
+	if idx == nil {
+		idx = make([]int, len(pub.Cohorts))
+		for i := range idx {
+			idx[i] = i
+		}
+	}
+	d := &design{}
+	for _, c := range idx {
+		if c < 0 || c >= len(pub.Members) || pub.Members[c] == nil {
+			continue
+		}
+		n := pub.Members[c].GetCardinality()
+		if n >= MinCohortMembers && float64(n) < 0.99*float64(live) {
+			d.cohorts = append(d.cohorts, c)
+		}
+	}
+	if len(d.cohorts) < opt.MinFeatures {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID,
+			"The publisher offers %d custom cohorts with at least %d members to model with; a lookalike needs at least %d.",
+			len(d.cohorts), MinCohortMembers, opt.MinFeatures).
+			Hint("Ask the publisher to sync more custom cohorts (interests, sections read, engagement), or build a matched cohort instead.")
+	}
+	if opt.Country {
+		var counts [1 << 16]int
+		for _, c := range pub.Country {
+			counts[c]++
+		}
+		counts[0] = 0
+		type cc struct {
+			code uint16
+			n    int
+		}
+		var all []cc
+		for c, n := range counts {
+			if n >= MinCohortMembers && float64(n) < 0.99*float64(live) {
+				all = append(all, cc{uint16(c), n})
+			}
+		}
+		slices.SortFunc(all, func(a, b cc) int {
+			if a.n != b.n {
+				return b.n - a.n
+			}
+			return int(a.code) - int(b.code)
+		})
+		for i := 0; i < len(all) && i < MaxCountries; i++ {
+			d.countries = append(d.countries, all[i].code)
+		}
+	}
+	return d, nil
+}
+
+// mix is a 64-bit hash (splitmix64's finaliser) for deterministic sampling.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// splitSeeds splits the seeds into training and holdout ordinals by a keyed hash.
+func splitSeeds(seeds *roaring.Bitmap, opt Options) (train, holdout []uint32) {
+	cut := uint64(opt.Holdout * (1 << 32))
+	it := seeds.ManyIterator()
+	buf := make([]uint32, 4096)
+	for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
+		for _, o := range buf[:n] {
+			if mix(uint64(o)^opt.Seed<<32)&(1<<32-1) < cut {
+				holdout = append(holdout, o)
+			} else {
+				train = append(train, o)
+			}
+		}
+	}
+	return train, holdout
+}
+
+// sampleNegatives draws up to n distinct live non-seed ordinals, sorted.
+func sampleNegatives(pub *vault.PublisherVersion, seeds *roaring.Bitmap, n int, seed uint64) []uint32 {
+	avail := int(pub.Live()) - int(seeds.GetCardinality())
+	n = min(n, avail)
+	picked := roaring.New()
+	state := seed ^ 0x5eed
+	for tries := 0; int(picked.GetCardinality()) < n && tries < 50*n+1000; tries++ {
+		state = mix(state)
+		o := uint32(state % uint64(pub.Users))
+		if seeds.Contains(o) || (pub.Deleted != nil && pub.Deleted.Contains(o)) {
+			continue
+		}
+		picked.Add(o)
+	}
+	return picked.ToArray()
+}
+
+// buildRows returns the sparse feature rows (feature indexes, ascending) of the training seeds
+// then the negatives, with their labels.
+func buildRows(pub *vault.PublisherVersion, d *design, train, negs []uint32) ([][]int32, []float64) {
+	ords := append(slices.Clone(train), negs...)
+	labels := make([]float64, len(ords))
+	for i := range train {
+		labels[i] = 1
+	}
+	pos := make(map[uint32]int32, len(ords))
+	for i, o := range ords {
+		pos[o] = int32(i)
+	}
+	sample := roaring.BitmapOf(ords...)
+	rows := make([][]int32, len(ords))
+	buf := make([]uint32, 4096)
+	for f, c := range d.cohorts {
+		it := roaring.And(pub.Members[c], sample).ManyIterator()
+		for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
+			for _, o := range buf[:n] {
+				r := pos[o]
+				rows[r] = append(rows[r], int32(f))
+			}
+		}
+	}
+	country := map[uint16]int32{}
+	for i, c := range d.countries {
+		country[c] = int32(len(d.cohorts) + i)
+	}
+	for r, o := range ords {
+		if int(o) < len(pub.Country) {
+			if f, ok := country[pub.Country[o]]; ok {
+				rows[r] = append(rows[r], f)
+			}
+		}
+	}
+	return rows, labels
+}
+
+// fit fits L2-regularised logistic regression by Newton's method. The returned weights have
+// width+1 entries, the last the bias (not regularised).
+func fit(ctx context.Context, rows [][]int32, y []float64, width int, l2 float64) ([]float64, error) {
+	p := width + 1
+	w := make([]float64, p)
+	// Start the bias at the log-odds of the labels.
+	var pos float64
+	for _, v := range y {
+		pos += v
+	}
+	w[width] = math.Log((pos + 0.5) / (float64(len(y)) - pos + 0.5))
+	h := make([]float64, p*p)
+	hb := make([]float64, p) // the bias column
+	g := make([]float64, p)
+	for iter := 0; iter < maxIterations; iter++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		clear(h)
+		clear(hb)
+		clear(g)
+		for r, row := range rows {
+			z := w[width]
+			for _, f := range row {
+				z += w[f]
+			}
+			pr := 1 / (1 + math.Exp(-z))
+			e, v := pr-y[r], pr*(1-pr)
+			g[width] += e
+			hb[width] += v
+			for i, a := range row {
+				g[a] += e
+				hb[a] += v
+				ha := h[int(a)*p:]
+				for _, b := range row[:i+1] {
+					ha[b] += v
+				}
+			}
+		}
+		for i := range width {
+			g[i] += l2 * w[i]
+			h[i*p+i] += l2
+		}
+		// Rows are ascending, so h holds the lower triangle of the feature block: mirror it, then
+		// put in the bias row and column.
+		for i := range width {
+			for j := range i {
+				h[j*p+i] = h[i*p+j]
+			}
+		}
+		for a := range p {
+			h[a*p+width], h[width*p+a] = hb[a], hb[a]
+		}
+		step, err := solve(h, g, p)
+		if err != nil {
+			return nil, err
+		}
+		biggest := 0.0
+		for i := range p {
+			w[i] -= step[i]
+			biggest = max(biggest, math.Abs(step[i]))
+		}
+		if biggest < 1e-6 {
+			break
+		}
+	}
+	return w, nil
+}
+
+// solve solves h x = g for a symmetric positive definite h (p x p) by Cholesky.
+func solve(h, g []float64, p int) ([]float64, error) {
+	l := make([]float64, p*p)
+	for i := range p {
+		for j := 0; j <= i; j++ {
+			s := h[i*p+j]
+			for k := range j {
+				s -= l[i*p+k] * l[j*p+k]
+			}
+			if i == j {
+				if s <= 0 {
+					s = 1e-9 // a feature with no members among the sample: keep its weight at 0
+				}
+				l[i*p+i] = math.Sqrt(s)
+			} else {
+				l[i*p+j] = s / l[j*p+j]
+			}
+		}
+	}
+	x := make([]float64, p)
+	for i := range p {
+		s := g[i]
+		for k := range i {
+			s -= l[i*p+k] * x[k]
+		}
+		x[i] = s / l[i*p+i]
+	}
+	for i := p - 1; i >= 0; i-- {
+		s := x[i]
+		for k := i + 1; k < p; k++ {
+			s -= l[k*p+i] * x[k]
+		}
+		x[i] = s / l[i*p+i]
+	}
+	for _, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, errors.New("lookalike: the fit did not converge")
+		}
+	}
+	return x, nil
+}
+
+// fixed converts a weight to fixed point.
+func fixed(w float64) int32 { return int32(math.Round(w * scale)) }
+
+// score returns every user's fixed-point score. Cohorts are split between workers, each adding
+// into its own array; integer sums make the result independent of the split.
+func (m *Model) score(ctx context.Context, pub *vault.PublisherVersion, workers int) ([]int32, error) {
+	cohortIdx := map[string]int{}
+	for i, c := range pub.Cohorts {
+		cohortIdx[c.ID] = i
+	}
+	type term struct {
+		cohort int
+		w      int32
+	}
+	var terms []term
+	var countryW [1 << 16]int32
+	for _, f := range m.Features {
+		switch f.Kind {
+		case "cohort":
+			if i, ok := cohortIdx[f.ID]; ok && fixed(f.Weight) != 0 {
+				terms = append(terms, term{i, fixed(f.Weight)})
+			}
+		case "country":
+			countryW[vault.PackCountry(f.ID)] = fixed(f.Weight)
+		}
+	}
+	n := int(pub.Users)
+	arrays := max(1, min(workers, 4, len(terms)))
+	acc := make([][]int32, arrays)
+	bias := fixed(m.Bias)
+	acc[0] = make([]int32, n)
+	var wg sync.WaitGroup
+	for w := 1; w < arrays; w++ {
+		acc[w] = make([]int32, n)
+	}
+	// Country and bias in the first array, split by range.
+	chunk := (n + workers - 1) / max(1, workers)
+	for lo := 0; lo < n; lo += max(1, chunk) {
+		hi := min(n, lo+chunk)
+		wg.Go(func() {
+			a := acc[0]
+			for o := lo; o < hi; o++ {
+				a[o] = bias + countryW[pub.Country[o]]
+			}
+		})
+	}
+	wg.Wait()
+	// Cohorts: largest first, dealt round-robin so the arrays get similar work.
+	slices.SortStableFunc(terms, func(a, b term) int {
+		return int(int64(pub.Members[b.cohort].GetCardinality()) - int64(pub.Members[a.cohort].GetCardinality()))
+	})
+	errs := make([]error, arrays)
+	for w := range arrays {
+		wg.Go(func() {
+			a := acc[w]
+			buf := make([]uint32, 8192)
+			for t := w; t < len(terms); t += arrays {
+				if ctx.Err() != nil {
+					errs[w] = ctx.Err()
+					return
+				}
+				wt := terms[t].w
+				it := pub.Members[terms[t].cohort].ManyIterator()
+				for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
+					for _, o := range buf[:k] {
+						a[o] += wt
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for w := 1; w < arrays; w++ {
+		src := acc[w]
+		for lo := 0; lo < n; lo += max(1, chunk) {
+			hi := min(n, lo+chunk)
+			wg.Go(func() {
+				a := acc[0]
+				for o := lo; o < hi; o++ {
+					a[o] += src[o]
+				}
+			})
+		}
+		wg.Wait()
+	}
+	return acc[0], nil
+}
+
+// excluded marks the ordinals that are never selected as lookalikes: erased users and seeds.
+func excluded(pub *vault.PublisherVersion, seeds *roaring.Bitmap) *roaring.Bitmap {
+	ex := seeds.Clone()
+	if pub.Deleted != nil {
+		ex.Or(pub.Deleted)
+	}
+	return ex
+}
+
+// bin maps a score to its bin.
+func (m *Model) bin(s int32) int {
+	if int64(s) <= m.Lo {
+		return 0
+	}
+	if int64(s) >= m.Hi {
+		return Bins - 1
+	}
+	return int((int64(s) - m.Lo) * Bins / (m.Hi - m.Lo + 1))
+}
+
+// evaluate sets the score range and the cuts from the scores, and returns the curve and the AUC.
+func (m *Model) evaluate(pub *vault.PublisherVersion, scores []int32, seeds *roaring.Bitmap, holdout []uint32) *Result {
+	ex := excluded(pub, seeds)
+	exArr := ex.ToArray()
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	j := 0
+	for o, s := range scores {
+		if j < len(exArr) && exArr[j] == uint32(o) {
+			j++
+			continue
+		}
+		lo, hi = min(lo, int64(s)), max(hi, int64(s))
+	}
+	if lo > hi {
+		lo, hi = 0, 0
+	}
+	m.Lo, m.Hi = lo, hi
+	hist := make([]int64, Bins)
+	j = 0
+	var total int64
+	for o, s := range scores {
+		if j < len(exArr) && exArr[j] == uint32(o) {
+			j++
+			continue
+		}
+		hist[m.bin(s)]++
+		total++
+	}
+	hold := make([]int64, Bins)
+	for _, o := range holdout {
+		hold[m.bin(scores[o])]++
+	}
+	// above[b]: non-seed users in bins >= b.
+	above := make([]int64, Bins+1)
+	for b := Bins - 1; b >= 0; b-- {
+		above[b] = above[b+1] + hist[b]
+	}
+	// Cuts[k]: the first bin b whose users at or above make up at most (1 - k/1000) of them.
+	m.Cuts = make([]int32, 1001)
+	b := 0
+	for k := 0; k <= 1000; k++ {
+		limit := float64(total) * (1 - float64(k)/1000)
+		for b < Bins && float64(above[b]) > limit+1e-9 {
+			b++
+		}
+		m.Cuts[k] = int32(b)
+	}
+	holdAbove := make([]int64, Bins+1)
+	for b := Bins - 1; b >= 0; b-- {
+		holdAbove[b] = holdAbove[b+1] + hold[b]
+	}
+	res := &Result{Model: m}
+	for _, s := range curveSimilarities {
+		cb := m.Cuts[cutIndex(s)]
+		p := Point{Similarity: s, Reach: int(above[cb])}
+		if len(holdout) > 0 {
+			p.Recall = float64(holdAbove[cb]) / float64(len(holdout))
+		}
+		if p.Reach > 0 && total > 0 {
+			p.Lift = p.Recall / (float64(p.Reach) / float64(total))
+		}
+		res.Curve = append(res.Curve, p)
+	}
+	// AUC by Mann-Whitney over the bins.
+	if len(holdout) > 0 && total > 0 {
+		var below, sum float64
+		for b := range Bins {
+			sum += float64(hold[b]) * (below + 0.5*float64(hist[b]))
+			below += float64(hist[b])
+		}
+		res.AUC = sum / (float64(len(holdout)) * float64(total))
+	}
+	return res
+}
+
+// cutIndex returns the index into Cuts of a similarity.
+func cutIndex(s float64) int { return int(math.Round(min(1, max(0, s)) * 1000)) }
+
+// Select returns the live non-seed users at or above similarity cut (rounded to 0.001), plus the
+// seeds when includeSeeds, scoring pub again. On the version the model was trained on, the
+// non-seed part has exactly the curve's reach at that similarity.
+func (m *Model) Select(ctx context.Context, pub *vault.PublisherVersion, seeds *roaring.Bitmap, cut float64, includeSeeds bool) (*roaring.Bitmap, error) {
+	if len(m.Cuts) != 1001 {
+		return nil, errors.New("lookalike: the model has no cuts")
+	}
+	if cut < 0 || cut > 1 || math.IsNaN(cut) {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "The similarity must be between 0 and 1.")
+	}
+	scores, err := m.score(ctx, pub, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, err
+	}
+	ex := excluded(pub, seeds)
+	exArr := ex.ToArray()
+	cb := int(m.Cuts[cutIndex(cut)])
+	out := roaring.New()
+	buf := make([]uint32, 0, 8192)
+	j := 0
+	for o, s := range scores {
+		if j < len(exArr) && exArr[j] == uint32(o) {
+			j++
+			continue
+		}
+		if m.bin(s) >= cb {
+			buf = append(buf, uint32(o))
+			if len(buf) == cap(buf) {
+				out.AddMany(buf)
+				buf = buf[:0]
+			}
+		}
+	}
+	out.AddMany(buf)
+	if includeSeeds {
+		live := seeds.Clone()
+		if pub.Deleted != nil {
+			live.AndNot(pub.Deleted)
+		}
+		live.RemoveRange(uint64(pub.Users), math.MaxUint32+1)
+		out.Or(live)
+	}
+	return out, nil
+}
+
+// String describes a result in one line, for logs and benchmarks.
+func (r *Result) String() string {
+	return fmt.Sprintf("seeds %d (train %d, holdout %d), negatives %d, features %d, AUC %.3f", r.Seeds, r.TrainSeeds,
+		r.HoldoutSeeds, r.Negatives, r.UsableFeatures, r.AUC)
+}
