@@ -21,7 +21,9 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/ingest"
+	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
@@ -637,6 +639,14 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Identifier", reflect.TypeFor[pubsync.Identifier](), false},
 		{"MembershipUpdate", reflect.TypeFor[pubsync.MembershipUpdate](), false},
 		{"SyncReport", reflect.TypeFor[pubsync.Report](), false},
+		{"CohortEstimates", reflect.TypeFor[cohorts.Estimates](), false},
+		{"CohortEstimate", reflect.TypeFor[cohorts.Estimate](), false},
+		{"CohortDiagnostics", reflect.TypeFor[cohorts.Diagnostics](), false},
+		{"SourceDiagnostics", reflect.TypeFor[cohorts.SourceDiagnostics](), false},
+		{"TypeDiagnostics", reflect.TypeFor[cohorts.TypeDiagnostics](), false},
+		{"DiagnosticCause", reflect.TypeFor[cohorts.Cause](), false},
+		{"Query", reflect.TypeFor[match.Query](), false},
+		{"QueryCondition", reflect.TypeFor[match.Condition](), false},
 	} {
 		t.Run(c.schema+"="+c.typ.String(), func(t *testing.T) {
 			ref := "#/components/schemas/" + c.schema
@@ -682,6 +692,9 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	}{
 		{"MembershipUpdate/properties/op", oaEnum(pubsync.OpAdd, pubsync.OpRemove)},
 		{"JobState", oaEnum(cleanroom.JobStates...)},
+		{"CohortKind", oaEnum(cleanroom.CohortMatched, cleanroom.CohortModeled)},
+		{"CohortStatus", oaEnum(cleanroom.CohortBuilding, cleanroom.CohortTraining, cleanroom.CohortAwaitingSelection,
+			cleanroom.CohortActive, cleanroom.CohortFailed, cleanroom.CohortPaused)},
 		{"Capability", oaEnum(cleanroom.Capabilities...)},
 		{"Role", oaEnum(cleanroom.RoleAdmin, cleanroom.RoleMember, cleanroom.RoleViewer, cleanroom.RoleLimited)},
 		{"OrgKind", oaEnum(cleanroom.OrgPublisher, cleanroom.OrgAdvertiser, cleanroom.OrgDemandSide)},
