@@ -35,8 +35,12 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/keyring"
+	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
+	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/web"
 )
 
@@ -892,5 +896,59 @@ func TestBrowserScreenshot(t *testing.T) {
 	}
 	if w := layout["mainWidth"]; w < 900 || w > 72*16 {
 		t.Errorf("main is %vpx wide, want at most 72rem", w)
+	}
+}
+
+// TestBrowserCohortCurve: in Chromium, a lookalike's curve is drawn with its points (no console
+// or CSP errors), clicking a point picks it in the table, and submitting makes the cohort active
+// at that similarity; the estimate on the new-cohort form shows the predicted size.
+func TestBrowserCohortCurve(t *testing.T) {
+	needBrowser(t)
+	w := newCohortWorld(t)
+	ctx := context.Background()
+	co, err := w.api.Cohorts.Create(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin}, cohorts.Spec{
+		Name: "Acme - Lookalike", Kind: cleanroom.CohortModeled, ConnectionIDs: []string{w.conn},
+		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource, Segment: synth.AllCustomersID}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.drain()
+	f := &fixture{t: t, url: w.srv.URL}
+	b := f.newTab()
+	b.navigate("/login")
+	if resp := b.fillLoginWith(chromedp.SetValue[chromedp.CSS], "crm@acme.example", worldPassword); resp.Status != http.StatusOK {
+		t.Fatalf("sign in: %d", resp.Status)
+	}
+	b.navigate("/cohorts/" + co.ID)
+	if n := js[int](b, `document.querySelectorAll("svg.curve circle[data-similarity]").length`); n < 20 {
+		t.Fatalf("%d points drawn, want >= 20", n)
+	}
+	b.do("click the 0.7 point", chromedp.Click(chromedp.CSS(`svg.curve circle[data-similarity="0.7"]`)))
+	if !js[bool](b, `document.querySelector('input[name=similarity][value="0.7"]').checked`) {
+		t.Fatal("clicking the point did not pick its row")
+	}
+	b.submit("use the point", chromedp.Click(chromedp.CSS(`form.choose button[value=select]`)))
+	w.drain()
+	b.navigate("/cohorts/" + co.ID)
+	if got := b.text("#status .state"); got != "active" {
+		t.Fatalf("status after choosing: %q", got)
+	}
+	if !js[bool](b, `document.querySelector('svg.curve circle.chosen[data-similarity="0.7"]') !== null`) {
+		t.Error("the chosen point is not marked")
+	}
+
+	// The new-cohort form's estimate.
+	b.navigate("/cohorts")
+	b.do("fill the form",
+		chromedp.SetValue(chromedp.CSS(`#new-cohort input[name=name]`), "Acme - Everyone"),
+		chromedp.Click(chromedp.CSS(`#new-cohort input[name=connection]`)),
+		chromedp.SetValue(chromedp.CSS(`#new-cohort select[name=ds0]`), w.dataSource),
+	)
+	b.submit("estimate", chromedp.Click(chromedp.CSS(`#new-cohort button[value=estimate]`)))
+	if got := b.text("#estimates tbody td:nth-child(2)"); got == "" || strings.HasPrefix(got, "<") {
+		t.Errorf("estimated users: %q", got)
+	}
+	if got := js[string](b, `document.querySelector('#new-cohort input[name=name]').value`); got != "Acme - Everyone" {
+		t.Errorf("the form lost the name: %q", got)
 	}
 }
