@@ -39,7 +39,9 @@ type cohortRow struct {
 }
 
 // Size shows a target's size, withholding it below the privacy threshold.
-func (r *cohortRow) Size(t cleanroom.CohortTarget) string { return shownSize(t.Size, t.BuiltAt.IsZero(), r.Threshold) }
+func (r *cohortRow) Size(t cleanroom.CohortTarget) string {
+	return shownSize(t.Size, t.BuiltAt.IsZero(), r.Threshold)
+}
 
 func shownSize(n int64, unbuilt bool, threshold int64) string {
 	switch {
