@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/connections"
@@ -544,5 +545,116 @@ func TestModeledCohortNeedsFeatures(t *testing.T) {
 	if r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: map[string]any{"name": "M", "kind": "matched",
 		"query": anyOf(seg(ds, "")), "connections": []string{conn.ID}}}); r.status != 403 || !strings.Contains(r.errMessage(), "matched cohorts") {
 		t.Errorf("matched without the permission: %d %s", r.status, r.raw)
+	}
+}
+
+// TestDiagnosticsFromTheUpload: the ingest report's refused rows (raw emails, MD5 hashes) and
+// emails hashed without normalising (they match far less than the MAIDs of the same people) are
+// named as causes with their fixes.
+func TestDiagnosticsFromTheUpload(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tok := e.tokens["a-admin"]
+	if r := e.do(req{method: "PUT", path: "/v1/publisher/taxonomy", token: tok, body: withHeaders{"cohort_id,name\nnews,News\n",
+		map[string]string{"Content-Type": "text/csv"}}}); r.status != 200 {
+		t.Fatalf("taxonomy: %d %s", r.status, r.raw)
+	}
+	maid := func(i int) string { return fmt.Sprintf("6d92078a-8246-4ba4-ae5b-%012x", i) }
+	var b bytes.Buffer
+	b.WriteString("user_id\tcountry\tidentifiers\tcohorts\n")
+	for i := range 400 {
+		fmt.Fprintf(&b, "u%d\tGB\temail_sha256=%s,maid=%s\tnews\n", i, person(i), maid(i))
+	}
+	data := b.Bytes()
+	r := e.do(req{method: "POST", path: "/v1/publisher/uploads", token: tok, body: map[string]any{"name": "p.tsv", "size": len(data), "sha256": hexSHA(data)}})
+	id := r.body["id"].(string)
+	e.do(req{method: "PUT", path: "/v1/uploads/" + id + "/content", token: tok, body: withHeaders{string(data), map[string]string{"Upload-Offset": "0"}}})
+	e.do(req{method: "POST", path: "/v1/uploads/" + id + "/complete", token: tok, body: map[string]any{}})
+	e.drainJobs()
+	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt := e.tokens["w-member"]
+	r = e.do(req{method: "POST", path: "/v1/data-sources", token: wt, body: map[string]string{"name": "Messy CRM"}})
+	ds := r.body["id"].(string)
+	e.do(req{method: "PUT", path: "/v1/data-sources/" + ds + "/taxonomy", token: wt, body: withHeaders{"segment_id,segment_name\ns1,All\n",
+		map[string]string{"Content-Type": "text/csv"}}})
+	b.Reset()
+	for i := range 300 {
+		fmt.Fprintf(&b, "%s\tmaid\ts1\n", maid(i))
+		// Hashed as typed, in capitals: a valid SHA-256 that matches nobody.
+		fmt.Fprintf(&b, "%s\temail_sha256\ts1\n", hexSHA([]byte(fmt.Sprintf("PERSON-%d@EXAMPLE.COM", i))))
+	}
+	for i := range 20 {
+		fmt.Fprintf(&b, "person-%d@example.com\temail_sha256\ts1\n", i)
+	}
+	for i := range 10 {
+		fmt.Fprintf(&b, "%s\temail_sha256\ts1\n", hexSHA([]byte(fmt.Sprint(i)))[:32])
+	}
+	if r := e.uploadWith(wt, ds, b.Bytes(), 1<<20, 0.2); r.body["state"] != "processed" {
+		t.Fatalf("upload: %s", r.raw)
+	}
+	r = e.do(req{method: "GET", path: "/v1/data-sources/" + ds + "/diagnostics?connection_id=" + conn.ID, token: wt})
+	if r.status != 200 {
+		t.Fatalf("diagnostics: %d %s", r.status, r.raw)
+	}
+	src := r.body["data_sources"].([]any)[0].(map[string]any)
+	causes := map[string]map[string]any{}
+	for _, c := range src["causes"].([]any) {
+		c := c.(map[string]any)
+		causes[c["code"].(string)] = c
+	}
+	if c := causes["unhashed_values"]; c == nil || c["rows"] != 20.0 || !strings.Contains(c["fix"].(string), "cleanroom prepare") {
+		t.Errorf("unhashed values: %v", c)
+	}
+	if c := causes["wrong_hash"]; c == nil || c["rows"] != 10.0 {
+		t.Errorf("wrong hash: %v", c)
+	}
+	if c := causes["normalisation"]; c == nil || c["type"] != "email_sha256" {
+		t.Errorf("normalisation: %v (all: %s)", c, r.raw)
+	}
+	if src["rows_rejected"] != 30.0 || r.body["matched_users"] != 300.0 {
+		t.Errorf("counts: rejected %v, matched %v", src["rows_rejected"], r.body["matched_users"])
+	}
+	for code := range causes {
+		if code == "type_not_held" || code == "no_shared_type" {
+			t.Errorf("wrong cause %s", code)
+		}
+	}
+}
+
+// TestCohortGrantExpiry: when a grant runs out, no one acts, and the next refresh rebuilds the
+// cohort without the data.
+func TestCohortGrantExpiry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.syncPublisher(400)
+	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bds := e.dataSourceOf(e.tokens["b-admin"], 0, 300, "email_sha256")
+	if r := e.do(req{method: "POST", path: "/v1/data-sources/" + bds + "/grants", token: e.tokens["b-admin"],
+		body: map[string]any{"grantee_id": e.orgW.ID, "allow_matched": true, "expires_at": e.now.Add(time.Hour)}}); r.status != http.StatusCreated {
+		t.Fatalf("grant: %d %s", r.status, r.raw)
+	}
+	r := e.do(req{method: "POST", path: "/v1/cohorts", token: e.tokens["w-member"], body: map[string]any{"name": "Granted", "kind": "matched",
+		"query": anyOf(seg(bds, "")), "connections": []string{conn.ID}}})
+	id := r.body["id"].(string)
+	e.drainJobs()
+	if got := e.storedSize(id); got != 300 {
+		t.Fatalf("before expiry: %d users", got)
+	}
+	if n, _ := e.api.Cohorts.Refresh(ctx); n != 0 {
+		t.Fatalf("refresh before expiry queued %d builds", n)
+	}
+	e.now = e.now.Add(2 * time.Hour)
+	if n, err := e.api.Cohorts.Refresh(ctx); err != nil || n != 1 {
+		t.Fatalf("refresh after expiry: %d %v", n, err)
+	}
+	e.drainJobs()
+	if got := e.storedSize(id); got != 0 {
+		t.Errorf("after expiry: %d users", got)
 	}
 }
