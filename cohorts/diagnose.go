@@ -173,7 +173,7 @@ func (s *Service) diagnoseSource(ctx context.Context, sd *SourceDiagnostics, ver
 			sd.Causes = append(sd.Causes, Cause{Code: "normalisation", Type: tag,
 				Message: fmt.Sprintf("Your %s rows match far less often than your other identifiers: the values were probably hashed before "+
 					"being trimmed and lowercased (emails) or put in E.164 form (phone numbers).", tag),
-				Fix: "Hash with `cleanroom prepare`, which normalises before hashing, or trim spaces, lowercase and use E.164 before SHA-256."})
+				Fix: "Hash with \"cleanroom prepare\", which normalises before hashing, or trim spaces, lowercase and use E.164 before SHA-256."})
 		}
 	}
 	s.reportCauses(ctx, sd, ver)
@@ -208,12 +208,12 @@ func (s *Service) reportCauses(ctx context.Context, sd *SourceDiagnostics, ver *
 	if unhashed > 0 {
 		sd.Causes = append(sd.Causes, Cause{Code: "unhashed_values", Rows: unhashed,
 			Message: fmt.Sprintf("%d rows of the upload held plain email addresses or phone numbers and were refused.", unhashed),
-			Fix:     "Never upload raw values: run `cleanroom prepare` on your machine to normalise and hash them, then upload again."})
+			Fix:     "Never upload raw values: run \"cleanroom prepare\" on your machine to normalise and hash them, then upload again."})
 	}
 	if wrong > 0 {
 		sd.Causes = append(sd.Causes, Cause{Code: "wrong_hash", Rows: wrong,
 			Message: fmt.Sprintf("%d rows held values hashed with another algorithm (MD5, SHA-1) or not a hex SHA-256, and were refused.", wrong),
-			Fix:     "Hash with SHA-256 and write it as 64 hex digits (`cleanroom prepare` does this)."})
+			Fix:     "Hash with SHA-256 and write it as 64 hex digits (\"cleanroom prepare\" does this)."})
 	}
 	if invalid > 0 {
 		sd.Causes = append(sd.Causes, Cause{Code: "invalid_values", Rows: invalid,

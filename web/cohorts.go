@@ -235,7 +235,9 @@ type featureBar struct {
 	Width  float64
 }
 
-// chart lays a curve out in a 600 x 300 box: x = reach, y = similarity.
+// chart lays a curve out in a 600 x 300 box: x = reach, y = the share of held-out seeds
+// reached (a gains chart: the diagonal is a random pick, the higher the curve the better the
+// model); each point is a similarity the user can pick.
 func chart(rec cohorts.ModelRecord, threshold int64, chosen *float64) *modelChart {
 	m := &modelChart{Record: rec}
 	if chosen != nil {
@@ -247,7 +249,7 @@ func chart(rec cohorts.ModelRecord, threshold int64, chosen *float64) *modelChar
 	}
 	var line []string
 	for _, p := range rec.Curve {
-		cp := chartPoint{X: 40 + 540*float64(p.Reach)/float64(maxReach), Y: 280 - 260*p.Similarity, Similarity: p.Similarity,
+		cp := chartPoint{X: 40 + 540*float64(p.Reach)/float64(maxReach), Y: 280 - 260*p.Recall, Similarity: p.Similarity,
 			Reach: shownSize(int64(p.Reach), false, threshold), Recall: p.Recall, Precision: p.Precision, Lift: p.Lift,
 			Chosen: chosen != nil && *chosen == p.Similarity}
 		m.Points = append(m.Points, cp)
