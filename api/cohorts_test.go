@@ -658,3 +658,139 @@ func TestCohortGrantExpiry(t *testing.T) {
 		t.Errorf("after expiry: %d users", got)
 	}
 }
+
+// syncProfiles syncs a publisher's audience from profile lines (user_id, country, identifiers,
+// cohorts) as the given token.
+func (e *env) syncProfiles(token string, lines []string) {
+	e.t.Helper()
+	if r := e.do(req{method: "PUT", path: "/v1/publisher/taxonomy", token: token, body: withHeaders{"cohort_id,name\nnews,News\n",
+		map[string]string{"Content-Type": "text/csv"}}}); r.status != 200 {
+		e.t.Fatalf("taxonomy: %d %s", r.status, r.raw)
+	}
+	data := []byte("user_id\tcountry\tidentifiers\tcohorts\n" + strings.Join(lines, "\n") + "\n")
+	r := e.do(req{method: "POST", path: "/v1/publisher/uploads", token: token, body: map[string]any{"name": "p.tsv", "size": len(data), "sha256": hexSHA(data)}})
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("begin: %d %s", r.status, r.raw)
+	}
+	id := r.body["id"].(string)
+	e.do(req{method: "PUT", path: "/v1/uploads/" + id + "/content", token: token, body: withHeaders{string(data), map[string]string{"Upload-Offset": "0"}}})
+	e.do(req{method: "POST", path: "/v1/uploads/" + id + "/complete", token: token, body: map[string]any{}})
+	e.drainJobs()
+	if r := e.do(req{method: "GET", path: "/v1/uploads/" + id, token: token}); r.body["state"] != "processed" {
+		e.t.Fatalf("sync: %s", r.raw)
+	}
+}
+
+func maidOf(i int) string { return fmt.Sprintf("6d92078a-8246-4ba4-ae5b-%012x", i) }
+
+// TestCohortAcrossPublishers: one cohort of an advertiser (operator-driven workflow) targets two
+// publishers: one holding emails and MAIDs (a person matched by both counts once), one holding
+// only MAIDs, reached through an identity bridge from emails. Each gets its own code and users.
+func TestCohortAcrossPublishers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var a, p2 []string
+	for i := range 400 {
+		a = append(a, fmt.Sprintf("u%d\tGB\temail_sha256=%s,maid=%s\tnews", i, person(i), maidOf(i)))
+		p2 = append(p2, fmt.Sprintf("v%d\tDE\tmaid=%s\tnews", i, maidOf(i)))
+	}
+	e.syncProfiles(e.tokens["a-admin"], a)
+	pub2 := e.newOrg("Evening Post", cleanroom.OrgPublisher, true)
+	admin2 := e.addMember(pub2.ID, "ops@eveningpost.example", cleanroom.RoleAdmin)
+	e.syncProfiles(e.issueToken(admin2.ID, pub2.ID), p2)
+
+	// The operator's bridge for the second publisher: person i's email -> MAID i, for i < 300.
+	op := e.tokens["operator"]
+	r := e.do(req{method: "POST", path: "/v1/admin/bridges", token: op, body: map[string]any{"name": "Graph", "publisher_id": pub2.ID}})
+	bridge := r.body["id"].(string)
+	var mapping []byte
+	for i := range 300 {
+		mapping = fmt.Appendf(mapping, "email_sha256\t%s\tmaid\t%s\n", person(i), maidOf(i))
+	}
+	r = e.do(req{method: "POST", path: "/v1/admin/bridges/" + bridge + "/uploads", token: op, body: map[string]any{"name": "m.tsv", "size": len(mapping), "sha256": hexSHA(mapping)}})
+	up := r.body["id"].(string)
+	inP2 := e.issueToken(e.op.ID, pub2.ID)
+	e.do(req{method: "PUT", path: "/v1/uploads/" + up + "/content", token: inP2, body: withHeaders{string(mapping), map[string]string{"Upload-Offset": "0"}}})
+	e.do(req{method: "POST", path: "/v1/uploads/" + up + "/complete", token: inP2, body: map[string]any{}})
+	e.drainJobs()
+
+	svc := e.api.Connections
+	c1, _, err := svc.CreateConnection(ctx, e.orgA.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _, err := svc.CreateConnection(ctx, pub2.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := e.tokens["b-member"]
+	// B holds persons 100..349 by email, and persons 100..199 by MAID as well.
+	r = e.do(req{method: "POST", path: "/v1/data-sources", token: tok, body: map[string]string{"name": "CRM"}})
+	ds := r.body["id"].(string)
+	e.do(req{method: "PUT", path: "/v1/data-sources/" + ds + "/taxonomy", token: tok, body: withHeaders{"segment_id,segment_name\ns1,All\n",
+		map[string]string{"Content-Type": "text/csv"}}})
+	var rows []byte
+	for i := 100; i < 350; i++ {
+		rows = fmt.Appendf(rows, "%s\temail_sha256\ts1\n", person(i))
+		if i < 200 {
+			rows = fmt.Appendf(rows, "%s\tmaid\ts1\n", maidOf(i))
+		}
+	}
+	e.upload(tok, ds, rows, 1<<20)
+	e.drainJobs()
+
+	r = e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: map[string]any{"name": "Everywhere", "kind": "matched",
+		"query": anyOf(seg(ds, "")), "connections": []string{c1.ID, c2.ID}}})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	id := r.body["id"].(string)
+	e.drainJobs()
+	co, err := e.store.FindCohort(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][2]int64{}
+	for _, tg := range co.Targets {
+		got[tg.PublisherID] = [2]int64{tg.Code, tg.Size}
+	}
+	// At A: 250 people, each counted once though 100 match by email and MAID. At the second
+	// publisher: MAIDs 100..199 exactly, and emails 100..299 through the bridge: 200 people.
+	want := map[string][2]int64{e.orgA.ID: {cleanroom.FirstCohortCode, 250}, pub2.ID: {cleanroom.FirstCohortCode, 200}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("targets %v, want %v", got, want)
+	}
+	// The diagnostics at the second publisher show the bridged type.
+	r = e.do(req{method: "GET", path: "/v1/cohorts/" + id + "/diagnostics", token: tok})
+	bridged := false
+	for _, d := range r.body["items"].([]any) {
+		d := d.(map[string]any)
+		if d["publisher_id"] != pub2.ID {
+			continue
+		}
+		for _, ty := range d["data_sources"].([]any)[0].(map[string]any)["types"].([]any) {
+			ty := ty.(map[string]any)
+			if ty["type"] == "email_sha256" && ty["publisher_type"] == "maid" && ty["bridged"] == true && ty["matched_rows"] == 200.0 {
+				bridged = true
+			}
+		}
+	}
+	if !bridged {
+		t.Errorf("no bridged email row in the diagnostics: %s", r.raw)
+	}
+	// Each publisher sees the cohort with its own code; neither sees the other's target.
+	for _, pub := range []struct {
+		token, id string
+	}{{e.tokens["a-viewer"], e.orgA.ID}, {e.issueToken(admin2.ID, pub2.ID), pub2.ID}} {
+		r := e.do(req{method: "GET", path: "/v1/cohorts", token: pub.token})
+		items := r.body["items"].([]any)
+		if len(items) != 1 {
+			t.Fatalf("publisher %s lists %d cohorts", pub.id, len(items))
+		}
+		co := items[0].(map[string]any)
+		ts := co["targets"].([]any)
+		if len(ts) != 1 || ts[0].(map[string]any)["publisher_id"] != pub.id || co["query"] != nil {
+			t.Errorf("publisher %s sees %v targets and query %v", pub.id, ts, co["query"])
+		}
+	}
+}

@@ -316,7 +316,24 @@ func (s *Service) Get(ctx context.Context, c connections.Caller, id string) (*cl
 	if !visible(c, co) {
 		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Cohort not found.")
 	}
-	return co, nil
+	return forCaller(c, co), nil
+}
+
+// forCaller returns the cohort as the caller may see it: whole for its workspace; for a
+// publisher, only its own target and not the query (which names the advertiser's data).
+func forCaller(c connections.Caller, co *cleanroom.Cohort) *cleanroom.Cohort {
+	if co.OrgID == c.OrgID {
+		return co
+	}
+	out := *co
+	out.Query = json.RawMessage(`null`)
+	out.Targets = nil
+	for _, t := range co.Targets {
+		if t.PublisherID == c.OrgID {
+			out.Targets = append(out.Targets, t)
+		}
+	}
+	return &out
 }
 
 // owned returns a cohort of the caller's workspace, for changes.
@@ -337,7 +354,14 @@ func (s *Service) List(ctx context.Context, c connections.Caller, publisherSide 
 	if publisherSide {
 		f = cleanroom.CohortFilter{PublisherID: c.OrgID, Page: p}
 	}
-	return s.Store.ListCohorts(ctx, f)
+	cs, next, err := s.Store.ListCohorts(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	for i, co := range cs {
+		cs[i] = forCaller(c, co)
+	}
+	return cs, next, nil
 }
 
 // Change is what a user changes on a cohort; nil means unchanged.

@@ -923,9 +923,15 @@ func TestBrowserCohortCurve(t *testing.T) {
 	if n := js[int](b, `document.querySelectorAll("svg.curve circle[data-similarity]").length`); n < 20 {
 		t.Fatalf("%d points drawn, want >= 20", n)
 	}
+	// Points of equal reach coincide (scores tie); the one on top is the one a user clicks.
+	want := js[string](b, `(() => { const r = document.querySelector('svg.curve circle[data-similarity="0.7"]').getBoundingClientRect();
+		return document.elementFromPoint(r.x + r.width/2, r.y + r.height/2).dataset.similarity; })()`)
+	if want == "" {
+		t.Fatal("no point under the 0.7 point's centre")
+	}
 	b.do("click the 0.7 point", chromedp.Click(chromedp.CSS(`svg.curve circle[data-similarity="0.7"]`)))
-	if !js[bool](b, `document.querySelector('input[name=similarity][value="0.7"]').checked`) {
-		t.Fatal("clicking the point did not pick its row")
+	if !js[bool](b, `document.querySelector('input[name=similarity][value="`+want+`"]').checked`) {
+		t.Fatalf("clicking the point did not pick the row of similarity %s", want)
 	}
 	b.submit("use the point", chromedp.Click(chromedp.CSS(`form.choose button[value=select]`)))
 	w.drain()
@@ -933,8 +939,11 @@ func TestBrowserCohortCurve(t *testing.T) {
 	if got := b.text("#status .state"); got != "active" {
 		t.Fatalf("status after choosing: %q", got)
 	}
-	if !js[bool](b, `document.querySelector('svg.curve circle.chosen[data-similarity="0.7"]') !== null`) {
+	if !js[bool](b, `document.querySelector('svg.curve circle.chosen[data-similarity="`+want+`"]') !== null`) {
 		t.Error("the chosen point is not marked")
+	}
+	if got, err := w.store.FindCohort(ctx, co.ID); err != nil || got.Similarity == nil || fmt.Sprint(*got.Similarity) != want {
+		t.Errorf("stored similarity %v, want %s (%v)", got.Similarity, want, err)
 	}
 
 	// The new-cohort form's estimate.

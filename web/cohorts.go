@@ -215,10 +215,13 @@ type modelChart struct {
 	Code         int64
 	Record       cohorts.ModelRecord
 	Points       []chartPoint
-	Line         string
-	Features     []featureBar
-	Chosen       float64
-	HasChoice    bool
+	// Drawn is Points from the lowest similarity up, so that where points coincide (scores tie)
+	// the highest similarity is on top.
+	Drawn     []chartPoint
+	Line      string
+	Features  []featureBar
+	Chosen    float64
+	HasChoice bool
 }
 
 type chartPoint struct {
@@ -256,6 +259,8 @@ func chart(rec cohorts.ModelRecord, threshold int64, chosen *float64) *modelChar
 		line = append(line, fmt.Sprintf("%.1f,%.1f", cp.X, cp.Y))
 	}
 	m.Line = strings.Join(line, " ")
+	m.Drawn = slices.Clone(m.Points)
+	slices.Reverse(m.Drawn)
 	if rec.Model != nil {
 		top := 0.0
 		for i, f := range rec.Model.Features {
