@@ -49,6 +49,9 @@ type targetView struct {
 type modelView struct {
 	Curve        []pointView   `json:"curve"`
 	Features     []featureView `json:"features"`
+	// HiddenFeatures counts the publisher cohorts the model uses that are not shared with the
+	// caller, so not named.
+	HiddenFeatures int `json:"hidden_features"`
 	Seeds        int           `json:"seeds"`
 	HoldoutSeeds int           `json:"holdout_seeds"`
 	AUC          float64       `json:"auc"`
@@ -75,7 +78,7 @@ var errNoCohorts = cleanroom.Errorf(cleanroom.EUNAVAILABLE, "This server does no
 // maxFeaturesShown bounds the model features listed with a cohort (the strongest first).
 const maxFeaturesShown = 20
 
-func (s *Server) viewCohort(co *cleanroom.Cohort) *cohortView {
+func (s *Server) viewCohort(co *cleanroom.Cohort, orgID string) *cohortView {
 	thr := s.Cohorts.Threshold()
 	shown := func(n int64) *int64 {
 		if n < thr {
@@ -100,12 +103,13 @@ func (s *Server) viewCohort(co *cleanroom.Cohort) *cohortView {
 			tv.Seeds = shown(t.Seeds)
 			var rec cohorts.ModelRecord
 			if len(t.Model) > 0 && json.Unmarshal(t.Model, &rec) == nil && rec.Model != nil {
-				mv := &modelView{Curve: []pointView{}, Features: []featureView{}, Seeds: rec.Seeds, HoldoutSeeds: rec.HoldoutSeeds, AUC: rec.AUC}
+				mv := &modelView{Curve: []pointView{}, Features: []featureView{}, Seeds: rec.Seeds, HoldoutSeeds: rec.HoldoutSeeds, AUC: rec.AUC,
+					HiddenFeatures: rec.Hidden(co.OrgID != orgID)}
 				for _, p := range rec.Curve {
 					mv.Curve = append(mv.Curve, pointView{Similarity: p.Similarity, Reach: shown(int64(p.Reach)), Recall: p.Recall,
 						Precision: p.Precision, Lift: p.Lift})
 				}
-				for i, f := range rec.Model.Features {
+				for i, f := range rec.Visible(co.OrgID != orgID) {
 					if i == maxFeaturesShown {
 						break
 					}
@@ -150,7 +154,7 @@ func (s *Server) listCohorts(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	out := list[*cohortView]{Items: []*cohortView{}, Next: next}
 	for _, co := range cs {
-		out.Items = append(out.Items, s.viewCohort(co))
+		out.Items = append(out.Items, s.viewCohort(co, c.Org.ID))
 	}
 	return c.reply(http.StatusOK, out)
 }
@@ -170,7 +174,7 @@ func (s *Server) createCohort(w http.ResponseWriter, r *http.Request, c *call) e
 	c.target("cohort", co.ID)
 	c.detail("kind", co.Kind)
 	c.detail("connections", req.Connections)
-	return c.created("/v1/cohorts/"+co.ID, s.viewCohort(co))
+	return c.created("/v1/cohorts/"+co.ID, s.viewCohort(co, c.Org.ID))
 }
 
 func (s *Server) estimateCohort(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -213,7 +217,7 @@ func (s *Server) getCohort(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, s.viewCohort(co))
+	return c.reply(http.StatusOK, s.viewCohort(co, c.Org.ID))
 }
 
 func (s *Server) updateCohort(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -249,7 +253,7 @@ func (s *Server) updateCohort(w http.ResponseWriter, r *http.Request, c *call) e
 	if req.Paused != nil {
 		c.detail("paused", *req.Paused)
 	}
-	return c.reply(http.StatusOK, s.viewCohort(co))
+	return c.reply(http.StatusOK, s.viewCohort(co, c.Org.ID))
 }
 
 func (s *Server) deleteCohort(w http.ResponseWriter, r *http.Request, c *call) error {

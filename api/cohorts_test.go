@@ -445,7 +445,8 @@ func TestModeledCohort(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.syncModelPublisher(3000)
-	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true, ModeledAudiences: true})
+	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true, ModeledAudiences: true,
+		CustomCohorts: true, SharedCustomCohorts: []string{"k0", "k1", "k2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,8 +467,18 @@ func TestModeledCohort(t *testing.T) {
 	}
 	model := tg["model"].(map[string]any)
 	curve := model["curve"].([]any)
-	if len(curve) < 20 || model["features"].([]any)[0].(map[string]any)["id"] != "k0" {
+	if len(curve) < 20 || model["features"].([]any)[0].(map[string]any)["id"] != "k0" || model["hidden_features"] != 9.0 {
 		t.Fatalf("model: %v", model)
+	}
+	// Only the shared cohorts are named to the advertiser; the publisher sees them all.
+	for _, f := range model["features"].([]any) {
+		if id := f.(map[string]any)["id"]; id != "k0" && id != "k1" && id != "k2" {
+			t.Errorf("an unshared publisher cohort is named: %v", id)
+		}
+	}
+	r = e.do(req{method: "GET", path: "/v1/cohorts/" + id, token: e.tokens["a-viewer"]})
+	if pm := r.body["targets"].([]any)[0].(map[string]any)["model"].(map[string]any); len(pm["features"].([]any)) != 12 || pm["hidden_features"] != 0.0 {
+		t.Errorf("publisher's view of the model: %v", pm)
 	}
 	var at90 float64
 	for _, p := range curve {

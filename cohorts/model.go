@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"slices"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -24,6 +25,35 @@ type ModelRecord struct {
 	Negatives    int               `json:"negatives"`
 	BaseRate     float64           `json:"base_rate"`
 	AUC          float64           `json:"auc"`
+	// Shared lists the cohort features the partner may see by name (standard cohorts it may
+	// use, custom cohorts shared with it); the publisher sees them all.
+	Shared []string `json:"shared,omitempty"`
+}
+
+// Hidden returns how many of the model's features a caller does not see by name.
+func (r *ModelRecord) Hidden(publisher bool) int {
+	if r.Model == nil {
+		return 0
+	}
+	return len(r.Model.Features) - len(r.Visible(publisher))
+}
+
+// Visible returns the model's features as a caller sees them: all for the publisher, for the
+// partner only countries and the cohorts in Shared (the model still uses the others).
+func (r *ModelRecord) Visible(publisher bool) []lookalike.Feature {
+	if r.Model == nil {
+		return nil
+	}
+	if publisher {
+		return r.Model.Features
+	}
+	var out []lookalike.Feature
+	for _, f := range r.Model.Features {
+		if f.Kind != "cohort" || slices.Contains(r.Shared, f.ID) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // modelOutcome is a trained (or reused) model, and the members when a similarity is chosen.
@@ -34,7 +64,7 @@ type modelOutcome struct {
 
 // model trains a lookalike on the evaluation's matched users (the seeds), or reuses prev when the
 // inputs are unchanged, then cuts it at the cohort's chosen similarity if there is one.
-func (s *Service) model(ctx context.Context, co *cleanroom.Cohort, ev *evaluation, prev json.RawMessage, progress func(float64)) (*modelOutcome, error) {
+func (s *Service) model(ctx context.Context, co *cleanroom.Cohort, conn *cleanroom.Connection, ev *evaluation, prev json.RawMessage, progress func(float64)) (*modelOutcome, error) {
 	var rec ModelRecord
 	if len(prev) > 0 && json.Unmarshal(prev, &rec) == nil && rec.Model != nil {
 		progress(1)
@@ -45,6 +75,18 @@ func (s *Service) model(ctx context.Context, co *cleanroom.Cohort, ev *evaluatio
 		}
 		rec = ModelRecord{Model: res.Model, Curve: res.Curve, Seeds: res.Seeds, TrainSeeds: res.TrainSeeds,
 			HoldoutSeeds: res.HoldoutSeeds, Negatives: res.Negatives, BaseRate: res.BaseRate, AUC: res.AUC}
+	}
+	rec.Shared = nil
+	outs, err := s.Store.ListStandardOptOuts(ctx, conn.PublisherID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range ev.Pub.Cohorts {
+		switch {
+		case c.Standard && conn.Permissions.StandardCohorts && !slices.Contains(outs, c.ID),
+			!c.Standard && conn.Permissions.CustomCohorts && slices.Contains(conn.Permissions.SharedCustomCohorts, c.ID):
+			rec.Shared = append(rec.Shared, c.ID)
+		}
 	}
 	raw, err := json.Marshal(rec)
 	if err != nil {

@@ -222,6 +222,8 @@ type modelChart struct {
 	Features  []featureBar
 	Chosen    float64
 	HasChoice bool
+	// Hidden counts the features not named to the caller.
+	Hidden int
 }
 
 type chartPoint struct {
@@ -241,8 +243,8 @@ type featureBar struct {
 // chart lays a curve out in a 600 x 300 box: x = reach, y = the share of held-out seeds
 // reached (a gains chart: the diagonal is a random pick, the higher the curve the better the
 // model); each point is a similarity the user can pick.
-func chart(rec cohorts.ModelRecord, threshold int64, chosen *float64) *modelChart {
-	m := &modelChart{Record: rec}
+func chart(rec cohorts.ModelRecord, threshold int64, chosen *float64, publisher bool) *modelChart {
+	m := &modelChart{Record: rec, Hidden: rec.Hidden(publisher)}
 	if chosen != nil {
 		m.Chosen, m.HasChoice = *chosen, true
 	}
@@ -261,15 +263,15 @@ func chart(rec cohorts.ModelRecord, threshold int64, chosen *float64) *modelChar
 	m.Line = strings.Join(line, " ")
 	m.Drawn = slices.Clone(m.Points)
 	slices.Reverse(m.Drawn)
-	if rec.Model != nil {
+	if feats := rec.Visible(publisher); len(feats) > 0 {
 		top := 0.0
-		for i, f := range rec.Model.Features {
+		for i, f := range feats {
 			if i == 12 {
 				break
 			}
 			top = max(top, abs(f.Weight))
 		}
-		for i, f := range rec.Model.Features {
+		for i, f := range feats {
 			if i == 12 || top == 0 {
 				break
 			}
@@ -312,7 +314,7 @@ func (d *Dashboard) cohortPage(w http.ResponseWriter, r *http.Request, p *page) 
 	for _, t := range co.Targets {
 		var rec cohorts.ModelRecord
 		if len(t.Model) > 0 && json.Unmarshal(t.Model, &rec) == nil && rec.Model != nil {
-			m := chart(rec, thr, co.Similarity)
+			m := chart(rec, thr, co.Similarity, co.OrgID != p.Caller.OrgID())
 			m.ConnectionID, m.Code = t.ConnectionID, t.Code
 			data.Models = append(data.Models, m)
 		}
