@@ -312,3 +312,33 @@ func TestCohortPages(t *testing.T) {
 func itoa(n int64) string { return strings.TrimSpace(strings.ReplaceAll(jsonNumber(n), "\n", "")) }
 
 func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestDataSourcesPage: the advertiser's data sources with their uploads: a processed one with its
+// report's counts, and one still arriving with a progress bar and a page that refreshes itself.
+func TestDataSourcesPage(t *testing.T) {
+	w := newCohortWorld(t)
+	ctx := context.Background()
+	crm := w.signIn("crm@acme.example")
+	status, html := crm.get("/data-sources")
+	if status != 200 || !strings.Contains(html, "CRM customers") || !strings.Contains(html, "processed") || strings.Contains(html, `http-equiv="refresh"`) {
+		t.Fatalf("data sources: %d\n%s", status, html)
+	}
+	rows := between(html, `id="data-source-uploads"`, `</table>`)
+	if !regexp.MustCompile(`<td>8000</td>`).MatchString(rows) {
+		t.Errorf("the report's rows read are not shown:\n%s", rows)
+	}
+	// An upload half received.
+	if _, err := w.api.Uploads.Begin(ctx, w.adv.ID, "", cleanroom.UploadDataSource, w.dataSource, "next.tsv", 1000, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	_, html = crm.get("/data-sources")
+	if !strings.Contains(html, "next.tsv") || !strings.Contains(html, `<progress max="1000" value="0">`) || !strings.Contains(html, `http-equiv="refresh"`) {
+		t.Errorf("an upload in progress:\n%s", html)
+	}
+	if _, html := w.signIn("crm@other.example").get("/data-sources"); strings.Contains(html, "CRM customers") {
+		t.Error("another advertiser sees Acme's data sources")
+	}
+	if status, _ := w.signIn("ops@planet.example").get("/data-sources"); status != 404 {
+		t.Errorf("publisher: %d", status)
+	}
+}

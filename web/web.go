@@ -52,7 +52,7 @@ func New(a *api.Server, store cleanroom.Store, log *slog.Logger) *Dashboard {
 		funcs[k] = v
 	}
 	funcs["deref"] = func(x *float64) float64 { return *x }
-	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html"} {
+	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html"} {
 		d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
@@ -64,6 +64,7 @@ func New(a *api.Server, store cleanroom.Store, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /org", d.signedIn(d.switchOrg))
 	d.mux.HandleFunc("GET /{$}", d.signedIn(d.overview))
 	d.mux.HandleFunc("GET /audit", d.signedIn(d.auditPage))
+	d.mux.HandleFunc("GET /data-sources", d.signedIn(d.dataSourcesPage))
 	d.mux.HandleFunc("GET /cohorts", d.signedIn(d.cohortsPage))
 	d.mux.HandleFunc("POST /cohorts", d.signedIn(d.createCohort))
 	d.mux.HandleFunc("GET /cohorts/{id}", d.signedIn(d.cohortPage))

@@ -1,0 +1,85 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/cleanroom-oss/cleanroom"
+)
+
+// dataSourcesData is what the data sources page shows: each data source with its latest
+// uploads, their processing progress and what their reports counted.
+type dataSourcesData struct {
+	Sources []dataSourceRow
+	Busy    bool // an upload is being received or processed: the page refreshes itself
+}
+
+type dataSourceRow struct {
+	*cleanroom.DataSource
+	Uploads []uploadRow
+}
+
+type uploadRow struct {
+	*cleanroom.Upload
+	// Done and Total are the processing job's progress; Message what it is doing.
+	Done, Total int64
+	Message     string
+	// Read, Accepted and Rejected are the report's row counts.
+	Read, Accepted, Rejected int64
+	HasReport                bool
+}
+
+// uploadsShown is how many of a data source's latest uploads the page lists.
+const uploadsShown = 3
+
+func (d *Dashboard) dataSourcesPage(w http.ResponseWriter, r *http.Request, p *page) {
+	c := p.Caller
+	if c.Org == nil || c.Org.Kind == cleanroom.OrgPublisher {
+		http.Error(w, "Data sources live in demand-side workspaces.", http.StatusNotFound)
+		return
+	}
+	ctx := r.Context()
+	f := cleanroom.DataSourceFilter{OrgID: c.Org.ID, Page: cleanroom.Page{Limit: 100}}
+	if c.Role == cleanroom.RoleLimited {
+		f.AdvertiserID = c.RepresentsID
+	}
+	dss, _, err := d.store.ListDataSources(ctx, f)
+	if err != nil {
+		d.fail(w, err)
+		return
+	}
+	data := &dataSourcesData{}
+	for _, ds := range dss {
+		row := dataSourceRow{DataSource: ds}
+		ups, _, err := d.store.ListUploads(ctx, cleanroom.UploadDataSource, ds.ID, cleanroom.Page{Limit: uploadsShown})
+		if err != nil {
+			d.fail(w, err)
+			return
+		}
+		for _, u := range ups {
+			ur := uploadRow{Upload: u}
+			switch u.State {
+			case cleanroom.UploadOpen, cleanroom.UploadComplete, cleanroom.UploadProcessing:
+				data.Busy = true
+				ur.Done, ur.Total = u.Received, u.Size
+				if u.JobID != 0 {
+					if j, err := d.store.FindJob(ctx, u.JobID); err == nil && j.ProgressTotal > 0 {
+						ur.Done, ur.Total, ur.Message = j.ProgressDone, j.ProgressTotal, j.Message
+					}
+				}
+			}
+			var rep struct {
+				Read     int64 `json:"rows_read"`
+				Accepted int64 `json:"rows_accepted"`
+				Rejected int64 `json:"rows_rejected"`
+			}
+			if len(u.Report) > 0 && json.Unmarshal(u.Report, &rep) == nil {
+				ur.Read, ur.Accepted, ur.Rejected, ur.HasReport = rep.Read, rep.Accepted, rep.Rejected, true
+			}
+			row.Uploads = append(row.Uploads, ur)
+		}
+		data.Sources = append(data.Sources, row)
+	}
+	p.Title, p.Data = "Data sources", data
+	d.render(w, http.StatusOK, "datasources.html", p)
+}
