@@ -47,14 +47,14 @@ type targetView struct {
 
 // modelView is a modeled cohort's curve and what drove the model.
 type modelView struct {
-	Curve        []pointView   `json:"curve"`
-	Features     []featureView `json:"features"`
+	Curve    []pointView   `json:"curve"`
+	Features []featureView `json:"features"`
 	// HiddenFeatures counts the publisher cohorts the model uses that are not shared with the
 	// caller, so not named.
-	HiddenFeatures int `json:"hidden_features"`
-	Seeds        int           `json:"seeds"`
-	HoldoutSeeds int           `json:"holdout_seeds"`
-	AUC          float64       `json:"auc"`
+	HiddenFeatures int     `json:"hidden_features"`
+	Seeds          int     `json:"seeds"`
+	HoldoutSeeds   int     `json:"holdout_seeds"`
+	AUC            float64 `json:"auc"`
 }
 
 type pointView struct {

@@ -21,14 +21,7 @@ func person(i int) string { return hexSHA([]byte(fmt.Sprintf("person-%d@example.
 // i%3 == 1.
 func (e *env) syncPublisher(n int) {
 	e.t.Helper()
-	tok := e.tokens["a-admin"]
-	r := e.do(req{method: "PUT", path: "/v1/publisher/taxonomy", token: tok, body: withHeaders{
-		"cohort_id,name,iab_id,standard\nsports,Sports fans,483,true\ntravel,Travel intenders,,false\n", map[string]string{"Content-Type": "text/csv"}}})
-	if r.status != 200 {
-		e.t.Fatalf("taxonomy: %d %s", r.status, r.raw)
-	}
-	var b bytes.Buffer
-	b.WriteString("user_id\tcountry\tidentifiers\tcohorts\n")
+	var lines []string
 	for i := range n {
 		country, cohort := "GB", ""
 		if i%2 == 1 {
@@ -40,20 +33,9 @@ func (e *env) syncPublisher(n int) {
 		case 1:
 			cohort = "travel"
 		}
-		fmt.Fprintf(&b, "u%d\t%s\temail_sha256=%s\t%s\n", i, country, person(i), cohort)
+		lines = append(lines, fmt.Sprintf("u%d\t%s\temail_sha256=%s\t%s", i, country, person(i), cohort))
 	}
-	data := b.Bytes()
-	r = e.do(req{method: "POST", path: "/v1/publisher/uploads", token: tok, body: map[string]any{"name": "p.tsv", "size": len(data), "sha256": hexSHA(data)}})
-	if r.status != http.StatusCreated {
-		e.t.Fatalf("begin: %d %s", r.status, r.raw)
-	}
-	id := r.body["id"].(string)
-	e.do(req{method: "PUT", path: "/v1/uploads/" + id + "/content", token: tok, body: withHeaders{string(data), map[string]string{"Upload-Offset": "0"}}})
-	e.do(req{method: "POST", path: "/v1/uploads/" + id + "/complete", token: tok, body: map[string]any{}})
-	e.drainJobs()
-	if r := e.do(req{method: "GET", path: "/v1/uploads/" + id, token: tok}); r.body["state"] != "processed" {
-		e.t.Fatalf("sync: %s", r.raw)
-	}
+	e.syncProfiles(e.tokens["a-admin"], "cohort_id,name,iab_id,standard\nsports,Sports fans,483,true\ntravel,Travel intenders,,false\n", lines)
 }
 
 // dataSource creates a data source in org (as token) holding persons [from, to): segment s1 for
@@ -410,16 +392,11 @@ func TestCohortDiagnostics(t *testing.T) {
 // k0 holds every user with i%4 == 0 and a few others, the rest are noise.
 func (e *env) syncModelPublisher(n int) {
 	e.t.Helper()
-	tok := e.tokens["a-admin"]
 	tax := "cohort_id,name,iab_id,standard\n"
 	for j := range 12 {
 		tax += fmt.Sprintf("k%d,Cohort %d,,false\n", j, j)
 	}
-	if r := e.do(req{method: "PUT", path: "/v1/publisher/taxonomy", token: tok, body: withHeaders{tax, map[string]string{"Content-Type": "text/csv"}}}); r.status != 200 {
-		e.t.Fatalf("taxonomy: %d %s", r.status, r.raw)
-	}
-	var b bytes.Buffer
-	b.WriteString("user_id\tcountry\tidentifiers\tcohorts\n")
+	var lines []string
 	for i := range n {
 		var cs []string
 		for j := range 12 {
@@ -428,14 +405,9 @@ func (e *env) syncModelPublisher(n int) {
 				cs = append(cs, fmt.Sprintf("k%d", j))
 			}
 		}
-		fmt.Fprintf(&b, "u%d\tGB\temail_sha256=%s\t%s\n", i, person(i), strings.Join(cs, ","))
+		lines = append(lines, fmt.Sprintf("u%d\tGB\temail_sha256=%s\t%s", i, person(i), strings.Join(cs, ",")))
 	}
-	data := b.Bytes()
-	r := e.do(req{method: "POST", path: "/v1/publisher/uploads", token: tok, body: map[string]any{"name": "p.tsv", "size": len(data), "sha256": hexSHA(data)}})
-	id := r.body["id"].(string)
-	e.do(req{method: "PUT", path: "/v1/uploads/" + id + "/content", token: tok, body: withHeaders{string(data), map[string]string{"Upload-Offset": "0"}}})
-	e.do(req{method: "POST", path: "/v1/uploads/" + id + "/complete", token: tok, body: map[string]any{}})
-	e.drainJobs()
+	e.syncProfiles(e.tokens["a-admin"], tax, lines)
 }
 
 // TestModeledCohort: a lookalike trains into awaiting_selection with a curve and its features,
@@ -565,35 +537,23 @@ func TestModeledCohortNeedsFeatures(t *testing.T) {
 func TestDiagnosticsFromTheUpload(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	tok := e.tokens["a-admin"]
-	if r := e.do(req{method: "PUT", path: "/v1/publisher/taxonomy", token: tok, body: withHeaders{"cohort_id,name\nnews,News\n",
-		map[string]string{"Content-Type": "text/csv"}}}); r.status != 200 {
-		t.Fatalf("taxonomy: %d %s", r.status, r.raw)
-	}
-	maid := func(i int) string { return fmt.Sprintf("6d92078a-8246-4ba4-ae5b-%012x", i) }
-	var b bytes.Buffer
-	b.WriteString("user_id\tcountry\tidentifiers\tcohorts\n")
+	var lines []string
 	for i := range 400 {
-		fmt.Fprintf(&b, "u%d\tGB\temail_sha256=%s,maid=%s\tnews\n", i, person(i), maid(i))
+		lines = append(lines, fmt.Sprintf("u%d\tGB\temail_sha256=%s,maid=%s\tnews", i, person(i), maidOf(i)))
 	}
-	data := b.Bytes()
-	r := e.do(req{method: "POST", path: "/v1/publisher/uploads", token: tok, body: map[string]any{"name": "p.tsv", "size": len(data), "sha256": hexSHA(data)}})
-	id := r.body["id"].(string)
-	e.do(req{method: "PUT", path: "/v1/uploads/" + id + "/content", token: tok, body: withHeaders{string(data), map[string]string{"Upload-Offset": "0"}}})
-	e.do(req{method: "POST", path: "/v1/uploads/" + id + "/complete", token: tok, body: map[string]any{}})
-	e.drainJobs()
+	e.syncProfiles(e.tokens["a-admin"], "cohort_id,name\nnews,News\n", lines)
 	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wt := e.tokens["w-member"]
-	r = e.do(req{method: "POST", path: "/v1/data-sources", token: wt, body: map[string]string{"name": "Messy CRM"}})
+	r := e.do(req{method: "POST", path: "/v1/data-sources", token: wt, body: map[string]string{"name": "Messy CRM"}})
 	ds := r.body["id"].(string)
 	e.do(req{method: "PUT", path: "/v1/data-sources/" + ds + "/taxonomy", token: wt, body: withHeaders{"segment_id,segment_name\ns1,All\n",
 		map[string]string{"Content-Type": "text/csv"}}})
-	b.Reset()
+	var b bytes.Buffer
 	for i := range 300 {
-		fmt.Fprintf(&b, "%s\tmaid\ts1\n", maid(i))
+		fmt.Fprintf(&b, "%s\tmaid\ts1\n", maidOf(i))
 		// Hashed as typed, in capitals: a valid SHA-256 that matches nobody.
 		fmt.Fprintf(&b, "%s\temail_sha256\ts1\n", hexSHA([]byte(fmt.Sprintf("PERSON-%d@EXAMPLE.COM", i))))
 	}
@@ -670,11 +630,11 @@ func TestCohortGrantExpiry(t *testing.T) {
 	}
 }
 
-// syncProfiles syncs a publisher's audience from profile lines (user_id, country, identifiers,
-// cohorts) as the given token.
-func (e *env) syncProfiles(token string, lines []string) {
+// syncProfiles syncs a publisher's audience, as the given token, from a cohort taxonomy (CSV) and
+// profile lines (user_id, country, identifiers, cohorts).
+func (e *env) syncProfiles(token, taxonomy string, lines []string) {
 	e.t.Helper()
-	if r := e.do(req{method: "PUT", path: "/v1/publisher/taxonomy", token: token, body: withHeaders{"cohort_id,name\nnews,News\n",
+	if r := e.do(req{method: "PUT", path: "/v1/publisher/taxonomy", token: token, body: withHeaders{taxonomy,
 		map[string]string{"Content-Type": "text/csv"}}}); r.status != 200 {
 		e.t.Fatalf("taxonomy: %d %s", r.status, r.raw)
 	}
@@ -705,10 +665,10 @@ func TestCohortAcrossPublishers(t *testing.T) {
 		a = append(a, fmt.Sprintf("u%d\tGB\temail_sha256=%s,maid=%s\tnews", i, person(i), maidOf(i)))
 		p2 = append(p2, fmt.Sprintf("v%d\tDE\tmaid=%s\tnews", i, maidOf(i)))
 	}
-	e.syncProfiles(e.tokens["a-admin"], a)
+	e.syncProfiles(e.tokens["a-admin"], "cohort_id,name\nnews,News\n", a)
 	pub2 := e.newOrg("Evening Post", cleanroom.OrgPublisher, true)
 	admin2 := e.addMember(pub2.ID, "ops@eveningpost.example", cleanroom.RoleAdmin)
-	e.syncProfiles(e.issueToken(admin2.ID, pub2.ID), p2)
+	e.syncProfiles(e.issueToken(admin2.ID, pub2.ID), "cohort_id,name\nnews,News\n", p2)
 
 	// The operator's bridge for the second publisher: person i's email -> MAID i, for i < 300.
 	op := e.tokens["operator"]
