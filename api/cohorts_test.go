@@ -765,3 +765,51 @@ func TestCohortAcrossPublishers(t *testing.T) {
 		}
 	}
 }
+
+// TestCohortConnectionsChange: taking a connection off a cohort removes its target and its member
+// file; adding one gives it the publisher's next code.
+func TestCohortConnectionsChange(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var lines []string
+	for i := range 300 {
+		lines = append(lines, fmt.Sprintf("u%d\tGB\temail_sha256=%s\tnews", i, person(i)))
+	}
+	e.syncProfiles(e.tokens["a-admin"], "cohort_id,name\nnews,News\n", lines)
+	c1, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub2 := e.newOrg("Evening Post", cleanroom.OrgPublisher, true)
+	admin2 := e.addMember(pub2.ID, "ops@eveningpost.example", cleanroom.RoleAdmin)
+	e.syncProfiles(e.issueToken(admin2.ID, pub2.ID), "cohort_id,name\nnews,News\n", lines)
+	c2, _, err := e.api.Connections.CreateConnection(ctx, pub2.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := e.tokens["b-member"]
+	ds := e.dataSourceOf(tok, 0, 200, "email_sha256")
+	r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: map[string]any{"name": "Both", "kind": "matched",
+		"query": anyOf(seg(ds, "")), "connections": []string{c1.ID, c2.ID}}})
+	id := r.body["id"].(string)
+	e.drainJobs()
+	co, _ := e.store.FindCohort(ctx, id)
+	gone := co.Target(c2.ID).BlobKey
+	if gone == "" || co.Target(c1.ID).Size != 200 || co.Target(c2.ID).Size != 200 {
+		t.Fatalf("built: %+v", co.Targets)
+	}
+	r = e.do(req{method: "PATCH", path: "/v1/cohorts/" + id, token: tok, body: map[string]any{"connections": []string{c1.ID}}})
+	if r.status != 200 || len(r.body["targets"].([]any)) != 1 {
+		t.Fatalf("patch: %d %s", r.status, r.raw)
+	}
+	if _, err := e.api.Uploads.Blobs.Stat(ctx, gone); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+		t.Errorf("the removed target's member file is still there: %v", err)
+	}
+	e.drainJobs()
+	r = e.do(req{method: "PATCH", path: "/v1/cohorts/" + id, token: tok, body: map[string]any{"connections": []string{c1.ID, c2.ID}}})
+	e.drainJobs()
+	co, _ = e.store.FindCohort(ctx, id)
+	if co.Status != cleanroom.CohortActive || co.Target(c2.ID) == nil || co.Target(c2.ID).Code != cleanroom.FirstCohortCode+1 || co.Target(c2.ID).Size != 200 {
+		t.Errorf("after adding the connection back: %+v", co.Targets)
+	}
+}

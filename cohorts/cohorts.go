@@ -457,9 +457,17 @@ func (s *Service) Update(ctx context.Context, c connections.Caller, id string, c
 			return nil, err
 		}
 	}
+	old := co.Targets
 	co, err = s.Store.UpdateCohort(ctx, co.ID, upd, s.now())
 	if err != nil {
 		return nil, err
+	}
+	for _, t := range old { // the member files of connections taken off the cohort
+		if t.BlobKey != "" && co.Target(t.ConnectionID) == nil {
+			if err := s.Uploads.Blobs.Delete(ctx, t.BlobKey); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if rebuild {
 		if err := s.enqueue(ctx, co); err != nil {
