@@ -55,9 +55,9 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		set(e.addMember(e.orgA.ID, uniq("del")+"@example.com", cleanroom.RoleMember).ID)
 	case "POST /v1/tokens":
 		body = map[string]string{"name": "ci"}
-	case "DELETE /v1/tokens/{id}":
+	case "DELETE /v1/tokens/{id}", "GET /v1/tokens/{id}":
 		owner := e.users["a-member"].ID
-		if u, ok := e.users[callerLabel]; ok && u.Role != cleanroom.RoleViewer && strings.HasPrefix(callerLabel, "a-") {
+		if u, ok := e.users[callerLabel]; ok && (u.Role != cleanroom.RoleViewer || rt.Method == "GET") && strings.HasPrefix(callerLabel, "a-") {
 			owner = u.ID
 		}
 		_, t, err := e.acc.IssueToken(ctx, owner, e.orgA.ID, "victim", 0)
@@ -97,7 +97,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 
 	case "GET /v1/invitations", "GET /v1/grants":
 		home = "w"
-	case "POST /v1/invitations", "DELETE /v1/invitations/{id}":
+	case "POST /v1/invitations", "DELETE /v1/invitations/{id}", "GET /v1/invitations/{id}":
 		home = "w"
 		email := uniq("inv") + "@example.com"
 		e.addMember(e.orgB.ID, email, cleanroom.RoleMember)
@@ -148,7 +148,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 				body = map[string]any{}
 			}
 		}
-	case "POST /v1/data-sources/{id}/grants", "DELETE /v1/grants/{id}":
+	case "POST /v1/data-sources/{id}/grants", "DELETE /v1/grants/{id}", "GET /v1/grants/{id}":
 		// The advertiser's own data, granted to the publisher's workspace.
 		home = "b"
 		b := connections.Caller{OrgID: e.orgB.ID, Role: cleanroom.RoleAdmin}
@@ -197,6 +197,9 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 	case "PUT /v1/admin/orgs/{id}/dpa":
 		set(e.orgB.ID)
 		body = map[string]string{}
+	case "GET /v1/admin/orgs/{id}/users/{user_id}":
+		set(e.orgB.ID)
+		path = strings.Replace(path, "{user_id}", e.users["b-admin"].ID, 1)
 	case "POST /v1/admin/orgs/{id}/users":
 		set(e.orgB.ID)
 		body = map[string]string{"email": uniq("opadd") + "@example.com", "password": testPassword, "role": "viewer"}
@@ -321,8 +324,15 @@ func (e *env) expectAllowed(rt api.RouteInfo, label string) {
 		e.t.Errorf("%s: %d %s, want success", label, r.status, r.raw)
 		return
 	}
-	if r.status == http.StatusCreated && r.header.Get("Location") == "" {
-		e.t.Errorf("%s: 201 without Location", label)
+	if r.status == http.StatusCreated {
+		// The Location names something the caller can read.
+		if loc := r.header.Get("Location"); loc == "" {
+			e.t.Errorf("%s: 201 without Location", label)
+		} else if g := e.do(req{method: "GET", path: loc, token: e.tokens[label]}); g.status != http.StatusOK &&
+			// A bridge's upload is read acting in the publisher's org, as its parts are sent.
+			!(label == "operator" && strings.HasPrefix(loc, "/v1/uploads/") && g.status == http.StatusForbidden) {
+			e.t.Errorf("%s: GET of the new resource's Location %s: %d %s", label, loc, g.status, g.raw)
+		}
 	}
 	if rt.Audit != "" {
 		if got := e.auditCount(rt.Audit); got != before+1 {

@@ -244,6 +244,18 @@ func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, c *cal
 	return c.created("/v1/invitations/"+m.ID, m)
 }
 
+func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := pathID(r, "id", "Invitation")
+	if err != nil {
+		return err
+	}
+	m, err := s.Connections.Invitation(r.Context(), c.actor(), id)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, m)
+}
+
 func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
 	id, err := pathID(r, "id", "Invitation")
 	if err != nil {

@@ -210,6 +210,18 @@ func (s *Server) listReceivedGrants(w http.ResponseWriter, r *http.Request, c *c
 	return c.reply(http.StatusOK, out)
 }
 
+func (s *Server) getGrant(w http.ResponseWriter, r *http.Request, c *call) error {
+	id, err := pathID(r, "id", "Grant")
+	if err != nil {
+		return err
+	}
+	g, ds, err := s.Connections.Grant(r.Context(), c.actor(), id)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, s.viewGrant(g, ds.Name))
+}
+
 func (s *Server) revokeGrant(w http.ResponseWriter, r *http.Request, c *call) error {
 	id, err := pathID(r, "id", "Grant")
 	if err != nil {

@@ -141,6 +141,22 @@ func (s *Server) addMember(r *http.Request, c *call, orgID, location string) err
 	return c.created(location+m.ID, m)
 }
 
+func (s *Server) adminGetMember(w http.ResponseWriter, r *http.Request, c *call) error {
+	o, err := s.adminOrg(r, c)
+	if err != nil {
+		return err
+	}
+	uid, err := pathID(r, "user_id", "Member")
+	if err != nil {
+		return err
+	}
+	m, err := s.Store.FindMember(r.Context(), o.ID, uid)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, m)
+}
+
 func (s *Server) adminAddUser(w http.ResponseWriter, r *http.Request, c *call) error {
 	o, err := s.adminOrg(r, c)
 	if err != nil {

@@ -78,6 +78,7 @@ func (s *Server) routes() []*route {
 
 		{"GET", "/v1/tokens", inOrg, viewer, lim, "token.list", (*Server).listTokens},
 		{"POST", "/v1/tokens", inOrg, member, lim, "token.create", (*Server).createToken},
+		{"GET", "/v1/tokens/{id}", inOrg, viewer, lim, "", (*Server).getToken},
 		{"DELETE", "/v1/tokens/{id}", inOrg, member, lim, "token.revoke", (*Server).revokeToken},
 
 		{"GET", "/v1/audit", signedIn, "", false, "audit.read", (*Server).listAudit},
@@ -103,6 +104,7 @@ func (s *Server) routes() []*route {
 
 		{"GET", "/v1/invitations", inOrg, viewer, false, "", (*Server).listInvitations},
 		{"POST", "/v1/invitations", inOrg, admin, false, "invitation.create", (*Server).createInvitation},
+		{"GET", "/v1/invitations/{id}", inOrg, viewer, false, "", (*Server).getInvitation},
 		{"DELETE", "/v1/invitations/{id}", inOrg, admin, false, "invitation.revoke", (*Server).revokeInvitation},
 
 		{"GET", "/v1/data-sources", inOrg, viewer, lim, "", (*Server).listDataSources},
@@ -122,6 +124,7 @@ func (s *Server) routes() []*route {
 		{"GET", "/v1/data-sources/{id}/grants", inOrg, viewer, lim, "", (*Server).listGrants},
 		{"POST", "/v1/data-sources/{id}/grants", inOrg, member, lim, "grant.create", (*Server).createGrant},
 		{"GET", "/v1/grants", inOrg, viewer, false, "", (*Server).listReceivedGrants},
+		{"GET", "/v1/grants/{id}", inOrg, viewer, lim, "", (*Server).getGrant},
 		{"DELETE", "/v1/grants/{id}", inOrg, member, lim, "grant.revoke", (*Server).revokeGrant},
 
 		{"GET", "/v1/cohorts", inOrg, viewer, false, "", (*Server).listCohorts},
@@ -139,6 +142,7 @@ func (s *Server) routes() []*route {
 		{"POST", "/v1/admin/orgs/{id}/clean-room", operatorOn, "", false, "org.clean_room.enable", (*Server).adminEnableCleanRoom},
 		{"PUT", "/v1/admin/orgs/{id}/dpa", operatorOn, "", false, "org.dpa.record", (*Server).adminRecordDPA},
 		{"POST", "/v1/admin/orgs/{id}/users", operatorOn, "", false, "user.add", (*Server).adminAddUser},
+		{"GET", "/v1/admin/orgs/{id}/users/{user_id}", operatorOn, "", false, "", (*Server).adminGetMember},
 		{"GET", "/v1/admin/jobs", operatorOn, "", false, "", (*Server).adminListJobs},
 		{"GET", "/v1/admin/provisional-access", operatorOn, "", false, "", (*Server).adminListProvisional},
 		{"POST", "/v1/admin/provisional-access", operatorOn, "", false, "provisional_access.grant", (*Server).adminGrantProvisional},

@@ -71,17 +71,34 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, c *call) er
 	return c.created("/v1/tokens/"+t.ID, createTokenResponse{Token: t, Secret: secret})
 }
 
-func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, c *call) error {
+// token loads the {id} token if the caller may see it: its org's, and for non-admins their own.
+func (s *Server) token(r *http.Request, c *call) (*cleanroom.Token, error) {
 	id, err := pathID(r, "id", "Token")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	t, err := s.Store.FindToken(r.Context(), id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if owner := tokenOwnerFilter(c); t.OrgID != c.Org.ID || (owner != "" && t.UserID != owner) {
-		return notFound("Token")
+		return nil, notFound("Token")
+	}
+	return t, nil
+}
+
+func (s *Server) getToken(w http.ResponseWriter, r *http.Request, c *call) error {
+	t, err := s.token(r, c)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, t)
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, c *call) error {
+	t, err := s.token(r, c)
+	if err != nil {
+		return err
 	}
 	if err := s.Store.RevokeToken(r.Context(), t.ID, s.now()); err != nil {
 		return err

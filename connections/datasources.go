@@ -186,6 +186,23 @@ func (s *Service) Usable(ctx context.Context, c Caller, id string, use cleanroom
 		Hint("Ask the advertiser to grant the data source to this workspace with %s use allowed.", use)
 }
 
+// Grant returns a grant the caller's org sees: one of its own data (see visible) or one made to
+// it, with the data source. Others are not found.
+func (s *Service) Grant(ctx context.Context, c Caller, id string) (*cleanroom.Grant, *cleanroom.DataSource, error) {
+	g, err := s.Store.FindGrant(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	ds, err := s.Store.FindDataSource(ctx, g.DataSourceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !c.visible(ds) && c.OrgID != g.GranteeID {
+		return nil, nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Grant not found.")
+	}
+	return g, ds, nil
+}
+
 // GrantRequest is what an advertiser grants.
 type GrantRequest struct {
 	GranteeID                                 string
@@ -246,11 +263,7 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, dataSourceID string
 
 // RevokeGrant revokes a grant; only the data's advertiser side may.
 func (s *Service) RevokeGrant(ctx context.Context, c Caller, id string) (*cleanroom.Grant, error) {
-	g, err := s.Store.FindGrant(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	ds, err := s.Store.FindDataSource(ctx, g.DataSourceID)
+	g, ds, err := s.Grant(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
