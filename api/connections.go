@@ -221,10 +221,11 @@ func (s *Server) listInvitations(w http.ResponseWriter, r *http.Request, c *call
 		}
 		page.After = next
 	}
-	if out == nil {
-		out = []*cleanroom.Member{}
+	res, err := pageList(r, out, func(m *cleanroom.Member) string { return m.ID })
+	if err != nil {
+		return err
 	}
-	return c.reply(http.StatusOK, list[*cleanroom.Member]{Items: out})
+	return c.reply(http.StatusOK, res)
 }
 
 func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -278,10 +279,11 @@ func (s *Server) adminListProvisional(w http.ResponseWriter, r *http.Request, c 
 	if err != nil {
 		return err
 	}
-	if ps == nil {
-		ps = []*cleanroom.ProvisionalAccess{}
+	res, err := pageList(r, ps, func(p *cleanroom.ProvisionalAccess) string { return p.ID })
+	if err != nil {
+		return err
 	}
-	return c.reply(http.StatusOK, list[*cleanroom.ProvisionalAccess]{Items: ps})
+	return c.reply(http.StatusOK, res)
 }
 
 func (s *Server) adminGrantProvisional(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -152,11 +152,15 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	out := list[*grantView]{Items: []*grantView{}}
+	views := []*grantView{}
 	for _, g := range gs {
-		out.Items = append(out.Items, s.viewGrant(g, ds.Name))
+		views = append(views, s.viewGrant(g, ds.Name))
 	}
-	return c.reply(http.StatusOK, out)
+	res, err := pageList(r, views, func(v *grantView) string { return v.ID })
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, res)
 }
 
 type createGrantRequest struct {
@@ -199,8 +203,12 @@ func (s *Server) listReceivedGrants(w http.ResponseWriter, r *http.Request, c *c
 	if err != nil {
 		return err
 	}
-	out := list[*grantView]{Items: []*grantView{}}
-	for _, g := range gs {
+	res, err := pageList(r, gs, func(g *cleanroom.Grant) string { return g.ID })
+	if err != nil {
+		return err
+	}
+	out := list[*grantView]{Items: []*grantView{}, Next: res.Next}
+	for _, g := range res.Items {
 		ds, err := s.Store.FindDataSource(r.Context(), g.DataSourceID)
 		if err != nil {
 			return err

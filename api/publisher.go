@@ -114,10 +114,11 @@ func (s *Server) listPublisherVersions(w http.ResponseWriter, r *http.Request, c
 	if err != nil {
 		return err
 	}
-	if vs == nil {
-		vs = []*cleanroom.Version{}
+	res, err := pageList(r, vs, func(v *cleanroom.Version) string { return v.ID })
+	if err != nil {
+		return err
 	}
-	return c.reply(http.StatusOK, list[*cleanroom.Version]{Items: vs})
+	return c.reply(http.StatusOK, res)
 }
 
 type eventsResponse struct {

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,6 +151,38 @@ func pageOf(r *http.Request) (cleanroom.Page, error) {
 		p.Limit = n
 	}
 	return p, nil
+}
+
+// pageList answers a list the store returns whole (short lists: invitations, grants, versions,
+// provisional access) with the same ?limit= and ?after= paging as the others. The cursor is the
+// last item's ID, so a page holds the items after it in the list's order.
+func pageList[T any](r *http.Request, items []T, id func(T) string) (list[T], error) {
+	p, err := pageOf(r)
+	if err != nil {
+		return list[T]{}, err
+	}
+	start := 0
+	if p.After != "" {
+		after, err := base64.RawURLEncoding.DecodeString(p.After)
+		i := -1
+		if err == nil {
+			i = slices.IndexFunc(items, func(x T) bool { return id(x) == string(after) })
+		}
+		if i < 0 {
+			return list[T]{}, cleanroom.Errorf(cleanroom.EINVALID, "The after cursor is not one this list gave.").With("field", "after").
+				Hint("Start again without after, or pass the next value of the previous page.")
+		}
+		start = i + 1
+	}
+	end := min(len(items), start+p.Size())
+	out := list[T]{Items: slices.Clone(items[start:end])}
+	if out.Items == nil {
+		out.Items = []T{}
+	}
+	if end < len(items) {
+		out.Next = base64.RawURLEncoding.EncodeToString([]byte(id(items[end-1])))
+	}
+	return out, nil
 }
 
 // pathID returns the {name} path value, checked to be a UUID; a malformed one is not found.

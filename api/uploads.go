@@ -202,10 +202,11 @@ func (s *Server) listDataSourceVersions(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	if vs == nil {
-		vs = []*cleanroom.Version{}
+	res, err := pageList(r, vs, func(v *cleanroom.Version) string { return v.ID })
+	if err != nil {
+		return err
 	}
-	return c.reply(http.StatusOK, list[*cleanroom.Version]{Items: vs})
+	return c.reply(http.StatusOK, res)
 }
 
 type taxonomyResponse struct {
