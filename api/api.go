@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -42,6 +43,9 @@ type Server struct {
 	// SecureCookies marks session cookies Secure; set it whenever users reach the server over
 	// HTTPS (directly or through a proxy). Requests that arrive over TLS get Secure cookies anyway.
 	SecureCookies bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for the
+	// login limiter and logs); empty means the connection's address is the client's.
+	TrustedProxies []netip.Prefix
 	// LoginLimiter limits login attempts per client address and per email.
 	LoginLimiter *auth.Limiter
 	// Registry receives the HTTP metrics; Gatherer serves /metrics.

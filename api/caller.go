@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -146,12 +147,42 @@ func (s *Server) ClearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// ClientAddr returns the client's address for rate limiting (the connection's remote address,
-// without the port).
-func ClientAddr(r *http.Request) string {
+// ClientAddr returns the client's address for rate limiting and logs: the connection's remote
+// address without the port, or, when that is one of the server's TrustedProxies, the nearest
+// address in X-Forwarded-For that is not a trusted proxy.
+func (s *Server) ClientAddr(r *http.Request) string {
 	a := r.RemoteAddr
 	if i := strings.LastIndexByte(a, ':'); i > 0 {
 		a = a[:i]
 	}
+	a = strings.Trim(a, "[]")
+	if !s.trusted(a) {
+		return a
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(h); err != nil {
+			break // a malformed hop: trust nothing before it
+		}
+		a = h
+		if !s.trusted(h) {
+			break
+		}
+	}
 	return a
+}
+
+// trusted reports whether addr is one of the TrustedProxies.
+func (s *Server) trusted(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.TrustedProxies {
+		if p.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
 }

@@ -25,7 +25,7 @@ type sessionResponse struct {
 // Login checks the rate limits and the password and starts a session. The web package uses it
 // for its form login too.
 func (s *Server) Login(w http.ResponseWriter, r *http.Request, email, password, orgID string) (*cleanroom.Session, *cleanroom.User, error) {
-	for _, key := range []string{"addr:" + ClientAddr(r), "email:" + strings.ToLower(strings.TrimSpace(email))} {
+	for _, key := range []string{"addr:" + s.ClientAddr(r), "email:" + strings.ToLower(strings.TrimSpace(email))} {
 		if ok, wait := s.LoginLimiter.Allow(key); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 			return nil, nil, &statusError{http.StatusTooManyRequests,
@@ -42,7 +42,7 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request, email, password, 
 	secret, sess, u, err := s.Accounts.Login(r.Context(), email, password, orgID)
 	if err != nil {
 		if cleanroom.ErrorCode(err) == cleanroom.EUNAUTHENTICATED {
-			s.Logger.Warn("sign-in failed", "addr", ClientAddr(r))
+			s.Logger.Warn("sign-in failed", "addr", s.ClientAddr(r))
 		}
 		return nil, nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -143,6 +144,14 @@ func (m *Main) Serve() error {
 	m.API.Cohorts = m.Cohorts
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.SecureCookies = c.SecureCookies || c.TLSCert != ""
+	for _, p := range c.TrustedProxies {
+		prefix, err := netip.ParsePrefix(strings.TrimSpace(p))
+		if err != nil {
+			cancel()
+			return fmt.Errorf("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8 or 127.0.0.1/32", p)
+		}
+		m.API.TrustedProxies = append(m.API.TrustedProxies, prefix)
+	}
 	m.API.Registry, m.API.Gatherer = reg, reg
 	dash := web.New(m.API, m.Store, m.Logger)
 	handler := m.API.Handler(dash)

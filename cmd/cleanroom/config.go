@@ -26,6 +26,8 @@ type Config struct {
 	TLSCert, TLSKey string
 	// SecureCookies marks session cookies Secure (behind a TLS-terminating proxy).
 	SecureCookies bool
+	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For names the client.
+	TrustedProxies []string
 	// Workers is the number of background jobs run at once; JobLease how long a job stays
 	// leased to a worker that stopped reporting (then another worker takes it over).
 	Workers  int
@@ -72,6 +74,7 @@ func (c *Config) serverFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", c.SecureCookies, "mark session cookies Secure (set when a proxy terminates TLS)")
+	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs of reverse proxies whose X-Forwarded-For names the client (comma-separated)")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "background jobs run at once")
 	fs.DurationVar(&c.JobLease, "job-lease", c.JobLease, "how long a job stays with a worker that stopped reporting before another takes it over")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
