@@ -813,3 +813,27 @@ func TestCohortConnectionsChange(t *testing.T) {
 		t.Errorf("after adding the connection back: %+v", co.Targets)
 	}
 }
+
+// TestModeledEstimate: a lookalike's estimate counts its seeds and says whether they are enough
+// to learn from.
+func TestModeledEstimate(t *testing.T) {
+	e := newEnv(t)
+	e.syncPublisher(400)
+	conn, _, err := e.api.Connections.CreateConnection(context.Background(), e.orgA.ID, e.orgW.ID, cleanroom.Permissions{ModeledAudiences: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := e.tokens["w-member"]
+	ds := e.dataSourceOf(tok, 0, 150, "email_sha256")
+	for _, c := range []struct {
+		segment  string
+		activate bool
+	}{{"", true}, {"s1", false}} { // 150 seeds; 75 in s1
+		r := e.do(req{method: "POST", path: "/v1/cohorts:estimate", token: tok, body: map[string]any{"kind": "modeled",
+			"query": anyOf(seg(ds, c.segment)), "connections": []string{conn.ID}}})
+		est := r.body["estimates"].([]any)[0].(map[string]any)
+		if r.status != 200 || est["activates"] != c.activate || (!c.activate && !strings.Contains(est["reason"].(string), "at least 100")) {
+			t.Errorf("segment %q: %d %s", c.segment, r.status, r.raw)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/keyring"
+	"github.com/cleanroom-oss/cleanroom/lookalike"
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
@@ -572,7 +573,8 @@ type Estimate struct {
 	// null below the privacy threshold.
 	Users          *int64 `json:"users"`
 	BelowThreshold bool   `json:"below_threshold"`
-	// Activates says whether a matched cohort of this size would be served.
+	// Activates says whether a matched cohort of this size would be served, or whether a
+	// lookalike has enough matched users to learn from.
 	Activates bool `json:"activates"`
 	// Reason says why it would not, or why the estimate could not be made.
 	Reason string `json:"reason,omitempty"`
@@ -621,11 +623,17 @@ func (s *Service) Estimate(ctx context.Context, c connections.Caller, sp Spec) (
 		}
 		n := int64(ev.Members.GetCardinality())
 		e.Users, e.BelowThreshold = s.shown(n), n < s.Threshold()
-		e.Activates = n >= s.activationMinimum()
 		if ev.Left != nil {
 			e.LeftOut = ev.Left
 		}
-		if !e.Activates {
+		switch e.Activates = n >= s.activationMinimum(); {
+		case sp.Kind == cleanroom.CohortModeled && n < lookalike.DefaultMinSeeds:
+			e.Activates = false
+			e.Reason = fmt.Sprintf("A lookalike needs at least %d matched users to learn from.", lookalike.DefaultMinSeeds)
+		case sp.Kind == cleanroom.CohortModeled:
+			// The lookalike's reach is chosen on its curve, at or above the seeds' count.
+			e.Activates = true
+		case !e.Activates:
 			e.Reason = fmt.Sprintf("Fewer users than the activation minimum of %d.", s.activationMinimum())
 		}
 		out.Estimates = append(out.Estimates, e)
