@@ -812,6 +812,14 @@ func TestCohortConnectionsChange(t *testing.T) {
 	if co.Status != cleanroom.CohortActive || co.Target(c2.ID) == nil || co.Target(c2.ID).Code != cleanroom.FirstCohortCode+1 || co.Target(c2.ID).Size != 200 {
 		t.Errorf("after adding the connection back: %+v", co.Targets)
 	}
+	// A paused cohort stays paused through a rebuild.
+	e.do(req{method: "PATCH", path: "/v1/cohorts/" + id, token: tok, body: map[string]any{"paused": true}})
+	e.do(req{method: "PATCH", path: "/v1/cohorts/" + id, token: tok, body: map[string]any{"connections": []string{c1.ID}}})
+	e.drainJobs()
+	co, _ = e.store.FindCohort(ctx, id)
+	if co.Status != cleanroom.CohortPaused || co.Targets[0].Active || co.Targets[0].Size != 200 {
+		t.Errorf("a paused cohort after a rebuild: %s %+v", co.Status, co.Targets)
+	}
 }
 
 // TestModeledEstimate: a lookalike's estimate counts its seeds and says whether they are enough

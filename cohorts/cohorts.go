@@ -445,7 +445,10 @@ func (s *Service) Update(ctx context.Context, c connections.Caller, id string, c
 	}
 	if rebuild {
 		status := cleanroom.CohortBuilding
-		if co.Kind == cleanroom.CohortModeled && ch.Similarity == nil && co.Similarity == nil {
+		switch {
+		case co.Status == cleanroom.CohortPaused:
+			status = cleanroom.CohortPaused // rebuilt, and still not served until resumed
+		case co.Kind == cleanroom.CohortModeled && ch.Similarity == nil && co.Similarity == nil:
 			status = cleanroom.CohortTraining
 		}
 		if ch.Paused != nil && *ch.Paused {
