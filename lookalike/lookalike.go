@@ -20,13 +20,14 @@ const (
 	DefaultMinFeatures = 10
 	DefaultMinSeeds    = 100
 	DefaultHoldout     = 0.2
-	DefaultL2          = 1.0
+	DefaultL2          = 3.0
 	// MinCohortMembers is the fewest live members a cohort needs to be a feature.
 	MinCohortMembers = 100
 	// MaxCountries is how many of the most common countries become features.
 	MaxCountries = 20
-	// MaxSeedShare is the largest share of the live users the seeds may be.
-	MaxSeedShare = 0.5
+	// MaxSeedShare is the largest share of the live users the seeds may be: beyond it the users
+	// left to find are too few for a lookalike to be worth it.
+	MaxSeedShare = 0.9
 	// Bins is the number of score bins the curve and the cuts use.
 	Bins = 1 << 16
 	// scale is the fixed-point scale of weights when scoring.
@@ -148,6 +149,9 @@ func Train(ctx context.Context, pub *vault.PublisherVersion, seeds *roaring.Bitm
 	if pub == nil || seeds == nil {
 		return nil, errors.New("lookalike: nil input")
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	live := int(pub.Live())
 	seeds = seeds.Clone()
 	if pub.Deleted != nil {
@@ -157,10 +161,11 @@ func Train(ctx context.Context, pub *vault.PublisherVersion, seeds *roaring.Bitm
 	nSeeds := int(seeds.GetCardinality())
 	if nSeeds < opt.MinSeeds {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "Only %d matched users to learn from; a lookalike needs at least %d.", nSeeds, opt.MinSeeds).
+			With("seeds", nSeeds).With("min_seeds", opt.MinSeeds).
 			Hint("Widen the query (any instead of all, more segments, no geo-lock) or upload more data, so that more users match.")
 	}
 	if float64(nSeeds) > MaxSeedShare*float64(live) {
-		return nil, cleanroom.Errorf(cleanroom.EINVALID, "The matched users are %.0f%% of the publisher's audience; there is no one left to find.",
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "The matched users are %.0f%% of the publisher's live users; too few are left to find lookalikes among.",
 			100*float64(nSeeds)/float64(max(1, live))).
 			Hint("Use a matched cohort instead, or narrow the query to the customers worth finding more of.")
 	}
@@ -239,6 +244,7 @@ func chooseFeatures(pub *vault.PublisherVersion, opt Options) (*design, error) {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID,
 			"The publisher offers %d custom cohorts with at least %d members to model with; a lookalike needs at least %d.",
 			len(d.cohorts), MinCohortMembers, opt.MinFeatures).
+			With("usable_cohorts", len(d.cohorts)).With("min_cohorts", opt.MinFeatures).
 			Hint("Ask the publisher to sync more custom cohorts (interests, sections read, engagement), or build a matched cohort instead.")
 	}
 	if opt.Country {
@@ -295,19 +301,21 @@ func splitSeeds(seeds *roaring.Bitmap, opt Options) (train, holdout []uint32) {
 	return train, holdout
 }
 
-// sampleNegatives draws up to n distinct live non-seed ordinals, sorted.
+// sampleNegatives draws up to n distinct live non-seed ordinals, uniformly, sorted.
 func sampleNegatives(pub *vault.PublisherVersion, seeds *roaring.Bitmap, n int, seed uint64) []uint32 {
 	avail := int(pub.Live()) - int(seeds.GetCardinality())
 	n = min(n, avail)
 	picked := roaring.New()
 	state := seed ^ 0x5eed
-	for tries := 0; int(picked.GetCardinality()) < n && tries < 50*n+1000; tries++ {
+	for got, tries := 0, 0; got < n && tries < 50*n+1000; tries++ {
 		state = mix(state)
 		o := uint32(state % uint64(pub.Users))
 		if seeds.Contains(o) || (pub.Deleted != nil && pub.Deleted.Contains(o)) {
 			continue
 		}
-		picked.Add(o)
+		if picked.CheckedAdd(o) {
+			got++
+		}
 	}
 	return picked.ToArray()
 }
@@ -350,8 +358,10 @@ func buildRows(pub *vault.PublisherVersion, d *design, train, negs []uint32) ([]
 	return rows, labels
 }
 
-// fit fits L2-regularised logistic regression by Newton's method. The returned weights have
-// width+1 entries, the last the bias (not regularised).
+// fit fits L2-regularised logistic regression by Newton's method with a backtracking line search
+// (so that every step lowers the penalised loss). The returned weights have width+1 entries, the
+// last the bias (not regularised). A feature no row has keeps weight 0: its gradient and its
+// Hessian off-diagonal are 0 and its diagonal is l2.
 func fit(ctx context.Context, rows [][]int32, y []float64, width int, l2 float64) ([]float64, error) {
 	p := width + 1
 	w := make([]float64, p)
@@ -364,6 +374,8 @@ func fit(ctx context.Context, rows [][]int32, y []float64, width int, l2 float64
 	h := make([]float64, p*p)
 	hb := make([]float64, p) // the bias column
 	g := make([]float64, p)
+	trial := make([]float64, p)
+	current := penalisedLoss(rows, y, w, width, l2)
 	for iter := 0; iter < maxIterations; iter++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -407,16 +419,59 @@ func fit(ctx context.Context, rows [][]int32, y []float64, width int, l2 float64
 		if err != nil {
 			return nil, err
 		}
+		// Armijo backtracking: the full Newton step is almost always taken; halve it while it
+		// does not lower the loss by a share of what the gradient promises.
+		slope := 0.0
+		for i := range p {
+			slope += g[i] * step[i]
+		}
+		t, next := 1.0, current
+		for range 30 {
+			for i := range p {
+				trial[i] = w[i] - t*step[i]
+			}
+			next = penalisedLoss(rows, y, trial, width, l2)
+			if next <= current-1e-4*t*slope {
+				break
+			}
+			t /= 2
+		}
+		if next > current { // no progress possible in float64: w is the optimum
+			break
+		}
 		biggest := 0.0
 		for i := range p {
-			w[i] -= step[i]
-			biggest = max(biggest, math.Abs(step[i]))
+			biggest = max(biggest, math.Abs(t*step[i]))
 		}
+		copy(w, trial)
+		current = next
 		if biggest < 1e-6 {
 			break
 		}
 	}
 	return w, nil
+}
+
+// penalisedLoss returns the negative log-likelihood of the labels y under weights w plus the L2
+// penalty l2/2 |w|^2 (the bias, w[width], is not penalised).
+func penalisedLoss(rows [][]int32, y, w []float64, width int, l2 float64) float64 {
+	loss := 0.0
+	for r, row := range rows {
+		z := w[width]
+		for _, f := range row {
+			z += w[f]
+		}
+		// log(1 + e^z) - y z, computed without overflow.
+		if z > 0 {
+			loss += z + math.Log1p(math.Exp(-z)) - y[r]*z
+		} else {
+			loss += math.Log1p(math.Exp(z)) - y[r]*z
+		}
+	}
+	for i := range width {
+		loss += l2 / 2 * w[i] * w[i]
+	}
+	return loss
 }
 
 // solve solves h x = g for a symmetric positive definite h (p x p) by Cholesky.
@@ -430,7 +485,7 @@ func solve(h, g []float64, p int) ([]float64, error) {
 			}
 			if i == j {
 				if s <= 0 {
-					s = 1e-9 // a feature with no members among the sample: keep its weight at 0
+					s = 1e-9 // only when there is no row at all (the L2 term keeps features positive)
 				}
 				l[i*p+i] = math.Sqrt(s)
 			} else {
