@@ -179,7 +179,10 @@ func Train(ctx context.Context, pub *vault.PublisherVersion, seeds *roaring.Bitm
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rows, labels := buildRows(pub, d, train, negs)
+	rows, labels, err := buildRows(ctx, pub, d, train, negs, opt.Workers)
+	if err != nil {
+		return nil, err
+	}
 	opt.Progress(0.15)
 	w, err := fit(ctx, rows, labels, d.width(), opt.L2)
 	if err != nil {
@@ -321,41 +324,88 @@ func sampleNegatives(pub *vault.PublisherVersion, seeds *roaring.Bitmap, n int, 
 }
 
 // buildRows returns the sparse feature rows (feature indexes, ascending) of the training seeds
-// then the negatives, with their labels.
-func buildRows(pub *vault.PublisherVersion, d *design, train, negs []uint32) ([][]int32, []float64) {
-	ords := append(slices.Clone(train), negs...)
-	labels := make([]float64, len(ords))
+// then the negatives (both ascending and disjoint), with their labels. Workers intersect the
+// feature cohorts with the sample in parallel; the rows are then laid out in one array.
+func buildRows(ctx context.Context, pub *vault.PublisherVersion, d *design, train, negs []uint32, workers int) ([][]int32, []float64, error) {
+	n := len(train) + len(negs)
+	labels := make([]float64, n)
 	for i := range train {
 		labels[i] = 1
 	}
-	pos := make(map[uint32]int32, len(ords))
-	for i, o := range ords {
-		pos[o] = int32(i)
-	}
-	sample := roaring.BitmapOf(ords...)
-	rows := make([][]int32, len(ords))
-	buf := make([]uint32, 4096)
-	for f, c := range d.cohorts {
-		it := roaring.And(pub.Members[c], sample).ManyIterator()
-		for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
-			for _, o := range buf[:n] {
-				r := pos[o]
-				rows[r] = append(rows[r], int32(f))
-			}
+	// sorted is the sample ascending and rowOf[i] the row of sorted[i]: a merge of the two lists.
+	sorted := make([]uint32, 0, n)
+	rowOf := make([]int32, 0, n)
+	for i, j := 0, 0; i < len(train) || j < len(negs); {
+		if j == len(negs) || i < len(train) && train[i] < negs[j] {
+			sorted, rowOf = append(sorted, train[i]), append(rowOf, int32(i))
+			i++
+		} else {
+			sorted, rowOf = append(sorted, negs[j]), append(rowOf, int32(len(train)+j))
+			j++
 		}
+	}
+	sample := roaring.BitmapOf(sorted...)
+	// hits[f] lists the rows having feature f.
+	hits := make([][]int32, d.width())
+	workers = max(1, min(workers, len(d.cohorts)))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			buf := make([]uint32, 4096)
+			for f := w; f < len(d.cohorts); f += workers {
+				if err := ctx.Err(); err != nil {
+					errs[w] = err
+					return
+				}
+				it := roaring.And(pub.Members[d.cohorts[f]], sample).ManyIterator()
+				p := 0 // the intersection is ascending: search sorted from the last hit on
+				for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
+					for _, o := range buf[:k] {
+						i, _ := slices.BinarySearch(sorted[p:], o)
+						p += i
+						hits[f] = append(hits[f], rowOf[p])
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
 	}
 	country := map[uint16]int32{}
 	for i, c := range d.countries {
 		country[c] = int32(len(d.cohorts) + i)
 	}
-	for r, o := range ords {
+	for i, o := range sorted {
 		if int(o) < len(pub.Country) {
 			if f, ok := country[pub.Country[o]]; ok {
-				rows[r] = append(rows[r], f)
+				hits[f] = append(hits[f], rowOf[i])
 			}
 		}
 	}
-	return rows, labels
+	// Lay the rows out in one array, features ascending within each.
+	count := make([]int, n+1)
+	for _, rs := range hits {
+		for _, r := range rs {
+			count[r+1]++
+		}
+	}
+	for r := range n {
+		count[r+1] += count[r]
+	}
+	flat := make([]int32, count[n])
+	rows := make([][]int32, n)
+	for r := range rows {
+		rows[r] = flat[count[r]:count[r]:count[r+1]]
+	}
+	for f, rs := range hits {
+		for _, r := range rs {
+			rows[r] = append(rows[r], int32(f))
+		}
+	}
+	return rows, labels, nil
 }
 
 // fit fits L2-regularised logistic regression by Newton's method with a backtracking line search
