@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,8 +32,15 @@ func BenchmarkLookalike(b *testing.B) {
 	}
 	start := time.Now()
 	a := buildAudience(b, users, 500)
-	b.Logf("built %d users x 500 cohorts in %s", users, time.Since(start).Round(time.Millisecond))
+	var size uint64
+	for _, m := range a.pub.Members {
+		size += m.GetSizeInBytes()
+	}
+	b.Logf("built %d users x 500 cohorts in %s: cohort bitmaps %d MB, countries %d MB", users,
+		time.Since(start).Round(time.Millisecond), size>>20, len(a.pub.Country)*2>>20)
 	seeds := a.seedsOf(5, 10)
+	debug.FreeOSMemory() // drop the building's garbage, so that the peak below is the training's
+	peakBefore := resetPeakRSS()
 	var res *lookalike.Result
 	var phases []string
 	b.ResetTimer()
@@ -50,6 +58,10 @@ func BenchmarkLookalike(b *testing.B) {
 		b.ReportMetric(time.Since(t0).Seconds(), "train-s")
 	}
 	b.StopTimer()
+	if peak := peakRSS(); peak > 0 {
+		b.Logf("peak RSS during training %d MB (%d MB resident before)", peak>>20, peakBefore>>20)
+		b.ReportMetric(float64(peak>>20), "train-peak-MB")
+	}
 	b.Logf("progress reports (done +time since the previous): %s", strings.Join(phases, ", "))
 	t0 := time.Now()
 	prec, base := quality(b, a, res, seeds, 5)
@@ -65,4 +77,33 @@ func BenchmarkLookalike(b *testing.B) {
 	b.ReportMetric(prec/base, "lift@5x")
 	b.ReportMetric(est, "est-precision@5x")
 	b.ReportMetric(res.AUC, "auc")
+}
+
+// resetPeakRSS resets the process's peak resident set size (VmHWM) to the current one and
+// returns it, on Linux; 0 elsewhere.
+func resetPeakRSS() uint64 {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return 0
+	}
+	return procStatus("VmRSS:")
+}
+
+// peakRSS returns the process's peak resident set size since the last reset, on Linux; 0 elsewhere.
+func peakRSS() uint64 { return procStatus("VmHWM:") }
+
+// procStatus returns a size field of /proc/self/status in bytes, or 0.
+func procStatus(field string) uint64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(raw)) {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }

@@ -30,7 +30,10 @@
 //
 // Every live user gets a score: the bias plus the weights of its features, added in fixed point
 // (1/65536) so that the result does not depend on the order or the number of goroutines. The
-// score range is cut into 65,536 bins and the live non-seed users are counted per bin.
+// users are scored a block of ordinals at a time, each worker adding the weights of its share of
+// the cohorts by walking their bitmaps, so no array over all users is kept. The range of the
+// training sample's scores is cut into 65,536 bins (the rare users beyond it fall into the end
+// bins), and one pass counts the live non-seed users and the held-out seeds per bin.
 //
 // A user's similarity is its percentile among the publisher's live non-seed users: similarity
 // 0.9 means scoring at least as high as 90% of them, so the users at or above similarity s are

@@ -206,12 +206,27 @@ func Train(ctx context.Context, pub *vault.PublisherVersion, seeds *roaring.Bitm
 		}
 		return 0
 	})
-	scores, err := m.score(ctx, pub, opt.Workers)
+	// The score bins span the sample's scores (exactly as score computes them: fixed-point sums),
+	// so that one pass over the users is enough; the few users beyond go to the end bins.
+	fw := make([]int32, d.width())
+	for i := range fw {
+		fw[i] = fixed(w[i])
+	}
+	m.Lo, m.Hi = math.MaxInt64, math.MinInt64
+	for _, row := range rows {
+		z := int64(fixed(m.Bias))
+		for _, f := range row {
+			z += int64(fw[f])
+		}
+		m.Lo, m.Hi = min(m.Lo, z), max(m.Hi, z)
+	}
+	if m.Lo > m.Hi {
+		m.Lo, m.Hi = 0, 0
+	}
+	res, err := m.evaluate(ctx, pub, seeds, holdout, opt.Workers, func(done float64) { opt.Progress(0.35 + 0.6*done) })
 	if err != nil {
 		return nil, err
 	}
-	opt.Progress(0.8)
-	res := m.evaluate(pub, scores, seeds, holdout)
 	res.Seeds, res.TrainSeeds, res.HoldoutSeeds, res.Negatives = nSeeds, len(train), len(holdout), len(negs)
 	res.BaseRate = float64(nSeeds) / float64(live)
 	res.UsableFeatures = len(d.cohorts)
@@ -569,92 +584,122 @@ func solve(h, g []float64, p int) ([]float64, error) {
 // fixed converts a weight to fixed point.
 func fixed(w float64) int32 { return int32(math.Round(w * scale)) }
 
-// score returns every user's fixed-point score. Cohorts are split between workers, each adding
-// into its own array; integer sums make the result independent of the split.
-func (m *Model) score(ctx context.Context, pub *vault.PublisherVersion, workers int) ([]int32, error) {
-	cohortIdx := map[string]int{}
+// scoreBlock is the number of ordinals scored at a time, so that the workers' block accumulators
+// (4 bytes an ordinal) stay in the processor's cache. A variable for tests.
+var scoreBlock = 1 << 21
+
+// score computes every user's fixed-point score and hands them to visit, in order, a block at a
+// time: visit(lo, s) gets the scores of ordinals lo to lo+len(s)-1 in a buffer that is reused
+// afterwards. Erased users get a score too (meaningless, the callers skip them). Within a block
+// the feature cohorts are dealt between the workers, each adding its cohorts' weights into its own
+// accumulator, which are then added up; each cohort's iterator carries on from block to block.
+// Integer sums make the scores independent of the split. Memory: one block per worker, not an
+// array over all users.
+func (m *Model) score(ctx context.Context, pub *vault.PublisherVersion, workers int, visit func(lo int, s []int32)) error {
+	cohortIdx := make(map[string]int, len(pub.Cohorts))
 	for i, c := range pub.Cohorts {
 		cohortIdx[c.ID] = i
 	}
 	type term struct {
 		cohort int
 		w      int32
+		// The cohort's iterator and the values it has returned but not yet added.
+		it       roaring.ManyIntIterable
+		buf      []uint32
+		pos, end int
+		done     bool
 	}
-	var terms []term
+	var terms []*term
 	var countryW [1 << 16]int32
 	for _, f := range m.Features {
 		switch f.Kind {
 		case "cohort":
 			if i, ok := cohortIdx[f.ID]; ok && fixed(f.Weight) != 0 {
-				terms = append(terms, term{i, fixed(f.Weight)})
+				terms = append(terms, &term{cohort: i, w: fixed(f.Weight)})
 			}
 		case "country":
 			countryW[vault.PackCountry(f.ID)] = fixed(f.Weight)
 		}
 	}
-	n := int(pub.Users)
-	arrays := max(1, min(workers, 4, len(terms)))
-	acc := make([][]int32, arrays)
-	bias := fixed(m.Bias)
-	acc[0] = make([]int32, n)
-	var wg sync.WaitGroup
-	for w := 1; w < arrays; w++ {
-		acc[w] = make([]int32, n)
-	}
-	// Country and bias in the first array, split by range.
-	chunk := (n + workers - 1) / max(1, workers)
-	for lo := 0; lo < n; lo += max(1, chunk) {
-		hi := min(n, lo+chunk)
-		wg.Go(func() {
-			a := acc[0]
-			for o := lo; o < hi; o++ {
-				a[o] = bias + countryW[pub.Country[o]]
-			}
-		})
-	}
-	wg.Wait()
-	// Cohorts: largest first, dealt round-robin so the arrays get similar work.
-	slices.SortStableFunc(terms, func(a, b term) int {
+	// Largest first, dealt round-robin so that the workers get similar work.
+	slices.SortStableFunc(terms, func(a, b *term) int {
 		return int(int64(pub.Members[b.cohort].GetCardinality()) - int64(pub.Members[a.cohort].GetCardinality()))
 	})
-	errs := make([]error, arrays)
-	for w := range arrays {
-		wg.Go(func() {
-			a := acc[w]
-			buf := make([]uint32, 8192)
-			for t := w; t < len(terms); t += arrays {
-				if ctx.Err() != nil {
-					errs[w] = ctx.Err()
-					return
-				}
-				wt := terms[t].w
-				it := pub.Members[terms[t].cohort].ManyIterator()
-				for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
-					for _, o := range buf[:k] {
-						a[o] += wt
-					}
-				}
-			}
-		})
+	for _, t := range terms {
+		t.it = pub.Members[t.cohort].ManyIterator()
+		t.buf = make([]uint32, 1024)
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	n := int(pub.Users)
+	workers = max(1, workers)
+	block := max(1, min(n, scoreBlock))
+	local := make([][]int32, workers) // worker 0's accumulator is the one handed to visit
+	for w := range workers {
+		local[w] = make([]int32, block)
 	}
-	for w := 1; w < arrays; w++ {
-		src := acc[w]
-		for lo := 0; lo < n; lo += max(1, chunk) {
-			hi := min(n, lo+chunk)
+	bias := fixed(m.Bias)
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += block {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(n, lo+block)
+		for w := range workers {
 			wg.Go(func() {
-				a := acc[0]
-				for o := lo; o < hi; o++ {
-					a[o] += src[o]
+				acc := local[w][:hi-lo]
+				if w == 0 {
+					for i, c := range pub.Country[lo:hi] {
+						acc[i] = bias + countryW[c]
+					}
+				} else {
+					clear(acc)
+				}
+				for k := w; k < len(terms); k += workers {
+					t := terms[k]
+					for !t.done {
+						if t.pos == t.end {
+							t.pos, t.end = 0, t.it.NextMany(t.buf)
+							if t.end == 0 {
+								t.done = true
+								break
+							}
+						}
+						vals := t.buf[t.pos:t.end]
+						take := len(vals)
+						if vals[take-1] >= uint32(hi) {
+							take, _ = slices.BinarySearch(vals, uint32(hi))
+						}
+						wt := t.w
+						for _, o := range vals[:take] {
+							acc[o-uint32(lo)] += wt
+						}
+						t.pos += take
+						if take < len(vals) {
+							break
+						}
+					}
 				}
 			})
 		}
 		wg.Wait()
+		if workers > 1 {
+			part := (hi - lo + workers - 1) / workers
+			for s := lo; s < hi; s += part {
+				e := min(hi, s+part)
+				wg.Go(func() {
+					dst := local[0][s-lo : e-lo]
+					for w := 1; w < workers; w++ {
+						src := local[w][s-lo : e-lo]
+						for i := range dst {
+							dst[i] += src[i]
+						}
+					}
+				})
+			}
+			wg.Wait()
+		}
+		visit(lo, local[0][:hi-lo])
 	}
-	return acc[0], nil
+	return nil
 }
 
 // excluded marks the ordinals that are never selected as lookalikes: erased users and seeds.
@@ -677,37 +722,37 @@ func (m *Model) bin(s int32) int {
 	return int((int64(s) - m.Lo) * Bins / (m.Hi - m.Lo + 1))
 }
 
-// evaluate sets the score range and the cuts from the scores, and returns the curve and the AUC.
-func (m *Model) evaluate(pub *vault.PublisherVersion, scores []int32, seeds *roaring.Bitmap, holdout []uint32) *Result {
-	ex := excluded(pub, seeds)
-	exArr := ex.ToArray()
-	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	j := 0
-	for o, s := range scores {
-		if j < len(exArr) && exArr[j] == uint32(o) {
-			j++
-			continue
-		}
-		lo, hi = min(lo, int64(s)), max(hi, int64(s))
-	}
-	if lo > hi {
-		lo, hi = 0, 0
-	}
-	m.Lo, m.Hi = lo, hi
+// evaluate scores every user once, counting the live non-seed users and the held-out seeds
+// (ascending) per bin; it sets the model's cuts and returns the curve and the AUC.
+func (m *Model) evaluate(ctx context.Context, pub *vault.PublisherVersion, seeds *roaring.Bitmap, holdout []uint32, workers int,
+	progress func(float64)) (*Result, error) {
 	hist := make([]int64, Bins)
-	j = 0
-	var total int64
-	for o, s := range scores {
-		if j < len(exArr) && exArr[j] == uint32(o) {
-			j++
-			continue
-		}
-		hist[m.bin(s)]++
-		total++
-	}
 	hold := make([]int64, Bins)
-	for _, o := range holdout {
-		hold[m.bin(scores[o])]++
+	var total int64
+	ex := excluded(pub, seeds).ToArray()
+	j, h := 0, 0
+	reported := 0.0
+	err := m.score(ctx, pub, workers, func(lo int, scores []int32) {
+		if done := float64(lo+len(scores)) / float64(pub.Users); done >= reported+0.05 {
+			progress(done)
+			reported = done
+		}
+		for i, s := range scores {
+			o := uint32(lo + i)
+			if h < len(holdout) && holdout[h] == o {
+				hold[m.bin(s)]++
+				h++
+			}
+			if j < len(ex) && ex[j] == o {
+				j++
+				continue
+			}
+			hist[m.bin(s)]++
+			total++
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	// above[b]: non-seed users in bins >= b.
 	above := make([]int64, Bins+1)
@@ -749,7 +794,7 @@ func (m *Model) evaluate(pub *vault.PublisherVersion, scores []int32, seeds *roa
 		}
 		res.AUC = sum / (float64(len(holdout)) * float64(total))
 	}
-	return res
+	return res, nil
 }
 
 // cutIndex returns the index into Cuts of a similarity.
@@ -765,28 +810,29 @@ func (m *Model) Select(ctx context.Context, pub *vault.PublisherVersion, seeds *
 	if cut < 0 || cut > 1 || math.IsNaN(cut) {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "The similarity must be between 0 and 1.")
 	}
-	scores, err := m.score(ctx, pub, runtime.GOMAXPROCS(0))
-	if err != nil {
-		return nil, err
-	}
-	ex := excluded(pub, seeds)
-	exArr := ex.ToArray()
+	ex := excluded(pub, seeds).ToArray()
 	cb := int(m.Cuts[cutIndex(cut)])
 	out := roaring.New()
 	buf := make([]uint32, 0, 8192)
 	j := 0
-	for o, s := range scores {
-		if j < len(exArr) && exArr[j] == uint32(o) {
-			j++
-			continue
-		}
-		if m.bin(s) >= cb {
-			buf = append(buf, uint32(o))
-			if len(buf) == cap(buf) {
-				out.AddMany(buf)
-				buf = buf[:0]
+	err := m.score(ctx, pub, runtime.GOMAXPROCS(0), func(lo int, scores []int32) {
+		for i, s := range scores {
+			o := uint32(lo + i)
+			if j < len(ex) && ex[j] == o {
+				j++
+				continue
+			}
+			if m.bin(s) >= cb {
+				buf = append(buf, o)
+				if len(buf) == cap(buf) {
+					out.AddMany(buf)
+					buf = buf[:0]
+				}
 			}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	out.AddMany(buf)
 	if includeSeeds {
