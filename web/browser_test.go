@@ -899,9 +899,151 @@ func TestBrowserScreenshot(t *testing.T) {
 	}
 }
 
+// screenshot keeps a full-page screenshot as DIR/name.png when CLEANROOM_SCREENSHOTS=DIR.
+func (b *tab) screenshot(name string) {
+	b.t.Helper()
+	dir := os.Getenv("CLEANROOM_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	shot := run(b, "screenshot "+name, chromedp.FullScreenshot(100)) // 100: PNG
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), shot, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// cohortTab is a browser tab signed in to the cohort world as email.
+func (w *cohortWorld) cohortTab(email string) *tab {
+	w.t.Helper()
+	f := &fixture{t: w.t, url: w.srv.URL}
+	b := f.newTab()
+	b.navigate("/login")
+	if resp := b.fillLogin(email, worldPassword); resp.Status != http.StatusOK || b.path() != "/" {
+		w.t.Fatalf("sign in as %s: %d at %s", email, resp.Status, b.path())
+	}
+	return b
+}
+
+// TestBrowserCohortForm: in Chromium, an advertiser builds a query with a group through the
+// new-cohort form (the add buttons work in the page), estimates it, creates it, and watches it
+// become active on its page without reloading; it is listed with its code. The list refreshes
+// while a cohort builds without touching what is being typed in the form.
+func TestBrowserCohortForm(t *testing.T) {
+	needBrowser(t)
+	w := newCohortWorld(t)
+	ctx := context.Background()
+	b := w.cohortTab("crm@acme.example")
+	b.navigate("/cohorts")
+	if got := b.text("#cohort-list p.muted"); got != "No cohorts yet." {
+		t.Errorf("empty list says %q", got)
+	}
+	// Mark the page: a reload would lose the mark.
+	b.do("fill the form",
+		chromedp.Evaluate[chromedp.Void](`window.sameDocument = true`),
+		chromedp.SetValue(chromedp.CSS(`#new-cohort input[name=name]`), "Acme - Tech or finance"),
+		chromedp.Click(chromedp.CSS(`#connections input[value="`+w.conn+`"]`)),
+		chromedp.SetValue(chromedp.CSS(`#new-cohort select[name=op]`), "all"),
+		chromedp.SetValue(chromedp.CSS(`#conditions > table tbody tr:first-child select[name=ds]`), w.dataSource),
+		chromedp.Click(chromedp.CSS(`#conditions button[data-add-group]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#conditions fieldset.group`)),
+		chromedp.Click(chromedp.CSS(`#conditions fieldset.group button[data-add-row]`)),
+	)
+	if !js[bool](b, `window.sameDocument === true`) {
+		t.Fatal("the add buttons reloaded the page; they should work in it")
+	}
+	if got := js[[]string](b, `[...document.querySelectorAll("#conditions fieldset.group input[name=row]")].map(i => i.value)`); !slices.Equal(got, []string{"g1", "g1", "g1"}) {
+		t.Fatalf("the new group's rows belong to %q, want 3 rows of g1", got)
+	}
+	b.do("fill the group",
+		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(1) select[name=ds]`), w.dataSource),
+		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(1) input[name=seg]`), "s01"),
+		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(3) select[name=ds]`), w.dataSource),
+		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(3) input[name=seg]`), "s02"),
+	)
+	resp := b.submit("estimate", chromedp.Click(chromedp.CSS(`#new-cohort button[value=estimate]`)))
+	if resp.Status != http.StatusOK || b.exists(".error") {
+		t.Fatalf("estimate: status %d, error %v", resp.Status, b.exists(".error"))
+	}
+	estimate := b.rows("#estimates")
+	if len(estimate) != 1 || estimate[0][0] != "Daily Planet" || estimate[0][2] != "yes" {
+		t.Fatalf("estimate rows %q, want one for Daily Planet that would be served", estimate)
+	}
+	predicted := estimate[0][1]
+	b.screenshot("cohorts-estimate")
+	// The form came back as typed.
+	if got := js[[]string](b, `[...document.querySelectorAll("#conditions input[name=seg]")].map(i => i.value)`); !slices.Equal(got, []string{"", "", "s01", "", "s02"}) {
+		t.Errorf("segments after the estimate: %q", got)
+	}
+	resp = b.submit("create", chromedp.Click(chromedp.CSS(`#new-cohort button[value=create]`)))
+	id, ok := strings.CutPrefix(b.path(), "/cohorts/")
+	if resp.Status != http.StatusOK || !ok {
+		t.Fatalf("create: status %d at %s", resp.Status, b.path())
+	}
+	if got := b.text("#status .state"); got != "building" || !b.exists("#status progress") {
+		t.Errorf("a new cohort's status: %q", got)
+	}
+	b.do("mark the page", chromedp.Evaluate[chromedp.Void](`window.sameDocument = true`))
+	w.drain()
+	b.do("wait for the page to show the cohort active", chromedp.WaitVisible(chromedp.CSS(`#status .state-active`)))
+	if !js[bool](b, `window.sameDocument === true`) {
+		t.Error("the page reloaded itself; it should swap its parts in")
+	}
+	co, err := w.store.FindCohort(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := co.Targets[0]
+	if got := b.text("#targets code.code"); got != itoa(tg.Code) {
+		t.Errorf("code shown %q, want %d", got, tg.Code)
+	}
+	if itoa(tg.Size) != predicted {
+		t.Errorf("the estimate predicted %s users, the build has %d", predicted, tg.Size)
+	}
+	b.screenshot("cohort-matched")
+	if b.exists("[data-busy]") || !b.exists(".diagnostics") {
+		t.Error("the finished cohort's page still refreshes, or lacks its diagnostics")
+	}
+	b.navigate("/cohorts")
+	rows := b.rows("#cohorts")
+	if len(rows) != 1 || rows[0][0] != co.Name || rows[0][2] != "active" || rows[0][4] != itoa(tg.Code) || rows[0][5] != itoa(tg.Size) || rows[0][6] != "yes" {
+		t.Errorf("list rows %q", rows)
+	}
+
+	// A cohort building: the list refreshes itself, the form keeps what is typed.
+	if _, err := w.api.Cohorts.Create(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin, UserID: "u"}, cohorts.Spec{
+		Name: "Acme - Everyone", Kind: cleanroom.CohortMatched, ConnectionIDs: []string{w.conn},
+		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource}}}}); err != nil {
+		t.Fatal(err)
+	}
+	b.navigate("/cohorts")
+	if !b.exists(`#cohorts .state-building`) || !b.exists(`#cohorts progress`) {
+		t.Fatalf("the building cohort is not shown building: %q", b.rows("#cohorts"))
+	}
+	b.do("type a name", chromedp.Evaluate[chromedp.Void](`window.sameDocument = true; document.getElementById("cohort-list").dataset.old = "1"`),
+		chromedp.SendKeys(chromedp.CSS(`#new-cohort input[name=name]`), "Half typ"))
+	// While it builds, the list is swapped for a fresh one, which brings no live meta refresh
+	// (the fallback for pages without script) into the page.
+	b.do("wait for the list to be swapped", chromedp.WaitNotPresent(chromedp.CSS(`#cohort-list[data-old]`)))
+	if !b.exists(`#cohorts .state-building`) || b.exists(`meta[http-equiv=refresh]`) {
+		t.Errorf("the swapped list: building %v, meta refresh %v", b.exists(`#cohorts .state-building`), b.exists(`meta[http-equiv=refresh]`))
+	}
+	w.drain()
+	b.do("wait for the list to show it active", chromedp.WaitNotPresent(chromedp.CSS(`#cohorts .state-building`)))
+	b.screenshot("cohorts")
+	if got := b.column("#cohorts", 2); !slices.Equal(got, []string{"active", "active"}) {
+		t.Errorf("statuses after the build: %q", got)
+	}
+	if got := js[string](b, `document.querySelector("#new-cohort input[name=name]").value`); got != "Half typ" || !js[bool](b, `window.sameDocument === true`) {
+		t.Errorf("the refresh reloaded the page or lost the typed name: %q", got)
+	}
+}
+
 // TestBrowserCohortCurve: in Chromium, a lookalike's curve is drawn with its points (no console
-// or CSP errors), clicking a point picks it in the table, and submitting makes the cohort active
-// at that similarity; the estimate on the new-cohort form shows the predicted size.
+// or CSP errors), clicking a point picks it in the table, and submitting, with the matched users
+// included, makes the cohort active at that similarity.
 func TestBrowserCohortCurve(t *testing.T) {
 	needBrowser(t)
 	w := newCohortWorld(t)
@@ -913,15 +1055,22 @@ func TestBrowserCohortCurve(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.drain()
-	f := &fixture{t: t, url: w.srv.URL}
-	b := f.newTab()
-	b.navigate("/login")
-	if resp := b.fillLoginWith(chromedp.SetValue[chromedp.CSS], "crm@acme.example", worldPassword); resp.Status != http.StatusOK {
-		t.Fatalf("sign in: %d", resp.Status)
-	}
+	b := w.cohortTab("crm@acme.example")
 	b.navigate("/cohorts/" + co.ID)
-	if n := js[int](b, `document.querySelectorAll("svg.curve circle[data-similarity]").length`); n < 20 {
+	if got := b.text("#status .state"); got != "awaiting_selection" {
+		t.Fatalf("status of the trained lookalike: %q", got)
+	}
+	n := js[int](b, `document.querySelectorAll("svg.curve circle[data-similarity]").length`)
+	if n < 20 {
 		t.Fatalf("%d points drawn, want >= 20", n)
+	}
+	if rows := len(b.rows("table.points")); rows != n {
+		t.Errorf("the table lists %d points, the curve %d", rows, n)
+	}
+	// Every point lies inside the chart.
+	if out := js[int](b, `[...document.querySelectorAll("svg.curve circle")].filter(c => { const x = +c.getAttribute("cx"), y = +c.getAttribute("cy");
+		return !(x >= 40 && x <= 580 && y >= 20 && y <= 280); }).length`); out != 0 {
+		t.Errorf("%d points outside the chart", out)
 	}
 	// Points of equal reach coincide (scores tie); the one on top is the one a user clicks.
 	want := js[string](b, `(() => { const r = document.querySelector('svg.curve circle[data-similarity="0.7"]').getBoundingClientRect();
@@ -933,31 +1082,25 @@ func TestBrowserCohortCurve(t *testing.T) {
 	if !js[bool](b, `document.querySelector('input[name=similarity][value="`+want+`"]').checked`) {
 		t.Fatalf("clicking the point did not pick the row of similarity %s", want)
 	}
-	b.submit("use the point", chromedp.Click(chromedp.CSS(`form.choose button[value=select]`)))
-	w.drain()
-	b.navigate("/cohorts/" + co.ID)
-	if got := b.text("#status .state"); got != "active" {
-		t.Fatalf("status after choosing: %q", got)
+	if got := js[[]string](b, `[...document.querySelectorAll("svg.curve circle.chosen")].map(c => c.dataset.similarity)`); !slices.Equal(got, []string{want}) {
+		t.Errorf("points marked chosen after the click: %q, want [%s]", got, want)
 	}
+	b.do("include the matched users", chromedp.Click(chromedp.CSS(`form.choose input[name=include_seeds]`)))
+	b.submit("use the point", chromedp.Click(chromedp.CSS(`form.choose button[value=select]`)))
+	if got := b.text("#status .state"); got != "building" {
+		t.Errorf("status after choosing: %q", got)
+	}
+	w.drain()
+	b.do("wait for the page to show the cohort active", chromedp.WaitVisible(chromedp.CSS(`#status .state-active`)))
+	b.screenshot("cohort-modeled")
 	if !js[bool](b, `document.querySelector('svg.curve circle.chosen[data-similarity="`+want+`"]') !== null`) {
 		t.Error("the chosen point is not marked")
 	}
-	if got, err := w.store.FindCohort(ctx, co.ID); err != nil || got.Similarity == nil || fmt.Sprint(*got.Similarity) != want {
-		t.Errorf("stored similarity %v, want %s (%v)", got.Similarity, want, err)
+	if got := b.text("#similarity"); !strings.HasSuffix(got, "matched users included") {
+		t.Errorf("similarity shown as %q", got)
 	}
-
-	// The new-cohort form's estimate.
-	b.navigate("/cohorts")
-	b.do("fill the form",
-		chromedp.SetValue(chromedp.CSS(`#new-cohort input[name=name]`), "Acme - Everyone"),
-		chromedp.Click(chromedp.CSS(`#new-cohort input[name=connection]`)),
-		chromedp.SetValue(chromedp.CSS(`#new-cohort select[name=ds0]`), w.dataSource),
-	)
-	b.submit("estimate", chromedp.Click(chromedp.CSS(`#new-cohort button[value=estimate]`)))
-	if got := b.text("#estimates tbody td:nth-child(2)"); got == "" || strings.HasPrefix(got, "<") {
-		t.Errorf("estimated users: %q", got)
-	}
-	if got := js[string](b, `document.querySelector('#new-cohort input[name=name]').value`); got != "Acme - Everyone" {
-		t.Errorf("the form lost the name: %q", got)
+	got, err := w.store.FindCohort(ctx, co.ID)
+	if err != nil || got.Similarity == nil || fmt.Sprint(*got.Similarity) != want || !got.IncludeSeeds || got.Status != cleanroom.CohortActive {
+		t.Errorf("stored cohort %+v, want active at similarity %s with the seeds (%v)", got, want, err)
 	}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,31 +17,51 @@ import (
 	"github.com/cleanroom-oss/cleanroom/match"
 )
 
-// conditionRows is how many condition rows the new-cohort form offers.
-const conditionRows = 4
+// Rows the query builder starts with: conditions at the top level, and in a new group.
+const (
+	firstRows = 2
+	groupRows = 2
+)
 
 // cohortsData is what the cohorts page shows.
 type cohortsData struct {
 	Publisher bool // a publisher sees the cohorts built for it, read only
 	CanEdit   bool
 	Cohorts   []*cohortRow
-	Busy      bool // a cohort is building or training: the page refreshes itself
+	Busy      bool // a cohort is building or training: the page refreshes its list
+	Refresh   int64
 	// The new-cohort form: choices and what was typed.
-	Connections []connectionRow
+	Connections []connectionChoice
 	DataSources []*cleanroom.DataSource
+	Segments    []segmentChoice
 	Form        cohortForm
-	Estimates   *cohorts.Estimates
+	Estimates   []estimateRow
 	Threshold   int64
 }
 
 type cohortRow struct {
 	*cleanroom.Cohort
 	Threshold int64
+	// names holds the names of the orgs the page mentions: the workspace, the publishers.
+	names map[string]string
 }
 
 // Size shows a target's size, withholding it below the privacy threshold.
 func (r *cohortRow) Size(t cleanroom.CohortTarget) string {
 	return shownSize(t.Size, t.BuiltAt.IsZero(), r.Threshold)
+}
+
+// OrgName returns an org's name, or its ID when it could not be found.
+func (r *cohortRow) OrgName(id string) string {
+	if n, ok := r.names[id]; ok {
+		return n
+	}
+	return id
+}
+
+// Busy reports whether the cohort is being built or trained.
+func (r *cohortRow) Busy() bool {
+	return r.Status == cleanroom.CohortBuilding || r.Status == cleanroom.CohortTraining
 }
 
 func shownSize(n int64, unbuilt bool, threshold int64) string {
@@ -53,15 +74,69 @@ func shownSize(n int64, unbuilt bool, threshold int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-// cohortForm is the new-cohort form's fields.
+// orgNames looks up the names of orgs, leaving out those not found.
+func (d *Dashboard) orgNames(ctx context.Context, names map[string]string, ids ...string) error {
+	for _, id := range ids {
+		if _, ok := names[id]; ok || id == "" {
+			continue
+		}
+		o, err := d.store.FindOrg(ctx, id)
+		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return err
+		}
+		names[id] = o.Name
+	}
+	return nil
+}
+
+// cohortForm is the new-cohort form's fields. The query builder's rows are top-level conditions
+// or conditions of a group (one level, as match.Query allows).
 type cohortForm struct {
 	Name, Description, Kind, Op, Country string
 	Connections                          map[string]bool
 	Rows                                 []conditionRow
+	Groups                               []conditionGroup
 }
 
+// conditionRow is one condition: a data source's segment (every row when Segment is empty) or
+// a publisher cohort. Group is the key of the group it is in, empty at the top level.
 type conditionRow struct {
-	DataSource, Segment, PublisherCohort string
+	Group, DataSource, Segment, PublisherCohort string
+}
+
+func (r conditionRow) empty() bool {
+	return r.DataSource == "" && r.Segment == "" && r.PublisherCohort == ""
+}
+
+type conditionGroup struct {
+	Key, Op string
+	Number  int
+	Rows    []conditionRow
+}
+
+// connectionChoice is a connection the form offers: those that allow matched or modeled cohorts,
+// disabled with the reason when suspended.
+type connectionChoice struct {
+	ID, Publisher, Kinds, Suspended string
+}
+
+// segmentChoice suggests a segment ID in the query builder.
+type segmentChoice struct {
+	ID, Label string
+}
+
+// estimateRow is an estimate as the form shows it.
+type estimateRow struct {
+	Publisher, Users, Reason string
+	Activates                bool
+	LeftOut                  []string
+}
+
+func newForm() cohortForm {
+	return cohortForm{Kind: string(cleanroom.CohortMatched), Op: match.OpAll, Connections: map[string]bool{},
+		Rows: make([]conditionRow, firstRows)}
 }
 
 func (d *Dashboard) caller(p *page) connections.Caller {
@@ -82,56 +157,152 @@ func (d *Dashboard) cohortsPage(w http.ResponseWriter, r *http.Request, p *page)
 	if !d.cohortsAllowed(w, p) {
 		return
 	}
-	form := cohortForm{Kind: "matched", Op: match.OpAll, Connections: map[string]bool{}, Rows: make([]conditionRow, conditionRows)}
-	d.showCohorts(w, r, p, form, nil, "")
+	d.showCohorts(w, r, p, newForm(), nil, nil)
 }
 
-func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page, form cohortForm, est *cohorts.Estimates, errMsg string) {
+// canCreate reports whether the caller may create cohorts: a member or admin of a demand-side
+// org (an advertiser or a publisher's workspace).
+func canCreate(p *page) bool {
+	return p.Caller.Org.Kind != cleanroom.OrgPublisher && p.Caller.Role.AtLeast(cleanroom.RoleMember)
+}
+
+func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page, form cohortForm, est *cohorts.Estimates, formErr error) {
 	ctx := r.Context()
 	c := p.Caller
-	data := &cohortsData{Publisher: c.Org.Kind == cleanroom.OrgPublisher, Form: form, Estimates: est, Threshold: d.api.Cohorts.Threshold()}
-	data.CanEdit = !data.Publisher && c.Role.AtLeast(cleanroom.RoleMember)
+	data := &cohortsData{Publisher: c.Org.Kind == cleanroom.OrgPublisher, CanEdit: canCreate(p), Form: form,
+		Threshold: d.api.Cohorts.Threshold()}
 	cs, _, err := d.api.Cohorts.List(ctx, d.caller(p), data.Publisher, cleanroom.Page{Limit: cleanroom.MaxPageLimit})
 	if err != nil {
 		d.fail(w, err)
 		return
 	}
+	names := map[string]string{}
 	for _, co := range cs {
-		data.Cohorts = append(data.Cohorts, &cohortRow{co, data.Threshold})
-		data.Busy = data.Busy || co.Status == cleanroom.CohortBuilding || co.Status == cleanroom.CohortTraining
-	}
-	if data.CanEdit {
-		if data.Connections, err = d.connections(r, c.Org); err == nil {
-			data.DataSources, _, err = d.store.ListDataSources(ctx, cleanroom.DataSourceFilter{OrgID: c.Org.ID, Page: cleanroom.Page{Limit: 100}})
-		}
-		if err != nil {
-			d.fail(w, err)
-			return
-		}
-		// Data sources granted to the workspace are usable too.
-		gs, err := d.store.ListGrants(ctx, "", c.Org.ID)
-		if err != nil {
-			d.fail(w, err)
-			return
-		}
-		for _, g := range gs {
-			if g.Active(cleanroom.UTC(d.api.Now())) {
-				if ds, err := d.store.FindDataSource(ctx, g.DataSourceID); err == nil && !slices.ContainsFunc(data.DataSources, func(x *cleanroom.DataSource) bool { return x.ID == ds.ID }) {
-					data.DataSources = append(data.DataSources, ds)
-				}
+		row := &cohortRow{co, data.Threshold, names}
+		err = d.orgNames(ctx, names, co.OrgID)
+		for _, t := range co.Targets {
+			if err == nil {
+				err = d.orgNames(ctx, names, t.PublisherID)
 			}
 		}
+		if err != nil {
+			d.fail(w, err)
+			return
+		}
+		data.Cohorts = append(data.Cohorts, row)
+		data.Busy = data.Busy || row.Busy()
 	}
-	p.Title, p.Data, p.Error = "Cohorts", data, errMsg
+	data.Refresh = d.refresh(data.Busy)
+	if data.CanEdit {
+		if err := d.formChoices(r, p, data); err != nil {
+			d.fail(w, err)
+			return
+		}
+	}
+	if est != nil {
+		pubs := map[string]string{}
+		for _, c := range data.Connections {
+			pubs[c.ID] = c.Publisher
+		}
+		for _, e := range est.Estimates {
+			row := estimateRow{Publisher: pubs[e.ConnectionID], Activates: e.Activates, Reason: e.Reason, LeftOut: e.LeftOut}
+			switch {
+			case e.Users != nil:
+				row.Users = strconv.FormatInt(*e.Users, 10)
+			case e.BelowThreshold:
+				row.Users = fmt.Sprintf("below %d", est.Threshold)
+			default:
+				row.Users = "—"
+			}
+			if row.Publisher == "" {
+				row.Publisher = e.ConnectionID
+			}
+			data.Estimates = append(data.Estimates, row)
+		}
+	}
+	p.Title, p.Data = "Cohorts", data
 	status := http.StatusOK
-	if errMsg != "" {
-		status = http.StatusBadRequest
+	if formErr != nil {
+		p.Error, status = errText(formErr), errStatus(formErr)
 	}
 	d.render(w, status, "cohorts.html", p)
 }
 
-// readForm reads the new-cohort form into a form and a spec.
-func readForm(r *http.Request) (cohortForm, cohorts.Spec) {
+// formChoices fills the new-cohort form's choices: the connections that allow cohorts, the data
+// sources the workspace owns or is granted, and their segments.
+func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) error {
+	ctx := r.Context()
+	org := p.Caller.Org
+	conns, err := d.connections(r, org)
+	if err != nil {
+		return err
+	}
+	for _, conn := range conns {
+		perms := conn.Permissions
+		var kinds []string
+		if perms.MatchedCohorts {
+			kinds = append(kinds, string(cleanroom.CohortMatched))
+		}
+		if perms.ModeledAudiences {
+			kinds = append(kinds, string(cleanroom.CohortModeled))
+		}
+		if len(kinds) == 0 {
+			continue
+		}
+		choice := connectionChoice{ID: conn.ID, Publisher: conn.OtherName, Kinds: strings.Join(kinds, ", ")}
+		active, reason, err := d.api.Connections.Status(ctx, conn.Connection)
+		if err != nil {
+			return err
+		}
+		if !active {
+			choice.Suspended = reason
+			if choice.Suspended == "" {
+				choice.Suspended = "Suspended."
+			}
+		}
+		data.Connections = append(data.Connections, choice)
+	}
+	data.DataSources, _, err = d.store.ListDataSources(ctx, cleanroom.DataSourceFilter{OrgID: org.ID, Page: cleanroom.Page{Limit: 100}})
+	if err != nil {
+		return err
+	}
+	// Data sources granted to the workspace are usable too.
+	gs, err := d.store.ListGrants(ctx, "", org.ID)
+	if err != nil {
+		return err
+	}
+	for _, g := range gs {
+		if !g.Active(cleanroom.UTC(d.api.Now())) || slices.ContainsFunc(data.DataSources, func(x *cleanroom.DataSource) bool { return x.ID == g.DataSourceID }) {
+			continue
+		}
+		if ds, err := d.store.FindDataSource(ctx, g.DataSourceID); err == nil {
+			data.DataSources = append(data.DataSources, ds)
+		}
+	}
+	for _, ds := range data.DataSources {
+		raw, err := d.store.FindTaxonomy(ctx, ds.ID)
+		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return err
+		}
+		var tax struct {
+			Segments []struct{ ID, Name string } `json:"segments"`
+		}
+		if json.Unmarshal(raw, &tax) != nil {
+			continue
+		}
+		for _, s := range tax.Segments {
+			data.Segments = append(data.Segments, segmentChoice{ID: s.ID, Label: s.Name + " · " + ds.Name})
+		}
+	}
+	return nil
+}
+
+// readForm reads the new-cohort form into a form (to show again) and a spec. The query builder's
+// fields come in document order, one of each per row: row (the group's key, empty at the top
+// level), ds, seg and pc; and per group: group (its key) and gop.
+func readForm(r *http.Request) (cohortForm, cohorts.Spec, error) {
 	f := cohortForm{Name: strings.TrimSpace(r.PostFormValue("name")), Description: strings.TrimSpace(r.PostFormValue("description")),
 		Kind: r.PostFormValue("kind"), Op: r.PostFormValue("op"), Country: strings.TrimSpace(r.PostFormValue("country")),
 		Connections: map[string]bool{}}
@@ -140,25 +311,78 @@ func readForm(r *http.Request) (cohortForm, cohorts.Spec) {
 		f.Connections[id] = true
 		sp.ConnectionIDs = append(sp.ConnectionIDs, id)
 	}
-	for i := range conditionRows {
-		row := conditionRow{DataSource: r.PostFormValue(fmt.Sprintf("ds%d", i)), Segment: strings.TrimSpace(r.PostFormValue(fmt.Sprintf("seg%d", i))),
-			PublisherCohort: strings.TrimSpace(r.PostFormValue(fmt.Sprintf("pc%d", i)))}
-		f.Rows = append(f.Rows, row)
-		switch {
-		case row.DataSource != "" && row.PublisherCohort != "":
-			// Both on one row: a group needing both.
-			sp.Query.Conditions = append(sp.Query.Conditions, match.Condition{Op: match.OpAll, Conditions: []match.Condition{
-				{DataSource: row.DataSource, Segment: row.Segment}, {PublisherCohort: row.PublisherCohort}}})
-		case row.DataSource != "":
-			sp.Query.Conditions = append(sp.Query.Conditions, match.Condition{DataSource: row.DataSource, Segment: row.Segment})
-		case row.PublisherCohort != "":
-			sp.Query.Conditions = append(sp.Query.Conditions, match.Condition{PublisherCohort: row.PublisherCohort})
+	keys, ops := r.PostForm["group"], r.PostForm["gop"]
+	rows, dss, segs, pcs := r.PostForm["row"], r.PostForm["ds"], r.PostForm["seg"], r.PostForm["pc"]
+	if len(keys) != len(ops) || len(rows) != len(dss) || len(rows) != len(segs) || len(rows) != len(pcs) {
+		return f, sp, cleanroom.Errorf(cleanroom.EINVALID, "The query's conditions arrived incomplete.").Hint("Reload the page and fill the form again.")
+	}
+	groups := map[string]*conditionGroup{}
+	for i, key := range keys {
+		if key == "" || groups[key] != nil {
+			return f, sp, cleanroom.Errorf(cleanroom.EINVALID, "The query's groups arrived mixed up.").Hint("Reload the page and fill the form again.")
+		}
+		f.Groups = append(f.Groups, conditionGroup{Key: key, Op: ops[i], Number: i + 1})
+		groups[key] = &f.Groups[len(f.Groups)-1]
+	}
+	for i, key := range rows {
+		row := conditionRow{Group: key, DataSource: dss[i], Segment: strings.TrimSpace(segs[i]), PublisherCohort: strings.TrimSpace(pcs[i])}
+		if g := groups[key]; g != nil {
+			g.Rows = append(g.Rows, row)
+		} else {
+			row.Group = ""
+			f.Rows = append(f.Rows, row)
 		}
 	}
-	for _, cc := range strings.FieldsFunc(f.Country, func(r rune) bool { return r == ',' || r == ' ' }) {
+	sp.Query.Conditions = conditions(f.Rows)
+	for _, g := range f.Groups {
+		if cs := conditions(g.Rows); len(cs) > 0 {
+			sp.Query.Conditions = append(sp.Query.Conditions, match.Condition{Op: g.Op, Conditions: cs})
+		}
+	}
+	for _, cc := range strings.FieldsFunc(f.Country, func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
 		sp.Country = append(sp.Country, strings.ToUpper(cc))
 	}
-	return f, sp
+	return f, sp, nil
+}
+
+// conditions returns the conditions of the rows that are not empty. A row naming both a data
+// source and a publisher cohort is kept as it is: the query's validation explains the problem.
+func conditions(rows []conditionRow) []match.Condition {
+	var out []match.Condition
+	for _, row := range rows {
+		if !row.empty() {
+			out = append(out, match.Condition{DataSource: row.DataSource, Segment: row.Segment, PublisherCohort: row.PublisherCohort})
+		}
+	}
+	return out
+}
+
+// grow answers the query builder's "add" buttons when the browser runs no script: the form again
+// with one more condition row (action add-row or add-row:KEY) or a new group (add-group).
+func (f *cohortForm) grow(action string) {
+	switch {
+	case action == "add-group":
+		n := len(f.Groups) + 1
+		key := "g" + strconv.Itoa(n)
+		for slices.ContainsFunc(f.Groups, func(g conditionGroup) bool { return g.Key == key }) {
+			n++
+			key = "g" + strconv.Itoa(n)
+		}
+		g := conditionGroup{Key: key, Op: match.OpAny, Number: len(f.Groups) + 1, Rows: make([]conditionRow, groupRows)}
+		for i := range g.Rows {
+			g.Rows[i].Group = key
+		}
+		f.Groups = append(f.Groups, g)
+	case strings.HasPrefix(action, "add-row:"):
+		key := strings.TrimPrefix(action, "add-row:")
+		for i := range f.Groups {
+			if f.Groups[i].Key == key {
+				f.Groups[i].Rows = append(f.Groups[i].Rows, conditionRow{Group: key})
+			}
+		}
+	default:
+		f.Rows = append(f.Rows, conditionRow{})
+	}
 }
 
 // errText is an error's message with its hint.
@@ -173,37 +397,68 @@ func errText(err error) string {
 	return e.Message
 }
 
+// errStatus is the HTTP status of a page showing an error.
+func errStatus(err error) int {
+	switch cleanroom.ErrorCode(err) {
+	case cleanroom.EFORBIDDEN:
+		return http.StatusForbidden
+	case cleanroom.ENOTFOUND:
+		return http.StatusNotFound
+	case cleanroom.ECONFLICT:
+		return http.StatusConflict
+	case cleanroom.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	case cleanroom.EINTERNAL:
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}
+
 func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page) {
 	if !d.cohortsAllowed(w, p) {
 		return
 	}
-	form, sp := readForm(r)
-	if r.PostFormValue("action") == "estimate" {
+	if !canCreate(p) {
+		http.Error(w, "Only members and admins of a demand-side workspace create cohorts.", http.StatusForbidden)
+		return
+	}
+	form, sp, err := readForm(r)
+	action := r.PostFormValue("action")
+	switch {
+	case err != nil:
+		d.showCohorts(w, r, p, form, nil, err)
+		return
+	case strings.HasPrefix(action, "add-"):
+		form.grow(action)
+		d.showCohorts(w, r, p, form, nil, nil)
+		return
+	case action == "estimate":
 		est, err := d.api.Cohorts.Estimate(r.Context(), d.caller(p), sp)
 		if err != nil {
-			d.showCohorts(w, r, p, form, nil, errText(err))
+			d.showCohorts(w, r, p, form, nil, err)
 			return
 		}
 		d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.estimate",
 			Details: map[string]any{"via": "dashboard", "connections": sp.ConnectionIDs}})
-		d.showCohorts(w, r, p, form, est, "")
+		d.showCohorts(w, r, p, form, est, nil)
 		return
 	}
 	co, err := d.api.Cohorts.Create(r.Context(), d.caller(p), sp)
 	if err != nil {
-		d.showCohorts(w, r, p, form, nil, errText(err))
+		d.showCohorts(w, r, p, form, nil, err)
 		return
 	}
 	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.create", TargetType: "cohort",
-		TargetID: co.ID, Details: map[string]any{"via": "dashboard", "kind": co.Kind}})
+		TargetID: co.ID, Details: map[string]any{"via": "dashboard", "kind": co.Kind, "connections": sp.ConnectionIDs}})
 	http.Redirect(w, r, "/cohorts/"+co.ID, http.StatusSeeOther)
 }
 
 // cohortData is what the cohort page shows.
 type cohortData struct {
 	*cohortRow
+	Own         bool // the caller's workspace owns the cohort (a publisher sees one built for it)
 	CanEdit     bool
-	Busy        bool
+	Refresh     int64
 	Models      []*modelChart
 	Diagnostics []cohorts.Diagnostics
 	Query       string
@@ -211,14 +466,16 @@ type cohortData struct {
 
 // modelChart is a modeled target's curve, drawn as an SVG.
 type modelChart struct {
-	ConnectionID string
-	Code         int64
-	Record       cohorts.ModelRecord
-	Points       []chartPoint
+	ConnectionID, PublisherID string
+	Code                      int64
+	Record                    cohorts.ModelRecord
+	Points                    []chartPoint
 	// Drawn is Points from the lowest similarity up, so that where points coincide (scores tie)
 	// the highest similarity is on top.
-	Drawn     []chartPoint
-	Line      string
+	Drawn []chartPoint
+	Line  string
+	// MaxReach labels the end of the reach axis.
+	MaxReach  string
 	Features  []featureBar
 	Chosen    float64
 	HasChoice bool
@@ -232,6 +489,9 @@ type chartPoint struct {
 	Reach                   string
 	Recall, Precision, Lift float64
 	Chosen                  bool
+	// Below is set when the reach is under the privacy threshold: the point is drawn at the
+	// threshold, since its exact reach is not shown.
+	Below bool
 }
 
 type featureBar struct {
@@ -240,50 +500,64 @@ type featureBar struct {
 	Width  float64
 }
 
+// The chart's plot spans x in [chartLeft, chartRight] and y in [chartTop, chartBottom] of a
+// 600 x 300 box; a point is a circle of dotRadius, chosenRadius when chosen.
+const (
+	chartLeft, chartRight   = 40.0, 580.0
+	chartTop, chartBottom   = 20.0, 280.0
+	dotRadius, chosenRadius = 5, 7
+)
+
+// The model's strongest features are listed as bars up to featureBarWidth pixels long.
+const (
+	featuresShown   = 12
+	featureBarWidth = 200.0
+)
+
 // chart lays a curve out in a 600 x 300 box: x = reach, y = the share of held-out seeds
 // reached (a gains chart: the diagonal is a random pick, the higher the curve the better the
-// model); each point is a similarity the user can pick.
+// model); each point is a similarity the user can pick. A reach under the privacy threshold is
+// drawn at the threshold: its position would tell the number the table withholds.
 func chart(rec cohorts.ModelRecord, threshold int64, chosen *float64, publisher bool) *modelChart {
 	m := &modelChart{Record: rec, Hidden: rec.Hidden(publisher)}
 	if chosen != nil {
 		m.Chosen, m.HasChoice = *chosen, true
 	}
-	maxReach := 1
+	scale := threshold
 	for _, p := range rec.Curve {
-		maxReach = max(maxReach, p.Reach)
+		scale = max(scale, int64(p.Reach))
 	}
+	m.MaxReach = shownSize(scale, false, threshold)
 	var line []string
 	for _, p := range rec.Curve {
-		cp := chartPoint{X: 40 + 540*float64(p.Reach)/float64(maxReach), Y: 280 - 260*p.Recall, Similarity: p.Similarity,
-			Reach: shownSize(int64(p.Reach), false, threshold), Recall: p.Recall, Precision: p.Precision, Lift: p.Lift,
-			Chosen: chosen != nil && *chosen == p.Similarity}
+		reach := max(int64(p.Reach), threshold)
+		cp := chartPoint{X: chartLeft + (chartRight-chartLeft)*float64(reach)/float64(scale), Y: chartBottom - (chartBottom-chartTop)*p.Recall,
+			Similarity: p.Similarity, Reach: shownSize(int64(p.Reach), false, threshold), Recall: p.Recall, Precision: p.Precision,
+			Lift: p.Lift, Chosen: chosen != nil && *chosen == p.Similarity, Below: int64(p.Reach) < threshold}
 		m.Points = append(m.Points, cp)
 		line = append(line, fmt.Sprintf("%.1f,%.1f", cp.X, cp.Y))
 	}
 	m.Line = strings.Join(line, " ")
 	m.Drawn = slices.Clone(m.Points)
 	slices.Reverse(m.Drawn)
-	if feats := rec.Visible(publisher); len(feats) > 0 {
-		top := 0.0
-		for i, f := range feats {
-			if i == 12 {
-				break
-			}
-			top = max(top, abs(f.Weight))
+	feats := rec.Visible(publisher)
+	feats = feats[:min(len(feats), featuresShown)]
+	top := 0.0
+	for _, f := range feats {
+		top = max(top, abs(f.Weight))
+	}
+	for _, f := range feats {
+		if top == 0 {
+			break
 		}
-		for i, f := range feats {
-			if i == 12 || top == 0 {
-				break
-			}
-			label := f.Name
-			if label == "" {
-				label = f.ID
-			}
-			if f.Kind == "country" {
-				label = "Country " + f.ID
-			}
-			m.Features = append(m.Features, featureBar{Label: label, Weight: f.Weight, Width: 200 * abs(f.Weight) / top})
+		label := f.Name
+		if label == "" {
+			label = f.ID
 		}
+		if f.Kind == "country" {
+			label = "Country " + f.ID
+		}
+		m.Features = append(m.Features, featureBar{Label: label, Weight: f.Weight, Width: featureBarWidth * abs(f.Weight) / top})
 	}
 	return m
 }
@@ -299,28 +573,53 @@ func (d *Dashboard) cohortPage(w http.ResponseWriter, r *http.Request, p *page) 
 	if !d.cohortsAllowed(w, p) {
 		return
 	}
-	co, err := d.api.Cohorts.Get(r.Context(), d.caller(p), r.PathValue("id"))
-	if err != nil {
+	d.showCohort(w, r, p, nil)
+}
+
+// showCohort renders the cohort page, with the error of a change that failed.
+func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, changeErr error) {
+	ctx := r.Context()
+	co, err := d.api.Cohorts.Get(ctx, d.caller(p), r.PathValue("id"))
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 		http.Error(w, "Cohort not found.", http.StatusNotFound)
+		return
+	} else if err != nil {
+		d.fail(w, err)
 		return
 	}
 	thr := d.api.Cohorts.Threshold()
-	data := &cohortData{cohortRow: &cohortRow{co, thr}, Busy: co.Status == cleanroom.CohortBuilding || co.Status == cleanroom.CohortTraining}
-	data.CanEdit = co.OrgID == p.Caller.OrgID() && p.Caller.Role.AtLeast(cleanroom.RoleMember)
+	data := &cohortData{cohortRow: &cohortRow{co, thr, map[string]string{}}, Own: co.OrgID == p.Caller.OrgID()}
+	data.CanEdit = data.Own && p.Caller.Role.AtLeast(cleanroom.RoleMember)
+	data.Refresh = d.refresh(data.Busy())
+	err = d.orgNames(ctx, data.names, co.OrgID)
+	for _, t := range co.Targets {
+		if err == nil {
+			err = d.orgNames(ctx, data.names, t.PublisherID)
+		}
+	}
+	if err != nil {
+		d.fail(w, err)
+		return
+	}
 	var q match.Query
-	if json.Unmarshal(co.Query, &q) == nil {
-		data.Query = describeQuery(q)
+	if data.Own && json.Unmarshal(co.Query, &q) == nil {
+		data.Query = describeQuery(q, func(id string) string {
+			if ds, err := d.store.FindDataSource(ctx, id); err == nil {
+				return ds.Name
+			}
+			return shortID(id)
+		})
 	}
 	for _, t := range co.Targets {
 		var rec cohorts.ModelRecord
 		if len(t.Model) > 0 && json.Unmarshal(t.Model, &rec) == nil && rec.Model != nil {
-			m := chart(rec, thr, co.Similarity, co.OrgID != p.Caller.OrgID())
-			m.ConnectionID, m.Code = t.ConnectionID, t.Code
+			m := chart(rec, thr, co.Similarity, !data.Own)
+			m.ConnectionID, m.PublisherID, m.Code = t.ConnectionID, t.PublisherID, t.Code
 			data.Models = append(data.Models, m)
 		}
 	}
-	if co.OrgID == p.Caller.OrgID() {
-		raws, err := d.api.Cohorts.CohortDiagnostics(r.Context(), d.caller(p), co.ID)
+	if data.Own {
+		raws, err := d.api.Cohorts.CohortDiagnostics(ctx, d.caller(p), co.ID)
 		if err == nil {
 			for _, raw := range raws {
 				var dg cohorts.Diagnostics
@@ -331,11 +630,15 @@ func (d *Dashboard) cohortPage(w http.ResponseWriter, r *http.Request, p *page) 
 		}
 	}
 	p.Title, p.Data = co.Name, data
-	d.render(w, http.StatusOK, "cohort.html", p)
+	status := http.StatusOK
+	if changeErr != nil {
+		p.Error, status = errText(changeErr), errStatus(changeErr)
+	}
+	d.render(w, status, "cohort.html", p)
 }
 
-// describeQuery writes a query for people: (a AND b) OR c.
-func describeQuery(q match.Query) string {
+// describeQuery writes a query for people: (a AND b) OR c, naming data sources with name.
+func describeQuery(q match.Query, name func(id string) string) string {
 	var group func(op string, cs []match.Condition) string
 	group = func(op string, cs []match.Condition) string {
 		parts := make([]string, len(cs))
@@ -346,9 +649,9 @@ func describeQuery(q match.Query) string {
 			case c.PublisherCohort != "":
 				parts[i] = "publisher cohort " + c.PublisherCohort
 			case c.Segment != "":
-				parts[i] = "segment " + c.Segment + " of " + shortID(c.DataSource)
+				parts[i] = "segment " + c.Segment + " of " + name(c.DataSource)
 			default:
-				parts[i] = "all of " + shortID(c.DataSource)
+				parts[i] = "every row of " + name(c.DataSource)
 			}
 		}
 		word := " AND "
@@ -372,6 +675,11 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 	if !d.cohortsAllowed(w, p) {
 		return
 	}
+	if !p.Caller.Role.AtLeast(cleanroom.RoleMember) {
+		// The service checks the org, the role is the API's and the dashboard's to check.
+		d.showCohort(w, r, p, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Viewers do not change cohorts."))
+		return
+	}
 	id := r.PathValue("id")
 	c := d.caller(p)
 	var err error
@@ -391,7 +699,7 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		var sim float64
 		sim, err = strconv.ParseFloat(r.PostFormValue("similarity"), 64)
 		if err != nil {
-			err = cleanroom.Errorf(cleanroom.EINVALID, "Choose a point of the curve.")
+			err = cleanroom.Errorf(cleanroom.EINVALID, "Choose a point of the curve.").Hint("Click a point, or pick a row of the table.")
 			break
 		}
 		seeds := r.PostFormValue("include_seeds") == "on"
@@ -404,16 +712,27 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		return
 	}
 	if err != nil {
-		status := http.StatusBadRequest
-		if cleanroom.ErrorCode(err) == cleanroom.EFORBIDDEN {
-			status = http.StatusForbidden
+		if cleanroom.ErrorCode(err) == cleanroom.EINTERNAL {
+			d.log.Error("dashboard: change cohort", "cohort", id, "action", action, "err", err)
 		}
-		http.Error(w, errText(err), status)
+		d.showCohort(w, r, p, err)
 		return
 	}
 	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.update", TargetType: "cohort", TargetID: id,
 		Details: map[string]any{"via": "dashboard", "action": action}})
 	http.Redirect(w, r, "/cohorts/"+id, http.StatusSeeOther)
+}
+
+// conditionTableView and conditionGroupView are what the query builder's templates get: rows
+// or a group, and the data sources to choose from.
+type conditionTableView struct {
+	Rows        []conditionRow
+	DataSources []*cleanroom.DataSource
+}
+
+type conditionGroupView struct {
+	conditionGroup
+	DataSources []*cleanroom.DataSource
 }
 
 // cohortFuncs are the template helpers of the cohort pages.
@@ -431,5 +750,21 @@ var cohortFuncs = template.FuncMap{
 			return "—"
 		}
 		return fmt.Sprintf("%.1f%%", 100**x)
+	},
+	"conditionTable": func(rows []conditionRow, dss []*cleanroom.DataSource) conditionTableView {
+		return conditionTableView{rows, dss}
+	},
+	"conditionGroupView": func(g conditionGroup, dss []*cleanroom.DataSource) conditionGroupView {
+		return conditionGroupView{g, dss}
+	},
+	// newGroup is the group "Add group" copies in the page; the script gives it a key.
+	"newGroup": func() conditionGroup {
+		return conditionGroup{Op: match.OpAny, Rows: make([]conditionRow, groupRows)}
+	},
+	"radius": func(chosen bool) int {
+		if chosen {
+			return chosenRadius
+		}
+		return dotRadius
 	},
 }

@@ -26,6 +26,8 @@ import (
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
+	"github.com/cleanroom-oss/cleanroom/lookalike"
+	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/synth"
@@ -43,6 +45,9 @@ type cohortWorld struct {
 	api              *api.Server
 	pub, adv, other  *cleanroom.Org
 	conn, dataSource string
+	// wsConn connects the publisher to its own demand-side workspace (publisher-driven), where
+	// agency@acme.example is also invited with the limited role.
+	wsConn string
 }
 
 const worldPassword = "a long enough password"
@@ -56,6 +61,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	acc.Passwords = auth.TestParams
 	log := slog.New(slog.DiscardHandler)
 	a := api.New(store, acc, log)
+	a.LoginLimiter = auth.NewLimiter(1000, time.Minute) // the tests sign in often, from one address
 	blobs, err := localblob.Open(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,9 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	a.Uploads.Register(w.runner)
 	a.Cohorts = cohorts.New(store, a.Connections, a.Uploads, w.runner, 4)
 	a.Cohorts.Register(w.runner)
-	w.srv = httptest.NewServer(a.Handler(web.New(a, store, log)))
+	dash := web.New(a, store, log)
+	dash.RefreshEvery = 100 * time.Millisecond // busy pages refresh quickly in tests
+	w.srv = httptest.NewServer(a.Handler(dash))
 	t.Cleanup(w.srv.Close)
 	must := func(err error) {
 		t.Helper()
@@ -87,7 +95,8 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 		org, email string
 		role       cleanroom.Role
 	}{{w.pub.ID, "ops@planet.example", cleanroom.RoleAdmin}, {w.adv.ID, "crm@acme.example", cleanroom.RoleMember},
-		{w.adv.ID, "look@acme.example", cleanroom.RoleViewer}, {w.other.ID, "crm@other.example", cleanroom.RoleAdmin}} {
+		{w.adv.ID, "look@acme.example", cleanroom.RoleViewer}, {w.adv.ID, "agency@acme.example", cleanroom.RoleMember},
+		{w.other.ID, "crm@other.example", cleanroom.RoleAdmin}} {
 		_, _, err := acc.AddMember(ctx, m.org, accounts.NewUser{Email: m.email, Password: worldPassword, Role: m.role})
 		must(err)
 	}
@@ -122,6 +131,14 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	conn, _, err := a.Connections.CreateConnection(ctx, w.pub.ID, w.adv.ID, cleanroom.Permissions{MatchedCohorts: true, ModeledAudiences: true})
 	must(err)
 	w.conn, w.dataSource = conn.ID, ds.ID
+	// The publisher's demand-side workspace, with its staff and an invited advertiser.
+	_, _, err = acc.AddMember(ctx, w.pub.DemandSideID, accounts.NewUser{Email: "ws@planet.example", Password: worldPassword, Role: cleanroom.RoleAdmin})
+	must(err)
+	wsConn, _, err := a.Connections.CreateConnection(ctx, w.pub.ID, w.pub.DemandSideID, cleanroom.Permissions{MatchedCohorts: true})
+	must(err)
+	w.wsConn = wsConn.ID
+	_, err = a.Connections.Invite(ctx, connections.Caller{OrgID: w.pub.DemandSideID, Role: cleanroom.RoleAdmin}, "agency@acme.example", w.adv.ID)
+	must(err)
 	return w
 }
 
@@ -179,6 +196,18 @@ func (w *cohortWorld) signIn(email string) *webClient {
 	return &webClient{w: w, c: c, csrf: between(string(body), `"csrf_token":"`, `"`)}
 }
 
+// in switches the client's session to another of its orgs, as the org selector does.
+func (b *webClient) in(orgID string) *webClient {
+	b.w.t.Helper()
+	if status, _, _ := b.post("/org", url.Values{"org_id": {orgID}}); status != http.StatusOK {
+		b.w.t.Fatalf("switch to org %s: %d", orgID, status)
+	}
+	if _, html := b.get("/"); !strings.Contains(html, `value="`+orgID+`" selected`) {
+		b.w.t.Fatalf("the session is not in org %s after switching", orgID)
+	}
+	return b
+}
+
 func (b *webClient) get(path string) (int, string) {
 	b.w.t.Helper()
 	res, err := b.c.Get(b.w.srv.URL + path)
@@ -205,100 +234,153 @@ func (b *webClient) post(path string, form url.Values) (int, string, string) {
 
 var circle = regexp.MustCompile(`<circle [^>]*data-similarity="([0-9.]+)"`)
 
-// TestCohortPages: an advertiser estimates and creates a matched and a modeled cohort through the
-// dashboard's form, sees them build, picks a point on the lookalike's curve and sees it active;
-// viewers get no forms, the publisher sees codes read-only, other orgs see nothing.
+// queryForm is the new-cohort form with the query builder's fields as the page sends them: per
+// row its group's key (empty at the top level), data source, segment and publisher cohort, in
+// order; per group its key and op.
+type queryForm struct {
+	name, kind, op, conn, country string
+	rows                          []conditionRow
+	groups                        [][2]string // key, op
+}
+
+type conditionRow struct{ group, ds, seg, pc string }
+
+func (f queryForm) values(action string) url.Values {
+	v := url.Values{"name": {f.name}, "kind": {f.kind}, "op": {f.op}, "country": {f.country}, "action": {action}}
+	if f.conn != "" {
+		v.Set("connection", f.conn)
+	}
+	for _, g := range f.groups {
+		v.Add("group", g[0])
+		v.Add("gop", g[1])
+	}
+	for _, r := range f.rows {
+		v.Add("row", r.group)
+		v.Add("ds", r.ds)
+		v.Add("seg", r.seg)
+		v.Add("pc", r.pc)
+	}
+	return v
+}
+
+// TestCohortPages: an advertiser estimates and creates a matched cohort through the dashboard's
+// form, with a group in its query, and a modeled one; sees them build, picks a point on the
+// lookalike's curve, pauses and deletes; form errors name the problem and keep what was typed.
 func TestCohortPages(t *testing.T) {
 	w := newCohortWorld(t)
+	ctx := context.Background()
 	crm := w.signIn("crm@acme.example")
-	form := url.Values{"name": {"Acme - All customers"}, "kind": {"matched"}, "op": {"any"}, "connection": {w.conn},
-		"ds0": {w.dataSource}, "seg0": {synth.AllCustomersID}, "action": {"estimate"}}
-	status, _, html := crm.post("/cohorts", form)
-	if status != 200 || !strings.Contains(html, `id="estimates"`) || !strings.Contains(html, "Acme - All customers") {
+	// Every customer of the CRM who is in segment s01 or s02 (a group), and an empty row.
+	form := queryForm{name: "Acme - Tech or finance", kind: "matched", op: "all", conn: w.conn,
+		rows:   []conditionRow{{"", w.dataSource, "", ""}, {"", "", "", ""}, {"g1", w.dataSource, "s01", ""}, {"g1", w.dataSource, "s02", ""}},
+		groups: [][2]string{{"g1", "any"}}}
+	status, _, html := crm.post("/cohorts", form.values("estimate"))
+	if status != 200 || !strings.Contains(html, `id="estimates"`) || !strings.Contains(html, `value="Acme - Tech or finance"`) {
 		t.Fatalf("estimate: %d\n%s", status, html)
 	}
 	estimated := between(html, `id="estimates"`, `</table>`)
-	form.Set("action", "create")
-	status, path, html := crm.post("/cohorts", form)
-	if status != 200 || !strings.HasPrefix(path, "/cohorts/") || !strings.Contains(html, "building") {
+	if !strings.Contains(estimated, "Daily Planet") {
+		t.Errorf("the estimate does not name the publisher: %s", estimated)
+	}
+	// The form comes back as typed, group included.
+	if !strings.Contains(html, `name="group" value="g1"`) || strings.Count(between(html, `id="new-cohort"`, `<template`), `name="row"`) != 4 {
+		t.Errorf("the estimate's form lost its rows or its group:\n%s", between(html, `id="new-cohort"`, `<template`))
+	}
+	status, path, html := crm.post("/cohorts", form.values("create"))
+	if status != 200 || !strings.HasPrefix(path, "/cohorts/") || !strings.Contains(html, "building") || !strings.Contains(html, "data-busy") {
 		t.Fatalf("create: %d %s\n%s", status, path, html)
 	}
 	matched := strings.TrimPrefix(path, "/cohorts/")
 	w.drain()
-	co, err := w.store.FindCohort(context.Background(), matched)
-	if err != nil || co.Status != cleanroom.CohortActive || co.Targets[0].Size < 1000 {
+	co, err := w.store.FindCohort(ctx, matched)
+	if err != nil || co.Status != cleanroom.CohortActive || co.Targets[0].Size < 100 {
 		t.Fatalf("matched cohort after the build: %+v %v", co, err)
 	}
-	if size := co.Targets[0].Size; !strings.Contains(estimated, itoa(size)) {
+	var q match.Query
+	if err := json.Unmarshal(co.Query, &q); err != nil {
+		t.Fatal(err)
+	}
+	want := match.Query{Op: "all", Conditions: []match.Condition{{DataSource: w.dataSource},
+		{Op: "any", Conditions: []match.Condition{{DataSource: w.dataSource, Segment: "s01"}, {DataSource: w.dataSource, Segment: "s02"}}}}}
+	if got, _ := json.Marshal(q); string(got) != mustJSON(want) {
+		t.Errorf("stored query %s, want %s", got, mustJSON(want))
+	}
+	if size := co.Targets[0].Size; !strings.Contains(estimated, ">"+itoa(size)+"<") {
 		t.Errorf("the estimate did not predict the built size %d: %s", size, estimated)
 	}
 	_, html = crm.get("/cohorts/" + matched)
-	if !strings.Contains(html, itoa(co.Targets[0].Code)) || !strings.Contains(html, "Match diagnostics") {
-		t.Errorf("detail page lacks the code or the diagnostics:\n%s", html)
+	if !strings.Contains(html, `<code class="code">`+itoa(co.Targets[0].Code)+`</code>`) || !strings.Contains(html, "Match diagnostics") ||
+		strings.Contains(html, "data-busy") {
+		t.Errorf("detail page lacks the code or the diagnostics, or still refreshes:\n%s", html)
+	}
+	if got, want := between(html, `id="query">`, `</dd>`), "every row of CRM customers AND (segment s01 of CRM customers OR segment s02 of CRM customers)"; got != want {
+		t.Errorf("query shown as %q, want %q", got, want)
+	}
+	_, html = crm.get("/cohorts")
+	list := between(html, `id="cohorts"`, `</table>`)
+	if !strings.Contains(list, "Acme - Tech or finance") || !strings.Contains(list, itoa(co.Targets[0].Code)) || !strings.Contains(list, itoa(co.Targets[0].Size)) {
+		t.Errorf("list:\n%s", list)
+	}
+
+	// Without script, "Add group" and "Add condition" answer with a longer form, as typed.
+	status, _, html = crm.post("/cohorts", form.values("add-group"))
+	if fields := between(html, `id="new-cohort"`, `<template`); status != 200 || !strings.Contains(fields, `name="group" value="g2"`) || strings.Count(fields, `name="row"`) != 6 ||
+		!strings.Contains(fields, `value="Acme - Tech or finance"`) {
+		t.Errorf("add group: %d\n%s", status, fields)
+	}
+	status, _, html = crm.post("/cohorts", form.values("add-row:g1"))
+	if fields := between(html, `id="new-cohort"`, `<template`); status != 200 || strings.Count(fields, `name="row" value="g1"`) != 3 {
+		t.Errorf("add a row to group g1: %d\n%s", status, fields)
 	}
 
 	// A form error names the problem and keeps what was typed.
-	bad := url.Values{"name": {"Nothing"}, "kind": {"matched"}, "op": {"any"}, "connection": {w.conn}, "action": {"create"}}
-	if status, _, html := crm.post("/cohorts", bad); status != 400 || !strings.Contains(html, "no conditions") || !strings.Contains(html, `value="Nothing"`) {
-		t.Errorf("empty query: %d\n%s", status, html)
+	for _, c := range []struct {
+		name string
+		form queryForm
+		want string
+	}{
+		{"no condition", queryForm{name: "Nothing", kind: "matched", op: "any", conn: w.conn, rows: []conditionRow{{}}}, "no conditions"},
+		{"no connection", queryForm{name: "Nowhere", kind: "matched", op: "any", rows: []conditionRow{{"", w.dataSource, "", ""}}}, "names no connection"},
+		{"both in a row", queryForm{name: "Both", kind: "matched", op: "any", conn: w.conn, rows: []conditionRow{{"", w.dataSource, "", "c1"}}}, "both a publisher cohort and a data source"},
+		{"bad country", queryForm{name: "Far", kind: "matched", op: "any", conn: w.conn, country: "Germany", rows: []conditionRow{{"", w.dataSource, "", ""}}}, "ISO 3166-1"},
+	} {
+		status, _, html := crm.post("/cohorts", c.form.values("create"))
+		alert := between(html, `role="alert">`, `</p>`)
+		if status != 400 || !strings.Contains(alert, c.want) || !strings.Contains(html, `value="`+c.form.name+`"`) {
+			t.Errorf("%s: %d, alert %q\n%s", c.name, status, alert, html)
+		}
 	}
 
 	// A lookalike: trained, waiting for a point; the curve is drawn with its points.
-	form.Set("name", "Acme - Lookalike")
-	form.Set("kind", "modeled")
-	_, path, _ = crm.post("/cohorts", form)
+	form.name, form.kind = "Acme - Lookalike", "modeled"
+	form.rows, form.groups = []conditionRow{{"", w.dataSource, synth.AllCustomersID, ""}}, nil
+	_, path, _ = crm.post("/cohorts", form.values("create"))
 	modeled := strings.TrimPrefix(path, "/cohorts/")
 	w.drain()
 	_, html = crm.get("/cohorts/" + modeled)
 	points := circle.FindAllStringSubmatch(html, -1)
-	if !strings.Contains(html, "awaiting_selection") || len(points) < 20 || !strings.Contains(html, `id="features"`) {
+	if !strings.Contains(html, "awaiting_selection") || len(points) < 20 || !strings.Contains(html, `id="features"`) || !strings.Contains(html, "Pick a point") {
 		t.Fatalf("lookalike page: %d points\n%s", len(points), html)
+	}
+	// Choosing no point says so on the page.
+	if status, _, html := crm.post("/cohorts/"+modeled, url.Values{"action": {"select"}}); status != 400 || !strings.Contains(html, "Choose a point of the curve") {
+		t.Errorf("select without a point: %d\n%s", status, html)
 	}
 	status, _, html = crm.post("/cohorts/"+modeled, url.Values{"action": {"select"}, "similarity": {"0.8"}})
 	if status != 200 || !strings.Contains(html, "building") {
 		t.Fatalf("select: %d\n%s", status, html)
 	}
 	w.drain()
-	co, _ = w.store.FindCohort(context.Background(), modeled)
+	co, _ = w.store.FindCohort(ctx, modeled)
 	if co.Status != cleanroom.CohortActive || co.Similarity == nil || *co.Similarity != 0.8 || !co.Targets[0].Active {
 		t.Fatalf("lookalike after choosing 0.8: %+v", co)
 	}
-	_, html = crm.get("/cohorts")
-	if !strings.Contains(html, "Acme - Lookalike") || !strings.Contains(html, `id="new-cohort"`) {
-		t.Errorf("list:\n%s", html)
-	}
-	// Pause.
-	if _, _, html := crm.post("/cohorts/"+modeled, url.Values{"action": {"pause"}}); !strings.Contains(html, "paused") {
+	// Pause, and resume.
+	if _, _, html := crm.post("/cohorts/"+modeled, url.Values{"action": {"pause"}}); !strings.Contains(html, `state-paused`) || !strings.Contains(html, `value="resume"`) {
 		t.Errorf("pause:\n%s", html)
 	}
-
-	// A viewer sees cohorts, not the forms; the publisher sees them with codes, read only.
-	_, html = w.signIn("look@acme.example").get("/cohorts/" + modeled)
-	if strings.Contains(html, `name="action"`) || !strings.Contains(html, "Acme - Lookalike") {
-		t.Errorf("viewer's cohort page has forms or lacks the cohort")
-	}
-	_, html = w.signIn("look@acme.example").get("/cohorts")
-	if strings.Contains(html, `id="new-cohort"`) {
-		t.Error("viewer gets the new-cohort form")
-	}
-	ops := w.signIn("ops@planet.example")
-	_, html = ops.get("/cohorts")
-	if !strings.Contains(html, "Acme - All customers") || !strings.Contains(html, itoa(co.Targets[0].Code)) || strings.Contains(html, `id="new-cohort"`) {
-		t.Errorf("publisher's list:\n%s", html)
-	}
-	if status, _, _ := ops.post("/cohorts/"+modeled, url.Values{"action": {"delete"}}); status != 403 {
-		t.Errorf("publisher deletes an advertiser's cohort: %d", status)
-	}
-	// Another advertiser sees nothing of them.
-	other := w.signIn("crm@other.example")
-	if status, _ := other.get("/cohorts/" + matched); status != 404 {
-		t.Errorf("other org's cohort page: %d", status)
-	}
-	if _, html := other.get("/cohorts"); strings.Contains(html, "Acme") {
-		t.Error("other org lists Acme's cohorts")
-	}
-	if status, _, _ := other.post("/cohorts/"+matched, url.Values{"action": {"delete"}}); status != 404 {
-		t.Errorf("other org deletes: %d", status)
+	if _, _, html := crm.post("/cohorts/"+modeled, url.Values{"action": {"resume"}}); !strings.Contains(html, `state-active`) {
+		t.Errorf("resume:\n%s", html)
 	}
 	// Delete.
 	if _, path, _ := crm.post("/cohorts/"+matched, url.Values{"action": {"delete"}}); path != "/cohorts" {
@@ -308,6 +390,8 @@ func TestCohortPages(t *testing.T) {
 		t.Errorf("deleted cohort: %d", status)
 	}
 }
+
+func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 func itoa(n int64) string { return strings.TrimSpace(strings.ReplaceAll(jsonNumber(n), "\n", "")) }
 
@@ -320,7 +404,7 @@ func TestDataSourcesPage(t *testing.T) {
 	ctx := context.Background()
 	crm := w.signIn("crm@acme.example")
 	status, html := crm.get("/data-sources")
-	if status != 200 || !strings.Contains(html, "CRM customers") || !strings.Contains(html, "processed") || strings.Contains(html, `http-equiv="refresh"`) {
+	if status != 200 || !strings.Contains(html, "CRM customers") || !strings.Contains(html, "processed") || strings.Contains(html, `data-busy`) {
 		t.Fatalf("data sources: %d\n%s", status, html)
 	}
 	rows := between(html, `id="data-source-uploads"`, `</table>`)
@@ -332,7 +416,7 @@ func TestDataSourcesPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, html = crm.get("/data-sources")
-	if !strings.Contains(html, "next.tsv") || !strings.Contains(html, `<progress max="1000" value="0">`) || !strings.Contains(html, `http-equiv="refresh"`) {
+	if !strings.Contains(html, "next.tsv") || !strings.Contains(html, `<progress max="1000" value="0">`) || !strings.Contains(html, `data-busy="100"`) {
 		t.Errorf("an upload in progress:\n%s", html)
 	}
 	if _, html := w.signIn("crm@other.example").get("/data-sources"); strings.Contains(html, "CRM customers") {
@@ -340,5 +424,66 @@ func TestDataSourcesPage(t *testing.T) {
 	}
 	if status, _ := w.signIn("ops@planet.example").get("/data-sources"); status != 404 {
 		t.Errorf("publisher: %d", status)
+	}
+}
+
+// TestCohortCurveWithholdsSmallReach: a lookalike's points whose reach is under the privacy
+// threshold are listed as "< 100" and drawn at the threshold, not where their exact reach would
+// put them; the features not shared with the advertiser are counted, not named, while the
+// publisher sees them all. The model is stored directly, as a training would leave it.
+func TestCohortCurveWithholdsSmallReach(t *testing.T) {
+	w := newCohortWorld(t)
+	ctx := context.Background()
+	co, err := w.api.Cohorts.Create(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin}, cohorts.Spec{
+		Name: "Acme - Lookalike", Kind: cleanroom.CohortModeled, ConnectionIDs: []string{w.conn},
+		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := cohorts.ModelRecord{
+		Model: &lookalike.Model{Features: []lookalike.Feature{{Kind: "cohort", ID: "travel", Name: "Travel", Weight: 1.5},
+			{Kind: "cohort", ID: "secret", Name: "Secret sauce", Weight: -1.2}, {Kind: "country", ID: "DE", Weight: 0.4}}},
+		Curve: []lookalike.Point{{Similarity: 0.9, Reach: 40, Recall: 0.1, Precision: 0.5, Lift: 9},
+			{Similarity: 0.8, Reach: 90, Recall: 0.2, Precision: 0.4, Lift: 7}, {Similarity: 0.5, Reach: 1000, Recall: 0.6, Precision: 0.1, Lift: 3},
+			{Similarity: 0.2, Reach: 4000, Recall: 0.95, Precision: 0.02, Lift: 1.1}},
+		Seeds: 500, HoldoutSeeds: 100, AUC: 0.81, Shared: []string{"travel"},
+	}
+	raw, _ := json.Marshal(rec)
+	targets := co.Targets
+	targets[0].Model = raw
+	status := cleanroom.CohortAwaitingSelection
+	if _, err := w.store.UpdateCohort(ctx, co.ID, cleanroom.CohortUpdate{Status: &status, Targets: &targets}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	_, html := w.signIn("crm@acme.example").get("/cohorts/" + co.ID)
+	cx := map[string]string{}
+	for _, m := range regexp.MustCompile(`<circle cx="([0-9.]+)" cy="[0-9.]+" r="\d" class="point[^"]*" data-similarity="([0-9.]+)"`).FindAllStringSubmatch(html, -1) {
+		cx[m[2]] = m[1]
+	}
+	// The threshold, 100 of 4000, is at 40 + 540 * 100 / 4000.
+	if cx["0.9"] != "53.5" || cx["0.8"] != "53.5" || cx["0.2"] != "580.0" || len(cx) != 4 {
+		t.Errorf("points drawn at %v, want 0.9 and 0.8 at the threshold's 53.5", cx)
+	}
+	reach := regexp.MustCompile(`<td>([^<]+)</td><td>(&lt; 100|\d+)</td><td>\d+%</td>`).FindAllStringSubmatch(between(html, `class="points"`, `</table>`), -1)
+	var shown []string
+	for _, m := range reach {
+		shown = append(shown, m[1]+"="+m[2])
+	}
+	if got := strings.Join(shown, " "); got != "0.90=&lt; 100 0.80=&lt; 100 0.50=1000 0.20=4000" {
+		t.Errorf("reach in the table: %s", got)
+	}
+	if strings.Contains(html, "40 users") || strings.Contains(html, "90 users") || !strings.Contains(html, "4000 users (reach)") {
+		t.Error("the page tells a reach under the threshold, or lacks the axis' end")
+	}
+	features := between(html, `id="features"`, `</ul>`)
+	if !strings.Contains(features, "Travel") || !strings.Contains(features, "Country DE") || strings.Contains(html, "Secret sauce") ||
+		!strings.Contains(html, "also uses 1 publisher cohorts") {
+		t.Errorf("the advertiser's features:\n%s", features)
+	}
+	_, html = w.signIn("ops@planet.example").get("/cohorts/" + co.ID)
+	if features := between(html, `id="features"`, `</ul>`); !strings.Contains(features, "Secret sauce") || strings.Contains(html, "not shared with you") ||
+		strings.Contains(html, `name="similarity"`) {
+		t.Errorf("the publisher's view of the model:\n%s", features)
 	}
 }

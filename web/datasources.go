@@ -11,7 +11,10 @@ import (
 // uploads, their processing progress and what their reports counted.
 type dataSourcesData struct {
 	Sources []dataSourceRow
-	Busy    bool // an upload is being received or processed: the page refreshes itself
+	// Busy is set while an upload is being received or processed; Refresh is then the period
+	// the page refreshes itself at.
+	Busy    bool
+	Refresh int64
 }
 
 type dataSourceRow struct {
@@ -80,6 +83,7 @@ func (d *Dashboard) dataSourcesPage(w http.ResponseWriter, r *http.Request, p *p
 		}
 		data.Sources = append(data.Sources, row)
 	}
+	data.Refresh = d.refresh(data.Busy)
 	p.Title, p.Data = "Data sources", data
 	d.render(w, http.StatusOK, "datasources.html", p)
 }

@@ -16,9 +16,12 @@ import (
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/keyring"
+	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
+	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/web"
 )
 
@@ -141,4 +144,87 @@ func between(s, start, end string) string {
 		return s[:j]
 	}
 	return s
+}
+
+// TestCohortPagesByRole: who sees which cohort pages, and what of them. The advertiser's members
+// get the list and the new-cohort form, its viewers the list without forms; the publisher lists
+// the cohorts built for it with their codes, read only; the publisher's demand-side workspace
+// creates cohorts too; an invited advertiser (limited) and other orgs see nothing of them.
+func TestCohortPagesByRole(t *testing.T) {
+	w := newCohortWorld(t)
+	ctx := context.Background()
+	co, err := w.api.Cohorts.Create(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin}, cohorts.Spec{
+		Name: "Acme - All customers", Kind: cleanroom.CohortMatched, ConnectionIDs: []string{w.conn},
+		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource, Segment: synth.AllCustomersID}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.drain()
+	if co, err = w.store.FindCohort(ctx, co.ID); err != nil || co.Status != cleanroom.CohortActive {
+		t.Fatalf("cohort: %+v %v", co, err)
+	}
+	code := `<code class="code">` + itoa(co.Targets[0].Code) + `</code>`
+	form, actions, nav := `id="new-cohort"`, `name="action"`, `<a href="/cohorts">Cohorts</a>`
+
+	for _, c := range []struct {
+		who, org, path string
+		status         int
+		has, hasNot    []string
+	}{
+		{"crm@acme.example", "", "/cohorts", 200, []string{nav, "Acme - All customers", code, form, "Daily Planet", "CRM customers"}, []string{"Built by"}},
+		{"crm@acme.example", "", "/cohorts/" + co.ID, 200, []string{code, `value="pause"`, `value="delete"`, "Match diagnostics", `id="query"`}, nil},
+		{"look@acme.example", "", "/cohorts", 200, []string{nav, "Acme - All customers", code}, []string{form}},
+		{"look@acme.example", "", "/cohorts/" + co.ID, 200, []string{code, "Match diagnostics"}, []string{actions}},
+		{"ops@planet.example", "", "/cohorts", 200, []string{nav, "Acme - All customers", code, "Built by", "Acme Outdoor", "read only"}, []string{form}},
+		{"ops@planet.example", "", "/cohorts/" + co.ID, 200, []string{code, "Acme Outdoor"}, []string{actions, "Match diagnostics", `id="query"`, "CRM customers"}},
+		{"ws@planet.example", "", "/cohorts", 200, []string{nav, form, w.wsConn}, []string{"Acme - All customers"}},
+		{"ws@planet.example", "", "/cohorts/" + co.ID, 404, nil, nil},
+		{"agency@acme.example", w.pub.DemandSideID, "/", 200, nil, []string{nav}},
+		{"agency@acme.example", w.pub.DemandSideID, "/cohorts", 404, nil, []string{"Acme - All customers"}},
+		{"agency@acme.example", w.pub.DemandSideID, "/cohorts/" + co.ID, 404, nil, nil},
+		{"crm@other.example", "", "/cohorts", 200, []string{"No cohorts yet", "No publisher connection"}, []string{"Acme - All customers", code}},
+		{"crm@other.example", "", "/cohorts/" + co.ID, 404, nil, []string{"Acme"}},
+	} {
+		b := w.signIn(c.who)
+		if c.org != "" {
+			b.in(c.org)
+		}
+		status, html := b.get(c.path)
+		if status != c.status {
+			t.Errorf("%s GET %s: %d, want %d", c.who, c.path, status, c.status)
+		}
+		for _, s := range c.has {
+			if !strings.Contains(html, s) {
+				t.Errorf("%s GET %s lacks %s", c.who, c.path, s)
+			}
+		}
+		for _, s := range c.hasNot {
+			if strings.Contains(html, s) {
+				t.Errorf("%s GET %s shows %s", c.who, c.path, s)
+			}
+		}
+	}
+
+	// Forms sent by those who may not change the cohort change nothing.
+	for _, c := range []struct {
+		who, path string
+		form      url.Values
+		status    int
+	}{
+		{"look@acme.example", "/cohorts", queryForm{name: "Viewer's", kind: "matched", op: "any", conn: w.conn, rows: []conditionRow{{"", w.dataSource, "", ""}}}.values("create"), 403},
+		{"look@acme.example", "/cohorts/" + co.ID, url.Values{"action": {"delete"}}, 403},
+		{"ops@planet.example", "/cohorts", url.Values{"name": {"Publisher's"}, "action": {"create"}}, 403},
+		{"ops@planet.example", "/cohorts/" + co.ID, url.Values{"action": {"pause"}}, 403},
+		{"crm@other.example", "/cohorts/" + co.ID, url.Values{"action": {"delete"}}, 404},
+	} {
+		if status, _, _ := w.signIn(c.who).post(c.path, c.form); status != c.status {
+			t.Errorf("%s POST %s %s: %d, want %d", c.who, c.path, c.form.Get("action"), status, c.status)
+		}
+	}
+	if got, err := w.store.FindCohort(ctx, co.ID); err != nil || got.Status != cleanroom.CohortActive {
+		t.Errorf("after the refused changes: %+v %v", got, err)
+	}
+	if cs, _, _ := w.store.ListCohorts(ctx, cleanroom.CohortFilter{OrgID: w.adv.ID, Page: cleanroom.Page{Limit: 10}}); len(cs) != 1 {
+		t.Errorf("Acme has %d cohorts, want the 1", len(cs))
+	}
 }

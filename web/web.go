@@ -34,6 +34,25 @@ type Dashboard struct {
 	mux    *http.ServeMux
 	cop    *http.CrossOriginProtection
 	static http.Handler
+
+	// RefreshEvery is how often a page showing work under way (a cohort building, an upload
+	// processing) fetches itself again to update that part (DefaultRefresh when 0).
+	RefreshEvery time.Duration
+}
+
+// DefaultRefresh is how often a busy page refreshes its changing parts.
+const DefaultRefresh = 3 * time.Second
+
+// refresh returns the period, in milliseconds, a page refreshes its changing parts at while busy,
+// else 0 (the templates' "refresh" block renders nothing).
+func (d *Dashboard) refresh(busy bool) int64 {
+	if !busy {
+		return 0
+	}
+	if d.RefreshEvery > 0 {
+		return max(1, d.RefreshEvery.Milliseconds())
+	}
+	return DefaultRefresh.Milliseconds()
 }
 
 // New returns the dashboard handler. It authenticates through the API server's sessions.
@@ -52,6 +71,8 @@ func New(a *api.Server, store cleanroom.Store, log *slog.Logger) *Dashboard {
 		funcs[k] = v
 	}
 	funcs["deref"] = func(x *float64) float64 { return *x }
+	// seconds rounds a period in milliseconds up to whole seconds (a meta refresh's unit).
+	funcs["seconds"] = func(ms int64) int64 { return (ms + 999) / 1000 }
 	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html"} {
 		d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
 	}
