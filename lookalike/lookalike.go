@@ -99,8 +99,9 @@ type Model struct {
 	Bias float64 `json:"bias"`
 	// Features are sorted by the magnitude of their weight, strongest first.
 	Features []Feature `json:"features"`
-	// Lo and Hi bound the fixed-point scores of the version it was trained on; Cuts[k] is the
-	// first score bin of similarity k/1000.
+	// Lo and Hi bound the fixed-point scores (weights x 65536) of the training sample: the range
+	// cut into Bins score bins. Cuts[k] is the first bin of similarity k/1000, from the live
+	// non-seed users of the version the model was trained on.
 	Lo   int64   `json:"lo"`
 	Hi   int64   `json:"hi"`
 	Cuts []int32 `json:"cuts"`
@@ -208,15 +209,15 @@ func Train(ctx context.Context, pub *vault.PublisherVersion, seeds *roaring.Bitm
 	})
 	// The score bins span the sample's scores (exactly as score computes them: fixed-point sums),
 	// so that one pass over the users is enough; the few users beyond go to the end bins.
-	fw := make([]int32, d.width())
+	fw := make([]int64, d.width())
 	for i := range fw {
 		fw[i] = fixed(w[i])
 	}
 	m.Lo, m.Hi = math.MaxInt64, math.MinInt64
 	for _, row := range rows {
-		z := int64(fixed(m.Bias))
+		z := fixed(m.Bias)
 		for _, f := range row {
-			z += int64(fw[f])
+			z += fw[f]
 		}
 		m.Lo, m.Hi = min(m.Lo, z), max(m.Hi, z)
 	}
@@ -582,11 +583,11 @@ func solve(h, g []float64, p int) ([]float64, error) {
 }
 
 // fixed converts a weight to fixed point.
-func fixed(w float64) int32 { return int32(math.Round(w * scale)) }
+func fixed(w float64) int64 { return int64(math.Round(w * scale)) }
 
 // scoreBlock is the number of ordinals scored at a time, so that the workers' block accumulators
-// (4 bytes an ordinal) stay in the processor's cache. A variable for tests.
-var scoreBlock = 1 << 21
+// (8 bytes an ordinal) stay in the processor's cache. A variable for tests.
+var scoreBlock = 1 << 20
 
 // score computes every user's fixed-point score and hands them to visit, in order, a block at a
 // time: visit(lo, s) gets the scores of ordinals lo to lo+len(s)-1 in a buffer that is reused
@@ -595,14 +596,14 @@ var scoreBlock = 1 << 21
 // accumulator, which are then added up; each cohort's iterator carries on from block to block.
 // Integer sums make the scores independent of the split. Memory: one block per worker, not an
 // array over all users.
-func (m *Model) score(ctx context.Context, pub *vault.PublisherVersion, workers int, visit func(lo int, s []int32)) error {
+func (m *Model) score(ctx context.Context, pub *vault.PublisherVersion, workers int, visit func(lo int, s []int64)) error {
 	cohortIdx := make(map[string]int, len(pub.Cohorts))
 	for i, c := range pub.Cohorts {
 		cohortIdx[c.ID] = i
 	}
 	type term struct {
 		cohort int
-		w      int32
+		w      int64
 		// The cohort's iterator and the values it has returned but not yet added.
 		it       roaring.ManyIntIterable
 		buf      []uint32
@@ -610,7 +611,7 @@ func (m *Model) score(ctx context.Context, pub *vault.PublisherVersion, workers 
 		done     bool
 	}
 	var terms []*term
-	var countryW [1 << 16]int32
+	countryW := make([]int64, 1<<16)
 	for _, f := range m.Features {
 		switch f.Kind {
 		case "cohort":
@@ -632,9 +633,9 @@ func (m *Model) score(ctx context.Context, pub *vault.PublisherVersion, workers 
 	n := int(pub.Users)
 	workers = max(1, workers)
 	block := max(1, min(n, scoreBlock))
-	local := make([][]int32, workers) // worker 0's accumulator is the one handed to visit
+	local := make([][]int64, workers) // worker 0's accumulator is the one handed to visit
 	for w := range workers {
-		local[w] = make([]int32, block)
+		local[w] = make([]int64, block)
 	}
 	bias := fixed(m.Bias)
 	var wg sync.WaitGroup
@@ -712,14 +713,14 @@ func excluded(pub *vault.PublisherVersion, seeds *roaring.Bitmap) *roaring.Bitma
 }
 
 // bin maps a score to its bin.
-func (m *Model) bin(s int32) int {
-	if int64(s) <= m.Lo {
+func (m *Model) bin(s int64) int {
+	if s <= m.Lo {
 		return 0
 	}
-	if int64(s) >= m.Hi {
+	if s >= m.Hi {
 		return Bins - 1
 	}
-	return int((int64(s) - m.Lo) * Bins / (m.Hi - m.Lo + 1))
+	return int((s - m.Lo) * Bins / (m.Hi - m.Lo + 1))
 }
 
 // evaluate scores every user once, counting the live non-seed users and the held-out seeds
@@ -732,7 +733,7 @@ func (m *Model) evaluate(ctx context.Context, pub *vault.PublisherVersion, seeds
 	ex := excluded(pub, seeds).ToArray()
 	j, h := 0, 0
 	reported := 0.0
-	err := m.score(ctx, pub, workers, func(lo int, scores []int32) {
+	err := m.score(ctx, pub, workers, func(lo int, scores []int64) {
 		if done := float64(lo+len(scores)) / float64(pub.Users); done >= reported+0.05 {
 			progress(done)
 			reported = done
@@ -815,7 +816,7 @@ func (m *Model) Select(ctx context.Context, pub *vault.PublisherVersion, seeds *
 	out := roaring.New()
 	buf := make([]uint32, 0, 8192)
 	j := 0
-	err := m.score(ctx, pub, runtime.GOMAXPROCS(0), func(lo int, scores []int32) {
+	err := m.score(ctx, pub, runtime.GOMAXPROCS(0), func(lo int, scores []int64) {
 		for i, s := range scores {
 			o := uint32(lo + i)
 			if j < len(ex) && ex[j] == o {

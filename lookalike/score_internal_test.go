@@ -40,7 +40,7 @@ func TestScore(t *testing.T) {
 	}
 	m.Features = append(m.Features, Feature{Kind: "country", ID: "FR", Weight: 0.5},
 		Feature{Kind: "cohort", ID: "gone", Weight: 3}) // a cohort the version no longer has
-	want := make([]int32, users)
+	want := make([]int64, users)
 	for o := range want {
 		want[o] = fixed(m.Bias)
 		if pub.Country[o] == countries[0] {
@@ -56,8 +56,8 @@ func TestScore(t *testing.T) {
 	for _, block := range []int{1 << 21, 65536, 1000, 7} {
 		for _, workers := range []int{1, 2, 3} {
 			scoreBlock = block
-			got := make([]int32, 0, users)
-			err := m.score(context.Background(), pub, workers, func(lo int, s []int32) {
+			got := make([]int64, 0, users)
+			err := m.score(context.Background(), pub, workers, func(lo int, s []int64) {
 				if lo != len(got) {
 					t.Fatalf("block %d, %d workers: a block at %d after %d scores", block, workers, lo, len(got))
 				}
@@ -75,7 +75,7 @@ func TestScore(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := m.score(ctx, pub, 2, func(int, []int32) {}); err == nil {
+	if err := m.score(ctx, pub, 2, func(int, []int64) {}); err == nil {
 		t.Error("a cancelled scoring succeeded")
 	}
 }
