@@ -1039,6 +1039,31 @@ func TestBrowserCohortForm(t *testing.T) {
 	if got := js[string](b, `document.querySelector("#new-cohort input[name=name]").value`); got != "Half typ" || !js[bool](b, `window.sameDocument === true`) {
 		t.Errorf("the refresh reloaded the page or lost the typed name: %q", got)
 	}
+
+	// Delete asks first: declined, nothing is sent; confirmed, the cohort is gone.
+	b.navigate("/cohorts/" + id)
+	b.do("decline the deletion", chromedp.Evaluate[chromedp.Void](`
+		window.asked = "";
+		window.confirm = (msg) => { window.asked = msg; return false; };
+		window.addEventListener("submit", (ev) => { window.prevented = ev.defaultPrevented; });`),
+		chromedp.Click(chromedp.CSS(`button[value=delete]`)))
+	if !js[bool](b, `window.prevented === true`) || !strings.HasPrefix(js[string](b, `window.asked`), "Delete this cohort?") {
+		t.Fatalf("declining the confirmation did not stop the deletion (asked %q)", js[string](b, `window.asked`))
+	}
+	if _, err := w.store.FindCohort(ctx, id); err != nil {
+		t.Fatalf("after declining: %v", err)
+	}
+	b.do("accept the next confirmation", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
+	b.submit("delete", chromedp.Click(chromedp.CSS(`button[value=delete]`)))
+	if got := b.path(); got != "/cohorts" {
+		t.Errorf("after deleting: at %s, want /cohorts", got)
+	}
+	if _, err := w.store.FindCohort(ctx, id); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+		t.Errorf("the deleted cohort: %v", err)
+	}
+	if got := b.column("#cohorts", 0); !slices.Equal(got, []string{"Acme - Everyone"}) {
+		t.Errorf("list after deleting: %q", got)
+	}
 }
 
 // TestBrowserCohortCurve: in Chromium, a lookalike's curve is drawn with its points (no console

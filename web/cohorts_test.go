@@ -339,7 +339,7 @@ func TestCohortPages(t *testing.T) {
 		form queryForm
 		want string
 	}{
-		{"no condition", queryForm{name: "Nothing", kind: "matched", op: "any", conn: w.conn, rows: []conditionRow{{}}}, "no conditions"},
+		{"no condition", queryForm{name: "Nothing", kind: "matched", op: "any", conn: w.conn, rows: []conditionRow{{}}}, "no conditions. Add at least one"},
 		{"no connection", queryForm{name: "Nowhere", kind: "matched", op: "any", rows: []conditionRow{{"", w.dataSource, "", ""}}}, "names no connection"},
 		{"both in a row", queryForm{name: "Both", kind: "matched", op: "any", conn: w.conn, rows: []conditionRow{{"", w.dataSource, "", "c1"}}}, "both a publisher cohort and a data source"},
 		{"bad country", queryForm{name: "Far", kind: "matched", op: "any", conn: w.conn, country: "Germany", rows: []conditionRow{{"", w.dataSource, "", ""}}}, "ISO 3166-1"},
@@ -349,6 +349,26 @@ func TestCohortPages(t *testing.T) {
 		if status != 400 || !strings.Contains(alert, c.want) || !strings.Contains(html, `value="`+c.form.name+`"`) {
 			t.Errorf("%s: %d, alert %q\n%s", c.name, status, alert, html)
 		}
+	}
+
+	// A cohort too small to show: its size, its matched users and the estimate are withheld,
+	// and the page says why it is not served, with the diagnostics' cause and fix.
+	small := queryForm{name: "Acme - Tech and finance", kind: "matched", op: "all", conn: w.conn,
+		rows: []conditionRow{{"", w.dataSource, "s01", ""}, {"", w.dataSource, "s02", ""}}}
+	_, _, html = crm.post("/cohorts", small.values("estimate"))
+	if row := between(html, `id="estimates"`, `</table>`); !strings.Contains(row, `class="users">below 100<`) || !strings.Contains(row, "activation minimum of 100") {
+		t.Errorf("estimate of a small cohort:\n%s", row)
+	}
+	_, path, _ = crm.post("/cohorts", small.values("create"))
+	w.drain()
+	_, html = crm.get(path)
+	targets := between(html, `id="targets"`, `</table>`)
+	if !strings.Contains(targets, "<td>&lt; 100</td>") || !strings.Contains(targets, "fewer users here than the activation minimum of 100") {
+		t.Errorf("a small cohort's targets:\n%s", targets)
+	}
+	diag := between(html, `class="card diagnostics"`, `</section>`)
+	if !strings.Contains(diag, `class="matched-users">&lt; 100<`) || !strings.Contains(diag, "Fewer than 100 users matched") || !strings.Contains(diag, "widen the query") {
+		t.Errorf("a small cohort's diagnostics:\n%s", diag)
 	}
 
 	// A lookalike: trained, waiting for a point; the curve is drawn with its points.
