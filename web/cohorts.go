@@ -223,7 +223,7 @@ func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page,
 	p.Title, p.Data = "Cohorts", data
 	status := http.StatusOK
 	if formErr != nil {
-		p.Error, status = errText(formErr), errStatus(formErr)
+		status = d.showError(p, formErr)
 	}
 	d.render(w, status, "cohorts.html", p)
 }
@@ -395,6 +395,16 @@ func errText(err error) string {
 		return e.Message + " " + h
 	}
 	return e.Message
+}
+
+// showError puts an error on the page and returns the page's status; internal errors are
+// logged (the page says only that something went wrong).
+func (d *Dashboard) showError(p *page, err error) int {
+	p.Error = errText(err)
+	if cleanroom.ErrorCode(err) == cleanroom.EINTERNAL {
+		d.log.Error("dashboard", "page", p.Title, "err", err)
+	}
+	return errStatus(err)
 }
 
 // errStatus is the HTTP status of a page showing an error.
@@ -632,7 +642,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 	p.Title, p.Data = co.Name, data
 	status := http.StatusOK
 	if changeErr != nil {
-		p.Error, status = errText(changeErr), errStatus(changeErr)
+		status = d.showError(p, changeErr)
 	}
 	d.render(w, status, "cohort.html", p)
 }
@@ -712,9 +722,6 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		return
 	}
 	if err != nil {
-		if cleanroom.ErrorCode(err) == cleanroom.EINTERNAL {
-			d.log.Error("dashboard: change cohort", "cohort", id, "action", action, "err", err)
-		}
 		d.showCohort(w, r, p, err)
 		return
 	}
