@@ -337,7 +337,20 @@ func forCaller(c connections.Caller, co *cleanroom.Cohort) *cleanroom.Cohort {
 	return &out
 }
 
-// owned returns a cohort of the caller's workspace, for changes.
+// changeable returns a cohort the caller may change: its workspace's, and the member role or
+// higher (viewers read; invited advertisers do not build cohorts).
+func (s *Service) changeable(ctx context.Context, c connections.Caller, id string) (*cleanroom.Cohort, error) {
+	co, err := s.owned(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Role == cleanroom.RoleLimited || !c.Role.AtLeast(cleanroom.RoleMember) {
+		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Changing a cohort needs the member or admin role; you are %s.", c.Role)
+	}
+	return co, nil
+}
+
+// owned returns a cohort of the caller's workspace.
 func (s *Service) owned(ctx context.Context, c connections.Caller, id string) (*cleanroom.Cohort, error) {
 	co, err := s.Get(ctx, c, id)
 	if err != nil {
@@ -380,7 +393,7 @@ type Change struct {
 // new similarity or seed choice re-cuts a modeled cohort from its model; pausing stops serving
 // it everywhere and resuming serves it again where it is big enough.
 func (s *Service) Update(ctx context.Context, c connections.Caller, id string, ch Change) (*cleanroom.Cohort, error) {
-	co, err := s.owned(ctx, c, id)
+	co, err := s.changeable(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
@@ -551,7 +564,7 @@ func specOf(co *cleanroom.Cohort) (Spec, error) {
 
 // Delete removes a cohort and its member files. Its codes are never given to another cohort.
 func (s *Service) Delete(ctx context.Context, c connections.Caller, id string) (*cleanroom.Cohort, error) {
-	co, err := s.owned(ctx, c, id)
+	co, err := s.changeable(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
