@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	mathbits "math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -360,7 +361,19 @@ func buildRows(ctx context.Context, pub *vault.PublisherVersion, d *design, trai
 			j++
 		}
 	}
-	sample := roaring.BitmapOf(sorted...)
+	// The sample as a bitset over ordinals with, per word, the number of sample ordinals before
+	// it: the position in sorted of a sampled ordinal is a popcount away. Walking each cohort's
+	// bitmap against it is cheaper than intersecting bitmaps with the sample.
+	bits := make([]uint64, (uint64(pub.Users)+63)/64)
+	for _, o := range sorted {
+		bits[o>>6] |= 1 << (o & 63)
+	}
+	before := make([]uint32, len(bits))
+	var seen uint32
+	for i, w := range bits {
+		before[i] = seen
+		seen += uint32(mathbits.OnesCount64(w))
+	}
 	// hits[f] lists the rows having feature f.
 	hits := make([][]int32, d.width())
 	workers = max(1, min(workers, len(d.cohorts)))
@@ -374,13 +387,13 @@ func buildRows(ctx context.Context, pub *vault.PublisherVersion, d *design, trai
 					errs[w] = err
 					return
 				}
-				it := roaring.And(pub.Members[d.cohorts[f]], sample).ManyIterator()
-				p := 0 // the intersection is ascending: search sorted from the last hit on
+				it := pub.Members[d.cohorts[f]].ManyIterator()
 				for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
 					for _, o := range buf[:k] {
-						i, _ := slices.BinarySearch(sorted[p:], o)
-						p += i
-						hits[f] = append(hits[f], rowOf[p])
+						if word := bits[o>>6]; word&(1<<(o&63)) != 0 {
+							pos := before[o>>6] + uint32(mathbits.OnesCount64(word&(1<<(o&63)-1)))
+							hits[f] = append(hits[f], rowOf[pos])
+						}
 					}
 				}
 			}
