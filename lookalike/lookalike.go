@@ -169,6 +169,7 @@ func Train(ctx context.Context, pub *vault.PublisherVersion, seeds *roaring.Bitm
 	if float64(nSeeds) > MaxSeedShare*float64(live) {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "The matched users are %.0f%% of the publisher's live users; too few are left to find lookalikes among.",
 			100*float64(nSeeds)/float64(max(1, live))).
+			With("seeds", nSeeds).With("live_users", live).
 			Hint("Use a matched cohort instead, or narrow the query to the customers worth finding more of.")
 	}
 	d, err := chooseFeatures(pub, opt)
