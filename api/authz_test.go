@@ -71,6 +71,18 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 	case "POST /v1/connections":
 		body = map[string]any{"partner_id": e.newOrg(uniq("Adv "), cleanroom.OrgAdvertiser, true).ID,
 			"permissions": map[string]bool{"matched_cohorts": true}}
+	case "GET /v1/connections/{id}/publisher-cohorts":
+		// What the partner may name in its queries: A's standard cohorts, through a new connection.
+		home = "b"
+		must(e.store.PutTaxonomy(ctx, e.orgA.ID, []byte(`{"cohorts":[{"id":"sports","name":"Sports","iab_id":483,"standard":true}]}`), e.now))
+		c, _, err := svc.CreateConnection(ctx, e.orgA.ID, e.orgB.ID, cleanroom.Permissions{StandardCohorts: true})
+		if cleanroom.ErrorCode(err) == cleanroom.ECONFLICT {
+			cs, _, lerr := e.store.ListConnections(ctx, cleanroom.ConnectionFilter{PublisherID: e.orgA.ID, PartnerID: e.orgB.ID})
+			must(lerr)
+			c, err = cs[0], nil
+		}
+		must(err)
+		set(c.ID)
 	case "GET /v1/connections/{id}", "PATCH /v1/connections/{id}", "DELETE /v1/connections/{id}":
 		c, _, err := svc.CreateConnection(ctx, e.orgA.ID, e.newOrg(uniq("Adv "), cleanroom.OrgAdvertiser, true).ID, cleanroom.Permissions{Insights: true})
 		must(err)

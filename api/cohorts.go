@@ -308,3 +308,22 @@ func (s *Server) dataSourceDiagnostics(w http.ResponseWriter, r *http.Request, c
 
 // nudgeCohorts asks for an early check of the cohorts after a change they may depend on.
 func (s *Server) nudgeCohorts() { s.Cohorts.Nudge() }
+
+func (s *Server) listPublisherCohorts(w http.ResponseWriter, r *http.Request, c *call) error {
+	if s.Cohorts == nil {
+		return errNoCohorts
+	}
+	id, err := pathID(r, "id", "Connection")
+	if err != nil {
+		return err
+	}
+	pcs, err := s.Cohorts.PublisherCohorts(r.Context(), c.actor(), id)
+	if err != nil {
+		return err
+	}
+	res, err := pageList(r, pcs, func(p cohorts.PublisherCohort) string { return p.ID })
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, res)
+}

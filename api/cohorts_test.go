@@ -104,6 +104,15 @@ func TestMatchedCohorts(t *testing.T) {
 	// Persons 0..199 in a second data source: 100 more publisher users (0..99).
 	ds2 := e.dataSourceOf(tok, 0, 200, "email_sha256")
 
+	// What the workspace may name: the standard cohort (permitted) and the shared custom one.
+	r0 := e.do(req{method: "GET", path: "/v1/connections/" + conn.ID + "/publisher-cohorts", token: e.tokens["w-viewer"]})
+	if r0.status != 200 || fmt.Sprint(r0.body["items"]) != "[map[iab_id:483 id:sports name:Sports fans standard:true] map[id:travel name:Travel intenders standard:false]]" {
+		t.Errorf("publisher cohorts: %d %s", r0.status, r0.raw)
+	}
+	if r := e.do(req{method: "GET", path: "/v1/connections/" + conn.ID + "/publisher-cohorts", token: e.tokens["a-admin"]}); r.status != 403 {
+		t.Errorf("the publisher lists what its partner may use: %d", r.status)
+	}
+
 	spec := func(name string, q map[string]any, country ...string) map[string]any {
 		return map[string]any{"name": name, "kind": "matched", "query": q, "country": country, "connections": []string{conn.ID}}
 	}

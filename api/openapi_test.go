@@ -646,6 +646,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"TypeDiagnostics", reflect.TypeFor[cohorts.TypeDiagnostics](), false},
 		{"DiagnosticCause", reflect.TypeFor[cohorts.Cause](), false},
 		{"Query", reflect.TypeFor[match.Query](), false},
+		{"PublisherCohort", reflect.TypeFor[cohorts.PublisherCohort](), false},
 		{"QueryCondition", reflect.TypeFor[match.Condition](), false},
 	} {
 		t.Run(c.schema+"="+c.typ.String(), func(t *testing.T) {

@@ -656,3 +656,40 @@ func (s *Service) Estimate(ctx context.Context, c connections.Caller, sp Spec) (
 	}
 	return out, nil
 }
+
+// PublisherCohort is a cohort of the publisher a partner may name in its queries.
+type PublisherCohort struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	IABID    int    `json:"iab_id,omitempty"`
+	Standard bool   `json:"standard"`
+}
+
+// PublisherCohorts lists the publisher cohorts the caller's workspace may use in queries through
+// a connection: the standard cohorts when the connection allows them (less those the publisher
+// opted out of), and the custom cohorts shared through it. Their sizes are the publisher's and are
+// not shown.
+func (s *Service) PublisherCohorts(ctx context.Context, c connections.Caller, connectionID string) ([]PublisherCohort, error) {
+	conn, err := s.Conns.Connection(ctx, c, connectionID, cleanroom.CapViewConnection)
+	if err != nil {
+		return nil, err
+	}
+	if conn.PartnerID != c.OrgID {
+		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "This lists what the partner may use; the publisher's own cohorts are in its taxonomy.")
+	}
+	out := []PublisherCohort{}
+	tax, err := s.Uploads.PublisherTaxonomy(ctx, conn.PublisherID)
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+		return out, nil
+	} else if err != nil {
+		return nil, err
+	}
+	// What the workspace may use, whatever the caller's own role (a viewer reads the list too).
+	ws := connections.Caller{OrgID: c.OrgID, Role: cleanroom.RoleAdmin}
+	for _, pc := range tax.Cohorts() {
+		if s.checkPublisherCohort(ctx, conn, ws, pc.ID, pc.Standard) == nil {
+			out = append(out, PublisherCohort{ID: pc.ID, Name: pc.Name, IABID: pc.IABID, Standard: pc.Standard})
+		}
+	}
+	return out, nil
+}

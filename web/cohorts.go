@@ -34,9 +34,11 @@ type cohortsData struct {
 	Connections []connectionChoice
 	DataSources []*cleanroom.DataSource
 	Segments    []segmentChoice
-	Form        cohortForm
-	Estimates   []estimateRow
-	Threshold   int64
+	// PublisherCohorts suggests the publisher cohorts the workspace may name.
+	PublisherCohorts []segmentChoice
+	Form             cohortForm
+	Estimates        []estimateRow
+	Threshold        int64
 }
 
 type cohortRow struct {
@@ -261,6 +263,18 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 			}
 		}
 		data.Connections = append(data.Connections, choice)
+		// The publisher cohorts the workspace may name through this connection.
+		pcs, err := d.api.Cohorts.PublisherCohorts(ctx, connections.Caller{OrgID: org.ID, Role: cleanroom.RoleAdmin}, conn.ID)
+		if err != nil {
+			return err
+		}
+		for _, pc := range pcs {
+			label := pc.Name + " · " + conn.OtherName
+			if pc.Standard {
+				label += " (standard)"
+			}
+			data.PublisherCohorts = append(data.PublisherCohorts, segmentChoice{ID: pc.ID, Label: label})
+		}
 	}
 	data.DataSources, _, err = d.store.ListDataSources(ctx, cleanroom.DataSourceFilter{OrgID: org.ID, Page: cleanroom.Page{Limit: 100}})
 	if err != nil {

@@ -507,3 +507,18 @@ func TestCohortCurveWithholdsSmallReach(t *testing.T) {
 		t.Errorf("the publisher's view of the model:\n%s", features)
 	}
 }
+
+// TestPublisherCohortSuggestions: the query form suggests the publisher cohorts the workspace may
+// name, and only those.
+func TestPublisherCohortSuggestions(t *testing.T) {
+	w := newCohortWorld(t)
+	if _, err := w.api.Connections.UpdatePermissions(context.Background(), connections.Caller{OrgID: w.pub.ID, Role: cleanroom.RoleAdmin}, w.conn,
+		cleanroom.Permissions{MatchedCohorts: true, CustomCohorts: true, SharedCustomCohorts: []string{"c2"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, html := w.signIn("crm@acme.example").get("/cohorts")
+	list := between(html, `<datalist id="publisher-cohorts">`, `</datalist>`)
+	if !strings.Contains(list, `value="c2"`) || strings.Contains(list, `value="c3"`) || strings.Count(list, "<option") != 1 {
+		t.Errorf("suggested publisher cohorts: %q", list)
+	}
+}
