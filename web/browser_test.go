@@ -350,6 +350,19 @@ func (b *tab) path() string {
 
 func (b *tab) text(sel string) string {
 	b.t.Helper()
+	// A document that a navigation replaces between finding the node and reading it answers "No
+	// node with given id": read the new one.
+	for range 3 {
+		ctx, cancel := b.step()
+		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		cancel()
+		if err == nil {
+			return strings.TrimSpace(v)
+		}
+		if !strings.Contains(err.Error(), "No node with given id") {
+			b.t.Fatalf("text of %s: %v", sel, err)
+		}
+	}
 	return strings.TrimSpace(run(b, "text of "+sel, chromedp.Text(chromedp.CSS(sel))))
 }
 
