@@ -90,14 +90,8 @@ func BenchmarkUploadToCohort(b *testing.B) {
 		b.Fatal(err)
 	}
 	run := func() {
-		for {
-			ran, err := runner.RunOnce(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if !ran {
-				return
-			}
+		if _, err := runner.RunPending(ctx); err != nil {
+			b.Fatal(err)
 		}
 	}
 	// send uploads a file in parts and processes it.

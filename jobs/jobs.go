@@ -167,6 +167,17 @@ func (r *Runner) RunOnce(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// RunPending runs jobs one after another until none is due, for tests, benchmarks and the demo's
+// seeding. It returns how many ran. A job retried with backoff is not due, so it ends.
+func (r *Runner) RunPending(ctx context.Context) (int, error) {
+	for n := 0; ; n++ {
+		ran, err := r.RunOnce(ctx)
+		if err != nil || !ran {
+			return n, err
+		}
+	}
+}
+
 // run executes one leased job and records its outcome. stop ends when the runner stops.
 func (r *Runner) run(stop context.Context, job *cleanroom.Job) {
 	log := r.Logger.With("job", job.ID, "kind", job.Kind, "attempt", job.Attempt)

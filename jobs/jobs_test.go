@@ -228,3 +228,32 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("backoff is not capped near an hour: %v", d)
 	}
 }
+
+func TestRunPending(t *testing.T) {
+	store := sqlite.MustOpen(t)
+	r := newRunner(t, store)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r.Now = func() time.Time { return now }
+	var ok, flaky atomic.Int32
+	r.Register("ok", func(ctx context.Context, j *cleanroom.Job, report func(cleanroom.Progress)) error {
+		ok.Add(1)
+		return nil
+	})
+	r.Register("flaky", func(ctx context.Context, j *cleanroom.Job, report func(cleanroom.Progress)) error {
+		flaky.Add(1)
+		return errors.New("upstream timed out")
+	})
+	ctx := context.Background()
+	for _, kind := range []string{"ok", "flaky", "ok"} {
+		if err := r.Enqueue(ctx, &cleanroom.Job{Kind: kind, MaxAttempts: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every due job runs once; the flaky one's retry waits for its backoff.
+	if n, err := r.RunPending(ctx); err != nil || n != 3 || ok.Load() != 2 || flaky.Load() != 1 {
+		t.Fatalf("ran %d (%v): ok %d, flaky %d", n, err, ok.Load(), flaky.Load())
+	}
+	if n, err := r.RunPending(ctx); err != nil || n != 0 {
+		t.Errorf("nothing due: ran %d (%v)", n, err)
+	}
+}

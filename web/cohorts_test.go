@@ -160,14 +160,8 @@ func (w *cohortWorld) upload(orgID string, target cleanroom.UploadTarget, target
 
 func (w *cohortWorld) drain() {
 	w.t.Helper()
-	for {
-		ran, err := w.runner.RunOnce(context.Background())
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		if !ran {
-			return
-		}
+	if _, err := w.runner.RunPending(context.Background()); err != nil {
+		w.t.Fatal(err)
 	}
 }
 

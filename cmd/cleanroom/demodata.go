@@ -112,7 +112,8 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 		Query: all, ConnectionIDs: []string{connID}}); err != nil {
 		return err
 	}
-	return drainJobs(ctx, m)
+	_, err = m.Jobs.RunPending(ctx)
+	return err
 }
 
 // putJSON stores a taxonomy record.
@@ -136,18 +137,6 @@ func demoUpload(ctx context.Context, m *Main, orgID, userID string, target clean
 	if _, err = m.Uploads.Complete(ctx, up); err != nil {
 		return err
 	}
-	return drainJobs(ctx, m)
-}
-
-// drainJobs runs queued jobs until none is left.
-func drainJobs(ctx context.Context, m *Main) error {
-	for {
-		ran, err := m.Jobs.RunOnce(ctx)
-		if err != nil {
-			return err
-		}
-		if !ran {
-			return nil
-		}
-	}
+	_, err = m.Jobs.RunPending(ctx)
+	return err
 }
