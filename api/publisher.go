@@ -2,11 +2,11 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
+	"github.com/cleanroom-oss/cleanroom/uploads"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
@@ -52,14 +52,10 @@ func (s *Server) putPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c 
 		}
 		return err
 	}
+	if err := uploads.PutPublisherTaxonomy(r.Context(), s.Store, c.Org.ID, tax, s.now()); err != nil {
+		return err
+	}
 	out := publisherTaxonomy{Cohorts: tax.Cohorts()}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	if err := s.Store.PutTaxonomy(r.Context(), c.Org.ID, b, s.now()); err != nil {
-		return err
-	}
 	c.detail("cohorts", len(out.Cohorts))
 	return c.reply(http.StatusOK, out)
 }
@@ -68,15 +64,11 @@ func (s *Server) getPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c 
 	if err := s.publisherOrg(c); err != nil {
 		return err
 	}
-	b, err := s.Store.FindTaxonomy(r.Context(), c.Org.ID)
+	tax, err := uploads.LoadPublisherTaxonomy(r.Context(), s.Store, c.Org.ID)
 	if err != nil {
 		return err
 	}
-	var out publisherTaxonomy
-	if err := json.Unmarshal(b, &out); err != nil {
-		return err
-	}
-	return c.reply(http.StatusOK, out)
+	return c.reply(http.StatusOK, publisherTaxonomy{Cohorts: tax.Cohorts()})
 }
 
 func (s *Server) beginPublisherUpload(w http.ResponseWriter, r *http.Request, c *call) error {

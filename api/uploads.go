@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -235,14 +234,10 @@ func (s *Server) putTaxonomy(w http.ResponseWriter, r *http.Request, c *call) er
 		}
 		return err
 	}
+	if err := uploads.PutDataSourceTaxonomy(r.Context(), s.Store, ds.ID, tax, s.now()); err != nil {
+		return err
+	}
 	out := taxonomyResponse{Segments: tax.Segments()}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	if err := s.Store.PutTaxonomy(r.Context(), ds.ID, b, s.now()); err != nil {
-		return err
-	}
 	c.target("data_source", ds.ID)
 	c.detail("segments", len(out.Segments))
 	return c.reply(http.StatusOK, out)
@@ -253,15 +248,11 @@ func (s *Server) getTaxonomy(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	b, err := s.Store.FindTaxonomy(r.Context(), ds.ID)
+	tax, err := uploads.DataSourceTaxonomy(r.Context(), s.Store, ds.ID)
 	if err != nil {
 		return err
 	}
-	var out taxonomyResponse
-	if err := json.Unmarshal(b, &out); err != nil {
-		return err
-	}
-	return c.reply(http.StatusOK, out)
+	return c.reply(http.StatusOK, taxonomyResponse{Segments: tax.Segments()})
 }
 
 // unlinkDataSource deletes a data source with every version's file and key, its uploads' parts

@@ -3,7 +3,6 @@ package cohorts_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -143,8 +142,7 @@ func BenchmarkUploadToCohort(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	body, _ := json.Marshal(map[string]any{"cohorts": ptax.Cohorts()})
-	if err := store.PutTaxonomy(ctx, pub.ID, body, time.Now()); err != nil {
+	if err := uploads.PutPublisherTaxonomy(ctx, store, pub.ID, ptax, time.Now()); err != nil {
 		b.Fatal(err)
 	}
 	start := time.Now()
@@ -173,8 +171,7 @@ func BenchmarkUploadToCohort(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		body, _ := json.Marshal(map[string]any{"segments": atax.Segments()})
-		if err := store.PutTaxonomy(ctx, ds.ID, body, time.Now()); err != nil {
+		if err := uploads.PutDataSourceTaxonomy(ctx, store, ds.ID, atax, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 		t0 := time.Now()

@@ -69,17 +69,7 @@ func (s *Service) processDataSource(ctx context.Context, job *cleanroom.Job, rep
 	if _, err := s.Store.UpdateUpload(ctx, u.ID, cleanroom.UploadUpdate{State: &processing}, s.now()); err != nil {
 		return err
 	}
-	taxJSON, err := s.Store.FindTaxonomy(ctx, ds.ID)
-	if err != nil {
-		return s.failUpload(ctx, u, ds, nil, err)
-	}
-	var stored struct {
-		Segments []ingest.Segment `json:"segments"`
-	}
-	if err := json.Unmarshal(taxJSON, &stored); err != nil {
-		return err
-	}
-	tax, err := ingest.NewTaxonomy(stored.Segments)
+	tax, err := DataSourceTaxonomy(ctx, s.Store, ds.ID)
 	if err != nil {
 		return s.failUpload(ctx, u, ds, nil, err)
 	}

@@ -33,17 +33,7 @@ func (s *Service) PublisherOptions() pubsync.Options {
 
 // PublisherTaxonomy returns a publisher's stored custom-cohort taxonomy.
 func (s *Service) PublisherTaxonomy(ctx context.Context, publisherID string) (*pubsync.Taxonomy, error) {
-	b, err := s.Store.FindTaxonomy(ctx, publisherID)
-	if err != nil {
-		return nil, err
-	}
-	var stored struct {
-		Cohorts []vault.CohortInfo `json:"cohorts"`
-	}
-	if err := json.Unmarshal(b, &stored); err != nil {
-		return nil, err
-	}
-	return pubsync.NewTaxonomy(stored.Cohorts)
+	return LoadPublisherTaxonomy(ctx, s.Store, publisherID)
 }
 
 // processPublisher syncs a publisher's bulk profile file into a new publisher version.

@@ -15,6 +15,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 // Rows the query builder starts with: conditions at the top level, and in a new group.
@@ -294,19 +295,13 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 		}
 	}
 	for _, ds := range data.DataSources {
-		raw, err := d.store.FindTaxonomy(ctx, ds.ID)
+		tax, err := uploads.DataSourceTaxonomy(ctx, d.store, ds.ID)
 		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 			continue
 		} else if err != nil {
 			return err
 		}
-		var tax struct {
-			Segments []struct{ ID, Name string } `json:"segments"`
-		}
-		if json.Unmarshal(raw, &tax) != nil {
-			continue
-		}
-		for _, s := range tax.Segments {
+		for _, s := range tax.Segments() {
 			data.Segments = append(data.Segments, segmentChoice{ID: s.ID, Label: s.Name + " · " + ds.Name})
 		}
 	}

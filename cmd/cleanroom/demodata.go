@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
@@ -13,6 +13,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/synth"
+	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 // Demo data sizes: small enough that the demo starts in seconds, large enough for lookalikes and
@@ -39,7 +40,7 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 	if err != nil {
 		return fmt.Errorf("demo publisher taxonomy: %w", err)
 	}
-	if err := putJSON(ctx, m, pubID, map[string]any{"cohorts": ptax.Cohorts()}); err != nil {
+	if err := uploads.PutPublisherTaxonomy(ctx, m.Store, pubID, ptax, time.Now()); err != nil {
 		return err
 	}
 	buf.Reset()
@@ -67,7 +68,7 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 	if err != nil {
 		return fmt.Errorf("demo advertiser taxonomy: %w", err)
 	}
-	if err := putJSON(ctx, m, ds.ID, map[string]any{"segments": atax.Segments()}); err != nil {
+	if err := uploads.PutDataSourceTaxonomy(ctx, m.Store, ds.ID, atax, time.Now()); err != nil {
 		return err
 	}
 	buf.Reset()
@@ -114,15 +115,6 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 	}
 	_, err = m.Jobs.RunPending(ctx)
 	return err
-}
-
-// putJSON stores a taxonomy record.
-func putJSON(ctx context.Context, m *Main, ownerID string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return m.Store.PutTaxonomy(ctx, ownerID, b, cleanroom.UTC(m.Cohorts.Now()))
 }
 
 // demoUpload uploads data in one part and processes it.
