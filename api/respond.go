@@ -26,8 +26,8 @@ type errorDetail struct {
 	RequestID string         `json:"request_id,omitempty"`
 }
 
-// statusOf maps error codes to HTTP statuses.
-func statusOf(code string) int {
+// StatusOf maps error codes to HTTP statuses (the dashboard uses it for its pages too).
+func StatusOf(code string) int {
 	switch code {
 	case cleanroom.EINVALID:
 		return http.StatusBadRequest
@@ -58,7 +58,7 @@ func (e *statusError) Unwrap() error { return e.err }
 // shown with a generic message only.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, requestID string, err error) {
 	code := cleanroom.ErrorCode(err)
-	status := statusOf(code)
+	status := StatusOf(code)
 	var se *statusError
 	var mbe *http.MaxBytesError
 	switch {

@@ -129,32 +129,25 @@ func checkSimilarity(kind cleanroom.CohortKind, sim *float64) error {
 
 // dataSourcesOf returns the data source IDs a query names, sorted and unique.
 func dataSourcesOf(q match.Query) []string {
-	var ids []string
-	var walk func([]match.Condition)
-	walk = func(cs []match.Condition) {
-		for _, c := range cs {
-			if c.IsGroup() {
-				walk(c.Conditions)
-			} else if c.DataSource != "" {
-				ids = append(ids, c.DataSource)
-			}
-		}
-	}
-	walk(q.Conditions)
-	slices.Sort(ids)
-	return slices.Compact(ids)
+	return namedIn(q, func(c match.Condition) string { return c.DataSource })
 }
 
 // publisherCohortsOf returns the publisher cohort IDs a query names, sorted and unique.
 func publisherCohortsOf(q match.Query) []string {
+	return namedIn(q, func(c match.Condition) string { return c.PublisherCohort })
+}
+
+// namedIn returns the non-empty values of name over a query's leaf conditions, sorted and
+// unique.
+func namedIn(q match.Query, name func(match.Condition) string) []string {
 	var ids []string
 	var walk func([]match.Condition)
 	walk = func(cs []match.Condition) {
 		for _, c := range cs {
 			if c.IsGroup() {
 				walk(c.Conditions)
-			} else if c.PublisherCohort != "" {
-				ids = append(ids, c.PublisherCohort)
+			} else if id := name(c); id != "" {
+				ids = append(ids, id)
 			}
 		}
 	}

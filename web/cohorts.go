@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/match"
@@ -413,24 +414,7 @@ func (d *Dashboard) showError(p *page, err error) int {
 	if cleanroom.ErrorCode(err) == cleanroom.EINTERNAL {
 		d.log.Error("dashboard", "page", p.Title, "err", err)
 	}
-	return errStatus(err)
-}
-
-// errStatus is the HTTP status of a page showing an error.
-func errStatus(err error) int {
-	switch cleanroom.ErrorCode(err) {
-	case cleanroom.EFORBIDDEN:
-		return http.StatusForbidden
-	case cleanroom.ENOTFOUND:
-		return http.StatusNotFound
-	case cleanroom.ECONFLICT:
-		return http.StatusConflict
-	case cleanroom.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	case cleanroom.EINTERNAL:
-		return http.StatusInternalServerError
-	}
-	return http.StatusBadRequest
+	return api.StatusOf(cleanroom.ErrorCode(err))
 }
 
 func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page) {
