@@ -93,11 +93,7 @@ func TestMatchedCohorts(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.syncPublisher(400)
-	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID,
-		cleanroom.Permissions{MatchedCohorts: true, StandardCohorts: true, CustomCohorts: true, SharedCustomCohorts: []string{"travel"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := e.connect(e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true, StandardCohorts: true, CustomCohorts: true, SharedCustomCohorts: []string{"travel"}})
 	tok := e.tokens["w-member"]
 	// Persons 100..449: 300 of them (100..399) are the publisher's users.
 	ds1 := e.dataSourceOf(tok, 100, 450, "email_sha256")
@@ -336,12 +332,8 @@ func (e *env) storedSize(id string) int64 {
 // that say so, with fixes; counts under the threshold are null.
 func TestCohortDiagnostics(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
 	e.syncPublisher(300)
-	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := e.connect(e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
 	tok := e.tokens["w-member"]
 	maids := e.dataSourceOf(tok, 0, 150, "maid")
 	emails := e.dataSourceOf(tok, 0, 250, "email_sha256")
@@ -426,15 +418,12 @@ func TestModeledCohort(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.syncModelPublisher(3000)
-	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true, ModeledAudiences: true,
+	conn := e.connect(e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true, ModeledAudiences: true,
 		CustomCohorts: true, SharedCustomCohorts: []string{"k0", "k1", "k2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	tok := e.tokens["w-member"]
 	ds := e.dataSourceOf(tok, 0, 2000, "email_sha256")
-	// Seeds: the even persons of the data source (segment s1) with i%4 == 0... and the other
-	// even ones: 1000 users, half of them in k0.
+	// Seeds: the data source's even persons (segment s1), 1000 users; half of them (i%4 == 0)
+	// are in k0, the cohort the model should weigh most.
 	r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: map[string]any{"name": "Lookalike", "kind": "modeled",
 		"query": anyOf(seg(ds, "s1")), "connections": []string{conn.ID}}})
 	if r.status != http.StatusCreated || r.body["status"] != "training" {
@@ -518,10 +507,7 @@ func TestModeledCohort(t *testing.T) {
 func TestModeledCohortNeedsFeatures(t *testing.T) {
 	e := newEnv(t)
 	e.syncPublisher(400)
-	conn, _, err := e.api.Connections.CreateConnection(context.Background(), e.orgA.ID, e.orgW.ID, cleanroom.Permissions{ModeledAudiences: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := e.connect(e.orgA.ID, e.orgW.ID, cleanroom.Permissions{ModeledAudiences: true})
 	tok := e.tokens["w-member"]
 	ds := e.dataSourceOf(tok, 0, 150, "email_sha256")
 	r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: map[string]any{"name": "L", "kind": "modeled",
@@ -545,16 +531,12 @@ func TestModeledCohortNeedsFeatures(t *testing.T) {
 // named as causes with their fixes.
 func TestDiagnosticsFromTheUpload(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
 	var lines []string
 	for i := range 400 {
 		lines = append(lines, fmt.Sprintf("u%d\tGB\temail_sha256=%s,maid=%s\tnews", i, person(i), maidOf(i)))
 	}
 	e.syncProfiles(e.tokens["a-admin"], "cohort_id,name\nnews,News\n", lines)
-	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := e.connect(e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
 	wt := e.tokens["w-member"]
 	r := e.do(req{method: "POST", path: "/v1/data-sources", token: wt, body: map[string]string{"name": "Messy CRM"}})
 	ds := r.body["id"].(string)
@@ -610,10 +592,7 @@ func TestCohortGrantExpiry(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.syncPublisher(400)
-	conn, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := e.connect(e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
 	bds := e.dataSourceOf(e.tokens["b-admin"], 0, 300, "email_sha256")
 	if r := e.do(req{method: "POST", path: "/v1/data-sources/" + bds + "/grants", token: e.tokens["b-admin"],
 		body: map[string]any{"grantee_id": e.orgW.ID, "allow_matched": true, "expires_at": e.now.Add(time.Hour)}}); r.status != http.StatusCreated {
@@ -637,6 +616,16 @@ func TestCohortGrantExpiry(t *testing.T) {
 	if got := e.storedSize(id); got != 0 {
 		t.Errorf("after expiry: %d users", got)
 	}
+}
+
+// connect creates a connection from a publisher to a partner with the given permissions.
+func (e *env) connect(publisherID, partnerID string, perms cleanroom.Permissions) *cleanroom.Connection {
+	e.t.Helper()
+	conn, _, err := e.api.Connections.CreateConnection(context.Background(), publisherID, partnerID, perms)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return conn
 }
 
 // syncProfiles syncs a publisher's audience, as the given token, from a cohort taxonomy (CSV) and
@@ -694,15 +683,8 @@ func TestCohortAcrossPublishers(t *testing.T) {
 	e.do(req{method: "POST", path: "/v1/uploads/" + up + "/complete", token: inP2, body: map[string]any{}})
 	e.drainJobs()
 
-	svc := e.api.Connections
-	c1, _, err := svc.CreateConnection(ctx, e.orgA.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2, _, err := svc.CreateConnection(ctx, pub2.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1 := e.connect(e.orgA.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
+	c2 := e.connect(pub2.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
 	tok := e.tokens["b-member"]
 	// B holds persons 100..349 by email, and persons 100..199 by MAID as well.
 	r = e.do(req{method: "POST", path: "/v1/data-sources", token: tok, body: map[string]string{"name": "CRM"}})
@@ -785,17 +767,11 @@ func TestCohortConnectionsChange(t *testing.T) {
 		lines = append(lines, fmt.Sprintf("u%d\tGB\temail_sha256=%s\tnews", i, person(i)))
 	}
 	e.syncProfiles(e.tokens["a-admin"], "cohort_id,name\nnews,News\n", lines)
-	c1, _, err := e.api.Connections.CreateConnection(ctx, e.orgA.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1 := e.connect(e.orgA.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
 	pub2 := e.newOrg("Evening Post", cleanroom.OrgPublisher, true)
 	admin2 := e.addMember(pub2.ID, "ops@eveningpost.example", cleanroom.RoleAdmin)
 	e.syncProfiles(e.issueToken(admin2.ID, pub2.ID), "cohort_id,name\nnews,News\n", lines)
-	c2, _, err := e.api.Connections.CreateConnection(ctx, pub2.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c2 := e.connect(pub2.ID, e.orgB.ID, cleanroom.Permissions{MatchedCohorts: true})
 	tok := e.tokens["b-member"]
 	ds := e.dataSourceOf(tok, 0, 200, "email_sha256")
 	r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: map[string]any{"name": "Both", "kind": "matched",
@@ -836,10 +812,7 @@ func TestCohortConnectionsChange(t *testing.T) {
 func TestModeledEstimate(t *testing.T) {
 	e := newEnv(t)
 	e.syncPublisher(400)
-	conn, _, err := e.api.Connections.CreateConnection(context.Background(), e.orgA.ID, e.orgW.ID, cleanroom.Permissions{ModeledAudiences: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := e.connect(e.orgA.ID, e.orgW.ID, cleanroom.Permissions{ModeledAudiences: true})
 	tok := e.tokens["w-member"]
 	ds := e.dataSourceOf(tok, 0, 150, "email_sha256")
 	for _, c := range []struct {
