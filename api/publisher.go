@@ -44,11 +44,7 @@ func (s *Server) putPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c 
 	tax, rowErrs, err := pubsync.ParseTaxonomy(bytes.NewReader(body))
 	if err != nil {
 		if len(rowErrs) > 0 {
-			e := cleanroom.Errorf(cleanroom.EINVALID, "The cohort taxonomy has %d bad row(s); nothing was changed.", len(rowErrs)).With("rows", rowErrs)
-			if h := rowErrs[0].Hint; h != "" {
-				e = e.Hint("Line %d: %s", rowErrs[0].Line, h)
-			}
-			return e
+			return badTaxonomy("cohort taxonomy", rowErrs, rowErrs[0].Line, rowErrs[0].Hint)
 		}
 		return err
 	}

@@ -212,6 +212,16 @@ type taxonomyResponse struct {
 	Segments []ingest.Segment `json:"segments"`
 }
 
+// badTaxonomy is the error for a taxonomy file with bad rows: it lists them all, and hints at
+// the first one's fix (line and hint given).
+func badTaxonomy[R any](what string, rows []R, line int64, hint string) error {
+	e := cleanroom.Errorf(cleanroom.EINVALID, "The %s has %d bad row(s); nothing was changed.", what, len(rows)).With("rows", rows)
+	if hint != "" {
+		e = e.Hint("Line %d: %s", line, hint)
+	}
+	return e
+}
+
 // putTaxonomy stores a data source's segment taxonomy from a CSV body; any bad row rejects it
 // whole, with every row error listed.
 func (s *Server) putTaxonomy(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -226,11 +236,7 @@ func (s *Server) putTaxonomy(w http.ResponseWriter, r *http.Request, c *call) er
 	tax, rowErrs, err := ingest.ParseTaxonomy(bytes.NewReader(body))
 	if err != nil {
 		if len(rowErrs) > 0 {
-			e := cleanroom.Errorf(cleanroom.EINVALID, "The taxonomy has %d bad row(s); nothing was changed.", len(rowErrs)).With("rows", rowErrs)
-			if h := rowErrs[0].Hint; h != "" {
-				e = e.Hint("Line %d: %s", rowErrs[0].Line, h)
-			}
-			return e
+			return badTaxonomy("taxonomy", rowErrs, rowErrs[0].Line, rowErrs[0].Hint)
 		}
 		return err
 	}
