@@ -82,6 +82,9 @@ func (s *Service) processDataSource(ctx context.Context, job *cleanroom.Job, rep
 	v, rep, err := ingest.Advertiser(ctx, in, tax, ingest.Options{
 		FingerprintKey: s.Keys.Derive(FingerprintPurpose),
 		MaxErrorRate:   u.MaxErrorRate,
+		Limits:         s.FileLimits,
+		MemoryBudget:   s.IngestMemory,
+		TempDir:        s.TempDir,
 		Progress: func(p ingest.Progress) {
 			report(cleanroom.Progress{Done: min(p.BytesRead, u.Size), Total: u.Size, Message: fmt.Sprintf("%d rows read", p.Rows)})
 		},
@@ -92,6 +95,7 @@ func (s *Service) processDataSource(ctx context.Context, job *cleanroom.Job, rep
 		}
 		return s.failUpload(ctx, u, ds, rep, err)
 	}
+	defer v.Close()
 	report(cleanroom.Progress{Done: u.Size, Total: u.Size, Message: "storing the version"})
 	repJSON, err := json.Marshal(rep)
 	if err != nil {
@@ -99,7 +103,7 @@ func (s *Service) processDataSource(ctx context.Context, job *cleanroom.Job, rep
 	}
 	stats, _ := json.Marshal(map[string]any{"per_tag": rep.PerTag, "per_segment": rep.PerSegment, "rows_accepted": rep.RowsAccepted})
 	ver, err := s.storeVersion(ctx, ds.OrgID, cleanroom.UploadDataSource, ds.ID, fmt.Sprintf("vaults/%s/data-sources/%s", ds.OrgID, ds.ID),
-		int64(len(v.FPs)), stats, u.ID, v.Write)
+		v.Rows(), stats, u.ID, v.Write)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/keyring"
+	"github.com/cleanroom-oss/cleanroom/rows"
 	"github.com/cleanroom-oss/cleanroom/sealed"
 )
 
@@ -59,6 +60,13 @@ type Service struct {
 	MaxPartBytes   int64
 	// MaxIdentifierTypes is how many identifier types a publisher may sync (0: pubsync's default of 5).
 	MaxIdentifierTypes int
+	// FileLimits bound each uploaded file's decompressed size and lines (zero fields: the rows
+	// package's defaults).
+	FileLimits rows.Limits
+	// IngestMemory is the memory budget of processing one advertiser file (0: ingest's
+	// default); TempDir is where files beyond it are spilled (empty: the system's).
+	IngestMemory int64
+	TempDir      string
 }
 
 // New returns a service with default limits.
