@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -295,7 +296,6 @@ func (s *sorter) spill(ctx context.Context, ws []*worker) error {
 				errs[i] = err
 			}
 		}()
-		var segs []uint32
 		for errs[i] == nil {
 			k := int(next.Add(1) - 1)
 			if k >= len(groups) {
@@ -315,8 +315,7 @@ func (s *sorter) spill(ctx context.Context, ws []*worker) error {
 			for b := lo; b < lo+1<<(8-groupBits) && err == nil; b++ {
 				s.takeTask(ws, ts, t, b)
 				for _, r := range ts.sorted() {
-					segs = ts.segments(segs[:0], &r)
-					if err = pw.record(&r.fp, segs); err != nil {
+					if err = pw.record(&r.fp, ts.set(&r)); err != nil {
 						break
 					}
 				}
@@ -468,7 +467,7 @@ func (s *sorter) mergeRuns(ctx context.Context, runs []*spillRun) (*spillRun, er
 		if err != nil {
 			return err
 		}
-		if err := merge(in, func(fp *identity.Fingerprint, segs []uint32) error { return pw.record(fp, segs) }); err != nil {
+		if err := merge(in, s.rn.masks, pw.record); err != nil {
 			return err
 		}
 		out.parts[g], err = pw.end()
@@ -485,7 +484,7 @@ func (s *sorter) mergeRuns(ctx context.Context, runs []*spillRun) (*spillRun, er
 // mergeFinal merges the runs into the version's parts, group by group, and completes the report.
 func (s *sorter) mergeFinal(ctx context.Context, rep *Report) (*Version, error) {
 	rn := s.rn
-	src := &fileSource{key: s.key, groups: make([]mergedGroup, s.groups())}
+	src := &fileSource{key: s.key, masks: rn.masks, groups: make([]mergedGroup, s.groups())}
 	var fileMu sync.Mutex
 	fpsFiles, segsFiles := make([]*spillFile, s.n), make([]*spillFile, s.n)
 	for i := range s.n {
@@ -507,16 +506,13 @@ func (s *sorter) mergeFinal(ctx context.Context, rep *Report) (*Version, error) 
 		if err != nil {
 			return err
 		}
-		err = merge(in, func(fp *identity.Fingerprint, segs []uint32) error {
+		err = merge(in, rn.masks, func(fp *identity.Fingerprint, x set) error {
 			out.rows++
-			out.segEntries += int64(len(segs))
-			for _, x := range segs {
-				counts[x]++
-			}
+			out.segEntries += int64(x.count(counts))
 			if err := fps.raw(fp[:]); err != nil {
 				return err
 			}
-			return segsOut.list(segs)
+			return segsOut.set(x)
 		})
 		if err != nil {
 			return err
@@ -593,11 +589,12 @@ func (s *sorter) eachGroup(ctx context.Context, runs []*spillRun, fn func(i, g i
 }
 
 // merge merges the sorted, deduplicated runs in, calling emit for each fingerprint in order
-// with the union of its segment lists.
-func merge(in []*decoder, emit func(fp *identity.Fingerprint, segs []uint32) error) error {
+// with the union of its segment sets.
+func merge(in []*decoder, masks bool, emit func(fp *identity.Fingerprint, x set) error) error {
 	// A binary min-heap of the runs by their current fingerprint.
 	h := make([]*decoder, 0, len(in))
 	for _, d := range in {
+		d.masks = masks
 		ok, err := d.next()
 		if err != nil {
 			return err
@@ -628,11 +625,15 @@ func merge(in []*decoder, emit func(fp *identity.Fingerprint, segs []uint32) err
 		down(i)
 	}
 	var fp identity.Fingerprint
-	var union []uint32
+	union := make([]uint32, 0, 16) // never nil: a nil list is a bitmask
 	for len(h) > 0 {
 		top := h[0]
 		fp = top.fp
-		union = append(union[:0], top.segs...) // a copy: next overwrites top.segs
+		x := top.set
+		if !masks {
+			union = append(union[:0], x.list...) // a copy: next overwrites top's list
+			x.list = union
+		}
 		dup := false
 		for {
 			// Advance the run on top; the next top may hold the same fingerprint.
@@ -651,19 +652,63 @@ func merge(in []*decoder, emit func(fp *identity.Fingerprint, segs []uint32) err
 				break
 			}
 			top = h[0]
-			union = append(union, top.segs...)
-			dup = true
+			x.mask |= top.mask
+			if !masks {
+				x.list = append(x.list, top.list...)
+				dup = true
+			}
 		}
-		segs := union
 		if dup {
-			slices.Sort(segs)
-			segs = slices.Compact(segs)
+			slices.Sort(x.list)
+			x.list = slices.Compact(x.list)
+			union = x.list
 		}
-		if err := emit(&fp, segs); err != nil {
+		if err := emit(&fp, x); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// set is a segment set in a spill file: a bitmask when the taxonomy has at most 64 segments,
+// otherwise a sorted list of indices.
+type set struct {
+	mask uint64
+	list []uint32
+}
+
+// count adds the set's segments to counts and returns their number.
+func (x set) count(counts []int64) int {
+	if x.list != nil || x.mask == 0 {
+		for _, i := range x.list {
+			counts[i]++
+		}
+		return len(x.list)
+	}
+	for m := x.mask; m != 0; m &= m - 1 {
+		counts[bits.TrailingZeros64(m)]++
+	}
+	return bits.OnesCount64(x.mask)
+}
+
+// size returns the number of segments in the set.
+func (x set) size() int {
+	if x.list != nil {
+		return len(x.list)
+	}
+	return bits.OnesCount64(x.mask)
+}
+
+// set returns the segment set of r.
+func (ts *taskSorter) set(r *rec) set {
+	if ts.masks {
+		return set{mask: r.segs}
+	}
+	l := ts.list(r.segs)
+	if l == nil {
+		l = []uint32{}
+	}
+	return set{list: l}
 }
 
 // encoder writes spill records through a buffer.
@@ -674,12 +719,12 @@ type encoder struct {
 
 func newEncoder(w io.Writer) *encoder { return &encoder{w: w, buf: make([]byte, 0, 32<<10)} }
 
-// record writes a fingerprint with its segment list.
-func (e *encoder) record(fp *identity.Fingerprint, segs []uint32) error {
+// record writes a fingerprint with its segment set.
+func (e *encoder) record(fp *identity.Fingerprint, x set) error {
 	if err := e.raw(fp[:]); err != nil {
 		return err
 	}
-	return e.list(segs)
+	return e.set(x)
 }
 
 // raw writes b as it is.
@@ -693,16 +738,21 @@ func (e *encoder) raw(b []byte) error {
 	return nil
 }
 
-// list writes a segment list: its length and its indices, as uvarints.
-func (e *encoder) list(segs []uint32) error {
-	if len(e.buf)+binary.MaxVarintLen32*(len(segs)+1) > cap(e.buf) {
+// set writes a segment set: a bitmask as a uvarint, or a list as its length and its indices, as
+// uvarints.
+func (e *encoder) set(x set) error {
+	if len(e.buf)+binary.MaxVarintLen32*(len(x.list)+2) > cap(e.buf) {
 		if err := e.flush(); err != nil {
 			return err
 		}
 	}
-	e.buf = binary.AppendUvarint(e.buf, uint64(len(segs)))
-	for _, x := range segs {
-		e.buf = binary.AppendUvarint(e.buf, uint64(x))
+	if x.list == nil {
+		e.buf = binary.AppendUvarint(e.buf, x.mask)
+		return nil
+	}
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(x.list)))
+	for _, i := range x.list {
+		e.buf = binary.AppendUvarint(e.buf, uint64(i))
 	}
 	return nil
 }
@@ -716,8 +766,8 @@ func (e *encoder) flush() error {
 // errSpillCorrupt reports a spill file that does not decode: a bug, or the disk.
 var errSpillCorrupt = errors.New("ingest: spill file damaged")
 
-// decoder reads a spill file: records (a fingerprint and its segments) or, with noFP, segment
-// lists alone.
+// decoder reads a part of a spill file: records (a fingerprint and its segment set) or, with
+// noFP, segment sets alone. Sets are bitmasks when masks is set.
 type decoder struct {
 	f        *os.File
 	src      io.Reader
@@ -725,11 +775,12 @@ type decoder struct {
 	pos, end int
 	eof      bool
 	noFP     bool
+	masks    bool
 
 	// The current record.
 	fp     identity.Fingerprint
 	hi, lo uint64
-	segs   []uint32
+	set
 }
 
 // open starts reading a part.
@@ -779,56 +830,55 @@ func (d *decoder) fill(n int) (int, error) {
 	return d.end - d.pos, nil
 }
 
-// uvarint decodes a uvarint at pos.
-func (d *decoder) uvarint() (uint64, error) {
-	if _, err := d.fill(binary.MaxVarintLen64); err != nil {
-		return 0, err
-	}
-	x, n := binary.Uvarint(d.buf[d.pos:d.end])
-	if n <= 0 {
-		return 0, errSpillCorrupt
-	}
-	d.pos += n
-	return x, nil
-}
-
-// next reads the next record, reporting false at the end of the file.
+// next reads the next record, reporting false at the end of the part.
 func (d *decoder) next() (bool, error) {
-	if !d.noFP {
-		avail, err := d.fill(len(d.fp))
-		if err != nil {
+	const most = len(identity.Fingerprint{}) + binary.MaxVarintLen64
+	avail := d.end - d.pos
+	if avail < most && !d.eof {
+		var err error
+		if avail, err = d.fill(most); err != nil {
 			return false, err
 		}
-		if avail == 0 {
-			return false, nil
-		}
-		if avail < len(d.fp) {
+	}
+	if avail == 0 {
+		return false, nil
+	}
+	b := d.buf[d.pos:d.end]
+	if !d.noFP {
+		if len(b) < len(d.fp) {
 			return false, errSpillCorrupt
 		}
-		copy(d.fp[:], d.buf[d.pos:])
-		d.pos += len(d.fp)
-		d.hi, d.lo = binary.BigEndian.Uint64(d.fp[:8]), binary.BigEndian.Uint64(d.fp[8:])
-	} else if avail, err := d.fill(1); err != nil || avail == 0 {
-		return false, err
+		d.fp = identity.Fingerprint(b)
+		d.hi, d.lo = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:16])
+		b = b[16:]
+		d.pos += 16
 	}
-	n, err := d.uvarint()
-	if err != nil {
-		return false, err
-	}
-	if n > MaxSegments {
+	x, n := binary.Uvarint(b)
+	if n <= 0 {
 		return false, errSpillCorrupt
 	}
-	d.segs = d.segs[:0]
-	if _, err := d.fill(int(n) * binary.MaxVarintLen32); err != nil {
+	d.pos += n
+	if d.masks {
+		d.mask = x
+		return true, nil
+	}
+	if x > MaxSegments {
+		return false, errSpillCorrupt
+	}
+	if _, err := d.fill(int(x) * binary.MaxVarintLen32); err != nil {
 		return false, err
 	}
-	for range n {
-		x, k := binary.Uvarint(d.buf[d.pos:d.end])
-		if k <= 0 || x >= MaxSegments {
+	d.list = d.list[:0]
+	if d.list == nil {
+		d.list = []uint32{}
+	}
+	for range x {
+		i, k := binary.Uvarint(d.buf[d.pos:d.end])
+		if k <= 0 || i >= MaxSegments {
 			return false, errSpillCorrupt
 		}
 		d.pos += k
-		d.segs = append(d.segs, uint32(x))
+		d.list = append(d.list, uint32(i))
 	}
 	return true, nil
 }
@@ -849,6 +899,7 @@ type mergedGroup struct {
 // fileSource is a version merged into files, group by group.
 type fileSource struct {
 	key    []byte
+	masks  bool
 	groups []mergedGroup // in the version's order; empty groups have no files
 }
 
@@ -877,9 +928,9 @@ func (s *fileSource) writeFPs(w io.Writer) error {
 	return nil
 }
 
-// eachList calls fn with every row's segment list, in order.
-func (s *fileSource) eachList(fn func(segs []uint32) error) error {
-	d := &decoder{buf: make([]byte, 64<<10), noFP: true}
+// eachSet calls fn with every row's segment set, in order.
+func (s *fileSource) eachSet(fn func(x set) error) error {
+	d := &decoder{buf: make([]byte, 64<<10), noFP: true, masks: s.masks}
 	for _, g := range s.groups {
 		if g.segs.path == "" {
 			continue
@@ -892,7 +943,7 @@ func (s *fileSource) eachList(fn func(segs []uint32) error) error {
 			ok, err := d.next()
 			if err == nil && ok {
 				rows++
-				err = fn(d.segs)
+				err = fn(d.set)
 			}
 			if err != nil {
 				d.close()
@@ -913,9 +964,9 @@ func (s *fileSource) eachList(fn func(segs []uint32) error) error {
 func (s *fileSource) writeSegOff(w io.Writer) error {
 	bw := newSectionWriter(w)
 	var off uint32
-	err := s.eachList(func(segs []uint32) error {
+	err := s.eachSet(func(x set) error {
 		err := bw.putUint32(off)
-		off += uint32(len(segs))
+		off += uint32(x.size())
 		return err
 	})
 	if err == nil {
@@ -928,9 +979,14 @@ func (s *fileSource) writeSegOff(w io.Writer) error {
 
 func (s *fileSource) writeSegs(w io.Writer) error {
 	bw := newSectionWriter(w)
-	err := s.eachList(func(segs []uint32) error {
-		for _, x := range segs {
-			if err := bw.putUint32(x); err != nil {
+	err := s.eachSet(func(x set) error {
+		for _, i := range x.list {
+			if err := bw.putUint32(i); err != nil {
+				return err
+			}
+		}
+		for m := x.mask; m != 0; m &= m - 1 {
+			if err := bw.putUint32(uint32(bits.TrailingZeros64(m))); err != nil {
 				return err
 			}
 		}

@@ -28,7 +28,8 @@ func lockPublisher(id string) func() {
 
 // PublisherOptions are the sync options for this deployment.
 func (s *Service) PublisherOptions() pubsync.Options {
-	return pubsync.Options{FingerprintKey: s.Keys.Derive(FingerprintPurpose), UserKey: s.Keys.Derive(UserKeyPurpose), MaxTypes: s.MaxIdentifierTypes}
+	return pubsync.Options{FingerprintKey: s.Keys.Derive(FingerprintPurpose), UserKey: s.Keys.Derive(UserKeyPurpose), MaxTypes: s.MaxIdentifierTypes,
+		Limits: s.FileLimits}
 }
 
 // PublisherTaxonomy returns a publisher's stored custom-cohort taxonomy.

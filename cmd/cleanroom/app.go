@@ -21,10 +21,12 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
 	"github.com/cleanroom-oss/cleanroom/postgres"
+	"github.com/cleanroom-oss/cleanroom/rows"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 	"github.com/cleanroom-oss/cleanroom/web"
@@ -119,8 +121,13 @@ func (m *Main) Open(ctx context.Context) error {
 	if c.JobLease > 0 {
 		m.Jobs.Lease = c.JobLease
 	}
+	if err := ingest.RemoveTemp(c.tempDir()); err != nil {
+		return fmt.Errorf("temporary files: %w", err)
+	}
 	m.Uploads = uploads.New(m.Store, m.Blobs, m.Keys, m.Jobs)
 	m.Uploads.MaxUploadBytes = c.MaxUploadBytes
+	m.Uploads.FileLimits = rows.Limits{MaxBytes: c.MaxFileBytes, MaxRows: c.MaxFileRows}
+	m.Uploads.IngestMemory, m.Uploads.TempDir = c.IngestMemory, c.tempDir()
 	m.Uploads.MaxIdentifierTypes = c.MaxIdentifierTypes
 	m.Uploads.Register(m.Jobs)
 	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Uploads, m.Jobs, c.CacheVersions)

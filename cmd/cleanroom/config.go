@@ -8,6 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/cleanroom-oss/cleanroom/ingest"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
 // Config is the configuration of a cleanroom process. Every field has a flag and a CLEANROOM_*
@@ -35,6 +38,11 @@ type Config struct {
 	// MaxBodyBytes limits JSON request bodies; MaxUploadBytes a whole uploaded file.
 	MaxBodyBytes   int64
 	MaxUploadBytes int64
+	// MaxFileBytes and MaxFileRows bound what an uploaded file may hold once decompressed: its
+	// bytes and its lines. IngestMemory is the memory budget of processing an advertiser file,
+	// beyond which its rows are sorted on disk (in the data directory's tmp).
+	MaxFileBytes, MaxFileRows int64
+	IngestMemory              int64
 	// MaxIdentifierTypes is how many identifier types each publisher may sync.
 	MaxIdentifierTypes int
 	// ActivationMinimum is the fewest users a cohort is served with; PrivacyThreshold the
@@ -54,6 +62,7 @@ type Config struct {
 func defaultConfig() Config {
 	return Config{
 		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, JobLease: time.Minute, MaxBodyBytes: 1 << 20, MaxUploadBytes: 20 << 30, MaxIdentifierTypes: 5,
+		MaxFileBytes: rows.DefaultMaxBytes, MaxFileRows: rows.DefaultMaxRows, IngestMemory: ingest.DefaultMemoryBudget,
 		ActivationMinimum: 100, PrivacyThreshold: 100, CohortRefresh: time.Minute, CacheVersions: 4,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
@@ -79,6 +88,9 @@ func (c *Config) serverFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.JobLease, "job-lease", c.JobLease, "how long a job stays with a worker that stopped reporting before another takes it over")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest file accepted by an upload")
+	fs.Int64Var(&c.MaxFileBytes, rows.FlagMaxBytes, c.MaxFileBytes, "most bytes an uploaded file may hold once decompressed")
+	fs.Int64Var(&c.MaxFileRows, rows.FlagMaxRows, c.MaxFileRows, "most lines an uploaded file may have")
+	fs.Int64Var(&c.IngestMemory, "ingest-memory", c.IngestMemory, "memory in bytes for sorting one advertiser file's rows; beyond it they are sorted on disk")
 	fs.IntVar(&c.MaxIdentifierTypes, "max-identifier-types", c.MaxIdentifierTypes, "identifier types each publisher may sync")
 	fs.IntVar(&c.ActivationMinimum, "activation-minimum", c.ActivationMinimum, "fewest users a cohort needs to be served")
 	fs.IntVar(&c.PrivacyThreshold, "privacy-threshold", c.PrivacyThreshold, "smallest count shown to the other party; smaller ones are withheld")
@@ -118,3 +130,7 @@ func (c *Config) keyPath() string { return filepath.Join(c.DataDir, "master.key"
 
 // blobDir is the local blob area.
 func (c *Config) blobDir() string { return filepath.Join(c.DataDir, "blobs") }
+
+// tempDir holds the temporary files of processing (spilled rows, encrypted); it is emptied at
+// start.
+func (c *Config) tempDir() string { return filepath.Join(c.DataDir, "tmp") }
