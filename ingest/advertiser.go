@@ -27,9 +27,6 @@ const (
 	DefaultMaxErrorRate = 0.05
 	// DefaultMaxLineBytes is the longest line accepted.
 	DefaultMaxLineBytes = 64 << 10
-	// minBlockSize is the size of the blocks the reader hands to the workers, unless
-	// MaxLineBytes asks for more.
-	minBlockSize = 4 << 20
 	// minFirstBlock is the size of the first block, beyond twice MaxLineBytes: small, so that
 	// a small upload costs little memory.
 	minFirstBlock = 64 << 10
@@ -37,6 +34,10 @@ const (
 	// memory before spilling starts.
 	DefaultMemoryBudget = 256 << 20
 )
+
+// minBlockSize is the size of the blocks the reader hands to the workers, unless MaxLineBytes
+// asks for more. (A variable, so that tests can make files of many blocks small.)
+var minBlockSize = 4 << 20
 
 // Options configures Advertiser.
 type Options struct {

@@ -23,6 +23,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
+	"github.com/cleanroom-oss/cleanroom/rows"
 	"github.com/cleanroom-oss/cleanroom/sealed"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
@@ -809,5 +810,48 @@ func TestAdvertiserReadError(t *testing.T) {
 				t.Errorf("after %d bytes: %v, want the read error %v", n, err, readErr)
 			}
 		}
+	}
+}
+
+// TestAdvertiserLimits: a gzip bomb (a small file of millions of identical rows) and a file of
+// too many lines stop at the limit with an error naming the flag that changes it.
+func TestAdvertiserLimits(t *testing.T) {
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	row := []byte(emailA + "\temail_sha256\ts1\n")
+	for range 500_000 { // 41 MB of rows, 40 KB gzipped
+		zw.Write(row)
+	}
+	zw.Close()
+	tests := []struct {
+		name   string
+		in     []byte
+		limits rows.Limits
+		flag   string
+	}{
+		{"gzip bomb", bomb.Bytes(), rows.Limits{MaxBytes: 8 << 20}, rows.FlagMaxBytes},
+		{"too many lines", []byte(strings.Repeat(string(row), 1001)), rows.Limits{MaxRows: 1000}, rows.FlagMaxRows},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opt := ingestOptions()
+			opt.Limits = tt.limits
+			v, rep, err := ingest.Advertiser(context.Background(), bytes.NewReader(tt.in), smallTaxonomy(t), opt)
+			if v != nil || cleanroom.ErrorCode(err) != cleanroom.EINVALID || !strings.Contains(cleanroom.ErrorMessage(err), "--"+tt.flag) {
+				t.Fatalf("error %v, want one naming --%s", err, tt.flag)
+			}
+			if rep == nil || rep.RowsRead != 0 {
+				t.Errorf("report %+v", rep)
+			}
+		})
+	}
+	// Within the limits, the same bomb is one row.
+	v, rep, err := ingest.Advertiser(context.Background(), bytes.NewReader(bomb.Bytes()), smallTaxonomy(t), ingestOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if v.Rows() != 1 || rep.Duplicates != 499_999 || v.Spilled() {
+		t.Errorf("%d rows, %d duplicates, spilled %v", v.Rows(), rep.Duplicates, v.Spilled())
 	}
 }

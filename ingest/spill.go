@@ -33,14 +33,18 @@ import (
 const (
 	groupBits  = 4
 	groupsPerT = 1 << groupBits // groups per tag
-	// maxFanIn is the most runs merged at once; more runs are first merged into fewer. A merge
-	// holds a buffer and a sealed reader per run, about 600 KiB.
-	maxFanIn = 64
 	// spillChunk is the chunk size of the sealed spill files.
 	spillChunk = 64 << 10
 	// tempPrefix starts the name of every ingest's directory of spill files.
 	tempPrefix = "ingest-"
 )
+
+// maxFanIn is the most runs merged at once; more runs are first merged into fewer. A merge holds
+// a buffer and a sealed reader per run, about 200 KiB. (A variable, so that tests can lower it.)
+var maxFanIn = 64
+
+// spillHook, when set (by tests), is called with every run spilled and the ingest's key.
+var spillHook func(r *spillRun, key []byte)
 
 // RemoveTemp removes the spill directories that ingests left under dir, as a process that
 // crashed mid-ingest does. Call it at start, before any ingest runs with Options.TempDir = dir.
@@ -340,6 +344,9 @@ func (s *sorter) spill(ctx context.Context, ws []*worker) error {
 		return err
 	}
 	s.runs = append(s.runs, run)
+	if spillHook != nil {
+		spillHook(run, s.key)
+	}
 	return nil
 }
 
@@ -358,6 +365,9 @@ func (s *sorter) finish(ctx context.Context, ws []*worker, rep *Report) (*Versio
 			return nil, err
 		}
 		s.runs = append([]*spillRun{merged}, s.runs[maxFanIn:]...)
+		if spillHook != nil {
+			spillHook(merged, s.key)
+		}
 	}
 	rep.SpilledRuns = len(s.runs)
 	return s.mergeFinal(ctx, rep)
