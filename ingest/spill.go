@@ -492,14 +492,17 @@ func (s *sorter) mergeRuns(ctx context.Context, runs []*spillRun) (*spillRun, er
 }
 
 // mergeFinal merges the runs into the version's parts, group by group, and completes the report.
+// A group's parts hold its share of the version's fingerprints as they are written, and its
+// rows' segment sets, from which Write makes the offsets and the indices.
 func (s *sorter) mergeFinal(ctx context.Context, rep *Report) (*Version, error) {
 	rn := s.rn
 	src := &fileSource{key: s.key, masks: rn.masks, groups: make([]mergedGroup, s.groups())}
 	var fileMu sync.Mutex
-	fpsFiles, segsFiles := make([]*spillFile, s.n), make([]*spillFile, s.n)
-	for i := range s.n {
-		fpsFiles[i] = &spillFile{s: s, mu: &fileMu, kind: "fps"}
-		segsFiles[i] = &spillFile{s: s, mu: &fileMu, kind: "segs"}
+	files := make([][2]*spillFile, s.n)
+	for i := range files {
+		for k, kind := range []string{"fps", "sets"} {
+			files[i][k] = &spillFile{s: s, mu: &fileMu, kind: kind}
+		}
 	}
 	perSeg := make([][]int64, s.n)
 	err := s.eachGroup(ctx, s.runs, func(i, g int, in []*decoder) error {
@@ -508,33 +511,40 @@ func (s *sorter) mergeFinal(ctx context.Context, rep *Report) (*Version, error) 
 			perSeg[i] = make([]int64, rn.tax.Len())
 		}
 		counts := perSeg[i]
-		fps, err := fpsFiles[i].begin()
-		if err != nil {
-			return err
+		var pw [2]*partWriter
+		for k := range pw {
+			var err error
+			if pw[k], err = files[i][k].begin(); err != nil {
+				return err
+			}
 		}
-		segsOut, err := segsFiles[i].begin()
-		if err != nil {
-			return err
-		}
-		err = merge(in, rn.masks, func(fp *identity.Fingerprint, x set) error {
+		fps, sets := pw[0], pw[1]
+		err := merge(in, rn.masks, func(fp *identity.Fingerprint, x set) error {
 			out.rows++
-			out.segEntries += int64(x.count(counts))
+			for _, j := range x.list {
+				counts[j]++
+			}
+			for m := x.mask; m != 0; m &= m - 1 {
+				counts[bits.TrailingZeros64(m)]++
+			}
+			out.segEntries += int64(x.size())
 			if err := fps.raw(fp[:]); err != nil {
 				return err
 			}
-			return segsOut.set(x)
+			return sets.set(x)
 		})
 		if err != nil {
 			return err
 		}
-		if out.fps, err = fps.end(); err != nil {
-			return err
+		for k, p := range []*part{&out.fps, &out.sets} {
+			if *p, err = pw[k].end(); err != nil {
+				return err
+			}
 		}
-		out.segs, err = segsOut.end()
-		return err
+		return nil
 	})
-	for i := range s.n {
-		for _, f := range []*spillFile{fpsFiles[i], segsFiles[i]} {
+	for i := range files {
+		for _, f := range files[i] {
 			if cerr := f.close(); err == nil {
 				err = cerr
 			}
@@ -601,8 +611,13 @@ func (s *sorter) eachGroup(ctx context.Context, runs []*spillRun, fn func(i, g i
 // merge merges the sorted, deduplicated runs in, calling emit for each fingerprint in order
 // with the union of its segment sets.
 func merge(in []*decoder, masks bool, emit func(fp *identity.Fingerprint, x set) error) error {
-	// A binary min-heap of the runs by their current fingerprint.
-	h := make([]*decoder, 0, len(in))
+	// A binary min-heap of the runs by their current fingerprint, with the fingerprint's halves
+	// in the heap itself, so that comparisons touch one array.
+	type head struct {
+		hi, lo uint64
+		d      *decoder
+	}
+	h := make([]head, 0, len(in))
 	for _, d := range in {
 		d.masks = masks
 		ok, err := d.next()
@@ -610,35 +625,37 @@ func merge(in []*decoder, masks bool, emit func(fp *identity.Fingerprint, x set)
 			return err
 		}
 		if ok {
-			h = append(h, d)
+			h = append(h, head{d.hi, d.lo, d})
 		}
 	}
-	less := func(a, b *decoder) bool { return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo) }
 	down := func(i int) {
+		n := len(h)
+		x := h[i]
 		for {
 			l := 2*i + 1
-			if l >= len(h) {
-				return
+			if l >= n {
+				break
 			}
 			m := l
-			if r := l + 1; r < len(h) && less(h[r], h[l]) {
+			if r := l + 1; r < n && (h[r].hi < h[l].hi || h[r].hi == h[l].hi && h[r].lo < h[l].lo) {
 				m = r
 			}
-			if !less(h[m], h[i]) {
-				return
+			if !(h[m].hi < x.hi || h[m].hi == x.hi && h[m].lo < x.lo) {
+				break
 			}
-			h[i], h[m] = h[m], h[i]
+			h[i] = h[m]
 			i = m
 		}
+		h[i] = x
 	}
 	for i := len(h)/2 - 1; i >= 0; i-- {
 		down(i)
 	}
-	var fp identity.Fingerprint
 	union := make([]uint32, 0, 16) // never nil: a nil list is a bitmask
 	for len(h) > 0 {
-		top := h[0]
-		fp = top.fp
+		top := h[0].d
+		hi, lo := h[0].hi, h[0].lo
+		fp := top.fp
 		x := top.set
 		if !masks {
 			union = append(union[:0], x.list...) // a copy: next overwrites top's list
@@ -651,17 +668,19 @@ func merge(in []*decoder, masks bool, emit func(fp *identity.Fingerprint, x set)
 			if err != nil {
 				return err
 			}
-			if !ok {
+			if ok {
+				h[0].hi, h[0].lo = top.hi, top.lo
+			} else {
 				h[0] = h[len(h)-1]
 				h = h[:len(h)-1]
 			}
-			if len(h) > 0 {
+			if len(h) > 1 {
 				down(0)
 			}
-			if len(h) == 0 || h[0].fp != fp {
+			if len(h) == 0 || h[0].hi != hi || h[0].lo != lo {
 				break
 			}
-			top = h[0]
+			top = h[0].d
 			x.mask |= top.mask
 			if !masks {
 				x.list = append(x.list, top.list...)
@@ -685,20 +704,6 @@ func merge(in []*decoder, masks bool, emit func(fp *identity.Fingerprint, x set)
 type set struct {
 	mask uint64
 	list []uint32
-}
-
-// count adds the set's segments to counts and returns their number.
-func (x set) count(counts []int64) int {
-	if x.list != nil || x.mask == 0 {
-		for _, i := range x.list {
-			counts[i]++
-		}
-		return len(x.list)
-	}
-	for m := x.mask; m != 0; m &= m - 1 {
-		counts[bits.TrailingZeros64(m)]++
-	}
-	return bits.OnesCount64(x.mask)
 }
 
 // size returns the number of segments in the set.
@@ -748,6 +753,17 @@ func (e *encoder) raw(b []byte) error {
 	return nil
 }
 
+// u32 writes x, little-endian.
+func (e *encoder) u32(x uint32) error {
+	if len(e.buf)+4 > cap(e.buf) {
+		if err := e.flush(); err != nil {
+			return err
+		}
+	}
+	e.buf = binary.LittleEndian.AppendUint32(e.buf, x)
+	return nil
+}
+
 // set writes a segment set: a bitmask as a uvarint, or a list as its length and its indices, as
 // uvarints.
 func (e *encoder) set(x set) error {
@@ -776,16 +792,16 @@ func (e *encoder) flush() error {
 // errSpillCorrupt reports a spill file that does not decode: a bug, or the disk.
 var errSpillCorrupt = errors.New("ingest: spill file damaged")
 
-// decoder reads a part of a spill file: records (a fingerprint and its segment set) or, with
-// noFP, segment sets alone. Sets are bitmasks when masks is set.
+// decoder reads a part of a spill file: records, a fingerprint and its segment set (a bitmask
+// when masks is set), or with noFP segment sets alone.
 type decoder struct {
 	f        *os.File
 	src      io.Reader
 	buf      []byte
 	pos, end int
 	eof      bool
-	noFP     bool
 	masks    bool
+	noFP     bool
 
 	// The current record.
 	fp     identity.Fingerprint
@@ -902,7 +918,7 @@ type source interface {
 
 // mergedGroup is one group's share of a merged version: its parts and sizes.
 type mergedGroup struct {
-	fps, segs        part
+	fps, sets        part
 	rows, segEntries int64
 }
 
@@ -910,42 +926,44 @@ type mergedGroup struct {
 type fileSource struct {
 	key    []byte
 	masks  bool
-	groups []mergedGroup // in the version's order; empty groups have no files
+	groups []mergedGroup // in the version's order; empty groups have no parts
 }
 
 func (s *fileSource) writeFPs(w io.Writer) error {
-	for _, g := range s.groups {
-		if g.fps.path == "" {
-			continue
-		}
-		f, err := os.Open(g.fps.path)
-		if err != nil {
-			return fmt.Errorf("ingest: spill: %w", err)
-		}
-		r, err := sealed.NewReader(io.NewSectionReader(f, g.fps.off, g.fps.size), s.key)
-		if err == nil {
+	return pipeline(w, func(out *pipeWriter) error {
+		for _, g := range s.groups {
+			if g.fps.path == "" {
+				continue
+			}
+			f, err := os.Open(g.fps.path)
+			if err != nil {
+				return fmt.Errorf("ingest: spill: %w", err)
+			}
+			r, err := sealed.NewReader(io.NewSectionReader(f, g.fps.off, g.fps.size), s.key)
 			var n int64
-			n, err = r.WriteTo(w)
+			if err == nil {
+				n, err = r.WriteTo(out)
+			}
+			f.Close()
 			if err == nil && n != 16*g.rows {
 				err = errSpillCorrupt
 			}
+			if err != nil {
+				return fmt.Errorf("ingest: spill: %w", err)
+			}
 		}
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("ingest: spill: %w", err)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // eachSet calls fn with every row's segment set, in order.
 func (s *fileSource) eachSet(fn func(x set) error) error {
 	d := &decoder{buf: make([]byte, 64<<10), noFP: true, masks: s.masks}
 	for _, g := range s.groups {
-		if g.segs.path == "" {
+		if g.sets.path == "" {
 			continue
 		}
-		if err := d.open(g.segs, s.key); err != nil {
+		if err := d.open(g.sets, s.key); err != nil {
 			return err
 		}
 		var rows int64
@@ -972,40 +990,131 @@ func (s *fileSource) eachSet(fn func(x set) error) error {
 }
 
 func (s *fileSource) writeSegOff(w io.Writer) error {
-	bw := newSectionWriter(w)
-	var off uint32
-	err := s.eachSet(func(x set) error {
-		err := bw.putUint32(off)
-		off += uint32(x.size())
-		return err
-	})
-	if err == nil {
-		if err = bw.putUint32(off); err == nil {
-			err = bw.flush()
+	return pipeline(w, func(out *pipeWriter) error {
+		var off uint32
+		err := s.eachSet(func(x set) error {
+			err := out.u32(off)
+			off += uint32(x.size())
+			return err
+		})
+		if err != nil {
+			return err
 		}
-	}
-	return err
+		return out.u32(off)
+	})
 }
 
 func (s *fileSource) writeSegs(w io.Writer) error {
-	bw := newSectionWriter(w)
-	err := s.eachSet(func(x set) error {
-		for _, i := range x.list {
-			if err := bw.putUint32(i); err != nil {
-				return err
+	return pipeline(w, func(out *pipeWriter) error {
+		return s.eachSet(func(x set) error {
+			for _, i := range x.list {
+				if err := out.u32(i); err != nil {
+					return err
+				}
 			}
-		}
-		for m := x.mask; m != 0; m &= m - 1 {
-			if err := bw.putUint32(uint32(bits.TrailingZeros64(m))); err != nil {
-				return err
+			for m := x.mask; m != 0; m &= m - 1 {
+				if err := out.u32(uint32(bits.TrailingZeros64(m))); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
-	if err == nil {
-		err = bw.flush()
+}
+
+// pipeWriter hands the bytes written to it to pipeline's writer in buffers.
+type pipeWriter struct {
+	buf  []byte
+	full chan<- []byte
+	free <-chan []byte
+	stop <-chan struct{}
+}
+
+var errPipeStopped = errors.New("ingest: pipeline stopped")
+
+// Write buffers p.
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		if len(p.buf) == cap(p.buf) {
+			if err := p.send(); err != nil {
+				return n - len(b), err
+			}
+		}
+		k := copy(p.buf[len(p.buf):cap(p.buf)], b)
+		p.buf = p.buf[:len(p.buf)+k]
+		b = b[k:]
 	}
-	return err
+	return n, nil
+}
+
+// u32 buffers x, little-endian.
+func (p *pipeWriter) u32(x uint32) error {
+	if len(p.buf)+4 > cap(p.buf) {
+		if err := p.send(); err != nil {
+			return err
+		}
+	}
+	p.buf = binary.LittleEndian.AppendUint32(p.buf, x)
+	return nil
+}
+
+// send hands the buffer over and takes a free one.
+func (p *pipeWriter) send() error {
+	if len(p.buf) > 0 {
+		select {
+		case p.full <- p.buf:
+		case <-p.stop:
+			return errPipeStopped
+		}
+	}
+	select {
+	case b := <-p.free:
+		p.buf = b[:0]
+	case <-p.stop:
+		return errPipeStopped
+	}
+	return nil
+}
+
+// pipeline runs produce in a goroutine, writing into buffers that are written to w here, so that
+// producing (decrypting, decoding) and w (encrypting) run on two cores.
+func pipeline(w io.Writer, produce func(out *pipeWriter) error) error {
+	const bufSize, nbuf = 256 << 10, 4
+	full := make(chan []byte, nbuf)
+	free := make(chan []byte, nbuf)
+	for range nbuf - 1 {
+		free <- make([]byte, 0, bufSize)
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		out := &pipeWriter{buf: make([]byte, 0, bufSize), full: full, free: free, stop: stop}
+		err := produce(out)
+		if err == nil && len(out.buf) > 0 {
+			select {
+			case full <- out.buf:
+			case <-stop:
+			}
+		}
+		close(full)
+		done <- err
+	}()
+	var werr error
+	for b := range full {
+		if werr == nil {
+			if _, werr = w.Write(b); werr != nil {
+				close(stop)
+			}
+		}
+		if werr == nil {
+			free <- b
+		}
+	}
+	if err := <-done; err != nil && err != errPipeStopped {
+		return err
+	}
+	return werr
 }
 
 // Version is an advertiser data source version made by Advertiser: sorted and deduplicated,
