@@ -363,8 +363,6 @@ func (m *memSource) writeSegs(w io.Writer) error {
 	return bw.flush()
 }
 
-func (m *memSource) close() error { return nil }
-
 // sectionWriter buffers the bytes of a version section on their way to the encryption.
 type sectionWriter struct {
 	w   io.Writer

@@ -59,11 +59,12 @@
 // spilled: the tasks are sorted and written, grouped by tag and leading 4 fingerprint bits, as
 // one sorted run (fingerprints and segment sets, never identifiers) in temporary files under
 // Options.TempDir, sealed with a key that exists only in memory; the memory is then reused.
-// After the last block the rest is spilled too, and the runs are merged group by group in
-// parallel (a k-way merge that unites the segment sets of a fingerprint found in several runs;
-// more than 64 runs are first merged into fewer) into the version's fingerprints and segment
-// sets, again in sealed temporary files. The version file, whose header gives every array's
-// size, is then written from them in one stream (Version.Write), and Close removes them. Memory
-// thus stays near the budget plus a few MiB per worker whatever the file's size; the temporary
-// files take about 40 bytes per row at their peak.
+// After the last block, the records still in memory are sorted in place as the last run. The
+// runs are merged group by group (a k-way merge that unites the segment sets of a fingerprint
+// found in several runs; more than 64 runs are first merged into fewer): once, in parallel, to
+// count what the report and the version's header need, and again when the version is written
+// (Version.Write), streaming the fingerprints into it while the rows' segment sets go to a small
+// temporary file from which the offsets and indices follow. Close removes the files. Memory thus
+// stays near the budget plus a few MiB per worker whatever the file's size; the temporary files
+// take about 20 bytes per row.
 package ingest

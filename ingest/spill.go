@@ -22,26 +22,22 @@ import (
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
-// Spilling. The workers' records are grouped by tag and the leading 4 bits of their
-// fingerprint: a group's records are contiguous in the version, so each group is sorted,
-// spilled and merged on its own, in parallel. A spill writes one file per group (a run of that
-// group): its records sorted and deduplicated, each as the 16 bytes of its fingerprint, the
-// number of its segments and their indices (uvarints). The final merge of a group's runs writes
-// two files: the fingerprints, as they go into the version, and the segment lists. Every file is
-// sealed (package sealed) under a key made for the ingest and never stored: no file ever holds
-// an identifier, and the files are unreadable once the process is gone.
+// Spilling. The workers' records are partitioned by task (tag and leading fingerprint byte): a
+// task's records are contiguous in the version, so each task is sorted on its own. A spill writes
+// a run: per task, its records sorted and deduplicated, each as the 16 bytes of its fingerprint
+// and its segment set (a bitmask, or the number of segments and their indices, as uvarints), as
+// one part of a spill file. At the end, a task's parts in all the runs (a few hundred KiB each)
+// are read back together with its records still in memory, and merged by sorting them together
+// in memory, where the duplicates across runs meet. The rows' segment sets, which the version
+// stores after all the fingerprints, go to one more file while the fingerprints are written.
+// Every file is sealed (package sealed) under a key made for the ingest and never stored: no file
+// ever holds an identifier, and the files are unreadable once the process is gone.
 const (
-	groupBits  = 4
-	groupsPerT = 1 << groupBits // groups per tag
 	// spillChunk is the chunk size of the sealed spill files.
-	spillChunk = 64 << 10
+	spillChunk = 16 << 10
 	// tempPrefix starts the name of every ingest's directory of spill files.
 	tempPrefix = "ingest-"
 )
-
-// maxFanIn is the most runs merged at once; more runs are first merged into fewer. A merge holds
-// a buffer and a sealed reader per run, about 200 KiB. (A variable, so that tests can lower it.)
-var maxFanIn = 64
 
 // spillHook, when set (by tests), is called with every run spilled and the ingest's key.
 var spillHook func(r *spillRun, key []byte)
@@ -84,28 +80,17 @@ type sorter struct {
 	next int // number of the next file
 }
 
-// spillRun is one sorted run: per group, the part that holds its records.
+// spillRun is one sorted run: per task, the part that holds its records.
 type spillRun struct {
 	parts []part
-}
-
-// paths returns the files of the run.
-func (r *spillRun) paths() []string {
-	var out []string
-	for _, p := range r.parts {
-		if p.path != "" && !slices.Contains(out, p.path) {
-			out = append(out, p.path)
-		}
-	}
-	return out
 }
 
 func newSorter(rn *run, opt Options) *sorter {
 	return &sorter{rn: rn, budget: opt.MemoryBudget, n: opt.Workers, tempDir: opt.TempDir, chunks: &chunkPool{}}
 }
 
-// groups returns the number of groups.
-func (s *sorter) groups() int { return len(s.rn.tags) * groupsPerT }
+// tasks returns the number of tasks: 256 per tag, in the version's order.
+func (s *sorter) tasks() int { return len(s.rn.tags) * 256 }
 
 // over reports whether the workers' records take more than the budget.
 func (s *sorter) over(ws []*worker) bool {
@@ -177,6 +162,7 @@ type spillFile struct {
 	kind string
 	f    *os.File
 	off  int64
+	buf  []byte // the encoders' buffer, reused from part to part
 }
 
 // begin starts a part at the end of the file, creating the file the first time.
@@ -196,7 +182,10 @@ func (sf *spillFile) begin() (*partWriter, error) {
 		return nil, err
 	}
 	pw.sw = sw
-	pw.encoder = newEncoder(sw)
+	if sf.buf == nil {
+		sf.buf = make([]byte, 0, 32<<10)
+	}
+	pw.encoder = &encoder{w: sw, buf: sf.buf[:0]}
 	return pw, nil
 }
 
@@ -274,21 +263,20 @@ func (s *sorter) takeTask(ws []*worker, ts *taskSorter, t, b int) {
 
 // spill sorts the workers' records into a run on disk and empties the workers.
 func (s *sorter) spill(ctx context.Context, ws []*worker) error {
-	var groups []int
-	for g := range s.groups() {
-		t := s.rn.byName[g/groupsPerT]
+	var tasks []int
+	for i := range s.tasks() {
+		t, b := s.rn.byName[i/256], i%256
 		for _, w := range ws {
-			if w.parts[t] != nil && slices.ContainsFunc(w.parts[t][(g%groupsPerT)<<(8-groupBits):][:1<<(8-groupBits)],
-				func(l recList) bool { return l.n > 0 }) {
-				groups = append(groups, g)
+			if w.parts[t] != nil && w.parts[t][b].n > 0 {
+				tasks = append(tasks, i)
 				break
 			}
 		}
 	}
-	if len(groups) == 0 {
+	if len(tasks) == 0 {
 		return nil
 	}
-	run := &spillRun{parts: make([]part, s.groups())}
+	run := &spillRun{parts: make([]part, s.tasks())}
 	var next atomic.Int64
 	var fileMu sync.Mutex
 	errs := make([]error, s.n)
@@ -302,31 +290,27 @@ func (s *sorter) spill(ctx context.Context, ws []*worker) error {
 		}()
 		for errs[i] == nil {
 			k := int(next.Add(1) - 1)
-			if k >= len(groups) {
+			if k >= len(tasks) {
 				return
 			}
 			if errs[i] = ctx.Err(); errs[i] != nil {
 				return
 			}
-			g := groups[k]
+			task := tasks[k]
 			pw, err := out.begin()
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			t := s.rn.byName[g/groupsPerT]
-			lo := (g % groupsPerT) << (8 - groupBits)
-			for b := lo; b < lo+1<<(8-groupBits) && err == nil; b++ {
-				s.takeTask(ws, ts, t, b)
-				for _, r := range ts.sorted() {
-					if err = pw.record(&r.fp, ts.set(&r)); err != nil {
-						break
-					}
+			s.takeTask(ws, ts, s.rn.byName[task/256], task%256)
+			for _, r := range ts.sorted() {
+				if err = pw.record(&r.fp, ts.set(&r)); err != nil {
+					break
 				}
-				ts.reset()
 			}
+			ts.reset()
 			if err == nil {
-				run.parts[g], err = pw.end()
+				run.parts[task], err = pw.end()
 			}
 			errs[i] = err
 		}
@@ -351,37 +335,40 @@ func (s *sorter) spill(ctx context.Context, ws []*worker) error {
 }
 
 // finish sorts what the workers hold into the version and completes the report: in memory when
-// nothing was spilled, otherwise by spilling the rest and merging the runs.
+// nothing was spilled, otherwise with the records still in memory as the last run.
 func (s *sorter) finish(ctx context.Context, ws []*worker, rep *Report) (*Version, error) {
 	if len(s.runs) == 0 {
 		return s.inMemory(ws, rep)
 	}
-	if err := s.spill(ctx, ws); err != nil {
-		return nil, err
-	}
-	for len(s.runs) > maxFanIn {
-		merged, err := s.mergeRuns(ctx, s.runs[:maxFanIn])
-		if err != nil {
-			return nil, err
-		}
-		s.runs = append([]*spillRun{merged}, s.runs[maxFanIn:]...)
-		if spillHook != nil {
-			spillHook(merged, s.key)
-		}
-	}
 	rep.SpilledRuns = len(s.runs)
-	return s.mergeFinal(ctx, rep)
+	last, _, _, _ := s.sortTasks(ws)
+	return s.countFinal(ctx, rep, last)
 }
 
 // inMemory sorts and deduplicates every task in memory, in parallel; the version is written
 // from the records themselves.
 func (s *sorter) inMemory(ws []*worker, rep *Report) (*Version, error) {
 	rn := s.rn
+	src, uniq, nsegs, perSeg := s.sortTasks(ws)
+	perTag := make([]int64, len(rn.tags))
+	var segEntries int64
+	for i := range uniq {
+		perTag[i/256] += uniq[i]
+		segEntries += nsegs[i]
+	}
+	return s.version(rep, perTag, segEntries, perSeg, src)
+}
+
+// sortTasks sorts and deduplicates the workers' records task by task, in parallel, into chunks
+// of the pool, and returns them with each task's rows and segment entries and the segment counts
+// of each goroutine.
+func (s *sorter) sortTasks(ws []*worker) (src *memSource, uniq, nsegs []int64, perSeg [][]int64) {
+	rn := s.rn
 	ntask := len(rn.tags) * 256
-	src := &memSource{masks: rn.masks, tasks: make([][][]rec, ntask)}
-	uniq := make([]int64, ntask)
-	nsegs := make([]int64, ntask)
-	perSeg := make([][]int64, s.n)
+	src = &memSource{masks: rn.masks, tasks: make([][][]rec, ntask)}
+	uniq = make([]int64, ntask)
+	nsegs = make([]int64, ntask)
+	perSeg = make([][]int64, s.n)
 	sorters := make([]*taskSorter, s.n)
 	var next atomic.Int64
 	parallel(s.n, func(g int) {
@@ -412,13 +399,7 @@ func (s *sorter) inMemory(ws []*worker, rep *Report) (*Version, error) {
 	for _, ts := range sorters {
 		src.lists.pools = append(src.lists.pools, ts.mine)
 	}
-	perTag := make([]int64, len(rn.tags))
-	var segEntries int64
-	for i := range ntask {
-		perTag[i/256] += uniq[i]
-		segEntries += nsegs[i]
-	}
-	return s.version(rep, perTag, segEntries, perSeg, src)
+	return src, uniq, nsegs, perSeg
 }
 
 // version makes the Version of a finished sort and fills the report's counts. perTag is indexed
@@ -460,241 +441,159 @@ func (s *sorter) version(rep *Report, perTag []int64, segEntries int64, perSeg [
 		rep.PerSegment[id] = c
 	}
 	rep.Duplicates = rep.RowsAccepted - rows
-	s.dir = "" // the version owns it now
 	return v, nil
 }
 
-// mergeRuns merges runs into one run on disk, group by group, and removes their files.
-func (s *sorter) mergeRuns(ctx context.Context, runs []*spillRun) (*spillRun, error) {
-	out := &spillRun{parts: make([]part, s.groups())}
-	var fileMu sync.Mutex
-	files := make([]*spillFile, s.n)
-	for i := range files {
-		files[i] = &spillFile{s: s, mu: &fileMu, kind: "run"}
-	}
-	err := s.eachGroup(ctx, runs, func(i, g int, in []*decoder) error {
-		pw, err := files[i].begin()
-		if err != nil {
-			return err
-		}
-		if err := merge(in, s.rn.masks, pw.record); err != nil {
-			return err
-		}
-		out.parts[g], err = pw.end()
-		return err
-	})
-	for _, f := range files {
-		if cerr := f.close(); err == nil {
-			err = cerr
-		}
-	}
-	return out, err
-}
-
-// mergeFinal merges the runs into the version's parts, group by group, and completes the report.
-// A group's parts hold its share of the version's fingerprints as they are written, and its
-// rows' segment sets, from which Write makes the offsets and the indices.
-func (s *sorter) mergeFinal(ctx context.Context, rep *Report) (*Version, error) {
+// countFinal merges each task's records in the runs and the last run, in parallel, only to count
+// its rows and segment entries and each segment's rows: the version's header needs the sizes
+// before the first fingerprint. Write merges them again, writing the fingerprints.
+func (s *sorter) countFinal(ctx context.Context, rep *Report, last *memSource) (*Version, error) {
 	rn := s.rn
-	src := &fileSource{key: s.key, masks: rn.masks, groups: make([]mergedGroup, s.groups())}
-	var fileMu sync.Mutex
-	files := make([][2]*spillFile, s.n)
-	for i := range files {
-		for k, kind := range []string{"fps", "sets"} {
-			files[i][k] = &spillFile{s: s, mu: &fileMu, kind: kind}
-		}
-	}
+	src := &mergeSource{s: s, last: last, tasks: make([]mergedTask, s.tasks())}
 	perSeg := make([][]int64, s.n)
-	err := s.eachGroup(ctx, s.runs, func(i, g int, in []*decoder) error {
-		out := &src.groups[g]
-		if perSeg[i] == nil {
-			perSeg[i] = make([]int64, rn.tax.Len())
+	var next atomic.Int64
+	errs := make([]error, s.n)
+	parallel(s.n, func(g int) {
+		counts := make([]int64, rn.tax.Len())
+		perSeg[g] = counts
+		ts, buf := s.finalSorter(last, g), []byte(nil)
+		for errs[g] == nil {
+			i := int(next.Add(1) - 1)
+			if i >= s.tasks() {
+				return
+			}
+			if errs[g] = ctx.Err(); errs[g] != nil {
+				return
+			}
+			var a []rec
+			if a, buf, errs[g] = s.mergeTask(ts, last, i, buf); errs[g] != nil {
+				return
+			}
+			out := &src.tasks[i]
+			out.rows = int64(len(a))
+			for k := range a {
+				x := ts.set(&a[k])
+				for _, j := range x.list {
+					counts[j]++
+				}
+				for m := x.mask; m != 0; m &= m - 1 {
+					counts[bits.TrailingZeros64(m)]++
+				}
+				out.segEntries += int64(x.size())
+			}
+			ts.reset()
 		}
-		counts := perSeg[i]
-		var pw [2]*partWriter
-		for k := range pw {
-			var err error
-			if pw[k], err = files[i][k].begin(); err != nil {
-				return err
-			}
-		}
-		fps, sets := pw[0], pw[1]
-		err := merge(in, rn.masks, func(fp *identity.Fingerprint, x set) error {
-			out.rows++
-			for _, j := range x.list {
-				counts[j]++
-			}
-			for m := x.mask; m != 0; m &= m - 1 {
-				counts[bits.TrailingZeros64(m)]++
-			}
-			out.segEntries += int64(x.size())
-			if err := fps.raw(fp[:]); err != nil {
-				return err
-			}
-			return sets.set(x)
-		})
-		if err != nil {
-			return err
-		}
-		for k, p := range []*part{&out.fps, &out.sets} {
-			if *p, err = pw[k].end(); err != nil {
-				return err
-			}
-		}
-		return nil
 	})
-	for i := range files {
-		for _, f := range files[i] {
-			if cerr := f.close(); err == nil {
-				err = cerr
-			}
-		}
-	}
-	if err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	perTag := make([]int64, len(rn.tags))
 	var segEntries int64
-	for g := range src.groups {
-		perTag[g/groupsPerT] += src.groups[g].rows
-		segEntries += src.groups[g].segEntries
+	for i := range src.tasks {
+		perTag[i/256] += src.tasks[i].rows
+		segEntries += src.tasks[i].segEntries
 	}
 	return s.version(rep, perTag, segEntries, perSeg, src)
 }
 
-// eachGroup calls fn for every group with a record in runs, in parallel on s.n goroutines (i is
-// the goroutine's number), with decoders of the group's parts in the runs. The runs' files are
-// removed at the end.
-func (s *sorter) eachGroup(ctx context.Context, runs []*spillRun, fn func(i, g int, in []*decoder) error) error {
-	var next atomic.Int64
-	errs := make([]error, s.n)
-	parallel(s.n, func(i int) {
-		var pool []*decoder
-		for errs[i] == nil {
-			g := int(next.Add(1) - 1)
-			if g >= s.groups() {
-				return
-			}
-			if errs[i] = ctx.Err(); errs[i] != nil {
-				return
-			}
-			var in []*decoder
-			for _, r := range runs {
-				if r.parts[g].path == "" {
-					continue
-				}
-				if len(pool) == len(in) {
-					pool = append(pool, &decoder{buf: make([]byte, 64<<10)})
-				}
-				d := pool[len(in)]
-				if errs[i] = d.open(r.parts[g], s.key); errs[i] != nil {
-					break
-				}
-				in = append(in, d)
-			}
-			if errs[i] == nil && len(in) > 0 {
-				errs[i] = fn(i, g, in)
-			}
-			for _, d := range in {
-				d.close()
-			}
-		}
-	})
-	for _, r := range runs {
-		for _, p := range r.paths() {
-			os.Remove(p)
-		}
+// finalSorter returns the task sorter of goroutine g for the final merge: its lists are those of
+// the last run, and its own pool holds the lists read from the runs and the unions.
+func (s *sorter) finalSorter(last *memSource, g int) *taskSorter {
+	lists := &segLists{}
+	if last != nil {
+		lists = last.lists
 	}
-	return errors.Join(errs...)
+	return &taskSorter{masks: s.rn.masks, lists: lists, pool: len(lists.pools) + g}
 }
 
-// merge merges the sorted, deduplicated runs in, calling emit for each fingerprint in order
-// with the union of its segment sets.
-func merge(in []*decoder, masks bool, emit func(fp *identity.Fingerprint, x set) error) error {
-	// A binary min-heap of the runs by their current fingerprint, with the fingerprint's halves
-	// in the heap itself, so that comparisons touch one array.
-	type head struct {
-		hi, lo uint64
-		d      *decoder
+// mergeTask gathers task i's records from every run's part (read into buf, returned grown) and
+// from the last run, and returns them sorted and deduplicated (valid until ts is used again).
+func (s *sorter) mergeTask(ts *taskSorter, last *memSource, i int, buf []byte) ([]rec, []byte, error) {
+	ts.a = ts.a[:0]
+	for _, r := range s.runs {
+		p := r.parts[i]
+		if p.path == "" {
+			continue
+		}
+		var err error
+		if buf, err = readPart(p, s.key, buf); err != nil {
+			return nil, buf, err
+		}
+		if err := ts.decode(buf); err != nil {
+			return nil, buf, err
+		}
 	}
-	h := make([]head, 0, len(in))
-	for _, d := range in {
-		d.masks = masks
-		ok, err := d.next()
+	if last != nil {
+		ts.gather(last.tasks[i])
+	}
+	if len(ts.a) == 0 {
+		return nil, buf, nil
+	}
+	return ts.sorted(), buf, nil
+}
+
+// readPart returns the plaintext of a part, read into buf.
+func readPart(p part, key, buf []byte) ([]byte, error) {
+	f, err := os.Open(p.path)
+	if err != nil {
+		return buf, fmt.Errorf("ingest: spill: %w", err)
+	}
+	defer f.Close()
+	r, err := sealed.NewReader(io.NewSectionReader(f, p.off, p.size), key)
+	if err != nil {
+		return buf, fmt.Errorf("ingest: spill: %w", err)
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, max(64<<10, cap(buf)))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
 		if err != nil {
-			return err
-		}
-		if ok {
-			h = append(h, head{d.hi, d.lo, d})
+			return buf, fmt.Errorf("ingest: spill: %w", err)
 		}
 	}
-	down := func(i int) {
-		n := len(h)
-		x := h[i]
-		for {
-			l := 2*i + 1
-			if l >= n {
-				break
-			}
-			m := l
-			if r := l + 1; r < n && (h[r].hi < h[l].hi || h[r].hi == h[l].hi && h[r].lo < h[l].lo) {
-				m = r
-			}
-			if !(h[m].hi < x.hi || h[m].hi == x.hi && h[m].lo < x.lo) {
-				break
-			}
-			h[i] = h[m]
-			i = m
-		}
-		h[i] = x
+}
+
+// decode appends the records of a part's plaintext to the gathered records; their segment
+// lists, when not bitmasks, go to the sorter's own pool.
+func (ts *taskSorter) decode(b []byte) error {
+	if !ts.masks && len(ts.mine) == 0 {
+		ts.mine = append(ts.mine, 0) // offset 0 is the empty list
 	}
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		down(i)
-	}
-	union := make([]uint32, 0, 16) // never nil: a nil list is a bitmask
-	for len(h) > 0 {
-		top := h[0].d
-		hi, lo := h[0].hi, h[0].lo
-		fp := top.fp
-		x := top.set
-		if !masks {
-			union = append(union[:0], x.list...) // a copy: next overwrites top's list
-			x.list = union
+	for len(b) > 0 {
+		if len(b) < 17 {
+			return errSpillCorrupt
 		}
-		dup := false
-		for {
-			// Advance the run on top; the next top may hold the same fingerprint.
-			ok, err := top.next()
-			if err != nil {
-				return err
-			}
-			if ok {
-				h[0].hi, h[0].lo = top.hi, top.lo
-			} else {
-				h[0] = h[len(h)-1]
-				h = h[:len(h)-1]
-			}
-			if len(h) > 1 {
-				down(0)
-			}
-			if len(h) == 0 || h[0].hi != hi || h[0].lo != lo {
-				break
-			}
-			top = h[0].d
-			x.mask |= top.mask
-			if !masks {
-				x.list = append(x.list, top.list...)
-				dup = true
-			}
+		r := rec{fp: identity.Fingerprint(b)}
+		x, n := binary.Uvarint(b[16:])
+		if n <= 0 {
+			return errSpillCorrupt
 		}
-		if dup {
-			slices.Sort(x.list)
-			x.list = slices.Compact(x.list)
-			union = x.list
+		b = b[16+n:]
+		if ts.masks {
+			r.segs = x
+		} else if x > 0 {
+			if x > MaxSegments {
+				return errSpillCorrupt
+			}
+			off := len(ts.mine)
+			ts.mine = append(ts.mine, uint32(x))
+			for range x {
+				i, k := binary.Uvarint(b)
+				if k <= 0 || i >= MaxSegments {
+					return errSpillCorrupt
+				}
+				b = b[k:]
+				ts.mine = append(ts.mine, uint32(i))
+			}
+			r.segs = listRef(ts.pool, off)
 		}
-		if err := emit(&fp, x); err != nil {
-			return err
-		}
+		ts.a = append(ts.a, r)
 	}
 	return nil
 }
@@ -732,8 +631,6 @@ type encoder struct {
 	buf []byte
 }
 
-func newEncoder(w io.Writer) *encoder { return &encoder{w: w, buf: make([]byte, 0, 32<<10)} }
-
 // record writes a fingerprint with its segment set.
 func (e *encoder) record(fp *identity.Fingerprint, x set) error {
 	if err := e.raw(fp[:]); err != nil {
@@ -753,17 +650,6 @@ func (e *encoder) raw(b []byte) error {
 	return nil
 }
 
-// u32 writes x, little-endian.
-func (e *encoder) u32(x uint32) error {
-	if len(e.buf)+4 > cap(e.buf) {
-		if err := e.flush(); err != nil {
-			return err
-		}
-	}
-	e.buf = binary.LittleEndian.AppendUint32(e.buf, x)
-	return nil
-}
-
 // set writes a segment set: a bitmask as a uvarint, or a list as its length and its indices, as
 // uvarints.
 func (e *encoder) set(x set) error {
@@ -772,15 +658,20 @@ func (e *encoder) set(x set) error {
 			return err
 		}
 	}
-	if x.list == nil {
-		e.buf = binary.AppendUvarint(e.buf, x.mask)
-		return nil
-	}
-	e.buf = binary.AppendUvarint(e.buf, uint64(len(x.list)))
-	for _, i := range x.list {
-		e.buf = binary.AppendUvarint(e.buf, uint64(i))
-	}
+	e.buf = appendSet(e.buf, x)
 	return nil
+}
+
+// appendSet appends the encoding of a segment set to b.
+func appendSet(b []byte, x set) []byte {
+	if x.list == nil {
+		return binary.AppendUvarint(b, x.mask)
+	}
+	b = binary.AppendUvarint(b, uint64(len(x.list)))
+	for _, i := range x.list {
+		b = binary.AppendUvarint(b, uint64(i))
+	}
+	return b
 }
 
 func (e *encoder) flush() error {
@@ -792,8 +683,7 @@ func (e *encoder) flush() error {
 // errSpillCorrupt reports a spill file that does not decode: a bug, or the disk.
 var errSpillCorrupt = errors.New("ingest: spill file damaged")
 
-// decoder reads a part of a spill file: records, a fingerprint and its segment set (a bitmask
-// when masks is set), or with noFP segment sets alone.
+// decoder reads the segment sets of a part, one row at a time (bitmasks when masks is set).
 type decoder struct {
 	f        *os.File
 	src      io.Reader
@@ -801,11 +691,6 @@ type decoder struct {
 	pos, end int
 	eof      bool
 	masks    bool
-	noFP     bool
-
-	// The current record.
-	fp     identity.Fingerprint
-	hi, lo uint64
 	set
 }
 
@@ -831,7 +716,7 @@ func (d *decoder) close() {
 	}
 }
 
-// fill makes at least n bytes available if the file has them, and reports how many are.
+// fill makes at least n bytes available if the part has them, and reports how many are.
 func (d *decoder) fill(n int) (int, error) {
 	if d.end-d.pos >= n || d.eof {
 		return d.end - d.pos, nil
@@ -856,30 +741,13 @@ func (d *decoder) fill(n int) (int, error) {
 	return d.end - d.pos, nil
 }
 
-// next reads the next record, reporting false at the end of the part.
+// next reads the next row's set, reporting false at the end of the part.
 func (d *decoder) next() (bool, error) {
-	const most = len(identity.Fingerprint{}) + binary.MaxVarintLen64
-	avail := d.end - d.pos
-	if avail < most && !d.eof {
-		var err error
-		if avail, err = d.fill(most); err != nil {
-			return false, err
-		}
+	avail, err := d.fill(binary.MaxVarintLen64)
+	if err != nil || avail == 0 {
+		return false, err
 	}
-	if avail == 0 {
-		return false, nil
-	}
-	b := d.buf[d.pos:d.end]
-	if !d.noFP {
-		if len(b) < len(d.fp) {
-			return false, errSpillCorrupt
-		}
-		d.fp = identity.Fingerprint(b)
-		d.hi, d.lo = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:16])
-		b = b[16:]
-		d.pos += 16
-	}
-	x, n := binary.Uvarint(b)
+	x, n := binary.Uvarint(d.buf[d.pos:d.end])
 	if n <= 0 {
 		return false, errSpillCorrupt
 	}
@@ -916,83 +784,153 @@ type source interface {
 	writeSegs(w io.Writer) error
 }
 
-// mergedGroup is one group's share of a merged version: its parts and sizes.
-type mergedGroup struct {
-	fps, sets        part
+// mergedTask is one task's share of a merged version: its sizes.
+type mergedTask struct {
 	rows, segEntries int64
 }
 
-// fileSource is a version merged into files, group by group.
-type fileSource struct {
-	key    []byte
-	masks  bool
-	groups []mergedGroup // in the version's order; empty groups have no parts
+// mergeSource is a version made of sorted runs on disk and a last run in memory. Writing its
+// fingerprints merges each task's records again, on every core, writing them in order, and keeps
+// the rows' segment sets in a temporary file, from which the offsets and indices then follow.
+type mergeSource struct {
+	s     *sorter
+	last  *memSource
+	tasks []mergedTask
+	sets  part // the rows' segment sets, once the fingerprints are written
 }
 
-func (s *fileSource) writeFPs(w io.Writer) error {
-	return pipeline(w, func(out *pipeWriter) error {
-		for _, g := range s.groups {
-			if g.fps.path == "" {
-				continue
+// taskOut is what writeFPs makes of a task.
+type taskOut struct {
+	fps, sets []byte
+	err       error
+}
+
+func (m *mergeSource) writeFPs(w io.Writer) error {
+	s := m.s
+	if m.sets.path != "" {
+		os.Remove(m.sets.path)
+		m.sets = part{}
+	}
+	var tasks []int
+	for i, t := range m.tasks {
+		if t.rows > 0 {
+			tasks = append(tasks, i)
+		}
+	}
+	// Tasks are merged in parallel, each into buffers of its own, and written here in order; a
+	// goroutine takes a token before a task and the writer gives it back after writing it, so at
+	// most 2n tasks are in memory.
+	outs := make([]chan taskOut, len(tasks))
+	for i := range outs {
+		outs[i] = make(chan taskOut, 1)
+	}
+	tokens := make(chan struct{}, 2*s.n)
+	stop := make(chan struct{})
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for g := range s.n {
+		wg.Go(func() {
+			ts, buf := s.finalSorter(m.last, g), []byte(nil)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				select {
+				case tokens <- struct{}{}:
+				case <-stop:
+					return
+				}
+				k := int(next.Add(1) - 1)
+				if k >= len(tasks) {
+					return
+				}
+				var out taskOut
+				var a []rec
+				a, buf, out.err = s.mergeTask(ts, m.last, tasks[k], buf)
+				if out.err == nil && int64(len(a)) != m.tasks[tasks[k]].rows {
+					out.err = errSpillCorrupt
+				}
+				if out.err == nil {
+					out.fps = make([]byte, 0, 16*len(a))
+					out.sets = make([]byte, 0, 2*len(a))
+					for i := range a {
+						out.fps = append(out.fps, a[i].fp[:]...)
+						out.sets = appendSet(out.sets, ts.set(&a[i]))
+					}
+				}
+				ts.reset()
+				outs[k] <- out
 			}
-			f, err := os.Open(g.fps.path)
-			if err != nil {
-				return fmt.Errorf("ingest: spill: %w", err)
+		})
+	}
+	err := func() error {
+		var mu sync.Mutex
+		setsFile := &spillFile{s: s, mu: &mu, kind: "sets"}
+		defer setsFile.close()
+		sets, err := setsFile.begin()
+		if err != nil {
+			return err
+		}
+		for k := range tasks {
+			out := <-outs[k]
+			<-tokens
+			if out.err != nil {
+				return out.err
 			}
-			r, err := sealed.NewReader(io.NewSectionReader(f, g.fps.off, g.fps.size), s.key)
-			var n int64
-			if err == nil {
-				n, err = r.WriteTo(out)
+			if _, err := w.Write(out.fps); err != nil {
+				return err
 			}
-			f.Close()
-			if err == nil && n != 16*g.rows {
-				err = errSpillCorrupt
-			}
-			if err != nil {
-				return fmt.Errorf("ingest: spill: %w", err)
+			if err := sets.raw(out.sets); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
+		if m.sets, err = sets.end(); err != nil {
+			return err
+		}
+		return setsFile.close()
+	}()
+	close(stop)
+	wg.Wait()
+	return err
 }
 
 // eachSet calls fn with every row's segment set, in order.
-func (s *fileSource) eachSet(fn func(x set) error) error {
-	d := &decoder{buf: make([]byte, 64<<10), noFP: true, masks: s.masks}
-	for _, g := range s.groups {
-		if g.sets.path == "" {
-			continue
-		}
-		if err := d.open(g.sets, s.key); err != nil {
+func (m *mergeSource) eachSet(fn func(x set) error) error {
+	var want int64
+	for _, t := range m.tasks {
+		want += t.rows
+	}
+	d := &decoder{buf: make([]byte, 64<<10), masks: m.s.rn.masks}
+	if err := d.open(m.sets, m.s.key); err != nil {
+		return err
+	}
+	defer d.close()
+	var rows int64
+	for {
+		ok, err := d.next()
+		if err != nil {
 			return err
 		}
-		var rows int64
-		for {
-			ok, err := d.next()
-			if err == nil && ok {
-				rows++
-				err = fn(d.set)
-			}
-			if err != nil {
-				d.close()
-				return err
-			}
-			if !ok {
-				break
-			}
+		if !ok {
+			break
 		}
-		d.close()
-		if rows != g.rows {
-			return errSpillCorrupt
+		rows++
+		if err := fn(d.set); err != nil {
+			return err
 		}
+	}
+	if rows != want {
+		return errSpillCorrupt
 	}
 	return nil
 }
 
-func (s *fileSource) writeSegOff(w io.Writer) error {
+func (m *mergeSource) writeSegOff(w io.Writer) error {
 	return pipeline(w, func(out *pipeWriter) error {
 		var off uint32
-		err := s.eachSet(func(x set) error {
+		err := m.eachSet(func(x set) error {
 			err := out.u32(off)
 			off += uint32(x.size())
 			return err
@@ -1004,16 +942,16 @@ func (s *fileSource) writeSegOff(w io.Writer) error {
 	})
 }
 
-func (s *fileSource) writeSegs(w io.Writer) error {
+func (m *mergeSource) writeSegs(w io.Writer) error {
 	return pipeline(w, func(out *pipeWriter) error {
-		return s.eachSet(func(x set) error {
+		return m.eachSet(func(x set) error {
 			for _, i := range x.list {
 				if err := out.u32(i); err != nil {
 					return err
 				}
 			}
-			for m := x.mask; m != 0; m &= m - 1 {
-				if err := out.u32(uint32(bits.TrailingZeros64(m))); err != nil {
+			for mask := x.mask; mask != 0; mask &= mask - 1 {
+				if err := out.u32(uint32(bits.TrailingZeros64(mask))); err != nil {
 					return err
 				}
 			}
@@ -1046,6 +984,17 @@ func (p *pipeWriter) Write(b []byte) (int, error) {
 		b = b[k:]
 	}
 	return n, nil
+}
+
+// raw buffers b, which is shorter than a buffer.
+func (p *pipeWriter) raw(b []byte) error {
+	if len(p.buf)+len(b) > cap(p.buf) {
+		if err := p.send(); err != nil {
+			return err
+		}
+	}
+	p.buf = append(p.buf, b...)
+	return nil
 }
 
 // u32 buffers x, little-endian.
@@ -1133,7 +1082,7 @@ func (v *Version) Rows() int64 { return v.stream.Rows }
 func (v *Version) Tags() []identity.Tag { return slices.Clone(v.stream.Tags) }
 
 // Spilled reports whether the version was merged from spill files.
-func (v *Version) Spilled() bool { _, ok := v.src.(*fileSource); return ok }
+func (v *Version) Spilled() bool { _, ok := v.src.(*mergeSource); return ok }
 
 // Write encrypts the version under dataKey and stores it at key (a file of kind
 // vault.KindAdvertiser, read by vault.OpenAdvertiser), streaming: the version is never whole in
