@@ -141,7 +141,7 @@ func TestPagination(t *testing.T) {
 // and even the right password is refused until the wait is over.
 func TestLoginRateLimit(t *testing.T) {
 	e := newEnv(t)
-	e.api.LoginLimiter.Now = func() time.Time { return e.now }
+	e.api.Auth.LoginLimiter.Now = func() time.Time { return e.now }
 	bad := map[string]string{"email": "a-admin@example.com", "password": "wrong password!!"}
 	var r *resp
 	for i := 0; i < 20; i++ {

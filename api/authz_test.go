@@ -117,7 +117,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 			body = map[string]string{"email": email, "advertiser_id": e.orgB.ID}
 			break
 		}
-		m, err := svc.Invite(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}, email, e.orgB.ID)
+		m, err := svc.Invite(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin), email, e.orgB.ID)
 		must(err)
 		set(m.ID)
 
@@ -130,9 +130,9 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		"GET /v1/uploads/{id}", "PUT /v1/uploads/{id}/content", "POST /v1/uploads/{id}/complete", "DELETE /v1/uploads/{id}":
 		// In W: publisher staff work on their own uploads, the invited advertiser on its own.
 		home = "w"
-		c := connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}
+		c := cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin)
 		if callerLabel == "w-limited" {
-			c = connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleLimited, RepresentsID: e.orgB.ID}
+			c = &cleanroom.Caller{Org: e.orgW, Role: cleanroom.RoleLimited, RepresentsID: e.orgB.ID}
 		}
 		ds, err := svc.CreateDataSource(ctx, c, uniq("DS "), "")
 		must(err)
@@ -163,7 +163,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 	case "POST /v1/data-sources/{id}/grants", "DELETE /v1/grants/{id}", "GET /v1/grants/{id}":
 		// The advertiser's own data, granted to the publisher's workspace.
 		home = "b"
-		b := connections.Caller{OrgID: e.orgB.ID, Role: cleanroom.RoleAdmin}
+		b := cleanroom.NewCaller(e.orgB.ID, cleanroom.RoleAdmin)
 		ds, err := svc.CreateDataSource(ctx, b, uniq("DS "), "")
 		must(err)
 		req := connections.GrantRequest{GranteeID: e.orgW.ID, AllowMatched: true}
@@ -190,7 +190,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 			path += "?connection_id=" + conn
 		case "GET /v1/cohorts":
 		default:
-			co, err := e.api.Cohorts.Create(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin},
+			co, err := e.api.Cohorts.Create(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin),
 				cohorts.Spec{Name: uniq("Cohort "), Kind: cleanroom.CohortMatched, ConnectionIDs: []string{conn},
 					Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds}}}})
 			must(err)
@@ -396,7 +396,7 @@ func (e *env) ensureCohortInputs() (connID, dsID string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ds, err := e.api.Connections.CreateDataSource(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}, "Cohort inputs", "")
+	ds, err := e.api.Connections.CreateDataSource(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin), "Cohort inputs", "")
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -5,13 +5,7 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/connections"
 )
-
-// actor is the caller as the connection rules see it.
-func (c *call) actor() connections.Caller {
-	return connections.Caller{OrgID: c.Org.ID, Role: c.Role, RepresentsID: c.RepresentsID, UserID: c.User.ID}
-}
 
 // connectionView is a connection as a caller sees it: with both parties' names, whether the
 // partner may use it now, and what the caller may do through it.
@@ -26,7 +20,7 @@ type connectionView struct {
 
 func (s *Server) viewConnection(r *http.Request, c *call, conn *cleanroom.Connection) (*connectionView, error) {
 	ctx := r.Context()
-	v := &connectionView{Connection: conn, Status: "active", Capabilities: conn.Allowed(cleanroom.Actor{OrgID: c.Org.ID, Role: c.Role})}
+	v := &connectionView{Connection: conn, Status: "active", Capabilities: conn.Allowed(c.Caller)}
 	if v.Capabilities == nil {
 		v.Capabilities = []cleanroom.Capability{}
 	}
@@ -109,7 +103,7 @@ func (s *Server) connection(r *http.Request, c *call, capability cleanroom.Capab
 	if err != nil {
 		return nil, err
 	}
-	conn, err := s.Connections.Connection(r.Context(), c.actor(), id, capability)
+	conn, err := s.Connections.Connection(r.Context(), c.Caller, id, capability)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +140,7 @@ func (s *Server) updateConnection(w http.ResponseWriter, r *http.Request, c *cal
 			Hint("Send the whole permissions object; toggles left out are turned off.")
 	}
 	before := conn.Permissions
-	if conn, err = s.Connections.UpdatePermissions(r.Context(), c.actor(), conn.ID, *req.Permissions); err != nil {
+	if conn, err = s.Connections.UpdatePermissions(r.Context(), c.Caller, conn.ID, *req.Permissions); err != nil {
 		return err
 	}
 	c.detail("before", before)
@@ -164,7 +158,7 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	if _, err := s.Connections.DeleteConnection(r.Context(), c.actor(), conn.ID); err != nil {
+	if _, err := s.Connections.DeleteConnection(r.Context(), c.Caller, conn.ID); err != nil {
 		return err
 	}
 	c.detail("workflow", conn.Workflow)
@@ -194,7 +188,7 @@ func (s *Server) setOptOuts(w http.ResponseWriter, r *http.Request, c *call) err
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	ids, err := s.Connections.SetStandardOptOuts(r.Context(), c.actor(), req.CohortIDs)
+	ids, err := s.Connections.SetStandardOptOuts(r.Context(), c.Caller, req.CohortIDs)
 	if err != nil {
 		return err
 	}
@@ -236,7 +230,7 @@ func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, c *cal
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	m, err := s.Connections.Invite(r.Context(), c.actor(), req.Email, req.AdvertiserID)
+	m, err := s.Connections.Invite(r.Context(), c.Caller, req.Email, req.AdvertiserID)
 	if err != nil {
 		return err
 	}
@@ -250,7 +244,7 @@ func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
-	m, err := s.Connections.Invitation(r.Context(), c.actor(), id)
+	m, err := s.Connections.Invitation(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
@@ -262,7 +256,7 @@ func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	m, err := s.Connections.Invitation(r.Context(), c.actor(), id)
+	m, err := s.Connections.Invitation(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}

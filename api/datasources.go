@@ -23,7 +23,7 @@ func (s *Server) viewDataSource(r *http.Request, c *call, ds *cleanroom.DataSour
 		v.Access = "granted"
 	}
 	for _, use := range []cleanroom.Use{cleanroom.UseMatched, cleanroom.UseModeled, cleanroom.UseInsights} {
-		_, err := s.Connections.Usable(r.Context(), c.actor(), ds.ID, use)
+		_, err := s.Connections.Usable(r.Context(), c.Caller, ds.ID, use)
 		v.Usable[use] = err == nil && c.Role != cleanroom.RoleLimited
 	}
 	return v
@@ -57,7 +57,7 @@ func (s *Server) createDataSource(w http.ResponseWriter, r *http.Request, c *cal
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	ds, err := s.Connections.CreateDataSource(r.Context(), c.actor(), req.Name, req.Description)
+	ds, err := s.Connections.CreateDataSource(r.Context(), c.Caller, req.Name, req.Description)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (s *Server) dataSource(r *http.Request, c *call) (*cleanroom.DataSource, *c
 	if err != nil {
 		return nil, nil, err
 	}
-	ds, g, err := s.Connections.DataSource(r.Context(), c.actor(), id)
+	ds, g, err := s.Connections.DataSource(r.Context(), c.Caller, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -88,7 +88,7 @@ func (s *Server) managedDataSource(r *http.Request, c *call) (*cleanroom.DataSou
 	if err != nil {
 		return nil, err
 	}
-	return s.Connections.ManagedDataSource(r.Context(), c.actor(), id)
+	return s.Connections.ManagedDataSource(r.Context(), c.Caller, id)
 }
 
 func (s *Server) getDataSource(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -180,7 +180,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	g, err := s.Connections.CreateGrant(r.Context(), c.actor(), id, connections.GrantRequest{
+	g, err := s.Connections.CreateGrant(r.Context(), c.Caller, id, connections.GrantRequest{
 		GranteeID: req.GranteeID, ExpiresAt: req.ExpiresAt,
 		AllowMatched: req.AllowMatched, AllowModeled: req.AllowModeled, AllowInsights: req.AllowInsights})
 	if err != nil {
@@ -223,7 +223,7 @@ func (s *Server) getGrant(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return err
 	}
-	g, ds, err := s.Connections.Grant(r.Context(), c.actor(), id)
+	g, ds, err := s.Connections.Grant(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (s *Server) revokeGrant(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	g, err := s.Connections.RevokeGrant(r.Context(), c.actor(), id)
+	g, err := s.Connections.RevokeGrant(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ type route struct {
 }
 
 // allows checks the caller against the route's access rule.
-func (rt *route) allows(c *Caller) error {
+func (rt *route) allows(c *cleanroom.Caller) error {
 	switch rt.Access {
 	case inOrg:
 		if c.Org == nil {

@@ -2,8 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
@@ -22,41 +20,12 @@ type sessionResponse struct {
 	ExpiresAt time.Time       `json:"expires_at"`
 }
 
-// Login checks the rate limits and the password and starts a session. The web package uses it
-// for its form login too.
-func (s *Server) Login(w http.ResponseWriter, r *http.Request, email, password, orgID string) (*cleanroom.Session, *cleanroom.User, error) {
-	for _, key := range []string{"addr:" + s.ClientAddr(r), "email:" + strings.ToLower(strings.TrimSpace(email))} {
-		if ok, wait := s.LoginLimiter.Allow(key); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			return nil, nil, &statusError{http.StatusTooManyRequests,
-				cleanroom.Errorf(cleanroom.EUNAVAILABLE, "Too many sign-in attempts; wait %d seconds and try again.", int(wait.Seconds())+1).
-					With("retry_after_seconds", int(wait.Seconds())+1)}
-		}
-	}
-	if orgID != "" {
-		var err error
-		if orgID, err = cleanroom.ParseID("organization ID", orgID); err != nil {
-			return nil, nil, err
-		}
-	}
-	secret, sess, u, err := s.Accounts.Login(r.Context(), email, password, orgID)
-	if err != nil {
-		if cleanroom.ErrorCode(err) == cleanroom.EUNAUTHENTICATED {
-			s.Logger.Warn("sign-in failed", "addr", s.ClientAddr(r))
-		}
-		return nil, nil, err
-	}
-	s.LoginLimiter.Reset("email:" + u.Email)
-	s.SetSessionCookie(w, r, secret, sess.CreatedAt.Add(7*24*time.Hour))
-	return sess, u, nil
-}
-
 func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req loginRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	sess, u, err := s.Login(w, r, req.Email, req.Password, req.OrgID)
+	sess, u, err := s.Auth.Login(w, r, req.Email, req.Password, req.OrgID)
 	if err != nil {
 		return err
 	}
@@ -66,13 +35,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
-	if c.Session == nil {
-		return errorf(cleanroom.EINVALID, "Token requests have no session to end; revoke the token with DELETE /v1/tokens/{id} instead.")
-	}
-	if err := s.Store.DeleteSession(r.Context(), c.Session.Hash); err != nil {
+	if err := s.Auth.Logout(r.Context(), w, r, c.Caller); err != nil {
 		return err
 	}
-	s.ClearSessionCookie(w, r)
 	c.target("user", c.User.ID)
 	return c.reply(http.StatusNoContent, nil)
 }
@@ -84,18 +49,8 @@ func (s *Server) switchOrg(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if c.Session == nil {
-		return errorf(cleanroom.EINVALID, "A token acts in the one organization it was issued for; issue a token for the other organization instead.")
-	}
-	id, err := cleanroom.ParseID("organization ID", req.OrgID)
+	id, err := s.Accounts.SwitchOrg(r.Context(), c.Caller, req.OrgID)
 	if err != nil {
-		return err
-	}
-	if id, err = s.Accounts.SessionOrg(r.Context(), c.User, id); err != nil {
-		return err
-	}
-	c.Session.OrgID = id
-	if err := s.Store.UpdateSession(r.Context(), c.Session); err != nil {
 		return err
 	}
 	c.audit.OrgID = id

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
@@ -84,9 +85,9 @@ func (s *Server) upload(r *http.Request, c *call, write bool) (*cleanroom.Upload
 	}
 	if u.Target == cleanroom.UploadDataSource {
 		if write {
-			_, err = s.Connections.ManagedDataSource(r.Context(), c.actor(), u.TargetID)
+			_, err = s.Connections.ManagedDataSource(r.Context(), c.Caller, u.TargetID)
 		} else {
-			_, _, err = s.Connections.DataSource(r.Context(), c.actor(), u.TargetID)
+			_, _, err = s.Connections.DataSource(r.Context(), c.Caller, u.TargetID)
 		}
 		if err != nil {
 			if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
@@ -293,7 +294,7 @@ func readTaxonomyBody(r *http.Request) ([]byte, error) {
 		return nil, bodyError(err)
 	}
 	if len(body) > maxTaxonomyBytes {
-		return nil, &statusError{http.StatusRequestEntityTooLarge, cleanroom.Errorf(cleanroom.EINVALID, "The taxonomy file is larger than %d bytes.", maxTaxonomyBytes)}
+		return nil, &httpx.StatusError{Status: http.StatusRequestEntityTooLarge, Err: cleanroom.Errorf(cleanroom.EINVALID, "The taxonomy file is larger than %d bytes.", maxTaxonomyBytes)}
 	}
 	return body, nil
 }

@@ -9,8 +9,8 @@ import (
 
 // Invite gives a user of an advertiser the limited role in the caller's demand-side workspace, so
 // they can upload their advertiser's data there and grant it to the workspace.
-func (s *Service) Invite(ctx context.Context, c Caller, email, advertiserText string) (*cleanroom.Member, error) {
-	ws, err := s.Store.FindOrg(ctx, c.OrgID)
+func (s *Service) Invite(ctx context.Context, c *cleanroom.Caller, email, advertiserText string) (*cleanroom.Member, error) {
+	ws, err := s.Store.FindOrg(ctx, c.OrgID())
 	if err != nil {
 		return nil, err
 	}
@@ -59,8 +59,8 @@ func (s *Service) Invite(ctx context.Context, c Caller, email, advertiserText st
 }
 
 // Invitation returns an invited (limited) member of the caller's workspace.
-func (s *Service) Invitation(ctx context.Context, c Caller, userID string) (*cleanroom.Member, error) {
-	m, err := s.Store.FindMember(ctx, c.OrgID, userID)
+func (s *Service) Invitation(ctx context.Context, c *cleanroom.Caller, userID string) (*cleanroom.Member, error) {
+	m, err := s.Store.FindMember(ctx, c.OrgID(), userID)
 	if err != nil || m.Role != cleanroom.RoleLimited {
 		if err == nil || cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 			return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Invitation not found.")
@@ -72,13 +72,13 @@ func (s *Service) Invitation(ctx context.Context, c Caller, userID string) (*cle
 
 // CreateDataSource creates a data source in the caller's workspace: an advertiser's own, or a
 // demand-side workspace (for a limited member, on behalf of the advertiser it represents).
-func (s *Service) CreateDataSource(ctx context.Context, c Caller, name, description string) (*cleanroom.DataSource, error) {
-	org, err := s.Store.FindOrg(ctx, c.OrgID)
+func (s *Service) CreateDataSource(ctx context.Context, c *cleanroom.Caller, name, description string) (*cleanroom.DataSource, error) {
+	org, err := s.Store.FindOrg(ctx, c.OrgID())
 	if err != nil {
 		return nil, err
 	}
 	ds := &cleanroom.DataSource{ID: newID(), OrgID: org.ID, Name: name, Description: description,
-		Status: cleanroom.DataSourceEmpty, CreatedBy: c.UserID}
+		Status: cleanroom.DataSourceEmpty, CreatedBy: c.UserID()}
 	switch org.Kind {
 	case cleanroom.OrgAdvertiser:
 		ds.AdvertiserID = org.ID
@@ -105,15 +105,15 @@ func (s *Service) CreateDataSource(ctx context.Context, c Caller, name, descript
 
 // visible reports whether the caller's org sees ds as its own: it lives there and, for a limited
 // member, belongs to the advertiser it represents.
-func (c Caller) visible(ds *cleanroom.DataSource) bool {
-	return ds.OrgID == c.OrgID && (c.Role != cleanroom.RoleLimited || ds.AdvertiserID == c.RepresentsID)
+func visible(c *cleanroom.Caller, ds *cleanroom.DataSource) bool {
+	return ds.OrgID == c.OrgID() && (c.Role != cleanroom.RoleLimited || ds.AdvertiserID == c.RepresentsID)
 }
 
 // manages reports whether the caller may change ds and grant it: its advertiser's people (the
 // advertiser's own staff, or the limited member representing it), or the publisher's staff for
 // data they uploaded themselves.
-func (c Caller) manages(ds *cleanroom.DataSource) bool {
-	if !c.visible(ds) {
+func manages(c *cleanroom.Caller, ds *cleanroom.DataSource) bool {
+	if !visible(c, ds) {
 		return false
 	}
 	if c.Role == cleanroom.RoleLimited {
@@ -125,16 +125,16 @@ func (c Caller) manages(ds *cleanroom.DataSource) bool {
 
 // DataSource returns a data source the caller sees as its own, or that is granted to its org
 // (grant is then the grant in force).
-func (s *Service) DataSource(ctx context.Context, c Caller, id string) (ds *cleanroom.DataSource, grant *cleanroom.Grant, err error) {
+func (s *Service) DataSource(ctx context.Context, c *cleanroom.Caller, id string) (ds *cleanroom.DataSource, grant *cleanroom.Grant, err error) {
 	ds, err = s.Store.FindDataSource(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	if c.visible(ds) {
+	if visible(c, ds) {
 		return ds, nil, nil
 	}
 	if c.Role != cleanroom.RoleLimited {
-		gs, err := s.Store.ListGrants(ctx, ds.ID, c.OrgID)
+		gs, err := s.Store.ListGrants(ctx, ds.ID, c.OrgID())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -148,13 +148,13 @@ func (s *Service) DataSource(ctx context.Context, c Caller, id string) (ds *clea
 }
 
 // ManagedDataSource returns a data source the caller may change and grant.
-func (s *Service) ManagedDataSource(ctx context.Context, c Caller, id string) (*cleanroom.DataSource, error) {
+func (s *Service) ManagedDataSource(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.DataSource, error) {
 	ds, _, err := s.DataSource(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
-	if !c.manages(ds) {
-		if c.visible(ds) {
+	if !manages(c, ds) {
+		if visible(c, ds) {
 			return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "This data source belongs to an advertiser; only the advertiser changes or grants it.")
 		}
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "This data source is granted to you; only its advertiser changes it.")
@@ -165,15 +165,15 @@ func (s *Service) ManagedDataSource(ctx context.Context, c Caller, id string) (*
 // Usable returns a data source the caller's org may use for use (building matched or modeled
 // cohorts, insights) now: its own data, or data granted to it by a grant in force that allows
 // the use. A grant that expired or was revoked makes the data unusable at once.
-func (s *Service) Usable(ctx context.Context, c Caller, id string, use cleanroom.Use) (*cleanroom.DataSource, error) {
+func (s *Service) Usable(ctx context.Context, c *cleanroom.Caller, id string, use cleanroom.Use) (*cleanroom.DataSource, error) {
 	ds, _, err := s.DataSource(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
-	if ds.OrgID == c.OrgID && (ds.AdvertiserID == ds.OrgID || ds.AdvertiserID == "") {
+	if ds.OrgID == c.OrgID() && (ds.AdvertiserID == ds.OrgID || ds.AdvertiserID == "") {
 		return ds, nil
 	}
-	gs, err := s.Store.ListGrants(ctx, ds.ID, c.OrgID)
+	gs, err := s.Store.ListGrants(ctx, ds.ID, c.OrgID())
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (s *Service) Usable(ctx context.Context, c Caller, id string, use cleanroom
 
 // Grant returns a grant the caller's org sees: one of its own data (see visible) or one made to
 // it, with the data source. Others are not found.
-func (s *Service) Grant(ctx context.Context, c Caller, id string) (*cleanroom.Grant, *cleanroom.DataSource, error) {
+func (s *Service) Grant(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Grant, *cleanroom.DataSource, error) {
 	g, err := s.Store.FindGrant(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -197,7 +197,7 @@ func (s *Service) Grant(ctx context.Context, c Caller, id string) (*cleanroom.Gr
 	if err != nil {
 		return nil, nil, err
 	}
-	if !c.visible(ds) && c.OrgID != g.GranteeID {
+	if !visible(c, ds) && c.OrgID() != g.GranteeID {
 		return nil, nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Grant not found.")
 	}
 	return g, ds, nil
@@ -211,7 +211,7 @@ type GrantRequest struct {
 }
 
 // CreateGrant lets a demand-side workspace use a data source.
-func (s *Service) CreateGrant(ctx context.Context, c Caller, dataSourceID string, r GrantRequest) (*cleanroom.Grant, error) {
+func (s *Service) CreateGrant(ctx context.Context, c *cleanroom.Caller, dataSourceID string, r GrantRequest) (*cleanroom.Grant, error) {
 	ds, err := s.ManagedDataSource(ctx, c, dataSourceID)
 	if err != nil {
 		return nil, err
@@ -250,7 +250,7 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, dataSourceID string
 	}
 	g := &cleanroom.Grant{ID: newID(), DataSourceID: ds.ID, OwnerID: owner, GranteeID: grantee.ID,
 		AllowMatched: r.AllowMatched, AllowModeled: r.AllowModeled, AllowInsights: r.AllowInsights,
-		ExpiresAt: cleanroom.UTC(r.ExpiresAt), CreatedAt: now, CreatedBy: c.UserID}
+		ExpiresAt: cleanroom.UTC(r.ExpiresAt), CreatedAt: now, CreatedBy: c.UserID()}
 	if err := s.Store.CreateGrant(ctx, g); err != nil {
 		if cleanroom.ErrorCode(err) == cleanroom.ECONFLICT {
 			return nil, cleanroom.Errorf(cleanroom.ECONFLICT, "%q is already granted to %s.", ds.Name, grantee.Name).
@@ -262,13 +262,13 @@ func (s *Service) CreateGrant(ctx context.Context, c Caller, dataSourceID string
 }
 
 // RevokeGrant revokes a grant; only the data's advertiser side may.
-func (s *Service) RevokeGrant(ctx context.Context, c Caller, id string) (*cleanroom.Grant, error) {
+func (s *Service) RevokeGrant(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Grant, error) {
 	g, ds, err := s.Grant(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
-	if !c.manages(ds) {
-		if c.OrgID == g.GranteeID {
+	if !manages(c, ds) {
+		if c.OrgID() == g.GranteeID {
 			return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Only the advertiser revokes a grant.")
 		}
 		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Grant not found.")

@@ -12,9 +12,8 @@ import (
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
@@ -143,14 +142,9 @@ func newForm() cohortForm {
 		Rows: make([]conditionRow, firstRows)}
 }
 
-func (d *Dashboard) caller(p *page) connections.Caller {
-	c := p.Caller
-	return connections.Caller{OrgID: c.OrgID(), Role: c.Role, RepresentsID: c.RepresentsID, UserID: c.User.ID}
-}
-
 // cohortsAllowed answers pages that need an org and a role other than limited.
 func (d *Dashboard) cohortsAllowed(w http.ResponseWriter, p *page) bool {
-	if p.Caller.Org == nil || p.Caller.Role == cleanroom.RoleLimited || d.api.Cohorts == nil {
+	if p.Caller.Org == nil || p.Caller.Role == cleanroom.RoleLimited || d.Cohorts == nil {
 		http.Error(w, "Cohorts are not available here.", http.StatusNotFound)
 		return false
 	}
@@ -174,8 +168,8 @@ func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page,
 	ctx := r.Context()
 	c := p.Caller
 	data := &cohortsData{Publisher: c.Org.Kind == cleanroom.OrgPublisher, CanEdit: canCreate(p), Form: form,
-		Threshold: d.api.Cohorts.Threshold()}
-	cs, _, err := d.api.Cohorts.List(ctx, d.caller(p), data.Publisher, cleanroom.Page{Limit: cleanroom.MaxPageLimit})
+		Threshold: d.Cohorts.Threshold()}
+	cs, _, err := d.Cohorts.List(ctx, p.Caller, data.Publisher, cleanroom.Page{Limit: cleanroom.MaxPageLimit})
 	if err != nil {
 		d.fail(w, err)
 		return
@@ -254,7 +248,7 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 			continue
 		}
 		choice := connectionChoice{ID: conn.ID, Publisher: conn.OtherName, Kinds: strings.Join(kinds, ", ")}
-		active, reason, err := d.api.Connections.Status(ctx, conn.Connection)
+		active, reason, err := d.Connections.Status(ctx, conn.Connection)
 		if err != nil {
 			return err
 		}
@@ -266,7 +260,7 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 		}
 		data.Connections = append(data.Connections, choice)
 		// The publisher cohorts the workspace may name through this connection.
-		pcs, err := d.api.Cohorts.PublisherCohorts(ctx, connections.Caller{OrgID: org.ID, Role: cleanroom.RoleAdmin}, conn.ID)
+		pcs, err := d.Cohorts.PublisherCohorts(ctx, cleanroom.NewCaller(org.ID, cleanroom.RoleAdmin), conn.ID)
 		if err != nil {
 			return err
 		}
@@ -288,7 +282,7 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 		return err
 	}
 	for _, g := range gs {
-		if !g.Active(cleanroom.UTC(d.api.Now())) || slices.ContainsFunc(data.DataSources, func(x *cleanroom.DataSource) bool { return x.ID == g.DataSourceID }) {
+		if !g.Active(d.now()) || slices.ContainsFunc(data.DataSources, func(x *cleanroom.DataSource) bool { return x.ID == g.DataSourceID }) {
 			continue
 		}
 		if ds, err := d.store.FindDataSource(ctx, g.DataSourceID); err == nil {
@@ -414,7 +408,7 @@ func (d *Dashboard) showError(p *page, err error) int {
 	if cleanroom.ErrorCode(err) == cleanroom.EINTERNAL {
 		d.log.Error("dashboard", "page", p.Title, "err", err)
 	}
-	return api.StatusOf(cleanroom.ErrorCode(err))
+	return httpx.StatusOf(cleanroom.ErrorCode(err))
 }
 
 func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page) {
@@ -436,7 +430,7 @@ func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page
 		d.showCohorts(w, r, p, form, nil, nil)
 		return
 	case action == "estimate":
-		est, err := d.api.Cohorts.Estimate(r.Context(), d.caller(p), sp)
+		est, err := d.Cohorts.Estimate(r.Context(), p.Caller, sp)
 		if err != nil {
 			d.showCohorts(w, r, p, form, nil, err)
 			return
@@ -446,7 +440,7 @@ func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page
 		d.showCohorts(w, r, p, form, est, nil)
 		return
 	}
-	co, err := d.api.Cohorts.Create(r.Context(), d.caller(p), sp)
+	co, err := d.Cohorts.Create(r.Context(), p.Caller, sp)
 	if err != nil {
 		d.showCohorts(w, r, p, form, nil, err)
 		return
@@ -582,7 +576,7 @@ func (d *Dashboard) cohortPage(w http.ResponseWriter, r *http.Request, p *page) 
 // showCohort renders the cohort page, with the error of a change that failed.
 func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, changeErr error) {
 	ctx := r.Context()
-	co, err := d.api.Cohorts.Get(ctx, d.caller(p), r.PathValue("id"))
+	co, err := d.Cohorts.Get(ctx, p.Caller, r.PathValue("id"))
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 		http.Error(w, "Cohort not found.", http.StatusNotFound)
 		return
@@ -590,7 +584,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 		d.fail(w, err)
 		return
 	}
-	thr := d.api.Cohorts.Threshold()
+	thr := d.Cohorts.Threshold()
 	data := &cohortData{cohortRow: &cohortRow{co, thr, map[string]string{}}, Own: co.OrgID == p.Caller.OrgID()}
 	data.CanEdit = data.Own && p.Caller.Role.AtLeast(cleanroom.RoleMember)
 	data.Refresh = d.refresh(data.Busy())
@@ -622,7 +616,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 		}
 	}
 	if data.Own {
-		raws, err := d.api.Cohorts.CohortDiagnostics(ctx, d.caller(p), co.ID)
+		raws, err := d.Cohorts.CohortDiagnostics(ctx, p.Caller, co.ID)
 		if err == nil {
 			for _, raw := range raws {
 				var dg cohorts.Diagnostics
@@ -684,12 +678,12 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		return
 	}
 	id := r.PathValue("id")
-	c := d.caller(p)
+	c := p.Caller
 	var err error
 	action := r.PostFormValue("action")
 	switch action {
 	case "delete":
-		if _, err = d.api.Cohorts.Delete(r.Context(), c, id); err == nil {
+		if _, err = d.Cohorts.Delete(r.Context(), c, id); err == nil {
 			d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.delete", TargetType: "cohort", TargetID: id,
 				Details: map[string]any{"via": "dashboard"}})
 			http.Redirect(w, r, "/cohorts", http.StatusSeeOther)
@@ -697,7 +691,7 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		}
 	case "pause", "resume":
 		paused := action == "pause"
-		_, err = d.api.Cohorts.Update(r.Context(), c, id, cohorts.Change{Paused: &paused})
+		_, err = d.Cohorts.Update(r.Context(), c, id, cohorts.Change{Paused: &paused})
 	case "select":
 		var sim float64
 		sim, err = strconv.ParseFloat(r.PostFormValue("similarity"), 64)
@@ -706,7 +700,7 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 			break
 		}
 		seeds := r.PostFormValue("include_seeds") == "on"
-		_, err = d.api.Cohorts.Update(r.Context(), c, id, cohorts.Change{Similarity: &sim, IncludeSeeds: &seeds})
+		_, err = d.Cohorts.Update(r.Context(), c, id, cohorts.Change{Similarity: &sim, IncludeSeeds: &seeds})
 	default:
 		err = cleanroom.Errorf(cleanroom.EINVALID, "Unknown action.")
 	}
