@@ -25,6 +25,11 @@ func NewCaller(orgID string, role Role) *Caller {
 	return &Caller{Org: &Org{ID: orgID}, Role: role}
 }
 
+// MemberCaller returns m acting in org, for the demo, the CLI and tests.
+func MemberCaller(m *Member, org *Org) *Caller {
+	return &Caller{User: &m.User, Org: org, Role: m.Role, RepresentsID: m.RepresentsID}
+}
+
 // OrgID returns the ID of the org the caller acts in, or "".
 func (c *Caller) OrgID() string {
 	if c == nil || c.Org == nil {

@@ -188,6 +188,11 @@ func (s *Service) SetRole(ctx context.Context, orgID, userID string, role cleanr
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "Invited advertisers keep the limited role.").
 			Hint("Revoke the invitation instead; the advertiser's own organization manages its people.")
 	}
+	if m.ServiceAccount {
+		if err := checkServiceAccountRole(role); err != nil {
+			return nil, err
+		}
+	}
 	if m.Role == cleanroom.RoleAdmin && role != cleanroom.RoleAdmin {
 		if err := s.keepAnAdmin(ctx, orgID); err != nil {
 			return nil, err
@@ -282,48 +287,6 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 		return err
 	}
 	return s.Store.SetPassword(ctx, userID, s.Passwords.Hash(next), s.now())
-}
-
-// IssueToken creates an API token for a user acting in orgID ("" for an operator token with no
-// org) and returns its secret, which is shown once. ttl 0 means no expiry.
-func (s *Service) IssueToken(ctx context.Context, userID, orgID, name string, ttl time.Duration) (string, *cleanroom.Token, error) {
-	if name == "" {
-		name = "token"
-	}
-	if err := cleanroom.ValidateName("token name", name); err != nil {
-		return "", nil, err
-	}
-	u, err := s.Store.FindUser(ctx, userID)
-	if err != nil {
-		return "", nil, err
-	}
-	if orgID == "" {
-		if !u.Operator {
-			return "", nil, cleanroom.Errorf(cleanroom.EINVALID, "A token must act in an organization unless its user is an operator.").With("field", "org_id")
-		}
-	} else if _, err := s.Store.FindMember(ctx, orgID, userID); err != nil {
-		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND && u.Operator {
-			// Operators may act in any org.
-			if _, err := s.Store.FindOrg(ctx, orgID); err != nil {
-				return "", nil, err
-			}
-		} else {
-			return "", nil, err
-		}
-	}
-	if ttl < 0 {
-		return "", nil, cleanroom.Errorf(cleanroom.EINVALID, "The token lifetime is negative.").With("field", "ttl")
-	}
-	secret, prefix, hash := auth.NewToken()
-	now := s.now()
-	t := &cleanroom.Token{ID: NewID(), UserID: userID, OrgID: orgID, Name: name, Prefix: prefix, Hash: hash, CreatedAt: now}
-	if ttl > 0 {
-		t.ExpiresAt = now.Add(ttl)
-	}
-	if err := s.Store.CreateToken(ctx, t); err != nil {
-		return "", nil, err
-	}
-	return secret, t, nil
 }
 
 // Login checks a password and starts a session acting in orgID (the user's first org when empty).

@@ -280,15 +280,7 @@ func safeMethod(m string) bool {
 func (s *Server) record(ctx context.Context, c *call, action string) {
 	e := c.audit
 	e.Time, e.RequestID, e.Action = s.now(), c.RequestID, action
-	if c.Caller != nil {
-		e.ActorUserID = c.User.ID
-		if c.Token != nil {
-			e.ActorTokenID = c.Token.ID
-		}
-		if e.OrgID == "" && c.Org != nil {
-			e.OrgID = c.Org.ID
-		}
-	}
+	e.By(c.Caller)
 	if err := s.Store.AppendAudit(context.WithoutCancel(ctx), &e); err != nil {
 		s.Logger.Error("audit append failed", "action", action, "request_id", c.RequestID, "err", err)
 	}

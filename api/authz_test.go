@@ -63,6 +63,15 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		_, t, err := e.acc.IssueToken(ctx, owner, e.orgA.ID, "victim", 0)
 		must(err)
 		set(t.ID)
+	case "POST /v1/service-accounts":
+		body = map[string]string{"name": uniq("Nightly sync "), "role": "member"}
+	case "GET /v1/service-accounts/{id}", "DELETE /v1/service-accounts/{id}", "POST /v1/service-accounts/{id}/tokens":
+		sa, err := e.acc.CreateServiceAccount(ctx, cleanroom.MemberCaller(e.users["a-admin"], e.orgA), uniq("Sync "), cleanroom.RoleMember)
+		must(err)
+		set(sa.ID)
+		if rt.Method == "POST" {
+			body = map[string]string{"name": "ci"}
+		}
 	case "GET /v1/jobs/{id}", "POST /v1/jobs/{id}/cancel":
 		j := &cleanroom.Job{Kind: "test.noop", OrgID: e.orgA.ID, MaxAttempts: 1}
 		must(e.store.EnqueueJob(ctx, j, e.now))

@@ -29,7 +29,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	c.audit.ActorUserID, c.audit.OrgID = u.ID, sess.OrgID
+	c.audit.OrgID = sess.OrgID
+	c.audit.By(&cleanroom.Caller{User: u})
 	c.target("user", u.ID)
 	return c.created("/v1/me", sessionResponse{User: u, OrgID: sess.OrgID, CSRFToken: sess.CSRFToken, ExpiresAt: sess.ExpiresAt})
 }

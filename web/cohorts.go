@@ -435,8 +435,8 @@ func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page
 			d.showCohorts(w, r, p, form, nil, err)
 			return
 		}
-		d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.estimate",
-			Details: map[string]any{"via": "dashboard", "connections": sp.ConnectionIDs}})
+		d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.estimate",
+			Details: map[string]any{"via": "dashboard", "connections": sp.ConnectionIDs}}).By(p.Caller))
 		d.showCohorts(w, r, p, form, est, nil)
 		return
 	}
@@ -445,8 +445,8 @@ func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page
 		d.showCohorts(w, r, p, form, nil, err)
 		return
 	}
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.create", TargetType: "cohort",
-		TargetID: co.ID, Details: map[string]any{"via": "dashboard", "kind": co.Kind, "connections": sp.ConnectionIDs}})
+	d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.create", TargetType: "cohort",
+		TargetID: co.ID, Details: map[string]any{"via": "dashboard", "kind": co.Kind, "connections": sp.ConnectionIDs}}).By(p.Caller))
 	http.Redirect(w, r, "/cohorts/"+co.ID, http.StatusSeeOther)
 }
 
@@ -684,8 +684,8 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 	switch action {
 	case "delete":
 		if _, err = d.Cohorts.Delete(r.Context(), c, id); err == nil {
-			d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.delete", TargetType: "cohort", TargetID: id,
-				Details: map[string]any{"via": "dashboard"}})
+			d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.delete", TargetType: "cohort", TargetID: id,
+				Details: map[string]any{"via": "dashboard"}}).By(p.Caller))
 			http.Redirect(w, r, "/cohorts", http.StatusSeeOther)
 			return
 		}
@@ -712,8 +712,8 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		d.showCohort(w, r, p, err)
 		return
 	}
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.update", TargetType: "cohort", TargetID: id,
-		Details: map[string]any{"via": "dashboard", "action": action}})
+	d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.update", TargetType: "cohort", TargetID: id,
+		Details: map[string]any{"via": "dashboard", "action": action}}).By(p.Caller))
 	http.Redirect(w, r, "/cohorts/"+id, http.StatusSeeOther)
 }
 

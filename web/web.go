@@ -214,8 +214,8 @@ func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		d.render(w, status, "login.html", &page{Title: "Sign in", Error: cleanroom.ErrorMessage(err)})
 		return
 	}
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: u.ID, OrgID: sess.OrgID, Action: "session.create", TargetType: "user", TargetID: u.ID,
-		Details: map[string]any{"via": "dashboard"}})
+	d.audit(r, (&cleanroom.AuditEntry{OrgID: sess.OrgID, Action: "session.create", TargetType: "user", TargetID: u.ID,
+		Details: map[string]any{"via": "dashboard"}}).By(&cleanroom.Caller{User: u}))
 	http.Redirect(w, r, localPath(r.URL.Query().Get("next")), http.StatusSeeOther)
 }
 
@@ -236,8 +236,8 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, p *page) {
 		d.fail(w, err)
 		return
 	}
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "session.delete", TargetType: "user", TargetID: p.Caller.User.ID,
-		Details: map[string]any{"via": "dashboard"}})
+	d.audit(r, (&cleanroom.AuditEntry{Action: "session.delete", TargetType: "user", TargetID: p.Caller.User.ID,
+		Details: map[string]any{"via": "dashboard"}}).By(p.Caller))
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
@@ -252,8 +252,8 @@ func (d *Dashboard) switchOrg(w http.ResponseWriter, r *http.Request, p *page) {
 		d.fail(w, err)
 		return
 	}
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: id, Action: "session.switch_org", TargetType: "org", TargetID: id,
-		Details: map[string]any{"via": "dashboard"}})
+	d.audit(r, (&cleanroom.AuditEntry{OrgID: id, Action: "session.switch_org", TargetType: "org", TargetID: id,
+		Details: map[string]any{"via": "dashboard"}}).By(p.Caller))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
