@@ -87,7 +87,7 @@ func (s *Server) upload(r *http.Request, c *call, write bool) (*cleanroom.Upload
 		if write {
 			_, err = s.Connections.ManagedDataSource(r.Context(), c.Caller, u.TargetID)
 		} else {
-			_, _, err = s.Connections.DataSource(r.Context(), c.Caller, u.TargetID)
+			_, _, err = s.Connections.ReadableDataSource(r.Context(), c.Caller, u.TargetID)
 		}
 		if err != nil {
 			if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
@@ -175,7 +175,7 @@ func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, c *call) er
 }
 
 func (s *Server) listDataSourceUploads(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, _, err := s.dataSource(r, c)
+	ds, err := s.readableDataSource(r, c)
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (s *Server) listDataSourceUploads(w http.ResponseWriter, r *http.Request, c
 }
 
 func (s *Server) listDataSourceVersions(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, _, err := s.dataSource(r, c)
+	ds, err := s.readableDataSource(r, c)
 	if err != nil {
 		return err
 	}
@@ -251,7 +251,7 @@ func (s *Server) putTaxonomy(w http.ResponseWriter, r *http.Request, c *call) er
 }
 
 func (s *Server) getTaxonomy(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, _, err := s.dataSource(r, c)
+	ds, err := s.readableDataSource(r, c)
 	if err != nil {
 		return err
 	}

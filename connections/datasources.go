@@ -123,33 +123,202 @@ func manages(c *cleanroom.Caller, ds *cleanroom.DataSource) bool {
 	return staff && (ds.AdvertiserID == ds.OrgID || ds.AdvertiserID == "")
 }
 
-// DataSource returns a data source the caller sees as its own, or that is granted to its org
-// (grant is then the grant in force).
-func (s *Service) DataSource(ctx context.Context, c *cleanroom.Caller, id string) (ds *cleanroom.DataSource, grant *cleanroom.Grant, err error) {
-	ds, err = s.Store.FindDataSource(ctx, id)
+// Access says how the caller's org reaches a data source.
+type Access string
+
+// Levels of access to a data source.
+const (
+	// AccessOwn: the caller's own data: its org's, or for an invited advertiser (the limited
+	// role) its advertiser's.
+	AccessOwn Access = "own"
+	// AccessGranted: an advertiser's data that a grant in force lets the caller's org use.
+	AccessGranted Access = "granted"
+	// AccessListed: an invited advertiser's data in the caller's demand-side workspace that is not
+	// granted (or no longer): the workspace sees that it exists and its status, to ask for a
+	// grant, but not its taxonomy, reports or diagnostics.
+	AccessListed Access = "listed"
+)
+
+// ownedByWorkspace reports whether ds is its org's own data rather than an advertiser's
+// uploaded into a publisher's workspace.
+func ownedByWorkspace(ds *cleanroom.DataSource) bool {
+	return ds.AdvertiserID == "" || ds.AdvertiserID == ds.OrgID
+}
+
+// DataSource returns a data source the caller's org reaches, how, and the grant in force when
+// the access is AccessGranted. An invited advertiser reaches only its own advertiser's data.
+// Returns ENOTFOUND for anything else, as for another tenant's data.
+func (s *Service) DataSource(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.DataSource, Access, *cleanroom.Grant, error) {
+	ds, err := s.Store.FindDataSource(ctx, id)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	access, g, err := s.access(ctx, c, ds)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return ds, access, g, nil
+}
+
+// access decides how c reaches ds; ENOTFOUND when it does not.
+func (s *Service) access(ctx context.Context, c *cleanroom.Caller, ds *cleanroom.DataSource) (Access, *cleanroom.Grant, error) {
+	notFound := cleanroom.Errorf(cleanroom.ENOTFOUND, "Data source not found.")
+	if c.Role == cleanroom.RoleLimited {
+		if visible(c, ds) {
+			return AccessOwn, nil, nil
+		}
+		return "", nil, notFound
+	}
+	if ds.OrgID == c.OrgID() && ownedByWorkspace(ds) {
+		return AccessOwn, nil, nil
+	}
+	gs, err := s.Store.ListGrants(ctx, ds.ID, c.OrgID())
+	if err != nil {
+		return "", nil, err
+	}
+	for _, g := range gs {
+		if g.Active(s.now()) {
+			return AccessGranted, g, nil
+		}
+	}
+	if ds.OrgID == c.OrgID() {
+		return AccessListed, nil, nil
+	}
+	return "", nil, notFound
+}
+
+// ReadableDataSource returns a data source whose contents the caller may read: its taxonomy
+// (segment names), upload reports, versions and diagnostics. That is its own data or data granted
+// to its org; an invited advertiser's data that is not granted answers EFORBIDDEN with the fix.
+func (s *Service) ReadableDataSource(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.DataSource, Access, error) {
+	ds, access, _, err := s.DataSource(ctx, c, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if access == AccessListed {
+		return nil, "", cleanroom.Errorf(cleanroom.EFORBIDDEN, "The advertiser has not granted %q to this workspace, so its segments, reports and diagnostics stay with the advertiser.", ds.Name).
+			Hint("Ask the advertiser to grant the data source to this workspace.")
+	}
+	return ds, access, nil
+}
+
+// DataSources lists the data sources of the caller's org it reaches (an invited advertiser: its
+// own advertiser's only), with the access to each.
+func (s *Service) DataSources(ctx context.Context, c *cleanroom.Caller, p cleanroom.Page) ([]*cleanroom.DataSource, []Access, string, error) {
+	if c.Role != cleanroom.RoleLimited {
+		if err := c.InOrg(cleanroom.RoleViewer); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	f := cleanroom.DataSourceFilter{OrgID: c.OrgID(), Page: p}
+	if c.Role == cleanroom.RoleLimited {
+		f.AdvertiserID = c.RepresentsID
+	}
+	dss, next, err := s.Store.ListDataSources(ctx, f)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	access := make([]Access, len(dss))
+	for i, ds := range dss {
+		if access[i], _, err = s.access(ctx, c, ds); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	return dss, access, next, nil
+}
+
+// QueryableDataSources lists the data sources the caller's org may name in a cohort query: its
+// own data and the data granted to it by grants in force. Invited advertisers build no cohorts
+// and get none.
+func (s *Service) QueryableDataSources(ctx context.Context, c *cleanroom.Caller) ([]*cleanroom.DataSource, error) {
+	if c.Role == cleanroom.RoleLimited {
+		return nil, nil
+	}
+	var out []*cleanroom.DataSource
+	seen := map[string]bool{}
+	for page := (cleanroom.Page{Limit: cleanroom.MaxPageLimit}); ; {
+		dss, access, next, err := s.DataSources(ctx, c, page)
+		if err != nil {
+			return nil, err
+		}
+		for i, ds := range dss {
+			if access[i] != AccessListed {
+				out, seen[ds.ID] = append(out, ds), true
+			}
+		}
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	gs, dss, err := s.ReceivedGrants(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	for i, g := range gs {
+		if g.Active(s.now()) && !seen[g.DataSourceID] {
+			out, seen[g.DataSourceID] = append(out, dss[i]), true
+		}
+	}
+	return out, nil
+}
+
+// UpdateDataSource renames or redescribes a data source the caller manages.
+func (s *Service) UpdateDataSource(ctx context.Context, c *cleanroom.Caller, id string, name, description *string) (*cleanroom.DataSource, error) {
+	ds, err := s.ManagedDataSource(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	next := *ds
+	if name != nil {
+		next.Name = *name
+	}
+	if description != nil {
+		next.Description = *description
+	}
+	if err := next.Validate(); err != nil {
+		return nil, err
+	}
+	return s.Store.UpdateDataSource(ctx, ds.ID, cleanroom.DataSourceUpdate{Name: name, Description: description}, s.now())
+}
+
+// Grants lists the grants of a data source the caller reaches: all of them on the advertiser's
+// side, the ones made to the caller's org on the grantee's side.
+func (s *Service) Grants(ctx context.Context, c *cleanroom.Caller, dataSourceID string) ([]*cleanroom.Grant, *cleanroom.DataSource, error) {
+	ds, access, _, err := s.DataSource(ctx, c, dataSourceID)
 	if err != nil {
 		return nil, nil, err
 	}
-	if visible(c, ds) {
-		return ds, nil, nil
+	granteeID := ""
+	if access != AccessOwn {
+		granteeID = c.OrgID() // a grantee sees only its own grants of the data
 	}
-	if c.Role != cleanroom.RoleLimited {
-		gs, err := s.Store.ListGrants(ctx, ds.ID, c.OrgID())
-		if err != nil {
+	gs, err := s.Store.ListGrants(ctx, ds.ID, granteeID)
+	return gs, ds, err
+}
+
+// ReceivedGrants lists the grants made to the caller's org (a demand-side workspace), with their
+// data sources. Invited advertisers see grants through their data sources instead.
+func (s *Service) ReceivedGrants(ctx context.Context, c *cleanroom.Caller) ([]*cleanroom.Grant, []*cleanroom.DataSource, error) {
+	if err := c.InOrg(cleanroom.RoleViewer); err != nil {
+		return nil, nil, err
+	}
+	gs, err := s.Store.ListGrants(ctx, "", c.OrgID())
+	if err != nil {
+		return nil, nil, err
+	}
+	dss := make([]*cleanroom.DataSource, len(gs))
+	for i, g := range gs {
+		if dss[i], err = s.Store.FindDataSource(ctx, g.DataSourceID); err != nil {
 			return nil, nil, err
 		}
-		for _, g := range gs {
-			if g.Active(s.now()) {
-				return ds, g, nil
-			}
-		}
 	}
-	return nil, nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Data source not found.")
+	return gs, dss, nil
 }
 
 // ManagedDataSource returns a data source the caller may change and grant.
 func (s *Service) ManagedDataSource(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.DataSource, error) {
-	ds, _, err := s.DataSource(ctx, c, id)
+	ds, _, _, err := s.DataSource(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
@@ -166,11 +335,14 @@ func (s *Service) ManagedDataSource(ctx context.Context, c *cleanroom.Caller, id
 // cohorts, insights) now: its own data, or data granted to it by a grant in force that allows
 // the use. A grant that expired or was revoked makes the data unusable at once.
 func (s *Service) Usable(ctx context.Context, c *cleanroom.Caller, id string, use cleanroom.Use) (*cleanroom.DataSource, error) {
-	ds, _, err := s.DataSource(ctx, c, id)
+	ds, access, _, err := s.DataSource(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
-	if ds.OrgID == c.OrgID() && (ds.AdvertiserID == ds.OrgID || ds.AdvertiserID == "") {
+	if c.Role == cleanroom.RoleLimited {
+		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Invited advertisers upload and grant data; the publisher's workspace uses it.")
+	}
+	if access == AccessOwn {
 		return ds, nil
 	}
 	gs, err := s.Store.ListGrants(ctx, ds.ID, c.OrgID())
@@ -197,7 +369,8 @@ func (s *Service) Grant(ctx context.Context, c *cleanroom.Caller, id string) (*c
 	if err != nil {
 		return nil, nil, err
 	}
-	if !visible(c, ds) && c.OrgID() != g.GranteeID {
+	grantee := c.OrgID() == g.GranteeID && c.Role != cleanroom.RoleLimited
+	if !visible(c, ds) && !grantee {
 		return nil, nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Grant not found.")
 	}
 	return g, ds, nil

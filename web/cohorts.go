@@ -272,22 +272,8 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 			data.PublisherCohorts = append(data.PublisherCohorts, segmentChoice{ID: pc.ID, Label: label})
 		}
 	}
-	data.DataSources, _, err = d.store.ListDataSources(ctx, cleanroom.DataSourceFilter{OrgID: org.ID, Page: cleanroom.Page{Limit: 100}})
-	if err != nil {
+	if data.DataSources, err = d.Connections.QueryableDataSources(ctx, p.Caller); err != nil {
 		return err
-	}
-	// Data sources granted to the workspace are usable too.
-	gs, err := d.store.ListGrants(ctx, "", org.ID)
-	if err != nil {
-		return err
-	}
-	for _, g := range gs {
-		if !g.Active(d.now()) || slices.ContainsFunc(data.DataSources, func(x *cleanroom.DataSource) bool { return x.ID == g.DataSourceID }) {
-			continue
-		}
-		if ds, err := d.store.FindDataSource(ctx, g.DataSourceID); err == nil {
-			data.DataSources = append(data.DataSources, ds)
-		}
 	}
 	for _, ds := range data.DataSources {
 		tax, err := uploads.DataSourceTaxonomy(ctx, d.store, ds.ID)
