@@ -24,6 +24,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/httpx"
+	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
@@ -34,6 +35,8 @@ type Server struct {
 	Connections *connections.Service
 	// Uploads receives files; nil on a server that takes none.
 	Uploads *uploads.Service
+	// Jobs shows the job queue to its people.
+	Jobs *jobs.Queue
 	// Cohorts builds cohorts; nil on a server without cohorts.
 	Cohorts *cohorts.Service
 	Logger  *slog.Logger
@@ -55,7 +58,8 @@ type Server struct {
 // New returns a server with defaults for the optional fields.
 func New(store cleanroom.Store, acc *accounts.Service, logger *slog.Logger) *Server {
 	return &Server{
-		Store: store, Accounts: acc, Connections: connections.New(store), Logger: logger, Now: time.Now,
+		Store: store, Accounts: acc, Connections: connections.New(store), Jobs: &jobs.Queue{Store: store, Now: time.Now},
+		Logger: logger, Now: time.Now,
 		MaxBodyBytes: 1 << 20,
 		Auth:         httpx.NewAuth(acc, logger),
 	}

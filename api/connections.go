@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
 // connectionView is a connection as a caller sees it: with both parties' names, whether the
@@ -18,29 +19,22 @@ type connectionView struct {
 	Capabilities  []cleanroom.Capability `json:"capabilities"`
 }
 
-func (s *Server) viewConnection(r *http.Request, c *call, conn *cleanroom.Connection) (*connectionView, error) {
-	ctx := r.Context()
-	v := &connectionView{Connection: conn, Status: "active", Capabilities: conn.Allowed(c.Caller)}
-	if v.Capabilities == nil {
-		v.Capabilities = []cleanroom.Capability{}
+func viewConnection(d *connections.Described) *connectionView {
+	v := &connectionView{Connection: d.Connection, PublisherName: d.PublisherName, PartnerName: d.PartnerName,
+		Status: "active", Capabilities: d.Capabilities}
+	if !d.Active {
+		v.Status, v.StatusReason = "suspended", d.Reason
 	}
-	pub, err := s.Store.FindOrg(ctx, conn.PublisherID)
+	return v
+}
+
+// describe returns conn as the caller sees it, in the API's shape.
+func (s *Server) describe(r *http.Request, c *call, conn *cleanroom.Connection) (*connectionView, error) {
+	d, err := s.Connections.Describe(r.Context(), c.Caller, conn)
 	if err != nil {
 		return nil, err
 	}
-	partner, err := s.Store.FindOrg(ctx, conn.PartnerID)
-	if err != nil {
-		return nil, err
-	}
-	v.PublisherName, v.PartnerName = pub.Name, partner.Name
-	active, reason, err := s.Connections.Status(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
-	if !active {
-		v.Status, v.StatusReason = "suspended", reason
-	}
-	return v, nil
+	return viewConnection(d), nil
 }
 
 func (s *Server) listConnections(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -48,23 +42,13 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return err
 	}
-	f := cleanroom.ConnectionFilter{Page: page}
-	if c.Org.Kind == cleanroom.OrgPublisher {
-		f.PublisherID = c.Org.ID
-	} else {
-		f.PartnerID = c.Org.ID
-	}
-	conns, next, err := s.Store.ListConnections(r.Context(), f)
+	ds, next, err := s.Connections.List(r.Context(), c.Caller, page)
 	if err != nil {
 		return err
 	}
 	out := list[*connectionView]{Items: []*connectionView{}, Next: next}
-	for _, conn := range conns {
-		v, err := s.viewConnection(r, c, conn)
-		if err != nil {
-			return err
-		}
-		out.Items = append(out.Items, v)
+	for _, d := range ds {
+		out.Items = append(out.Items, viewConnection(d))
 	}
 	return c.reply(http.StatusOK, out)
 }
@@ -89,7 +73,7 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request, c *cal
 	c.target("connection", conn.ID)
 	c.detail("workflow", conn.Workflow)
 	c.detail("permissions", conn.Permissions)
-	v, err := s.viewConnection(r, c, conn)
+	v, err := s.describe(r, c, conn)
 	if err != nil {
 		return err
 	}
@@ -117,7 +101,7 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
-	v, err := s.viewConnection(r, c, conn)
+	v, err := s.describe(r, c, conn)
 	if err != nil {
 		return err
 	}
@@ -145,7 +129,7 @@ func (s *Server) updateConnection(w http.ResponseWriter, r *http.Request, c *cal
 	}
 	c.detail("before", before)
 	c.detail("after", conn.Permissions)
-	v, err := s.viewConnection(r, c, conn)
+	v, err := s.describe(r, c, conn)
 	if err != nil {
 		return err
 	}
@@ -172,14 +156,10 @@ type optOuts struct {
 }
 
 func (s *Server) getOptOuts(w http.ResponseWriter, r *http.Request, c *call) error {
-	ids, err := s.Store.ListStandardOptOuts(r.Context(), c.Org.ID)
+	ids, err := s.Connections.StandardOptOuts(r.Context(), c.Caller)
 	if err != nil {
 		return err
 	}
-	if ids == nil {
-		ids = []string{}
-	}
-	s.nudgeCohorts()
 	return c.reply(http.StatusOK, optOuts{CohortIDs: ids})
 }
 
@@ -269,7 +249,7 @@ func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request, c *cal
 }
 
 func (s *Server) adminListProvisional(w http.ResponseWriter, r *http.Request, c *call) error {
-	ps, err := s.Store.ListProvisionalAccess(r.Context(), r.URL.Query().Get("org_id"))
+	ps, err := s.Connections.ProvisionalAccess(r.Context(), c.Caller, r.URL.Query().Get("org_id"))
 	if err != nil {
 		return err
 	}

@@ -76,17 +76,13 @@ type meResponse struct {
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, c *call) error {
-	ms, err := s.Store.ListMemberships(r.Context(), c.User.ID)
+	ms, err := s.Accounts.Memberships(r.Context(), c.Caller)
 	if err != nil {
 		return err
 	}
 	resp := meResponse{User: c.User, Org: c.Org, Role: c.Role, Memberships: []membershipView{}, Token: c.Token}
 	for _, m := range ms {
-		o, err := s.Store.FindOrg(r.Context(), m.OrgID)
-		if err != nil {
-			return err
-		}
-		resp.Memberships = append(resp.Memberships, membershipView{o.ID, o.Name, o.Kind, m.Role})
+		resp.Memberships = append(resp.Memberships, membershipView{m.Org.ID, m.Org.Name, m.Org.Kind, m.Role})
 	}
 	if c.Session != nil {
 		resp.CSRFToken = c.Session.CSRFToken

@@ -164,7 +164,7 @@ func (m *Main) Handler() (http.Handler, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.Jobs)
 	m.API = api.New(m.Store, m.Accounts, m.Logger)
 	if m.Now != nil {
-		m.API.Now = m.Now
+		m.API.Now, m.API.Jobs.Now = m.Now, m.Now
 	}
 	m.API.Auth = m.Auth
 	m.API.Connections = m.Connections
@@ -172,7 +172,7 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Cohorts = m.Cohorts
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.Registry, m.API.Gatherer = reg, reg
-	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Cohorts: m.Cohorts, Now: m.Now}, m.Logger)
+	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Cohorts: m.Cohorts, Now: m.Now}, m.Logger)
 	return m.API.Handler(m.Web), nil
 }
 

@@ -230,8 +230,7 @@ func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page,
 // sources the workspace owns or is granted, and their segments.
 func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) error {
 	ctx := r.Context()
-	org := p.Caller.Org
-	conns, err := d.connections(r, org)
+	conns, err := d.connections(r, p.Caller)
 	if err != nil {
 		return err
 	}
@@ -248,19 +247,15 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 			continue
 		}
 		choice := connectionChoice{ID: conn.ID, Publisher: conn.OtherName, Kinds: strings.Join(kinds, ", ")}
-		active, reason, err := d.Connections.Status(ctx, conn.Connection)
-		if err != nil {
-			return err
-		}
-		if !active {
-			choice.Suspended = reason
+		if !conn.Active {
+			choice.Suspended = conn.Reason
 			if choice.Suspended == "" {
 				choice.Suspended = "Suspended."
 			}
 		}
 		data.Connections = append(data.Connections, choice)
 		// The publisher cohorts the workspace may name through this connection.
-		pcs, err := d.Cohorts.PublisherCohorts(ctx, cleanroom.NewCaller(org.ID, cleanroom.RoleAdmin), conn.ID)
+		pcs, err := d.Cohorts.PublisherCohorts(ctx, p.Caller, conn.ID)
 		if err != nil {
 			return err
 		}
@@ -587,7 +582,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 	var q match.Query
 	if data.Own && json.Unmarshal(co.Query, &q) == nil {
 		data.Query = describeQuery(q, func(id string) string {
-			if ds, err := d.store.FindDataSource(ctx, id); err == nil {
+			if ds, _, _, err := d.Connections.DataSource(ctx, p.Caller, id); err == nil {
 				return ds.Name
 			}
 			return shortID(id)

@@ -20,6 +20,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/httpx"
+	"github.com/cleanroom-oss/cleanroom/jobs"
 )
 
 //go:embed templates/*.html
@@ -64,6 +65,7 @@ type Services struct {
 	Auth        *httpx.Auth
 	Accounts    *accounts.Service
 	Connections *connections.Service
+	Jobs        *jobs.Queue
 	// Cohorts is nil on a deployment without cohorts.
 	Cohorts *cohorts.Service
 	Now     func() time.Time
@@ -178,18 +180,13 @@ func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, p *p
 			return
 		}
 		p := &page{Caller: c, CSRF: c.Session.CSRFToken}
-		ms, err := d.store.ListMemberships(r.Context(), c.User.ID)
+		ms, err := d.Accounts.Memberships(r.Context(), c)
 		if err != nil {
 			d.fail(w, err)
 			return
 		}
 		for _, m := range ms {
-			o, err := d.store.FindOrg(r.Context(), m.OrgID)
-			if err != nil {
-				d.fail(w, err)
-				return
-			}
-			p.Orgs = append(p.Orgs, orgChoice{o.ID, o.Name, o.Kind, m.Role, o.ID == c.OrgID()})
+			p.Orgs = append(p.Orgs, orgChoice{m.Org.ID, m.Org.Name, m.Org.Kind, m.Role, m.Org.ID == c.OrgID()})
 		}
 		h(w, r, p)
 	}
