@@ -183,7 +183,11 @@ func (s *Service) storeVersion(ctx context.Context, orgID string, ownerType clea
 	}
 	ver := &cleanroom.Version{ID: vid, OrgID: orgID, OwnerType: ownerType, OwnerID: ownerID,
 		BlobKey: key, WrappedKey: wrapped, Bytes: n, Rows: rows, Stats: stats, UploadID: uploadID, CreatedAt: s.now()}
-	if err := s.Store.CreateVersion(ctx, ver); err != nil {
+	base := ""
+	if cur, err := s.Store.CurrentVersion(ctx, ownerID); err == nil {
+		base = cur.ID
+	}
+	if err := s.Store.CreateVersion(ctx, ver, base); err != nil {
 		s.Blobs.Delete(context.WithoutCancel(ctx), key)
 		return nil, err
 	}
