@@ -52,10 +52,10 @@ type Upload struct {
 	MaxErrorRate float64 `json:"max_error_rate,omitempty"`
 	// ConfirmDrop allows a publisher profile file to replace the audience with fewer than half
 	// of its current users (without it such a sync is refused).
-	ConfirmDrop bool `json:"confirm_drop,omitempty"`
-	HashState    []byte  `json:"-"` // marshalled running SHA-256
-	WrappedKey   []byte  `json:"-"`
-	JobID        int64   `json:"job_id,omitempty"`
+	ConfirmDrop bool   `json:"confirm_drop,omitempty"`
+	HashState   []byte `json:"-"` // marshalled running SHA-256
+	WrappedKey  []byte `json:"-"`
+	JobID       int64  `json:"job_id,omitempty"`
 	// Report is the processing report (rows read, rejected by reason, first errors, ...).
 	Report    json.RawMessage `json:"report,omitempty"`
 	Error     string          `json:"error,omitempty"`

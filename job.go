@@ -33,8 +33,8 @@ type Job struct {
 	// SerialKey, when set, serialises the job with every other job of the same key: they run
 	// one at a time, in the order they were enqueued (e.g. "publisher:<id>" for the changes to
 	// one publisher's audience).
-	SerialKey string `json:"-"`
-	State JobState        `json:"state"`
+	SerialKey string   `json:"-"`
+	State     JobState `json:"state"`
 	// Attempt counts the runs started so far; MaxAttempts bounds it.
 	Attempt     int       `json:"attempt"`
 	MaxAttempts int       `json:"max_attempts"`
