@@ -24,6 +24,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
@@ -32,8 +33,9 @@ type Server struct {
 	Store       cleanroom.Store
 	Accounts    *accounts.Service
 	Connections *connections.Service
-	// Uploads receives files; nil on a server that takes none.
-	Uploads *uploads.Service
+	// Uploads receives files and Pipeline processes them; nil on a server that takes none.
+	Uploads  *uploads.Service
+	Pipeline *pipeline.Service
 	// Cohorts builds cohorts; nil on a server without cohorts.
 	Cohorts *cohorts.Service
 	Logger  *slog.Logger

@@ -24,9 +24,11 @@ import (
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/postgres"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/versions"
 	"github.com/cleanroom-oss/cleanroom/web"
 )
 
@@ -43,6 +45,8 @@ type Main struct {
 	Accounts    *accounts.Service
 	Connections *connections.Service
 	Uploads     *uploads.Service
+	Versions    *versions.Store
+	Pipeline    *pipeline.Service
 	Cohorts     *cohorts.Service
 	API         *api.Server
 	Jobs        *jobs.Runner
@@ -121,12 +125,14 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Uploads = uploads.New(m.Store, m.Blobs, m.Keys, m.Jobs)
 	m.Uploads.MaxUploadBytes = c.MaxUploadBytes
-	m.Uploads.MaxIdentifierTypes = c.MaxIdentifierTypes
-	m.Uploads.Register(m.Jobs)
-	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Uploads, m.Jobs, c.CacheVersions)
+	m.Versions = versions.New(m.Store, m.Blobs, m.Keys, m.Logger)
+	m.Pipeline = pipeline.New(m.Store, m.Uploads, m.Versions, m.Keys, m.Logger)
+	m.Pipeline.MaxIdentifierTypes = c.MaxIdentifierTypes
+	m.Pipeline.Register(m.Jobs)
+	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Pipeline, m.Jobs, c.CacheVersions)
 	m.Cohorts.ActivationMinimum, m.Cohorts.PrivacyThreshold = c.ActivationMinimum, c.PrivacyThreshold
 	m.Cohorts.Register(m.Jobs)
-	m.Uploads.AfterVersion = func(context.Context) { m.Cohorts.Nudge() }
+	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge() }
 	return nil
 }
 
@@ -141,6 +147,7 @@ func (m *Main) Serve() error {
 	m.API = api.New(m.Store, m.Accounts, m.Logger)
 	m.API.Connections = m.Connections
 	m.API.Uploads = m.Uploads
+	m.API.Pipeline = m.Pipeline
 	m.API.Cohorts = m.Cohorts
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.SecureCookies = c.SecureCookies || c.TLSCert != ""
