@@ -22,8 +22,10 @@ import (
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
 // testPassword is every test account's password.
@@ -79,8 +81,9 @@ func newEnv(t *testing.T) *env {
 	e.runner = jobs.NewRunner(store, slog.New(slog.DiscardHandler))
 	e.api.Uploads = uploads.New(store, blobs, e.keys, e.runner)
 	e.api.Uploads.MaxPartBytes = 1 << 20
-	e.api.Uploads.Register(e.runner)
-	e.api.Cohorts = cohorts.New(store, e.api.Connections, e.api.Uploads, e.runner, 4)
+	e.api.Pipeline = pipeline.New(store, e.api.Uploads, versions.New(store, blobs, e.keys, nil), e.keys, nil)
+	e.api.Pipeline.Register(e.runner)
+	e.api.Cohorts = cohorts.New(store, e.api.Connections, e.api.Pipeline, e.runner, 4)
 	e.api.Cohorts.Now = clock
 	e.api.Cohorts.Register(e.runner)
 	e.srv = httptest.NewServer(e.api.Handler(nil))

@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/cleanroom-oss/cleanroom/identity"
-	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 )
 
 func hexSHA(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
@@ -169,7 +169,7 @@ func TestUploadLifecycle(t *testing.T) {
 	if r := e.do(req{method: "GET", path: "/v1/data-sources/" + ds, token: tok}); r.status != http.StatusNotFound {
 		t.Errorf("unlinked data source: %d", r.status)
 	}
-	fp, err := identity.NewFingerprinter(e.keys.Derive(uploads.FingerprintPurpose))
+	fp, err := identity.NewFingerprinter(e.keys.Derive(pipeline.FingerprintPurpose))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,13 +46,13 @@ type Enqueuer interface {
 
 // Service manages cohorts.
 type Service struct {
-	Store   cleanroom.Store
-	Conns   *connections.Service
+	Store cleanroom.Store
+	Conns *connections.Service
 	// Pipeline gives the publishers' taxonomies and bridges, and its version store the versions
 	// and the member files.
 	Pipeline *pipeline.Service
-	Jobs    Enqueuer
-	Now     func() time.Time
+	Jobs     Enqueuer
+	Now      func() time.Time
 	// ActivationMinimum is the fewest users a cohort is served with (DefaultActivationMinimum
 	// when 0).
 	ActivationMinimum int

@@ -112,8 +112,8 @@ func (e profileFile) read(ctx context.Context, u *cleanroom.Upload, in io.Reader
 		return nil, reportOf(rep), err
 	}
 	if v.Live() == 0 {
-		return nil, rep, cleanroom.Errorf(cleanroom.EINVALID, "The file has no users (%d data rows), and a profile file replaces the whole audience: it was refused.", rep.Rows).
-			Hint("Send a file with the whole audience. To remove users, use POST /v1/publisher/erasures.")
+		return nil, rep, cleanroom.Errorf(cleanroom.EINVALID,
+			"The file has no users (%d data rows), and a profile file replaces the whole audience, so it was refused. Send a file with the whole audience; to remove users, use POST /v1/publisher/erasures.", rep.Rows)
 	}
 	return profileState{v, rep}, rep, nil
 }
@@ -124,9 +124,8 @@ func (e profileFile) build(ctx context.Context, u *cleanroom.Upload, state any, 
 	st := state.(profileState)
 	if cur := liveUsers(base); !u.ConfirmDrop && int64(st.v.Live())*2 < cur {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID,
-			"The file has %d users; the current audience has %d. Syncing it would drop more than half of the audience, so it was refused.", st.v.Live(), cur).
-			With("users", st.v.Live()).With("current_users", cur).
-			Hint(`If that is intended, upload the file again with "confirm_drop": true when beginning the upload.`)
+			`The file has %d users; the current audience has %d. Syncing it would drop more than half of the audience, so it was refused. If that is intended, upload the file again with "confirm_drop": true when beginning the upload (POST /v1/publisher/uploads).`,
+			st.v.Live(), cur)
 	}
 	return publisherDraft(st.v, st.rep, u.ID), nil
 }

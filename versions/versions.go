@@ -32,9 +32,9 @@ type Kind string
 // Owner kinds. Versions have one of the first three (the version records' owner types); cohorts
 // have files only.
 const (
-	DataSource = Kind(cleanroom.UploadDataSource)
-	Publisher  = Kind(cleanroom.UploadPublisher)
-	Bridge     = Kind(cleanroom.UploadBridge)
+	DataSource      = Kind(cleanroom.UploadDataSource)
+	Publisher       = Kind(cleanroom.UploadPublisher)
+	Bridge          = Kind(cleanroom.UploadBridge)
 	Cohort     Kind = "cohort"
 )
 

@@ -28,10 +28,12 @@ import (
 	"github.com/cleanroom-oss/cleanroom/localblob"
 	"github.com/cleanroom-oss/cleanroom/lookalike"
 	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/versions"
 	"github.com/cleanroom-oss/cleanroom/web"
 )
 
@@ -68,8 +70,9 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	}
 	w := &cohortWorld{t: t, store: store, api: a, runner: jobs.NewRunner(store, log)}
 	a.Uploads = uploads.New(store, blobs, keys, w.runner)
-	a.Uploads.Register(w.runner)
-	a.Cohorts = cohorts.New(store, a.Connections, a.Uploads, w.runner, 4)
+	a.Pipeline = pipeline.New(store, a.Uploads, versions.New(store, blobs, keys, log), keys, log)
+	a.Pipeline.Register(w.runner)
+	a.Cohorts = cohorts.New(store, a.Connections, a.Pipeline, w.runner, 4)
 	a.Cohorts.Register(w.runner)
 	dash := web.New(a, store, log)
 	dash.RefreshEvery = 100 * time.Millisecond // busy pages refresh quickly in tests
@@ -107,7 +110,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	must(u.WriteTaxonomy(&buf))
 	ptax, _, err := pubsync.ParseTaxonomy(&buf)
 	must(err)
-	must(uploads.PutPublisherTaxonomy(ctx, store, w.pub.ID, ptax, time.Now()))
+	must(pipeline.PutPublisherTaxonomy(ctx, store, w.pub.ID, ptax, time.Now()))
 	buf.Reset()
 	_, err = u.WriteProfiles(&buf, synth.WriteOptions{})
 	must(err)
@@ -121,7 +124,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	must(ad.WriteTaxonomy(&buf))
 	atax, _, err := ingest.ParseTaxonomy(&buf)
 	must(err)
-	must(uploads.PutDataSourceTaxonomy(ctx, store, ds.ID, atax, time.Now()))
+	must(pipeline.PutDataSourceTaxonomy(ctx, store, ds.ID, atax, time.Now()))
 	buf.Reset()
 	_, err = ad.WriteData(&buf, synth.WriteOptions{})
 	must(err)
@@ -143,7 +146,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 func (w *cohortWorld) upload(orgID string, target cleanroom.UploadTarget, targetID string, data []byte) {
 	w.t.Helper()
 	ctx := context.Background()
-	up, err := w.api.Uploads.Begin(ctx, orgID, "", target, targetID, "f.tsv", int64(len(data)), "", 0)
+	up, err := w.api.Uploads.Begin(ctx, uploads.Spec{OrgID: orgID, Target: target, TargetID: targetID, Name: "f.tsv", Size: int64(len(data))})
 	if err == nil {
 		up, err = w.api.Uploads.WritePart(ctx, up, 0, bytes.NewReader(data), "")
 	}
@@ -424,7 +427,7 @@ func TestDataSourcesPage(t *testing.T) {
 		t.Errorf("the report's rows read are not shown:\n%s", rows)
 	}
 	// An upload half received.
-	if _, err := w.api.Uploads.Begin(ctx, w.adv.ID, "", cleanroom.UploadDataSource, w.dataSource, "next.tsv", 1000, "", 0); err != nil {
+	if _, err := w.api.Uploads.Begin(ctx, uploads.Spec{OrgID: w.adv.ID, Target: cleanroom.UploadDataSource, TargetID: w.dataSource, Name: "next.tsv", Size: 1000}); err != nil {
 		t.Fatal(err)
 	}
 	_, html = crm.get("/data-sources")
