@@ -32,7 +32,7 @@ type Job struct {
 	Args  json.RawMessage `json:"args,omitempty"`
 	// SerialKey, when set, serialises the job with every other job of the same key: they run
 	// one at a time, in the order they were enqueued (e.g. "publisher:<id>" for the changes to
-	// one publisher's audience).
+	// one publisher's audience). It is cleared when the job ends.
 	SerialKey string   `json:"-"`
 	State     JobState `json:"state"`
 	// Attempt counts the runs started so far; MaxAttempts bounds it.

@@ -59,8 +59,16 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvOn(t, func(dir string) (cleanroom.Store, error) {
+		return sqlite.Open(context.Background(), filepath.Join(dir, "cleanroom.db"))
+	})
+}
+
+// newEnvOn is newEnv with the store that open returns for the data directory.
+func newEnvOn(t *testing.T, open func(dir string) (cleanroom.Store, error)) *env {
+	t.Helper()
 	dir := t.TempDir()
-	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "cleanroom.db"))
+	store, err := open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,7 +152,7 @@ func (db *DB) ClaimJob(ctx context.Context, owner string, kinds []string, now ti
 			if j.State == cleanroom.JobRunning && j.Attempt >= j.MaxAttempts {
 				msg := fmt.Sprintf("worker lost its lease after %d attempts", j.Attempt)
 				_, err := tx.ExecContext(ctx, db.q(`UPDATE jobs SET state = 'failed', last_error = ?, finished_at = ?,
-					lease_owner = '', lease_until = 0 WHERE id = ?`), msg, micros(now), j.ID)
+					lease_owner = '', lease_until = 0, serial_key = '' WHERE id = ?`), msg, micros(now), j.ID)
 				if err != nil {
 					return fmt.Errorf("sqlstore: claim job: fail job %d: %w", j.ID, err)
 				}
@@ -210,8 +210,13 @@ func (db *DB) FinishJob(ctx context.Context, id int64, owner string, runErr erro
 			state, runAt, finishedAt = cleanroom.JobQueued, micros(cleanroom.UTC(retryAt)), 0
 		}
 	}
+	// A finished job no longer needs its serial key (which names what it worked on): it is cleared.
+	clearKey := ""
+	if state != cleanroom.JobQueued {
+		clearKey = ", serial_key = ''"
+	}
 	ok, err := execOne(ctx, db.write, db.q(`UPDATE jobs SET state = ?, run_at = COALESCE(?, run_at), last_error = COALESCE(?, last_error),
-		finished_at = ?, lease_owner = '', lease_until = 0`+leased),
+		finished_at = ?, lease_owner = '', lease_until = 0`+clearKey+leased),
 		string(state), runAt, lastError, finishedAt, id, owner)
 	switch {
 	case err != nil:
@@ -240,8 +245,8 @@ func (db *DB) ReleaseJob(ctx context.Context, id int64, owner string) error {
 // next progress report.
 func (db *DB) CancelJob(ctx context.Context, id int64, now time.Time) error {
 	return db.inTx(ctx, "cancel job", func(tx *sql.Tx) error {
-		ok, err := execOne(ctx, tx, db.q(`UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_owner = '', lease_until = 0
-			WHERE id = ? AND state IN ('queued', 'running')`), micros(cleanroom.UTC(now)), id)
+		ok, err := execOne(ctx, tx, db.q(`UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_owner = '', lease_until = 0,
+			serial_key = '' WHERE id = ? AND state IN ('queued', 'running')`), micros(cleanroom.UTC(now)), id)
 		if err != nil {
 			return fmt.Errorf("sqlstore: cancel job: %w", err)
 		}

@@ -149,6 +149,10 @@ var serialJobCases = []testCase{
 		same(t, "claimed while a1 runs", []int64{a1.ID, b1.ID, free.ID, 0}, got)
 		ok(t, s.FinishJob(t.Context(), a1.ID, "w", nil, time.Time{}, t0))
 		same(t, "after a1", a2.ID, claimID(t, s, "w", 0, "k"))
+		// A finished job's key (it names what the job worked on) is cleared; a retried one keeps it.
+		same(t, "a1's key once finished", "", findJob(t, s, a1.ID).SerialKey)
+		ok(t, s.FinishJob(t.Context(), a2.ID, "w", fmt.Errorf("boom"), t0.Add(time.Hour), t0))
+		same(t, "a2's key while it waits for a retry", "publisher:a", findJob(t, s, a2.ID).SerialKey)
 	}},
 	{"an older job waiting for a retry holds the later ones back", func(t *testing.T, s cleanroom.Store) {
 		a1 := enqueueSerial(t, s, "publisher:a", 0, 3)
