@@ -206,11 +206,10 @@ func (s *Store) Prune(ctx context.Context, o Owner, keep int) error {
 	if err != nil {
 		return err
 	}
-	cur, base, err := s.Base(ctx, o)
+	_, base, err := s.Base(ctx, o)
 	if err != nil {
 		return err
 	}
-	_ = cur
 	kept := 0
 	for _, v := range vs {
 		if v.ID == base || kept < keep {
