@@ -3,6 +3,8 @@ package cleanroom
 import (
 	"context"
 	"io"
+	"regexp"
+	"strings"
 )
 
 // Store is the metadata store: everything but bulk identity data. The sqlite and postgres
@@ -40,4 +42,22 @@ type BlobStore interface {
 	Delete(ctx context.Context, key string) error
 	// List returns the keys under prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// blobSegment is one segment of a blob key.
+var blobSegment = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
+// CheckBlobKey returns EINVALID unless key is a valid blob key: at most 512 bytes of
+// slash-separated segments, each of [a-z0-9._-] starting with a letter or digit (so no empty,
+// hidden, "." or ".." segment). Every BlobStore checks keys with it.
+func CheckBlobKey(key string) error {
+	if key == "" || len(key) > 512 {
+		return Errorf(EINVALID, "Blob key %q is empty or too long.", key)
+	}
+	for _, s := range strings.Split(key, "/") {
+		if !blobSegment.MatchString(s) {
+			return Errorf(EINVALID, "Blob key %q has a bad segment %q.", key, s)
+		}
+	}
+	return nil
 }

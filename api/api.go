@@ -25,6 +25,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
@@ -33,8 +34,9 @@ type Server struct {
 	Store       cleanroom.Store
 	Accounts    *accounts.Service
 	Connections *connections.Service
-	// Uploads receives files; nil on a server that takes none.
-	Uploads *uploads.Service
+	// Uploads receives files and Pipeline processes them; nil on a server that takes none.
+	Uploads  *uploads.Service
+	Pipeline *pipeline.Service
 	// Jobs shows the job queue to its people.
 	Jobs *jobs.Queue
 	// Cohorts builds cohorts; nil on a server without cohorts.

@@ -231,8 +231,9 @@ func TestMatchedCohorts(t *testing.T) {
 	for i := 100; i < 150; i++ {
 		ids = append(ids, fmt.Sprintf("u%d", i))
 	}
-	if r := e.do(req{method: "POST", path: "/v1/publisher/erasures", token: e.tokens["a-admin"], body: map[string]any{"user_ids": ids}}); r.status != 200 {
-		t.Fatalf("erase: %d %s", r.status, r.raw)
+	r = e.do(req{method: "POST", path: "/v1/publisher/erasures", token: e.tokens["a-admin"], body: map[string]any{"user_ids": ids}})
+	if rep := e.runAccepted(r, e.tokens["a-admin"], "publisher.erasures"); rep["erased"] != 50.0 {
+		t.Fatalf("erasure: %v", rep)
 	}
 	if n, err := e.api.Cohorts.Refresh(ctx); err != nil || n != 3 {
 		t.Fatalf("refresh after erasure: %d %v", n, err)

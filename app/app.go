@@ -29,9 +29,11 @@ import (
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/postgres"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/versions"
 	"github.com/cleanroom-oss/cleanroom/web"
 )
 
@@ -42,12 +44,16 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 
+	// Store is the metadata store; set it before Open to use a store already open (Close then
+	// leaves it open), else Open opens the one the configuration names.
 	Store       cleanroom.Store
 	Blobs       cleanroom.BlobStore
 	Keys        *keyring.Master
 	Accounts    *accounts.Service
 	Connections *connections.Service
 	Uploads     *uploads.Service
+	Versions    *versions.Store
+	Pipeline    *pipeline.Service
 	Cohorts     *cohorts.Service
 	Jobs        *jobs.Runner
 	// Set by Handler: the sessions shared by the API and the dashboard, the API, the dashboard.
@@ -67,6 +73,8 @@ type Main struct {
 	server  *http.Server
 	done    chan error
 	stopped chan struct{}
+	// borrowedStore says Store was given before Open, so Close leaves it open.
+	borrowedStore bool
 	cancel  context.CancelFunc
 }
 
@@ -113,6 +121,9 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Logger.Warn("generated a new master key; back it up, without it the vault files cannot be read", "path", c.KeyPath())
 	}
 	switch {
+	case m.Store != nil:
+		// A store given before Open (tests on a prepared database); its owner closes it.
+		m.borrowedStore = true
 	case c.Database == "":
 		m.Store, err = sqlite.Open(ctx, c.SQLitePath())
 	case strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://"):
@@ -135,12 +146,14 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Uploads = uploads.New(m.Store, m.Blobs, m.Keys, m.Jobs)
 	m.Uploads.MaxUploadBytes = c.MaxUploadBytes
-	m.Uploads.MaxIdentifierTypes = c.MaxIdentifierTypes
-	m.Uploads.Register(m.Jobs)
-	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Uploads, m.Jobs, c.CacheVersions)
+	m.Versions = versions.New(m.Store, m.Blobs, m.Keys, m.Logger)
+	m.Pipeline = pipeline.New(m.Store, m.Uploads, m.Versions, m.Keys, m.Logger)
+	m.Pipeline.MaxIdentifierTypes = c.MaxIdentifierTypes
+	m.Pipeline.Register(m.Jobs)
+	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Pipeline, m.Jobs, c.CacheVersions)
 	m.Cohorts.ActivationMinimum, m.Cohorts.PrivacyThreshold = c.ActivationMinimum, c.PrivacyThreshold
 	m.Cohorts.Register(m.Jobs)
-	m.Uploads.AfterVersion = func(context.Context) { m.Cohorts.Nudge() }
+	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge() }
 	if m.Now != nil {
 		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now = m.Now, m.Now, m.Now
 	}
@@ -169,6 +182,7 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Auth = m.Auth
 	m.API.Connections = m.Connections
 	m.API.Uploads = m.Uploads
+	m.API.Pipeline = m.Pipeline
 	m.API.Cohorts = m.Cohorts
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.Registry, m.API.Gatherer = reg, reg
@@ -286,7 +300,7 @@ func (m *Main) Close() error {
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
 	}
-	if m.Store != nil {
+	if m.Store != nil && !m.borrowedStore {
 		errs = append(errs, m.Store.Close())
 	}
 	return errors.Join(errs...)

@@ -272,10 +272,20 @@ func (r *Runner) run(stop context.Context, job *cleanroom.Job) {
 	} else {
 		log.Info("job succeeded", "took", time.Since(start).Round(time.Millisecond))
 	}
-	if ferr := r.Store.FinishJob(bg, job.ID, r.Owner, err, retryAt, now); ferr != nil {
+	if ferr := r.Store.FinishJob(bg, job.ID, r.Owner, userSafe(err), retryAt, now); ferr != nil {
 		log.Error("finish job", "err", ferr)
 	}
 	r.finished.WithLabelValues(job.Kind, outcome).Inc()
+}
+
+// userSafe returns what a job's LastError may show the tenant: the user-safe message of err
+// (a generic one for unclassified errors, whose text may name files or keys). The whole error is
+// in the log ("job attempt failed").
+func userSafe(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(cleanroom.ErrorMessage(err))
 }
 
 var (

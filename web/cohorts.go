@@ -15,7 +15,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/match"
-	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 )
 
 // Rows the query builder starts with: conditions at the top level, and in a new group.
@@ -271,7 +271,7 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 		return err
 	}
 	for _, ds := range data.DataSources {
-		tax, err := uploads.DataSourceTaxonomy(ctx, d.store, ds.ID)
+		tax, err := pipeline.DataSourceTaxonomy(ctx, d.store, ds.ID)
 		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 			continue
 		} else if err != nil {

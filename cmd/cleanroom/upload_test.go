@@ -157,9 +157,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServer runs `cleanroom serve` on dir in a child process and waits until it is ready.
-func startServer(t *testing.T, dir, addr string) *exec.Cmd {
+func startServer(t *testing.T, dir, addr string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--data", dir, "--addr", addr, "--job-lease", "2s", "--log-level", "warn")
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--data", dir, "--addr", addr, "--job-lease", "2s", "--log-level", "warn"}, args...)...)
 	cmd.Env = append(os.Environ(), "CLEANROOM_TEST_AS_MAIN=1")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
