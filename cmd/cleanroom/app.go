@@ -52,8 +52,11 @@ type Main struct {
 
 	ln     net.Listener
 	server *http.Server
-	done   chan error
-	cancel context.CancelFunc
+	// metricsLn and metricsServer serve /metrics when Config.MetricsAddr is set.
+	metricsLn     net.Listener
+	metricsServer *http.Server
+	done          chan error
+	cancel        context.CancelFunc
 }
 
 // NewMain returns a Main with the default configuration, logging to stderr.
@@ -152,7 +155,7 @@ func (m *Main) Serve() error {
 		}
 		m.API.TrustedProxies = append(m.API.TrustedProxies, prefix)
 	}
-	m.API.Registry, m.API.Gatherer = reg, reg
+	m.API.Registry = reg
 	dash := web.New(m.API, m.Store, m.Logger)
 	handler := m.API.Handler(dash)
 
@@ -162,11 +165,19 @@ func (m *Main) Serve() error {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	m.ln = ln
-	m.server = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	m.server = m.httpServer(handler)
+	if c.MetricsAddr != "" {
+		if m.metricsLn, err = net.Listen("tcp", c.MetricsAddr); err != nil {
+			ln.Close()
+			cancel()
+			return fmt.Errorf("--metrics-addr: listen on %s: %w", c.MetricsAddr, err)
+		}
+		m.metricsServer = m.httpServer(api.MetricsHandler(reg))
+		go func() {
+			if err := m.metricsServer.Serve(m.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Logger.Error("metrics listener stopped", "err", err)
+			}
+		}()
 	}
 	m.Jobs.Start()
 	m.done = make(chan error, 1)
@@ -186,8 +197,26 @@ func (m *Main) Serve() error {
 	if c.CohortRefresh > 0 {
 		go m.Cohorts.RunRefresher(ctx, c.CohortRefresh, m.Logger)
 	}
-	m.Logger.Info("serving", "url", m.URL(), "database", m.databaseKind(), "data", c.DataDir)
+	m.Logger.Info("serving", "url", m.URL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
 	return nil
+}
+
+// httpServer returns an HTTP server of h with the process's timeouts and error log.
+func (m *Main) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// MetricsURL is the URL of the metrics (on their own listener), or "" when they are not served.
+func (m *Main) MetricsURL() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return "http://" + m.metricsLn.Addr().String() + "/metrics"
 }
 
 // sweepSessions deletes expired sessions every hour until ctx ends.
@@ -246,6 +275,9 @@ func (m *Main) Close() error {
 	}
 	if m.server != nil {
 		errs = append(errs, m.server.Shutdown(ctx))
+	}
+	if m.metricsServer != nil {
+		errs = append(errs, m.metricsServer.Shutdown(ctx))
 	}
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))

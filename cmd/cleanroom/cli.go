@@ -118,9 +118,10 @@ func (c *cli) serveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the API, dashboard and background jobs",
-		Long: `Serve the API (/v1), the dashboard (/), health (/healthz, /readyz) and metrics (/metrics),
-and run background jobs. With no flags everything lives in ./cleanroom-data: a SQLite database, the
-blob area and a master key generated on first start.`,
+		Long: `Serve the API (/v1), the dashboard (/) and health (/healthz, /readyz), and run background
+jobs; with --metrics-addr, Prometheus metrics (/metrics) on a listener of their own. With no
+flags everything lives in ./cleanroom-data: a SQLite database, the blob area and a master key
+generated on first start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m.Config.MasterKey = os.Getenv("CLEANROOM_MASTER_KEY")

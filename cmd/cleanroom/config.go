@@ -19,6 +19,9 @@ type Config struct {
 	Database string
 	// Addr is the HTTP listen address.
 	Addr string
+	// MetricsAddr is the listen address of the Prometheus metrics (GET /metrics); empty serves
+	// none. The metrics show every tenant's activity, so they never share the public port.
+	MetricsAddr string
 	// MasterKey, from CLEANROOM_MASTER_KEY only (never a flag, so it stays out of process lists),
 	// overrides the key file.
 	MasterKey string
@@ -71,6 +74,7 @@ func (c *Config) storageFlags(fs *pflag.FlagSet) {
 // serverFlags registers the flags of a serving process.
 func (c *Config) serverFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of the Prometheus metrics (GET /metrics), e.g. 127.0.0.1:9090; empty serves none")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", c.SecureCookies, "mark session cookies Secure (set when a proxy terminates TLS)")

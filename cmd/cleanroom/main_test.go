@@ -95,7 +95,7 @@ func TestBootstrap(t *testing.T) {
 
 	// Serve the same data directory.
 	m := NewMain()
-	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
+	m.Config.DataDir, m.Config.Addr, m.Config.MetricsAddr = dir, "127.0.0.1:0", "127.0.0.1:0"
 	m.Logger = slog.New(slog.DiscardHandler)
 	ctx := context.Background()
 	if err := m.Open(ctx); err != nil {
@@ -125,7 +125,11 @@ func TestBootstrap(t *testing.T) {
 		}
 	}()
 	get := func(path, tok string) (int, string) {
-		req, _ := http.NewRequest("GET", m.URL()+path, nil)
+		base := m.URL()
+		if path == "/metrics" {
+			base = strings.TrimSuffix(m.MetricsURL(), "/metrics")
+		}
+		req, _ := http.NewRequest("GET", base+path, nil)
 		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
@@ -153,6 +157,23 @@ func TestBootstrap(t *testing.T) {
 		if status, _ := get(path, ""); status != want {
 			t.Errorf("GET %s: %d, want %d", path, status, want)
 		}
+	}
+	// Every response says nosniff: API, errors, the dashboard and its static files.
+	for _, path := range []string{"/v1/org", "/v1/nope", "/healthz", "/login", "/", "/static/style.css", "/static/app.js", "/nope"} {
+		res, err := http.Get(m.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s (%d) lacks X-Content-Type-Options: nosniff", path, res.StatusCode)
+		}
+	}
+	// The metrics are on their own listener, not on the public port.
+	if res, err := http.Get(m.URL() + "/metrics"); err != nil || res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /metrics on the public port: %v %v, want 404", res.StatusCode, err)
+	} else {
+		res.Body.Close()
 	}
 	res, err := http.Post(m.URL()+"/v1/session", "application/json", strings.NewReader(`{"email":"lois@example.com","password":"`+pw+`"}`))
 	if err != nil || res.StatusCode != http.StatusCreated {
