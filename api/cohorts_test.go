@@ -186,9 +186,14 @@ func TestMatchedCohorts(t *testing.T) {
 		{"no connection", map[string]any{"name": "X", "kind": "matched", "query": anyOf(seg(ds1, ""))}, 400, "no connection"},
 		{"bad country", spec("X", anyOf(seg(ds1, "")), "gb"), 400, "country"},
 		{"nested too deep", spec("X", anyOf(anyOf(anyOf(seg(ds1, ""))))), 400, "one level"},
+		{"NUL in a segment ID", spec("X", anyOf(seg(ds1, "s1"), seg(ds1, "s1\x00"))), 400, "control character"},
+		{"line break in a cohort ID", spec("X", anyOf(map[string]any{"publisher_cohort": "travel\n"})), 400, "control character"},
 	} {
 		if r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: c.body}); r.status != c.status || !strings.Contains(r.errMessage(), c.msg) {
 			t.Errorf("%s: %d %s", c.name, r.status, r.raw)
+		}
+		if r := e.do(req{method: "POST", path: "/v1/cohorts:estimate", token: tok, body: c.body}); r.status != c.status || !strings.Contains(r.errMessage(), c.msg) {
+			t.Errorf("%s: estimate: %d %s", c.name, r.status, r.raw)
 		}
 	}
 	// Permissions are checked at use: with standard cohorts off, "sports" is refused.
