@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -792,7 +793,7 @@ func TestCohortConnectionsChange(t *testing.T) {
 	if r.status != 200 || len(r.body["targets"].([]any)) != 1 {
 		t.Fatalf("patch: %d %s", r.status, r.raw)
 	}
-	if _, err := e.api.Uploads.Blobs.Stat(ctx, gone); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+	if _, err := e.api.Uploads.Blobs.Stat(ctx, gone); !errors.Is(err, cleanroom.ErrBlobNotFound) {
 		t.Errorf("the removed target's member file is still there: %v", err)
 	}
 	e.drainJobs()

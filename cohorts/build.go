@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -290,13 +289,9 @@ func (s *Service) runBuild(ctx context.Context, job *cleanroom.Job, report func(
 	if err == nil || cleanroom.ErrorCode(err) == cleanroom.ECONFLICT && co.Generation != s.generation(ctx, co.ID) {
 		return nil
 	}
-	failed, msg := cleanroom.CohortFailed, "The build failed: "+cleanroom.ErrorMessage(err)
-	var e *cleanroom.Error
-	if errors.As(err, &e) && e.Code == cleanroom.EINVALID {
-		msg = e.Message
-		if h, ok := e.Details["hint"].(string); ok {
-			msg += " " + h
-		}
+	failed, msg := cleanroom.CohortFailed, jobs.UserMessage(job, err)
+	if cleanroom.ErrorCode(err) != cleanroom.EINVALID {
+		msg = "The build failed: " + msg
 	}
 	gen := co.Generation
 	s.Store.UpdateCohort(context.WithoutCancel(ctx), co.ID, cleanroom.CohortUpdate{Status: &failed, StatusReason: &msg, IfGeneration: &gen}, s.now())

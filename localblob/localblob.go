@@ -38,11 +38,11 @@ var segment = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 // path checks key and returns its file path.
 func (d *Dir) path(key string) (string, error) {
 	if key == "" || len(key) > 512 {
-		return "", cleanroom.Errorf(cleanroom.EINVALID, "Blob key %q is empty or too long.", key)
+		return "", fmt.Errorf("localblob: key %q is empty or too long", key)
 	}
 	for _, s := range strings.Split(key, "/") {
 		if !segment.MatchString(s) {
-			return "", cleanroom.Errorf(cleanroom.EINVALID, "Blob key %q has a bad segment %q.", key, s)
+			return "", fmt.Errorf("localblob: key %q has a bad segment %q", key, s)
 		}
 	}
 	return filepath.Join(d.root, filepath.FromSlash(key)), nil
@@ -91,9 +91,11 @@ func (d *Dir) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Blob %s not found.", key)
+		return nil, fmt.Errorf("localblob: open %s: %w", key, cleanroom.ErrBlobNotFound)
+	} else if err != nil {
+		return nil, fmt.Errorf("localblob: %w", err)
 	}
-	return f, err
+	return f, nil
 }
 
 // Stat implements cleanroom.BlobStore.
@@ -104,9 +106,9 @@ func (d *Dir) Stat(ctx context.Context, key string) (int64, error) {
 	}
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, cleanroom.Errorf(cleanroom.ENOTFOUND, "Blob %s not found.", key)
+		return 0, fmt.Errorf("localblob: stat %s: %w", key, cleanroom.ErrBlobNotFound)
 	} else if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("localblob: %w", err)
 	}
 	return fi.Size(), nil
 }

@@ -55,13 +55,8 @@ func exitCode(err error) int {
 // errorLine renders err as the CLI's one line: the user-safe message and its hint for
 // classified errors, the full text for others (the CLI user is the operator).
 func errorLine(err error) string {
-	var e *cleanroom.Error
-	if errors.As(err, &e) {
-		line := e.Message
-		if h, ok := e.Details["hint"].(string); ok {
-			line += " " + h
-		}
-		return line
+	if _, ok := errors.AsType[*cleanroom.Error](err); ok {
+		return cleanroom.ErrorText(err)
 	}
 	return err.Error()
 }
