@@ -532,8 +532,8 @@ func TestModeledCohortNeedsFeatures(t *testing.T) {
 	}
 }
 
-// TestDiagnosticsFromTheUpload: the ingest report's refused rows (raw emails, MD5 hashes) and
-// emails hashed without normalising (they match far less than the MAIDs of the same people) are
+// TestDiagnosticsFromTheUpload: the ingest report's refused rows (raw emails, MD5 hashes,
+// all-zero MAIDs), the rows kept without unknown segments, and emails hashed without normalising (they match far less than the MAIDs of the same people) are
 // named as causes with their fixes.
 func TestDiagnosticsFromTheUpload(t *testing.T) {
 	e := newEnv(t)
@@ -560,6 +560,12 @@ func TestDiagnosticsFromTheUpload(t *testing.T) {
 	for i := range 10 {
 		fmt.Fprintf(&b, "%s\temail_sha256\ts1\n", hexSHA([]byte(fmt.Sprint(i)))[:32])
 	}
+	for range 5 { // limited ad tracking
+		fmt.Fprintf(&b, "00000000-0000-0000-0000-000000000000\tmaid\ts1\n")
+	}
+	for i := range 6 { // a segment the taxonomy lacks: kept, with a warning
+		fmt.Fprintf(&b, "%s\tmaid\ts1,s9\n", maidOf(1000+i))
+	}
 	if r := e.uploadWith(wt, ds, b.Bytes(), 1<<20, 0.2); r.body["state"] != "processed" {
 		t.Fatalf("upload: %s", r.raw)
 	}
@@ -582,7 +588,17 @@ func TestDiagnosticsFromTheUpload(t *testing.T) {
 	if c := causes["normalisation"]; c == nil || c["type"] != "email_sha256" {
 		t.Errorf("normalisation: %v (all: %s)", c, r.raw)
 	}
-	if src["rows_rejected"] != 30.0 || r.body["matched_users"] != 300.0 {
+	if c := causes["zero_maid"]; c == nil || c["rows"] != 5.0 || !strings.Contains(c["message"].(string), "all-zero") || c["fix"] == "" {
+		t.Errorf("zero MAIDs: %v", c)
+	}
+	if c := causes["unknown_segments"]; c == nil || c["rows"] != 6.0 || !strings.Contains(c["fix"].(string), "taxonomy") ||
+		fmt.Sprint(c["reasons"]) != "[unknown_segment]" {
+		t.Errorf("unknown segments: %v", c)
+	}
+	if c := causes["invalid_values"]; c != nil {
+		t.Errorf("rows left to \"other problems\": %v", c)
+	}
+	if src["rows_rejected"] != 35.0 || r.body["matched_users"] != 300.0 {
 		t.Errorf("counts: rejected %v, matched %v", src["rows_rejected"], r.body["matched_users"])
 	}
 	for code := range causes {
