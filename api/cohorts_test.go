@@ -152,6 +152,9 @@ func TestMatchedCohorts(t *testing.T) {
 		tg["code"] != float64(cleanroom.FirstCohortCode+1) {
 		t.Fatalf("small cohort: %v", co)
 	}
+	if co["status"] != "failed" || co["status_reason"] != "Not served at any publisher: The cohort has fewer users here than the activation minimum of 100." {
+		t.Errorf("small cohort's status: %s %q", co["status"], co["status_reason"])
+	}
 	if got := e.storedSize(small); got != 50 {
 		t.Fatalf("small cohort holds %d users, want 50", got)
 	}
@@ -298,6 +301,23 @@ func TestMatchedCohorts(t *testing.T) {
 	if e.storedSize(granted) != 0 || tg["active"] != false || !strings.Contains(co["status_reason"].(string), "no longer granted") {
 		t.Errorf("after the grant was revoked: %v", co)
 	}
+	// Served nowhere: not active, and the status says so and why.
+	if co["status"] != "failed" || !strings.HasPrefix(co["status_reason"].(string), "Not served at any publisher: ") {
+		t.Errorf("after the grant was revoked: %s %q", co["status"], co["status_reason"])
+	}
+	if r := e.do(req{method: "PATCH", path: "/v1/cohorts/" + granted, token: tok, body: map[string]any{"paused": true}}); r.status != http.StatusConflict {
+		t.Errorf("pausing a cohort served nowhere: %d %s", r.status, r.raw)
+	}
+	// Granted again: the refresh serves it again.
+	if r := e.do(req{method: "POST", path: "/v1/data-sources/" + bds + "/grants", token: e.tokens["b-admin"],
+		body: map[string]any{"grantee_id": e.orgW.ID, "allow_matched": true}}); r.status != http.StatusCreated {
+		t.Fatalf("grant again: %d %s", r.status, r.raw)
+	}
+	e.api.Cohorts.Refresh(ctx)
+	e.drainJobs()
+	if co, tg := e.cohortTarget(tok, granted); co["status"] != "active" || tg["active"] != true || co["status_reason"] != nil {
+		t.Errorf("granted again: %s %v %v", co["status"], tg["active"], co["status_reason"])
+	}
 
 	// Delete: the code is never given out again.
 	if r := e.do(req{method: "DELETE", path: "/v1/cohorts/" + both, token: tok}); r.status != 204 {
@@ -328,8 +348,8 @@ func (e *env) storedSize(id string) int64 {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if co.Status == cleanroom.CohortFailed {
-		e.t.Fatalf("cohort %s failed: %s", co.Name, co.StatusReason)
+	if co.Status == cleanroom.CohortFailed && co.Targets[0].BlobKey == "" {
+		e.t.Fatalf("cohort %s was not built: %s", co.Name, co.StatusReason)
 	}
 	return co.Targets[0].Size
 }
@@ -637,6 +657,11 @@ func TestCohortGrantExpiry(t *testing.T) {
 	e.drainJobs()
 	if got := e.storedSize(id); got != 0 {
 		t.Errorf("after expiry: %d users", got)
+	}
+	// Served nowhere: the status says so, and why.
+	if co, _ := e.cohortTarget(e.tokens["w-member"], id); co["status"] != "failed" ||
+		!strings.HasPrefix(co["status_reason"].(string), "Not served at any publisher") || !strings.Contains(co["status_reason"].(string), "no longer granted") {
+		t.Errorf("after expiry: %s %q", co["status"], co["status_reason"])
 	}
 }
 

@@ -327,7 +327,7 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 	c := systemCaller(co)
 	targets := slices.Clone(co.Targets)
 	var written, notes []string
-	awaiting, built := false, 0
+	awaiting := false
 	cleanup := func() {
 		for _, k := range written {
 			s.Uploads.Blobs.Delete(context.WithoutCancel(ctx), k)
@@ -383,17 +383,8 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 		written = append(written, t.BlobKey)
 		t.Size, t.BuiltAt = int64(members.GetCardinality()), s.now()
 		s.activate(t, paused)
-		built++
 	}
-	status, reason := cleanroom.CohortActive, summary(targets, paused)
-	switch {
-	case paused:
-		status = cleanroom.CohortPaused
-	case awaiting:
-		status, reason = cleanroom.CohortAwaitingSelection, "Training finished: choose a similarity on the curve."
-	case built == 0:
-		status = cleanroom.CohortFailed
-	}
+	status, reason := settle(targets, paused, awaiting)
 	if len(notes) > 0 {
 		slices.Sort(notes)
 		notes = slices.Compact(notes)
