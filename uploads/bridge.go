@@ -187,7 +187,7 @@ func (s *Service) processBridge(ctx context.Context, job *cleanroom.Job, report 
 	}
 	defer in.Close()
 	report(cleanroom.Progress{Done: 0, Total: u.Size, Message: "reading"})
-	v, rep, err := bridge.Parse(ctx, in, bridge.Options{Registry: reg, FingerprintKey: s.Keys.Derive(FingerprintPurpose)})
+	v, rep, err := bridge.Parse(ctx, in, bridge.Options{Registry: reg, FingerprintKey: s.Keys.Derive(FingerprintPurpose), MaxErrorRate: u.MaxErrorRate})
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -123,7 +123,7 @@ func (s *Service) processDataSource(ctx context.Context, job *cleanroom.Job, rep
 // back to ready (its previous version stays in use) or failed when it has none.
 func (s *Service) failUpload(ctx context.Context, u *cleanroom.Upload, ds *cleanroom.DataSource, rep *ingest.Report, cause error) error {
 	failed := cleanroom.UploadFailed
-	msg := cleanroom.ErrorMessage(cause)
+	msg := cleanroom.ErrorText(cause)
 	upd := cleanroom.UploadUpdate{State: &failed, Error: &msg}
 	if rep != nil {
 		upd.Report, _ = json.Marshal(rep)

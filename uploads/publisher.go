@@ -93,7 +93,7 @@ func (s *Service) processPublisher(ctx context.Context, job *cleanroom.Job, repo
 
 func (s *Service) failPublisherUpload(ctx context.Context, u *cleanroom.Upload, rep *pubsync.Report, cause error) error {
 	failed := cleanroom.UploadFailed
-	msg := cleanroom.ErrorMessage(cause)
+	msg := cleanroom.ErrorText(cause)
 	upd := cleanroom.UploadUpdate{State: &failed, Error: &msg}
 	if rep != nil {
 		upd.Report, _ = json.Marshal(rep)
