@@ -101,11 +101,18 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.KeyCreated {
 		m.Logger.Warn("generated a new master key; back it up, without it the vault files cannot be read", "path", c.keyPath())
 	}
+	// A failed open leaves m.Store nil (not an interface holding a nil pointer), so Close works.
 	switch {
 	case c.Database == "":
-		m.Store, err = sqlite.Open(ctx, c.sqlitePath())
+		var db *sqlite.DB
+		if db, err = sqlite.Open(ctx, c.sqlitePath()); err == nil {
+			m.Store = db
+		}
 	case strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://"):
-		m.Store, err = postgres.Open(ctx, c.Database)
+		var db *postgres.DB
+		if db, err = postgres.Open(ctx, c.Database); err == nil {
+			m.Store = db
+		}
 	default:
 		return fmt.Errorf("--database must be a postgres:// URL (or empty for SQLite in the data directory)")
 	}

@@ -270,3 +270,36 @@ func TestREADMEDocumentsFlags(t *testing.T) {
 		t.Error("README lacks CLEANROOM_MASTER_KEY")
 	}
 }
+
+// TestVersionAndUsage: --version and the version command print the same version; a command line
+// cobra cannot run exits 2 with the problem and a pointer to the command's --help.
+func TestVersionAndUsage(t *testing.T) {
+	want := "cleanroom " + versionString()
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		if code, out, errs := run(t, "", args...); code != 0 || out != want {
+			t.Errorf("%v: exit %d, %q %q; want %q", args, code, out, errs, want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		help string
+	}{
+		{[]string{"serve", "--no-such-flag"}, "cleanroom serve"},
+		{[]string{"serve", "--workers", "many"}, "cleanroom serve"},
+		{[]string{"admin", "create-org", "--name"}, "cleanroom admin create-org"},
+		{[]string{"upload", "--server", "http://x"}, "cleanroom upload"},
+		{[]string{"no-such-command"}, "cleanroom"},
+		{[]string{"version", "extra"}, "cleanroom version"},
+		{[]string{"prepare", "--in", "x.csv", "stray"}, "cleanroom prepare"},
+	} {
+		code, _, errs := run(t, "", c.args...)
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		if code != 2 || len(lines) != 2 || lines[1] != "Run '"+c.help+" --help' for usage." {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and a line pointing to %s --help", c.args, code, errs, c.help)
+		}
+	}
+	// Mistakes found once the command runs keep their own exit codes and one line.
+	if code, _, errs := run(t, "", "admin", "create-org", "--name", "X", "--kind", "agency", "--data", t.TempDir()); code != 2 || strings.Contains(errs, "--help") {
+		t.Errorf("invalid input: exit %d %q", code, errs)
+	}
+}
