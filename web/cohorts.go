@@ -394,7 +394,6 @@ func (f *cohortForm) grow(action string) {
 	}
 }
 
-
 // showError puts an error on the page and returns the page's status; internal errors are
 // logged (the page says only that something went wrong).
 func (d *Dashboard) showError(p *page, err error) int {
