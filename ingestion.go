@@ -67,6 +67,11 @@ type Upload struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// ErrorRateHint is the hint of every refusal of a file for its share of bad rows: it names the
+// setting that changes the threshold (an upload's MaxErrorRate, max_error_rate in the API).
+const ErrorRateHint = "Fix the rows the report lists; or, to use the file without them, upload it again with a " +
+	"higher max_error_rate (a share from 0 to 1, in the request that starts the upload, or cleanroom upload --max-error-rate)."
+
 // UploadPart records one stored part.
 type UploadPart struct {
 	UploadID string

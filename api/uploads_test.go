@@ -158,6 +158,10 @@ func testUploadLifecycle(t *testing.T, e *env) {
 	mixed := append(append([]byte{}, good...), bytes.Repeat([]byte("5d41402abc4b2a76b9719d911017c592\temail_sha256\ts1\n"), 20)...)
 	if r := e.uploadWith(tok, ds, mixed, 4000, 0); r.body["state"] != "failed" || !strings.Contains(string(r.raw), `"md5":20`) {
 		t.Errorf("20%% MD5 rows at the default threshold: %s", r.raw)
+	} else if msg, _ := r.body["error"].(string); !strings.Contains(msg, "more than the 5.00% the upload's max_error_rate allows") ||
+		!strings.Contains(msg, "upload it again with a higher max_error_rate") || !strings.Contains(msg, "cleanroom upload --max-error-rate") {
+		// The refusal names the setting that changes it, and where to set it.
+		t.Errorf("the refusal does not name max_error_rate and where to set it: %q", msg)
 	}
 	if r := e.uploadWith(tok, ds, mixed, 4000, 0.3); r.body["state"] != "processed" || r.body["report"].(map[string]any)["rows_accepted"] != 80.0 {
 		t.Errorf("20%% MD5 rows at a 30%% threshold: %s", r.raw)

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -289,13 +288,9 @@ func (s *Service) runBuild(ctx context.Context, job *cleanroom.Job, report func(
 	if err == nil || cleanroom.ErrorCode(err) == cleanroom.ECONFLICT && co.Generation != s.generation(ctx, co.ID) {
 		return nil
 	}
-	failed, msg := cleanroom.CohortFailed, "The build failed: "+cleanroom.ErrorMessage(err)
-	var e *cleanroom.Error
-	if errors.As(err, &e) && e.Code == cleanroom.EINVALID {
-		msg = e.Message
-		if h, ok := e.Details["hint"].(string); ok {
-			msg += " " + h
-		}
+	failed, msg := cleanroom.CohortFailed, jobs.UserMessage(job, err)
+	if cleanroom.ErrorCode(err) != cleanroom.EINVALID {
+		msg = "The build failed: " + msg
 	}
 	gen := co.Generation
 	s.Store.UpdateCohort(context.WithoutCancel(ctx), co.ID, cleanroom.CohortUpdate{Status: &failed, StatusReason: &msg, IfGeneration: &gen}, s.now())
@@ -331,7 +326,7 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 	c := systemCaller(co)
 	targets := slices.Clone(co.Targets)
 	var written, notes []string
-	awaiting, built := false, 0
+	awaiting := false
 	cleanup := func() {
 		for _, k := range written {
 			s.versions().DeleteFile(context.WithoutCancel(ctx), versions.File{Key: k})
@@ -388,17 +383,8 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 		written = append(written, t.BlobKey)
 		t.Size, t.BuiltAt = int64(members.GetCardinality()), s.now()
 		s.activate(t, paused)
-		built++
 	}
-	status, reason := cleanroom.CohortActive, summary(targets, paused)
-	switch {
-	case paused:
-		status = cleanroom.CohortPaused
-	case awaiting:
-		status, reason = cleanroom.CohortAwaitingSelection, "Training finished: choose a similarity on the curve."
-	case built == 0:
-		status = cleanroom.CohortFailed
-	}
+	status, reason := settle(targets, paused, awaiting)
 	if len(notes) > 0 {
 		slices.Sort(notes)
 		notes = slices.Compact(notes)

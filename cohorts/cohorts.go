@@ -497,15 +497,11 @@ func (s *Service) pause(co *cleanroom.Cohort, paused bool, upd *cleanroom.Cohort
 	case paused && co.Status != cleanroom.CohortActive:
 		return cleanroom.Errorf(cleanroom.ECONFLICT, "Only an active cohort can be paused; this one is %s.", co.Status).With("field", "paused")
 	}
-	status := cleanroom.CohortActive
-	if paused {
-		status = cleanroom.CohortPaused
-	}
 	targets := slices.Clone(co.Targets)
 	for i := range targets {
 		s.activate(&targets[i], paused)
 	}
-	reason := summary(targets, paused)
+	status, reason := settle(targets, paused, false)
 	upd.Status, upd.StatusReason, upd.Targets = &status, &reason, &targets
 	return nil
 }
@@ -528,20 +524,31 @@ func (s *Service) activate(t *cleanroom.CohortTarget, paused bool) {
 	}
 }
 
-// summary is the cohort-level reason when no target is served.
-func summary(ts []cleanroom.CohortTarget, paused bool) string {
-	if paused {
-		return "Paused: not served at any publisher."
+// settle returns the status of a built cohort and its reason, from its targets (each marked
+// served or not by activate): paused when the user paused it; awaiting_selection while a
+// lookalike waits for a similarity; active when it is served at one publisher at least; and
+// otherwise failed, since it is served nowhere (after an unlink, a revoked grant, a deleted
+// connection, or too few users), with a reason that says so and why.
+func settle(ts []cleanroom.CohortTarget, paused, awaiting bool) (cleanroom.CohortStatus, string) {
+	switch {
+	case paused:
+		return cleanroom.CohortPaused, "Paused: not served at any publisher."
+	case awaiting:
+		return cleanroom.CohortAwaitingSelection, "Training finished: choose a similarity on the curve."
 	}
+	var why []string
 	for _, t := range ts {
 		if t.Active {
-			return ""
+			return cleanroom.CohortActive, ""
+		}
+		if t.Reason != "" && !slices.Contains(why, t.Reason) {
+			why = append(why, t.Reason)
 		}
 	}
-	if len(ts) == 1 {
-		return "Not served: " + ts[0].Reason
+	if len(why) == 0 {
+		why = append(why, "No connection could serve it.")
 	}
-	return "Not served at any publisher; each connection says why."
+	return cleanroom.CohortFailed, "Not served at any publisher: " + strings.Join(why, " ")
 }
 
 // specOf returns the spec a stored cohort was made from.

@@ -133,9 +133,11 @@ func (d *Dir) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Blob %s not found.", key)
+		return nil, fmt.Errorf("localblob: open %s: %w", key, cleanroom.ErrBlobNotFound)
+	} else if err != nil {
+		return nil, fmt.Errorf("localblob: %w", err)
 	}
-	return f, err
+	return f, nil
 }
 
 // Stat implements cleanroom.BlobStore.
@@ -146,9 +148,9 @@ func (d *Dir) Stat(ctx context.Context, key string) (int64, error) {
 	}
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, cleanroom.Errorf(cleanroom.ENOTFOUND, "Blob %s not found.", key)
+		return 0, fmt.Errorf("localblob: stat %s: %w", key, cleanroom.ErrBlobNotFound)
 	} else if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("localblob: %w", err)
 	}
 	return fi.Size(), nil
 }

@@ -64,7 +64,7 @@ func (s *Store) get(key string) ([]byte, error) {
 	b, ok := s.files[key]
 	s.mu.Unlock()
 	if !ok {
-		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Blob %s not found.", key)
+		return nil, fmt.Errorf("memblob: open %s: %w", key, cleanroom.ErrBlobNotFound)
 	}
 	return b, nil
 }

@@ -229,7 +229,7 @@ func (s *Service) process(ctx context.Context, e engine, u *cleanroom.Upload, re
 // parts are deleted. It returns a permanent error.
 func (s *Service) fail(ctx context.Context, e engine, u *cleanroom.Upload, o versions.Owner, rep any, cause error) error {
 	failed := cleanroom.UploadFailed
-	msg := cleanroom.ErrorMessage(cause)
+	msg := cleanroom.ErrorText(cause)
 	upd := cleanroom.UploadUpdate{State: &failed, Error: &msg}
 	if rep != nil {
 		upd.Report, _ = json.Marshal(rep)

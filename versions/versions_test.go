@@ -3,6 +3,7 @@ package versions_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -117,7 +118,7 @@ func TestPruneAndShred(t *testing.T) {
 	if len(list) != 2 || list[0].ID != vs[3].ID || list[1].ID != vs[2].ID {
 		t.Fatalf("after pruning to 2: %d versions", len(list))
 	}
-	if _, err := blobs.Stat(ctx, vs[0].BlobKey); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+	if _, err := blobs.Stat(ctx, vs[0].BlobKey); !errors.Is(err, cleanroom.ErrBlobNotFound) {
 		t.Fatalf("a pruned version's file: %v", err)
 	}
 	if err := s.PruneOlder(ctx, owner, vs[3]); err != nil {
