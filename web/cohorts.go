@@ -14,7 +14,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/match"
-	"github.com/cleanroom-oss/cleanroom/pipeline"
 )
 
 // Rows the query builder starts with: conditions at the top level, and in a new group.
@@ -270,7 +269,7 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 		return err
 	}
 	for _, ds := range data.DataSources {
-		tax, err := pipeline.DataSourceTaxonomy(ctx, d.store, ds.ID)
+		tax, _, err := d.Pipeline.DataSourceSegments(ctx, p.Caller, ds.ID)
 		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 			continue
 		} else if err != nil {

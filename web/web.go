@@ -21,6 +21,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 )
 
 //go:embed templates/*.html
@@ -66,6 +67,7 @@ type Services struct {
 	Accounts    *accounts.Service
 	Connections *connections.Service
 	Jobs        *jobs.Queue
+	Pipeline    *pipeline.Service
 	// Cohorts is nil on a deployment without cohorts.
 	Cohorts *cohorts.Service
 	Now     func() time.Time
