@@ -53,7 +53,7 @@ type Cohort struct {
 	Name        string     `json:"name"`
 	Description string     `json:"description,omitempty"`
 	Kind        CohortKind `json:"kind"`
-	// Query is the selection, a match.Query in JSON.
+	// Query is the selection, a cleanroom.CohortQuery in JSON.
 	Query json.RawMessage `json:"query"`
 	// Country is the geo-lock: ISO 3166-1 alpha-2 codes; empty means any country.
 	Country []string `json:"country,omitempty"`

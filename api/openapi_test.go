@@ -24,7 +24,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
-	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/vault"
@@ -648,9 +647,9 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"SourceDiagnostics", reflect.TypeFor[cohorts.SourceDiagnostics](), false},
 		{"TypeDiagnostics", reflect.TypeFor[cohorts.TypeDiagnostics](), false},
 		{"DiagnosticCause", reflect.TypeFor[cohorts.Cause](), false},
-		{"Query", reflect.TypeFor[match.Query](), false},
+		{"Query", reflect.TypeFor[cleanroom.CohortQuery](), false},
 		{"PublisherCohort", reflect.TypeFor[cohorts.PublisherCohort](), false},
-		{"QueryCondition", reflect.TypeFor[match.Condition](), false},
+		{"QueryCondition", reflect.TypeFor[cleanroom.Condition](), false},
 	} {
 		t.Run(c.schema+"="+c.typ.String(), func(t *testing.T) {
 			ref := "#/components/schemas/" + c.schema

@@ -8,11 +8,26 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
-	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
+// publisherCohort is one custom cohort of a publisher's taxonomy, as the API shows it.
+type publisherCohort struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	IABID    int    `json:"iab_id,omitempty"`
+	Standard bool   `json:"standard,omitempty"`
+}
+
 type publisherTaxonomy struct {
-	Cohorts []vault.CohortInfo `json:"cohorts"`
+	Cohorts []publisherCohort `json:"cohorts"`
+}
+
+func viewPublisherTaxonomy(tax *pubsync.Taxonomy) publisherTaxonomy {
+	out := publisherTaxonomy{Cohorts: []publisherCohort{}}
+	for _, c := range tax.Cohorts() {
+		out.Cohorts = append(out.Cohorts, publisherCohort{ID: c.ID, Name: c.Name, IABID: c.IABID, Standard: c.Standard})
+	}
+	return out
 }
 
 // putPublisherTaxonomy stores the publisher's custom cohorts (CSV cohort_id,name,iab_id,standard);
@@ -36,7 +51,7 @@ func (s *Server) putPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c 
 	if err := svc.SetPublisherTaxonomy(r.Context(), c.Caller, tax); err != nil {
 		return err
 	}
-	out := publisherTaxonomy{Cohorts: tax.Cohorts()}
+	out := viewPublisherTaxonomy(tax)
 	c.target("org", c.Org.ID)
 	c.detail("cohorts", len(out.Cohorts))
 	return c.reply(http.StatusOK, out)
@@ -51,7 +66,7 @@ func (s *Server) getPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c 
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, publisherTaxonomy{Cohorts: tax.Cohorts()})
+	return c.reply(http.StatusOK, viewPublisherTaxonomy(tax))
 }
 
 func (s *Server) beginPublisherUpload(w http.ResponseWriter, r *http.Request, c *call) error {

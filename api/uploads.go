@@ -194,8 +194,22 @@ func (s *Server) listDataSourceVersions(w http.ResponseWriter, r *http.Request, 
 	return c.reply(http.StatusOK, res)
 }
 
+// segment is one segment of a data source's taxonomy, as the API shows it.
+type segment struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
 type taxonomyResponse struct {
-	Segments []ingest.Segment `json:"segments"`
+	Segments []segment `json:"segments"`
+}
+
+func viewTaxonomy(tax *ingest.Taxonomy) taxonomyResponse {
+	out := taxonomyResponse{Segments: []segment{}}
+	for _, sg := range tax.Segments() {
+		out.Segments = append(out.Segments, segment{ID: sg.ID, Name: sg.Name})
+	}
+	return out
 }
 
 // badTaxonomy is the error for a taxonomy file with bad rows: it lists them all, and hints at
@@ -234,7 +248,7 @@ func (s *Server) putTaxonomy(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	out := taxonomyResponse{Segments: tax.Segments()}
+	out := viewTaxonomy(tax)
 	c.target("data_source", ds.ID)
 	c.detail("segments", len(out.Segments))
 	return c.reply(http.StatusOK, out)
@@ -253,7 +267,7 @@ func (s *Server) getTaxonomy(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, taxonomyResponse{Segments: tax.Segments()})
+	return c.reply(http.StatusOK, viewTaxonomy(tax))
 }
 
 // unlinkDataSource deletes a data source with every version's file and key, its uploads, its
