@@ -526,7 +526,7 @@ func (s *Service) activate(t *cleanroom.CohortTarget, paused bool) {
 // settle returns the status of a built cohort and its reason, from its targets (each marked
 // served or not by activate): paused when the user paused it; awaiting_selection while a
 // lookalike waits for a similarity; active when it is served at one publisher at least; and
-// otherwise failed, since it is served nowhere (after an unlink, a revoked grant, a deleted
+// otherwise inactive, since it is served nowhere (after an unlink, a revoked grant, a deleted
 // connection, or too few users), with a reason that says so and why.
 func settle(ts []cleanroom.CohortTarget, paused, awaiting bool) (cleanroom.CohortStatus, string) {
 	switch {
@@ -547,7 +547,7 @@ func settle(ts []cleanroom.CohortTarget, paused, awaiting bool) (cleanroom.Cohor
 	if len(why) == 0 {
 		why = append(why, "No connection could serve it.")
 	}
-	return cleanroom.CohortFailed, "Not served at any publisher: " + strings.Join(why, " ")
+	return cleanroom.CohortInactive, "Not served at any publisher: " + strings.Join(why, " ")
 }
 
 // specOf returns the spec a stored cohort was made from.
