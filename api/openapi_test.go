@@ -697,7 +697,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"JobState", oaEnum(cleanroom.JobStates...)},
 		{"CohortKind", oaEnum(cleanroom.CohortMatched, cleanroom.CohortModeled)},
 		{"CohortStatus", oaEnum(cleanroom.CohortBuilding, cleanroom.CohortTraining, cleanroom.CohortAwaitingSelection,
-			cleanroom.CohortActive, cleanroom.CohortFailed, cleanroom.CohortPaused)},
+			cleanroom.CohortActive, cleanroom.CohortInactive, cleanroom.CohortFailed, cleanroom.CohortPaused)},
 		{"Capability", oaEnum(cleanroom.Capabilities...)},
 		{"Role", oaEnum(cleanroom.RoleAdmin, cleanroom.RoleMember, cleanroom.RoleViewer, cleanroom.RoleLimited)},
 		{"OrgKind", oaEnum(cleanroom.OrgPublisher, cleanroom.OrgAdvertiser, cleanroom.OrgDemandSide)},
