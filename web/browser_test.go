@@ -12,6 +12,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image/png"
@@ -346,20 +347,22 @@ func (b *tab) path() string {
 
 func (b *tab) text(sel string) string {
 	b.t.Helper()
-	// A document that a navigation replaces between finding the node and reading it answers "No
-	// node with given id": read the new one.
-	for range 3 {
+	// chromedp.Text waits for the node, then reads it; a busy page that swaps its live parts (or a
+	// navigation) may replace the node in between, leaving a detached one that reads empty or is
+	// gone. Wait for the element, then read the current document's element in one evaluation.
+	run(b, "wait for "+sel, chromedp.WaitReady(chromedp.CSS(sel)))
+	q, _ := json.Marshal(sel)
+	for range 20 {
 		ctx, cancel := b.step()
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[*string](`(() => { const e = document.querySelector(`+string(q)+`); return e ? e.innerText : null; })()`))
 		cancel()
-		if err == nil {
-			return strings.TrimSpace(v)
+		if err == nil && v != nil {
+			return strings.TrimSpace(*v)
 		}
-		if !strings.Contains(err.Error(), "No node with given id") {
-			b.t.Fatalf("text of %s: %v", sel, err)
-		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return strings.TrimSpace(run(b, "text of "+sel, chromedp.Text(chromedp.CSS(sel))))
+	b.t.Fatalf("text of %s: no such element", sel)
+	return ""
 }
 
 // fillLogin fills the login form on the current page and submits it with its button.
