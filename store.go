@@ -10,6 +10,7 @@ import (
 type Store interface {
 	OrgStore
 	UserStore
+	InvitationStore
 	AuthStore
 	AuditStore
 	JobStore

@@ -44,10 +44,8 @@ type Server struct {
 	// HTTPS (directly or through a proxy). Requests that arrive over TLS get Secure cookies anyway.
 	SecureCookies bool
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for the
-	// login limiter and logs); empty means the connection's address is the client's.
+	// sign-in throttle and logs); empty means the connection's address is the client's.
 	TrustedProxies []netip.Prefix
-	// LoginLimiter limits login attempts per client address and per email.
-	LoginLimiter *auth.Limiter
 	// Registry receives the HTTP metrics; Gatherer serves /metrics.
 	Registry prometheus.Registerer
 	Gatherer prometheus.Gatherer
@@ -63,7 +61,6 @@ func New(store cleanroom.Store, acc *accounts.Service, logger *slog.Logger) *Ser
 	return &Server{
 		Store: store, Accounts: acc, Connections: connections.New(store), Logger: logger, Now: time.Now,
 		MaxBodyBytes: 1 << 20,
-		LoginLimiter: auth.NewLimiter(10, 30*time.Second),
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
@@ -117,9 +118,15 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 			body = map[string]string{"email": email, "advertiser_id": e.orgB.ID}
 			break
 		}
-		m, err := svc.Invite(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}, email, e.orgB.ID)
+		inv, err := svc.Invite(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}, email, e.orgB.ID)
 		must(err)
-		set(m.ID)
+		set(inv.ID)
+	case "POST /v1/me/invitations/{id}/accept", "POST /v1/me/invitations/{id}/decline":
+		// An invitation of the caller (signed-in routes are called as a-member) into a new org.
+		o := e.newOrg(uniq("Inviting "), cleanroom.OrgAdvertiser, false)
+		inv, err := e.acc.InviteMember(ctx, o.ID, "", accounts.NewUser{Email: "a-member@example.com", Password: testPassword, Role: cleanroom.RoleViewer})
+		must(err)
+		set(inv.ID)
 
 	case "POST /v1/data-sources":
 		home = "w"

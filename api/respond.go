@@ -45,7 +45,7 @@ func StatusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
-// statusError carries an HTTP status that differs from its code's usual one (413, 405, 429).
+// statusError carries an HTTP status that differs from its code's usual one (413, 405).
 type statusError struct {
 	status int
 	err    *cleanroom.Error
@@ -53,6 +53,17 @@ type statusError struct {
 
 func (e *statusError) Error() string { return e.err.Error() }
 func (e *statusError) Unwrap() error { return e.err }
+
+// RetryAfter reports whether err is a rate limit (EUNAVAILABLE with retry_after_seconds in its
+// details, as the sign-in throttle answers) and the seconds to wait. Such errors answer 429 with
+// a Retry-After header.
+func RetryAfter(err error) (seconds int, ok bool) {
+	if cleanroom.ErrorCode(err) != cleanroom.EUNAVAILABLE {
+		return 0, false
+	}
+	seconds, ok = cleanroom.ErrorDetails(err)["retry_after_seconds"].(int)
+	return seconds, ok
+}
 
 // writeError renders err in the error shape. Internal errors are logged with their cause and
 // shown with a generic message only.
@@ -68,6 +79,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, reques
 		status, code = http.StatusRequestEntityTooLarge, cleanroom.EINVALID
 		err = cleanroom.Errorf(cleanroom.EINVALID, "The request body is larger than %d bytes.", mbe.Limit).
 			With("limit_bytes", mbe.Limit)
+	}
+	if wait, ok := RetryAfter(err); ok {
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
 	}
 	if code == cleanroom.EINTERNAL {
 		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID, "err", err)

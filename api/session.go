@@ -1,12 +1,12 @@
 package api
 
 import (
+	"context"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 )
 
 type loginRequest struct {
@@ -22,33 +22,46 @@ type sessionResponse struct {
 	ExpiresAt time.Time       `json:"expires_at"`
 }
 
-// Login checks the rate limits and the password and starts a session. The web package uses it
-// for its form login too.
-func (s *Server) Login(w http.ResponseWriter, r *http.Request, email, password, orgID string) (*cleanroom.Session, *cleanroom.User, error) {
-	for _, key := range []string{"addr:" + s.ClientAddr(r), "email:" + strings.ToLower(strings.TrimSpace(email))} {
-		if ok, wait := s.LoginLimiter.Allow(key); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			return nil, nil, &statusError{http.StatusTooManyRequests,
-				cleanroom.Errorf(cleanroom.EUNAVAILABLE, "Too many sign-in attempts; wait %d seconds and try again.", int(wait.Seconds())+1).
-					With("retry_after_seconds", int(wait.Seconds())+1)}
-		}
+// DeviceCookie names the cookie that marks a browser as having signed in to an account before: the
+// sign-in throttle (accounts.Throttle) does not let others' failures slow it down.
+const DeviceCookie = "cleanroom_device"
+
+// deviceCookieAge is how long a browser stays known for the account it last signed in to.
+const deviceCookieAge = 180 * 24 * time.Hour
+
+// client describes where the request comes from, for the password throttle.
+func (s *Server) client(r *http.Request) accounts.Client {
+	c := accounts.Client{Addr: s.ClientAddr(r)}
+	if ck, err := r.Cookie(DeviceCookie); err == nil {
+		c.Device = ck.Value
 	}
+	return c
+}
+
+// Login checks the password (throttled by the accounts service) and starts a session, setting the
+// session and device cookies. The web package uses it for its form login too.
+func (s *Server) Login(w http.ResponseWriter, r *http.Request, email, password, orgID string) (*cleanroom.Session, *cleanroom.User, error) {
 	if orgID != "" {
 		var err error
 		if orgID, err = cleanroom.ParseID("organization ID", orgID); err != nil {
 			return nil, nil, err
 		}
 	}
-	secret, sess, u, err := s.Accounts.Login(r.Context(), email, password, orgID)
+	in, err := s.Accounts.Login(r.Context(), accounts.SignIn{Email: email, Password: password, OrgID: orgID, Client: s.client(r)})
 	if err != nil {
-		if cleanroom.ErrorCode(err) == cleanroom.EUNAUTHENTICATED {
-			s.Logger.Warn("sign-in failed", "addr", s.ClientAddr(r))
+		if code := cleanroom.ErrorCode(err); code == cleanroom.EUNAUTHENTICATED || code == cleanroom.EUNAVAILABLE {
+			s.Logger.Warn("sign-in failed", "addr", s.ClientAddr(r), "err", cleanroom.ErrorMessage(err))
 		}
 		return nil, nil, err
 	}
-	s.LoginLimiter.Reset("email:" + u.Email)
-	s.SetSessionCookie(w, r, secret, sess.CreatedAt.Add(7*24*time.Hour))
-	return sess, u, nil
+	s.SetSessionCookie(w, r, in.Secret, in.Session.CreatedAt.Add(accounts.SessionMax))
+	if in.Device != "" {
+		http.SetCookie(w, &http.Cookie{
+			Name: DeviceCookie, Value: in.Device, Path: "/", MaxAge: int(deviceCookieAge / time.Second),
+			HttpOnly: true, Secure: s.SecureCookies || r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		})
+	}
+	return in.Session, in.User, nil
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -146,9 +159,77 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c *call)
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := s.Accounts.ChangePassword(r.Context(), c.User.ID, req.Current, req.New); err != nil {
+	pc := accounts.PasswordChange{UserID: c.User.ID, Current: req.Current, New: req.New, Client: s.client(r)}
+	if c.Session != nil {
+		pc.KeepSession = c.Session.Hash
+	}
+	ended, err := s.Accounts.ChangePassword(r.Context(), pc)
+	if err != nil {
 		return err
 	}
 	c.target("user", c.User.ID)
+	c.detail("sessions_ended", ended)
 	return c.reply(http.StatusNoContent, nil)
+}
+
+// receivedInvitation is an invitation as the invited person sees it.
+type receivedInvitation struct {
+	ID             string                    `json:"id"`
+	OrgID          string                    `json:"org_id"`
+	OrgName        string                    `json:"org_name"`
+	OrgKind        cleanroom.OrgKind         `json:"org_kind"`
+	Role           cleanroom.Role            `json:"role"`
+	RepresentsID   string                    `json:"represents_id,omitempty"`
+	RepresentsName string                    `json:"represents_name,omitempty"`
+	State          cleanroom.InvitationState `json:"state"`
+	CreatedAt      time.Time                 `json:"created_at"`
+	ExpiresAt      time.Time                 `json:"expires_at"`
+}
+
+func receivedView(r *accounts.Received) receivedInvitation {
+	return receivedInvitation{ID: r.ID, OrgID: r.OrgID, OrgName: r.OrgName, OrgKind: r.OrgKind, Role: r.Role,
+		RepresentsID: r.RepresentsID, RepresentsName: r.AdvertiserName, State: r.State, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
+}
+
+func (s *Server) listMyInvitations(w http.ResponseWriter, r *http.Request, c *call) error {
+	rs, err := s.Accounts.ReceivedInvitations(r.Context(), c.User)
+	if err != nil {
+		return err
+	}
+	views := make([]receivedInvitation, 0, len(rs))
+	for _, x := range rs {
+		views = append(views, receivedView(x))
+	}
+	res, err := pageList(r, views, func(v receivedInvitation) string { return v.ID })
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, res)
+}
+
+func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
+	return s.decideInvitation(r, c, s.Accounts.AcceptInvitation)
+}
+
+func (s *Server) declineInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
+	return s.decideInvitation(r, c, func(ctx context.Context, u *cleanroom.User, id string) (*accounts.Received, *cleanroom.Membership, error) {
+		x, err := s.Accounts.DeclineInvitation(ctx, u, id)
+		return x, nil, err
+	})
+}
+
+// decideInvitation answers the invited person's accept or decline. The audit entry goes to the
+// inviting org, which sees the answer.
+func (s *Server) decideInvitation(r *http.Request, c *call, decide func(context.Context, *cleanroom.User, string) (*accounts.Received, *cleanroom.Membership, error)) error {
+	id, err := pathID(r, "id", "Invitation")
+	if err != nil {
+		return err
+	}
+	x, _, err := decide(r.Context(), c.User, id)
+	if err != nil {
+		return err
+	}
+	c.audit.OrgID, c.audit.PartnerOrgID = x.OrgID, x.RepresentsID
+	c.target("invitation", x.ID)
+	return c.reply(http.StatusOK, receivedView(x))
 }

@@ -61,7 +61,6 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	acc.Passwords = auth.TestParams
 	log := slog.New(slog.DiscardHandler)
 	a := api.New(store, acc, log)
-	a.LoginLimiter = auth.NewLimiter(1000, time.Minute) // the tests sign in often, from one address
 	blobs, err := localblob.Open(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
