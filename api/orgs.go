@@ -163,4 +163,3 @@ func (s *Server) adminGetMember(w http.ResponseWriter, r *http.Request, c *call)
 	}
 	return c.reply(http.StatusOK, m)
 }
-

@@ -26,7 +26,9 @@ func scanInvitation(s scanner) (*cleanroom.Invitation, error) {
 	return &inv, nil
 }
 
-func errInvitationNotFound() error { return cleanroom.Errorf(cleanroom.ENOTFOUND, "Invitation not found.") }
+func errInvitationNotFound() error {
+	return cleanroom.Errorf(cleanroom.ENOTFOUND, "Invitation not found.")
+}
 
 // CreateInvitation inserts a pending invitation. A pending invitation of the same address to the
 // same org that has expired by inv.CreatedAt is marked expired first, so it does not stand in the
