@@ -134,7 +134,11 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	wsConn, _, err := a.Connections.CreateConnection(ctx, w.pub.ID, w.pub.DemandSideID, cleanroom.Permissions{MatchedCohorts: true})
 	must(err)
 	w.wsConn = wsConn.ID
-	_, err = a.Connections.Invite(ctx, connections.Caller{OrgID: w.pub.DemandSideID, Role: cleanroom.RoleAdmin}, "agency@acme.example", w.adv.ID)
+	inv, err := a.Connections.Invite(ctx, connections.Caller{OrgID: w.pub.DemandSideID, Role: cleanroom.RoleAdmin}, "agency@acme.example", w.adv.ID)
+	must(err)
+	agency, err := store.FindUserByEmail(ctx, "agency@acme.example")
+	must(err)
+	_, _, err = acc.AcceptInvitation(ctx, agency, inv.ID)
 	must(err)
 	return w
 }

@@ -69,11 +69,18 @@ func TestPagesByRole(t *testing.T) {
 	}
 	ws := connections.Caller{OrgID: pub.DemandSideID, Role: cleanroom.RoleAdmin}
 	for _, inv := range []struct{ email, adv string }{{"crm@acme.example", adv.ID}, {"crm@other.example", other.ID}} {
-		m, err := svc.Invite(ctx, ws, inv.email, inv.adv)
+		invitation, err := svc.Invite(ctx, ws, inv.email, inv.adv)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := svc.CreateDataSource(ctx, connections.Caller{OrgID: pub.DemandSideID, Role: cleanroom.RoleLimited, RepresentsID: inv.adv, UserID: m.ID}, "List of "+inv.email, ""); err != nil {
+		u, err := store.FindUserByEmail(ctx, inv.email)
+		if err == nil {
+			_, _, err = acc.AcceptInvitation(ctx, u, invitation.ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.CreateDataSource(ctx, connections.Caller{OrgID: pub.DemandSideID, Role: cleanroom.RoleLimited, RepresentsID: inv.adv, UserID: u.ID}, "List of "+inv.email, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
