@@ -567,7 +567,7 @@ func TestPublisherAdminsInWorkspace(t *testing.T) {
 		t.Errorf("promoted later: %q in the workspace", r)
 	}
 	for name, err := range map[string]error{
-		"demote in the workspace": func() error { _, err := x.acc.SetRole(x.ctx, x.w.ID, later.ID, cleanroom.RoleViewer); return err }(),
+		"demote in the workspace":   func() error { _, err := x.acc.SetRole(x.ctx, x.w.ID, later.ID, cleanroom.RoleViewer); return err }(),
 		"remove from the workspace": x.acc.RemoveMember(x.ctx, x.w.ID, later.ID),
 	} {
 		if code(err) != cleanroom.EINVALID || cleanroom.ErrorDetails(err)["inherited_from"] != x.p.ID {
