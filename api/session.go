@@ -113,6 +113,12 @@ func (s *Server) switchOrg(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	c.audit.OrgID = id
 	c.target("org", id)
+	// Answer as GET /v1/me would now: the caller in the new org, with its role there.
+	now, err := s.Authenticate(r)
+	if err != nil {
+		return err
+	}
+	c.Caller = now
 	return s.me(w, r, c)
 }
 
