@@ -84,6 +84,8 @@ func New(a *api.Server, store cleanroom.Store, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /logout", d.signedIn(d.logout))
 	d.mux.HandleFunc("POST /org", d.signedIn(d.switchOrg))
 	d.mux.HandleFunc("GET /{$}", d.signedIn(d.overview))
+	d.mux.HandleFunc("POST /invitations/{id}/{answer}", d.signedIn(d.answerInvitation))
+	d.mux.HandleFunc("POST /org/invitations/{id}/withdraw", d.signedIn(d.withdrawInvitation))
 	d.mux.HandleFunc("GET /audit", d.signedIn(d.auditPage))
 	d.mux.HandleFunc("GET /data-sources", d.signedIn(d.dataSourcesPage))
 	d.mux.HandleFunc("GET /cohorts", d.signedIn(d.cohortsPage))
