@@ -134,17 +134,13 @@ func (s *Server) adminAddUser(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	m, created, err := s.Accounts.AddMember(r.Context(), o.ID, accounts.NewUser{Email: req.Email, Name: req.Name, Password: req.Password, Role: req.Role, AttachExisting: true})
+	// The org reads this entry: it says nothing of whether the account existed.
+	m, _, err := s.Accounts.AddMember(r.Context(), o.ID, accounts.NewUser{Email: req.Email, Name: req.Name, Password: req.Password, Role: req.Role, AttachExisting: true})
 	if err != nil {
 		return err
 	}
 	c.target("user", m.ID)
 	c.detail("role", m.Role)
-	if created {
-		// Only a new account is worth noting: the org reads this entry, and must not learn that
-		// an address had an account elsewhere.
-		c.detail("new_account", true)
-	}
 	return c.created("/v1/admin/orgs/"+o.ID+"/users/"+m.ID, m)
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -189,8 +190,9 @@ func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	sess, u, err := d.api.Login(w, r, r.PostFormValue("email"), r.PostFormValue("password"), "")
 	if err != nil {
 		status := http.StatusUnauthorized
-		if cleanroom.ErrorCode(err) == cleanroom.EUNAVAILABLE {
+		if wait, ok := api.RetryAfter(err); ok {
 			status = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", strconv.Itoa(wait))
 		}
 		d.render(w, status, "login.html", &page{Title: "Sign in", Error: cleanroom.ErrorMessage(err)})
 		return
