@@ -189,7 +189,7 @@ func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	sess, u, err := d.api.Login(w, r, r.PostFormValue("email"), r.PostFormValue("password"), "")
 	if err != nil {
-		status := http.StatusUnauthorized
+		status := api.StatusOf(cleanroom.ErrorCode(err))
 		if wait, ok := api.RetryAfter(err); ok {
 			status = http.StatusTooManyRequests
 			w.Header().Set("Retry-After", strconv.Itoa(wait))
