@@ -51,6 +51,9 @@ type User struct {
 	// Operator users run the deployment: they enable the clean room, record DPAs and see every
 	// org's audit log.
 	Operator bool `json:"operator"`
+	// ServiceAccount marks an org's service account: it belongs to that one org, has no password
+	// and acts only through tokens its org's admins make for it, never as or for a person.
+	ServiceAccount bool `json:"service_account,omitempty"`
 	// PasswordHash is an encoded argon2id hash; empty when the user cannot log in with a password.
 	PasswordHash string    `json:"-"`
 	CreatedAt    time.Time `json:"created_at"`

@@ -197,6 +197,11 @@ func (s *Service) SetRole(ctx context.Context, orgID, userID string, role cleanr
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "Invited advertisers keep the limited role.").
 			Hint("Revoke the invitation instead; the advertiser's own organization manages its people.")
 	}
+	if m.ServiceAccount {
+		if err := checkServiceAccountRole(role); err != nil {
+			return nil, err
+		}
+	}
 	if m.Role == cleanroom.RoleAdmin && role != cleanroom.RoleAdmin {
 		if err := s.keepAnAdmin(ctx, orgID); err != nil {
 			return nil, err
@@ -292,82 +297,38 @@ func (s *Service) createUser(ctx context.Context, email, name, password string, 
 	return u, nil
 }
 
-// PasswordChange is a request to change a user's password.
-type PasswordChange struct {
-	UserID       string
-	Current, New string
-	Client       Client
-	// KeepSession is the hash of the session making the change, which stays signed in; every
-	// other session of the user ends. nil (a change made with an API token) ends them all.
-	KeepSession []byte
-}
-
-// ChangePassword sets a user's password after checking the current one, and ends the user's other
-// sessions, so whoever else was signed in with the old password is signed out. Wrong current
-// passwords are throttled like failed sign-ins (see Throttle). API tokens are separate
-// credentials and keep working; revoke them on their own. It returns how many sessions ended.
-func (s *Service) ChangePassword(ctx context.Context, pc PasswordChange) (ended int, err error) {
-	u, err := s.Store.FindUser(ctx, pc.UserID)
+// ChangePassword sets the caller's password after checking the current one, and ends the user's
+// other sessions (all but the caller's own; with an API token, all), so whoever else was signed in
+// with the old password is signed out. Wrong current passwords are throttled like failed sign-ins
+// from client (see Throttle). API tokens are separate credentials and keep working; revoke them on
+// their own. It returns how many sessions ended.
+func (s *Service) ChangePassword(ctx context.Context, c *cleanroom.Caller, current, next string, client Client) (ended int, err error) {
+	if c.User == nil || c.User.ServiceAccount {
+		return 0, cleanroom.Errorf(cleanroom.EFORBIDDEN, "A service account has no password.")
+	}
+	u, err := s.Store.FindUser(ctx, c.User.ID)
 	if err != nil {
 		return 0, err
 	}
-	att, err := s.Throttle.begin(u.Email, pc.Client, s.knownDevice(u.Email, pc.Client.Device))
+	att, err := s.Throttle.begin(u.Email, client, s.knownDevice(u.Email, client.Device))
 	if err != nil {
 		return 0, err
 	}
-	if !auth.VerifyPassword(u.PasswordHash, pc.Current) {
+	if !auth.VerifyPassword(u.PasswordHash, current) {
 		return 0, cleanroom.Errorf(cleanroom.EINVALID, "The current password is wrong.").With("field", "current_password")
 	}
 	att.succeeded()
-	if err := auth.ValidatePassword(pc.New); err != nil {
+	if err := auth.ValidatePassword(next); err != nil {
 		return 0, err
 	}
-	if err := s.Store.SetPassword(ctx, u.ID, s.Passwords.Hash(pc.New), s.now()); err != nil {
+	if err := s.Store.SetPassword(ctx, u.ID, s.Passwords.Hash(next), s.now()); err != nil {
 		return 0, err
 	}
-	return s.Store.DeleteUserSessions(ctx, u.ID, pc.KeepSession)
-}
-
-// IssueToken creates an API token for a user acting in orgID ("" for an operator token with no
-// org) and returns its secret, which is shown once. ttl 0 means no expiry.
-func (s *Service) IssueToken(ctx context.Context, userID, orgID, name string, ttl time.Duration) (string, *cleanroom.Token, error) {
-	if name == "" {
-		name = "token"
+	var keep []byte
+	if c.Session != nil {
+		keep = c.Session.Hash
 	}
-	if err := cleanroom.ValidateName("token name", name); err != nil {
-		return "", nil, err
-	}
-	u, err := s.Store.FindUser(ctx, userID)
-	if err != nil {
-		return "", nil, err
-	}
-	if orgID == "" {
-		if !u.Operator {
-			return "", nil, cleanroom.Errorf(cleanroom.EINVALID, "A token must act in an organization unless its user is an operator.").With("field", "org_id")
-		}
-	} else if _, err := s.Store.FindMember(ctx, orgID, userID); err != nil {
-		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND && u.Operator {
-			// Operators may act in any org.
-			if _, err := s.Store.FindOrg(ctx, orgID); err != nil {
-				return "", nil, err
-			}
-		} else {
-			return "", nil, err
-		}
-	}
-	if ttl < 0 {
-		return "", nil, cleanroom.Errorf(cleanroom.EINVALID, "The token lifetime is negative.").With("field", "ttl")
-	}
-	secret, prefix, hash := auth.NewToken()
-	now := s.now()
-	t := &cleanroom.Token{ID: NewID(), UserID: userID, OrgID: orgID, Name: name, Prefix: prefix, Hash: hash, CreatedAt: now}
-	if ttl > 0 {
-		t.ExpiresAt = now.Add(ttl)
-	}
-	if err := s.Store.CreateToken(ctx, t); err != nil {
-		return "", nil, err
-	}
-	return secret, t, nil
+	return s.Store.DeleteUserSessions(ctx, u.ID, keep)
 }
 
 // SignIn is a sign-in attempt.

@@ -89,6 +89,17 @@ func (x *world) login(email, pw string, c accounts.Client) (*accounts.SignedIn, 
 	return x.acc.Login(x.ctx, accounts.SignIn{Email: email, Password: pw, Client: c})
 }
 
+// person is u acting in no org (as after signing in with no org chosen).
+func person(u *cleanroom.User) *cleanroom.Caller { return &cleanroom.Caller{User: u} }
+
+// in is u acting in org with its role there.
+func (x *world) in(org *cleanroom.Org, u *cleanroom.User) *cleanroom.Caller {
+	x.t.Helper()
+	m, err := x.store.FindMember(x.ctx, org.ID, u.ID)
+	x.must(err)
+	return cleanroom.MemberCaller(m, org)
+}
+
 // role returns u's role in org, "" when none.
 func (x *world) role(org *cleanroom.Org, u *cleanroom.User) cleanroom.Role {
 	x.t.Helper()
@@ -264,12 +275,11 @@ func TestChangePassword(t *testing.T) {
 	const next = "a brand new passphrase"
 
 	// A new password that is too short changes nothing.
-	_, err := x.acc.ChangePassword(x.ctx, accounts.PasswordChange{UserID: u.ID, Current: password, New: "short", KeepSession: sessions[0].Hash})
+	_, err := x.acc.ChangePassword(x.ctx, &cleanroom.Caller{User: u, Session: sessions[0]}, password, "short", addr(1))
 	if code(err) != cleanroom.EINVALID || !alive(sessions[1]) {
 		t.Fatalf("too short: %v; other session alive: %v", err, alive(sessions[1]))
 	}
-	ended, err := x.acc.ChangePassword(x.ctx, accounts.PasswordChange{UserID: u.ID, Current: password, New: next,
-		Client: addr(1), KeepSession: sessions[0].Hash})
+	ended, err := x.acc.ChangePassword(x.ctx, &cleanroom.Caller{User: u, Session: sessions[0]}, password, next, addr(1))
 	x.must(err)
 	if ended != 2 || !alive(sessions[0]) || alive(sessions[1]) || alive(sessions[2]) {
 		t.Errorf("ended %d; alive: %v %v %v, want only the changing session", ended, alive(sessions[0]), alive(sessions[1]), alive(sessions[2]))
@@ -281,7 +291,7 @@ func TestChangePassword(t *testing.T) {
 		t.Errorf("new password: %v", err)
 	}
 	// Through a token (no session to keep), every session ends.
-	ended, err = x.acc.ChangePassword(x.ctx, accounts.PasswordChange{UserID: u.ID, Current: next, New: password})
+	ended, err = x.acc.ChangePassword(x.ctx, person(u), next, password, addr(1))
 	x.must(err)
 	if ended != 2 || alive(sessions[0]) {
 		t.Errorf("ended %d with no session kept; the changing one alive: %v", ended, alive(sessions[0]))
@@ -291,7 +301,7 @@ func TestChangePassword(t *testing.T) {
 	thief := addr(66)
 	n := 0
 	for ; n < 100; n++ {
-		_, err = x.acc.ChangePassword(x.ctx, accounts.PasswordChange{UserID: u.ID, Current: wrong, New: next, Client: thief})
+		_, err = x.acc.ChangePassword(x.ctx, person(u), wrong, next, thief)
 		if code(err) != cleanroom.EINVALID {
 			break
 		}
@@ -299,7 +309,7 @@ func TestChangePassword(t *testing.T) {
 	if code(err) != cleanroom.EUNAVAILABLE || n != accounts.AccountClientBurst {
 		t.Errorf("after %d wrong current passwords: %v, want refused after %d", n, err, accounts.AccountClientBurst)
 	}
-	if _, err := x.acc.ChangePassword(x.ctx, accounts.PasswordChange{UserID: u.ID, Current: password, New: next, Client: thief}); code(err) != cleanroom.EUNAVAILABLE {
+	if _, err := x.acc.ChangePassword(x.ctx, person(u), password, next, thief); code(err) != cleanroom.EUNAVAILABLE {
 		t.Errorf("right current password from the slowed client: %v", err)
 	}
 	if _, err := x.login(u.Email, password, addr(1)); err != nil {
@@ -319,7 +329,7 @@ func TestInviteMemberRevealsNothing(t *testing.T) {
 
 	invite := func(email string) *cleanroom.Invitation {
 		t.Helper()
-		inv, err := x.acc.InviteMember(x.ctx, x.a.ID, admin.ID, accounts.NewUser{Email: email, Name: "Given Name", Password: given, Role: cleanroom.RoleMember})
+		inv, err := x.acc.InviteMember(x.ctx, x.in(x.a, admin), accounts.NewUser{Email: email, Name: "Given Name", Password: given, Role: cleanroom.RoleMember})
 		x.must(err)
 		return inv
 	}
@@ -355,12 +365,12 @@ func TestInviteMemberRevealsNothing(t *testing.T) {
 		u   *cleanroom.User
 		inv *cleanroom.Invitation
 	}{{newbie, fresh}, {x.user(elsewhere.Email), existing}} {
-		rs, err := x.acc.ReceivedInvitations(x.ctx, c.u)
+		rs, err := x.acc.ReceivedInvitations(x.ctx, person(c.u))
 		x.must(err)
 		if len(rs) != 1 || rs[0].ID != c.inv.ID || rs[0].OrgName != x.a.Name {
 			t.Fatalf("%s's invitations: %+v", c.u.Email, rs)
 		}
-		if _, _, err := x.acc.AcceptInvitation(x.ctx, c.u, c.inv.ID); err != nil {
+		if _, _, err := x.acc.AcceptInvitation(x.ctx, person(c.u), c.inv.ID); err != nil {
 			t.Fatalf("%s accepts: %v", c.u.Email, err)
 		}
 		if r := x.role(x.a, c.u); r != cleanroom.RoleMember {
@@ -369,14 +379,14 @@ func TestInviteMemberRevealsNothing(t *testing.T) {
 	}
 	// Only this org's own people are conflicts.
 	for _, email := range []string{elsewhere.Email, op.Email} {
-		_, err := x.acc.InviteMember(x.ctx, x.a.ID, admin.ID, accounts.NewUser{Email: email, Password: given, Role: cleanroom.RoleViewer})
+		_, err := x.acc.InviteMember(x.ctx, x.in(x.a, admin), accounts.NewUser{Email: email, Password: given, Role: cleanroom.RoleViewer})
 		if code(err) != cleanroom.ECONFLICT {
 			t.Errorf("inviting %s again: %v, want a conflict", email, err)
 		}
 	}
 	// The answer never depends on the account: the same checks run for every address.
 	for _, email := range []string{"other@c.example", "someone-else@b.example"} {
-		_, err := x.acc.InviteMember(x.ctx, x.a.ID, admin.ID, accounts.NewUser{Email: email, Password: "short", Role: cleanroom.RoleViewer})
+		_, err := x.acc.InviteMember(x.ctx, x.in(x.a, admin), accounts.NewUser{Email: email, Password: "short", Role: cleanroom.RoleViewer})
 		if code(err) != cleanroom.EINVALID {
 			t.Errorf("short password for %s: %v", email, err)
 		}
@@ -392,64 +402,64 @@ func TestInvitationLifecycle(t *testing.T) {
 	eve := x.member(x.b, "eve@b.example", cleanroom.RoleAdmin)
 	invite := func(u *cleanroom.User) *cleanroom.Invitation {
 		t.Helper()
-		inv, err := x.acc.InviteMember(x.ctx, x.a.ID, admin.ID, accounts.NewUser{Email: u.Email, Password: password, Role: cleanroom.RoleViewer})
+		inv, err := x.acc.InviteMember(x.ctx, x.in(x.a, admin), accounts.NewUser{Email: u.Email, Password: password, Role: cleanroom.RoleViewer})
 		x.must(err)
 		return inv
 	}
 
 	inv := invite(bob)
-	if _, err := x.acc.ReceivedInvitation(x.ctx, eve, inv.ID); code(err) != cleanroom.ENOTFOUND {
+	if _, err := x.acc.ReceivedInvitation(x.ctx, person(eve), inv.ID); code(err) != cleanroom.ENOTFOUND {
 		t.Errorf("another person reads the invitation: %v", err)
 	}
-	if _, _, err := x.acc.AcceptInvitation(x.ctx, eve, inv.ID); code(err) != cleanroom.ENOTFOUND {
+	if _, _, err := x.acc.AcceptInvitation(x.ctx, person(eve), inv.ID); code(err) != cleanroom.ENOTFOUND {
 		t.Errorf("another person accepts the invitation: %v", err)
 	}
-	if _, err := x.acc.Invitation(x.ctx, x.b.ID, inv.ID); code(err) != cleanroom.ENOTFOUND {
+	if _, err := x.acc.Invitation(x.ctx, x.in(x.b, eve), inv.ID); code(err) != cleanroom.ENOTFOUND {
 		t.Errorf("another org reads the invitation: %v", err)
 	}
-	r, err := x.acc.DeclineInvitation(x.ctx, bob, inv.ID)
+	r, err := x.acc.DeclineInvitation(x.ctx, person(bob), inv.ID)
 	if err != nil || r.State != cleanroom.InvitationDeclined {
 		t.Fatalf("decline: %v", err)
 	}
-	if _, _, err := x.acc.AcceptInvitation(x.ctx, bob, inv.ID); code(err) != cleanroom.ECONFLICT {
+	if _, _, err := x.acc.AcceptInvitation(x.ctx, person(bob), inv.ID); code(err) != cleanroom.ECONFLICT {
 		t.Errorf("accepting a declined invitation: %v", err)
 	}
-	if got, _ := x.acc.Invitation(x.ctx, x.a.ID, inv.ID); got.State != cleanroom.InvitationDeclined {
+	if got, _ := x.acc.Invitation(x.ctx, x.in(x.a, admin), inv.ID); got.State != cleanroom.InvitationDeclined {
 		t.Errorf("the inviter sees %s, want declined", got.State)
 	}
 
 	inv = invite(bob)
-	w, err := x.acc.WithdrawInvitation(x.ctx, x.a.ID, inv.ID)
+	w, err := x.acc.WithdrawInvitation(x.ctx, x.in(x.a, admin), inv.ID)
 	if err != nil || w.State != cleanroom.InvitationWithdrawn {
 		t.Fatalf("withdraw: %v", err)
 	}
-	if _, _, err := x.acc.AcceptInvitation(x.ctx, bob, inv.ID); code(err) != cleanroom.ECONFLICT {
+	if _, _, err := x.acc.AcceptInvitation(x.ctx, person(bob), inv.ID); code(err) != cleanroom.ECONFLICT {
 		t.Errorf("accepting a withdrawn invitation: %v", err)
 	}
-	if rs, _ := x.acc.ReceivedInvitations(x.ctx, bob); len(rs) != 0 {
+	if rs, _ := x.acc.ReceivedInvitations(x.ctx, person(bob)); len(rs) != 0 {
 		t.Errorf("withdrawn invitation still offered")
 	}
 
 	inv = invite(bob)
 	x.now = x.now.Add(cleanroom.InvitationTTL)
-	if got, _ := x.acc.Invitation(x.ctx, x.a.ID, inv.ID); got.State != cleanroom.InvitationExpired {
+	if got, _ := x.acc.Invitation(x.ctx, x.in(x.a, admin), inv.ID); got.State != cleanroom.InvitationExpired {
 		t.Errorf("the inviter sees %s after the expiry, want expired", got.State)
 	}
-	if _, _, err := x.acc.AcceptInvitation(x.ctx, bob, inv.ID); code(err) != cleanroom.ECONFLICT {
+	if _, _, err := x.acc.AcceptInvitation(x.ctx, person(bob), inv.ID); code(err) != cleanroom.ECONFLICT {
 		t.Errorf("accepting an expired invitation: %v", err)
 	}
-	if _, err := x.acc.WithdrawInvitation(x.ctx, x.a.ID, inv.ID); code(err) != cleanroom.ECONFLICT {
+	if _, err := x.acc.WithdrawInvitation(x.ctx, x.in(x.a, admin), inv.ID); code(err) != cleanroom.ECONFLICT {
 		t.Errorf("withdrawing an expired invitation: %v", err)
 	}
 
 	inv = invite(bob) // the expired one is no obstacle
-	if _, _, err := x.acc.AcceptInvitation(x.ctx, bob, inv.ID); err != nil {
+	if _, _, err := x.acc.AcceptInvitation(x.ctx, person(bob), inv.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := x.acc.WithdrawInvitation(x.ctx, x.a.ID, inv.ID); code(err) != cleanroom.ECONFLICT {
+	if _, err := x.acc.WithdrawInvitation(x.ctx, x.in(x.a, admin), inv.ID); code(err) != cleanroom.ECONFLICT {
 		t.Errorf("withdrawing an accepted member invitation: %v", err)
 	}
-	invs, _, err := x.acc.Invitations(x.ctx, x.a.ID, cleanroom.Page{})
+	invs, _, err := x.acc.Invitations(x.ctx, x.in(x.a, admin), cleanroom.Page{})
 	x.must(err)
 	var states []cleanroom.InvitationState
 	for _, i := range invs {
@@ -465,7 +475,7 @@ func TestInvitationLifecycle(t *testing.T) {
 // and gives access only once accepted, until withdrawn.
 func TestAdvertiserInvitation(t *testing.T) {
 	x := newWorld(t)
-	staff := connections.Caller{OrgID: x.w.ID, Role: cleanroom.RoleAdmin}
+	staff := cleanroom.NewCaller(x.w.ID, cleanroom.RoleAdmin)
 	lead := x.member(x.a, "lead@a.example", cleanroom.RoleMember)
 	viewer := x.member(x.a, "viewer@a.example", cleanroom.RoleViewer)
 	stranger := x.member(x.b, "stranger@b.example", cleanroom.RoleAdmin)
@@ -492,7 +502,7 @@ func TestAdvertiserInvitation(t *testing.T) {
 		u    *cleanroom.User
 		sees bool
 	}{{lead, true}, {viewer, false}, {stranger, false}} {
-		rs, err := x.acc.ReceivedInvitations(x.ctx, c.u)
+		rs, err := x.acc.ReceivedInvitations(x.ctx, person(c.u))
 		x.must(err)
 		if (len(rs) == 1) != c.sees {
 			t.Errorf("%s sees %d invitations, want %v", c.u.Email, len(rs), c.sees)
@@ -501,7 +511,7 @@ func TestAdvertiserInvitation(t *testing.T) {
 			t.Errorf("%s's invitation: %+v", c.u.Email, rs[0])
 		}
 	}
-	if _, _, err := x.acc.AcceptInvitation(x.ctx, stranger, invs[2].ID); code(err) != cleanroom.ENOTFOUND {
+	if _, _, err := x.acc.AcceptInvitation(x.ctx, person(stranger), invs[2].ID); code(err) != cleanroom.ENOTFOUND {
 		t.Errorf("a stranger accepts: %v", err)
 	}
 	// No access before accepting.
@@ -514,13 +524,13 @@ func TestAdvertiserInvitation(t *testing.T) {
 	if _, err := x.acc.SessionOrg(x.ctx, lead, x.w.ID); code(err) != cleanroom.ENOTFOUND {
 		t.Errorf("a session in the workspace before accepting: %v", err)
 	}
-	_, m, err := x.acc.AcceptInvitation(x.ctx, lead, invs[0].ID)
+	_, m, err := x.acc.AcceptInvitation(x.ctx, person(lead), invs[0].ID)
 	x.must(err)
 	if got, err := x.store.FindMember(x.ctx, x.w.ID, lead.ID); err != nil || got.Role != cleanroom.RoleLimited || got.RepresentsID != x.a.ID || m.RepresentsID != x.a.ID {
 		t.Fatalf("after accepting: %+v %v", got, err)
 	}
 	// Withdrawing the accepted invitation ends the access.
-	w, err := x.acc.WithdrawInvitation(x.ctx, x.w.ID, invs[0].ID)
+	w, err := x.acc.WithdrawInvitation(x.ctx, x.in(x.w, x.member(x.p, "ops@p.example", cleanroom.RoleAdmin)), invs[0].ID)
 	if err != nil || w.State != cleanroom.InvitationWithdrawn {
 		t.Fatalf("withdraw: %v", err)
 	}

@@ -7,15 +7,17 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 )
 
-// InviteMember invites the person with nu.Email into orgID with nu.Role (an org admin adding a
-// user). Nobody joins an org without accepting: the invitation is pending until the person signs
+// InviteMember invites the person with nu.Email into the caller's org with nu.Role (an org admin
+// adding a person; only admins may). Nobody joins an org without accepting: the invitation is pending until the person signs
 // in and accepts it. The answer is the same whether or not the address has an account elsewhere,
 // so an admin learns nothing about other orgs' people: for a new address the account is created
 // with nu.Name and nu.Password (which the admin hands to the person); for an existing one they are
 // checked the same way, the password costs the same time to hash, and neither is used. Only a
-// member of orgID, or a pending invitation to it, is a conflict. inviterID is recorded as the
-// inviter.
-func (s *Service) InviteMember(ctx context.Context, orgID, inviterID string, nu NewUser) (*cleanroom.Invitation, error) {
+// member of the org, or a pending invitation to it, is a conflict.
+func (s *Service) InviteMember(ctx context.Context, c *cleanroom.Caller, nu NewUser) (*cleanroom.Invitation, error) {
+	if err := admin(c, "the organization's people"); err != nil {
+		return nil, err
+	}
 	email, err := cleanroom.NormalizeEmail(nu.Email)
 	if err != nil {
 		return nil, err
@@ -35,7 +37,7 @@ func (s *Service) InviteMember(ctx context.Context, orgID, inviterID string, nu 
 	}
 	hash := s.Passwords.Hash(nu.Password) // hashed whether or not it is used, so both take as long
 	now := s.now()
-	inv := &cleanroom.Invitation{ID: NewID(), OrgID: orgID, Email: email, Role: nu.Role, InvitedBy: inviterID,
+	inv := &cleanroom.Invitation{ID: NewID(), OrgID: c.OrgID(), Email: email, Role: nu.Role, InvitedBy: c.UserID(),
 		CreatedAt: now, ExpiresAt: now.Add(cleanroom.InvitationTTL)}
 	if err := s.Store.CreateInvitation(ctx, inv); err != nil {
 		return nil, err
@@ -54,9 +56,13 @@ func (s *Service) InviteMember(ctx context.Context, orgID, inviterID string, nu 
 	return inv, nil
 }
 
-// Invitations lists an org's invitations, every state, as they stand now.
-func (s *Service) Invitations(ctx context.Context, orgID string, page cleanroom.Page) ([]*cleanroom.Invitation, string, error) {
-	invs, next, err := s.Store.ListInvitations(ctx, orgID, page)
+// Invitations lists the caller's org's invitations, every state, as they stand now. Invited
+// advertisers see none.
+func (s *Service) Invitations(ctx context.Context, c *cleanroom.Caller, page cleanroom.Page) ([]*cleanroom.Invitation, string, error) {
+	if err := c.InOrg(cleanroom.RoleViewer); err != nil {
+		return nil, "", err
+	}
+	invs, next, err := s.Store.ListInvitations(ctx, c.OrgID(), page)
 	if err != nil {
 		return nil, "", err
 	}
@@ -67,24 +73,31 @@ func (s *Service) Invitations(ctx context.Context, orgID string, page cleanroom.
 	return invs, next, nil
 }
 
-// Invitation returns one of orgID's invitations as it stands now; another org's is not found.
-func (s *Service) Invitation(ctx context.Context, orgID, id string) (*cleanroom.Invitation, error) {
+// Invitation returns one of the caller's org's invitations as it stands now; another org's is not
+// found.
+func (s *Service) Invitation(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Invitation, error) {
+	if err := c.InOrg(cleanroom.RoleViewer); err != nil {
+		return nil, err
+	}
 	inv, err := s.Store.FindInvitation(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if inv.OrgID != orgID {
+	if inv.OrgID != c.OrgID() {
 		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Invitation not found.")
 	}
 	return inv.At(s.now()), nil
 }
 
-// WithdrawInvitation withdraws one of orgID's invitations. A pending one can then no longer be
-// accepted. An accepted invitation of an advertiser (the limited role) is revoked: the access it
+// WithdrawInvitation withdraws one of the caller's org's invitations (admins). A pending one can
+// then no longer be accepted. An accepted invitation of an advertiser (the limited role) is revoked: the access it
 // gave ends. People who accepted any other role are members like the others, removed with
 // RemoveMember.
-func (s *Service) WithdrawInvitation(ctx context.Context, orgID, id string) (*cleanroom.Invitation, error) {
-	inv, err := s.Invitation(ctx, orgID, id)
+func (s *Service) WithdrawInvitation(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Invitation, error) {
+	if err := admin(c, "the organization's invitations"); err != nil {
+		return nil, err
+	}
+	inv, err := s.Invitation(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
@@ -141,9 +154,21 @@ type Received struct {
 	AdvertiserName string
 }
 
-// ReceivedInvitations lists the invitations u may accept now: pending ones to u's email, except
-// those for an advertiser u is not an admin or member of.
-func (s *Service) ReceivedInvitations(ctx context.Context, u *cleanroom.User) ([]*Received, error) {
+// person returns the caller's user when the caller is a person: invitations are for people.
+func person(c *cleanroom.Caller) (*cleanroom.User, error) {
+	if c.User == nil || c.User.ServiceAccount {
+		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Invitations are for people; a service account receives none.")
+	}
+	return c.User, nil
+}
+
+// ReceivedInvitations lists the invitations the caller may accept now: pending ones to the
+// caller's email, except those for an advertiser the caller is not an admin or member of.
+func (s *Service) ReceivedInvitations(ctx context.Context, c *cleanroom.Caller) ([]*Received, error) {
+	u, err := person(c)
+	if err != nil {
+		return nil, err
+	}
 	invs, err := s.Store.ListInvitationsFor(ctx, u.Email, s.now())
 	if err != nil {
 		return nil, err
@@ -190,9 +215,13 @@ func (s *Service) received(ctx context.Context, u *cleanroom.User, inv *cleanroo
 	return r, nil
 }
 
-// ReceivedInvitation returns an invitation addressed to u (see ReceivedInvitations); others are not
-// found.
-func (s *Service) ReceivedInvitation(ctx context.Context, u *cleanroom.User, id string) (*Received, error) {
+// ReceivedInvitation returns an invitation addressed to the caller (see ReceivedInvitations);
+// others are not found.
+func (s *Service) ReceivedInvitation(ctx context.Context, c *cleanroom.Caller, id string) (*Received, error) {
+	u, err := person(c)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := s.Store.FindInvitation(ctx, id)
 	if err != nil {
 		return nil, err
@@ -200,14 +229,14 @@ func (s *Service) ReceivedInvitation(ctx context.Context, u *cleanroom.User, id 
 	return s.received(ctx, u, inv)
 }
 
-// AcceptInvitation makes u a member of the inviting org with the invitation's role, if the
-// invitation is addressed to u and still pending.
-func (s *Service) AcceptInvitation(ctx context.Context, u *cleanroom.User, id string) (*Received, *cleanroom.Membership, error) {
-	r, err := s.ReceivedInvitation(ctx, u, id)
+// AcceptInvitation makes the caller a member of the inviting org with the invitation's role, if
+// the invitation is addressed to the caller and still pending.
+func (s *Service) AcceptInvitation(ctx context.Context, c *cleanroom.Caller, id string) (*Received, *cleanroom.Membership, error) {
+	r, err := s.ReceivedInvitation(ctx, c, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	m := &cleanroom.Membership{UserID: u.ID, OrgID: r.OrgID, Role: r.Role, RepresentsID: r.RepresentsID}
+	m := &cleanroom.Membership{UserID: c.User.ID, OrgID: r.OrgID, Role: r.Role, RepresentsID: r.RepresentsID}
 	now := s.now()
 	if err := s.Store.AcceptInvitation(ctx, r.ID, m, now); err != nil {
 		return nil, nil, err
@@ -216,9 +245,9 @@ func (s *Service) AcceptInvitation(ctx context.Context, u *cleanroom.User, id st
 	return r, m, nil
 }
 
-// DeclineInvitation declines an invitation addressed to u that is still pending.
-func (s *Service) DeclineInvitation(ctx context.Context, u *cleanroom.User, id string) (*Received, error) {
-	r, err := s.ReceivedInvitation(ctx, u, id)
+// DeclineInvitation declines an invitation addressed to the caller that is still pending.
+func (s *Service) DeclineInvitation(ctx context.Context, c *cleanroom.Caller, id string) (*Received, error) {
+	r, err := s.ReceivedInvitation(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -24,6 +23,8 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/httpx"
+	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
@@ -34,18 +35,16 @@ type Server struct {
 	Connections *connections.Service
 	// Uploads receives files; nil on a server that takes none.
 	Uploads *uploads.Service
+	// Jobs shows the job queue to its people.
+	Jobs *jobs.Queue
 	// Cohorts builds cohorts; nil on a server without cohorts.
 	Cohorts *cohorts.Service
 	Logger  *slog.Logger
 	Now     func() time.Time
 	// MaxBodyBytes limits JSON request bodies (default 1 MiB).
 	MaxBodyBytes int64
-	// SecureCookies marks session cookies Secure; set it whenever users reach the server over
-	// HTTPS (directly or through a proxy). Requests that arrive over TLS get Secure cookies anyway.
-	SecureCookies bool
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for the
-	// sign-in throttle and logs); empty means the connection's address is the client's.
-	TrustedProxies []netip.Prefix
+	// Auth reads credentials, signs in and sets session cookies (shared with the dashboard).
+	Auth *httpx.Auth
 	// Registry receives the HTTP metrics; Gatherer serves /metrics.
 	Registry prometheus.Registerer
 	Gatherer prometheus.Gatherer
@@ -59,8 +58,10 @@ type Server struct {
 // New returns a server with defaults for the optional fields.
 func New(store cleanroom.Store, acc *accounts.Service, logger *slog.Logger) *Server {
 	return &Server{
-		Store: store, Accounts: acc, Connections: connections.New(store), Logger: logger, Now: time.Now,
+		Store: store, Accounts: acc, Connections: connections.New(store), Jobs: &jobs.Queue{Store: store, Now: time.Now},
+		Logger: logger, Now: time.Now,
 		MaxBodyBytes: 1 << 20,
+		Auth:         httpx.NewAuth(acc, logger),
 	}
 }
 
@@ -123,8 +124,7 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		for _, m := range allow {
 			w.Header().Add("Allow", m)
 		}
-		writeError(w, r, s.Logger, "", &statusError{http.StatusMethodNotAllowed,
-			cleanroom.Errorf(cleanroom.EINVALID, "%s is not allowed on %s.", r.Method, r.URL.Path).With("allowed", allow)})
+		writeError(w, r, s.Logger, "", &httpx.StatusError{Status: http.StatusMethodNotAllowed, Err: cleanroom.Errorf(cleanroom.EINVALID, "%s is not allowed on %s.", r.Method, r.URL.Path).With("allowed", allow)})
 		return
 	}
 	writeError(w, r, s.Logger, "", cleanroom.Errorf(cleanroom.ENOTFOUND, "There is no API route %s %s.", r.Method, r.URL.Path).
@@ -160,7 +160,7 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 
 // call is one API request being handled: who is calling, and what the audit entry will say.
 type call struct {
-	*Caller
+	*cleanroom.Caller
 	RequestID string
 	route     *route
 	audit     cleanroom.AuditEntry
@@ -248,15 +248,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) error {
 			Hint("Call the API from the dashboard's own origin, or with a bearer token from a non-browser client.")
 	}
 	if rt.Access != public {
-		caller, err := s.Authenticate(r)
+		caller, err := s.Auth.Authenticate(r)
 		if err != nil {
 			return err
 		}
 		c.Caller = caller
 		if caller.Session != nil && !safeMethod(r.Method) {
-			if !auth.EqualSecret(r.Header.Get(CSRFHeader), caller.Session.CSRFToken) {
+			if !auth.EqualSecret(r.Header.Get(httpx.CSRFHeader), caller.Session.CSRFToken) {
 				return cleanroom.Errorf(cleanroom.EFORBIDDEN, "The CSRF token is missing or wrong.").
-					Hint("Send the session's csrf_token (from GET /v1/me) in the %s header.", CSRFHeader)
+					Hint("Send the session's csrf_token (from GET /v1/me) in the %s header.", httpx.CSRFHeader)
 			}
 		}
 		if err := rt.allows(caller); err != nil {
@@ -284,15 +284,7 @@ func safeMethod(m string) bool {
 func (s *Server) record(ctx context.Context, c *call, action string) {
 	e := c.audit
 	e.Time, e.RequestID, e.Action = s.now(), c.RequestID, action
-	if c.Caller != nil {
-		e.ActorUserID = c.User.ID
-		if c.Token != nil {
-			e.ActorTokenID = c.Token.ID
-		}
-		if e.OrgID == "" && c.Org != nil {
-			e.OrgID = c.Org.ID
-		}
-	}
+	e.By(c.Caller)
 	if err := s.Store.AppendAudit(context.WithoutCancel(ctx), &e); err != nil {
 		s.Logger.Error("audit append failed", "action", action, "request_id", c.RequestID, "err", err)
 	}

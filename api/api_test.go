@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 )
 
 // TestCSRF: a cookie-authenticated write needs the session's CSRF token and a same-origin
@@ -142,7 +142,7 @@ func TestPagination(t *testing.T) {
 
 // from makes requests come from addr (through a trusted proxy), for the sign-in throttle.
 func (e *env) from(addr string) map[string]string {
-	e.api.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	e.api.Auth.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	return map[string]string{"X-Forwarded-For": addr}
 }
 
@@ -165,7 +165,7 @@ func TestLoginThrottle(t *testing.T) {
 	r := signIn(office, testPassword)
 	var device *http.Cookie
 	for _, c := range (&http.Response{Header: r.header}).Cookies() {
-		if c.Name == api.DeviceCookie {
+		if c.Name == httpx.DeviceCookie {
 			device = c
 		}
 	}

@@ -64,6 +64,15 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		_, t, err := e.acc.IssueToken(ctx, owner, e.orgA.ID, "victim", 0)
 		must(err)
 		set(t.ID)
+	case "POST /v1/service-accounts":
+		body = map[string]string{"name": uniq("Nightly sync "), "role": "member"}
+	case "GET /v1/service-accounts/{id}", "DELETE /v1/service-accounts/{id}", "POST /v1/service-accounts/{id}/tokens":
+		sa, err := e.acc.CreateServiceAccount(ctx, cleanroom.MemberCaller(e.users["a-admin"], e.orgA), uniq("Sync "), cleanroom.RoleMember)
+		must(err)
+		set(sa.ID)
+		if rt.Method == "POST" {
+			body = map[string]string{"name": "ci"}
+		}
 	case "GET /v1/jobs/{id}", "POST /v1/jobs/{id}/cancel":
 		j := &cleanroom.Job{Kind: "test.noop", OrgID: e.orgA.ID, MaxAttempts: 1}
 		must(e.store.EnqueueJob(ctx, j, e.now))
@@ -118,13 +127,13 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 			body = map[string]string{"email": email, "advertiser_id": e.orgB.ID}
 			break
 		}
-		inv, err := svc.Invite(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}, email, e.orgB.ID)
+		inv, err := svc.Invite(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin), email, e.orgB.ID)
 		must(err)
 		set(inv.ID)
 	case "POST /v1/me/invitations/{id}/accept", "POST /v1/me/invitations/{id}/decline":
 		// An invitation of the caller (signed-in routes are called as a-member) into a new org.
 		o := e.newOrg(uniq("Inviting "), cleanroom.OrgAdvertiser, false)
-		inv, err := e.acc.InviteMember(ctx, o.ID, "", accounts.NewUser{Email: "a-member@example.com", Password: testPassword, Role: cleanroom.RoleViewer})
+		inv, err := e.acc.InviteMember(ctx, &cleanroom.Caller{User: e.op, Org: o, Role: cleanroom.RoleAdmin}, accounts.NewUser{Email: "a-member@example.com", Password: testPassword, Role: cleanroom.RoleViewer})
 		must(err)
 		set(inv.ID)
 
@@ -137,9 +146,9 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		"GET /v1/uploads/{id}", "PUT /v1/uploads/{id}/content", "POST /v1/uploads/{id}/complete", "DELETE /v1/uploads/{id}":
 		// In W: publisher staff work on their own uploads, the invited advertiser on its own.
 		home = "w"
-		c := connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}
+		c := cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin)
 		if callerLabel == "w-limited" {
-			c = connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleLimited, RepresentsID: e.orgB.ID}
+			c = &cleanroom.Caller{Org: e.orgW, Role: cleanroom.RoleLimited, RepresentsID: e.orgB.ID}
 		}
 		ds, err := svc.CreateDataSource(ctx, c, uniq("DS "), "")
 		must(err)
@@ -170,7 +179,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 	case "POST /v1/data-sources/{id}/grants", "DELETE /v1/grants/{id}", "GET /v1/grants/{id}":
 		// The advertiser's own data, granted to the publisher's workspace.
 		home = "b"
-		b := connections.Caller{OrgID: e.orgB.ID, Role: cleanroom.RoleAdmin}
+		b := cleanroom.NewCaller(e.orgB.ID, cleanroom.RoleAdmin)
 		ds, err := svc.CreateDataSource(ctx, b, uniq("DS "), "")
 		must(err)
 		req := connections.GrantRequest{GranteeID: e.orgW.ID, AllowMatched: true}
@@ -197,7 +206,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 			path += "?connection_id=" + conn
 		case "GET /v1/cohorts":
 		default:
-			co, err := e.api.Cohorts.Create(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin},
+			co, err := e.api.Cohorts.Create(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin),
 				cohorts.Spec{Name: uniq("Cohort "), Kind: cleanroom.CohortMatched, ConnectionIDs: []string{conn},
 					Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds}}}})
 			must(err)
@@ -403,7 +412,7 @@ func (e *env) ensureCohortInputs() (connID, dsID string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ds, err := e.api.Connections.CreateDataSource(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}, "Cohort inputs", "")
+	ds, err := e.api.Connections.CreateDataSource(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin), "Cohort inputs", "")
 	if err != nil {
 		e.t.Fatal(err)
 	}

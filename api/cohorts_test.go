@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
 // person returns the hashed email of synthetic person i, the same on both sides.
@@ -192,7 +191,7 @@ func TestMatchedCohorts(t *testing.T) {
 		}
 	}
 	// Permissions are checked at use: with standard cohorts off, "sports" is refused.
-	if _, err := e.api.Connections.UpdatePermissions(ctx, connections.Caller{OrgID: e.orgA.ID, Role: cleanroom.RoleAdmin}, conn.ID,
+	if _, err := e.api.Connections.UpdatePermissions(ctx, cleanroom.NewCaller(e.orgA.ID, cleanroom.RoleAdmin), conn.ID,
 		cleanroom.Permissions{MatchedCohorts: true}); err != nil {
 		t.Fatal(err)
 	}

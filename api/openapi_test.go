@@ -23,6 +23,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
@@ -254,8 +255,8 @@ func TestOpenAPIDocument(t *testing.T) {
 	if b, _ := schemes["bearerAuth"].(map[string]any); b["type"] != "http" || b["scheme"] != "bearer" {
 		t.Errorf("securitySchemes/bearerAuth is %v, want http bearer", b)
 	}
-	if c, _ := schemes["sessionCookie"].(map[string]any); c["type"] != "apiKey" || c["in"] != "cookie" || c["name"] != api.SessionCookie {
-		t.Errorf("securitySchemes/sessionCookie is %v, want apiKey in cookie %s", c, api.SessionCookie)
+	if c, _ := schemes["sessionCookie"].(map[string]any); c["type"] != "apiKey" || c["in"] != "cookie" || c["name"] != httpx.SessionCookie {
+		t.Errorf("securitySchemes/sessionCookie is %v, want apiKey in cookie %s", c, httpx.SessionCookie)
 	}
 	checkSecurity := func(where string, v any) {
 		for _, req := range asSlice(v) {
@@ -364,7 +365,7 @@ func TestOpenAPIDocument(t *testing.T) {
 						t.Errorf("path parameter %s is not required", name)
 					}
 				case "header":
-					hasCSRF = hasCSRF || name == api.CSRFHeader
+					hasCSRF = hasCSRF || name == httpx.CSRFHeader
 				case "query", "cookie":
 				default:
 					t.Errorf("parameter %s is in %v", name, p["in"])
@@ -394,7 +395,7 @@ func TestOpenAPIDocument(t *testing.T) {
 				t.Errorf("path parameter %s is not in the path template", name)
 			}
 			if served && rt.Access != "public" && o.method != http.MethodGet && !hasCSRF {
-				t.Errorf("write route without the %s header parameter (needed with the session cookie)", api.CSRFHeader)
+				t.Errorf("write route without the %s header parameter (needed with the session cookie)", httpx.CSRFHeader)
 			}
 
 			// Request body: JSON bodies are closed objects whose required fields exist (the
@@ -774,6 +775,7 @@ func TestOpenAPIErrorShape(t *testing.T) {
 	s.MaxBodyBytes = 64
 	s.Accounts = accounts.New(nil, nil)
 	s.Accounts.Throttle.Addr = auth.NewLimiter(0, time.Minute) // every sign-in is over the limit
+	s.Auth = httpx.NewAuth(s.Accounts, slog.New(slog.DiscardHandler))
 	h := s.Handler(nil)
 	for _, c := range []struct {
 		name, method, path, body string

@@ -19,12 +19,7 @@ func (s *Server) updateOrg(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if req.Name != nil {
-		if err := cleanroom.ValidateName("organization name", *req.Name); err != nil {
-			return err
-		}
-	}
-	o, err := s.Store.UpdateOrg(r.Context(), c.Org.ID, cleanroom.OrgUpdate{Name: req.Name}, s.now())
+	o, err := s.Accounts.RenameOrg(r.Context(), c.Caller, req.Name)
 	if err != nil {
 		return err
 	}
@@ -37,7 +32,7 @@ func (s *Server) adminListOrgs(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
-	orgs, next, err := s.Store.ListOrgs(r.Context(), page)
+	orgs, next, err := s.Accounts.Orgs(r.Context(), c.Caller, page)
 	if err != nil {
 		return err
 	}
@@ -68,7 +63,7 @@ func (s *Server) adminOrg(r *http.Request, c *call) (*cleanroom.Org, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.Store.FindOrg(r.Context(), id)
+	o, err := s.Accounts.Org(r.Context(), c.Caller, id)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +148,7 @@ func (s *Server) adminGetMember(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return err
 	}
-	m, err := s.Store.FindMember(r.Context(), o.ID, uid)
+	m, err := s.Accounts.OrgMember(r.Context(), c.Caller, o.ID, uid)
 	if err != nil {
 		return err
 	}

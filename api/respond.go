@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 )
 
 // errorBody is the one error shape of the API.
@@ -26,61 +27,22 @@ type errorDetail struct {
 	RequestID string         `json:"request_id,omitempty"`
 }
 
-// StatusOf maps error codes to HTTP statuses (the dashboard uses it for its pages too).
-func StatusOf(code string) int {
-	switch code {
-	case cleanroom.EINVALID:
-		return http.StatusBadRequest
-	case cleanroom.ENOTFOUND:
-		return http.StatusNotFound
-	case cleanroom.ECONFLICT:
-		return http.StatusConflict
-	case cleanroom.EFORBIDDEN:
-		return http.StatusForbidden
-	case cleanroom.EUNAUTHENTICATED:
-		return http.StatusUnauthorized
-	case cleanroom.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// statusError carries an HTTP status that differs from its code's usual one (413, 405).
-type statusError struct {
-	status int
-	err    *cleanroom.Error
-}
-
-func (e *statusError) Error() string { return e.err.Error() }
-func (e *statusError) Unwrap() error { return e.err }
-
-// RetryAfter reports whether err is a rate limit (EUNAVAILABLE with retry_after_seconds in its
-// details, as the sign-in throttle answers) and the seconds to wait. Such errors answer 429 with
-// a Retry-After header.
-func RetryAfter(err error) (seconds int, ok bool) {
-	if cleanroom.ErrorCode(err) != cleanroom.EUNAVAILABLE {
-		return 0, false
-	}
-	seconds, ok = cleanroom.ErrorDetails(err)["retry_after_seconds"].(int)
-	return seconds, ok
-}
-
 // writeError renders err in the error shape. Internal errors are logged with their cause and
 // shown with a generic message only.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, requestID string, err error) {
 	code := cleanroom.ErrorCode(err)
-	status := StatusOf(code)
-	var se *statusError
+	status := httpx.StatusOf(code)
+	var se *httpx.StatusError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &se):
-		status = se.status
+		status = se.Status
 	case errors.As(err, &mbe):
 		status, code = http.StatusRequestEntityTooLarge, cleanroom.EINVALID
 		err = cleanroom.Errorf(cleanroom.EINVALID, "The request body is larger than %d bytes.", mbe.Limit).
 			With("limit_bytes", mbe.Limit)
 	}
-	if wait, ok := RetryAfter(err); ok {
+	if wait, ok := httpx.RetryAfter(err); ok {
 		status = http.StatusTooManyRequests
 		w.Header().Set("Retry-After", strconv.Itoa(wait))
 	}

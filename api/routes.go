@@ -34,7 +34,7 @@ type route struct {
 }
 
 // allows checks the caller against the route's access rule.
-func (rt *route) allows(c *Caller) error {
+func (rt *route) allows(c *cleanroom.Caller) error {
 	switch rt.Access {
 	case inOrg:
 		if c.Org == nil {
@@ -83,6 +83,11 @@ func (s *Server) routes() []*route {
 		{"POST", "/v1/tokens", inOrg, member, lim, "token.create", (*Server).createToken},
 		{"GET", "/v1/tokens/{id}", inOrg, viewer, lim, "", (*Server).getToken},
 		{"DELETE", "/v1/tokens/{id}", inOrg, member, lim, "token.revoke", (*Server).revokeToken},
+		{"GET", "/v1/service-accounts", inOrg, viewer, false, "", (*Server).listServiceAccounts},
+		{"POST", "/v1/service-accounts", inOrg, admin, false, "service_account.create", (*Server).createServiceAccount},
+		{"GET", "/v1/service-accounts/{id}", inOrg, viewer, false, "", (*Server).getServiceAccount},
+		{"DELETE", "/v1/service-accounts/{id}", inOrg, admin, false, "service_account.delete", (*Server).deleteServiceAccount},
+		{"POST", "/v1/service-accounts/{id}/tokens", inOrg, admin, false, "token.create", (*Server).createServiceAccountToken},
 
 		{"GET", "/v1/audit", signedIn, "", false, "audit.read", (*Server).listAudit},
 

@@ -22,70 +22,25 @@ type sessionResponse struct {
 	ExpiresAt time.Time       `json:"expires_at"`
 }
 
-// DeviceCookie names the cookie that marks a browser as having signed in to an account before: the
-// sign-in throttle (accounts.Throttle) does not let others' failures slow it down.
-const DeviceCookie = "cleanroom_device"
-
-// deviceCookieAge is how long a browser stays known for the account it last signed in to.
-const deviceCookieAge = 180 * 24 * time.Hour
-
-// client describes where the request comes from, for the password throttle.
-func (s *Server) client(r *http.Request) accounts.Client {
-	c := accounts.Client{Addr: s.ClientAddr(r)}
-	if ck, err := r.Cookie(DeviceCookie); err == nil {
-		c.Device = ck.Value
-	}
-	return c
-}
-
-// Login checks the password (throttled by the accounts service) and starts a session, setting the
-// session and device cookies. The web package uses it for its form login too.
-func (s *Server) Login(w http.ResponseWriter, r *http.Request, email, password, orgID string) (*cleanroom.Session, *cleanroom.User, error) {
-	if orgID != "" {
-		var err error
-		if orgID, err = cleanroom.ParseID("organization ID", orgID); err != nil {
-			return nil, nil, err
-		}
-	}
-	in, err := s.Accounts.Login(r.Context(), accounts.SignIn{Email: email, Password: password, OrgID: orgID, Client: s.client(r)})
-	if err != nil {
-		if code := cleanroom.ErrorCode(err); code == cleanroom.EUNAUTHENTICATED || code == cleanroom.EUNAVAILABLE {
-			s.Logger.Warn("sign-in failed", "addr", s.ClientAddr(r), "err", cleanroom.ErrorMessage(err))
-		}
-		return nil, nil, err
-	}
-	s.SetSessionCookie(w, r, in.Secret, in.Session.CreatedAt.Add(accounts.SessionMax))
-	if in.Device != "" {
-		http.SetCookie(w, &http.Cookie{
-			Name: DeviceCookie, Value: in.Device, Path: "/", MaxAge: int(deviceCookieAge / time.Second),
-			HttpOnly: true, Secure: s.SecureCookies || r.TLS != nil, SameSite: http.SameSiteStrictMode,
-		})
-	}
-	return in.Session, in.User, nil
-}
-
 func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req loginRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	sess, u, err := s.Login(w, r, req.Email, req.Password, req.OrgID)
+	sess, u, err := s.Auth.Login(w, r, req.Email, req.Password, req.OrgID)
 	if err != nil {
 		return err
 	}
-	c.audit.ActorUserID, c.audit.OrgID = u.ID, sess.OrgID
+	c.audit.OrgID = sess.OrgID
+	c.audit.By(&cleanroom.Caller{User: u})
 	c.target("user", u.ID)
 	return c.created("/v1/me", sessionResponse{User: u, OrgID: sess.OrgID, CSRFToken: sess.CSRFToken, ExpiresAt: sess.ExpiresAt})
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
-	if c.Session == nil {
-		return errorf(cleanroom.EINVALID, "Token requests have no session to end; revoke the token with DELETE /v1/tokens/{id} instead.")
-	}
-	if err := s.Store.DeleteSession(r.Context(), c.Session.Hash); err != nil {
+	if err := s.Auth.Logout(r.Context(), w, r, c.Caller); err != nil {
 		return err
 	}
-	s.ClearSessionCookie(w, r)
 	c.target("user", c.User.ID)
 	return c.reply(http.StatusNoContent, nil)
 }
@@ -97,24 +52,14 @@ func (s *Server) switchOrg(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if c.Session == nil {
-		return errorf(cleanroom.EINVALID, "A token acts in the one organization it was issued for; issue a token for the other organization instead.")
-	}
-	id, err := cleanroom.ParseID("organization ID", req.OrgID)
+	id, err := s.Accounts.SwitchOrg(r.Context(), c.Caller, req.OrgID)
 	if err != nil {
-		return err
-	}
-	if id, err = s.Accounts.SessionOrg(r.Context(), c.User, id); err != nil {
-		return err
-	}
-	c.Session.OrgID = id
-	if err := s.Store.UpdateSession(r.Context(), c.Session); err != nil {
 		return err
 	}
 	c.audit.OrgID = id
 	c.target("org", id)
 	// Answer as GET /v1/me would now: the caller in the new org, with its role there.
-	now, err := s.Authenticate(r)
+	now, err := s.Auth.Authenticate(r)
 	if err != nil {
 		return err
 	}
@@ -139,17 +84,13 @@ type meResponse struct {
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, c *call) error {
-	ms, err := s.Store.ListMemberships(r.Context(), c.User.ID)
+	ms, err := s.Accounts.Memberships(r.Context(), c.Caller)
 	if err != nil {
 		return err
 	}
 	resp := meResponse{User: c.User, Org: c.Org, Role: c.Role, Memberships: []membershipView{}, Token: c.Token}
 	for _, m := range ms {
-		o, err := s.Store.FindOrg(r.Context(), m.OrgID)
-		if err != nil {
-			return err
-		}
-		resp.Memberships = append(resp.Memberships, membershipView{o.ID, o.Name, o.Kind, m.Role})
+		resp.Memberships = append(resp.Memberships, membershipView{m.Org.ID, m.Org.Name, m.Org.Kind, m.Role})
 	}
 	if c.Session != nil {
 		resp.CSRFToken = c.Session.CSRFToken
@@ -165,11 +106,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c *call)
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	pc := accounts.PasswordChange{UserID: c.User.ID, Current: req.Current, New: req.New, Client: s.client(r)}
-	if c.Session != nil {
-		pc.KeepSession = c.Session.Hash
-	}
-	ended, err := s.Accounts.ChangePassword(r.Context(), pc)
+	ended, err := s.Accounts.ChangePassword(r.Context(), c.Caller, req.Current, req.New, s.Auth.Client(r))
 	if err != nil {
 		return err
 	}
@@ -198,7 +135,7 @@ func receivedView(r *accounts.Received) receivedInvitation {
 }
 
 func (s *Server) listMyInvitations(w http.ResponseWriter, r *http.Request, c *call) error {
-	rs, err := s.Accounts.ReceivedInvitations(r.Context(), c.User)
+	rs, err := s.Accounts.ReceivedInvitations(r.Context(), c.Caller)
 	if err != nil {
 		return err
 	}
@@ -218,20 +155,20 @@ func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request, c *cal
 }
 
 func (s *Server) declineInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
-	return s.decideInvitation(r, c, func(ctx context.Context, u *cleanroom.User, id string) (*accounts.Received, *cleanroom.Membership, error) {
-		x, err := s.Accounts.DeclineInvitation(ctx, u, id)
+	return s.decideInvitation(r, c, func(ctx context.Context, caller *cleanroom.Caller, id string) (*accounts.Received, *cleanroom.Membership, error) {
+		x, err := s.Accounts.DeclineInvitation(ctx, caller, id)
 		return x, nil, err
 	})
 }
 
 // decideInvitation answers the invited person's accept or decline. The audit entry goes to the
 // inviting org, which sees the answer.
-func (s *Server) decideInvitation(r *http.Request, c *call, decide func(context.Context, *cleanroom.User, string) (*accounts.Received, *cleanroom.Membership, error)) error {
+func (s *Server) decideInvitation(r *http.Request, c *call, decide func(context.Context, *cleanroom.Caller, string) (*accounts.Received, *cleanroom.Membership, error)) error {
 	id, err := pathID(r, "id", "Invitation")
 	if err != nil {
 		return err
 	}
-	x, _, err := decide(r.Context(), c.User, id)
+	x, _, err := decide(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
@@ -84,9 +85,9 @@ func (s *Server) upload(r *http.Request, c *call, write bool) (*cleanroom.Upload
 	}
 	if u.Target == cleanroom.UploadDataSource {
 		if write {
-			_, err = s.Connections.ManagedDataSource(r.Context(), c.actor(), u.TargetID)
+			_, err = s.Connections.ManagedDataSource(r.Context(), c.Caller, u.TargetID)
 		} else {
-			_, _, err = s.Connections.DataSource(r.Context(), c.actor(), u.TargetID)
+			_, _, err = s.Connections.ReadableDataSource(r.Context(), c.Caller, u.TargetID)
 		}
 		if err != nil {
 			if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
@@ -174,7 +175,7 @@ func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, c *call) er
 }
 
 func (s *Server) listDataSourceUploads(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, _, err := s.dataSource(r, c)
+	ds, err := s.readableDataSource(r, c)
 	if err != nil {
 		return err
 	}
@@ -193,7 +194,7 @@ func (s *Server) listDataSourceUploads(w http.ResponseWriter, r *http.Request, c
 }
 
 func (s *Server) listDataSourceVersions(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, _, err := s.dataSource(r, c)
+	ds, err := s.readableDataSource(r, c)
 	if err != nil {
 		return err
 	}
@@ -250,7 +251,7 @@ func (s *Server) putTaxonomy(w http.ResponseWriter, r *http.Request, c *call) er
 }
 
 func (s *Server) getTaxonomy(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, _, err := s.dataSource(r, c)
+	ds, err := s.readableDataSource(r, c)
 	if err != nil {
 		return err
 	}
@@ -293,7 +294,7 @@ func readTaxonomyBody(r *http.Request) ([]byte, error) {
 		return nil, bodyError(err)
 	}
 	if len(body) > maxTaxonomyBytes {
-		return nil, &statusError{http.StatusRequestEntityTooLarge, cleanroom.Errorf(cleanroom.EINVALID, "The taxonomy file is larger than %d bytes.", maxTaxonomyBytes)}
+		return nil, &httpx.StatusError{Status: http.StatusRequestEntityTooLarge, Err: cleanroom.Errorf(cleanroom.EINVALID, "The taxonomy file is larger than %d bytes.", maxTaxonomyBytes)}
 	}
 	return body, nil
 }

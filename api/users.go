@@ -12,7 +12,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	ms, next, err := s.Store.ListMembers(r.Context(), c.Org.ID, page)
+	ms, next, err := s.Accounts.Members(r.Context(), c.Caller, page)
 	if err != nil {
 		return err
 	}
@@ -26,7 +26,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	inv, err := s.Accounts.InviteMember(r.Context(), c.Org.ID, c.User.ID,
+	inv, err := s.Accounts.InviteMember(r.Context(), c.Caller,
 		accounts.NewUser{Email: req.Email, Name: req.Name, Password: req.Password, Role: req.Role})
 	if err != nil {
 		return err
@@ -42,10 +42,7 @@ func (s *Server) member(r *http.Request, c *call) (*cleanroom.Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.Store.FindMember(r.Context(), c.Org.ID, id)
-	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		return nil, notFound("User")
-	}
+	m, err := s.Accounts.Member(r.Context(), c.Caller, id)
 	if err == nil {
 		c.target("user", m.ID)
 	}

@@ -164,7 +164,7 @@ func BenchmarkUploadToCohort(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	caller := connections.Caller{OrgID: adv.ID, Role: cleanroom.RoleAdmin}
+	caller := cleanroom.NewCaller(adv.ID, cleanroom.RoleAdmin)
 	b.ResetTimer()
 	for range b.N {
 		ds, err := conns.CreateDataSource(ctx, caller, "CRM", "")

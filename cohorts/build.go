@@ -16,7 +16,6 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/match"
@@ -101,8 +100,8 @@ type inputs struct {
 }
 
 // systemCaller is who a build acts as: the cohort's workspace.
-func systemCaller(co *cleanroom.Cohort) connections.Caller {
-	return connections.Caller{OrgID: co.OrgID, Role: cleanroom.RoleAdmin, UserID: co.CreatedBy}
+func systemCaller(co *cleanroom.Cohort) *cleanroom.Caller {
+	return cleanroom.NewCaller(co.OrgID, cleanroom.RoleAdmin)
 }
 
 // gather looks up, as of now, what a build of co would read: data sources (with their grants
@@ -203,7 +202,7 @@ type evaluation struct {
 // evaluate matches the usable data sources against the target's publisher version and
 // evaluates the query (with geo-lock) there. Data sources and publisher cohorts that may not be
 // used count as empty, and are listed in Left.
-func (s *Service) evaluate(ctx context.Context, c connections.Caller, sp *Spec, in *inputs, ti *targetInput) (*evaluation, error) {
+func (s *Service) evaluate(ctx context.Context, c *cleanroom.Caller, sp *Spec, in *inputs, ti *targetInput) (*evaluation, error) {
 	pub, err := s.publisherVersion(ctx, ti.Pub)
 	if err != nil {
 		return nil, err

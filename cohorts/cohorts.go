@@ -159,7 +159,7 @@ func namedIn(q match.Query, name func(match.Condition) string) []string {
 // check validates a spec for a caller: the query, and for each connection the capability and
 // the publisher cohorts the query names; for each data source the right to use it. It returns
 // the connections, in the spec's order.
-func (s *Service) check(ctx context.Context, c connections.Caller, sp *Spec) ([]*cleanroom.Connection, error) {
+func (s *Service) check(ctx context.Context, c *cleanroom.Caller, sp *Spec) ([]*cleanroom.Connection, error) {
 	sp.Name = strings.TrimSpace(sp.Name)
 	if err := sp.Query.Validate(); err != nil {
 		return nil, err
@@ -194,7 +194,7 @@ func (s *Service) check(ctx context.Context, c connections.Caller, sp *Spec) ([]
 		if err != nil {
 			return nil, err
 		}
-		if conn.PartnerID != c.OrgID {
+		if conn.PartnerID != c.OrgID() {
 			return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Cohorts are created in the partner's demand-side workspace.")
 		}
 		if ids := publisherCohortsOf(sp.Query); len(ids) > 0 {
@@ -227,8 +227,8 @@ func (s *Service) check(ctx context.Context, c connections.Caller, sp *Spec) ([]
 // checkPublisherCohort checks that the caller may use a publisher cohort through conn: standard
 // ones with the standard cohorts permission unless the publisher opted out of them, custom ones
 // when shared through the connection.
-func (s *Service) checkPublisherCohort(ctx context.Context, conn *cleanroom.Connection, c connections.Caller, id string, standard bool) error {
-	actor := cleanroom.Actor{OrgID: c.OrgID, Role: c.Role}
+func (s *Service) checkPublisherCohort(ctx context.Context, conn *cleanroom.Connection, c *cleanroom.Caller, id string, standard bool) error {
+	actor := c
 	if !standard {
 		return conn.CheckCustomCohort(actor, id)
 	}
@@ -247,7 +247,7 @@ func (s *Service) checkPublisherCohort(ctx context.Context, conn *cleanroom.Conn
 }
 
 // Create checks and stores a new cohort and queues its first build.
-func (s *Service) Create(ctx context.Context, c connections.Caller, sp Spec) (*cleanroom.Cohort, error) {
+func (s *Service) Create(ctx context.Context, c *cleanroom.Caller, sp Spec) (*cleanroom.Cohort, error) {
 	conns, err := s.check(ctx, c, &sp)
 	if err != nil {
 		return nil, err
@@ -256,9 +256,9 @@ func (s *Service) Create(ctx context.Context, c connections.Caller, sp Spec) (*c
 	if err != nil {
 		return nil, err
 	}
-	co := &cleanroom.Cohort{ID: uuid.Must(uuid.NewV7()).String(), OrgID: c.OrgID, Name: sp.Name, Description: sp.Description,
+	co := &cleanroom.Cohort{ID: uuid.Must(uuid.NewV7()).String(), OrgID: c.OrgID(), Name: sp.Name, Description: sp.Description,
 		Kind: sp.Kind, Query: query, Country: sp.Country, Status: cleanroom.CohortBuilding, Similarity: sp.Similarity,
-		IncludeSeeds: sp.IncludeSeeds, CreatedBy: c.UserID, CreatedAt: s.now()}
+		IncludeSeeds: sp.IncludeSeeds, CreatedBy: c.UserID(), CreatedAt: s.now()}
 	if sp.Kind == cleanroom.CohortModeled {
 		co.Status = cleanroom.CohortTraining
 	}
@@ -286,15 +286,15 @@ func (s *Service) enqueue(ctx context.Context, co *cleanroom.Cohort) error {
 
 // visible reports whether the caller's org may see the cohort: its own workspace's, or, for a
 // publisher, a cohort built for it.
-func visible(c connections.Caller, co *cleanroom.Cohort) bool {
+func visible(c *cleanroom.Caller, co *cleanroom.Cohort) bool {
 	if c.Role == cleanroom.RoleLimited {
 		return false
 	}
-	if co.OrgID == c.OrgID {
+	if co.OrgID == c.OrgID() {
 		return true
 	}
 	for _, t := range co.Targets {
-		if t.PublisherID == c.OrgID {
+		if t.PublisherID == c.OrgID() {
 			return true
 		}
 	}
@@ -302,7 +302,7 @@ func visible(c connections.Caller, co *cleanroom.Cohort) bool {
 }
 
 // Get returns a cohort the caller's org owns or that is built for it (publisher side).
-func (s *Service) Get(ctx context.Context, c connections.Caller, id string) (*cleanroom.Cohort, error) {
+func (s *Service) Get(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Cohort, error) {
 	co, err := s.Store.FindCohort(ctx, id)
 	if err != nil {
 		return nil, err
@@ -315,15 +315,15 @@ func (s *Service) Get(ctx context.Context, c connections.Caller, id string) (*cl
 
 // forCaller returns the cohort as the caller may see it: whole for its workspace; for a
 // publisher, only its own target and not the query (which names the advertiser's data).
-func forCaller(c connections.Caller, co *cleanroom.Cohort) *cleanroom.Cohort {
-	if co.OrgID == c.OrgID {
+func forCaller(c *cleanroom.Caller, co *cleanroom.Cohort) *cleanroom.Cohort {
+	if co.OrgID == c.OrgID() {
 		return co
 	}
 	out := *co
 	out.Query = json.RawMessage(`null`)
 	out.Targets = nil
 	for _, t := range co.Targets {
-		if t.PublisherID == c.OrgID {
+		if t.PublisherID == c.OrgID() {
 			out.Targets = append(out.Targets, t)
 		}
 	}
@@ -332,7 +332,7 @@ func forCaller(c connections.Caller, co *cleanroom.Cohort) *cleanroom.Cohort {
 
 // changeable returns a cohort the caller may change: its workspace's, and the member role or
 // higher (viewers read; invited advertisers do not build cohorts).
-func (s *Service) changeable(ctx context.Context, c connections.Caller, id string) (*cleanroom.Cohort, error) {
+func (s *Service) changeable(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Cohort, error) {
 	co, err := s.owned(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -344,22 +344,22 @@ func (s *Service) changeable(ctx context.Context, c connections.Caller, id strin
 }
 
 // owned returns a cohort of the caller's workspace.
-func (s *Service) owned(ctx context.Context, c connections.Caller, id string) (*cleanroom.Cohort, error) {
+func (s *Service) owned(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Cohort, error) {
 	co, err := s.Get(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
-	if co.OrgID != c.OrgID {
+	if co.OrgID != c.OrgID() {
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Only the workspace that created the cohort changes it.")
 	}
 	return co, nil
 }
 
 // List returns the caller's org's cohorts, or for a publisher org the cohorts built for it.
-func (s *Service) List(ctx context.Context, c connections.Caller, publisherSide bool, p cleanroom.Page) ([]*cleanroom.Cohort, string, error) {
-	f := cleanroom.CohortFilter{OrgID: c.OrgID, Page: p}
+func (s *Service) List(ctx context.Context, c *cleanroom.Caller, publisherSide bool, p cleanroom.Page) ([]*cleanroom.Cohort, string, error) {
+	f := cleanroom.CohortFilter{OrgID: c.OrgID(), Page: p}
 	if publisherSide {
-		f = cleanroom.CohortFilter{PublisherID: c.OrgID, Page: p}
+		f = cleanroom.CohortFilter{PublisherID: c.OrgID(), Page: p}
 	}
 	cs, next, err := s.Store.ListCohorts(ctx, f)
 	if err != nil {
@@ -385,7 +385,7 @@ type Change struct {
 // Update applies a change. A new query, geo-lock or set of connections starts a new build; a
 // new similarity or seed choice re-cuts a modeled cohort from its model; pausing stops serving
 // it everywhere and resuming serves it again where it is big enough.
-func (s *Service) Update(ctx context.Context, c connections.Caller, id string, ch Change) (*cleanroom.Cohort, error) {
+func (s *Service) Update(ctx context.Context, c *cleanroom.Caller, id string, ch Change) (*cleanroom.Cohort, error) {
 	co, err := s.changeable(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -556,7 +556,7 @@ func specOf(co *cleanroom.Cohort) (Spec, error) {
 }
 
 // Delete removes a cohort and its member files. Its codes are never given to another cohort.
-func (s *Service) Delete(ctx context.Context, c connections.Caller, id string) (*cleanroom.Cohort, error) {
+func (s *Service) Delete(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Cohort, error) {
 	co, err := s.changeable(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -600,7 +600,7 @@ type Estimates struct {
 
 // Estimate predicts a cohort's size at each connection without creating it: the same checks
 // as Create, then the match, now, on the current versions.
-func (s *Service) Estimate(ctx context.Context, c connections.Caller, sp Spec) (*Estimates, error) {
+func (s *Service) Estimate(ctx context.Context, c *cleanroom.Caller, sp Spec) (*Estimates, error) {
 	if sp.Kind == "" {
 		sp.Kind = cleanroom.CohortMatched
 	}
@@ -608,7 +608,7 @@ func (s *Service) Estimate(ctx context.Context, c connections.Caller, sp Spec) (
 	if err != nil {
 		return nil, err
 	}
-	co := &cleanroom.Cohort{OrgID: c.OrgID, Kind: sp.Kind, Country: sp.Country, CreatedBy: c.UserID}
+	co := &cleanroom.Cohort{OrgID: c.OrgID(), Kind: sp.Kind, Country: sp.Country, CreatedBy: c.UserID()}
 	co.Query, _ = json.Marshal(sp.Query)
 	for _, conn := range conns {
 		co.Targets = append(co.Targets, cleanroom.CohortTarget{ConnectionID: conn.ID, PublisherID: conn.PublisherID})
@@ -662,12 +662,12 @@ type PublisherCohort struct {
 // a connection: the standard cohorts when the connection allows them (less those the publisher
 // opted out of), and the custom cohorts shared through it. Their sizes are the publisher's and are
 // not shown.
-func (s *Service) PublisherCohorts(ctx context.Context, c connections.Caller, connectionID string) ([]PublisherCohort, error) {
+func (s *Service) PublisherCohorts(ctx context.Context, c *cleanroom.Caller, connectionID string) ([]PublisherCohort, error) {
 	conn, err := s.Conns.Connection(ctx, c, connectionID, cleanroom.CapViewConnection)
 	if err != nil {
 		return nil, err
 	}
-	if conn.PartnerID != c.OrgID {
+	if conn.PartnerID != c.OrgID() {
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "This lists what the partner may use; the publisher's own cohorts are in its taxonomy.")
 	}
 	out := []PublisherCohort{}
@@ -678,7 +678,7 @@ func (s *Service) PublisherCohorts(ctx context.Context, c connections.Caller, co
 		return nil, err
 	}
 	// What the workspace may use, whatever the caller's own role (a viewer reads the list too).
-	ws := connections.Caller{OrgID: c.OrgID, Role: cleanroom.RoleAdmin}
+	ws := cleanroom.NewCaller(c.OrgID(), cleanroom.RoleAdmin)
 	for _, pc := range tax.Cohorts() {
 		if s.checkPublisherCohort(ctx, conn, ws, pc.ID, pc.Standard) == nil {
 			out = append(out, PublisherCohort{ID: pc.ID, Name: pc.Name, IABID: pc.IABID, Standard: pc.Standard})

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/identity"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/match"
@@ -245,7 +244,7 @@ func tagList(tags []identity.Tag) string {
 
 // CohortDiagnostics returns the diagnostics of the last build of a cohort of the caller's
 // workspace, one per connection built.
-func (s *Service) CohortDiagnostics(ctx context.Context, c connections.Caller, id string) ([]json.RawMessage, error) {
+func (s *Service) CohortDiagnostics(ctx context.Context, c *cleanroom.Caller, id string) ([]json.RawMessage, error) {
 	co, err := s.owned(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -262,7 +261,7 @@ func (s *Service) CohortDiagnostics(ctx context.Context, c connections.Caller, i
 // SourceDiagnostics matches one data source against a connection's publisher now and explains
 // the result. The caller needs the matched or modeled cohorts permission on the connection and
 // the right to use the data.
-func (s *Service) DataSourceDiagnostics(ctx context.Context, c connections.Caller, dataSourceID, connectionID string) (*Diagnostics, error) {
+func (s *Service) DataSourceDiagnostics(ctx context.Context, c *cleanroom.Caller, dataSourceID, connectionID string) (*Diagnostics, error) {
 	kind := cleanroom.CohortMatched
 	if _, err := s.Conns.Use(ctx, c, connectionID, cleanroom.CapCreateMatchedCohort); err != nil {
 		if _, err2 := s.Conns.Use(ctx, c, connectionID, cleanroom.CapCreateModeledCohort); err2 != nil {
@@ -274,7 +273,7 @@ func (s *Service) DataSourceDiagnostics(ctx context.Context, c connections.Calle
 	if _, err := s.Conns.Usable(ctx, c, dataSourceID, use); err != nil {
 		return nil, err
 	}
-	co := &cleanroom.Cohort{OrgID: c.OrgID, Kind: kind, CreatedBy: c.UserID,
+	co := &cleanroom.Cohort{OrgID: c.OrgID(), Kind: kind, CreatedBy: c.UserID(),
 		Targets: []cleanroom.CohortTarget{{ConnectionID: connectionID}}}
 	sp := Spec{Kind: kind, Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: dataSourceID}}}}
 	co.Query, _ = json.Marshal(sp.Query)

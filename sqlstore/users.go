@@ -10,13 +10,13 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 )
 
-const userColumns = `id, email, name, operator, password_hash, created_at, updated_at`
+const userColumns = `id, email, name, operator, service_account, password_hash, created_at, updated_at`
 
 // userColumnsU is userColumns qualified with the alias u, for joins.
-const userColumnsU = `u.id, u.email, u.name, u.operator, u.password_hash, u.created_at, u.updated_at`
+const userColumnsU = `u.id, u.email, u.name, u.operator, u.service_account, u.password_hash, u.created_at, u.updated_at`
 
 func scanUserInto(u *cleanroom.User, extra ...any) []any {
-	return append([]any{&u.ID, &u.Email, &u.Name, &u.Operator, &u.PasswordHash}, extra...)
+	return append([]any{&u.ID, &u.Email, &u.Name, &u.Operator, &u.ServiceAccount, &u.PasswordHash}, extra...)
 }
 
 func scanUser(s scanner) (*cleanroom.User, error) {
@@ -45,8 +45,8 @@ func (db *DB) CreateUser(ctx context.Context, u *cleanroom.User) error {
 		u.UpdatedAt = u.CreatedAt
 	}
 	u.UpdatedAt = cleanroom.UTC(u.UpdatedAt)
-	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		u.ID, u.Email, u.Name, u.Operator, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
+	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		u.ID, u.Email, u.Name, u.Operator, u.ServiceAccount, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
 	if db.dialect.IsUniqueViolation(err) {
 		return cleanroom.Errorf(cleanroom.ECONFLICT, "A user with this email address already exists.").
 			With("field", "email").Wrap(err)

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,14 +33,11 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
-	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/app/apptest"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/connections"
-	"github.com/cleanroom-oss/cleanroom/keyring"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/match"
-	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/synth"
-	"github.com/cleanroom-oss/cleanroom/web"
 )
 
 // browserTimeout bounds each test's work in the browser, so that a hung page fails the test;
@@ -174,7 +170,7 @@ func needBrowser(t *testing.T) {
 type fixture struct {
 	t      *testing.T
 	url    string
-	store  *sqlite.DB
+	store  cleanroom.Store
 	acc    *accounts.Service
 	pub    *cleanroom.Org
 	ds     *cleanroom.Org
@@ -189,11 +185,13 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	needBrowser(t)
 	ctx := context.Background()
-	f := &fixture{t: t, store: sqlite.MustOpen(t)}
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	f.acc = accounts.New(f.store, keyring.Generate())
-	apiServer := api.New(f.store, f.acc, logger)
-	srv := httptest.NewServer(apiServer.Handler(web.New(apiServer, f.store, logger)))
+	m := apptest.Open(t, apptest.Options{Log: t.Output()})
+	f := &fixture{t: t, store: m.Store, acc: m.Accounts}
+	h, err := m.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
 
@@ -203,7 +201,6 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	var err error
 	f.pub, err = f.acc.CreateOrg(ctx, "Northwind Media", cleanroom.OrgPublisher)
 	must(err)
 	_, err = f.acc.EnableCleanRoom(ctx, f.pub.ID)
@@ -415,7 +412,7 @@ func (b *tab) sessionCookie() string {
 		b.t.Fatalf("get cookies: %v", err)
 	}
 	for _, c := range res.Cookies {
-		if c.Name == api.SessionCookie {
+		if c.Name == httpx.SessionCookie {
 			return c.Value
 		}
 	}
@@ -676,7 +673,7 @@ func TestBrowserSignOut(t *testing.T) {
 		}
 	}
 	// The session ended on the server too: the old cookie, put back, opens nothing.
-	if _, err := chromedp.Call(b.ctx, network.SetCookie, network.SetCookieParams{Name: api.SessionCookie, Value: secret, URL: f.url + "/"}); err != nil {
+	if _, err := chromedp.Call(b.ctx, network.SetCookie, network.SetCookieParams{Name: httpx.SessionCookie, Value: secret, URL: f.url + "/"}); err != nil {
 		t.Fatal(err)
 	}
 	b.navigate("/")
@@ -1025,7 +1022,7 @@ func TestBrowserCohortForm(t *testing.T) {
 	}
 
 	// A cohort building: the list refreshes itself, the form keeps what is typed.
-	if _, err := w.api.Cohorts.Create(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin, UserID: "u"}, cohorts.Spec{
+	if _, err := w.api.Cohorts.Create(ctx, &cleanroom.Caller{User: &cleanroom.User{ID: "u"}, Org: w.adv, Role: cleanroom.RoleAdmin}, cohorts.Spec{
 		Name: "Acme - Everyone", Kind: cleanroom.CohortMatched, ConnectionIDs: []string{w.conn},
 		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource}}}}); err != nil {
 		t.Fatal(err)
@@ -1085,7 +1082,7 @@ func TestBrowserCohortCurve(t *testing.T) {
 	needBrowser(t)
 	w := newCohortWorld(t)
 	ctx := context.Background()
-	co, err := w.api.Cohorts.Create(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin}, cohorts.Spec{
+	co, err := w.api.Cohorts.Create(ctx, cleanroom.NewCaller(w.adv.ID, cleanroom.RoleAdmin), cohorts.Spec{
 		Name: "Acme - Lookalike", Kind: cleanroom.CohortModeled, ConnectionIDs: []string{w.conn},
 		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource, Segment: synth.AllCustomersID}}}})
 	if err != nil {

@@ -12,9 +12,8 @@ import (
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
@@ -143,14 +142,9 @@ func newForm() cohortForm {
 		Rows: make([]conditionRow, firstRows)}
 }
 
-func (d *Dashboard) caller(p *page) connections.Caller {
-	c := p.Caller
-	return connections.Caller{OrgID: c.OrgID(), Role: c.Role, RepresentsID: c.RepresentsID, UserID: c.User.ID}
-}
-
 // cohortsAllowed answers pages that need an org and a role other than limited.
 func (d *Dashboard) cohortsAllowed(w http.ResponseWriter, p *page) bool {
-	if p.Caller.Org == nil || p.Caller.Role == cleanroom.RoleLimited || d.api.Cohorts == nil {
+	if p.Caller.Org == nil || p.Caller.Role == cleanroom.RoleLimited || d.Cohorts == nil {
 		http.Error(w, "Cohorts are not available here.", http.StatusNotFound)
 		return false
 	}
@@ -174,8 +168,8 @@ func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page,
 	ctx := r.Context()
 	c := p.Caller
 	data := &cohortsData{Publisher: c.Org.Kind == cleanroom.OrgPublisher, CanEdit: canCreate(p), Form: form,
-		Threshold: d.api.Cohorts.Threshold()}
-	cs, _, err := d.api.Cohorts.List(ctx, d.caller(p), data.Publisher, cleanroom.Page{Limit: cleanroom.MaxPageLimit})
+		Threshold: d.Cohorts.Threshold()}
+	cs, _, err := d.Cohorts.List(ctx, p.Caller, data.Publisher, cleanroom.Page{Limit: cleanroom.MaxPageLimit})
 	if err != nil {
 		d.fail(w, err)
 		return
@@ -236,8 +230,7 @@ func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page,
 // sources the workspace owns or is granted, and their segments.
 func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) error {
 	ctx := r.Context()
-	org := p.Caller.Org
-	conns, err := d.connections(r, org)
+	conns, err := d.connections(r, p.Caller)
 	if err != nil {
 		return err
 	}
@@ -254,19 +247,15 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 			continue
 		}
 		choice := connectionChoice{ID: conn.ID, Publisher: conn.OtherName, Kinds: strings.Join(kinds, ", ")}
-		active, reason, err := d.api.Connections.Status(ctx, conn.Connection)
-		if err != nil {
-			return err
-		}
-		if !active {
-			choice.Suspended = reason
+		if !conn.Active {
+			choice.Suspended = conn.Reason
 			if choice.Suspended == "" {
 				choice.Suspended = "Suspended."
 			}
 		}
 		data.Connections = append(data.Connections, choice)
 		// The publisher cohorts the workspace may name through this connection.
-		pcs, err := d.api.Cohorts.PublisherCohorts(ctx, connections.Caller{OrgID: org.ID, Role: cleanroom.RoleAdmin}, conn.ID)
+		pcs, err := d.Cohorts.PublisherCohorts(ctx, p.Caller, conn.ID)
 		if err != nil {
 			return err
 		}
@@ -278,22 +267,8 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 			data.PublisherCohorts = append(data.PublisherCohorts, segmentChoice{ID: pc.ID, Label: label})
 		}
 	}
-	data.DataSources, _, err = d.store.ListDataSources(ctx, cleanroom.DataSourceFilter{OrgID: org.ID, Page: cleanroom.Page{Limit: 100}})
-	if err != nil {
+	if data.DataSources, err = d.Connections.QueryableDataSources(ctx, p.Caller); err != nil {
 		return err
-	}
-	// Data sources granted to the workspace are usable too.
-	gs, err := d.store.ListGrants(ctx, "", org.ID)
-	if err != nil {
-		return err
-	}
-	for _, g := range gs {
-		if !g.Active(cleanroom.UTC(d.api.Now())) || slices.ContainsFunc(data.DataSources, func(x *cleanroom.DataSource) bool { return x.ID == g.DataSourceID }) {
-			continue
-		}
-		if ds, err := d.store.FindDataSource(ctx, g.DataSourceID); err == nil {
-			data.DataSources = append(data.DataSources, ds)
-		}
 	}
 	for _, ds := range data.DataSources {
 		tax, err := uploads.DataSourceTaxonomy(ctx, d.store, ds.ID)
@@ -414,7 +389,7 @@ func (d *Dashboard) showError(p *page, err error) int {
 	if cleanroom.ErrorCode(err) == cleanroom.EINTERNAL {
 		d.log.Error("dashboard", "page", p.Title, "err", err)
 	}
-	return api.StatusOf(cleanroom.ErrorCode(err))
+	return httpx.StatusOf(cleanroom.ErrorCode(err))
 }
 
 func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page) {
@@ -436,23 +411,23 @@ func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page
 		d.showCohorts(w, r, p, form, nil, nil)
 		return
 	case action == "estimate":
-		est, err := d.api.Cohorts.Estimate(r.Context(), d.caller(p), sp)
+		est, err := d.Cohorts.Estimate(r.Context(), p.Caller, sp)
 		if err != nil {
 			d.showCohorts(w, r, p, form, nil, err)
 			return
 		}
-		d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.estimate",
-			Details: map[string]any{"via": "dashboard", "connections": sp.ConnectionIDs}})
+		d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.estimate",
+			Details: map[string]any{"via": "dashboard", "connections": sp.ConnectionIDs}}).By(p.Caller))
 		d.showCohorts(w, r, p, form, est, nil)
 		return
 	}
-	co, err := d.api.Cohorts.Create(r.Context(), d.caller(p), sp)
+	co, err := d.Cohorts.Create(r.Context(), p.Caller, sp)
 	if err != nil {
 		d.showCohorts(w, r, p, form, nil, err)
 		return
 	}
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.create", TargetType: "cohort",
-		TargetID: co.ID, Details: map[string]any{"via": "dashboard", "kind": co.Kind, "connections": sp.ConnectionIDs}})
+	d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.create", TargetType: "cohort",
+		TargetID: co.ID, Details: map[string]any{"via": "dashboard", "kind": co.Kind, "connections": sp.ConnectionIDs}}).By(p.Caller))
 	http.Redirect(w, r, "/cohorts/"+co.ID, http.StatusSeeOther)
 }
 
@@ -582,7 +557,7 @@ func (d *Dashboard) cohortPage(w http.ResponseWriter, r *http.Request, p *page) 
 // showCohort renders the cohort page, with the error of a change that failed.
 func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, changeErr error) {
 	ctx := r.Context()
-	co, err := d.api.Cohorts.Get(ctx, d.caller(p), r.PathValue("id"))
+	co, err := d.Cohorts.Get(ctx, p.Caller, r.PathValue("id"))
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 		http.Error(w, "Cohort not found.", http.StatusNotFound)
 		return
@@ -590,7 +565,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 		d.fail(w, err)
 		return
 	}
-	thr := d.api.Cohorts.Threshold()
+	thr := d.Cohorts.Threshold()
 	data := &cohortData{cohortRow: &cohortRow{co, thr, map[string]string{}}, Own: co.OrgID == p.Caller.OrgID()}
 	data.CanEdit = data.Own && p.Caller.Role.AtLeast(cleanroom.RoleMember)
 	data.Refresh = d.refresh(data.Busy())
@@ -607,7 +582,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 	var q match.Query
 	if data.Own && json.Unmarshal(co.Query, &q) == nil {
 		data.Query = describeQuery(q, func(id string) string {
-			if ds, err := d.store.FindDataSource(ctx, id); err == nil {
+			if ds, _, _, err := d.Connections.DataSource(ctx, p.Caller, id); err == nil {
 				return ds.Name
 			}
 			return shortID(id)
@@ -622,7 +597,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 		}
 	}
 	if data.Own {
-		raws, err := d.api.Cohorts.CohortDiagnostics(ctx, d.caller(p), co.ID)
+		raws, err := d.Cohorts.CohortDiagnostics(ctx, p.Caller, co.ID)
 		if err == nil {
 			for _, raw := range raws {
 				var dg cohorts.Diagnostics
@@ -684,20 +659,20 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		return
 	}
 	id := r.PathValue("id")
-	c := d.caller(p)
+	c := p.Caller
 	var err error
 	action := r.PostFormValue("action")
 	switch action {
 	case "delete":
-		if _, err = d.api.Cohorts.Delete(r.Context(), c, id); err == nil {
-			d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.delete", TargetType: "cohort", TargetID: id,
-				Details: map[string]any{"via": "dashboard"}})
+		if _, err = d.Cohorts.Delete(r.Context(), c, id); err == nil {
+			d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.delete", TargetType: "cohort", TargetID: id,
+				Details: map[string]any{"via": "dashboard"}}).By(p.Caller))
 			http.Redirect(w, r, "/cohorts", http.StatusSeeOther)
 			return
 		}
 	case "pause", "resume":
 		paused := action == "pause"
-		_, err = d.api.Cohorts.Update(r.Context(), c, id, cohorts.Change{Paused: &paused})
+		_, err = d.Cohorts.Update(r.Context(), c, id, cohorts.Change{Paused: &paused})
 	case "select":
 		var sim float64
 		sim, err = strconv.ParseFloat(r.PostFormValue("similarity"), 64)
@@ -706,7 +681,7 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 			break
 		}
 		seeds := r.PostFormValue("include_seeds") == "on"
-		_, err = d.api.Cohorts.Update(r.Context(), c, id, cohorts.Change{Similarity: &sim, IncludeSeeds: &seeds})
+		_, err = d.Cohorts.Update(r.Context(), c, id, cohorts.Change{Similarity: &sim, IncludeSeeds: &seeds})
 	default:
 		err = cleanroom.Errorf(cleanroom.EINVALID, "Unknown action.")
 	}
@@ -718,8 +693,8 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		d.showCohort(w, r, p, err)
 		return
 	}
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.update", TargetType: "cohort", TargetID: id,
-		Details: map[string]any{"via": "dashboard", "action": action}})
+	d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.update", TargetType: "cohort", TargetID: id,
+		Details: map[string]any{"via": "dashboard", "action": action}}).By(p.Caller))
 	http.Redirect(w, r, "/cohorts/"+id, http.StatusSeeOther)
 }
 

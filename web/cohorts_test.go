@@ -5,12 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,20 +17,15 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
-	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/app/apptest"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
-	"github.com/cleanroom-oss/cleanroom/keyring"
-	"github.com/cleanroom-oss/cleanroom/localblob"
 	"github.com/cleanroom-oss/cleanroom/lookalike"
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
-	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/uploads"
-	"github.com/cleanroom-oss/cleanroom/web"
 )
 
 // cohortWorld is a dashboard over real services with a synced publisher audience, an
@@ -55,24 +48,16 @@ const worldPassword = "a long enough password"
 func newCohortWorld(t *testing.T) *cohortWorld {
 	t.Helper()
 	ctx := context.Background()
-	store := sqlite.MustOpen(t)
-	keys := keyring.Generate()
-	acc := accounts.New(store, keys)
-	acc.Passwords = auth.TestParams
-	log := slog.New(slog.DiscardHandler)
-	a := api.New(store, acc, log)
-	blobs, err := localblob.Open(filepath.Join(t.TempDir(), "blobs"))
+	m := apptest.Open(t, apptest.Options{})
+	store, acc := m.Store, m.Accounts
+	h, err := m.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &cohortWorld{t: t, store: store, api: a, runner: jobs.NewRunner(store, log)}
-	a.Uploads = uploads.New(store, blobs, keys, w.runner)
-	a.Uploads.Register(w.runner)
-	a.Cohorts = cohorts.New(store, a.Connections, a.Uploads, w.runner, 4)
-	a.Cohorts.Register(w.runner)
-	dash := web.New(a, store, log)
-	dash.RefreshEvery = 100 * time.Millisecond // busy pages refresh quickly in tests
-	w.srv = httptest.NewServer(a.Handler(dash))
+	m.Web.RefreshEvery = 100 * time.Millisecond // busy pages refresh quickly in tests
+	w := &cohortWorld{t: t, store: store, api: m.API, runner: m.Jobs}
+	a := m.API
+	w.srv = httptest.NewServer(h)
 	t.Cleanup(w.srv.Close)
 	must := func(err error) {
 		t.Helper()
@@ -114,7 +99,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	// The advertiser's CRM file.
 	ad, err := synth.NewAdvertiser(u, synth.AdvertiserConfig{Seed: 3, Rows: 8000, Overlap: 0.7})
 	must(err)
-	ds, err := a.Connections.CreateDataSource(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin}, "CRM customers", "")
+	ds, err := a.Connections.CreateDataSource(ctx, cleanroom.NewCaller(w.adv.ID, cleanroom.RoleAdmin), "CRM customers", "")
 	must(err)
 	buf.Reset()
 	must(ad.WriteTaxonomy(&buf))
@@ -134,11 +119,11 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	wsConn, _, err := a.Connections.CreateConnection(ctx, w.pub.ID, w.pub.DemandSideID, cleanroom.Permissions{MatchedCohorts: true})
 	must(err)
 	w.wsConn = wsConn.ID
-	inv, err := a.Connections.Invite(ctx, connections.Caller{OrgID: w.pub.DemandSideID, Role: cleanroom.RoleAdmin}, "agency@acme.example", w.adv.ID)
+	inv, err := a.Connections.Invite(ctx, cleanroom.NewCaller(w.pub.DemandSideID, cleanroom.RoleAdmin), "agency@acme.example", w.adv.ID)
 	must(err)
 	agency, err := store.FindUserByEmail(ctx, "agency@acme.example")
 	must(err)
-	_, _, err = acc.AcceptInvitation(ctx, agency, inv.ID)
+	_, _, err = acc.AcceptInvitation(ctx, &cleanroom.Caller{User: agency}, inv.ID)
 	must(err)
 	return w
 }
@@ -449,7 +434,7 @@ func TestDataSourcesPage(t *testing.T) {
 func TestCohortCurveWithholdsSmallReach(t *testing.T) {
 	w := newCohortWorld(t)
 	ctx := context.Background()
-	co, err := w.api.Cohorts.Create(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin}, cohorts.Spec{
+	co, err := w.api.Cohorts.Create(ctx, cleanroom.NewCaller(w.adv.ID, cleanroom.RoleAdmin), cohorts.Spec{
 		Name: "Acme - Lookalike", Kind: cleanroom.CohortModeled, ConnectionIDs: []string{w.conn},
 		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource}}}})
 	if err != nil {
@@ -507,7 +492,7 @@ func TestCohortCurveWithholdsSmallReach(t *testing.T) {
 // name, and only those.
 func TestPublisherCohortSuggestions(t *testing.T) {
 	w := newCohortWorld(t)
-	if _, err := w.api.Connections.UpdatePermissions(context.Background(), connections.Caller{OrgID: w.pub.ID, Role: cleanroom.RoleAdmin}, w.conn,
+	if _, err := w.api.Connections.UpdatePermissions(context.Background(), cleanroom.NewCaller(w.pub.ID, cleanroom.RoleAdmin), w.conn,
 		cleanroom.Permissions{MatchedCohorts: true, CustomCohorts: true, SharedCustomCohorts: []string{"c2"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
 // dataSourcesData is what the data sources page shows: each data source with its latest
@@ -19,6 +20,7 @@ type dataSourcesData struct {
 
 type dataSourceRow struct {
 	*cleanroom.DataSource
+	Access  connections.Access
 	Uploads []uploadRow
 }
 
@@ -42,18 +44,19 @@ func (d *Dashboard) dataSourcesPage(w http.ResponseWriter, r *http.Request, p *p
 		return
 	}
 	ctx := r.Context()
-	f := cleanroom.DataSourceFilter{OrgID: c.Org.ID, Page: cleanroom.Page{Limit: 100}}
-	if c.Role == cleanroom.RoleLimited {
-		f.AdvertiserID = c.RepresentsID
-	}
-	dss, _, err := d.store.ListDataSources(ctx, f)
+	dss, access, _, err := d.Connections.DataSources(ctx, c, cleanroom.Page{Limit: 100})
 	if err != nil {
 		d.fail(w, err)
 		return
 	}
 	data := &dataSourcesData{}
-	for _, ds := range dss {
-		row := dataSourceRow{DataSource: ds}
+	for i, ds := range dss {
+		row := dataSourceRow{DataSource: ds, Access: access[i]}
+		if access[i] == connections.AccessListed {
+			// An invited advertiser's data not granted to the workspace: its existence only.
+			data.Sources = append(data.Sources, row)
+			continue
+		}
 		ups, _, err := d.store.ListUploads(ctx, cleanroom.UploadDataSource, ds.ID, cleanroom.Page{Limit: uploadsShown})
 		if err != nil {
 			d.fail(w, err)

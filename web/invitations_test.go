@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -14,11 +13,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
-	"github.com/cleanroom-oss/cleanroom/api"
-	"github.com/cleanroom-oss/cleanroom/auth"
-	"github.com/cleanroom-oss/cleanroom/keyring"
-	"github.com/cleanroom-oss/cleanroom/sqlite"
-	"github.com/cleanroom-oss/cleanroom/web"
+	"github.com/cleanroom-oss/cleanroom/app/apptest"
 )
 
 // formClient is a signed-in dashboard client without JavaScript.
@@ -74,12 +69,13 @@ func (b *formClient) post(path string) (int, string) {
 // workspace in the org switcher.
 func TestDashboardInvitations(t *testing.T) {
 	ctx := context.Background()
-	store := sqlite.MustOpen(t)
-	acc := accounts.New(store, keyring.Generate())
-	acc.Passwords = auth.TestParams
-	log := slog.New(slog.DiscardHandler)
-	a := api.New(store, acc, log)
-	srv := httptest.NewServer(a.Handler(web.New(a, store, log)))
+	app := apptest.Open(t, apptest.Options{})
+	store, acc := app.Store, app.Accounts
+	h, err := app.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	must := func(err error) {
 		t.Helper()
@@ -105,11 +101,12 @@ func TestDashboardInvitations(t *testing.T) {
 	add(pub, "reader@planet.example", cleanroom.RoleViewer)
 	crm := add(adv, "crm@acme.example", cleanroom.RoleAdmin)
 
-	toCRM, err := acc.InviteMember(ctx, pub.ID, ops.ID, accounts.NewUser{Email: crm.Email, Password: pw, Role: cleanroom.RoleViewer})
+	asOps := &cleanroom.Caller{User: ops, Org: pub, Role: cleanroom.RoleAdmin}
+	toCRM, err := acc.InviteMember(ctx, asOps, accounts.NewUser{Email: crm.Email, Password: pw, Role: cleanroom.RoleViewer})
 	must(err)
-	toNew, err := acc.InviteMember(ctx, pub.ID, ops.ID, accounts.NewUser{Email: "new@planet.example", Password: pw, Role: cleanroom.RoleMember})
+	toNew, err := acc.InviteMember(ctx, asOps, accounts.NewUser{Email: "new@planet.example", Password: pw, Role: cleanroom.RoleMember})
 	must(err)
-	toGone, err := acc.InviteMember(ctx, pub.ID, ops.ID, accounts.NewUser{Email: "gone@elsewhere.example", Password: pw, Role: cleanroom.RoleMember})
+	toGone, err := acc.InviteMember(ctx, asOps, accounts.NewUser{Email: "gone@elsewhere.example", Password: pw, Role: cleanroom.RoleMember})
 	must(err)
 
 	// The publisher's admin: the invitations, withdraw buttons, and the workspace in the switcher.
@@ -124,7 +121,7 @@ func TestDashboardInvitations(t *testing.T) {
 	if status, _ := admin.post("/org/invitations/" + toGone.ID + "/withdraw"); status != http.StatusOK {
 		t.Errorf("withdraw: %d", status)
 	}
-	if got, _ := acc.Invitation(ctx, pub.ID, toGone.ID); got.State != cleanroom.InvitationWithdrawn {
+	if got, _ := acc.Invitation(ctx, asOps, toGone.ID); got.State != cleanroom.InvitationWithdrawn {
 		t.Errorf("after withdrawing: %s", got.State)
 	}
 	// A viewer sees the list, without the buttons, and cannot withdraw.

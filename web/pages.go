@@ -5,6 +5,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
 // overviewData is what the overview page shows: the invitations waiting for the user; the org's
@@ -41,27 +42,27 @@ func (d *Dashboard) showOverview(w http.ResponseWriter, r *http.Request, p *page
 	data := &overviewData{Org: c.Org, Advertisers: map[string]string{}}
 	first := cleanroom.Page{Limit: 20}
 	var err error
-	data.Received, err = d.api.Accounts.ReceivedInvitations(ctx, c.User)
+	data.Received, err = d.Accounts.ReceivedInvitations(ctx, c)
 	switch {
 	case err != nil:
 	case c.Org == nil:
-		if c.User.Operator {
-			data.AllOrgs, _, err = d.store.ListOrgs(ctx, cleanroom.Page{Limit: 100})
+		if c.Operator() {
+			data.AllOrgs, _, err = d.Accounts.Orgs(ctx, c, cleanroom.Page{Limit: 100})
 		}
 	case c.Role == cleanroom.RoleLimited:
 		data.Limited = true
-		data.DataSources, _, err = d.store.ListDataSources(ctx, cleanroom.DataSourceFilter{OrgID: c.Org.ID, AdvertiserID: c.RepresentsID, Page: first})
+		data.DataSources, _, _, err = d.Connections.DataSources(ctx, c, first)
 		if err == nil {
-			data.Tokens, _, err = d.store.ListTokens(ctx, c.Org.ID, c.User.ID, first)
+			data.Tokens, _, err = d.Accounts.Tokens(ctx, c, first)
 		}
 	default:
-		data.Members, _, err = d.store.ListMembers(ctx, c.Org.ID, first)
+		data.Members, _, err = d.Accounts.Members(ctx, c, first)
 		if err == nil {
-			data.Connections, err = d.connections(r, c.Org)
+			data.Connections, err = d.connections(r, c)
 		}
 		if err == nil {
 			data.Admin = c.Role.AtLeast(cleanroom.RoleAdmin)
-			data.Invitations, _, err = d.api.Accounts.Invitations(ctx, c.Org.ID, cleanroom.Page{Limit: 50})
+			data.Invitations, _, err = d.Accounts.Invitations(ctx, c, cleanroom.Page{Limit: 50})
 		}
 		for _, inv := range data.Invitations {
 			if inv.RepresentsID == "" || data.Advertisers[inv.RepresentsID] != "" || err != nil {
@@ -73,20 +74,16 @@ func (d *Dashboard) showOverview(w http.ResponseWriter, r *http.Request, p *page
 			}
 		}
 		if err == nil && c.Org.Kind != cleanroom.OrgPublisher {
-			data.DataSources, _, err = d.store.ListDataSources(ctx, cleanroom.DataSourceFilter{OrgID: c.Org.ID, Page: first})
+			data.DataSources, _, _, err = d.Connections.DataSources(ctx, c, first)
 		}
 		if err == nil {
-			owner := c.User.ID
-			if c.Role.AtLeast(cleanroom.RoleAdmin) {
-				owner = ""
-			}
-			data.Tokens, _, err = d.store.ListTokens(ctx, c.Org.ID, owner, first)
+			data.Tokens, _, err = d.Accounts.Tokens(ctx, c, first)
 		}
 		if err == nil {
-			data.Jobs, _, err = d.store.ListJobs(ctx, cleanroom.JobFilter{OrgID: c.Org.ID, Page: cleanroom.Page{Limit: 10}})
+			data.Jobs, _, err = d.Jobs.List(ctx, c, cleanroom.JobFilter{Page: cleanroom.Page{Limit: 10}})
 		}
 		if err == nil {
-			data.Audit, _, err = d.store.ListAudit(ctx, cleanroom.AuditFilter{OrgID: c.Org.ID, Page: cleanroom.Page{Limit: 10}})
+			data.Audit, _, err = d.Accounts.Audit(ctx, c, "", "", cleanroom.Page{Limit: 10})
 		}
 	}
 	if err != nil {
@@ -97,37 +94,23 @@ func (d *Dashboard) showOverview(w http.ResponseWriter, r *http.Request, p *page
 	d.render(w, status, "overview.html", p)
 }
 
-// connectionRow is a connection as the overview lists it.
+// connectionRow is a connection as the dashboard lists it.
 type connectionRow struct {
-	*cleanroom.Connection
+	*connections.Described
 	OtherName string
 	Toggles   []string
 }
 
-// connections lists the org's connections with the other party's name and the toggles on.
-func (d *Dashboard) connections(r *http.Request, org *cleanroom.Org) ([]connectionRow, error) {
-	f := cleanroom.ConnectionFilter{Page: cleanroom.Page{Limit: 50}}
-	if org.Kind == cleanroom.OrgPublisher {
-		f.PublisherID = org.ID
-	} else {
-		f.PartnerID = org.ID
-	}
-	conns, _, err := d.store.ListConnections(r.Context(), f)
+// connections lists the caller's org's connections with the other party's name and the toggles on.
+func (d *Dashboard) connections(r *http.Request, c *cleanroom.Caller) ([]connectionRow, error) {
+	ds, _, err := d.Connections.List(r.Context(), c, cleanroom.Page{Limit: 50})
 	if err != nil {
 		return nil, err
 	}
-	rows := make([]connectionRow, 0, len(conns))
-	for _, conn := range conns {
-		other := conn.PartnerID
-		if org.Kind != cleanroom.OrgPublisher {
-			other = conn.PublisherID
-		}
-		o, err := d.store.FindOrg(r.Context(), other)
-		if err != nil {
-			return nil, err
-		}
+	rows := make([]connectionRow, 0, len(ds))
+	for _, conn := range ds {
 		p := conn.Permissions
-		row := connectionRow{Connection: conn, OtherName: o.Name}
+		row := connectionRow{Described: conn, OtherName: conn.Other(c)}
 		for _, t := range []struct {
 			on   bool
 			name string
@@ -148,13 +131,11 @@ type auditData struct {
 }
 
 func (d *Dashboard) auditPage(w http.ResponseWriter, r *http.Request, p *page) {
-	c := p.Caller
-	if (c.Org == nil && !c.User.Operator) || c.Role == cleanroom.RoleLimited {
+	es, next, err := d.Accounts.Audit(r.Context(), p.Caller, "", "", cleanroom.Page{After: r.URL.Query().Get("after"), Limit: 100})
+	if cleanroom.ErrorCode(err) == cleanroom.EFORBIDDEN {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	es, next, err := d.store.ListAudit(r.Context(), cleanroom.AuditFilter{OrgID: c.OrgID(),
-		Page: cleanroom.Page{After: r.URL.Query().Get("after"), Limit: 100}})
 	if err != nil {
 		d.fail(w, err)
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/app"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; otherwise it comes from the
@@ -114,7 +115,7 @@ func (c *cli) versionCommand() *cobra.Command {
 }
 
 func (c *cli) serveCommand() *cobra.Command {
-	m := NewMain()
+	m := app.NewMain()
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the API, dashboard and background jobs",
@@ -127,8 +128,8 @@ blob area and a master key generated on first start.`,
 			return c.serve(m, nil)
 		},
 	}
-	m.Config.storageFlags(cmd.Flags())
-	m.Config.serverFlags(cmd.Flags())
+	storageFlags(cmd.Flags(), &m.Config)
+	serverFlags(cmd.Flags(), &m.Config)
 	return cmd
 }
 
@@ -139,11 +140,11 @@ func signalContext() (context.Context, context.CancelFunc) {
 
 // serve opens m (unless it is open already) and serves until SIGINT or SIGTERM, then shuts down
 // gracefully. ready, if set, runs once the server listens.
-func (c *cli) serve(m *Main, ready func()) error {
+func (c *cli) serve(m *app.Main, ready func()) error {
 	ctx, stop := signalContext()
 	defer stop()
 	if m.Logger == nil {
-		l, err := newLogger(m.Config, c.stderr)
+		l, err := app.NewLogger(m.Config, c.stderr)
 		if err != nil {
 			return err
 		}
@@ -165,8 +166,7 @@ func (c *cli) serve(m *Main, ready func()) error {
 	select {
 	case <-ctx.Done():
 		m.Logger.Info("shutting down")
-	case err := <-m.done:
-		m.done <- err
+	case <-m.Stopped():
 	}
 	return errors.Join(m.Close(), m.Wait())
 }

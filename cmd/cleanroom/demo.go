@@ -16,11 +16,11 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
-	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/app"
 )
 
 func (c *cli) demoCommand() *cobra.Command {
-	m := NewMain()
+	m := app.NewMain()
 	m.Config.DataDir = ""
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -36,7 +36,7 @@ interrupted.`,
 			if err := prepareDemoDir(&m.Config); err != nil {
 				return err
 			}
-			l, err := newLogger(m.Config, c.stderr)
+			l, err := app.NewLogger(m.Config, c.stderr)
 			if err != nil {
 				return err
 			}
@@ -58,8 +58,8 @@ interrupted.`,
 			return c.serve(m, func() { d.print(c.stdout, m) })
 		},
 	}
-	m.Config.storageFlags(cmd.Flags())
-	m.Config.serverFlags(cmd.Flags())
+	storageFlags(cmd.Flags(), &m.Config)
+	serverFlags(cmd.Flags(), &m.Config)
 	return cmd
 }
 
@@ -74,7 +74,7 @@ func portFree(addr string) bool {
 
 // prepareDemoDir picks the demo's data directory: a new temporary one, or the one given if it is
 // empty or missing (a demo never touches existing data).
-func prepareDemoDir(c *Config) error {
+func prepareDemoDir(c *app.Config) error {
 	if c.DataDir == "" {
 		dir, err := os.MkdirTemp("", "cleanroom-demo-")
 		if err != nil {
@@ -103,7 +103,7 @@ type demo struct {
 }
 
 // seedDemo creates the demo's organizations, accounts and tokens.
-func seedDemo(ctx context.Context, m *Main) (*demo, error) {
+func seedDemo(ctx context.Context, m *app.Main) (*demo, error) {
 	acc := m.Accounts
 	d := &demo{}
 	pw := func() string {
@@ -188,7 +188,7 @@ func seedDemo(ctx context.Context, m *Main) (*demo, error) {
 }
 
 // print writes the demo's logins.
-func (d *demo) print(w io.Writer, m *Main) {
+func (d *demo) print(w io.Writer, m *app.Main) {
 	fmt.Fprintf(w, "\nClean Room demo is running at %s\nData directory: %s\n\n", m.URL(), m.Config.DataDir)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WHO\tORGANIZATION\tEMAIL\tPASSWORD")
@@ -206,7 +206,7 @@ func (d *demo) print(w io.Writer, m *Main) {
 // seedDemoConnections connects the demo publisher both ways: to the advertiser (operator-driven)
 // and to its own demand-side workspace (publisher-driven), into which a second advertiser's data
 // lead is invited with the limited role.
-func seedDemoConnections(ctx context.Context, m *Main, d *demo, pub, adv *cleanroom.Org, pw func() string) (string, error) {
+func seedDemoConnections(ctx context.Context, m *app.Main, d *demo, pub, adv *cleanroom.Org, pw func() string) (string, error) {
 	svc := m.Connections
 	conn, _, err := svc.CreateConnection(ctx, pub.ID, adv.ID, cleanroom.Permissions{
 		StandardCohorts: true, MatchedCohorts: true, ModeledAudiences: true, Insights: true,
@@ -234,11 +234,11 @@ func seedDemoConnections(ctx context.Context, m *Main, d *demo, pub, adv *cleanr
 	if err != nil {
 		return "", err
 	}
-	inv, err := svc.Invite(ctx, connections.Caller{OrgID: pub.DemandSideID, Role: cleanroom.RoleAdmin}, lead.Email, coffee.ID)
+	inv, err := svc.Invite(ctx, cleanroom.NewCaller(pub.DemandSideID, cleanroom.RoleAdmin), lead.Email, coffee.ID)
 	if err != nil {
 		return "", err
 	}
-	if _, _, err := m.Accounts.AcceptInvitation(ctx, &lead.User, inv.ID); err != nil {
+	if _, _, err := m.Accounts.AcceptInvitation(ctx, cleanroom.MemberCaller(lead, coffee), inv.ID); err != nil {
 		return "", err
 	}
 	tok, _, err := m.Accounts.IssueToken(ctx, lead.ID, pub.DemandSideID, "demo", 0)

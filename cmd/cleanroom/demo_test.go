@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/app"
 )
 
 // TestDemoSeed runs the demo's seeding on a fresh data directory: the publisher's audience and
 // the advertiser's upload are processed, and the cohorts are built (the matched one and the
 // lookalike with a chosen similarity active, the other lookalike waiting for a choice).
 func TestDemoSeed(t *testing.T) {
-	m := NewMain()
+	m := app.NewMain()
 	m.Config.DataDir = filepath.Join(t.TempDir(), "demo")
 	m.Config.LogLevel = "warn"
 	ctx := context.Background()

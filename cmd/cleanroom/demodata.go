@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
@@ -27,7 +27,7 @@ const (
 // seedDemoData gives the demo publisher a synthetic audience and the advertiser a processed CRM
 // upload, shares a few of the publisher's custom cohorts with the advertiser, and builds a matched
 // and a modeled cohort. It runs the jobs itself, before the server starts.
-func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdminID, connID string) error {
+func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, advAdminID, connID string) error {
 	u, err := synth.NewUniverse(synth.UniverseConfig{Seed: 7, Users: demoUsers, Cohorts: demoCohorts})
 	if err != nil {
 		return err
@@ -55,7 +55,7 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 	if err != nil {
 		return err
 	}
-	advCaller := connections.Caller{OrgID: advID, Role: cleanroom.RoleAdmin, UserID: advAdminID}
+	advCaller := &cleanroom.Caller{User: &cleanroom.User{ID: advAdminID}, Org: &cleanroom.Org{ID: advID}, Role: cleanroom.RoleAdmin}
 	ds, err := m.Connections.CreateDataSource(ctx, advCaller, "CRM customers", "Loyalty members and online buyers, last 24 months")
 	if err != nil {
 		return err
@@ -86,7 +86,7 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 			shared = append(shared, c.ID)
 		}
 	}
-	pubCaller := connections.Caller{OrgID: pubID, Role: cleanroom.RoleAdmin, UserID: pubAdminID}
+	pubCaller := &cleanroom.Caller{User: &cleanroom.User{ID: pubAdminID}, Org: &cleanroom.Org{ID: pubID}, Role: cleanroom.RoleAdmin}
 	if _, err := m.Connections.UpdatePermissions(ctx, pubCaller, connID, cleanroom.Permissions{
 		StandardCohorts: true, MatchedCohorts: true, ModeledAudiences: true, Insights: true,
 		CustomCohorts: true, SharedCustomCohorts: shared,
@@ -118,7 +118,7 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 }
 
 // demoUpload uploads data in one part and processes it.
-func demoUpload(ctx context.Context, m *Main, orgID, userID string, target cleanroom.UploadTarget, targetID, name string, data []byte) error {
+func demoUpload(ctx context.Context, m *app.Main, orgID, userID string, target cleanroom.UploadTarget, targetID, name string, data []byte) error {
 	up, err := m.Uploads.Begin(ctx, orgID, userID, target, targetID, name, int64(len(data)), "", 0)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/app"
 )
 
 // run executes the CLI in-process and returns its exit code, stdout and stderr.
@@ -94,7 +95,7 @@ func TestBootstrap(t *testing.T) {
 	}
 
 	// Serve the same data directory.
-	m := NewMain()
+	m := app.NewMain()
 	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
 	m.Logger = slog.New(slog.DiscardHandler)
 	ctx := context.Background()
@@ -189,7 +190,7 @@ func TestBootstrap(t *testing.T) {
 		t.Error("server still answers after Close")
 	}
 	// Reopen: the job is queued again, not lost.
-	m2 := NewMain()
+	m2 := app.NewMain()
 	m2.Config.DataDir = dir
 	m2.Logger = slog.New(slog.DiscardHandler)
 	if err := m2.Open(ctx); err != nil {
@@ -205,10 +206,10 @@ func TestBootstrap(t *testing.T) {
 // TestEnvTwins: every flag can be set from its CLEANROOM_* twin; the command line wins.
 func TestEnvTwins(t *testing.T) {
 	env := map[string]string{"CLEANROOM_ADDR": "127.0.0.1:9999", "CLEANROOM_DATA": "/srv/cr", "CLEANROOM_WORKERS": "7", "CLEANROOM_LOG_LEVEL": "debug"}
-	m := NewMain()
+	m := app.NewMain()
 	cmd := &cobra.Command{Use: "x", RunE: func(*cobra.Command, []string) error { return nil }}
-	m.Config.storageFlags(cmd.Flags())
-	m.Config.serverFlags(cmd.Flags())
+	storageFlags(cmd.Flags(), &m.Config)
+	serverFlags(cmd.Flags(), &m.Config)
 	if err := cmd.ParseFlags([]string{"--log-level", "warn"}); err != nil {
 		t.Fatal(err)
 	}
@@ -220,9 +221,9 @@ func TestEnvTwins(t *testing.T) {
 		t.Errorf("config = %+v", c)
 	}
 	env["CLEANROOM_WORKERS"] = "many"
-	m = NewMain()
+	m = app.NewMain()
 	cmd = &cobra.Command{Use: "x"}
-	m.Config.serverFlags(cmd.Flags())
+	serverFlags(cmd.Flags(), &m.Config)
 	if err := applyEnv(cmd, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "CLEANROOM_WORKERS") {
 		t.Errorf("bad env value: %v", err)
 	}
@@ -235,10 +236,10 @@ func TestREADMEDocumentsFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMain()
+	m := app.NewMain()
 	cmd := &cobra.Command{Use: "x"}
-	m.Config.storageFlags(cmd.Flags())
-	m.Config.serverFlags(cmd.Flags())
+	storageFlags(cmd.Flags(), &m.Config)
+	serverFlags(cmd.Flags(), &m.Config)
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		row := "`--" + f.Name + "`"
 		if !strings.Contains(string(readme), row) || !strings.Contains(string(readme), "`"+EnvName(f.Name)+"`") {

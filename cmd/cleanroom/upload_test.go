@@ -21,9 +21,9 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/client"
-	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
 // TestMain lets the test binary act as the cleanroom binary in a child process (for the crash
@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 
 // advertiserSetup makes, in the data directory, an advertiser with a data source and a taxonomy,
 // and returns the data source ID and an API token.
-func advertiserSetup(t *testing.T, m *Main) (dsID, token string) {
+func advertiserSetup(t *testing.T, m *app.Main) (dsID, token string) {
 	t.Helper()
 	ctx := context.Background()
 	m.Accounts.Passwords = auth.TestParams
@@ -59,7 +59,7 @@ func advertiserSetup(t *testing.T, m *Main) (dsID, token string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := m.Connections.CreateDataSource(ctx, connections.Caller{OrgID: adv.ID, Role: cleanroom.RoleAdmin, UserID: mem.ID}, "CRM", "")
+	ds, err := m.Connections.CreateDataSource(ctx, &cleanroom.Caller{User: &cleanroom.User{ID: mem.ID}, Org: &cleanroom.Org{ID: adv.ID}, Role: cleanroom.RoleAdmin}, "CRM", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func writeDataFile(t *testing.T, dir string, n int, seed string) string {
 // server's offset.
 func TestUploadCommandResumes(t *testing.T) {
 	dir := t.TempDir()
-	m := NewMain()
+	m := app.NewMain()
 	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
 	m.Logger = slog.New(slog.DiscardHandler)
 	if err := m.Open(context.Background()); err != nil {
@@ -186,7 +186,7 @@ func TestCrashDuringIngest(t *testing.T) {
 		t.Skip("starts server processes and ingests a million rows")
 	}
 	dir := t.TempDir()
-	m := NewMain()
+	m := app.NewMain()
 	m.Config.DataDir = dir
 	m.Logger = slog.New(slog.DiscardHandler)
 	ctx := context.Background()
@@ -244,7 +244,7 @@ func TestCrashDuringIngest(t *testing.T) {
 	srv.Wait()
 
 	// While the server is down: version 1 is current and its file reads back whole.
-	m = NewMain()
+	m = app.NewMain()
 	m.Config.DataDir = dir
 	m.Logger = slog.New(slog.DiscardHandler)
 	if err := m.Open(ctx); err != nil {

@@ -1,4 +1,8 @@
-package main
+// Package app is the one place that wires the clean room together: it opens the data directory,
+// the master key, the metadata and blob stores, builds the services, the API and the dashboard,
+// and runs the HTTP server and the job workers. cmd/cleanroom and the tests that need the whole
+// application use it, so they run the same wiring.
+package app
 
 import (
 	"context"
@@ -21,6 +25,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
@@ -44,25 +49,34 @@ type Main struct {
 	Connections *connections.Service
 	Uploads     *uploads.Service
 	Cohorts     *cohorts.Service
-	API         *api.Server
 	Jobs        *jobs.Runner
+	// Set by Handler: the sessions shared by the API and the dashboard, the API, the dashboard.
+	Auth *httpx.Auth
+	API  *api.Server
+	Web  *web.Dashboard
+
+	// Now, when set before Open, is the clock of the services that apply time-bound rules
+	// (sessions, tokens, grants, cohorts) and of the API, for tests; the job queue keeps the
+	// wall clock.
+	Now func() time.Time
 
 	// KeyCreated reports that Open generated a new master key.
 	KeyCreated bool
 
-	ln     net.Listener
-	server *http.Server
-	done   chan error
-	cancel context.CancelFunc
+	ln      net.Listener
+	server  *http.Server
+	done    chan error
+	stopped chan struct{}
+	cancel  context.CancelFunc
 }
 
 // NewMain returns a Main with the default configuration, logging to stderr.
 func NewMain() *Main {
-	return &Main{Config: defaultConfig()}
+	return &Main{Config: DefaultConfig()}
 }
 
-// newLogger builds the process logger from the configuration.
-func newLogger(c Config, w io.Writer) (*slog.Logger, error) {
+// NewLogger builds the process logger from the configuration.
+func NewLogger(c Config, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
@@ -81,7 +95,7 @@ func newLogger(c Config, w io.Writer) (*slog.Logger, error) {
 // the services. It does not listen.
 func (m *Main) Open(ctx context.Context) error {
 	if m.Logger == nil {
-		l, err := newLogger(m.Config, os.Stderr)
+		l, err := NewLogger(m.Config, os.Stderr)
 		if err != nil {
 			return err
 		}
@@ -92,15 +106,15 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	var err error
-	if m.Keys, m.KeyCreated, err = keyring.LoadOrCreate(c.keyPath(), c.MasterKey); err != nil {
+	if m.Keys, m.KeyCreated, err = keyring.LoadOrCreate(c.KeyPath(), c.MasterKey); err != nil {
 		return err
 	}
 	if m.KeyCreated {
-		m.Logger.Warn("generated a new master key; back it up, without it the vault files cannot be read", "path", c.keyPath())
+		m.Logger.Warn("generated a new master key; back it up, without it the vault files cannot be read", "path", c.KeyPath())
 	}
 	switch {
 	case c.Database == "":
-		m.Store, err = sqlite.Open(ctx, c.sqlitePath())
+		m.Store, err = sqlite.Open(ctx, c.SQLitePath())
 	case strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://"):
 		m.Store, err = postgres.Open(ctx, c.Database)
 	default:
@@ -109,7 +123,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open metadata store: %w", err)
 	}
-	if m.Blobs, err = localblob.Open(c.blobDir()); err != nil {
+	if m.Blobs, err = localblob.Open(c.BlobDir()); err != nil {
 		return err
 	}
 	m.Accounts = accounts.New(m.Store, m.Keys)
@@ -127,34 +141,52 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Cohorts.ActivationMinimum, m.Cohorts.PrivacyThreshold = c.ActivationMinimum, c.PrivacyThreshold
 	m.Cohorts.Register(m.Jobs)
 	m.Uploads.AfterVersion = func(context.Context) { m.Cohorts.Nudge() }
+	if m.Now != nil {
+		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now = m.Now, m.Now, m.Now
+		m.Accounts.Throttle.SetClock(m.Now)
+	}
 	return nil
+}
+
+// Handler builds the API and the dashboard over the opened services and returns the HTTP
+// handler, without listening (tests serve it with httptest). Serve calls it.
+func (m *Main) Handler() (http.Handler, error) {
+	c := &m.Config
+	m.Auth = httpx.NewAuth(m.Accounts, m.Logger)
+	m.Auth.SecureCookies = c.SecureCookies || c.TLSCert != ""
+	for _, p := range c.TrustedProxies {
+		prefix, err := netip.ParsePrefix(strings.TrimSpace(p))
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8 or 127.0.0.1/32", p)
+		}
+		m.Auth.TrustedProxies = append(m.Auth.TrustedProxies, prefix)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.Jobs)
+	m.API = api.New(m.Store, m.Accounts, m.Logger)
+	if m.Now != nil {
+		m.API.Now, m.API.Jobs.Now = m.Now, m.Now
+	}
+	m.API.Auth = m.Auth
+	m.API.Connections = m.Connections
+	m.API.Uploads = m.Uploads
+	m.API.Cohorts = m.Cohorts
+	m.API.MaxBodyBytes = c.MaxBodyBytes
+	m.API.Registry, m.API.Gatherer = reg, reg
+	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Cohorts: m.Cohorts, Now: m.Now}, m.Logger)
+	return m.API.Handler(m.Web), nil
 }
 
 // Serve starts the job workers and the HTTP server on Config.Addr and returns once it listens.
 // Wait blocks until the server stops; Close stops it gracefully.
 func (m *Main) Serve() error {
 	c := &m.Config
+	handler, err := m.Handler()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.Jobs)
-	m.API = api.New(m.Store, m.Accounts, m.Logger)
-	m.API.Connections = m.Connections
-	m.API.Uploads = m.Uploads
-	m.API.Cohorts = m.Cohorts
-	m.API.MaxBodyBytes = c.MaxBodyBytes
-	m.API.SecureCookies = c.SecureCookies || c.TLSCert != ""
-	for _, p := range c.TrustedProxies {
-		prefix, err := netip.ParsePrefix(strings.TrimSpace(p))
-		if err != nil {
-			cancel()
-			return fmt.Errorf("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8 or 127.0.0.1/32", p)
-		}
-		m.API.TrustedProxies = append(m.API.TrustedProxies, prefix)
-	}
-	m.API.Registry, m.API.Gatherer = reg, reg
-	dash := web.New(m.API, m.Store, m.Logger)
-	handler := m.API.Handler(dash)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -170,7 +202,9 @@ func (m *Main) Serve() error {
 	}
 	m.Jobs.Start()
 	m.done = make(chan error, 1)
+	m.stopped = make(chan struct{})
 	go func() {
+		defer close(m.stopped)
 		var err error
 		if c.TLSCert != "" || c.TLSKey != "" {
 			err = m.server.ServeTLS(ln, c.TLSCert, c.TLSKey)
@@ -226,6 +260,9 @@ func (m *Main) URL() string {
 	}
 	return scheme + "://" + m.ln.Addr().String()
 }
+
+// Stopped is closed when the HTTP server has stopped (after Serve).
+func (m *Main) Stopped() <-chan struct{} { return m.stopped }
 
 // Wait blocks until the HTTP server stops and returns its error.
 func (m *Main) Wait() error {
