@@ -23,7 +23,10 @@ type CohortStatus string
 
 // Cohort states. A matched cohort goes building -> active; a modeled one training ->
 // awaiting_selection -> building -> active (and training -> building -> active when it retrains
-// with a similarity already chosen). Any build may end failed. Paused is set by the user: the
+// with a similarity already chosen). Active means served at one publisher at least. Failed means
+// served nowhere: the build failed, or it is served at no publisher (its data was unlinked or is
+// no longer granted, its connections are gone, it has too few users); the status reason says why,
+// and a rebuild after the inputs change makes it active again. Paused is set by the user: the
 // cohort keeps its users but is not served.
 const (
 	CohortBuilding          CohortStatus = "building"

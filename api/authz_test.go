@@ -16,6 +16,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 var seq atomic.Int64
@@ -164,7 +165,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		}
 		if strings.HasPrefix(rt.Path, "/v1/uploads/") {
 			content := []byte("0000000000000000000000000000000000000000000000000000000000000001\temail_sha256\ts1\n")
-			u, err := e.api.Uploads.Begin(ctx, e.orgW.ID, e.users["w-admin"].ID, cleanroom.UploadDataSource, ds.ID, "f.tsv", int64(len(content)), "", 0)
+			u, err := e.api.Uploads.Begin(ctx, uploads.Spec{OrgID: e.orgW.ID, UserID: e.users["w-admin"].ID, Target: cleanroom.UploadDataSource, TargetID: ds.ID, Name: "f.tsv", Size: int64(len(content))})
 			must(err)
 			path = strings.Replace(rt.Path, "{id}", u.ID, 1)
 			switch rt.Method {
@@ -234,7 +235,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 	case "POST /v1/admin/bridges":
 		body = map[string]any{"name": uniq("Bridge "), "publisher_id": e.orgA.ID, "tags": []string{"acme_id"}}
 	case "GET /v1/admin/bridges/{id}", "POST /v1/admin/bridges/{id}/uploads":
-		b, err := e.api.Uploads.RegisterBridge(ctx, uniq("Bridge "), e.orgA.ID, nil)
+		b, err := e.api.Pipeline.RegisterBridge(ctx, uniq("Bridge "), e.orgA.ID, nil)
 		must(err)
 		set(b.ID)
 		if rt.Method == "POST" {
@@ -380,7 +381,7 @@ func (e *env) ensureAudience() {
 		e.t.Fatal(err)
 	}
 	data := []byte("user_id\tcountry\tidentifiers\tcohorts\nu1\tGB\tmaid=6d92078a-8246-4ba4-ae5b-76104861e7dc\tsports\n")
-	u, err := e.api.Uploads.Begin(ctx, e.orgA.ID, e.users["a-admin"].ID, cleanroom.UploadPublisher, e.orgA.ID, "p.tsv", int64(len(data)), "", 0)
+	u, err := e.api.Uploads.Begin(ctx, uploads.Spec{OrgID: e.orgA.ID, UserID: e.users["a-admin"].ID, Target: cleanroom.UploadPublisher, TargetID: e.orgA.ID, Name: "p.tsv", Size: int64(len(data))})
 	if err == nil {
 		u, err = e.api.Uploads.WritePart(ctx, u, 0, bytes.NewReader(data), "")
 	}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 // Identity bridges: an operator registers a bridge provider for a publisher; the provider's
@@ -14,12 +13,12 @@ import (
 // (operators may act in any org as admin).
 
 type bridgeResponse struct {
-	*uploads.BridgeRegistration
+	*cleanroom.Bridge
 	Versions []*cleanroom.Version `json:"versions"`
 }
 
 func (s *Server) adminRegisterBridge(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
@@ -56,8 +55,8 @@ func (s *Server) adminRegisterBridge(w http.ResponseWriter, r *http.Request, c *
 }
 
 // adminBridge loads the {id} bridge for an operator route.
-func (s *Server) adminBridge(r *http.Request, c *call) (*uploads.BridgeRegistration, error) {
-	svc, err := s.uploadsService()
+func (s *Server) adminBridge(r *http.Request, c *call) (*cleanroom.Bridge, error) {
+	svc, err := s.pipelineService()
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +85,7 @@ func (s *Server) adminGetBridge(w http.ResponseWriter, r *http.Request, c *call)
 	if vs == nil {
 		vs = []*cleanroom.Version{}
 	}
-	return c.reply(http.StatusOK, bridgeResponse{BridgeRegistration: b, Versions: vs})
+	return c.reply(http.StatusOK, bridgeResponse{Bridge: b, Versions: vs})
 }
 
 func (s *Server) adminBeginBridgeUpload(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -98,7 +97,11 @@ func (s *Server) adminBeginBridgeUpload(w http.ResponseWriter, r *http.Request, 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := s.Uploads.Begin(r.Context(), b.PublisherID, c.User.ID, cleanroom.UploadBridge, b.ID, req.Name, req.Size, req.SHA256, req.MaxErrorRate)
+	svc, err := s.uploadsService()
+	if err != nil {
+		return err
+	}
+	u, err := svc.Begin(r.Context(), req.spec(b.PublisherID, c.User.ID, cleanroom.UploadBridge, b.ID))
 	if err != nil {
 		return err
 	}

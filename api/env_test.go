@@ -53,9 +53,15 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvOn(t, nil)
+}
+
+// newEnvOn is newEnv on the given metadata store (nil: SQLite in a temporary data directory).
+func newEnvOn(t *testing.T, store cleanroom.Store) *env {
+	t.Helper()
 	e := &env{t: t, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC),
 		users: map[string]*cleanroom.Member{}, tokens: map[string]string{}}
-	m := apptest.Open(t, apptest.Options{Now: func() time.Time { return e.now }})
+	m := apptest.Open(t, apptest.Options{Now: func() time.Time { return e.now }, Store: store})
 	m.Uploads.MaxPartBytes = 1 << 20
 	h, err := m.Handler()
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
@@ -642,6 +643,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Identifier", reflect.TypeFor[pubsync.Identifier](), false},
 		{"MembershipUpdate", reflect.TypeFor[pubsync.MembershipUpdate](), false},
 		{"SyncReport", reflect.TypeFor[pubsync.Report](), false},
+		{"ErasureReport", reflect.TypeFor[pipeline.ErasureReport](), false},
 		{"CohortEstimates", reflect.TypeFor[cohorts.Estimates](), false},
 		{"CohortEstimate", reflect.TypeFor[cohorts.Estimate](), false},
 		{"CohortDiagnostics", reflect.TypeFor[cohorts.Diagnostics](), false},

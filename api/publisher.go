@@ -3,15 +3,13 @@ package api
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
-	"github.com/cleanroom-oss/cleanroom/uploads"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
-
-// maxEventsPerBatch bounds one identify/membership batch.
-const maxEventsPerBatch = 100_000
 
 // publisherOrg checks that the caller acts in a publisher with its clean room enabled.
 func (s *Server) publisherOrg(c *call) error {
@@ -48,7 +46,7 @@ func (s *Server) putPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c 
 		}
 		return err
 	}
-	if err := uploads.PutPublisherTaxonomy(r.Context(), s.Store, c.Org.ID, tax, s.now()); err != nil {
+	if err := pipeline.PutPublisherTaxonomy(r.Context(), s.Store, c.Org.ID, tax, s.now()); err != nil {
 		return err
 	}
 	out := publisherTaxonomy{Cohorts: tax.Cohorts()}
@@ -60,7 +58,7 @@ func (s *Server) getPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c 
 	if err := s.publisherOrg(c); err != nil {
 		return err
 	}
-	tax, err := uploads.LoadPublisherTaxonomy(r.Context(), s.Store, c.Org.ID)
+	tax, err := pipeline.LoadPublisherTaxonomy(r.Context(), s.Store, c.Org.ID)
 	if err != nil {
 		return err
 	}
@@ -85,12 +83,15 @@ func (s *Server) beginPublisherUpload(w http.ResponseWriter, r *http.Request, c 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := svc.Begin(r.Context(), c.Org.ID, c.User.ID, cleanroom.UploadPublisher, c.Org.ID, req.Name, req.Size, req.SHA256, req.MaxErrorRate)
+	u, err := svc.Begin(r.Context(), req.spec(c.Org.ID, c.User.ID, cleanroom.UploadPublisher, c.Org.ID))
 	if err != nil {
 		return err
 	}
 	c.target("upload", u.ID)
 	c.detail("size", u.Size)
+	if u.ConfirmDrop {
+		c.detail("confirm_drop", true)
+	}
 	return c.created("/v1/uploads/"+u.ID, u)
 }
 
@@ -109,15 +110,11 @@ func (s *Server) listPublisherVersions(w http.ResponseWriter, r *http.Request, c
 	return c.reply(http.StatusOK, res)
 }
 
-type eventsResponse struct {
-	Version *cleanroom.Version `json:"version"`
-	Report  *pubsync.Report    `json:"report"`
-}
-
-// postPublisherEvents applies a batch of identify and cohort-membership events: the next version
-// of the audience, with a report of what was applied and what was refused.
+// postPublisherEvents stores a batch of identify and cohort-membership events and answers with
+// the job that applies it (after the publisher's earlier changes); the job's upload gets the
+// report of what was applied and what was refused.
 func (s *Server) postPublisherEvents(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
@@ -128,43 +125,41 @@ func (s *Server) postPublisherEvents(w http.ResponseWriter, r *http.Request, c *
 	if err := decode(r, &batch); err != nil {
 		return err
 	}
-	if n := len(batch.Identify) + len(batch.Memberships); n == 0 || n > maxEventsPerBatch {
-		return cleanroom.Errorf(cleanroom.EINVALID, "A batch holds 1 to %d events; this one has %d.", maxEventsPerBatch, n).
-			Hint("Send identify and membership events in batches (minutes of traffic each), not one call per event.")
-	}
-	ver, rep, err := svc.ApplyEvents(r.Context(), c.Org.ID, c.Org.ID, batch)
+	j, err := svc.SubmitEvents(r.Context(), c.Org.ID, c.User.ID, batch)
 	if err != nil {
 		return err
 	}
 	c.detail("identify", len(batch.Identify))
 	c.detail("memberships", len(batch.Memberships))
-	c.detail("version_id", ver.ID)
-	return c.reply(http.StatusOK, eventsResponse{Version: ver, Report: rep})
+	return s.jobAccepted(c, j)
 }
 
-// postErasures removes users from the audience and from every stored version.
+// postErasures stores an erasure request and answers with the job that removes the users from
+// the audience and from every stored version.
 func (s *Server) postErasures(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
 	if err := s.publisherOrg(c); err != nil {
 		return err
 	}
-	var req struct {
-		UserIDs []string `json:"user_ids"`
-	}
+	var req pipeline.ErasureRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if len(req.UserIDs) == 0 || len(req.UserIDs) > maxEventsPerBatch {
-		return cleanroom.Errorf(cleanroom.EINVALID, "user_ids must list 1 to %d users.", maxEventsPerBatch).With("field", "user_ids")
-	}
-	ver, n, err := svc.Erase(r.Context(), c.Org.ID, c.Org.ID, req.UserIDs)
+	j, err := svc.SubmitErasures(r.Context(), c.Org.ID, c.User.ID, req)
 	if err != nil {
 		return err
 	}
 	c.detail("requested", len(req.UserIDs))
-	c.detail("erased", n)
-	return c.reply(http.StatusOK, map[string]any{"erased": n, "version": ver})
+	return s.jobAccepted(c, j)
+}
+
+// jobAccepted answers 202 with a queued job and its location.
+func (s *Server) jobAccepted(c *call, j *cleanroom.Job) error {
+	id := strconv.FormatInt(j.ID, 10)
+	c.detail("job_id", j.ID)
+	c.location = "/v1/jobs/" + id
+	return c.reply(http.StatusAccepted, j)
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -116,6 +117,23 @@ type list[T any] struct {
 	Next string `json:"next,omitempty"`
 }
 
+// MarshalJSON renders the list, an empty one as "items": [] (never null, whatever slice the
+// store returned), so that clients can always iterate over items.
+func (l list[T]) MarshalJSON() ([]byte, error) {
+	items := l.Items
+	if items == nil {
+		items = []T{}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(struct {
+		Items []T    `json:"items"`
+		Next  string `json:"next,omitempty"`
+	}{items, l.Next})
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
+}
+
 // pageOf reads the cursor pagination parameters ?limit= and ?after=.
 func pageOf(r *http.Request) (cleanroom.Page, error) {
 	p := cleanroom.Page{After: r.URL.Query().Get("after")}
@@ -153,9 +171,6 @@ func pageList[T any](r *http.Request, items []T, id func(T) string) (list[T], er
 	}
 	end := min(len(items), start+p.Size())
 	out := list[T]{Items: slices.Clone(items[start:end])}
-	if out.Items == nil {
-		out.Items = []T{}
-	}
 	if end < len(items) {
 		out.Next = base64.RawURLEncoding.EncodeToString([]byte(id(items[end-1])))
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
@@ -30,12 +31,27 @@ func (s *Server) uploadsService() (*uploads.Service, error) {
 	return s.Uploads, nil
 }
 
+func (s *Server) pipelineService() (*pipeline.Service, error) {
+	if s.Pipeline == nil {
+		return nil, cleanroom.Errorf(cleanroom.EUNAVAILABLE, "This server does not process data.")
+	}
+	return s.Pipeline, nil
+}
+
 type beginUploadRequest struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256,omitempty"`
 	// MaxErrorRate is the share of bad rows above which the file is refused (0: 5%).
 	MaxErrorRate float64 `json:"max_error_rate,omitempty"`
+	// ConfirmDrop lets a publisher profile file drop more than half of the audience.
+	ConfirmDrop bool `json:"confirm_drop,omitempty"`
+}
+
+// spec is the upload the request begins.
+func (req beginUploadRequest) spec(orgID, userID string, target cleanroom.UploadTarget, targetID string) uploads.Spec {
+	return uploads.Spec{OrgID: orgID, UserID: userID, Target: target, TargetID: targetID, Name: req.Name, Size: req.Size,
+		SHA256: req.SHA256, MaxErrorRate: req.MaxErrorRate, ConfirmDrop: req.ConfirmDrop}
 }
 
 func (s *Server) beginDataSourceUpload(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -57,7 +73,7 @@ func (s *Server) beginDataSourceUpload(w http.ResponseWriter, r *http.Request, c
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := svc.Begin(r.Context(), c.Org.ID, c.User.ID, cleanroom.UploadDataSource, ds.ID, req.Name, req.Size, req.SHA256, req.MaxErrorRate)
+	u, err := svc.Begin(r.Context(), req.spec(c.Org.ID, c.User.ID, cleanroom.UploadDataSource, ds.ID))
 	if err != nil {
 		return err
 	}
@@ -241,7 +257,7 @@ func (s *Server) putTaxonomy(w http.ResponseWriter, r *http.Request, c *call) er
 		}
 		return err
 	}
-	if err := uploads.PutDataSourceTaxonomy(r.Context(), s.Store, ds.ID, tax, s.now()); err != nil {
+	if err := pipeline.PutDataSourceTaxonomy(r.Context(), s.Store, ds.ID, tax, s.now()); err != nil {
 		return err
 	}
 	out := taxonomyResponse{Segments: tax.Segments()}
@@ -255,17 +271,17 @@ func (s *Server) getTaxonomy(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	tax, err := uploads.DataSourceTaxonomy(r.Context(), s.Store, ds.ID)
+	tax, err := pipeline.DataSourceTaxonomy(r.Context(), s.Store, ds.ID)
 	if err != nil {
 		return err
 	}
 	return c.reply(http.StatusOK, taxonomyResponse{Segments: tax.Segments()})
 }
 
-// unlinkDataSource deletes a data source with every version's file and key, its uploads' parts
-// and its grants: crypto-shredding leaves nothing of the data behind.
+// unlinkDataSource deletes a data source with every version's file and key, its uploads, its
+// taxonomy and its grants: crypto-shredding leaves nothing of the data behind.
 func (s *Server) unlinkDataSource(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}

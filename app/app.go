@@ -29,9 +29,11 @@ import (
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/postgres"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/versions"
 	"github.com/cleanroom-oss/cleanroom/web"
 )
 
@@ -42,12 +44,16 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 
+	// Store is the metadata store; set it before Open to use a store already open (Close then
+	// leaves it open), else Open opens the one the configuration names.
 	Store       cleanroom.Store
 	Blobs       cleanroom.BlobStore
 	Keys        *keyring.Master
 	Accounts    *accounts.Service
 	Connections *connections.Service
 	Uploads     *uploads.Service
+	Versions    *versions.Store
+	Pipeline    *pipeline.Service
 	Cohorts     *cohorts.Service
 	Jobs        *jobs.Runner
 	// Set by Handler: the sessions shared by the API and the dashboard, the API, the dashboard.
@@ -63,11 +69,18 @@ type Main struct {
 	// KeyCreated reports that Open generated a new master key.
 	KeyCreated bool
 
-	ln      net.Listener
-	server  *http.Server
-	done    chan error
-	stopped chan struct{}
-	cancel  context.CancelFunc
+	ln     net.Listener
+	server *http.Server
+	// registry holds the process's metrics (set by Handler); metricsLn and metricsServer serve
+	// them when Config.MetricsAddr is set.
+	registry      *prometheus.Registry
+	metricsLn     net.Listener
+	metricsServer *http.Server
+	done          chan error
+	stopped       chan struct{}
+	// borrowedStore says Store was given before Open, so Close leaves it open.
+	borrowedStore bool
+	cancel        context.CancelFunc
 }
 
 // NewMain returns a Main with the default configuration, logging to stderr.
@@ -112,11 +125,21 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.KeyCreated {
 		m.Logger.Warn("generated a new master key; back it up, without it the vault files cannot be read", "path", c.KeyPath())
 	}
+	// A failed open leaves m.Store nil (not an interface holding a nil pointer), so Close works.
 	switch {
+	case m.Store != nil:
+		// A store given before Open (tests on a prepared database); its owner closes it.
+		m.borrowedStore = true
 	case c.Database == "":
-		m.Store, err = sqlite.Open(ctx, c.SQLitePath())
+		var db *sqlite.DB
+		if db, err = sqlite.Open(ctx, c.SQLitePath()); err == nil {
+			m.Store = db
+		}
 	case strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://"):
-		m.Store, err = postgres.Open(ctx, c.Database)
+		var db *postgres.DB
+		if db, err = postgres.Open(ctx, c.Database); err == nil {
+			m.Store = db
+		}
 	default:
 		return fmt.Errorf("--database must be a postgres:// URL (or empty for SQLite in the data directory)")
 	}
@@ -135,12 +158,14 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Uploads = uploads.New(m.Store, m.Blobs, m.Keys, m.Jobs)
 	m.Uploads.MaxUploadBytes = c.MaxUploadBytes
-	m.Uploads.MaxIdentifierTypes = c.MaxIdentifierTypes
-	m.Uploads.Register(m.Jobs)
-	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Uploads, m.Jobs, c.CacheVersions)
+	m.Versions = versions.New(m.Store, m.Blobs, m.Keys, m.Logger)
+	m.Pipeline = pipeline.New(m.Store, m.Uploads, m.Versions, m.Keys, m.Logger)
+	m.Pipeline.MaxIdentifierTypes = c.MaxIdentifierTypes
+	m.Pipeline.Register(m.Jobs)
+	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Pipeline, m.Jobs, c.CacheVersions)
 	m.Cohorts.ActivationMinimum, m.Cohorts.PrivacyThreshold = c.ActivationMinimum, c.PrivacyThreshold
 	m.Cohorts.Register(m.Jobs)
-	m.Uploads.AfterVersion = func(context.Context) { m.Cohorts.Nudge() }
+	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge() }
 	if m.Now != nil {
 		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now = m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
@@ -161,8 +186,8 @@ func (m *Main) Handler() (http.Handler, error) {
 		}
 		m.Auth.TrustedProxies = append(m.Auth.TrustedProxies, prefix)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.Jobs)
+	m.registry = prometheus.NewRegistry()
+	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.Jobs)
 	m.API = api.New(m.Store, m.Accounts, m.Logger)
 	if m.Now != nil {
 		m.API.Now, m.API.Jobs.Now = m.Now, m.Now
@@ -170,9 +195,10 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Auth = m.Auth
 	m.API.Connections = m.Connections
 	m.API.Uploads = m.Uploads
+	m.API.Pipeline = m.Pipeline
 	m.API.Cohorts = m.Cohorts
 	m.API.MaxBodyBytes = c.MaxBodyBytes
-	m.API.Registry, m.API.Gatherer = reg, reg
+	m.API.Registry = m.registry
 	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Cohorts: m.Cohorts, Now: m.Now}, m.Logger)
 	return m.API.Handler(m.Web), nil
 }
@@ -194,11 +220,19 @@ func (m *Main) Serve() error {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	m.ln = ln
-	m.server = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	m.server = m.httpServer(handler)
+	if c.MetricsAddr != "" {
+		if m.metricsLn, err = net.Listen("tcp", c.MetricsAddr); err != nil {
+			ln.Close()
+			cancel()
+			return fmt.Errorf("--metrics-addr: listen on %s: %w", c.MetricsAddr, err)
+		}
+		m.metricsServer = m.httpServer(api.MetricsHandler(m.registry))
+		go func() {
+			if err := m.metricsServer.Serve(m.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Logger.Error("metrics listener stopped", "err", err)
+			}
+		}()
 	}
 	m.Jobs.Start()
 	m.done = make(chan error, 1)
@@ -220,8 +254,26 @@ func (m *Main) Serve() error {
 	if c.CohortRefresh > 0 {
 		go m.Cohorts.RunRefresher(ctx, c.CohortRefresh, m.Logger)
 	}
-	m.Logger.Info("serving", "url", m.URL(), "database", m.databaseKind(), "data", c.DataDir)
+	m.Logger.Info("serving", "url", m.URL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
 	return nil
+}
+
+// httpServer returns an HTTP server of h with the process's timeouts and error log.
+func (m *Main) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// MetricsURL is the URL of the metrics (on their own listener), or "" when they are not served.
+func (m *Main) MetricsURL() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return "http://" + m.metricsLn.Addr().String() + "/metrics"
 }
 
 // sweepSessions deletes expired sessions every hour until ctx ends.
@@ -284,10 +336,13 @@ func (m *Main) Close() error {
 	if m.server != nil {
 		errs = append(errs, m.server.Shutdown(ctx))
 	}
+	if m.metricsServer != nil {
+		errs = append(errs, m.metricsServer.Shutdown(ctx))
+	}
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
 	}
-	if m.Store != nil {
+	if m.Store != nil && !m.borrowedStore {
 		errs = append(errs, m.Store.Close())
 	}
 	return errors.Join(errs...)

@@ -14,6 +14,9 @@ type Config struct {
 	Database string
 	// Addr is the HTTP listen address.
 	Addr string
+	// MetricsAddr is the listen address of the Prometheus metrics (GET /metrics); empty serves
+	// none. The metrics show every tenant's activity, so they never share the public port.
+	MetricsAddr string
 	// MasterKey, from CLEANROOM_MASTER_KEY only (never a flag, so it stays out of process lists),
 	// overrides the key file.
 	MasterKey string

@@ -20,10 +20,12 @@ import (
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
 	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
 // envInt reads a positive integer setting of the benchmark.
@@ -65,9 +67,10 @@ func BenchmarkUploadToCohort(b *testing.B) {
 	logger := slog.New(slog.DiscardHandler)
 	runner := jobs.NewRunner(store, logger)
 	up := uploads.New(store, blobs, keys, runner)
-	up.Register(runner)
+	pipe := pipeline.New(store, up, versions.New(store, blobs, keys, logger), keys, logger)
+	pipe.Register(runner)
 	conns := connections.New(store)
-	svc := cohorts.New(store, conns, up, runner, 4)
+	svc := cohorts.New(store, conns, pipe, runner, 4)
 	svc.Register(runner)
 	acc := accounts.New(store, keys)
 	ready := func(name string, kind cleanroom.OrgKind) *cleanroom.Org {
@@ -101,7 +104,7 @@ func BenchmarkUploadToCohort(b *testing.B) {
 		}
 		defer f.Close()
 		st, _ := f.Stat()
-		u, err := up.Begin(ctx, orgID, "", target, targetID, filepath.Base(path), st.Size(), "", 0)
+		u, err := up.Begin(ctx, uploads.Spec{OrgID: orgID, Target: target, TargetID: targetID, Name: filepath.Base(path), Size: st.Size()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -142,7 +145,7 @@ func BenchmarkUploadToCohort(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := uploads.PutPublisherTaxonomy(ctx, store, pub.ID, ptax, time.Now()); err != nil {
+	if err := pipeline.PutPublisherTaxonomy(ctx, store, pub.ID, ptax, time.Now()); err != nil {
 		b.Fatal(err)
 	}
 	start := time.Now()
@@ -171,7 +174,7 @@ func BenchmarkUploadToCohort(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := uploads.PutDataSourceTaxonomy(ctx, store, ds.ID, atax, time.Now()); err != nil {
+		if err := pipeline.PutDataSourceTaxonomy(ctx, store, ds.ID, atax, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 		t0 := time.Now()

@@ -22,10 +22,10 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/connections"
-	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/lookalike"
 	"github.com/cleanroom-oss/cleanroom/match"
-	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
+	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
 // Defaults.
@@ -46,11 +46,13 @@ type Enqueuer interface {
 
 // Service manages cohorts.
 type Service struct {
-	Store   cleanroom.Store
-	Conns   *connections.Service
-	Uploads *uploads.Service
-	Jobs    Enqueuer
-	Now     func() time.Time
+	Store cleanroom.Store
+	Conns *connections.Service
+	// Pipeline gives the publishers' taxonomies and bridges, and its version store the versions
+	// and the member files.
+	Pipeline *pipeline.Service
+	Jobs     Enqueuer
+	Now      func() time.Time
 	// ActivationMinimum is the fewest users a cohort is served with (DefaultActivationMinimum
 	// when 0).
 	ActivationMinimum int
@@ -66,8 +68,8 @@ type Service struct {
 
 // New returns a service keeping up to cacheVersions decrypted versions in memory between builds
 // (at least 1).
-func New(store cleanroom.Store, conns *connections.Service, up *uploads.Service, jobs Enqueuer, cacheVersions int) *Service {
-	return &Service{Store: store, Conns: conns, Uploads: up, Jobs: jobs, Now: time.Now, cache: newCache(max(1, cacheVersions)),
+func New(store cleanroom.Store, conns *connections.Service, pipe *pipeline.Service, jobs Enqueuer, cacheVersions int) *Service {
+	return &Service{Store: store, Conns: conns, Pipeline: pipe, Jobs: jobs, Now: time.Now, cache: newCache(max(1, cacheVersions)),
 		nudges: make(chan struct{}, 1)}
 }
 
@@ -88,8 +90,8 @@ func (s *Service) Threshold() int64 {
 	return DefaultPrivacyThreshold
 }
 
-// keys returns the master key (the uploads service holds it).
-func (s *Service) keys() *keyring.Master { return s.Uploads.Keys }
+// versions returns the version store.
+func (s *Service) versions() *versions.Store { return s.Pipeline.Versions }
 
 // Spec is what a user sets when creating a cohort (or estimating one).
 type Spec struct {
@@ -198,7 +200,7 @@ func (s *Service) check(ctx context.Context, c *cleanroom.Caller, sp *Spec) ([]*
 			return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Cohorts are created in the partner's demand-side workspace.")
 		}
 		if ids := publisherCohortsOf(sp.Query); len(ids) > 0 {
-			tax, err := s.Uploads.PublisherTaxonomy(ctx, conn.PublisherID)
+			tax, err := pipeline.LoadPublisherTaxonomy(ctx, s.Store, conn.PublisherID)
 			if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 				return nil, cleanroom.Errorf(cleanroom.EINVALID, "The publisher has not shared any cohorts yet.").With("field", "query")
 			} else if err != nil {
@@ -474,7 +476,7 @@ func (s *Service) Update(ctx context.Context, c *cleanroom.Caller, id string, ch
 	}
 	for _, t := range old { // the member files of connections taken off the cohort
 		if t.BlobKey != "" && co.Target(t.ConnectionID) == nil {
-			if err := s.Uploads.Blobs.Delete(ctx, t.BlobKey); err != nil {
+			if err := s.versions().DeleteFile(ctx, versions.File{Key: t.BlobKey}); err != nil {
 				return nil, err
 			}
 		}
@@ -495,15 +497,11 @@ func (s *Service) pause(co *cleanroom.Cohort, paused bool, upd *cleanroom.Cohort
 	case paused && co.Status != cleanroom.CohortActive:
 		return cleanroom.Errorf(cleanroom.ECONFLICT, "Only an active cohort can be paused; this one is %s.", co.Status).With("field", "paused")
 	}
-	status := cleanroom.CohortActive
-	if paused {
-		status = cleanroom.CohortPaused
-	}
 	targets := slices.Clone(co.Targets)
 	for i := range targets {
 		s.activate(&targets[i], paused)
 	}
-	reason := summary(targets, paused)
+	status, reason := settle(targets, paused, false)
 	upd.Status, upd.StatusReason, upd.Targets = &status, &reason, &targets
 	return nil
 }
@@ -526,20 +524,31 @@ func (s *Service) activate(t *cleanroom.CohortTarget, paused bool) {
 	}
 }
 
-// summary is the cohort-level reason when no target is served.
-func summary(ts []cleanroom.CohortTarget, paused bool) string {
-	if paused {
-		return "Paused: not served at any publisher."
+// settle returns the status of a built cohort and its reason, from its targets (each marked
+// served or not by activate): paused when the user paused it; awaiting_selection while a
+// lookalike waits for a similarity; active when it is served at one publisher at least; and
+// otherwise failed, since it is served nowhere (after an unlink, a revoked grant, a deleted
+// connection, or too few users), with a reason that says so and why.
+func settle(ts []cleanroom.CohortTarget, paused, awaiting bool) (cleanroom.CohortStatus, string) {
+	switch {
+	case paused:
+		return cleanroom.CohortPaused, "Paused: not served at any publisher."
+	case awaiting:
+		return cleanroom.CohortAwaitingSelection, "Training finished: choose a similarity on the curve."
 	}
+	var why []string
 	for _, t := range ts {
 		if t.Active {
-			return ""
+			return cleanroom.CohortActive, ""
+		}
+		if t.Reason != "" && !slices.Contains(why, t.Reason) {
+			why = append(why, t.Reason)
 		}
 	}
-	if len(ts) == 1 {
-		return "Not served: " + ts[0].Reason
+	if len(why) == 0 {
+		why = append(why, "No connection could serve it.")
 	}
-	return "Not served at any publisher; each connection says why."
+	return cleanroom.CohortFailed, "Not served at any publisher: " + strings.Join(why, " ")
 }
 
 // specOf returns the spec a stored cohort was made from.
@@ -564,12 +573,8 @@ func (s *Service) Delete(ctx context.Context, c *cleanroom.Caller, id string) (*
 	if err := s.Store.DeleteCohort(ctx, co.ID); err != nil {
 		return nil, err
 	}
-	for _, t := range co.Targets {
-		if t.BlobKey != "" {
-			if err := s.Uploads.Blobs.Delete(ctx, t.BlobKey); err != nil {
-				return nil, err
-			}
-		}
+	if _, err := s.versions().Shred(ctx, versions.CohortOwner(co)); err != nil {
+		return nil, err
 	}
 	return co, nil
 }
@@ -671,7 +676,7 @@ func (s *Service) PublisherCohorts(ctx context.Context, c *cleanroom.Caller, con
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "This lists what the partner may use; the publisher's own cohorts are in its taxonomy.")
 	}
 	out := []PublisherCohort{}
-	tax, err := s.Uploads.PublisherTaxonomy(ctx, conn.PublisherID)
+	tax, err := pipeline.LoadPublisherTaxonomy(ctx, s.Store, conn.PublisherID)
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 		return out, nil
 	} else if err != nil {

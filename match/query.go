@@ -1,6 +1,9 @@
 package match
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cleanroom-oss/cleanroom"
@@ -61,11 +64,13 @@ func (c Condition) IsGroup() bool { return c.Op != "" || c.Conditions != nil }
 
 // Validate checks q: a known operator and at least one condition in every group, groups nested
 // at most one level below the top, at most MaxConditions conditions, each condition of exactly
-// one kind, and country codes of two capital letters, at most MaxCountries. Returns an
-// EINVALID *cleanroom.Error naming the problem.
+// one kind, IDs (data source, segment, publisher cohort) that follow cleanroom.ValidateSegmentID
+// (no control characters such as NUL, no spaces or commas, at most 128 bytes), and country codes
+// of two capital letters, at most MaxCountries. Returns an EINVALID *cleanroom.Error naming the
+// problem and, for an ID, the field (such as query.conditions[1].conditions[0].segment).
 func (q Query) Validate() error {
 	n := 0
-	if err := validateGroup(q.Op, q.Conditions, 1, "query", &n); err != nil {
+	if err := validateGroup(q.Op, q.Conditions, 1, "query", "query", &n); err != nil {
 		return err
 	}
 	if len(q.Country) > MaxCountries {
@@ -81,9 +86,9 @@ func (q Query) Validate() error {
 	return nil
 }
 
-// validateGroup checks a group at the given depth (1 for the top) and adds its conditions to
-// *n.
-func validateGroup(op string, conds []Condition, depth int, where string, n *int) error {
+// validateGroup checks a group at the given depth (1 for the top), found at path in the request
+// (query, query.conditions[2]), and adds its conditions to *n.
+func validateGroup(op string, conds []Condition, depth int, where, path string, n *int) error {
 	if op != OpAll && op != OpAny {
 		return cleanroom.Errorf(cleanroom.EINVALID, "The %s's op must be %q or %q.", where, OpAll, OpAny).With("field", "op")
 	}
@@ -91,7 +96,8 @@ func validateGroup(op string, conds []Condition, depth int, where string, n *int
 		return cleanroom.Errorf(cleanroom.EINVALID, "The %s has no conditions.", where).
 			Hint("Add at least one data-source segment or publisher cohort.")
 	}
-	for _, c := range conds {
+	for i, c := range conds {
+		at := fmt.Sprintf("%s.conditions[%d]", path, i)
 		if *n++; *n > MaxConditions {
 			return cleanroom.Errorf(cleanroom.EINVALID, "The query has more than %d conditions.", MaxConditions)
 		}
@@ -105,15 +111,30 @@ func validateGroup(op string, conds []Condition, depth int, where string, n *int
 				return cleanroom.Errorf(cleanroom.EINVALID, "Groups nest only one level deep.").
 					Hint("Flatten the inner group into its parent, or move it to the top level.")
 			}
-			if err := validateGroup(c.Op, c.Conditions, depth+1, "group", n); err != nil {
+			if err := validateGroup(c.Op, c.Conditions, depth+1, "group", at, n); err != nil {
 				return err
 			}
+			continue
 		case c.PublisherCohort != "" && (c.DataSource != "" || c.Segment != ""):
 			return cleanroom.Errorf(cleanroom.EINVALID, "A condition names both a publisher cohort and a data source.").
 				Hint("Use one condition for each.")
 		case c.PublisherCohort != "":
 		case c.DataSource == "":
 			return cleanroom.Errorf(cleanroom.EINVALID, "A segment condition has no data source.").With("field", "data_source")
+		}
+		for _, id := range []struct{ what, field, value string }{
+			{"data source ID", "data_source", c.DataSource},
+			{"segment ID", "segment", c.Segment},
+			{"publisher cohort ID", "publisher_cohort", c.PublisherCohort},
+		} {
+			if id.value == "" {
+				continue
+			}
+			if err := cleanroom.ValidateSegmentID(id.what, id.value); err != nil {
+				var e *cleanroom.Error
+				errors.As(err, &e)
+				return e.With("field", at+"."+id.field)
+			}
 		}
 	}
 	return nil

@@ -279,3 +279,35 @@ func TestResolverErrors(t *testing.T) {
 		t.Errorf("nil lookup: %v, %v", got, err)
 	}
 }
+
+// TestQueryValidateIDs: NUL and other control characters (and spaces, commas, over-long IDs) in
+// the IDs a query names are refused, with an error naming the field where the ID is.
+func TestQueryValidateIDs(t *testing.T) {
+	leaf := match.Condition{DataSource: "ds1", Segment: "a"}
+	for _, c := range []struct {
+		name  string
+		q     match.Query
+		field string
+		msg   string
+	}{
+		{"NUL in a segment", match.Query{Op: "any", Conditions: []match.Condition{leaf, {DataSource: "ds1", Segment: "a\x00b"}}},
+			"query.conditions[1].segment", "control character"},
+		{"line break in a publisher cohort", match.Query{Op: "any", Conditions: []match.Condition{{PublisherCohort: "c1\n"}}},
+			"query.conditions[0].publisher_cohort", "control character"},
+		{"escape in a nested cohort", match.Query{Op: "all", Conditions: []match.Condition{leaf,
+			{Op: "any", Conditions: []match.Condition{leaf, {PublisherCohort: "\x1b[31m"}}}}},
+			"query.conditions[1].conditions[1].publisher_cohort", "control character"},
+		{"DEL in a data source", match.Query{Op: "any", Conditions: []match.Condition{{DataSource: "ds\x7f", Segment: "a"}}},
+			"query.conditions[0].data_source", "control character"},
+		{"space in a segment", match.Query{Op: "any", Conditions: []match.Condition{{DataSource: "ds1", Segment: "a b"}}},
+			"query.conditions[0].segment", "space"},
+		{"long cohort", match.Query{Op: "any", Conditions: []match.Condition{{PublisherCohort: strings.Repeat("c", 129)}}},
+			"query.conditions[0].publisher_cohort", "1 to 128"},
+	} {
+		err := c.q.Validate()
+		if cleanroom.ErrorCode(err) != cleanroom.EINVALID || cleanroom.ErrorDetails(err)["field"] != c.field ||
+			!strings.Contains(cleanroom.ErrorMessage(err), c.msg) {
+			t.Errorf("%s: %v (details %v), want EINVALID on %s mentioning %q", c.name, err, cleanroom.ErrorDetails(err), c.field, c.msg)
+		}
+	}
+}

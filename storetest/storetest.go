@@ -50,6 +50,10 @@ func Run(t *testing.T, open Open) {
 	t.Run("Taxonomies", func(t *testing.T) { runCases(t, open, taxonomyCases) })
 	t.Run("Versions", func(t *testing.T) { runCases(t, open, versionCases) })
 	t.Run("IngestCascades", func(t *testing.T) { runCases(t, open, ingestCascadeCases) })
+	t.Run("UploadRemoval", func(t *testing.T) { runCases(t, open, uploadRemovalCases) })
+	t.Run("Bridges", func(t *testing.T) { runCases(t, open, bridgeCases) })
+	t.Run("SerialJobs", func(t *testing.T) { runCases(t, open, serialJobCases) })
+	t.Run("ConcurrentSerialJobs", func(t *testing.T) { runCases(t, open, concurrentSerialCases) })
 	t.Run("Cohorts", func(t *testing.T) { runCases(t, open, cohortCases) })
 	t.Run("Store", func(t *testing.T) { runCases(t, open, storeCases) })
 }

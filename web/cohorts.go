@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -15,7 +14,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/match"
-	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 )
 
 // Rows the query builder starts with: conditions at the top level, and in a new group.
@@ -271,7 +270,7 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 		return err
 	}
 	for _, ds := range data.DataSources {
-		tax, err := uploads.DataSourceTaxonomy(ctx, d.store, ds.ID)
+		tax, err := pipeline.DataSourceTaxonomy(ctx, d.store, ds.ID)
 		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 			continue
 		} else if err != nil {
@@ -370,22 +369,10 @@ func (f *cohortForm) grow(action string) {
 	}
 }
 
-// errText is an error's message with its hint.
-func errText(err error) string {
-	var e *cleanroom.Error
-	if !errors.As(err, &e) {
-		return cleanroom.ErrorMessage(err)
-	}
-	if h, ok := e.Details["hint"].(string); ok {
-		return e.Message + " " + h
-	}
-	return e.Message
-}
-
 // showError puts an error on the page and returns the page's status; internal errors are
 // logged (the page says only that something went wrong).
 func (d *Dashboard) showError(p *page, err error) int {
-	p.Error = errText(err)
+	p.Error = cleanroom.ErrorText(err)
 	if cleanroom.ErrorCode(err) == cleanroom.EINTERNAL {
 		d.log.Error("dashboard", "page", p.Title, "err", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/lookalike"
 	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/uploads"
@@ -91,7 +92,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	must(u.WriteTaxonomy(&buf))
 	ptax, _, err := pubsync.ParseTaxonomy(&buf)
 	must(err)
-	must(uploads.PutPublisherTaxonomy(ctx, store, w.pub.ID, ptax, time.Now()))
+	must(pipeline.PutPublisherTaxonomy(ctx, store, w.pub.ID, ptax, time.Now()))
 	buf.Reset()
 	_, err = u.WriteProfiles(&buf, synth.WriteOptions{})
 	must(err)
@@ -105,7 +106,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	must(ad.WriteTaxonomy(&buf))
 	atax, _, err := ingest.ParseTaxonomy(&buf)
 	must(err)
-	must(uploads.PutDataSourceTaxonomy(ctx, store, ds.ID, atax, time.Now()))
+	must(pipeline.PutDataSourceTaxonomy(ctx, store, ds.ID, atax, time.Now()))
 	buf.Reset()
 	_, err = ad.WriteData(&buf, synth.WriteOptions{})
 	must(err)
@@ -131,7 +132,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 func (w *cohortWorld) upload(orgID string, target cleanroom.UploadTarget, targetID string, data []byte) {
 	w.t.Helper()
 	ctx := context.Background()
-	up, err := w.api.Uploads.Begin(ctx, orgID, "", target, targetID, "f.tsv", int64(len(data)), "", 0)
+	up, err := w.api.Uploads.Begin(ctx, uploads.Spec{OrgID: orgID, Target: target, TargetID: targetID, Name: "f.tsv", Size: int64(len(data))})
 	if err == nil {
 		up, err = w.api.Uploads.WritePart(ctx, up, 0, bytes.NewReader(data), "")
 	}
@@ -412,7 +413,7 @@ func TestDataSourcesPage(t *testing.T) {
 		t.Errorf("the report's rows read are not shown:\n%s", rows)
 	}
 	// An upload half received.
-	if _, err := w.api.Uploads.Begin(ctx, w.adv.ID, "", cleanroom.UploadDataSource, w.dataSource, "next.tsv", 1000, "", 0); err != nil {
+	if _, err := w.api.Uploads.Begin(ctx, uploads.Spec{OrgID: w.adv.ID, Target: cleanroom.UploadDataSource, TargetID: w.dataSource, Name: "next.tsv", Size: 1000}); err != nil {
 		t.Fatal(err)
 	}
 	_, html = crm.get("/data-sources")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/auth"
 )
@@ -19,6 +20,9 @@ type Options struct {
 	Now func() time.Time
 	// Log receives the application's log; nil discards it.
 	Log io.Writer
+	// Store, when set, is the metadata store to use (e.g. a PostgreSQL test schema); by default
+	// SQLite in the data directory.
+	Store cleanroom.Store
 	// Configure, when set, adjusts the configuration before Open.
 	Configure func(*app.Config)
 }
@@ -29,7 +33,7 @@ func Open(tb testing.TB, o Options) *app.Main {
 	tb.Helper()
 	m := app.NewMain()
 	m.Config.DataDir = tb.TempDir()
-	m.Now = o.Now
+	m.Now, m.Store = o.Now, o.Store
 	if o.Log != nil {
 		m.Logger = slog.New(slog.NewTextHandler(o.Log, nil))
 	} else {

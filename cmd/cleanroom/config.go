@@ -22,6 +22,7 @@ func storageFlags(fs *pflag.FlagSet, c *app.Config) {
 // serverFlags registers the flags of a serving process.
 func serverFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of the Prometheus metrics (GET /metrics), e.g. 127.0.0.1:9090; empty serves none")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", c.SecureCookies, "mark session cookies Secure (set when a proxy terminates TLS)")

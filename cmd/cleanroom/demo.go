@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,25 +31,38 @@ directory) holding an operator, a publisher with the clean room enabled (and its
 workspace) and an advertiser that has signed the DPA, with a login and an API token for each; the
 publisher gets a synthetic audience (200,000 users, 120 custom cohorts) and the advertiser a CRM
 upload, matched against it into a matched cohort and two lookalikes. Then it serves the demo until
-interrupted.`,
+interrupted. A temporary data directory, master key included, is removed when the demo stops,
+however it stops (Ctrl-C while seeding or serving, SIGTERM, an error); one named with --data is
+kept.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			temporary := m.Config.DataDir == ""
 			if err := prepareDemoDir(&m.Config); err != nil {
 				return err
 			}
+			if temporary {
+				defer func() { err = errors.Join(err, c.removeDemoDir(m.Config.DataDir)) }()
+			}
+			// Ctrl-C while seeding stops the seeding (serve then watches for its own).
+			ctx, stop := signalContext()
+			defer stop()
 			l, err := app.NewLogger(m.Config, c.stderr)
 			if err != nil {
 				return err
 			}
 			m.Logger = l
 			m.Config.MasterKey = os.Getenv("CLEANROOM_MASTER_KEY")
-			if err := m.Open(context.Background()); err != nil {
-				m.Close()
-				return err
+			err = m.Open(ctx)
+			var d *demo
+			if err == nil {
+				d, err = seedDemo(ctx, m)
 			}
-			d, err := seedDemo(context.Background(), m)
 			if err != nil {
 				m.Close()
+				if ctx.Err() != nil {
+					fmt.Fprintln(c.stderr, "Interrupted while preparing the demo.")
+					return nil
+				}
 				return err
 			}
 			// The default port may be taken by another program; a demo then takes a free one.
@@ -61,6 +75,15 @@ interrupted.`,
 	storageFlags(cmd.Flags(), &m.Config)
 	serverFlags(cmd.Flags(), &m.Config)
 	return cmd
+}
+
+// removeDemoDir removes a demo's temporary data directory, master key included.
+func (c *cli) removeDemoDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove the demo's data directory: %w", err)
+	}
+	fmt.Fprintf(c.stderr, "Removed the demo's data directory %s.\n", dir)
+	return nil
 }
 
 func portFree(addr string) bool {

@@ -11,6 +11,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/uploads"
@@ -40,7 +41,7 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 	if err != nil {
 		return fmt.Errorf("demo publisher taxonomy: %w", err)
 	}
-	if err := uploads.PutPublisherTaxonomy(ctx, m.Store, pubID, ptax, time.Now()); err != nil {
+	if err := pipeline.PutPublisherTaxonomy(ctx, m.Store, pubID, ptax, time.Now()); err != nil {
 		return err
 	}
 	buf.Reset()
@@ -68,7 +69,7 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 	if err != nil {
 		return fmt.Errorf("demo advertiser taxonomy: %w", err)
 	}
-	if err := uploads.PutDataSourceTaxonomy(ctx, m.Store, ds.ID, atax, time.Now()); err != nil {
+	if err := pipeline.PutDataSourceTaxonomy(ctx, m.Store, ds.ID, atax, time.Now()); err != nil {
 		return err
 	}
 	buf.Reset()
@@ -119,7 +120,7 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 
 // demoUpload uploads data in one part and processes it.
 func demoUpload(ctx context.Context, m *app.Main, orgID, userID string, target cleanroom.UploadTarget, targetID, name string, data []byte) error {
-	up, err := m.Uploads.Begin(ctx, orgID, userID, target, targetID, name, int64(len(data)), "", 0)
+	up, err := m.Uploads.Begin(ctx, uploads.Spec{OrgID: orgID, UserID: userID, Target: target, TargetID: targetID, Name: name, Size: int64(len(data))})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,10 +12,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -157,9 +161,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServer runs `cleanroom serve` on dir in a child process and waits until it is ready.
-func startServer(t *testing.T, dir, addr string) *exec.Cmd {
+func startServer(t *testing.T, dir, addr string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--data", dir, "--addr", addr, "--job-lease", "2s", "--log-level", "warn")
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--data", dir, "--addr", addr, "--job-lease", "2s", "--log-level", "warn"}, args...)...)
 	cmd.Env = append(os.Environ(), "CLEANROOM_TEST_AS_MAIN=1")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -272,4 +276,75 @@ func TestCrashDuringIngest(t *testing.T) {
 	if err != nil || j.Attempt < 2 {
 		t.Errorf("job after the crash: %+v %v", j, err)
 	}
+}
+
+// TestUploadRefusesRawIdentifiers: `cleanroom upload` reads the start of the file and refuses a
+// raw export (a header naming email or phone columns over plain values) and an upload file whose
+// rows hold raw emails or phone numbers, gzipped or not, before it sends a byte; it points to
+// cleanroom prepare. Prepared files and hashed columns pass the check.
+func TestUploadRefusesRawIdentifiers(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.Error(w, "no", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	write := func(name, content string, gz bool) string {
+		p := filepath.Join(dir, name)
+		var b bytes.Buffer
+		if gz {
+			zw := gzip.NewWriter(&b)
+			zw.Write([]byte(content))
+			zw.Close()
+		} else {
+			b.WriteString(content)
+		}
+		if err := os.WriteFile(p, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var rawCSV, rawTSV, phones, hashed strings.Builder
+	rawCSV.WriteString("Email,Phone,maid,segments\n")
+	hashed.WriteString("id,tag,segments,email_sha256\n")
+	for i := range 300 {
+		fmt.Fprintf(&rawCSV, "person%d@example.com,+44 7700 900%03d,,s1\n", i, i)
+		fmt.Fprintf(&rawTSV, "%s\temail_sha256\ts1\n", hexOf(i))
+		if i%10 == 0 {
+			fmt.Fprintf(&rawTSV, "Person%d@Example.com\temail_sha256\ts1\n", i)
+		}
+		fmt.Fprintf(&phones, "+1 (415) 555-%04d\tphone_sha256\ts1\n", i)
+		fmt.Fprintf(&hashed, "%s,email_sha256,s1,%s\n", hexOf(i), hexOf(i))
+	}
+	ds := "01a2376b-9d4c-72ef-808c-871e680d194f"
+	for _, c := range []struct {
+		name, file string
+		refused    bool
+	}{
+		{"raw export", write("raw.csv", rawCSV.String(), false), true},
+		{"raw export, gzipped", write("raw.csv.gz", rawCSV.String(), true), true},
+		{"raw emails in an upload file", write("mixed.tsv", rawTSV.String(), false), true},
+		{"raw phones, gzipped", write("phones.tsv.gz", phones.String(), true), true},
+		{"a prepared file", writeDataFile(t, dir, 500, "ok"), false},
+		{"a hashed column named email", write("hashed.csv", hashed.String(), false), false},
+	} {
+		before := requests.Load()
+		code, _, errs := run(t, "", "upload", "--server", srv.URL, "--token", "crt_x", "--data-source", ds, "--file", c.file)
+		sent := requests.Load() - before
+		if c.refused {
+			if code != 2 || sent != 0 || !strings.Contains(errs, "raw email addresses or phone numbers") ||
+				!strings.Contains(errs, "cleanroom prepare --in "+c.file) {
+				t.Errorf("%s: exit %d, %d requests, %q; want exit 2, nothing sent, a pointer to cleanroom prepare", c.name, code, sent, errs)
+			}
+		} else if sent == 0 {
+			t.Errorf("%s: refused before sending: exit %d %q", c.name, code, errs)
+		}
+	}
+}
+
+// hexOf returns a SHA-256 digest in hex, different for each i.
+func hexOf(i int) string {
+	s := sha256.Sum256([]byte(fmt.Sprint(i)))
+	return hex.EncodeToString(s[:])
 }
