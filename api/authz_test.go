@@ -15,7 +15,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
-	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
@@ -209,7 +208,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		default:
 			co, err := e.api.Cohorts.Create(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin),
 				cohorts.Spec{Name: uniq("Cohort "), Kind: cleanroom.CohortMatched, ConnectionIDs: []string{conn},
-					Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds}}}})
+					Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds}}}})
 			must(err)
 			set(co.ID)
 			if rt.Method == "PATCH" {

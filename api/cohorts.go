@@ -7,7 +7,6 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/match"
 )
 
 // cohortView is a cohort as the API shows it: counts below the privacy threshold are null.
@@ -125,14 +124,14 @@ func (s *Server) viewCohort(co *cleanroom.Cohort, orgID string) *cohortView {
 
 // cohortRequest is the body of a create or estimate.
 type cohortRequest struct {
-	Name         string               `json:"name"`
-	Description  string               `json:"description,omitempty"`
-	Kind         cleanroom.CohortKind `json:"kind"`
-	Query        match.Query          `json:"query"`
-	Country      []string             `json:"country,omitempty"`
-	Connections  []string             `json:"connections"`
-	Similarity   *float64             `json:"similarity,omitempty"`
-	IncludeSeeds bool                 `json:"include_seeds,omitempty"`
+	Name         string                `json:"name"`
+	Description  string                `json:"description,omitempty"`
+	Kind         cleanroom.CohortKind  `json:"kind"`
+	Query        cleanroom.CohortQuery `json:"query"`
+	Country      []string              `json:"country,omitempty"`
+	Connections  []string              `json:"connections"`
+	Similarity   *float64              `json:"similarity,omitempty"`
+	IncludeSeeds bool                  `json:"include_seeds,omitempty"`
 }
 
 func (q *cohortRequest) spec() cohorts.Spec {
@@ -229,14 +228,14 @@ func (s *Server) updateCohort(w http.ResponseWriter, r *http.Request, c *call) e
 		return err
 	}
 	var req struct {
-		Name         *string      `json:"name"`
-		Description  *string      `json:"description"`
-		Query        *match.Query `json:"query"`
-		Country      *[]string    `json:"country"`
-		Connections  *[]string    `json:"connections"`
-		Similarity   *float64     `json:"similarity"`
-		IncludeSeeds *bool        `json:"include_seeds"`
-		Paused       *bool        `json:"paused"`
+		Name         *string                `json:"name"`
+		Description  *string                `json:"description"`
+		Query        *cleanroom.CohortQuery `json:"query"`
+		Country      *[]string              `json:"country"`
+		Connections  *[]string              `json:"connections"`
+		Similarity   *float64               `json:"similarity"`
+		IncludeSeeds *bool                  `json:"include_seeds"`
+		Paused       *bool                  `json:"paused"`
 	}
 	if err := decode(r, &req); err != nil {
 		return err

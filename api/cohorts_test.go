@@ -151,7 +151,7 @@ func TestMatchedCohorts(t *testing.T) {
 		tg["code"] != float64(cleanroom.FirstCohortCode+1) {
 		t.Fatalf("small cohort: %v", co)
 	}
-	if co["status"] != "failed" || co["status_reason"] != "Not served at any publisher: The cohort has fewer users here than the activation minimum of 100." {
+	if co["status"] != "inactive" || co["status_reason"] != "Not served at any publisher: The cohort has fewer users here than the activation minimum of 100." {
 		t.Errorf("small cohort's status: %s %q", co["status"], co["status_reason"])
 	}
 	if got := e.storedSize(small); got != 50 {
@@ -302,7 +302,7 @@ func TestMatchedCohorts(t *testing.T) {
 		t.Errorf("after the grant was revoked: %v", co)
 	}
 	// Served nowhere: not active, and the status says so and why.
-	if co["status"] != "failed" || !strings.HasPrefix(co["status_reason"].(string), "Not served at any publisher: ") {
+	if co["status"] != "inactive" || !strings.HasPrefix(co["status_reason"].(string), "Not served at any publisher: ") {
 		t.Errorf("after the grant was revoked: %s %q", co["status"], co["status_reason"])
 	}
 	if r := e.do(req{method: "PATCH", path: "/v1/cohorts/" + granted, token: tok, body: map[string]any{"paused": true}}); r.status != http.StatusConflict {
@@ -659,7 +659,7 @@ func TestCohortGrantExpiry(t *testing.T) {
 		t.Errorf("after expiry: %d users", got)
 	}
 	// Served nowhere: the status says so, and why.
-	if co, _ := e.cohortTarget(e.tokens["w-member"], id); co["status"] != "failed" ||
+	if co, _ := e.cohortTarget(e.tokens["w-member"], id); co["status"] != "inactive" ||
 		!strings.HasPrefix(co["status_reason"].(string), "Not served at any publisher") || !strings.Contains(co["status_reason"].(string), "no longer granted") {
 		t.Errorf("after expiry: %s %q", co["status"], co["status_reason"])
 	}

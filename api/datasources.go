@@ -62,30 +62,6 @@ func (s *Server) createDataSource(w http.ResponseWriter, r *http.Request, c *cal
 	return c.created("/v1/data-sources/"+ds.ID, s.viewDataSource(r, c, ds, connections.AccessOwn))
 }
 
-// readableDataSource loads the {id} data source whose contents (taxonomy, reports, versions)
-// the caller may read.
-func (s *Server) readableDataSource(r *http.Request, c *call) (*cleanroom.DataSource, error) {
-	id, err := pathID(r, "id", "Data source")
-	if err != nil {
-		return nil, err
-	}
-	ds, _, err := s.Connections.ReadableDataSource(r.Context(), c.Caller, id)
-	if err != nil {
-		return nil, err
-	}
-	c.target("data_source", ds.ID)
-	return ds, nil
-}
-
-// managedDataSource loads the {id} data source if the caller may change it (its advertiser side).
-func (s *Server) managedDataSource(r *http.Request, c *call) (*cleanroom.DataSource, error) {
-	id, err := pathID(r, "id", "Data source")
-	if err != nil {
-		return nil, err
-	}
-	return s.Connections.ManagedDataSource(r.Context(), c.Caller, id)
-}
-
 func (s *Server) getDataSource(w http.ResponseWriter, r *http.Request, c *call) error {
 	id, err := pathID(r, "id", "Data source")
 	if err != nil {

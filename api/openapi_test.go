@@ -25,7 +25,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
-	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/vault"
@@ -650,9 +649,9 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"SourceDiagnostics", reflect.TypeFor[cohorts.SourceDiagnostics](), false},
 		{"TypeDiagnostics", reflect.TypeFor[cohorts.TypeDiagnostics](), false},
 		{"DiagnosticCause", reflect.TypeFor[cohorts.Cause](), false},
-		{"Query", reflect.TypeFor[match.Query](), false},
+		{"Query", reflect.TypeFor[cleanroom.CohortQuery](), false},
 		{"PublisherCohort", reflect.TypeFor[cohorts.PublisherCohort](), false},
-		{"QueryCondition", reflect.TypeFor[match.Condition](), false},
+		{"QueryCondition", reflect.TypeFor[cleanroom.Condition](), false},
 	} {
 		t.Run(c.schema+"="+c.typ.String(), func(t *testing.T) {
 			ref := "#/components/schemas/" + c.schema
@@ -701,7 +700,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"InvitationState", oaEnum(cleanroom.InvitationStates...)},
 		{"CohortKind", oaEnum(cleanroom.CohortMatched, cleanroom.CohortModeled)},
 		{"CohortStatus", oaEnum(cleanroom.CohortBuilding, cleanroom.CohortTraining, cleanroom.CohortAwaitingSelection,
-			cleanroom.CohortActive, cleanroom.CohortFailed, cleanroom.CohortPaused)},
+			cleanroom.CohortActive, cleanroom.CohortInactive, cleanroom.CohortFailed, cleanroom.CohortPaused)},
 		{"Capability", oaEnum(cleanroom.Capabilities...)},
 		{"Role", oaEnum(cleanroom.RoleAdmin, cleanroom.RoleMember, cleanroom.RoleViewer, cleanroom.RoleLimited)},
 		{"OrgKind", oaEnum(cleanroom.OrgPublisher, cleanroom.OrgAdvertiser, cleanroom.OrgDemandSide)},

@@ -8,31 +8,33 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
-	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
-// publisherOrg checks that the caller acts in a publisher with its clean room enabled.
-func (s *Server) publisherOrg(c *call) error {
-	if c.Org.Kind != cleanroom.OrgPublisher {
-		return cleanroom.Errorf(cleanroom.EFORBIDDEN, "Audience sync is done in a publisher's supply-side workspace.").
-			Hint("Switch to the publisher's organization.")
-	}
-	if !c.Org.CleanRoomEnabled() {
-		return cleanroom.Errorf(cleanroom.EFORBIDDEN, "The clean room is not enabled for %s.", c.Org.Name).
-			Hint("Ask the operator to enable it; that creates the vault your audience is kept in.")
-	}
-	c.target("org", c.Org.ID)
-	return nil
+// publisherCohort is one custom cohort of a publisher's taxonomy, as the API shows it.
+type publisherCohort struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	IABID    int    `json:"iab_id,omitempty"`
+	Standard bool   `json:"standard,omitempty"`
 }
 
 type publisherTaxonomy struct {
-	Cohorts []vault.CohortInfo `json:"cohorts"`
+	Cohorts []publisherCohort `json:"cohorts"`
+}
+
+func viewPublisherTaxonomy(tax *pubsync.Taxonomy) publisherTaxonomy {
+	out := publisherTaxonomy{Cohorts: []publisherCohort{}}
+	for _, c := range tax.Cohorts() {
+		out.Cohorts = append(out.Cohorts, publisherCohort{ID: c.ID, Name: c.Name, IABID: c.IABID, Standard: c.Standard})
+	}
+	return out
 }
 
 // putPublisherTaxonomy stores the publisher's custom cohorts (CSV cohort_id,name,iab_id,standard);
 // any bad row rejects the file whole.
 func (s *Server) putPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.publisherOrg(c); err != nil {
+	svc, err := s.pipelineService()
+	if err != nil {
 		return err
 	}
 	body, err := readTaxonomyBody(r)
@@ -46,44 +48,37 @@ func (s *Server) putPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c 
 		}
 		return err
 	}
-	if err := pipeline.PutPublisherTaxonomy(r.Context(), s.Store, c.Org.ID, tax, s.now()); err != nil {
+	if err := svc.SetPublisherTaxonomy(r.Context(), c.Caller, tax); err != nil {
 		return err
 	}
-	out := publisherTaxonomy{Cohorts: tax.Cohorts()}
+	out := viewPublisherTaxonomy(tax)
+	c.target("org", c.Org.ID)
 	c.detail("cohorts", len(out.Cohorts))
 	return c.reply(http.StatusOK, out)
 }
 
 func (s *Server) getPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.publisherOrg(c); err != nil {
-		return err
-	}
-	tax, err := pipeline.LoadPublisherTaxonomy(r.Context(), s.Store, c.Org.ID)
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, publisherTaxonomy{Cohorts: tax.Cohorts()})
+	tax, err := svc.PublisherTaxonomyOf(r.Context(), c.Caller)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, viewPublisherTaxonomy(tax))
 }
 
 func (s *Server) beginPublisherUpload(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
-		return err
-	}
-	if err := s.publisherOrg(c); err != nil {
-		return err
-	}
-	if _, err := s.Store.FindTaxonomy(r.Context(), c.Org.ID); cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		return cleanroom.Errorf(cleanroom.ECONFLICT, "There is no cohort taxonomy yet.").
-			Hint("Upload it first with PUT /v1/publisher/taxonomy (cohort_id,name,iab_id,standard).")
-	} else if err != nil {
 		return err
 	}
 	var req beginUploadRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := svc.Begin(r.Context(), req.spec(c.Org.ID, c.User.ID, cleanroom.UploadPublisher, c.Org.ID))
+	u, err := svc.BeginPublisherUpload(r.Context(), c.Caller, req.spec())
 	if err != nil {
 		return err
 	}
@@ -96,10 +91,11 @@ func (s *Server) beginPublisherUpload(w http.ResponseWriter, r *http.Request, c 
 }
 
 func (s *Server) listPublisherVersions(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.publisherOrg(c); err != nil {
+	svc, err := s.pipelineService()
+	if err != nil {
 		return err
 	}
-	vs, err := s.Store.ListVersions(r.Context(), c.Org.ID)
+	vs, err := svc.PublisherVersions(r.Context(), c.Caller)
 	if err != nil {
 		return err
 	}
@@ -118,17 +114,15 @@ func (s *Server) postPublisherEvents(w http.ResponseWriter, r *http.Request, c *
 	if err != nil {
 		return err
 	}
-	if err := s.publisherOrg(c); err != nil {
-		return err
-	}
 	var batch pubsync.Batch
 	if err := decode(r, &batch); err != nil {
 		return err
 	}
-	j, err := svc.SubmitEvents(r.Context(), c.Org.ID, c.User.ID, batch)
+	j, err := svc.SendEvents(r.Context(), c.Caller, batch)
 	if err != nil {
 		return err
 	}
+	c.target("org", c.Org.ID)
 	c.detail("identify", len(batch.Identify))
 	c.detail("memberships", len(batch.Memberships))
 	return s.jobAccepted(c, j)
@@ -141,17 +135,15 @@ func (s *Server) postErasures(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	if err := s.publisherOrg(c); err != nil {
-		return err
-	}
 	var req pipeline.ErasureRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	j, err := svc.SubmitErasures(r.Context(), c.Org.ID, c.User.ID, req)
+	j, err := svc.RequestErasures(r.Context(), c.Caller, req)
 	if err != nil {
 		return err
 	}
+	c.target("org", c.Org.ID)
 	c.detail("requested", len(req.UserIDs))
 	return s.jobAccepted(c, j)
 }

@@ -161,6 +161,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Versions = versions.New(m.Store, m.Blobs, m.Keys, m.Logger)
 	m.Pipeline = pipeline.New(m.Store, m.Uploads, m.Versions, m.Keys, m.Logger)
 	m.Pipeline.MaxIdentifierTypes = c.MaxIdentifierTypes
+	m.Pipeline.Conns = m.Connections
 	m.Pipeline.Register(m.Jobs)
 	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Pipeline, m.Jobs, c.CacheVersions)
 	m.Cohorts.ActivationMinimum, m.Cohorts.PrivacyThreshold = c.ActivationMinimum, c.PrivacyThreshold
@@ -199,7 +200,7 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Cohorts = m.Cohorts
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.Registry = m.registry
-	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Cohorts: m.Cohorts, Now: m.Now}, m.Logger)
+	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Now: m.Now}, m.Logger)
 	return m.API.Handler(m.Web), nil
 }
 

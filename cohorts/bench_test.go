@@ -19,7 +19,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
-	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
@@ -180,7 +179,7 @@ func BenchmarkUploadToCohort(b *testing.B) {
 		t0 := time.Now()
 		send(adv.ID, cleanroom.UploadDataSource, ds.ID, dataPath)
 		t1 := time.Now()
-		q := match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds.ID, Segment: a.Segments()[1].ID}}}
+		q := cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds.ID, Segment: a.Segments()[1].ID}}}
 		matched, err := svc.Create(ctx, caller, cohorts.Spec{Name: "Matched", Kind: cleanroom.CohortMatched, Query: q, ConnectionIDs: []string{conn.ID}})
 		if err != nil {
 			b.Fatal(err)

@@ -239,7 +239,7 @@ func (s *Service) evaluate(ctx context.Context, c *cleanroom.Caller, sp *Spec, i
 			ev.Left = append(ev.Left, fmt.Sprintf("Publisher cohort %s left out: %s", id, cleanroom.ErrorMessage(err)))
 		}
 	}
-	lookup := func(cond match.Condition) (*roaring.Bitmap, error) {
+	lookup := func(cond cleanroom.Condition) (*roaring.Bitmap, error) {
 		if cond.PublisherCohort != "" {
 			if denied[cond.PublisherCohort] {
 				return nil, nil

@@ -23,7 +23,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/lookalike"
-	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/versions"
 )
@@ -98,7 +97,7 @@ type Spec struct {
 	Name          string
 	Description   string
 	Kind          cleanroom.CohortKind
-	Query         match.Query
+	Query         cleanroom.CohortQuery
 	Country       []string
 	ConnectionIDs []string
 	// Similarity and IncludeSeeds may be set up front for a modeled cohort, which then becomes
@@ -130,21 +129,21 @@ func checkSimilarity(kind cleanroom.CohortKind, sim *float64) error {
 }
 
 // dataSourcesOf returns the data source IDs a query names, sorted and unique.
-func dataSourcesOf(q match.Query) []string {
-	return namedIn(q, func(c match.Condition) string { return c.DataSource })
+func dataSourcesOf(q cleanroom.CohortQuery) []string {
+	return namedIn(q, func(c cleanroom.Condition) string { return c.DataSource })
 }
 
 // publisherCohortsOf returns the publisher cohort IDs a query names, sorted and unique.
-func publisherCohortsOf(q match.Query) []string {
-	return namedIn(q, func(c match.Condition) string { return c.PublisherCohort })
+func publisherCohortsOf(q cleanroom.CohortQuery) []string {
+	return namedIn(q, func(c cleanroom.Condition) string { return c.PublisherCohort })
 }
 
 // namedIn returns the non-empty values of name over a query's leaf conditions, sorted and
 // unique.
-func namedIn(q match.Query, name func(match.Condition) string) []string {
+func namedIn(q cleanroom.CohortQuery, name func(cleanroom.Condition) string) []string {
 	var ids []string
-	var walk func([]match.Condition)
-	walk = func(cs []match.Condition) {
+	var walk func([]cleanroom.Condition)
+	walk = func(cs []cleanroom.Condition) {
 		for _, c := range cs {
 			if c.IsGroup() {
 				walk(c.Conditions)
@@ -376,7 +375,7 @@ func (s *Service) List(ctx context.Context, c *cleanroom.Caller, publisherSide b
 // Change is what a user changes on a cohort; nil means unchanged.
 type Change struct {
 	Name, Description *string
-	Query             *match.Query
+	Query             *cleanroom.CohortQuery
 	Country           *[]string
 	ConnectionIDs     *[]string
 	Similarity        *float64
@@ -527,7 +526,7 @@ func (s *Service) activate(t *cleanroom.CohortTarget, paused bool) {
 // settle returns the status of a built cohort and its reason, from its targets (each marked
 // served or not by activate): paused when the user paused it; awaiting_selection while a
 // lookalike waits for a similarity; active when it is served at one publisher at least; and
-// otherwise failed, since it is served nowhere (after an unlink, a revoked grant, a deleted
+// otherwise inactive, since it is served nowhere (after an unlink, a revoked grant, a deleted
 // connection, or too few users), with a reason that says so and why.
 func settle(ts []cleanroom.CohortTarget, paused, awaiting bool) (cleanroom.CohortStatus, string) {
 	switch {
@@ -548,7 +547,7 @@ func settle(ts []cleanroom.CohortTarget, paused, awaiting bool) (cleanroom.Cohor
 	if len(why) == 0 {
 		why = append(why, "No connection could serve it.")
 	}
-	return cleanroom.CohortFailed, "Not served at any publisher: " + strings.Join(why, " ")
+	return cleanroom.CohortInactive, "Not served at any publisher: " + strings.Join(why, " ")
 }
 
 // specOf returns the spec a stored cohort was made from.

@@ -353,7 +353,7 @@ func (s *Service) DataSourceDiagnostics(ctx context.Context, c *cleanroom.Caller
 	}
 	co := &cleanroom.Cohort{OrgID: c.OrgID(), Kind: kind, CreatedBy: c.UserID(),
 		Targets: []cleanroom.CohortTarget{{ConnectionID: connectionID}}}
-	sp := Spec{Kind: kind, Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: dataSourceID}}}}
+	sp := Spec{Kind: kind, Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: dataSourceID}}}}
 	co.Query, _ = json.Marshal(sp.Query)
 	in, err := s.gather(ctx, co, &sp)
 	if err != nil {

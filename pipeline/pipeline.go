@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/uploads"
@@ -56,6 +57,8 @@ const commitTries = 5
 type Store interface {
 	cleanroom.IngestStore
 	cleanroom.DataSourceStore
+	cleanroom.JobStore
+	cleanroom.OrgStore
 }
 
 // Service runs the pipeline.
@@ -64,8 +67,10 @@ type Service struct {
 	Uploads  *uploads.Service
 	Versions *versions.Store
 	Keys     *keyring.Master
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Conns decides who reaches which data source (set before serving callers).
+	Conns  *connections.Service
+	Logger *slog.Logger
+	Now    func() time.Time
 	// MaxIdentifierTypes is how many identifier types a publisher may sync (0: pubsync's default).
 	MaxIdentifierTypes int
 }

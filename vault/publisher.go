@@ -83,7 +83,7 @@ type PublisherVersion struct {
 // PackCountry returns the packed form of an ISO 3166-1 alpha-2 code given as two ASCII capital
 // letters, or 0 (unknown) for anything else. It does not check that the code is assigned.
 func PackCountry(code string) uint16 {
-	if len(code) != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z' {
+	if !cleanroom.IsCountryCode(code) {
 		return 0
 	}
 	return uint16(code[0])<<8 | uint16(code[1])

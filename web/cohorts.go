@@ -13,8 +13,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/httpx"
-	"github.com/cleanroom-oss/cleanroom/match"
-	"github.com/cleanroom-oss/cleanroom/pipeline"
 )
 
 // Rows the query builder starts with: conditions at the top level, and in a new group.
@@ -94,7 +92,7 @@ func (d *Dashboard) orgNames(ctx context.Context, names map[string]string, ids .
 }
 
 // cohortForm is the new-cohort form's fields. The query builder's rows are top-level conditions
-// or conditions of a group (one level, as match.Query allows).
+// or conditions of a group (one level, as cleanroom.CohortQuery allows).
 type cohortForm struct {
 	Name, Description, Kind, Op, Country string
 	Connections                          map[string]bool
@@ -137,7 +135,7 @@ type estimateRow struct {
 }
 
 func newForm() cohortForm {
-	return cohortForm{Kind: string(cleanroom.CohortMatched), Op: match.OpAll, Connections: map[string]bool{},
+	return cohortForm{Kind: string(cleanroom.CohortMatched), Op: cleanroom.OpAll, Connections: map[string]bool{},
 		Rows: make([]conditionRow, firstRows)}
 }
 
@@ -270,7 +268,7 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 		return err
 	}
 	for _, ds := range data.DataSources {
-		tax, err := pipeline.DataSourceTaxonomy(ctx, d.store, ds.ID)
+		tax, _, err := d.Pipeline.DataSourceSegments(ctx, p.Caller, ds.ID)
 		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 			continue
 		} else if err != nil {
@@ -290,7 +288,7 @@ func readForm(r *http.Request) (cohortForm, cohorts.Spec, error) {
 	f := cohortForm{Name: strings.TrimSpace(r.PostFormValue("name")), Description: strings.TrimSpace(r.PostFormValue("description")),
 		Kind: r.PostFormValue("kind"), Op: r.PostFormValue("op"), Country: strings.TrimSpace(r.PostFormValue("country")),
 		Connections: map[string]bool{}}
-	sp := cohorts.Spec{Name: f.Name, Description: f.Description, Kind: cleanroom.CohortKind(f.Kind), Query: match.Query{Op: f.Op}}
+	sp := cohorts.Spec{Name: f.Name, Description: f.Description, Kind: cleanroom.CohortKind(f.Kind), Query: cleanroom.CohortQuery{Op: f.Op}}
 	for _, id := range r.PostForm["connection"] {
 		f.Connections[id] = true
 		sp.ConnectionIDs = append(sp.ConnectionIDs, id)
@@ -320,7 +318,7 @@ func readForm(r *http.Request) (cohortForm, cohorts.Spec, error) {
 	sp.Query.Conditions = conditions(f.Rows)
 	for _, g := range f.Groups {
 		if cs := conditions(g.Rows); len(cs) > 0 {
-			sp.Query.Conditions = append(sp.Query.Conditions, match.Condition{Op: g.Op, Conditions: cs})
+			sp.Query.Conditions = append(sp.Query.Conditions, cleanroom.Condition{Op: g.Op, Conditions: cs})
 		}
 	}
 	for _, cc := range strings.FieldsFunc(f.Country, func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
@@ -331,11 +329,11 @@ func readForm(r *http.Request) (cohortForm, cohorts.Spec, error) {
 
 // conditions returns the conditions of the rows that are not empty. A row naming both a data
 // source and a publisher cohort is kept as it is: the query's validation explains the problem.
-func conditions(rows []conditionRow) []match.Condition {
-	var out []match.Condition
+func conditions(rows []conditionRow) []cleanroom.Condition {
+	var out []cleanroom.Condition
 	for _, row := range rows {
 		if !row.empty() {
-			out = append(out, match.Condition{DataSource: row.DataSource, Segment: row.Segment, PublisherCohort: row.PublisherCohort})
+			out = append(out, cleanroom.Condition{DataSource: row.DataSource, Segment: row.Segment, PublisherCohort: row.PublisherCohort})
 		}
 	}
 	return out
@@ -352,7 +350,7 @@ func (f *cohortForm) grow(action string) {
 			n++
 			key = "g" + strconv.Itoa(n)
 		}
-		g := conditionGroup{Key: key, Op: match.OpAny, Number: len(f.Groups) + 1, Rows: make([]conditionRow, groupRows)}
+		g := conditionGroup{Key: key, Op: cleanroom.OpAny, Number: len(f.Groups) + 1, Rows: make([]conditionRow, groupRows)}
 		for i := range g.Rows {
 			g.Rows[i].Group = key
 		}
@@ -566,7 +564,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 		d.fail(w, err)
 		return
 	}
-	var q match.Query
+	var q cleanroom.CohortQuery
 	if data.Own && json.Unmarshal(co.Query, &q) == nil {
 		data.Query = describeQuery(q, func(id string) string {
 			if ds, _, _, err := d.Connections.DataSource(ctx, p.Caller, id); err == nil {
@@ -603,9 +601,9 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 }
 
 // describeQuery writes a query for people: (a AND b) OR c, naming data sources with name.
-func describeQuery(q match.Query, name func(id string) string) string {
-	var group func(op string, cs []match.Condition) string
-	group = func(op string, cs []match.Condition) string {
+func describeQuery(q cleanroom.CohortQuery, name func(id string) string) string {
+	var group func(op string, cs []cleanroom.Condition) string
+	group = func(op string, cs []cleanroom.Condition) string {
 		parts := make([]string, len(cs))
 		for i, c := range cs {
 			switch {
@@ -620,7 +618,7 @@ func describeQuery(q match.Query, name func(id string) string) string {
 			}
 		}
 		word := " AND "
-		if op == match.OpAny {
+		if op == cleanroom.OpAny {
 			word = " OR "
 		}
 		return strings.Join(parts, word)
@@ -721,7 +719,7 @@ var cohortFuncs = template.FuncMap{
 	},
 	// newGroup is the group "Add group" copies in the page; the script gives it a key.
 	"newGroup": func() conditionGroup {
-		return conditionGroup{Op: match.OpAny, Rows: make([]conditionRow, groupRows)}
+		return conditionGroup{Op: cleanroom.OpAny, Rows: make([]conditionRow, groupRows)}
 	},
 	"radius": func(chosen bool) int {
 		if chosen {

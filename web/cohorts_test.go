@@ -22,7 +22,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/lookalike"
-	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/synth"
@@ -277,12 +276,12 @@ func TestCohortPages(t *testing.T) {
 	if err != nil || co.Status != cleanroom.CohortActive || co.Targets[0].Size < 100 {
 		t.Fatalf("matched cohort after the build: %+v %v", co, err)
 	}
-	var q match.Query
+	var q cleanroom.CohortQuery
 	if err := json.Unmarshal(co.Query, &q); err != nil {
 		t.Fatal(err)
 	}
-	want := match.Query{Op: "all", Conditions: []match.Condition{{DataSource: w.dataSource},
-		{Op: "any", Conditions: []match.Condition{{DataSource: w.dataSource, Segment: "s01"}, {DataSource: w.dataSource, Segment: "s02"}}}}}
+	want := cleanroom.CohortQuery{Op: "all", Conditions: []cleanroom.Condition{{DataSource: w.dataSource},
+		{Op: "any", Conditions: []cleanroom.Condition{{DataSource: w.dataSource, Segment: "s01"}, {DataSource: w.dataSource, Segment: "s02"}}}}}
 	if got, _ := json.Marshal(q); string(got) != mustJSON(want) {
 		t.Errorf("stored query %s, want %s", got, mustJSON(want))
 	}
@@ -437,7 +436,7 @@ func TestCohortCurveWithholdsSmallReach(t *testing.T) {
 	ctx := context.Background()
 	co, err := w.api.Cohorts.Create(ctx, cleanroom.NewCaller(w.adv.ID, cleanroom.RoleAdmin), cohorts.Spec{
 		Name: "Acme - Lookalike", Kind: cleanroom.CohortModeled, ConnectionIDs: []string{w.conn},
-		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource}}}})
+		Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: w.dataSource}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

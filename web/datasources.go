@@ -57,7 +57,7 @@ func (d *Dashboard) dataSourcesPage(w http.ResponseWriter, r *http.Request, p *p
 			data.Sources = append(data.Sources, row)
 			continue
 		}
-		ups, _, err := d.store.ListUploads(ctx, cleanroom.UploadDataSource, ds.ID, cleanroom.Page{Limit: uploadsShown})
+		ups, _, err := d.Pipeline.DataSourceUploads(ctx, c, ds.ID, cleanroom.Page{Limit: uploadsShown})
 		if err != nil {
 			d.fail(w, err)
 			return
@@ -68,10 +68,8 @@ func (d *Dashboard) dataSourcesPage(w http.ResponseWriter, r *http.Request, p *p
 			case cleanroom.UploadOpen, cleanroom.UploadComplete, cleanroom.UploadProcessing:
 				data.Busy = true
 				ur.Done, ur.Total = u.Received, u.Size
-				if u.JobID != 0 {
-					if j, err := d.store.FindJob(ctx, u.JobID); err == nil && j.ProgressTotal > 0 {
-						ur.Done, ur.Total, ur.Message = j.ProgressDone, j.ProgressTotal, j.Message
-					}
+				if p := u.Progress; p != nil && p.Total > 0 {
+					ur.Done, ur.Total, ur.Message = p.Done, p.Total, p.Message
 				}
 			}
 			var rep struct {

@@ -22,6 +22,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 )
 
 //go:embed templates/*.html
@@ -67,6 +68,7 @@ type Services struct {
 	Accounts    *accounts.Service
 	Connections *connections.Service
 	Jobs        *jobs.Queue
+	Pipeline    *pipeline.Service
 	// Cohorts is nil on a deployment without cohorts.
 	Cohorts *cohorts.Service
 	Now     func() time.Time

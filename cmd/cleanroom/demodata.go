@@ -10,7 +10,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/ingest"
-	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/synth"
@@ -96,7 +95,7 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 	}
 
 	seg := a.Segments()[1]
-	q := match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds.ID, Segment: seg.ID}}}
+	q := cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds.ID, Segment: seg.ID}}}
 	if _, err := m.Cohorts.Create(ctx, advCaller, cohorts.Spec{Name: "Northwind - " + seg.Name + " - Matched",
 		Description: "Customers in the " + seg.Name + " segment who read the Daily Courier", Kind: cleanroom.CohortMatched,
 		Query: q, ConnectionIDs: []string{connID}}); err != nil {
@@ -108,7 +107,7 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 		Query: q, ConnectionIDs: []string{connID}, Similarity: &sim}); err != nil {
 		return err
 	}
-	all := match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds.ID, Segment: synth.AllCustomersID}}}
+	all := cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds.ID, Segment: synth.AllCustomersID}}}
 	if _, err := m.Cohorts.Create(ctx, advCaller, cohorts.Spec{Name: "Northwind - All customers - Lookalike",
 		Description: "Waiting for a point on the curve", Kind: cleanroom.CohortModeled,
 		Query: all, ConnectionIDs: []string{connID}}); err != nil {
