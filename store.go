@@ -14,6 +14,7 @@ import (
 type Store interface {
 	OrgStore
 	UserStore
+	InvitationStore
 	AuthStore
 	AuditStore
 	JobStore

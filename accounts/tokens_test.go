@@ -92,7 +92,7 @@ func TestServiceAccountRules(t *testing.T) {
 		t.Errorf("service account makes a token: %v", err)
 	}
 	// Its pseudo-address is no email: nobody signs in as it or adds it elsewhere.
-	if _, _, _, err := s.Login(ctx, sa.Email, "", ""); cleanroom.ErrorCode(err) != cleanroom.EUNAUTHENTICATED {
+	if _, err := s.Login(ctx, accounts.SignIn{Email: sa.Email}); cleanroom.ErrorCode(err) != cleanroom.EUNAUTHENTICATED {
 		t.Errorf("sign-in as a service account: %v", err)
 	}
 	other, err := s.CreateOrg(ctx, "Other", cleanroom.OrgAdvertiser)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
@@ -126,9 +127,15 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 			body = map[string]string{"email": email, "advertiser_id": e.orgB.ID}
 			break
 		}
-		m, err := svc.Invite(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin), email, e.orgB.ID)
+		inv, err := svc.Invite(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin), email, e.orgB.ID)
 		must(err)
-		set(m.ID)
+		set(inv.ID)
+	case "POST /v1/me/invitations/{id}/accept", "POST /v1/me/invitations/{id}/decline":
+		// An invitation of the caller (signed-in routes are called as a-member) into a new org.
+		o := e.newOrg(uniq("Inviting "), cleanroom.OrgAdvertiser, false)
+		inv, err := e.acc.InviteMember(ctx, &cleanroom.Caller{User: e.op, Org: o, Role: cleanroom.RoleAdmin}, accounts.NewUser{Email: "a-member@example.com", Password: testPassword, Role: cleanroom.RoleViewer})
+		must(err)
+		set(inv.ID)
 
 	case "POST /v1/data-sources":
 		home = "w"

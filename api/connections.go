@@ -178,28 +178,15 @@ func (s *Server) setOptOuts(w http.ResponseWriter, r *http.Request, c *call) err
 }
 
 func (s *Server) listInvitations(w http.ResponseWriter, r *http.Request, c *call) error {
-	var out []*cleanroom.Member
-	page := cleanroom.Page{Limit: cleanroom.MaxPageLimit}
-	for {
-		ms, next, err := s.Store.ListMembers(r.Context(), c.Org.ID, page)
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			if m.Role == cleanroom.RoleLimited {
-				out = append(out, m)
-			}
-		}
-		if next == "" {
-			break
-		}
-		page.After = next
-	}
-	res, err := pageList(r, out, func(m *cleanroom.Member) string { return m.ID })
+	page, err := pageOf(r)
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, res)
+	invs, next, err := s.Accounts.Invitations(r.Context(), c.Caller, page)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, list[*cleanroom.Invitation]{Items: invs, Next: next})
 }
 
 func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -210,13 +197,13 @@ func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, c *cal
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	m, err := s.Connections.Invite(r.Context(), c.Caller, req.Email, req.AdvertiserID)
+	inv, err := s.Connections.Invite(r.Context(), c.Caller, req.Email, req.AdvertiserID)
 	if err != nil {
 		return err
 	}
-	c.audit.PartnerOrgID = m.RepresentsID
-	c.target("user", m.ID)
-	return c.created("/v1/invitations/"+m.ID, m)
+	c.audit.PartnerOrgID = inv.RepresentsID
+	c.target("invitation", inv.ID)
+	return c.created("/v1/invitations/"+inv.ID, inv)
 }
 
 func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -224,27 +211,24 @@ func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
-	m, err := s.Connections.Invitation(r.Context(), c.Caller, id)
+	inv, err := s.Accounts.Invitation(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, m)
+	return c.reply(http.StatusOK, inv)
 }
 
-func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
+func (s *Server) withdrawInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
 	id, err := pathID(r, "id", "Invitation")
 	if err != nil {
 		return err
 	}
-	m, err := s.Connections.Invitation(r.Context(), c.Caller, id)
+	inv, err := s.Accounts.WithdrawInvitation(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
-	if err := s.Store.DeleteMembership(r.Context(), c.Org.ID, m.ID); err != nil {
-		return err
-	}
-	c.audit.PartnerOrgID = m.RepresentsID
-	c.target("user", m.ID)
+	c.audit.PartnerOrgID = inv.RepresentsID
+	c.target("invitation", inv.ID)
 	return c.reply(http.StatusNoContent, nil)
 }
 

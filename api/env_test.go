@@ -47,6 +47,8 @@ type env struct {
 	runner *jobs.Runner
 	// cohortConn and cohortDS are the inputs of the cohort routes' fixtures (ensureCohortInputs).
 	cohortConn, cohortDS string
+	// limitedInvitation is the invitation w-limited accepted.
+	limitedInvitation string
 }
 
 func newEnv(t *testing.T) *env {
@@ -86,14 +88,15 @@ func newEnvOn(t *testing.T, store cleanroom.Store) *env {
 			e.tokens[label] = e.issueToken(m.ID, o.org.ID)
 		}
 	}
-	// B's member is invited into W with the limited role.
-	lim, err := e.api.Connections.Invite(context.Background(), cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin),
+	// B's member is invited into W with the limited role, and accepts.
+	inv, err := e.api.Connections.Invite(context.Background(), cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin),
 		"b-member@example.com", e.orgB.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.users["w-limited"] = lim
-	e.tokens["w-limited"] = e.issueToken(lim.ID, e.orgW.ID)
+	e.limitedInvitation = inv.ID
+	e.users["w-limited"] = e.accept(e.users["b-member"], inv.ID)
+	e.tokens["w-limited"] = e.issueToken(e.users["w-limited"].ID, e.orgW.ID)
 	if e.op, err = e.acc.CreateOperator(context.Background(), "op@example.com", "Operator", testPassword); err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +118,20 @@ func (e *env) newOrg(name string, kind cleanroom.OrgKind, ready bool) *cleanroom
 		e.t.Fatal(err)
 	}
 	return o
+}
+
+// accept has the member's user accept an invitation and returns their new membership.
+func (e *env) accept(m *cleanroom.Member, invitationID string) *cleanroom.Member {
+	e.t.Helper()
+	_, ms, err := e.acc.AcceptInvitation(context.Background(), &cleanroom.Caller{User: &m.User}, invitationID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	got, err := e.store.FindMember(context.Background(), ms.OrgID, m.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return got
 }
 
 func (e *env) addMember(orgID, email string, role cleanroom.Role) *cleanroom.Member {

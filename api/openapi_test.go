@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
@@ -619,6 +620,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Org", reflect.TypeFor[cleanroom.Org](), false},
 		{"User", reflect.TypeFor[cleanroom.User](), false},
 		{"Member", reflect.TypeFor[cleanroom.Member](), false},
+		{"Invitation", reflect.TypeFor[cleanroom.Invitation](), false},
 		{"Token", reflect.TypeFor[cleanroom.Token](), false},
 		{"AuditEntry", reflect.TypeFor[cleanroom.AuditEntry](), false},
 		{"Job", reflect.TypeFor[cleanroom.Job](), false},
@@ -695,6 +697,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	}{
 		{"MembershipUpdate/properties/op", oaEnum(pubsync.OpAdd, pubsync.OpRemove)},
 		{"JobState", oaEnum(cleanroom.JobStates...)},
+		{"InvitationState", oaEnum(cleanroom.InvitationStates...)},
 		{"CohortKind", oaEnum(cleanroom.CohortMatched, cleanroom.CohortModeled)},
 		{"CohortStatus", oaEnum(cleanroom.CohortBuilding, cleanroom.CohortTraining, cleanroom.CohortAwaitingSelection,
 			cleanroom.CohortActive, cleanroom.CohortInactive, cleanroom.CohortFailed, cleanroom.CohortPaused)},
@@ -771,7 +774,9 @@ func TestOpenAPIErrorShape(t *testing.T) {
 
 	s := oaServer()
 	s.MaxBodyBytes = 64
-	s.Auth.LoginLimiter = auth.NewLimiter(0, time.Minute) // every sign-in is over the limit
+	s.Accounts = accounts.New(nil, nil)
+	s.Accounts.Throttle.Addr = auth.NewLimiter(0, time.Minute) // every sign-in is over the limit
+	s.Auth = httpx.NewAuth(s.Accounts, slog.New(slog.DiscardHandler))
 	h := s.Handler(nil)
 	for _, c := range []struct {
 		name, method, path, body string

@@ -43,6 +43,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, reques
 		err = cleanroom.Errorf(cleanroom.EINVALID, "The request body is larger than %d bytes.", mbe.Limit).
 			With("limit_bytes", mbe.Limit)
 	}
+	if wait, ok := httpx.RetryAfter(err); ok {
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
+	}
 	if code == cleanroom.EINTERNAL {
 		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID, "err", err)
 	}

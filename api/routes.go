@@ -66,6 +66,9 @@ func (s *Server) routes() []*route {
 		{"PUT", "/v1/session/org", signedIn, "", false, "session.switch_org", (*Server).switchOrg},
 		{"GET", "/v1/me", signedIn, "", false, "", (*Server).me},
 		{"PUT", "/v1/me/password", signedIn, "", false, "user.password.change", (*Server).changePassword},
+		{"GET", "/v1/me/invitations", signedIn, "", false, "", (*Server).listMyInvitations},
+		{"POST", "/v1/me/invitations/{id}/accept", signedIn, "", false, "invitation.accept", (*Server).acceptInvitation},
+		{"POST", "/v1/me/invitations/{id}/decline", signedIn, "", false, "invitation.decline", (*Server).declineInvitation},
 
 		{"GET", "/v1/org", inOrg, viewer, lim, "", (*Server).getOrg},
 		{"PATCH", "/v1/org", inOrg, admin, false, "org.update", (*Server).updateOrg},
@@ -111,7 +114,7 @@ func (s *Server) routes() []*route {
 		{"GET", "/v1/invitations", inOrg, viewer, false, "", (*Server).listInvitations},
 		{"POST", "/v1/invitations", inOrg, admin, false, "invitation.create", (*Server).createInvitation},
 		{"GET", "/v1/invitations/{id}", inOrg, viewer, false, "", (*Server).getInvitation},
-		{"DELETE", "/v1/invitations/{id}", inOrg, admin, false, "invitation.revoke", (*Server).revokeInvitation},
+		{"DELETE", "/v1/invitations/{id}", inOrg, admin, false, "invitation.withdraw", (*Server).withdrawInvitation},
 
 		{"GET", "/v1/data-sources", inOrg, viewer, lim, "", (*Server).listDataSources},
 		{"POST", "/v1/data-sources", inOrg, member, lim, "data_source.create", (*Server).createDataSource},

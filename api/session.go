@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 )
 
 type loginRequest struct {
@@ -56,6 +58,12 @@ func (s *Server) switchOrg(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	c.audit.OrgID = id
 	c.target("org", id)
+	// Answer as GET /v1/me would now: the caller in the new org, with its role there.
+	now, err := s.Auth.Authenticate(r)
+	if err != nil {
+		return err
+	}
+	c.Caller = now
 	return s.me(w, r, c)
 }
 
@@ -98,9 +106,73 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c *call)
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := s.Accounts.ChangePassword(r.Context(), c.User.ID, req.Current, req.New); err != nil {
+	ended, err := s.Accounts.ChangePassword(r.Context(), c.Caller, req.Current, req.New, s.Auth.Client(r))
+	if err != nil {
 		return err
 	}
 	c.target("user", c.User.ID)
+	c.detail("sessions_ended", ended)
 	return c.reply(http.StatusNoContent, nil)
+}
+
+// receivedInvitation is an invitation as the invited person sees it.
+type receivedInvitation struct {
+	ID             string                    `json:"id"`
+	OrgID          string                    `json:"org_id"`
+	OrgName        string                    `json:"org_name"`
+	OrgKind        cleanroom.OrgKind         `json:"org_kind"`
+	Role           cleanroom.Role            `json:"role"`
+	RepresentsID   string                    `json:"represents_id,omitempty"`
+	RepresentsName string                    `json:"represents_name,omitempty"`
+	State          cleanroom.InvitationState `json:"state"`
+	CreatedAt      time.Time                 `json:"created_at"`
+	ExpiresAt      time.Time                 `json:"expires_at"`
+}
+
+func receivedView(r *accounts.Received) receivedInvitation {
+	return receivedInvitation{ID: r.ID, OrgID: r.OrgID, OrgName: r.OrgName, OrgKind: r.OrgKind, Role: r.Role,
+		RepresentsID: r.RepresentsID, RepresentsName: r.AdvertiserName, State: r.State, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
+}
+
+func (s *Server) listMyInvitations(w http.ResponseWriter, r *http.Request, c *call) error {
+	rs, err := s.Accounts.ReceivedInvitations(r.Context(), c.Caller)
+	if err != nil {
+		return err
+	}
+	views := make([]receivedInvitation, 0, len(rs))
+	for _, x := range rs {
+		views = append(views, receivedView(x))
+	}
+	res, err := pageList(r, views, func(v receivedInvitation) string { return v.ID })
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, res)
+}
+
+func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
+	return s.decideInvitation(r, c, s.Accounts.AcceptInvitation)
+}
+
+func (s *Server) declineInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
+	return s.decideInvitation(r, c, func(ctx context.Context, caller *cleanroom.Caller, id string) (*accounts.Received, *cleanroom.Membership, error) {
+		x, err := s.Accounts.DeclineInvitation(ctx, caller, id)
+		return x, nil, err
+	})
+}
+
+// decideInvitation answers the invited person's accept or decline. The audit entry goes to the
+// inviting org, which sees the answer.
+func (s *Server) decideInvitation(r *http.Request, c *call, decide func(context.Context, *cleanroom.Caller, string) (*accounts.Received, *cleanroom.Membership, error)) error {
+	id, err := pathID(r, "id", "Invitation")
+	if err != nil {
+		return err
+	}
+	x, _, err := decide(r.Context(), c.Caller, id)
+	if err != nil {
+		return err
+	}
+	c.audit.OrgID, c.audit.PartnerOrgID = x.OrgID, x.RepresentsID
+	c.target("invitation", x.ID)
+	return c.reply(http.StatusOK, receivedView(x))
 }

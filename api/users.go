@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 )
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -18,8 +19,21 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *call) erro
 	return c.reply(http.StatusOK, list[*cleanroom.Member]{Items: ms, Next: next})
 }
 
+// addUser invites a person into the caller's org: the answer is the same whatever the address
+// (see accounts.Service.InviteMember).
 func (s *Server) addUser(w http.ResponseWriter, r *http.Request, c *call) error {
-	return s.addMember(r, c, c.Org.ID, "/v1/users/")
+	var req addUserRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	inv, err := s.Accounts.InviteMember(r.Context(), c.Caller,
+		accounts.NewUser{Email: req.Email, Name: req.Name, Password: req.Password, Role: req.Role})
+	if err != nil {
+		return err
+	}
+	c.target("invitation", inv.ID)
+	c.detail("role", inv.Role)
+	return c.created("/v1/invitations/"+inv.ID, inv)
 }
 
 // member loads the {id} user as a member of the caller's org; users of other orgs are not found.

@@ -169,6 +169,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge() }
 	if m.Now != nil {
 		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now = m.Now, m.Now, m.Now
+		m.Accounts.Throttle.SetClock(m.Now)
 	}
 	return nil
 }

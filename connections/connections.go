@@ -37,7 +37,7 @@ func (s *Service) partnerOrg(ctx context.Context, text, field string) (*cleanroo
 	o, err := s.Store.FindOrg(ctx, id)
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "No organization has the ID %s.", id).With("field", field).
-			Hint("Ask the other party to copy its organization ID from Settings; if it has no account yet, it must finish its setup with the operator first.")
+			Hint("Ask the other party to copy its organization ID from the dashboard's Overview page; if it has no account yet, it must finish its setup with the operator first.")
 	}
 	return o, err
 }

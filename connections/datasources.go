@@ -7,16 +7,24 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 )
 
-// Invite gives a user of an advertiser the limited role in the caller's demand-side workspace, so
-// they can upload their advertiser's data there and grant it to the workspace.
-func (s *Service) Invite(ctx context.Context, c *cleanroom.Caller, email, advertiserText string) (*cleanroom.Member, error) {
+// Invite invites the person with email into the caller's demand-side workspace with the limited
+// role, acting for the advertiser advertiserText names, so they can upload their advertiser's data
+// there and grant it to the workspace. The invitation is pending until the person accepts it
+// (accounts.Service.AcceptInvitation); only an admin or member of that advertiser can see and
+// accept it. The answer says nothing about the address: not whether it has an account, nor
+// whether it belongs to the advertiser, nor who else does. Only a member of the workspace, or a
+// pending invitation to it, is a conflict. Only the workspace's admins invite.
+func (s *Service) Invite(ctx context.Context, c *cleanroom.Caller, email, advertiserText string) (*cleanroom.Invitation, error) {
+	if err := c.InOrg(cleanroom.RoleAdmin); err != nil {
+		return nil, err
+	}
 	ws, err := s.Store.FindOrg(ctx, c.OrgID())
 	if err != nil {
 		return nil, err
 	}
 	if ws.Kind != cleanroom.OrgDemandSide {
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Advertisers are invited into a publisher's demand-side workspace, and this is not one.").
-			Hint("Switch to your demand-side workspace (its ID is on your publisher overview).")
+			Hint("Switch to your demand-side workspace (its ID is on your publisher's Overview page).")
 	}
 	adv, err := s.partnerOrg(ctx, advertiserText, "advertiser_id")
 	if err != nil {
@@ -37,37 +45,13 @@ func (s *Service) Invite(ctx context.Context, c *cleanroom.Caller, email, advert
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.Store.FindUserByEmail(ctx, addr)
-	var m *cleanroom.Member
-	if err == nil {
-		m, err = s.Store.FindMember(ctx, adv.ID, u.ID)
-	}
-	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND || (err == nil && !m.Role.AtLeast(cleanroom.RoleMember)) {
-		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "%s has no admin or member with the email %s.", adv.Name, addr).With("field", "email").
-			Hint("Ask the advertiser for the email of one of its admins or members.")
-	} else if err != nil {
+	now := s.now()
+	inv := &cleanroom.Invitation{ID: newID(), OrgID: ws.ID, Email: addr, Role: cleanroom.RoleLimited, RepresentsID: adv.ID,
+		InvitedBy: c.UserID(), CreatedAt: now, ExpiresAt: now.Add(cleanroom.InvitationTTL)}
+	if err := s.Store.CreateInvitation(ctx, inv); err != nil {
 		return nil, err
 	}
-	if _, err := s.Store.FindMember(ctx, ws.ID, u.ID); err == nil {
-		return nil, cleanroom.Errorf(cleanroom.ECONFLICT, "%s is already in this workspace.", addr)
-	}
-	mem := &cleanroom.Membership{UserID: u.ID, OrgID: ws.ID, Role: cleanroom.RoleLimited, RepresentsID: adv.ID, CreatedAt: s.now()}
-	if err := s.Store.PutMembership(ctx, mem); err != nil {
-		return nil, err
-	}
-	return &cleanroom.Member{User: *u, Role: cleanroom.RoleLimited, RepresentsID: adv.ID}, nil
-}
-
-// Invitation returns an invited (limited) member of the caller's workspace.
-func (s *Service) Invitation(ctx context.Context, c *cleanroom.Caller, userID string) (*cleanroom.Member, error) {
-	m, err := s.Store.FindMember(ctx, c.OrgID(), userID)
-	if err != nil || m.Role != cleanroom.RoleLimited {
-		if err == nil || cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-			return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Invitation not found.")
-		}
-		return nil, err
-	}
-	return m, nil
+	return inv, nil
 }
 
 // CreateDataSource creates a data source in the caller's workspace: an advertiser's own, or a
@@ -396,7 +380,7 @@ func (s *Service) CreateGrant(ctx context.Context, c *cleanroom.Caller, dataSour
 	if grantee.Kind != cleanroom.OrgDemandSide {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "%s is a %s, not a publisher's demand-side workspace.", grantee.Name, grantee.Kind).
 			With("field", "grantee_id").
-			Hint("Enter the publisher's demand-side organization ID; the publisher finds it on its overview page.")
+			Hint("Enter the publisher's demand-side organization ID; the publisher finds it on its Overview page.")
 	}
 	home, err := s.Store.FindOrg(ctx, ds.OrgID)
 	if err != nil {

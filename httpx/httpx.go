@@ -1,8 +1,9 @@
 // Package httpx is the HTTP face of credentials and errors that the API and the dashboard share:
 // reading a request's credentials (bearer token or session cookie) and resolving them through the
-// accounts service, the session cookie, sign-in with its rate limits, the client's address behind
-// trusted reverse proxies, and the HTTP status of each error code. It holds no rules of its own:
-// those live in the services.
+// accounts service, the session and device cookies, sign-in, the client's address behind trusted
+// reverse proxies (for the accounts service's sign-in throttle), and the HTTP status of each error
+// code (429 with Retry-After for a throttled one). It holds no rules of its own: those live in the
+// services.
 package httpx
 
 import (
@@ -10,13 +11,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
-	"github.com/cleanroom-oss/cleanroom/auth"
 )
 
 // Names of the session cookie and the CSRF header.
@@ -24,6 +23,14 @@ const (
 	SessionCookie = "cleanroom_session"
 	CSRFHeader    = "X-CSRF-Token"
 )
+
+// DeviceCookie names the cookie that marks a browser as having signed in to an account before, so
+// that others' failed sign-ins do not slow it down (see accounts.Throttle). It authenticates
+// nothing.
+const DeviceCookie = "cleanroom_device"
+
+// deviceCookieAge is how long a browser stays known for the account it last signed in to.
+const deviceCookieAge = 180 * 24 * time.Hour
 
 // Auth turns requests into callers and starts and ends sessions.
 type Auth struct {
@@ -33,15 +40,23 @@ type Auth struct {
 	// cookies anyway.
 	SecureCookies bool
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for the
-	// login limiter and logs); empty means the connection's address is the client's.
+	// sign-in throttle and logs); empty means the connection's address is the client's.
 	TrustedProxies []netip.Prefix
-	// LoginLimiter limits sign-in attempts per client address and per email.
-	LoginLimiter *auth.Limiter
 }
 
-// NewAuth returns an Auth with the default sign-in limits.
+// NewAuth returns an Auth over the accounts service (which throttles sign-in).
 func NewAuth(acc *accounts.Service, logger *slog.Logger) *Auth {
-	return &Auth{Accounts: acc, Logger: logger, LoginLimiter: auth.NewLimiter(10, 30*time.Second)}
+	return &Auth{Accounts: acc, Logger: logger}
+}
+
+// Client describes where the request comes from, for the accounts service's password throttle:
+// the client's address and its device cookie.
+func (a *Auth) Client(r *http.Request) accounts.Client {
+	c := accounts.Client{Addr: a.ClientAddr(r)}
+	if ck, err := r.Cookie(DeviceCookie); err == nil {
+		c.Device = ck.Value
+	}
+	return c
 }
 
 // Credentials reads a request's credentials: "Authorization: Bearer <token>", else the session
@@ -70,32 +85,30 @@ func (a *Auth) Authenticate(r *http.Request) (*cleanroom.Caller, error) {
 	return a.Accounts.Authenticate(r.Context(), cr)
 }
 
-// Login checks the rate limits and the password, starts a session and sets its cookie.
+// Login checks the password (the accounts service throttles failures per client), starts a
+// session and sets the session and device cookies.
 func (a *Auth) Login(w http.ResponseWriter, r *http.Request, email, password, orgID string) (*cleanroom.Session, *cleanroom.User, error) {
-	for _, key := range []string{"addr:" + a.ClientAddr(r), "email:" + strings.ToLower(strings.TrimSpace(email))} {
-		if ok, wait := a.LoginLimiter.Allow(key); !ok {
-			secs := int(wait.Seconds()) + 1
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			return nil, nil, &StatusError{Status: http.StatusTooManyRequests, Err: cleanroom.Errorf(cleanroom.EUNAVAILABLE, "Too many sign-in attempts; wait %d seconds and try again.", secs).
-				With("retry_after_seconds", secs)}
-		}
-	}
 	if orgID != "" {
 		var err error
 		if orgID, err = cleanroom.ParseID("organization ID", orgID); err != nil {
 			return nil, nil, err
 		}
 	}
-	secret, sess, u, err := a.Accounts.Login(r.Context(), email, password, orgID)
+	in, err := a.Accounts.Login(r.Context(), accounts.SignIn{Email: email, Password: password, OrgID: orgID, Client: a.Client(r)})
 	if err != nil {
-		if cleanroom.ErrorCode(err) == cleanroom.EUNAUTHENTICATED {
-			a.Logger.Warn("sign-in failed", "addr", a.ClientAddr(r))
+		if code := cleanroom.ErrorCode(err); code == cleanroom.EUNAUTHENTICATED || code == cleanroom.EUNAVAILABLE {
+			a.Logger.Warn("sign-in failed", "addr", a.ClientAddr(r), "err", cleanroom.ErrorMessage(err))
 		}
 		return nil, nil, err
 	}
-	a.LoginLimiter.Reset("email:" + u.Email)
-	a.SetSessionCookie(w, r, secret, sess.CreatedAt.Add(accounts.SessionMax))
-	return sess, u, nil
+	a.SetSessionCookie(w, r, in.Secret, in.Session.CreatedAt.Add(accounts.SessionMax))
+	if in.Device != "" {
+		http.SetCookie(w, &http.Cookie{
+			Name: DeviceCookie, Value: in.Device, Path: "/", MaxAge: int(deviceCookieAge / time.Second),
+			HttpOnly: true, Secure: a.SecureCookies || r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		})
+	}
+	return in.Session, in.User, nil
 }
 
 // Logout ends the caller's session and clears its cookie.
@@ -182,7 +195,18 @@ func StatusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
-// StatusError carries an HTTP status that differs from its code's usual one (413, 405, 429).
+// RetryAfter reports whether err is a rate limit (EUNAVAILABLE with retry_after_seconds in its
+// details, as the sign-in throttle answers) and the seconds to wait. Such errors answer 429 with
+// a Retry-After header.
+func RetryAfter(err error) (seconds int, ok bool) {
+	if cleanroom.ErrorCode(err) != cleanroom.EUNAVAILABLE {
+		return 0, false
+	}
+	seconds, ok = cleanroom.ErrorDetails(err)["retry_after_seconds"].(int)
+	return seconds, ok
+}
+
+// StatusError carries an HTTP status that differs from its code's usual one (413, 405).
 type StatusError struct {
 	Status int
 	Err    *cleanroom.Error

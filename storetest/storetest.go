@@ -34,6 +34,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Orgs", func(t *testing.T) { runCases(t, open, orgCases) })
 	t.Run("Users", func(t *testing.T) { runCases(t, open, userCases) })
 	t.Run("Memberships", func(t *testing.T) { runCases(t, open, membershipCases) })
+	t.Run("Invitations", func(t *testing.T) { runCases(t, open, invitationCases) })
 	t.Run("Tokens", func(t *testing.T) { runCases(t, open, tokenCases) })
 	t.Run("Sessions", func(t *testing.T) { runCases(t, open, sessionCases) })
 	t.Run("Audit", func(t *testing.T) { runCases(t, open, auditCases) })

@@ -216,8 +216,7 @@ func newFixture(t *testing.T) *fixture {
 	must(err)
 	f.alice, _, err = f.acc.AddMember(ctx, f.pub.ID, accounts.NewUser{Email: "alice@example.com", Name: "Alice Admin", Password: testPassword, Role: cleanroom.RoleAdmin})
 	must(err)
-	_, _, err = f.acc.AddMember(ctx, f.ds.ID, accounts.NewUser{Email: "alice@example.com", Role: cleanroom.RoleAdmin, AttachExisting: true})
-	must(err)
+	// Alice, an admin of the publisher, is an admin of its demand-side workspace too (derived).
 	f.vic, _, err = f.acc.AddMember(ctx, f.pub.ID, accounts.NewUser{Email: "vic@example.com", Name: "Vic Viewer", Password: testPassword, Role: cleanroom.RoleViewer})
 	must(err)
 	_, f.aliceT, err = f.acc.IssueToken(ctx, f.alice.ID, f.pub.ID, "nightly-export", 0)

@@ -18,7 +18,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/app/apptest"
-	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
@@ -55,8 +54,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Auth.LoginLimiter = auth.NewLimiter(1000, time.Minute) // the tests sign in often, from one address
-	m.Web.RefreshEvery = 100 * time.Millisecond              // busy pages refresh quickly in tests
+	m.Web.RefreshEvery = 100 * time.Millisecond // busy pages refresh quickly in tests
 	w := &cohortWorld{t: t, store: store, api: m.API, runner: m.Jobs}
 	a := m.API
 	w.srv = httptest.NewServer(h)
@@ -121,7 +119,11 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	wsConn, _, err := a.Connections.CreateConnection(ctx, w.pub.ID, w.pub.DemandSideID, cleanroom.Permissions{MatchedCohorts: true})
 	must(err)
 	w.wsConn = wsConn.ID
-	_, err = a.Connections.Invite(ctx, cleanroom.NewCaller(w.pub.DemandSideID, cleanroom.RoleAdmin), "agency@acme.example", w.adv.ID)
+	inv, err := a.Connections.Invite(ctx, cleanroom.NewCaller(w.pub.DemandSideID, cleanroom.RoleAdmin), "agency@acme.example", w.adv.ID)
+	must(err)
+	agency, err := store.FindUserByEmail(ctx, "agency@acme.example")
+	must(err)
+	_, _, err = acc.AcceptInvitation(ctx, &cleanroom.Caller{User: agency}, inv.ID)
 	must(err)
 	return w
 }

@@ -4,18 +4,27 @@ import (
 	"net/http"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
-// overviewData is what the overview page shows: the org's settings, people, tokens, jobs and
-// latest audit entries; for an operator acting in no org, every org.
+// overviewData is what the overview page shows: the invitations waiting for the user; the org's
+// settings, people, invitations, tokens, jobs and latest audit entries; for an operator acting in
+// no org, every org.
 type overviewData struct {
 	Org *cleanroom.Org
+	// Received are the invitations the user may accept or decline.
+	Received []*accounts.Received
 	// Limited is set for an invited advertiser, who sees only its own data sources.
 	Limited     bool
 	Connections []connectionRow
 	DataSources []*cleanroom.DataSource
 	Members     []*cleanroom.Member
+	// Invitations are the org's, with the names of the advertisers invited ones act for; Admin
+	// says whether the user may withdraw them.
+	Invitations []*cleanroom.Invitation
+	Advertisers map[string]string
+	Admin       bool
 	Tokens      []*cleanroom.Token
 	Jobs        []*cleanroom.Job
 	Audit       []*cleanroom.AuditEntry
@@ -23,12 +32,19 @@ type overviewData struct {
 }
 
 func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, p *page) {
+	d.showOverview(w, r, p, http.StatusOK)
+}
+
+// showOverview renders the overview with status (an error's, after a failed action).
+func (d *Dashboard) showOverview(w http.ResponseWriter, r *http.Request, p *page, status int) {
 	ctx := r.Context()
 	c := p.Caller
-	data := &overviewData{Org: c.Org}
+	data := &overviewData{Org: c.Org, Advertisers: map[string]string{}}
 	first := cleanroom.Page{Limit: 20}
 	var err error
+	data.Received, err = d.Accounts.ReceivedInvitations(ctx, c)
 	switch {
+	case err != nil:
 	case c.Org == nil:
 		if c.Operator() {
 			data.AllOrgs, _, err = d.Accounts.Orgs(ctx, c, cleanroom.Page{Limit: 100})
@@ -43,6 +59,19 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, p *page) {
 		data.Members, _, err = d.Accounts.Members(ctx, c, first)
 		if err == nil {
 			data.Connections, err = d.connections(r, c)
+		}
+		if err == nil {
+			data.Admin = c.Role.AtLeast(cleanroom.RoleAdmin)
+			data.Invitations, _, err = d.Accounts.Invitations(ctx, c, cleanroom.Page{Limit: 50})
+		}
+		for _, inv := range data.Invitations {
+			if inv.RepresentsID == "" || data.Advertisers[inv.RepresentsID] != "" || err != nil {
+				continue
+			}
+			var adv *cleanroom.Org
+			if adv, err = d.store.FindOrg(ctx, inv.RepresentsID); err == nil {
+				data.Advertisers[adv.ID] = adv.Name
+			}
 		}
 		if err == nil && c.Org.Kind != cleanroom.OrgPublisher {
 			data.DataSources, _, _, err = d.Connections.DataSources(ctx, c, first)
@@ -62,7 +91,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, p *page) {
 		return
 	}
 	p.Title, p.Data = "Overview", data
-	d.render(w, http.StatusOK, "overview.html", p)
+	d.render(w, status, "overview.html", p)
 }
 
 // connectionRow is a connection as the dashboard lists it.

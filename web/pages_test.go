@@ -64,11 +64,18 @@ func TestPagesByRole(t *testing.T) {
 	}
 	ws := cleanroom.NewCaller(pub.DemandSideID, cleanroom.RoleAdmin)
 	for _, inv := range []struct{ email, adv string }{{"crm@acme.example", adv.ID}, {"crm@other.example", other.ID}} {
-		m, err := svc.Invite(ctx, ws, inv.email, inv.adv)
+		invitation, err := svc.Invite(ctx, ws, inv.email, inv.adv)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := svc.CreateDataSource(ctx, &cleanroom.Caller{User: &m.User, Org: &cleanroom.Org{ID: pub.DemandSideID}, Role: cleanroom.RoleLimited, RepresentsID: inv.adv}, "List of "+inv.email, ""); err != nil {
+		u, err := app.Store.FindUserByEmail(ctx, inv.email)
+		if err == nil {
+			_, _, err = acc.AcceptInvitation(ctx, &cleanroom.Caller{User: u}, invitation.ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.CreateDataSource(ctx, &cleanroom.Caller{User: u, Org: &cleanroom.Org{ID: pub.DemandSideID}, Role: cleanroom.RoleLimited, RepresentsID: inv.adv}, "List of "+inv.email, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

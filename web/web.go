@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,6 +110,8 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /logout", d.signedIn(d.logout))
 	d.mux.HandleFunc("POST /org", d.signedIn(d.switchOrg))
 	d.mux.HandleFunc("GET /{$}", d.signedIn(d.overview))
+	d.mux.HandleFunc("POST /invitations/{id}/{answer}", d.signedIn(d.answerInvitation))
+	d.mux.HandleFunc("POST /org/invitations/{id}/withdraw", d.signedIn(d.withdrawInvitation))
 	d.mux.HandleFunc("GET /audit", d.signedIn(d.auditPage))
 	d.mux.HandleFunc("GET /data-sources", d.signedIn(d.dataSourcesPage))
 	d.mux.HandleFunc("GET /cohorts", d.signedIn(d.cohortsPage))
@@ -206,9 +209,10 @@ func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	sess, u, err := d.Auth.Login(w, r, r.PostFormValue("email"), r.PostFormValue("password"), "")
 	if err != nil {
-		status := http.StatusUnauthorized
-		if cleanroom.ErrorCode(err) == cleanroom.EUNAVAILABLE {
+		status := httpx.StatusOf(cleanroom.ErrorCode(err))
+		if wait, ok := httpx.RetryAfter(err); ok {
 			status = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", strconv.Itoa(wait))
 		}
 		d.render(w, status, "login.html", &page{Title: "Sign in", Error: cleanroom.ErrorMessage(err)})
 		return

@@ -196,11 +196,8 @@ func seedDemo(ctx context.Context, m *app.Main) (*demo, error) {
 			advAdminID = mem.ID
 		}
 	}
-	// The publisher's admin also works in its demand-side workspace.
-	if err := m.Store.PutMembership(ctx, &cleanroom.Membership{UserID: pubAdminID,
-		OrgID: pub.DemandSideID, Role: cleanroom.RoleAdmin, CreatedAt: cleanroom.UTC(time.Now())}); err != nil {
-		return nil, err
-	}
+	// The publisher's admin is an admin of its demand-side workspace too, with no step of ours:
+	// the store derives it.
 	connID, err := seedDemoConnections(ctx, m, d, pub, adv, pw)
 	if err != nil {
 		return nil, err
@@ -260,7 +257,11 @@ func seedDemoConnections(ctx context.Context, m *app.Main, d *demo, pub, adv *cl
 	if err != nil {
 		return "", err
 	}
-	if _, err := svc.Invite(ctx, cleanroom.NewCaller(pub.DemandSideID, cleanroom.RoleAdmin), lead.Email, coffee.ID); err != nil {
+	inv, err := svc.Invite(ctx, cleanroom.NewCaller(pub.DemandSideID, cleanroom.RoleAdmin), lead.Email, coffee.ID)
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := m.Accounts.AcceptInvitation(ctx, cleanroom.MemberCaller(lead, coffee), inv.ID); err != nil {
 		return "", err
 	}
 	tok, _, err := m.Accounts.IssueToken(ctx, lead.ID, pub.DemandSideID, "demo", 0)
