@@ -64,6 +64,9 @@ type AuthStore interface {
 	UpdateSession(ctx context.Context, s *Session) error
 	// DeleteSession removes a session (logout).
 	DeleteSession(ctx context.Context, hash []byte) error
+	// DeleteUserSessions removes every session of a user except the one whose hash is keep (nil
+	// keeps none), and returns how many it removed.
+	DeleteUserSessions(ctx context.Context, userID string, keep []byte) (int, error)
 	// DeleteExpiredSessions removes sessions that expired before now and returns how many.
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 }

@@ -29,12 +29,6 @@ var Capabilities = []Capability{
 	CapViewInsights, CapViewAdvancedInsights, CapUseStandardCohorts, CapTargetCustomCohorts,
 }
 
-// Actor is who wants to use a connection: an org and the role in it.
-type Actor struct {
-	OrgID string
-	Role  Role
-}
-
 // toggle returns the permission a capability needs, or nil if none does.
 func (p *Permissions) toggle(c Capability) (on bool, name string, gated bool) {
 	switch c {
@@ -57,9 +51,9 @@ func (p *Permissions) toggle(c Capability) (on bool, name string, gated bool) {
 // Check returns nil when a may use capability c on the connection, and otherwise an error saying
 // why: ENOTFOUND for orgs that are on neither side, EFORBIDDEN naming the role, side or
 // permission that is missing. It is the one place these rules live.
-func (conn *Connection) Check(a Actor, c Capability) error {
-	supply := a.OrgID == conn.PublisherID
-	partner := a.OrgID == conn.PartnerID
+func (conn *Connection) Check(a *Caller, c Capability) error {
+	supply := a.OrgID() == conn.PublisherID
+	partner := a.OrgID() == conn.PartnerID
 	if !supply && !partner {
 		return Errorf(ENOTFOUND, "Connection not found.")
 	}
@@ -107,7 +101,7 @@ func (conn *Connection) Check(a Actor, c Capability) error {
 }
 
 // CheckCustomCohort checks that a custom cohort is shared through the connection.
-func (conn *Connection) CheckCustomCohort(a Actor, cohortID string) error {
+func (conn *Connection) CheckCustomCohort(a *Caller, cohortID string) error {
 	if err := conn.Check(a, CapTargetCustomCohorts); err != nil {
 		return err
 	}
@@ -121,7 +115,7 @@ func (conn *Connection) CheckCustomCohort(a Actor, cohortID string) error {
 }
 
 // Allowed returns the capabilities a has on the connection (for the dashboard and API clients).
-func (conn *Connection) Allowed(a Actor) []Capability {
+func (conn *Connection) Allowed(a *Caller) []Capability {
 	var out []Capability
 	for _, c := range Capabilities {
 		if conn.Check(a, c) == nil {

@@ -84,7 +84,7 @@ func TestCapabilityMatrix(t *testing.T) {
 					if g, gated := gate[capability]; gated && want {
 						want = tg == "all" || tg == g
 					}
-					err := conn.Check(cleanroom.Actor{OrgID: cl.org, Role: cl.role}, capability)
+					err := conn.Check(cleanroom.NewCaller(cl.org, cl.role), capability)
 					cells++
 					name := fmt.Sprintf("%s / %s / toggle %s / %s", wf, cl.name, tg, capability)
 					switch {
@@ -112,12 +112,12 @@ func TestCapabilityMatrix(t *testing.T) {
 // A refusal for a missing toggle names the toggle and how to get it.
 func TestCapabilityMessages(t *testing.T) {
 	conn := &cleanroom.Connection{PublisherID: "p", PartnerID: "a", Workflow: cleanroom.WorkflowOperatorDriven}
-	err := conn.Check(cleanroom.Actor{OrgID: "a", Role: cleanroom.RoleMember}, cleanroom.CapCreateModeledCohort)
+	err := conn.Check(cleanroom.NewCaller("a", cleanroom.RoleMember), cleanroom.CapCreateModeledCohort)
 	if e, ok := err.(*cleanroom.Error); !ok || e.Details["hint"] == nil || !strings.Contains(e.Message, "modeled audiences") {
 		t.Errorf("missing toggle: %v", err)
 	}
 	conn.Permissions = cleanroom.Permissions{CustomCohorts: true, SharedCustomCohorts: []string{"sports"}}
-	a := cleanroom.Actor{OrgID: "a", Role: cleanroom.RoleAdmin}
+	a := cleanroom.NewCaller("a", cleanroom.RoleAdmin)
 	if err := conn.CheckCustomCohort(a, "sports"); err != nil {
 		t.Errorf("shared cohort refused: %v", err)
 	}

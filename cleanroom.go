@@ -47,7 +47,7 @@ func ParseID(what, s string) (string, error) {
 	if !uuidPattern.MatchString(id) {
 		return "", Errorf(EINVALID, "The %s %q is malformed.", what, truncate(s, 64)).
 			With("expected_format", UUIDFormat).
-			Hint("Copy the %s from Settings; it has the form %s (36 characters, hexadecimal digits and hyphens).", what, UUIDFormat)
+			Hint("Copy the %s from the dashboard's Overview page; it has the form %s (36 characters, hexadecimal digits and hyphens).", what, UUIDFormat)
 	}
 	return id, nil
 }

@@ -23,13 +23,17 @@ type CohortStatus string
 
 // Cohort states. A matched cohort goes building -> active; a modeled one training ->
 // awaiting_selection -> building -> active (and training -> building -> active when it retrains
-// with a similarity already chosen). Any build may end failed. Paused is set by the user: the
-// cohort keeps its users but is not served.
+// with a similarity already chosen). Active means served at one publisher at least. Inactive
+// means built but served at no publisher (its data was unlinked or is no longer granted, its
+// connections are gone, it has too few users): the status reason says why, and a rebuild after
+// the inputs change makes it active again. Failed means the build itself failed; the reason says
+// why. Paused is set by the user: the cohort keeps its users but is not served.
 const (
 	CohortBuilding          CohortStatus = "building"
 	CohortTraining          CohortStatus = "training"
 	CohortAwaitingSelection CohortStatus = "awaiting_selection"
 	CohortActive            CohortStatus = "active"
+	CohortInactive          CohortStatus = "inactive"
 	CohortFailed            CohortStatus = "failed"
 	CohortPaused            CohortStatus = "paused"
 )
@@ -50,7 +54,7 @@ type Cohort struct {
 	Name        string     `json:"name"`
 	Description string     `json:"description,omitempty"`
 	Kind        CohortKind `json:"kind"`
-	// Query is the selection, a match.Query in JSON.
+	// Query is the selection, a cleanroom.CohortQuery in JSON.
 	Query json.RawMessage `json:"query"`
 	// Country is the geo-lock: ISO 3166-1 alpha-2 codes; empty means any country.
 	Country []string `json:"country,omitempty"`

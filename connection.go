@@ -78,8 +78,12 @@ func ValidateSegmentID(what, id string) error {
 		return Errorf(EINVALID, "The %s %q must be 1 to 128 characters.", what, truncate(id, 40))
 	}
 	for i := 0; i < len(id); i++ {
-		if c := id[i]; c <= ' ' || c > '~' || c == ',' {
-			return Errorf(EINVALID, "The %s %q contains a space, comma, tab or non-ASCII character.", what, truncate(id, 40)).
+		switch c := id[i]; {
+		case c < ' ' || c == 0x7f:
+			return Errorf(EINVALID, "The %s %q contains a control character (such as NUL, a tab or a line break).", what, truncate(id, 40)).
+				Hint("Use letters, digits and punctuation other than commas.")
+		case c == ' ' || c > '~' || c == ',':
+			return Errorf(EINVALID, "The %s %q contains a space, comma or non-ASCII character.", what, truncate(id, 40)).
 				Hint("Use letters, digits and punctuation other than commas.")
 		}
 	}

@@ -93,6 +93,20 @@ func ErrorMessage(err error) string {
 	return "An internal error occurred; it has been logged."
 }
 
+// ErrorText returns what a user is told about err: the user-safe message of the first *Error in
+// err's chain followed by its hint, if any, or ErrorMessage's generic message for unclassified
+// errors. The CLI prints it, the dashboard shows it, and failed uploads, jobs and cohorts store it.
+func ErrorText(err error) string {
+	var e *Error
+	if !errors.As(err, &e) {
+		return ErrorMessage(err)
+	}
+	if h, ok := e.Details["hint"].(string); ok && h != "" {
+		return e.Message + " " + h
+	}
+	return e.Message
+}
+
 // ErrorDetails returns the details of the first *Error in err's chain, or nil.
 func ErrorDetails(err error) map[string]any {
 	var e *Error

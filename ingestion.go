@@ -50,9 +50,12 @@ type Upload struct {
 	// MaxErrorRate is the share of bad rows (0 to 1) above which processing refuses the file;
 	// 0 means the default (5%).
 	MaxErrorRate float64 `json:"max_error_rate,omitempty"`
-	HashState    []byte  `json:"-"` // marshalled running SHA-256
-	WrappedKey   []byte  `json:"-"`
-	JobID        int64   `json:"job_id,omitempty"`
+	// ConfirmDrop allows a publisher profile file to replace the audience with fewer than half
+	// of its current users (without it such a sync is refused).
+	ConfirmDrop bool   `json:"confirm_drop,omitempty"`
+	HashState   []byte `json:"-"` // marshalled running SHA-256
+	WrappedKey  []byte `json:"-"`
+	JobID       int64  `json:"job_id,omitempty"`
 	// Report is the processing report (rows read, rejected by reason, first errors, ...).
 	Report    json.RawMessage `json:"report,omitempty"`
 	Error     string          `json:"error,omitempty"`
@@ -63,6 +66,11 @@ type Upload struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// ErrorRateHint is the hint of every refusal of a file for its share of bad rows: it names the
+// setting that changes the threshold (an upload's MaxErrorRate, max_error_rate in the API).
+const ErrorRateHint = "Fix the rows the report lists; or, to use the file without them, upload it again with a " +
+	"higher max_error_rate (a share from 0 to 1, in the request that starts the upload, or cleanroom upload --max-error-rate)."
 
 // UploadPart records one stored part.
 type UploadPart struct {
@@ -100,7 +108,7 @@ type UploadUpdate struct {
 	VersionID *string
 }
 
-// IngestStore stores uploads, their parts, taxonomies and versions.
+// IngestStore stores uploads, their parts, taxonomies, versions and bridges.
 type IngestStore interface {
 	// CreateUpload inserts u.
 	CreateUpload(ctx context.Context, u *Upload) error
@@ -118,19 +126,61 @@ type IngestStore interface {
 	UpdateUpload(ctx context.Context, id string, upd UploadUpdate, now time.Time) (*Upload, error)
 	// DeleteUploadParts forgets an upload's parts (after their files are deleted).
 	DeleteUploadParts(ctx context.Context, uploadID string) error
+	// DeleteUploads removes every upload to a target with its parts' records (after their files
+	// are deleted), and returns how many it removed. Nothing of them is left: not the file name,
+	// not the checksum, not the report.
+	DeleteUploads(ctx context.Context, target UploadTarget, targetID string) (int, error)
 
 	// PutTaxonomy stores the taxonomy (as JSON) of a data source or publisher, replacing any.
 	PutTaxonomy(ctx context.Context, ownerID string, body json.RawMessage, now time.Time) error
 	// FindTaxonomy returns a stored taxonomy. Returns ENOTFOUND if there is none.
 	FindTaxonomy(ctx context.Context, ownerID string) (json.RawMessage, error)
+	// DeleteTaxonomy removes the owner's taxonomy; removing a missing one is not an error.
+	DeleteTaxonomy(ctx context.Context, ownerID string) error
 
+	VersionStore
+	BridgeStore
+}
+
+// VersionStore keeps the records of versions (their files live in the blob store) and each
+// owner's current version.
+type VersionStore interface {
 	// CreateVersion inserts v with the next Seq for its owner and makes it the owner's current
-	// version, in one transaction: readers see the previous version or this one, never neither.
-	CreateVersion(ctx context.Context, v *Version) error
+	// version, in one transaction, if the owner's current version is still base (the ID of the
+	// version v was built from; "" when v was built with no current version). Readers see the
+	// previous version or this one, never neither. Returns ECONFLICT if the owner's current
+	// version is no longer base (with the current version's ID, "" for none, in the details as
+	// "current"): the caller builds v again on the new current version and retries. Returns
+	// ECONFLICT too if the ID is taken, and ENOTFOUND if the org does not exist.
+	CreateVersion(ctx context.Context, v *Version, base string) error
 	// CurrentVersion returns the owner's current version. Returns ENOTFOUND if it has none.
 	CurrentVersion(ctx context.Context, ownerID string) (*Version, error)
 	// ListVersions returns an owner's versions, newest first.
 	ListVersions(ctx context.Context, ownerID string) ([]*Version, error)
 	// DeleteVersion removes a version row (its file is deleted by the caller first).
+	// Returns ENOTFOUND if there is none.
 	DeleteVersion(ctx context.Context, id string) error
+}
+
+// Bridge is an identity bridge provider registered by the operator for a publisher. The mapping
+// it uploads (tag+value to tag+value) is the publisher's vault data: its uploads and versions
+// belong to the publisher's org, with the bridge as their target and owner.
+type Bridge struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	PublisherID string `json:"publisher_id"`
+	// Tags are the custom identifier tags the bridge's files may use besides the built-in ones.
+	Tags      []string  `json:"tags"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// BridgeStore stores bridge registrations.
+type BridgeStore interface {
+	// CreateBridge inserts b. Returns ENOTFOUND if the publisher org does not exist and ECONFLICT
+	// if the ID is taken.
+	CreateBridge(ctx context.Context, b *Bridge) error
+	// FindBridge returns a bridge by ID. Returns ENOTFOUND if there is none.
+	FindBridge(ctx context.Context, id string) (*Bridge, error)
+	// ListBridges returns the bridges registered for a publisher, oldest first.
+	ListBridges(ctx context.Context, publisherID string) ([]*Bridge, error)
 }

@@ -30,7 +30,11 @@ type Job struct {
 	Kind  string          `json:"kind"`
 	OrgID string          `json:"org_id,omitempty"`
 	Args  json.RawMessage `json:"args,omitempty"`
-	State JobState        `json:"state"`
+	// SerialKey, when set, serialises the job with every other job of the same key: they run
+	// one at a time, in the order they were enqueued (e.g. "publisher:<id>" for the changes to
+	// one publisher's audience). It is cleared when the job ends.
+	SerialKey string   `json:"-"`
+	State     JobState `json:"state"`
 	// Attempt counts the runs started so far; MaxAttempts bounds it.
 	Attempt     int       `json:"attempt"`
 	MaxAttempts int       `json:"max_attempts"`
@@ -69,6 +73,9 @@ type JobStore interface {
 	// ClaimJob leases the oldest runnable job of one of kinds to owner until now+lease: a queued
 	// job whose RunAt has come, or a running job whose lease expired (its worker died). It counts
 	// an attempt. A job whose lease expired after its last attempt is marked failed instead.
+	// A job with a SerialKey is runnable only while no other job of that key is running with a
+	// live lease and no older job of that key is still queued or running (due or not): jobs of
+	// one key never run at the same time, even in different processes, and run in ID order.
 	// Returns (nil, nil) when there is nothing to run.
 	ClaimJob(ctx context.Context, owner string, kinds []string, now time.Time, lease time.Duration) (*Job, error)
 	// ReportJobProgress records progress and extends the lease to until.

@@ -2,7 +2,11 @@ package cleanroom
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"regexp"
+	"strings"
 )
 
 // Store is the metadata store: everything but bulk identity data. The sqlite and postgres
@@ -10,6 +14,7 @@ import (
 type Store interface {
 	OrgStore
 	UserStore
+	InvitationStore
 	AuthStore
 	AuditStore
 	JobStore
@@ -29,15 +34,45 @@ type Store interface {
 // relative paths of [a-z0-9._-] segments. Put is atomic: a reader sees the whole new file or the
 // old one (or none), never part of one. Implementations: localblob (a directory); an
 // S3-compatible bucket can follow, so the interface stays this narrow.
+//
+// Blob store errors are never *Error values: a key names internal storage, and a missing or
+// unreadable file is a fault of the deployment, not of the request, so it reaches users as an
+// internal error (a generic message; the detail in the log).
 type BlobStore interface {
 	// Put writes r to key, replacing any file there, and returns the bytes written.
 	Put(ctx context.Context, key string, r io.Reader) (int64, error)
-	// Open opens key for reading. Returns ENOTFOUND if there is no such file.
+	// Open opens key for reading. Returns an error wrapping ErrBlobNotFound if there is no such
+	// file.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
-	// Stat returns the size of key. Returns ENOTFOUND if there is no such file.
+	// Stat returns the size of key. Returns an error wrapping ErrBlobNotFound if there is no
+	// such file.
 	Stat(ctx context.Context, key string) (int64, error)
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 	// List returns the keys under prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
 }
+
+// blobSegment is one segment of a blob key.
+var blobSegment = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
+// CheckBlobKey returns an error unless key is a valid blob key: at most 512 bytes of
+// slash-separated segments, each of [a-z0-9._-] starting with a letter or digit (so no empty,
+// hidden, "." or ".." segment). Every BlobStore checks keys with it.
+func CheckBlobKey(key string) error {
+	if key == "" || len(key) > 512 {
+		return fmt.Errorf("blob key %q is empty or too long", key)
+	}
+	for _, s := range strings.Split(key, "/") {
+		if !blobSegment.MatchString(s) {
+			return fmt.Errorf("blob key %q has a bad segment %q", key, s)
+		}
+	}
+	return nil
+}
+
+// ErrBlobNotFound is wrapped by the errors of BlobStore.Open and Stat for a key with no file.
+// Test for it with errors.Is. It is deliberately not an ENOTFOUND *Error: the files are the
+// deployment's own, so a missing one is an internal fault, never an answer such as "404 Blob
+// vaults/... not found" that would name internal paths to a tenant.
+var ErrBlobNotFound = errors.New("blob not found")

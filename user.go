@@ -51,6 +51,9 @@ type User struct {
 	// Operator users run the deployment: they enable the clean room, record DPAs and see every
 	// org's audit log.
 	Operator bool `json:"operator"`
+	// ServiceAccount marks an org's service account: it belongs to that one org, has no password
+	// and acts only through tokens its org's admins make for it, never as or for a person.
+	ServiceAccount bool `json:"service_account,omitempty"`
 	// PasswordHash is an encoded argon2id hash; empty when the user cannot log in with a password.
 	PasswordHash string    `json:"-"`
 	CreatedAt    time.Time `json:"created_at"`
@@ -74,8 +77,11 @@ type Membership struct {
 	OrgID  string `json:"org_id"`
 	Role   Role   `json:"role"`
 	// RepresentsID is, for RoleLimited, the advertiser org the invited user acts for.
-	RepresentsID string    `json:"represents_id,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
+	RepresentsID string `json:"represents_id,omitempty"`
+	// InheritedFrom is set on a derived membership: the publisher whose admin the user is, which
+	// makes them an admin of its demand-side workspace. It is changed there, not here.
+	InheritedFrom string    `json:"inherited_from,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 // Member is a user as seen from one org: the user, its role there and, for RoleLimited, the
@@ -84,9 +90,19 @@ type Member struct {
 	User
 	Role         Role   `json:"role"`
 	RepresentsID string `json:"represents_id,omitempty"`
+	// InheritedFrom is set when the role is derived: the user is an admin of this demand-side
+	// workspace because they are an admin of its publisher, InheritedFrom.
+	InheritedFrom string `json:"inherited_from,omitempty"`
 }
 
 // UserStore stores users and memberships.
+//
+// Memberships are read as they apply: the stored ones, plus one derived rule, resolved by the
+// store in one place so every reader (authentication, tokens, sessions, the org switcher, member
+// lists) sees the same thing: the admins of a publisher are admins of its demand-side workspace
+// (InheritedFrom names the publisher). Adding, promoting, demoting or removing a publisher admin
+// changes their workspace role at once; where a publisher admin also has a stored membership in
+// the workspace, the derived admin role wins.
 type UserStore interface {
 	// CreateUser inserts u. Returns ECONFLICT if a user with the same email exists.
 	CreateUser(ctx context.Context, u *User) error
@@ -102,13 +118,14 @@ type UserStore interface {
 	// PutMembership adds the user to the org or changes its role there.
 	// Returns ENOTFOUND if the user or org does not exist.
 	PutMembership(ctx context.Context, m *Membership) error
-	// DeleteMembership removes a user from an org, and the user's sessions and tokens there.
-	// Returns ENOTFOUND if the user is not a member.
+	// DeleteMembership removes a user's stored membership of an org, and the user's sessions and
+	// tokens there. Returns ENOTFOUND if the user has no stored membership there.
 	DeleteMembership(ctx context.Context, orgID, userID string) error
-	// FindMember returns a member of an org. Returns ENOTFOUND if the user is not a member.
+	// FindMember returns a member of an org, stored or derived. Returns ENOTFOUND if the user is
+	// not a member.
 	FindMember(ctx context.Context, orgID, userID string) (*Member, error)
-	// ListMembers returns an org's members ordered by user ID.
+	// ListMembers returns an org's members, stored and derived, ordered by user ID.
 	ListMembers(ctx context.Context, orgID string, page Page) ([]*Member, string, error)
-	// ListMemberships returns the orgs a user belongs to.
+	// ListMemberships returns the orgs a user belongs to, stored and derived, ordered by org ID.
 	ListMemberships(ctx context.Context, userID string) ([]*Membership, error)
 }

@@ -1,7 +1,8 @@
-// Package accounts holds the operations on organizations, users, API tokens and sessions that the
-// API, the dashboard, the admin CLI and the demo share: validation, key handling for vaults, and
-// the rules (who may be created how) in one place. Callers record the audit entries, since they
-// know the actor and the request.
+// Package accounts holds the operations on organizations, users, invitations, API tokens and
+// sessions that the API, the dashboard, the admin CLI and the demo share: validation, key handling
+// for vaults, and the rules (who may be created how, who joins an org how, how password guessing
+// is slowed) in one place. Callers record the audit entries, since they know the actor and the
+// request.
 package accounts
 
 import (
@@ -28,11 +29,14 @@ type Service struct {
 	Now   func() time.Time
 	// Passwords are the argon2id costs for new password hashes.
 	Passwords auth.Params
+	// Throttle slows password guessing (sign-in and password changes); nil limits nothing.
+	Throttle *Throttle
 }
 
-// New returns a Service using the wall clock and the default password costs.
+// New returns a Service using the wall clock, the default password costs and the default
+// sign-in limits.
 func New(store cleanroom.Store, keys *keyring.Master) *Service {
-	return &Service{Store: store, Keys: keys, Now: time.Now, Passwords: auth.DefaultParams}
+	return &Service{Store: store, Keys: keys, Now: time.Now, Passwords: auth.DefaultParams, Throttle: NewThrottle()}
 }
 
 func (s *Service) now() time.Time { return cleanroom.UTC(s.Now()) }
@@ -123,9 +127,11 @@ type NewUser struct {
 	AttachExisting bool
 }
 
-// AddMember adds a user to an org with a role, creating the user when the email is new (a
+// AddMember adds a user to an org with a role at once, creating the user when the email is new (a
 // password is then required). created reports whether the user was new. Adding a user who is a
-// member already returns ECONFLICT; change roles with SetRole.
+// member already returns ECONFLICT; change roles with SetRole. It is for operators, the admin CLI
+// and the demo: an org's admins invite people with InviteMember, which tells them nothing about
+// accounts outside their org.
 func (s *Service) AddMember(ctx context.Context, orgID string, nu NewUser) (m *cleanroom.Member, created bool, err error) {
 	email, err := cleanroom.NormalizeEmail(nu.Email)
 	if err != nil {
@@ -184,9 +190,17 @@ func (s *Service) SetRole(ctx context.Context, orgID, userID string, role cleanr
 	if err != nil {
 		return nil, err
 	}
+	if err := inherited(m); err != nil {
+		return nil, err
+	}
 	if m.Role == cleanroom.RoleLimited {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "Invited advertisers keep the limited role.").
 			Hint("Revoke the invitation instead; the advertiser's own organization manages its people.")
+	}
+	if m.ServiceAccount {
+		if err := checkServiceAccountRole(role); err != nil {
+			return nil, err
+		}
 	}
 	if m.Role == cleanroom.RoleAdmin && role != cleanroom.RoleAdmin {
 		if err := s.keepAnAdmin(ctx, orgID); err != nil {
@@ -207,12 +221,26 @@ func (s *Service) RemoveMember(ctx context.Context, orgID, userID string) error 
 	if err != nil {
 		return err
 	}
+	if err := inherited(m); err != nil {
+		return err
+	}
 	if m.Role == cleanroom.RoleAdmin {
 		if err := s.keepAnAdmin(ctx, orgID); err != nil {
 			return err
 		}
 	}
 	return s.Store.DeleteMembership(ctx, orgID, userID)
+}
+
+// inherited refuses to change a derived membership: a publisher admin is an admin of its
+// demand-side workspace for as long as they are an admin of the publisher.
+func inherited(m *cleanroom.Member) error {
+	if m.InheritedFrom == "" {
+		return nil
+	}
+	return cleanroom.Errorf(cleanroom.EINVALID, "%s is an admin of this workspace because they are an admin of its publisher.", m.Email).
+		With("inherited_from", m.InheritedFrom).
+		Hint("Change their role, or remove them, in the publisher's organization (%s).", m.InheritedFrom)
 }
 
 // keepAnAdmin fails when orgID has only one admin.
@@ -269,97 +297,108 @@ func (s *Service) createUser(ctx context.Context, email, name, password string, 
 	return u, nil
 }
 
-// ChangePassword sets a user's password after checking the current one.
-func (s *Service) ChangePassword(ctx context.Context, userID, current, next string) error {
-	u, err := s.Store.FindUser(ctx, userID)
+// ChangePassword sets the caller's password after checking the current one, and ends the user's
+// other sessions (all but the caller's own; with an API token, all), so whoever else was signed in
+// with the old password is signed out. Wrong current passwords are throttled like failed sign-ins
+// from client (see Throttle). API tokens are separate credentials and keep working; revoke them on
+// their own. It returns how many sessions ended.
+func (s *Service) ChangePassword(ctx context.Context, c *cleanroom.Caller, current, next string, client Client) (ended int, err error) {
+	if c.User == nil || c.User.ServiceAccount {
+		return 0, cleanroom.Errorf(cleanroom.EFORBIDDEN, "A service account has no password.")
+	}
+	u, err := s.Store.FindUser(ctx, c.User.ID)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	att, err := s.Throttle.begin(u.Email, client, s.knownDevice(u.Email, client.Device))
+	if err != nil {
+		return 0, err
 	}
 	if !auth.VerifyPassword(u.PasswordHash, current) {
-		return cleanroom.Errorf(cleanroom.EINVALID, "The current password is wrong.").With("field", "current_password")
+		return 0, cleanroom.Errorf(cleanroom.EINVALID, "The current password is wrong.").With("field", "current_password")
 	}
+	att.succeeded()
 	if err := auth.ValidatePassword(next); err != nil {
-		return err
+		return 0, err
 	}
-	return s.Store.SetPassword(ctx, userID, s.Passwords.Hash(next), s.now())
+	if err := s.Store.SetPassword(ctx, u.ID, s.Passwords.Hash(next), s.now()); err != nil {
+		return 0, err
+	}
+	var keep []byte
+	if c.Session != nil {
+		keep = c.Session.Hash
+	}
+	return s.Store.DeleteUserSessions(ctx, u.ID, keep)
 }
 
-// IssueToken creates an API token for a user acting in orgID ("" for an operator token with no
-// org) and returns its secret, which is shown once. ttl 0 means no expiry.
-func (s *Service) IssueToken(ctx context.Context, userID, orgID, name string, ttl time.Duration) (string, *cleanroom.Token, error) {
-	if name == "" {
-		name = "token"
-	}
-	if err := cleanroom.ValidateName("token name", name); err != nil {
-		return "", nil, err
-	}
-	u, err := s.Store.FindUser(ctx, userID)
-	if err != nil {
-		return "", nil, err
-	}
-	if orgID == "" {
-		if !u.Operator {
-			return "", nil, cleanroom.Errorf(cleanroom.EINVALID, "A token must act in an organization unless its user is an operator.").With("field", "org_id")
-		}
-	} else if _, err := s.Store.FindMember(ctx, orgID, userID); err != nil {
-		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND && u.Operator {
-			// Operators may act in any org.
-			if _, err := s.Store.FindOrg(ctx, orgID); err != nil {
-				return "", nil, err
-			}
-		} else {
-			return "", nil, err
-		}
-	}
-	if ttl < 0 {
-		return "", nil, cleanroom.Errorf(cleanroom.EINVALID, "The token lifetime is negative.").With("field", "ttl")
-	}
-	secret, prefix, hash := auth.NewToken()
-	now := s.now()
-	t := &cleanroom.Token{ID: NewID(), UserID: userID, OrgID: orgID, Name: name, Prefix: prefix, Hash: hash, CreatedAt: now}
-	if ttl > 0 {
-		t.ExpiresAt = now.Add(ttl)
-	}
-	if err := s.Store.CreateToken(ctx, t); err != nil {
-		return "", nil, err
-	}
-	return secret, t, nil
+// SignIn is a sign-in attempt.
+type SignIn struct {
+	Email, Password string
+	// OrgID is the org the session acts in; "" for the user's first (or none).
+	OrgID  string
+	Client Client
 }
 
-// Login checks a password and starts a session acting in orgID (the user's first org when empty).
-// Wrong email and wrong password give the same error.
-func (s *Service) Login(ctx context.Context, email, password, orgID string) (string, *cleanroom.Session, *cleanroom.User, error) {
+// SignedIn is a started session.
+type SignedIn struct {
+	// Secret is the session cookie's value; only its hash is stored.
+	Secret  string
+	Session *cleanroom.Session
+	User    *cleanroom.User
+	// Device is the device cookie's value to set: this browser is now known for the account (see
+	// Throttle). "" when the service has no master key.
+	Device string
+}
+
+// Login checks a password, throttled (see Throttle), and starts a session acting in in.OrgID (the
+// user's first org when empty, or none when they belong to none yet: they can still see and
+// accept their invitations). Wrong email and wrong password give the same error, and unknown
+// emails are throttled like known ones.
+func (s *Service) Login(ctx context.Context, in SignIn) (*SignedIn, error) {
 	bad := cleanroom.Errorf(cleanroom.EUNAUTHENTICATED, "The email or password is wrong.")
-	email, err := cleanroom.NormalizeEmail(email)
+	account := accountKey(in.Email)
+	device := s.knownDevice(account, in.Client.Device)
+	att, err := s.Throttle.begin(account, in.Client, device)
 	if err != nil {
-		auth.VerifyPassword("", password)
-		return "", nil, nil, bad
+		return nil, err
+	}
+	email, err := cleanroom.NormalizeEmail(in.Email)
+	if err != nil {
+		auth.VerifyPassword("", in.Password)
+		return nil, bad
 	}
 	u, err := s.Store.FindUserByEmail(ctx, email)
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		auth.VerifyPassword("", password)
-		return "", nil, nil, bad
+		auth.VerifyPassword("", in.Password)
+		return nil, bad
 	} else if err != nil {
-		return "", nil, nil, err
+		att.release()
+		return nil, err
 	}
-	if !auth.VerifyPassword(u.PasswordHash, password) {
-		return "", nil, nil, bad
+	if !auth.VerifyPassword(u.PasswordHash, in.Password) {
+		return nil, bad
 	}
-	if orgID, err = s.SessionOrg(ctx, u, orgID); err != nil {
-		return "", nil, nil, err
+	att.succeeded()
+	orgID, err := s.SessionOrg(ctx, u, in.OrgID)
+	if err != nil {
+		return nil, err
 	}
 	secret, hash := auth.NewSessionSecret()
 	now := s.now()
 	sess := &cleanroom.Session{Hash: hash, UserID: u.ID, OrgID: orgID, CSRFToken: auth.NewCSRFToken(),
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionIdle)}
 	if err := s.Store.CreateSession(ctx, sess); err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
-	return secret, sess, u, nil
+	out := &SignedIn{Secret: secret, Session: sess, User: u, Device: in.Client.Device}
+	if device == "" {
+		out.Device = s.newDevice(account)
+	}
+	return out, nil
 }
 
 // SessionOrg checks that u may act in orgID and returns it; with orgID empty it picks the user's
-// first org ("" for an operator with none).
+// first org ("" when they belong to none).
 func (s *Service) SessionOrg(ctx context.Context, u *cleanroom.User, orgID string) (string, error) {
 	if orgID != "" {
 		if _, err := s.Store.FindMember(ctx, orgID, u.ID); err == nil {
@@ -380,11 +419,7 @@ func (s *Service) SessionOrg(ctx context.Context, u *cleanroom.User, orgID strin
 		return "", err
 	}
 	if len(ms) == 0 {
-		if u.Operator {
-			return "", nil
-		}
-		return "", cleanroom.Errorf(cleanroom.EFORBIDDEN, "This account belongs to no organization.").
-			Hint("Ask an organization admin or the operator to add you.")
+		return "", nil
 	}
 	return ms[0].OrgID, nil
 }

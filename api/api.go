@@ -1,4 +1,5 @@
-// Package api serves the JSON API under /v1, plus /healthz, /readyz and /metrics. Every route is
+// Package api serves the JSON API under /v1, plus /healthz and /readyz (metrics are served on a
+// listener of their own, see MetricsHandler). Every route is
 // declared once in the route table (routes.go) with its access rule and audit action; one wrapper
 // authenticates the caller, enforces CSRF protection on cookie-authenticated writes, checks the
 // role, limits the body, runs the handler, records the audit entry and renders errors in the one
@@ -12,7 +13,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -24,6 +25,9 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/httpx"
+	"github.com/cleanroom-oss/cleanroom/jobs"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
@@ -32,25 +36,23 @@ type Server struct {
 	Store       cleanroom.Store
 	Accounts    *accounts.Service
 	Connections *connections.Service
-	// Uploads receives files; nil on a server that takes none.
-	Uploads *uploads.Service
+	// Uploads receives files and Pipeline processes them; nil on a server that takes none.
+	Uploads  *uploads.Service
+	Pipeline *pipeline.Service
+	// Jobs shows the job queue to its people.
+	Jobs *jobs.Queue
 	// Cohorts builds cohorts; nil on a server without cohorts.
 	Cohorts *cohorts.Service
 	Logger  *slog.Logger
 	Now     func() time.Time
 	// MaxBodyBytes limits JSON request bodies (default 1 MiB).
 	MaxBodyBytes int64
-	// SecureCookies marks session cookies Secure; set it whenever users reach the server over
-	// HTTPS (directly or through a proxy). Requests that arrive over TLS get Secure cookies anyway.
-	SecureCookies bool
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for the
-	// login limiter and logs); empty means the connection's address is the client's.
-	TrustedProxies []netip.Prefix
-	// LoginLimiter limits login attempts per client address and per email.
-	LoginLimiter *auth.Limiter
-	// Registry receives the HTTP metrics; Gatherer serves /metrics.
+	// Auth reads credentials, signs in and sets session cookies (shared with the dashboard).
+	Auth *httpx.Auth
+	// Registry receives the HTTP metrics. They are not served on the API's port: the process
+	// serves them on a listener of its own (MetricsHandler), since they show every tenant's
+	// activity.
 	Registry prometheus.Registerer
-	Gatherer prometheus.Gatherer
 
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec
@@ -61,16 +63,17 @@ type Server struct {
 // New returns a server with defaults for the optional fields.
 func New(store cleanroom.Store, acc *accounts.Service, logger *slog.Logger) *Server {
 	return &Server{
-		Store: store, Accounts: acc, Connections: connections.New(store), Logger: logger, Now: time.Now,
+		Store: store, Accounts: acc, Connections: connections.New(store), Jobs: &jobs.Queue{Store: store, Now: time.Now},
+		Logger: logger, Now: time.Now,
 		MaxBodyBytes: 1 << 20,
-		LoginLimiter: auth.NewLimiter(10, 30*time.Second),
+		Auth:         httpx.NewAuth(acc, logger),
 	}
 }
 
 func (s *Server) now() time.Time { return cleanroom.UTC(s.Now()) }
 
-// Handler returns the HTTP handler: the API, health and metrics, and web (the dashboard) for
-// every other path; web may be nil.
+// Handler returns the HTTP handler: the API, health, and web (the dashboard) for every other
+// path; web may be nil. Every response carries the security headers (see secure).
 func (s *Server) Handler(web http.Handler) http.Handler {
 	s.mux = http.NewServeMux()
 	s.cop = http.NewCrossOriginProtection()
@@ -91,14 +94,34 @@ func (s *Server) Handler(web http.Handler) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	if s.Gatherer != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
-	}
 	s.mux.HandleFunc("/v1/", s.noRoute)
 	if web != nil {
 		s.mux.Handle("/", web)
 	}
-	return s.instrument(s.mux)
+	return s.instrument(secure(s.mux, s.Auth != nil && s.Auth.SecureCookies))
+}
+
+// secure sets the headers every response carries: X-Content-Type-Options: nosniff, so that no
+// browser runs an answer as another type than the one declared, and Strict-Transport-Security
+// when the request came over TLS or behindTLS says a TLS-terminating proxy is in front (the
+// --secure-cookies setting).
+func secure(h http.Handler, behindTLS bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.TLS != nil || behindTLS {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// MetricsHandler serves the Prometheus metrics of g at GET /metrics (404 elsewhere), with the
+// same security headers as the API. Serve it on a listener of its own, reachable only by the
+// monitoring system: the metrics show every tenant's activity.
+func MetricsHandler(g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	return secure(mux, false)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -126,15 +149,17 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		for _, m := range allow {
 			w.Header().Add("Allow", m)
 		}
-		writeError(w, r, s.Logger, "", &statusError{http.StatusMethodNotAllowed,
-			cleanroom.Errorf(cleanroom.EINVALID, "%s is not allowed on %s.", r.Method, r.URL.Path).With("allowed", allow)})
+		writeError(w, r, s.Logger, "", &httpx.StatusError{Status: http.StatusMethodNotAllowed, Err: cleanroom.Errorf(cleanroom.EINVALID, "%s is not allowed on %s.", r.Method, r.URL.Path).With("allowed", allow)})
 		return
 	}
 	writeError(w, r, s.Logger, "", cleanroom.Errorf(cleanroom.ENOTFOUND, "There is no API route %s %s.", r.Method, r.URL.Path).
 		Hint("See /v1/openapi.json for the routes."))
 }
 
-// instrument records request counts and latencies by route pattern.
+// instrument records request counts and latencies by route pattern. Every label takes a bounded
+// set of values whatever clients send, so that no request adds a series: the route is a pattern
+// of the mux (or "other"), the method one of metricMethods (or "other"), the status a code from
+// 100 to 599 (or "other").
 func (s *Server) instrument(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -142,11 +167,32 @@ func (s *Server) instrument(h http.Handler) http.Handler {
 		if pattern == "" || pattern == "/" {
 			pattern = "other"
 		}
+		method := metricMethod(r.Method)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, r)
-		s.requests.WithLabelValues(pattern, r.Method, strconv.Itoa(rec.status)).Inc()
-		s.latency.WithLabelValues(pattern, r.Method).Observe(time.Since(start).Seconds())
+		s.requests.WithLabelValues(pattern, method, metricStatus(rec.status)).Inc()
+		s.latency.WithLabelValues(pattern, method).Observe(time.Since(start).Seconds())
 	})
+}
+
+// metricMethods are the HTTP methods that get a metrics label of their own.
+var metricMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions}
+
+// metricMethod is the method's metrics label: itself when it is one of metricMethods, else "other".
+func metricMethod(m string) string {
+	if slices.Contains(metricMethods, m) {
+		return m
+	}
+	return "other"
+}
+
+// metricStatus is the status's metrics label.
+func metricStatus(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code)
 }
 
 type statusRecorder struct {
@@ -163,7 +209,7 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 
 // call is one API request being handled: who is calling, and what the audit entry will say.
 type call struct {
-	*Caller
+	*cleanroom.Caller
 	RequestID string
 	route     *route
 	audit     cleanroom.AuditEntry
@@ -251,15 +297,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) error {
 			Hint("Call the API from the dashboard's own origin, or with a bearer token from a non-browser client.")
 	}
 	if rt.Access != public {
-		caller, err := s.Authenticate(r)
+		caller, err := s.Auth.Authenticate(r)
 		if err != nil {
 			return err
 		}
 		c.Caller = caller
 		if caller.Session != nil && !safeMethod(r.Method) {
-			if !auth.EqualSecret(r.Header.Get(CSRFHeader), caller.Session.CSRFToken) {
+			if !auth.EqualSecret(r.Header.Get(httpx.CSRFHeader), caller.Session.CSRFToken) {
 				return cleanroom.Errorf(cleanroom.EFORBIDDEN, "The CSRF token is missing or wrong.").
-					Hint("Send the session's csrf_token (from GET /v1/me) in the %s header.", CSRFHeader)
+					Hint("Send the session's csrf_token (from GET /v1/me) in the %s header.", httpx.CSRFHeader)
 			}
 		}
 		if err := rt.allows(caller); err != nil {
@@ -287,15 +333,7 @@ func safeMethod(m string) bool {
 func (s *Server) record(ctx context.Context, c *call, action string) {
 	e := c.audit
 	e.Time, e.RequestID, e.Action = s.now(), c.RequestID, action
-	if c.Caller != nil {
-		e.ActorUserID = c.User.ID
-		if c.Token != nil {
-			e.ActorTokenID = c.Token.ID
-		}
-		if e.OrgID == "" && c.Org != nil {
-			e.OrgID = c.Org.ID
-		}
-	}
+	e.By(c.Caller)
 	if err := s.Store.AppendAudit(context.WithoutCancel(ctx), &e); err != nil {
 		s.Logger.Error("audit append failed", "action", action, "request_id", c.RequestID, "err", err)
 	}

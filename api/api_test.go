@@ -2,12 +2,15 @@ package api_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 )
 
 // TestCSRF: a cookie-authenticated write needs the session's CSRF token and a same-origin
@@ -76,7 +79,7 @@ func TestErrorShape(t *testing.T) {
 		{"bad role", req{method: "POST", path: "/v1/users", token: tok, body: map[string]string{"email": "x@example.com", "password": testPassword, "role": "owner"}}, 400, "invalid", "owner"},
 		{"bad email", req{method: "POST", path: "/v1/users", token: tok, body: map[string]string{"email": "nope", "password": testPassword, "role": "member"}}, 400, "invalid", "email"},
 		{"short password", req{method: "POST", path: "/v1/users", token: tok, body: map[string]string{"email": "y@example.com", "password": "short", "role": "member"}}, 400, "invalid", "password"},
-		{"existing account", req{method: "POST", path: "/v1/users", token: tok, body: map[string]string{"email": "b-member@example.com", "role": "member"}}, 409, "conflict", "already has an account"},
+		{"already a member", req{method: "POST", path: "/v1/users", token: tok, body: map[string]string{"email": "a-member@example.com", "password": testPassword, "role": "member"}}, 409, "conflict", "already a member"},
 		{"duplicate member via operator", req{method: "POST", path: "/v1/admin/orgs/" + e.orgA.ID + "/users", token: e.tokens["operator"], body: map[string]string{"email": "a-member@example.com", "role": "member"}}, 409, "conflict", "already a member"},
 		{"bad org kind", req{method: "POST", path: "/v1/admin/orgs", token: e.tokens["operator"], body: map[string]string{"name": "X", "kind": "agency"}}, 400, "invalid", "kind"},
 		{"empty org name", req{method: "POST", path: "/v1/admin/orgs", token: e.tokens["operator"], body: map[string]string{"name": " ", "kind": "publisher"}}, 400, "invalid", "empty"},
@@ -137,31 +140,67 @@ func TestPagination(t *testing.T) {
 	}
 }
 
-// TestLoginRateLimit: repeated failures from one address are refused with 429 and Retry-After,
-// and even the right password is refused until the wait is over.
-func TestLoginRateLimit(t *testing.T) {
+// from makes requests come from addr (through a trusted proxy), for the sign-in throttle.
+func (e *env) from(addr string) map[string]string {
+	e.api.Auth.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	return map[string]string{"X-Forwarded-For": addr}
+}
+
+// TestLoginThrottle: an attacker's wrong passwords slow the attacker's client (429 with
+// Retry-After, even for the right password, until the wait is over), and never refuse the right
+// password to the account's owner on another client. On a shared address the attacker exhausts,
+// a browser that signed in to the account before (its device cookie) still gets in.
+func TestLoginThrottle(t *testing.T) {
 	e := newEnv(t)
-	e.api.LoginLimiter.Now = func() time.Time { return e.now }
-	bad := map[string]string{"email": "a-admin@example.com", "password": "wrong password!!"}
-	var r *resp
-	for i := 0; i < 20; i++ {
-		r = e.do(req{method: "POST", path: "/v1/session", body: bad})
-		if r.status == http.StatusTooManyRequests {
-			break
+	attacker, owner, office := e.from("198.51.100.66"), e.from("203.0.113.10"), e.from("192.0.2.1")
+	signIn := func(header map[string]string, password string, cookies ...*http.Cookie) *resp {
+		h := maps.Clone(header)
+		for _, c := range cookies {
+			h["Cookie"] = c.String()
 		}
-		if r.status != http.StatusUnauthorized {
-			t.Fatalf("attempt %d: %d %s", i, r.status, r.raw)
+		return e.do(req{method: "POST", path: "/v1/session", header: h,
+			body: map[string]string{"email": "a-admin@example.com", "password": password}})
+	}
+	// The owner signed in from the office once: that browser is known.
+	r := signIn(office, testPassword)
+	var device *http.Cookie
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == httpx.DeviceCookie {
+			device = c
 		}
 	}
-	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
-		t.Fatalf("no 429 after 20 failures: %d", r.status)
+	if r.status != http.StatusCreated || device == nil || !device.HttpOnly || device.MaxAge <= 0 {
+		t.Fatalf("sign-in: %d, device cookie %+v", r.status, device)
 	}
-	good := map[string]string{"email": "a-admin@example.com", "password": testPassword}
-	if r := e.do(req{method: "POST", path: "/v1/session", body: good}); r.status != http.StatusTooManyRequests {
-		t.Errorf("right password during lockout: %d", r.status)
+
+	var failures int
+	for r = signIn(attacker, "wrong password!!"); r.status == http.StatusUnauthorized && failures < 50; r = signIn(attacker, "wrong password!!") {
+		failures++
 	}
-	e.now = e.now.Add(10 * time.Minute)
-	if r := e.do(req{method: "POST", path: "/v1/session", body: good}); r.status != http.StatusCreated {
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || r.errCode() != cleanroom.EUNAVAILABLE {
+		t.Fatalf("after %d failures: %d %s, want 429 with Retry-After", failures, r.status, r.raw)
+	}
+	if r := signIn(attacker, testPassword); r.status != http.StatusTooManyRequests {
+		t.Errorf("right password from the slowed client: %d, want 429", r.status)
+	}
+	if r := signIn(owner, testPassword); r.status != http.StatusCreated {
+		t.Errorf("right password from the owner's client: %d %s, want 201", r.status, r.raw)
+	}
+
+	// The attacker moves to the office's shared address and exhausts it, trying many accounts.
+	for i := 0; i < 40; i++ {
+		e.do(req{method: "POST", path: "/v1/session", header: office,
+			body: map[string]string{"email": uniq("victim") + "@example.com", "password": "wrong password!!"}})
+	}
+	if r := signIn(office, testPassword); r.status != http.StatusTooManyRequests {
+		t.Errorf("right password from the exhausted address, no device cookie: %d, want 429", r.status)
+	}
+	if r := signIn(office, testPassword, device); r.status != http.StatusCreated {
+		t.Errorf("right password from the exhausted address with the device cookie: %d %s, want 201", r.status, r.raw)
+	}
+
+	e.now = e.now.Add(30 * time.Minute)
+	if r := signIn(attacker, testPassword); r.status != http.StatusCreated {
 		t.Errorf("after the wait: %d %s", r.status, r.raw)
 	}
 }

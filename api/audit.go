@@ -13,21 +13,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	if c.Role == cleanroom.RoleLimited {
-		return errorf(cleanroom.EFORBIDDEN, "An invited advertiser reads its audit log in its own organization, where every entry concerning it is listed.")
-	}
-	f := cleanroom.AuditFilter{OrgID: c.OrgID(), Action: r.URL.Query().Get("action"), Page: page}
-	if c.Org == nil {
-		if !c.User.Operator {
-			return errorf(cleanroom.EFORBIDDEN, "Choose an organization to read its audit log.")
-		}
-		if q := r.URL.Query().Get("org_id"); q != "" {
-			if f.OrgID, err = cleanroom.ParseID("organization ID", q); err != nil {
-				return err
-			}
-		}
-	}
-	es, next, err := s.Store.ListAudit(r.Context(), f)
+	q := r.URL.Query()
+	es, next, err := s.Accounts.Audit(r.Context(), c.Caller, q.Get("org_id"), q.Get("action"), page)
 	if err != nil {
 		return err
 	}

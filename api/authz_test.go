@@ -11,10 +11,11 @@ import (
 	"testing"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
-	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 var seq atomic.Int64
@@ -63,6 +64,15 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		_, t, err := e.acc.IssueToken(ctx, owner, e.orgA.ID, "victim", 0)
 		must(err)
 		set(t.ID)
+	case "POST /v1/service-accounts":
+		body = map[string]string{"name": uniq("Nightly sync "), "role": "member"}
+	case "GET /v1/service-accounts/{id}", "DELETE /v1/service-accounts/{id}", "POST /v1/service-accounts/{id}/tokens":
+		sa, err := e.acc.CreateServiceAccount(ctx, cleanroom.MemberCaller(e.users["a-admin"], e.orgA), uniq("Sync "), cleanroom.RoleMember)
+		must(err)
+		set(sa.ID)
+		if rt.Method == "POST" {
+			body = map[string]string{"name": "ci"}
+		}
 	case "GET /v1/jobs/{id}", "POST /v1/jobs/{id}/cancel":
 		j := &cleanroom.Job{Kind: "test.noop", OrgID: e.orgA.ID, MaxAttempts: 1}
 		must(e.store.EnqueueJob(ctx, j, e.now))
@@ -117,9 +127,15 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 			body = map[string]string{"email": email, "advertiser_id": e.orgB.ID}
 			break
 		}
-		m, err := svc.Invite(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}, email, e.orgB.ID)
+		inv, err := svc.Invite(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin), email, e.orgB.ID)
 		must(err)
-		set(m.ID)
+		set(inv.ID)
+	case "POST /v1/me/invitations/{id}/accept", "POST /v1/me/invitations/{id}/decline":
+		// An invitation of the caller (signed-in routes are called as a-member) into a new org.
+		o := e.newOrg(uniq("Inviting "), cleanroom.OrgAdvertiser, false)
+		inv, err := e.acc.InviteMember(ctx, &cleanroom.Caller{User: e.op, Org: o, Role: cleanroom.RoleAdmin}, accounts.NewUser{Email: "a-member@example.com", Password: testPassword, Role: cleanroom.RoleViewer})
+		must(err)
+		set(inv.ID)
 
 	case "POST /v1/data-sources":
 		home = "w"
@@ -130,9 +146,9 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		"GET /v1/uploads/{id}", "PUT /v1/uploads/{id}/content", "POST /v1/uploads/{id}/complete", "DELETE /v1/uploads/{id}":
 		// In W: publisher staff work on their own uploads, the invited advertiser on its own.
 		home = "w"
-		c := connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}
+		c := cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin)
 		if callerLabel == "w-limited" {
-			c = connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleLimited, RepresentsID: e.orgB.ID}
+			c = &cleanroom.Caller{Org: e.orgW, Role: cleanroom.RoleLimited, RepresentsID: e.orgB.ID}
 		}
 		ds, err := svc.CreateDataSource(ctx, c, uniq("DS "), "")
 		must(err)
@@ -148,7 +164,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		}
 		if strings.HasPrefix(rt.Path, "/v1/uploads/") {
 			content := []byte("0000000000000000000000000000000000000000000000000000000000000001\temail_sha256\ts1\n")
-			u, err := e.api.Uploads.Begin(ctx, e.orgW.ID, e.users["w-admin"].ID, cleanroom.UploadDataSource, ds.ID, "f.tsv", int64(len(content)), "", 0)
+			u, err := e.api.Uploads.Begin(ctx, uploads.Spec{OrgID: e.orgW.ID, UserID: e.users["w-admin"].ID, Target: cleanroom.UploadDataSource, TargetID: ds.ID, Name: "f.tsv", Size: int64(len(content))})
 			must(err)
 			path = strings.Replace(rt.Path, "{id}", u.ID, 1)
 			switch rt.Method {
@@ -163,7 +179,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 	case "POST /v1/data-sources/{id}/grants", "DELETE /v1/grants/{id}", "GET /v1/grants/{id}":
 		// The advertiser's own data, granted to the publisher's workspace.
 		home = "b"
-		b := connections.Caller{OrgID: e.orgB.ID, Role: cleanroom.RoleAdmin}
+		b := cleanroom.NewCaller(e.orgB.ID, cleanroom.RoleAdmin)
 		ds, err := svc.CreateDataSource(ctx, b, uniq("DS "), "")
 		must(err)
 		req := connections.GrantRequest{GranteeID: e.orgW.ID, AllowMatched: true}
@@ -190,9 +206,9 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 			path += "?connection_id=" + conn
 		case "GET /v1/cohorts":
 		default:
-			co, err := e.api.Cohorts.Create(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin},
+			co, err := e.api.Cohorts.Create(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin),
 				cohorts.Spec{Name: uniq("Cohort "), Kind: cleanroom.CohortMatched, ConnectionIDs: []string{conn},
-					Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds}}}})
+					Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds}}}})
 			must(err)
 			set(co.ID)
 			if rt.Method == "PATCH" {
@@ -218,7 +234,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 	case "POST /v1/admin/bridges":
 		body = map[string]any{"name": uniq("Bridge "), "publisher_id": e.orgA.ID, "tags": []string{"acme_id"}}
 	case "GET /v1/admin/bridges/{id}", "POST /v1/admin/bridges/{id}/uploads":
-		b, err := e.api.Uploads.RegisterBridge(ctx, uniq("Bridge "), e.orgA.ID, nil)
+		b, err := e.api.Pipeline.RegisterBridge(ctx, uniq("Bridge "), e.orgA.ID, nil)
 		must(err)
 		set(b.ID)
 		if rt.Method == "POST" {
@@ -364,7 +380,7 @@ func (e *env) ensureAudience() {
 		e.t.Fatal(err)
 	}
 	data := []byte("user_id\tcountry\tidentifiers\tcohorts\nu1\tGB\tmaid=6d92078a-8246-4ba4-ae5b-76104861e7dc\tsports\n")
-	u, err := e.api.Uploads.Begin(ctx, e.orgA.ID, e.users["a-admin"].ID, cleanroom.UploadPublisher, e.orgA.ID, "p.tsv", int64(len(data)), "", 0)
+	u, err := e.api.Uploads.Begin(ctx, uploads.Spec{OrgID: e.orgA.ID, UserID: e.users["a-admin"].ID, Target: cleanroom.UploadPublisher, TargetID: e.orgA.ID, Name: "p.tsv", Size: int64(len(data))})
 	if err == nil {
 		u, err = e.api.Uploads.WritePart(ctx, u, 0, bytes.NewReader(data), "")
 	}
@@ -396,7 +412,7 @@ func (e *env) ensureCohortInputs() (connID, dsID string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ds, err := e.api.Connections.CreateDataSource(ctx, connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin}, "Cohort inputs", "")
+	ds, err := e.api.Connections.CreateDataSource(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin), "Cohort inputs", "")
 	if err != nil {
 		e.t.Fatal(err)
 	}

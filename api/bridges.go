@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 // Identity bridges: an operator registers a bridge provider for a publisher; the provider's
@@ -14,12 +13,12 @@ import (
 // (operators may act in any org as admin).
 
 type bridgeResponse struct {
-	*uploads.BridgeRegistration
+	*cleanroom.Bridge
 	Versions []*cleanroom.Version `json:"versions"`
 }
 
 func (s *Server) adminRegisterBridge(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
@@ -31,66 +30,44 @@ func (s *Server) adminRegisterBridge(w http.ResponseWriter, r *http.Request, c *
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if !cleanroom.IsID(req.PublisherID) {
-		return cleanroom.Errorf(cleanroom.EINVALID, "publisher_id must be the ID of the publisher the mapping is for.").With("field", "publisher_id")
-	}
-	pub, err := s.Store.FindOrg(r.Context(), req.PublisherID)
-	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		return cleanroom.Errorf(cleanroom.EINVALID, "There is no organization %s.", req.PublisherID).With("field", "publisher_id")
-	} else if err != nil {
-		return err
-	}
-	if pub.Kind != cleanroom.OrgPublisher || !pub.CleanRoomEnabled() {
-		return cleanroom.Errorf(cleanroom.EINVALID, "%s is not a publisher with the clean room enabled.", pub.Name).With("field", "publisher_id").
-			Hint("A bridge's mapping is kept in a publisher's vault: enable the clean room for the publisher first.")
-	}
-	b, err := svc.RegisterBridge(r.Context(), req.Name, pub.ID, req.Tags)
+	b, err := svc.RegisterPublisherBridge(r.Context(), c.Caller, req.Name, req.PublisherID, req.Tags)
 	if err != nil {
 		return err
 	}
-	c.audit.OrgID = pub.ID
+	c.audit.OrgID = b.PublisherID
 	c.target("bridge", b.ID)
 	c.detail("name", b.Name)
 	c.detail("tags", b.Tags)
 	return c.created("/v1/admin/bridges/"+b.ID, b)
 }
 
-// adminBridge loads the {id} bridge for an operator route.
-func (s *Server) adminBridge(r *http.Request, c *call) (*uploads.BridgeRegistration, error) {
-	svc, err := s.uploadsService()
+func (s *Server) adminGetBridge(w http.ResponseWriter, r *http.Request, c *call) error {
+	svc, err := s.pipelineService()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	id, err := pathID(r, "id", "Bridge")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	b, err := svc.Bridge(r.Context(), id)
+	b, err := svc.OperatorBridge(r.Context(), c.Caller, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.audit.OrgID = b.PublisherID
-	c.target("bridge", b.ID)
-	return b, nil
-}
-
-func (s *Server) adminGetBridge(w http.ResponseWriter, r *http.Request, c *call) error {
-	b, err := s.adminBridge(r, c)
+	vs, err := svc.BridgeVersions(r.Context(), c.Caller, b)
 	if err != nil {
 		return err
 	}
-	vs, err := s.Store.ListVersions(r.Context(), b.ID)
-	if err != nil {
-		return err
-	}
-	if vs == nil {
-		vs = []*cleanroom.Version{}
-	}
-	return c.reply(http.StatusOK, bridgeResponse{BridgeRegistration: b, Versions: vs})
+	return c.reply(http.StatusOK, bridgeResponse{Bridge: b, Versions: nonNilVersions(vs)})
 }
 
 func (s *Server) adminBeginBridgeUpload(w http.ResponseWriter, r *http.Request, c *call) error {
-	b, err := s.adminBridge(r, c)
+	svc, err := s.pipelineService()
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id", "Bridge")
 	if err != nil {
 		return err
 	}
@@ -98,12 +75,21 @@ func (s *Server) adminBeginBridgeUpload(w http.ResponseWriter, r *http.Request, 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := s.Uploads.Begin(r.Context(), b.PublisherID, c.User.ID, cleanroom.UploadBridge, b.ID, req.Name, req.Size, req.SHA256, req.MaxErrorRate)
+	u, b, err := svc.BeginBridgeUpload(r.Context(), c.Caller, id, req.spec())
 	if err != nil {
 		return err
 	}
+	c.audit.OrgID = b.PublisherID
 	c.target("upload", u.ID)
 	c.detail("bridge_id", b.ID)
 	c.detail("size", u.Size)
 	return c.created("/v1/uploads/"+u.ID, u)
+}
+
+// nonNilVersions answers an empty list as [], not null.
+func nonNilVersions(vs []*cleanroom.Version) []*cleanroom.Version {
+	if vs == nil {
+		return []*cleanroom.Version{}
+	}
+	return vs
 }

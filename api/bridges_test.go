@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/cleanroom-oss/cleanroom/identity"
-	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 )
 
 // TestBridge: the operator registers a bridge for publisher A, uploads a mapping as an operator
@@ -111,11 +111,11 @@ func TestBridge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := e.api.Uploads.OpenBridgeVersion(ctx, cur)
+	v, err := e.api.Pipeline.Versions.OpenBridge(ctx, cur)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp, _ := identity.NewFingerprinter(e.keys.Derive(uploads.FingerprintPurpose))
+	fp, _ := identity.NewFingerprinter(e.keys.Derive(pipeline.FingerprintPurpose))
 	got := v.Lookup(identity.TagEmailSHA256, identity.TagMAID, fp.Fingerprint(identity.TagEmailSHA256, emails[1]))
 	want := map[identity.Fingerprint]bool{fp.Fingerprint(identity.TagMAID, maids[2]): true, fp.Fingerprint(identity.TagMAID, maids[3]): true}
 	if len(got) != 2 || !want[got[0]] || !want[got[1]] {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/match"
 )
 
 // cohortView is a cohort as the API shows it: counts below the privacy threshold are null.
@@ -125,14 +124,14 @@ func (s *Server) viewCohort(co *cleanroom.Cohort, orgID string) *cohortView {
 
 // cohortRequest is the body of a create or estimate.
 type cohortRequest struct {
-	Name         string               `json:"name"`
-	Description  string               `json:"description,omitempty"`
-	Kind         cleanroom.CohortKind `json:"kind"`
-	Query        match.Query          `json:"query"`
-	Country      []string             `json:"country,omitempty"`
-	Connections  []string             `json:"connections"`
-	Similarity   *float64             `json:"similarity,omitempty"`
-	IncludeSeeds bool                 `json:"include_seeds,omitempty"`
+	Name         string                `json:"name"`
+	Description  string                `json:"description,omitempty"`
+	Kind         cleanroom.CohortKind  `json:"kind"`
+	Query        cleanroom.CohortQuery `json:"query"`
+	Country      []string              `json:"country,omitempty"`
+	Connections  []string              `json:"connections"`
+	Similarity   *float64              `json:"similarity,omitempty"`
+	IncludeSeeds bool                  `json:"include_seeds,omitempty"`
 }
 
 func (q *cohortRequest) spec() cohorts.Spec {
@@ -148,7 +147,7 @@ func (s *Server) listCohorts(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	cs, next, err := s.Cohorts.List(r.Context(), c.actor(), c.Org.Kind == cleanroom.OrgPublisher, page)
+	cs, next, err := s.Cohorts.List(r.Context(), c.Caller, c.Org.Kind == cleanroom.OrgPublisher, page)
 	if err != nil {
 		return err
 	}
@@ -167,7 +166,7 @@ func (s *Server) createCohort(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	co, err := s.Cohorts.Create(r.Context(), c.actor(), req.spec())
+	co, err := s.Cohorts.Create(r.Context(), c.Caller, req.spec())
 	if err != nil {
 		return err
 	}
@@ -188,7 +187,7 @@ func (s *Server) estimateCohort(w http.ResponseWriter, r *http.Request, c *call)
 	if req.Name == "" {
 		req.Name = "Estimate"
 	}
-	est, err := s.Cohorts.Estimate(r.Context(), c.actor(), req.spec())
+	est, err := s.Cohorts.Estimate(r.Context(), c.Caller, req.spec())
 	if err != nil {
 		return err
 	}
@@ -213,7 +212,7 @@ func (s *Server) getCohort(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	co, err := s.Cohorts.Get(r.Context(), c.actor(), id)
+	co, err := s.Cohorts.Get(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
@@ -229,19 +228,19 @@ func (s *Server) updateCohort(w http.ResponseWriter, r *http.Request, c *call) e
 		return err
 	}
 	var req struct {
-		Name         *string      `json:"name"`
-		Description  *string      `json:"description"`
-		Query        *match.Query `json:"query"`
-		Country      *[]string    `json:"country"`
-		Connections  *[]string    `json:"connections"`
-		Similarity   *float64     `json:"similarity"`
-		IncludeSeeds *bool        `json:"include_seeds"`
-		Paused       *bool        `json:"paused"`
+		Name         *string                `json:"name"`
+		Description  *string                `json:"description"`
+		Query        *cleanroom.CohortQuery `json:"query"`
+		Country      *[]string              `json:"country"`
+		Connections  *[]string              `json:"connections"`
+		Similarity   *float64               `json:"similarity"`
+		IncludeSeeds *bool                  `json:"include_seeds"`
+		Paused       *bool                  `json:"paused"`
 	}
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	co, err := s.Cohorts.Update(r.Context(), c.actor(), id, cohorts.Change{Name: req.Name, Description: req.Description,
+	co, err := s.Cohorts.Update(r.Context(), c.Caller, id, cohorts.Change{Name: req.Name, Description: req.Description,
 		Query: req.Query, Country: req.Country, ConnectionIDs: req.Connections, Similarity: req.Similarity,
 		IncludeSeeds: req.IncludeSeeds, Paused: req.Paused})
 	if err != nil {
@@ -264,7 +263,7 @@ func (s *Server) deleteCohort(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	if _, err := s.Cohorts.Delete(r.Context(), c.actor(), id); err != nil {
+	if _, err := s.Cohorts.Delete(r.Context(), c.Caller, id); err != nil {
 		return err
 	}
 	return c.reply(http.StatusNoContent, nil)
@@ -278,7 +277,7 @@ func (s *Server) cohortDiagnostics(w http.ResponseWriter, r *http.Request, c *ca
 	if err != nil {
 		return err
 	}
-	ds, err := s.Cohorts.CohortDiagnostics(r.Context(), c.actor(), id)
+	ds, err := s.Cohorts.CohortDiagnostics(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
@@ -299,7 +298,7 @@ func (s *Server) dataSourceDiagnostics(w http.ResponseWriter, r *http.Request, c
 		return cleanroom.Errorf(cleanroom.EINVALID, "Name the connection to diagnose against with ?connection_id=.").With("field", "connection_id")
 	}
 	c.detail("connection_id", conn)
-	d, err := s.Cohorts.DataSourceDiagnostics(r.Context(), c.actor(), id, conn)
+	d, err := s.Cohorts.DataSourceDiagnostics(r.Context(), c.Caller, id, conn)
 	if err != nil {
 		return err
 	}
@@ -317,7 +316,7 @@ func (s *Server) listPublisherCohorts(w http.ResponseWriter, r *http.Request, c 
 	if err != nil {
 		return err
 	}
-	pcs, err := s.Cohorts.PublisherCohorts(r.Context(), c.actor(), id)
+	pcs, err := s.Cohorts.PublisherCohorts(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
 // person returns the hashed email of synthetic person i, the same on both sides.
@@ -151,6 +151,9 @@ func TestMatchedCohorts(t *testing.T) {
 		tg["code"] != float64(cleanroom.FirstCohortCode+1) {
 		t.Fatalf("small cohort: %v", co)
 	}
+	if co["status"] != "inactive" || co["status_reason"] != "Not served at any publisher: The cohort has fewer users here than the activation minimum of 100." {
+		t.Errorf("small cohort's status: %s %q", co["status"], co["status_reason"])
+	}
 	if got := e.storedSize(small); got != 50 {
 		t.Fatalf("small cohort holds %d users, want 50", got)
 	}
@@ -186,13 +189,18 @@ func TestMatchedCohorts(t *testing.T) {
 		{"no connection", map[string]any{"name": "X", "kind": "matched", "query": anyOf(seg(ds1, ""))}, 400, "no connection"},
 		{"bad country", spec("X", anyOf(seg(ds1, "")), "gb"), 400, "country"},
 		{"nested too deep", spec("X", anyOf(anyOf(anyOf(seg(ds1, ""))))), 400, "one level"},
+		{"NUL in a segment ID", spec("X", anyOf(seg(ds1, "s1"), seg(ds1, "s1\x00"))), 400, "control character"},
+		{"line break in a cohort ID", spec("X", anyOf(map[string]any{"publisher_cohort": "travel\n"})), 400, "control character"},
 	} {
 		if r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: c.body}); r.status != c.status || !strings.Contains(r.errMessage(), c.msg) {
 			t.Errorf("%s: %d %s", c.name, r.status, r.raw)
 		}
+		if r := e.do(req{method: "POST", path: "/v1/cohorts:estimate", token: tok, body: c.body}); r.status != c.status || !strings.Contains(r.errMessage(), c.msg) {
+			t.Errorf("%s: estimate: %d %s", c.name, r.status, r.raw)
+		}
 	}
 	// Permissions are checked at use: with standard cohorts off, "sports" is refused.
-	if _, err := e.api.Connections.UpdatePermissions(ctx, connections.Caller{OrgID: e.orgA.ID, Role: cleanroom.RoleAdmin}, conn.ID,
+	if _, err := e.api.Connections.UpdatePermissions(ctx, cleanroom.NewCaller(e.orgA.ID, cleanroom.RoleAdmin), conn.ID,
 		cleanroom.Permissions{MatchedCohorts: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -232,8 +240,9 @@ func TestMatchedCohorts(t *testing.T) {
 	for i := 100; i < 150; i++ {
 		ids = append(ids, fmt.Sprintf("u%d", i))
 	}
-	if r := e.do(req{method: "POST", path: "/v1/publisher/erasures", token: e.tokens["a-admin"], body: map[string]any{"user_ids": ids}}); r.status != 200 {
-		t.Fatalf("erase: %d %s", r.status, r.raw)
+	r = e.do(req{method: "POST", path: "/v1/publisher/erasures", token: e.tokens["a-admin"], body: map[string]any{"user_ids": ids}})
+	if rep := e.runAccepted(r, e.tokens["a-admin"], "publisher.erasures"); rep["erased"] != 50.0 {
+		t.Fatalf("erasure: %v", rep)
 	}
 	if n, err := e.api.Cohorts.Refresh(ctx); err != nil || n != 3 {
 		t.Fatalf("refresh after erasure: %d %v", n, err)
@@ -292,6 +301,23 @@ func TestMatchedCohorts(t *testing.T) {
 	if e.storedSize(granted) != 0 || tg["active"] != false || !strings.Contains(co["status_reason"].(string), "no longer granted") {
 		t.Errorf("after the grant was revoked: %v", co)
 	}
+	// Served nowhere: not active, and the status says so and why.
+	if co["status"] != "inactive" || !strings.HasPrefix(co["status_reason"].(string), "Not served at any publisher: ") {
+		t.Errorf("after the grant was revoked: %s %q", co["status"], co["status_reason"])
+	}
+	if r := e.do(req{method: "PATCH", path: "/v1/cohorts/" + granted, token: tok, body: map[string]any{"paused": true}}); r.status != http.StatusConflict {
+		t.Errorf("pausing a cohort served nowhere: %d %s", r.status, r.raw)
+	}
+	// Granted again: the refresh serves it again.
+	if r := e.do(req{method: "POST", path: "/v1/data-sources/" + bds + "/grants", token: e.tokens["b-admin"],
+		body: map[string]any{"grantee_id": e.orgW.ID, "allow_matched": true}}); r.status != http.StatusCreated {
+		t.Fatalf("grant again: %d %s", r.status, r.raw)
+	}
+	e.api.Cohorts.Refresh(ctx)
+	e.drainJobs()
+	if co, tg := e.cohortTarget(tok, granted); co["status"] != "active" || tg["active"] != true || co["status_reason"] != nil {
+		t.Errorf("granted again: %s %v %v", co["status"], tg["active"], co["status_reason"])
+	}
 
 	// Delete: the code is never given out again.
 	if r := e.do(req{method: "DELETE", path: "/v1/cohorts/" + both, token: tok}); r.status != 204 {
@@ -322,8 +348,8 @@ func (e *env) storedSize(id string) int64 {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if co.Status == cleanroom.CohortFailed {
-		e.t.Fatalf("cohort %s failed: %s", co.Name, co.StatusReason)
+	if co.Status == cleanroom.CohortFailed && co.Targets[0].BlobKey == "" {
+		e.t.Fatalf("cohort %s was not built: %s", co.Name, co.StatusReason)
 	}
 	return co.Targets[0].Size
 }
@@ -526,8 +552,8 @@ func TestModeledCohortNeedsFeatures(t *testing.T) {
 	}
 }
 
-// TestDiagnosticsFromTheUpload: the ingest report's refused rows (raw emails, MD5 hashes) and
-// emails hashed without normalising (they match far less than the MAIDs of the same people) are
+// TestDiagnosticsFromTheUpload: the ingest report's refused rows (raw emails, MD5 hashes,
+// all-zero MAIDs), the rows kept without unknown segments, and emails hashed without normalising (they match far less than the MAIDs of the same people) are
 // named as causes with their fixes.
 func TestDiagnosticsFromTheUpload(t *testing.T) {
 	e := newEnv(t)
@@ -554,6 +580,12 @@ func TestDiagnosticsFromTheUpload(t *testing.T) {
 	for i := range 10 {
 		fmt.Fprintf(&b, "%s\temail_sha256\ts1\n", hexSHA([]byte(fmt.Sprint(i)))[:32])
 	}
+	for range 5 { // limited ad tracking
+		fmt.Fprintf(&b, "00000000-0000-0000-0000-000000000000\tmaid\ts1\n")
+	}
+	for i := range 6 { // a segment the taxonomy lacks: kept, with a warning
+		fmt.Fprintf(&b, "%s\tmaid\ts1,s9\n", maidOf(1000+i))
+	}
 	if r := e.uploadWith(wt, ds, b.Bytes(), 1<<20, 0.2); r.body["state"] != "processed" {
 		t.Fatalf("upload: %s", r.raw)
 	}
@@ -576,7 +608,17 @@ func TestDiagnosticsFromTheUpload(t *testing.T) {
 	if c := causes["normalisation"]; c == nil || c["type"] != "email_sha256" {
 		t.Errorf("normalisation: %v (all: %s)", c, r.raw)
 	}
-	if src["rows_rejected"] != 30.0 || r.body["matched_users"] != 300.0 {
+	if c := causes["zero_maid"]; c == nil || c["rows"] != 5.0 || !strings.Contains(c["message"].(string), "all-zero") || c["fix"] == "" {
+		t.Errorf("zero MAIDs: %v", c)
+	}
+	if c := causes["unknown_segments"]; c == nil || c["rows"] != 6.0 || !strings.Contains(c["fix"].(string), "taxonomy") ||
+		fmt.Sprint(c["reasons"]) != "[unknown_segment]" {
+		t.Errorf("unknown segments: %v", c)
+	}
+	if c := causes["invalid_values"]; c != nil {
+		t.Errorf("rows left to \"other problems\": %v", c)
+	}
+	if src["rows_rejected"] != 35.0 || r.body["matched_users"] != 300.0 {
 		t.Errorf("counts: rejected %v, matched %v", src["rows_rejected"], r.body["matched_users"])
 	}
 	for code := range causes {
@@ -615,6 +657,11 @@ func TestCohortGrantExpiry(t *testing.T) {
 	e.drainJobs()
 	if got := e.storedSize(id); got != 0 {
 		t.Errorf("after expiry: %d users", got)
+	}
+	// Served nowhere: the status says so, and why.
+	if co, _ := e.cohortTarget(e.tokens["w-member"], id); co["status"] != "inactive" ||
+		!strings.HasPrefix(co["status_reason"].(string), "Not served at any publisher") || !strings.Contains(co["status_reason"].(string), "no longer granted") {
+		t.Errorf("after expiry: %s %q", co["status"], co["status_reason"])
 	}
 }
 
@@ -787,7 +834,7 @@ func TestCohortConnectionsChange(t *testing.T) {
 	if r.status != 200 || len(r.body["targets"].([]any)) != 1 {
 		t.Fatalf("patch: %d %s", r.status, r.raw)
 	}
-	if _, err := e.api.Uploads.Blobs.Stat(ctx, gone); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+	if _, err := e.api.Uploads.Blobs.Stat(ctx, gone); !errors.Is(err, cleanroom.ErrBlobNotFound) {
 		t.Errorf("the removed target's member file is still there: %v", err)
 	}
 	e.drainJobs()

@@ -8,11 +8,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
-// actor is the caller as the connection rules see it.
-func (c *call) actor() connections.Caller {
-	return connections.Caller{OrgID: c.Org.ID, Role: c.Role, RepresentsID: c.RepresentsID, UserID: c.User.ID}
-}
-
 // connectionView is a connection as a caller sees it: with both parties' names, whether the
 // partner may use it now, and what the caller may do through it.
 type connectionView struct {
@@ -24,29 +19,22 @@ type connectionView struct {
 	Capabilities  []cleanroom.Capability `json:"capabilities"`
 }
 
-func (s *Server) viewConnection(r *http.Request, c *call, conn *cleanroom.Connection) (*connectionView, error) {
-	ctx := r.Context()
-	v := &connectionView{Connection: conn, Status: "active", Capabilities: conn.Allowed(cleanroom.Actor{OrgID: c.Org.ID, Role: c.Role})}
-	if v.Capabilities == nil {
-		v.Capabilities = []cleanroom.Capability{}
+func viewConnection(d *connections.Described) *connectionView {
+	v := &connectionView{Connection: d.Connection, PublisherName: d.PublisherName, PartnerName: d.PartnerName,
+		Status: "active", Capabilities: d.Capabilities}
+	if !d.Active {
+		v.Status, v.StatusReason = "suspended", d.Reason
 	}
-	pub, err := s.Store.FindOrg(ctx, conn.PublisherID)
+	return v
+}
+
+// describe returns conn as the caller sees it, in the API's shape.
+func (s *Server) describe(r *http.Request, c *call, conn *cleanroom.Connection) (*connectionView, error) {
+	d, err := s.Connections.Describe(r.Context(), c.Caller, conn)
 	if err != nil {
 		return nil, err
 	}
-	partner, err := s.Store.FindOrg(ctx, conn.PartnerID)
-	if err != nil {
-		return nil, err
-	}
-	v.PublisherName, v.PartnerName = pub.Name, partner.Name
-	active, reason, err := s.Connections.Status(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
-	if !active {
-		v.Status, v.StatusReason = "suspended", reason
-	}
-	return v, nil
+	return viewConnection(d), nil
 }
 
 func (s *Server) listConnections(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -54,23 +42,13 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return err
 	}
-	f := cleanroom.ConnectionFilter{Page: page}
-	if c.Org.Kind == cleanroom.OrgPublisher {
-		f.PublisherID = c.Org.ID
-	} else {
-		f.PartnerID = c.Org.ID
-	}
-	conns, next, err := s.Store.ListConnections(r.Context(), f)
+	ds, next, err := s.Connections.List(r.Context(), c.Caller, page)
 	if err != nil {
 		return err
 	}
 	out := list[*connectionView]{Items: []*connectionView{}, Next: next}
-	for _, conn := range conns {
-		v, err := s.viewConnection(r, c, conn)
-		if err != nil {
-			return err
-		}
-		out.Items = append(out.Items, v)
+	for _, d := range ds {
+		out.Items = append(out.Items, viewConnection(d))
 	}
 	return c.reply(http.StatusOK, out)
 }
@@ -95,7 +73,7 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request, c *cal
 	c.target("connection", conn.ID)
 	c.detail("workflow", conn.Workflow)
 	c.detail("permissions", conn.Permissions)
-	v, err := s.viewConnection(r, c, conn)
+	v, err := s.describe(r, c, conn)
 	if err != nil {
 		return err
 	}
@@ -109,7 +87,7 @@ func (s *Server) connection(r *http.Request, c *call, capability cleanroom.Capab
 	if err != nil {
 		return nil, err
 	}
-	conn, err := s.Connections.Connection(r.Context(), c.actor(), id, capability)
+	conn, err := s.Connections.Connection(r.Context(), c.Caller, id, capability)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +101,7 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
-	v, err := s.viewConnection(r, c, conn)
+	v, err := s.describe(r, c, conn)
 	if err != nil {
 		return err
 	}
@@ -146,12 +124,12 @@ func (s *Server) updateConnection(w http.ResponseWriter, r *http.Request, c *cal
 			Hint("Send the whole permissions object; toggles left out are turned off.")
 	}
 	before := conn.Permissions
-	if conn, err = s.Connections.UpdatePermissions(r.Context(), c.actor(), conn.ID, *req.Permissions); err != nil {
+	if conn, err = s.Connections.UpdatePermissions(r.Context(), c.Caller, conn.ID, *req.Permissions); err != nil {
 		return err
 	}
 	c.detail("before", before)
 	c.detail("after", conn.Permissions)
-	v, err := s.viewConnection(r, c, conn)
+	v, err := s.describe(r, c, conn)
 	if err != nil {
 		return err
 	}
@@ -164,7 +142,7 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	if _, err := s.Connections.DeleteConnection(r.Context(), c.actor(), conn.ID); err != nil {
+	if _, err := s.Connections.DeleteConnection(r.Context(), c.Caller, conn.ID); err != nil {
 		return err
 	}
 	c.detail("workflow", conn.Workflow)
@@ -178,14 +156,10 @@ type optOuts struct {
 }
 
 func (s *Server) getOptOuts(w http.ResponseWriter, r *http.Request, c *call) error {
-	ids, err := s.Store.ListStandardOptOuts(r.Context(), c.Org.ID)
+	ids, err := s.Connections.StandardOptOuts(r.Context(), c.Caller)
 	if err != nil {
 		return err
 	}
-	if ids == nil {
-		ids = []string{}
-	}
-	s.nudgeCohorts()
 	return c.reply(http.StatusOK, optOuts{CohortIDs: ids})
 }
 
@@ -194,7 +168,7 @@ func (s *Server) setOptOuts(w http.ResponseWriter, r *http.Request, c *call) err
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	ids, err := s.Connections.SetStandardOptOuts(r.Context(), c.actor(), req.CohortIDs)
+	ids, err := s.Connections.SetStandardOptOuts(r.Context(), c.Caller, req.CohortIDs)
 	if err != nil {
 		return err
 	}
@@ -204,28 +178,15 @@ func (s *Server) setOptOuts(w http.ResponseWriter, r *http.Request, c *call) err
 }
 
 func (s *Server) listInvitations(w http.ResponseWriter, r *http.Request, c *call) error {
-	var out []*cleanroom.Member
-	page := cleanroom.Page{Limit: cleanroom.MaxPageLimit}
-	for {
-		ms, next, err := s.Store.ListMembers(r.Context(), c.Org.ID, page)
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			if m.Role == cleanroom.RoleLimited {
-				out = append(out, m)
-			}
-		}
-		if next == "" {
-			break
-		}
-		page.After = next
-	}
-	res, err := pageList(r, out, func(m *cleanroom.Member) string { return m.ID })
+	page, err := pageOf(r)
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, res)
+	invs, next, err := s.Accounts.Invitations(r.Context(), c.Caller, page)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, list[*cleanroom.Invitation]{Items: invs, Next: next})
 }
 
 func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -236,13 +197,13 @@ func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, c *cal
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	m, err := s.Connections.Invite(r.Context(), c.actor(), req.Email, req.AdvertiserID)
+	inv, err := s.Connections.Invite(r.Context(), c.Caller, req.Email, req.AdvertiserID)
 	if err != nil {
 		return err
 	}
-	c.audit.PartnerOrgID = m.RepresentsID
-	c.target("user", m.ID)
-	return c.created("/v1/invitations/"+m.ID, m)
+	c.audit.PartnerOrgID = inv.RepresentsID
+	c.target("invitation", inv.ID)
+	return c.created("/v1/invitations/"+inv.ID, inv)
 }
 
 func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -250,32 +211,29 @@ func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
-	m, err := s.Connections.Invitation(r.Context(), c.actor(), id)
+	inv, err := s.Accounts.Invitation(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, m)
+	return c.reply(http.StatusOK, inv)
 }
 
-func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
+func (s *Server) withdrawInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
 	id, err := pathID(r, "id", "Invitation")
 	if err != nil {
 		return err
 	}
-	m, err := s.Connections.Invitation(r.Context(), c.actor(), id)
+	inv, err := s.Accounts.WithdrawInvitation(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
-	if err := s.Store.DeleteMembership(r.Context(), c.Org.ID, m.ID); err != nil {
-		return err
-	}
-	c.audit.PartnerOrgID = m.RepresentsID
-	c.target("user", m.ID)
+	c.audit.PartnerOrgID = inv.RepresentsID
+	c.target("invitation", inv.ID)
 	return c.reply(http.StatusNoContent, nil)
 }
 
 func (s *Server) adminListProvisional(w http.ResponseWriter, r *http.Request, c *call) error {
-	ps, err := s.Store.ListProvisionalAccess(r.Context(), r.URL.Query().Get("org_id"))
+	ps, err := s.Connections.ProvisionalAccess(r.Context(), c.Caller, r.URL.Query().Get("org_id"))
 	if err != nil {
 		return err
 	}

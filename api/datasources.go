@@ -11,20 +11,18 @@ import (
 // dataSourceView is a data source as the caller sees it: how it may use it now.
 type dataSourceView struct {
 	*cleanroom.DataSource
-	// Access is "own" for the caller's own data, "granted" for data granted to the caller's org.
-	Access string `json:"access"`
+	// Access is "own" for the caller's own data, "granted" for data granted to the caller's org,
+	// "listed" for an invited advertiser's data not granted to the workspace (existence only).
+	Access connections.Access `json:"access"`
 	// Usable says for what the caller's org may use the data now (grants included).
 	Usable map[cleanroom.Use]bool `json:"usable"`
 }
 
-func (s *Server) viewDataSource(r *http.Request, c *call, ds *cleanroom.DataSource, grant *cleanroom.Grant) *dataSourceView {
-	v := &dataSourceView{DataSource: ds, Access: "own", Usable: map[cleanroom.Use]bool{}}
-	if grant != nil {
-		v.Access = "granted"
-	}
+func (s *Server) viewDataSource(r *http.Request, c *call, ds *cleanroom.DataSource, access connections.Access) *dataSourceView {
+	v := &dataSourceView{DataSource: ds, Access: access, Usable: map[cleanroom.Use]bool{}}
 	for _, use := range []cleanroom.Use{cleanroom.UseMatched, cleanroom.UseModeled, cleanroom.UseInsights} {
-		_, err := s.Connections.Usable(r.Context(), c.actor(), ds.ID, use)
-		v.Usable[use] = err == nil && c.Role != cleanroom.RoleLimited
+		_, err := s.Connections.Usable(r.Context(), c.Caller, ds.ID, use)
+		v.Usable[use] = err == nil
 	}
 	return v
 }
@@ -34,17 +32,13 @@ func (s *Server) listDataSources(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return err
 	}
-	f := cleanroom.DataSourceFilter{OrgID: c.Org.ID, Page: page}
-	if c.Role == cleanroom.RoleLimited {
-		f.AdvertiserID = c.RepresentsID
-	}
-	dss, next, err := s.Store.ListDataSources(r.Context(), f)
+	dss, access, next, err := s.Connections.DataSources(r.Context(), c.Caller, page)
 	if err != nil {
 		return err
 	}
 	out := list[*dataSourceView]{Items: []*dataSourceView{}, Next: next}
-	for _, ds := range dss {
-		out.Items = append(out.Items, s.viewDataSource(r, c, ds, nil))
+	for i, ds := range dss {
+		out.Items = append(out.Items, s.viewDataSource(r, c, ds, access[i]))
 	}
 	return c.reply(http.StatusOK, out)
 }
@@ -57,7 +51,7 @@ func (s *Server) createDataSource(w http.ResponseWriter, r *http.Request, c *cal
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	ds, err := s.Connections.CreateDataSource(r.Context(), c.actor(), req.Name, req.Description)
+	ds, err := s.Connections.CreateDataSource(r.Context(), c.Caller, req.Name, req.Description)
 	if err != nil {
 		return err
 	}
@@ -65,42 +59,23 @@ func (s *Server) createDataSource(w http.ResponseWriter, r *http.Request, c *cal
 	if ds.AdvertiserID != "" && ds.AdvertiserID != ds.OrgID {
 		c.audit.PartnerOrgID = ds.AdvertiserID
 	}
-	return c.created("/v1/data-sources/"+ds.ID, s.viewDataSource(r, c, ds, nil))
-}
-
-// dataSource loads the {id} data source visible to the caller.
-func (s *Server) dataSource(r *http.Request, c *call) (*cleanroom.DataSource, *cleanroom.Grant, error) {
-	id, err := pathID(r, "id", "Data source")
-	if err != nil {
-		return nil, nil, err
-	}
-	ds, g, err := s.Connections.DataSource(r.Context(), c.actor(), id)
-	if err != nil {
-		return nil, nil, err
-	}
-	c.target("data_source", ds.ID)
-	return ds, g, nil
-}
-
-// managedDataSource loads the {id} data source if the caller may change it (its advertiser side).
-func (s *Server) managedDataSource(r *http.Request, c *call) (*cleanroom.DataSource, error) {
-	id, err := pathID(r, "id", "Data source")
-	if err != nil {
-		return nil, err
-	}
-	return s.Connections.ManagedDataSource(r.Context(), c.actor(), id)
+	return c.created("/v1/data-sources/"+ds.ID, s.viewDataSource(r, c, ds, connections.AccessOwn))
 }
 
 func (s *Server) getDataSource(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, g, err := s.dataSource(r, c)
+	id, err := pathID(r, "id", "Data source")
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, s.viewDataSource(r, c, ds, g))
+	ds, access, _, err := s.Connections.DataSource(r.Context(), c.Caller, id)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, s.viewDataSource(r, c, ds, access))
 }
 
 func (s *Server) updateDataSource(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, err := s.managedDataSource(r, c)
+	id, err := pathID(r, "id", "Data source")
 	if err != nil {
 		return err
 	}
@@ -111,21 +86,12 @@ func (s *Server) updateDataSource(w http.ResponseWriter, r *http.Request, c *cal
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	next := *ds
-	if req.Name != nil {
-		next.Name = *req.Name
-	}
-	if req.Description != nil {
-		next.Description = *req.Description
-	}
-	if err := next.Validate(); err != nil {
-		return err
-	}
-	if ds, err = s.Store.UpdateDataSource(r.Context(), ds.ID, cleanroom.DataSourceUpdate{Name: req.Name, Description: req.Description}, s.now()); err != nil {
+	ds, err := s.Connections.UpdateDataSource(r.Context(), c.Caller, id, req.Name, req.Description)
+	if err != nil {
 		return err
 	}
 	c.target("data_source", ds.ID)
-	return c.reply(http.StatusOK, s.viewDataSource(r, c, ds, nil))
+	return c.reply(http.StatusOK, s.viewDataSource(r, c, ds, connections.AccessOwn))
 }
 
 // grantView is a grant with whether it is in force now.
@@ -140,15 +106,11 @@ func (s *Server) viewGrant(g *cleanroom.Grant, name string) *grantView {
 }
 
 func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, g, err := s.dataSource(r, c)
+	id, err := pathID(r, "id", "Data source")
 	if err != nil {
 		return err
 	}
-	granteeID := ""
-	if g != nil {
-		granteeID = c.Org.ID // a grantee sees only its own grants of the data
-	}
-	gs, err := s.Store.ListGrants(r.Context(), ds.ID, granteeID)
+	gs, ds, err := s.Connections.Grants(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
@@ -180,7 +142,7 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	g, err := s.Connections.CreateGrant(r.Context(), c.actor(), id, connections.GrantRequest{
+	g, err := s.Connections.CreateGrant(r.Context(), c.Caller, id, connections.GrantRequest{
 		GranteeID: req.GranteeID, ExpiresAt: req.ExpiresAt,
 		AllowMatched: req.AllowMatched, AllowModeled: req.AllowModeled, AllowInsights: req.AllowInsights})
 	if err != nil {
@@ -199,21 +161,17 @@ func (s *Server) createGrant(w http.ResponseWriter, r *http.Request, c *call) er
 
 // listReceivedGrants lists the grants made to the caller's org (a demand-side workspace).
 func (s *Server) listReceivedGrants(w http.ResponseWriter, r *http.Request, c *call) error {
-	gs, err := s.Store.ListGrants(r.Context(), "", c.Org.ID)
+	gs, dss, err := s.Connections.ReceivedGrants(r.Context(), c.Caller)
 	if err != nil {
 		return err
 	}
-	res, err := pageList(r, gs, func(g *cleanroom.Grant) string { return g.ID })
+	views := make([]*grantView, len(gs))
+	for i, g := range gs {
+		views[i] = s.viewGrant(g, dss[i].Name)
+	}
+	out, err := pageList(r, views, func(v *grantView) string { return v.ID })
 	if err != nil {
 		return err
-	}
-	out := list[*grantView]{Items: []*grantView{}, Next: res.Next}
-	for _, g := range res.Items {
-		ds, err := s.Store.FindDataSource(r.Context(), g.DataSourceID)
-		if err != nil {
-			return err
-		}
-		out.Items = append(out.Items, s.viewGrant(g, ds.Name))
 	}
 	return c.reply(http.StatusOK, out)
 }
@@ -223,7 +181,7 @@ func (s *Server) getGrant(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return err
 	}
-	g, ds, err := s.Connections.Grant(r.Context(), c.actor(), id)
+	g, ds, err := s.Connections.Grant(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
@@ -235,7 +193,7 @@ func (s *Server) revokeGrant(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	g, err := s.Connections.RevokeGrant(r.Context(), c.actor(), id)
+	g, err := s.Connections.RevokeGrant(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}

@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,14 +14,10 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
-	"github.com/cleanroom-oss/cleanroom/auth"
-	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/app/apptest"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
-	"github.com/cleanroom-oss/cleanroom/localblob"
-	"github.com/cleanroom-oss/cleanroom/sqlite"
-	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 // testPassword is every test account's password.
@@ -53,41 +47,32 @@ type env struct {
 	runner *jobs.Runner
 	// cohortConn and cohortDS are the inputs of the cohort routes' fixtures (ensureCohortInputs).
 	cohortConn, cohortDS string
+	// limitedInvitation is the invitation w-limited accepted.
+	limitedInvitation string
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "cleanroom.db"))
+	return newEnvOn(t, nil)
+}
+
+// newEnvOn is newEnv on the given metadata store (nil: SQLite in a temporary data directory).
+func newEnvOn(t *testing.T, store cleanroom.Store) *env {
+	t.Helper()
+	e := &env{t: t, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC),
+		users: map[string]*cleanroom.Member{}, tokens: map[string]string{}}
+	m := apptest.Open(t, apptest.Options{Now: func() time.Time { return e.now }, Store: store})
+	m.Uploads.MaxPartBytes = 1 << 20
+	h, err := m.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	blobs, err := localblob.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, store: store, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC),
-		users: map[string]*cleanroom.Member{}, tokens: map[string]string{}, keys: keyring.Generate(), dir: dir}
-	clock := func() time.Time { return e.now }
-	e.acc = accounts.New(store, e.keys)
-	e.acc.Now = clock
-	e.acc.Passwords = auth.TestParams
-	e.api = api.New(store, e.acc, slog.New(slog.DiscardHandler))
-	e.api.Now = clock
-	e.api.Connections.Now = clock
-	e.runner = jobs.NewRunner(store, slog.New(slog.DiscardHandler))
-	e.api.Uploads = uploads.New(store, blobs, e.keys, e.runner)
-	e.api.Uploads.MaxPartBytes = 1 << 20
-	e.api.Uploads.Register(e.runner)
-	e.api.Cohorts = cohorts.New(store, e.api.Connections, e.api.Uploads, e.runner, 4)
-	e.api.Cohorts.Now = clock
-	e.api.Cohorts.Register(e.runner)
-	e.srv = httptest.NewServer(e.api.Handler(nil))
+	e.store, e.acc, e.api, e.runner, e.keys, e.dir = m.Store, m.Accounts, m.API, m.Jobs, m.Keys, m.Config.DataDir
+	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 
 	e.orgA = e.newOrg("Publisher A", cleanroom.OrgPublisher, true)
-	if e.orgW, err = store.FindOrg(context.Background(), e.orgA.DemandSideID); err != nil {
+	if e.orgW, err = e.store.FindOrg(context.Background(), e.orgA.DemandSideID); err != nil {
 		t.Fatal(err)
 	}
 	e.orgB = e.newOrg("Advertiser B", cleanroom.OrgAdvertiser, true)
@@ -103,14 +88,15 @@ func newEnv(t *testing.T) *env {
 			e.tokens[label] = e.issueToken(m.ID, o.org.ID)
 		}
 	}
-	// B's member is invited into W with the limited role.
-	lim, err := e.api.Connections.Invite(context.Background(), connections.Caller{OrgID: e.orgW.ID, Role: cleanroom.RoleAdmin},
+	// B's member is invited into W with the limited role, and accepts.
+	inv, err := e.api.Connections.Invite(context.Background(), cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin),
 		"b-member@example.com", e.orgB.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.users["w-limited"] = lim
-	e.tokens["w-limited"] = e.issueToken(lim.ID, e.orgW.ID)
+	e.limitedInvitation = inv.ID
+	e.users["w-limited"] = e.accept(e.users["b-member"], inv.ID)
+	e.tokens["w-limited"] = e.issueToken(e.users["w-limited"].ID, e.orgW.ID)
 	if e.op, err = e.acc.CreateOperator(context.Background(), "op@example.com", "Operator", testPassword); err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +118,20 @@ func (e *env) newOrg(name string, kind cleanroom.OrgKind, ready bool) *cleanroom
 		e.t.Fatal(err)
 	}
 	return o
+}
+
+// accept has the member's user accept an invitation and returns their new membership.
+func (e *env) accept(m *cleanroom.Member, invitationID string) *cleanroom.Member {
+	e.t.Helper()
+	_, ms, err := e.acc.AcceptInvitation(context.Background(), &cleanroom.Caller{User: &m.User}, invitationID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	got, err := e.store.FindMember(context.Background(), ms.OrgID, m.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return got
 }
 
 func (e *env) addMember(orgID, email string, role cleanroom.Role) *cleanroom.Member {
@@ -230,7 +230,7 @@ func (e *env) do(q req) *resp {
 	if q.session != nil {
 		r.AddCookie(q.session.cookie)
 		if q.session.csrf != "" {
-			r.Header.Set(api.CSRFHeader, q.session.csrf)
+			r.Header.Set(httpx.CSRFHeader, q.session.csrf)
 		}
 	}
 	for k, v := range q.header {
@@ -260,7 +260,7 @@ func (e *env) login(email string) *session {
 	}
 	var ck *http.Cookie
 	for _, c := range (&http.Response{Header: r.header}).Cookies() {
-		if c.Name == api.SessionCookie {
+		if c.Name == httpx.SessionCookie {
 			ck = c
 		}
 	}

@@ -1,70 +1,61 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
 	"github.com/cleanroom-oss/cleanroom"
 )
 
-func (s *Server) jobFilter(r *http.Request, orgID string) (cleanroom.JobFilter, error) {
+// jobFilter reads the job list's query parameters.
+func jobFilter(r *http.Request) (cleanroom.JobFilter, error) {
 	page, err := pageOf(r)
 	if err != nil {
 		return cleanroom.JobFilter{}, err
 	}
 	q := r.URL.Query()
-	f := cleanroom.JobFilter{OrgID: orgID, Kind: q.Get("kind"), State: cleanroom.JobState(q.Get("state")), Page: page}
-	if f.State != "" {
-		valid := false
-		for _, st := range cleanroom.JobStates {
-			valid = valid || st == f.State
-		}
-		if !valid {
-			return f, cleanroom.Errorf(cleanroom.EINVALID, "state %q is not one of queued, running, succeeded, failed, cancelled.", f.State).With("field", "state")
-		}
-	}
-	return f, nil
+	return cleanroom.JobFilter{OrgID: q.Get("org_id"), Kind: q.Get("kind"), State: cleanroom.JobState(q.Get("state")), Page: page}, nil
 }
 
+// listJobs lists the caller's org's jobs.
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, c *call) error {
-	return s.replyJobs(r, c, c.Org.ID)
+	return s.replyJobs(r, c, s.Jobs.List)
 }
 
+// adminListJobs lists every org's jobs (or ?org_id='s), for operators.
 func (s *Server) adminListJobs(w http.ResponseWriter, r *http.Request, c *call) error {
-	return s.replyJobs(r, c, r.URL.Query().Get("org_id"))
+	return s.replyJobs(r, c, s.Jobs.ListAll)
 }
 
-func (s *Server) replyJobs(r *http.Request, c *call, orgID string) error {
-	f, err := s.jobFilter(r, orgID)
+func (s *Server) replyJobs(r *http.Request, c *call, find func(context.Context, *cleanroom.Caller, cleanroom.JobFilter) ([]*cleanroom.Job, string, error)) error {
+	f, err := jobFilter(r)
 	if err != nil {
 		return err
 	}
-	js, next, err := s.Store.ListJobs(r.Context(), f)
+	js, next, err := find(r.Context(), c.Caller, f)
 	if err != nil {
 		return err
 	}
 	return c.reply(http.StatusOK, list[*cleanroom.Job]{Items: js, Next: next})
 }
 
-// job loads the {id} job of the caller's org; other orgs' jobs are not found.
-func (s *Server) job(r *http.Request, c *call) (*cleanroom.Job, error) {
+// jobID reads the {id} job ID; a malformed one is not found.
+func jobID(r *http.Request, c *call) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return nil, notFound("Job")
+		return 0, notFound("Job")
 	}
-	j, err := s.Store.FindJob(r.Context(), id)
-	if err != nil {
-		return nil, err
-	}
-	if j.OrgID != c.Org.ID {
-		return nil, notFound("Job")
-	}
-	c.target("job", strconv.FormatInt(j.ID, 10))
-	return j, nil
+	c.target("job", strconv.FormatInt(id, 10))
+	return id, nil
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, c *call) error {
-	j, err := s.job(r, c)
+	id, err := jobID(r, c)
+	if err != nil {
+		return err
+	}
+	j, err := s.Jobs.Get(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
@@ -72,14 +63,12 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, c *call) error {
-	j, err := s.job(r, c)
+	id, err := jobID(r, c)
 	if err != nil {
 		return err
 	}
-	if err := s.Store.CancelJob(r.Context(), j.ID, s.now()); err != nil {
-		return err
-	}
-	if j, err = s.Store.FindJob(r.Context(), j.ID); err != nil {
+	j, err := s.Jobs.Cancel(r.Context(), c.Caller, id)
+	if err != nil {
 		return err
 	}
 	return c.reply(http.StatusOK, j)

@@ -19,11 +19,13 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
-	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
@@ -253,8 +255,8 @@ func TestOpenAPIDocument(t *testing.T) {
 	if b, _ := schemes["bearerAuth"].(map[string]any); b["type"] != "http" || b["scheme"] != "bearer" {
 		t.Errorf("securitySchemes/bearerAuth is %v, want http bearer", b)
 	}
-	if c, _ := schemes["sessionCookie"].(map[string]any); c["type"] != "apiKey" || c["in"] != "cookie" || c["name"] != api.SessionCookie {
-		t.Errorf("securitySchemes/sessionCookie is %v, want apiKey in cookie %s", c, api.SessionCookie)
+	if c, _ := schemes["sessionCookie"].(map[string]any); c["type"] != "apiKey" || c["in"] != "cookie" || c["name"] != httpx.SessionCookie {
+		t.Errorf("securitySchemes/sessionCookie is %v, want apiKey in cookie %s", c, httpx.SessionCookie)
 	}
 	checkSecurity := func(where string, v any) {
 		for _, req := range asSlice(v) {
@@ -363,7 +365,7 @@ func TestOpenAPIDocument(t *testing.T) {
 						t.Errorf("path parameter %s is not required", name)
 					}
 				case "header":
-					hasCSRF = hasCSRF || name == api.CSRFHeader
+					hasCSRF = hasCSRF || name == httpx.CSRFHeader
 				case "query", "cookie":
 				default:
 					t.Errorf("parameter %s is in %v", name, p["in"])
@@ -393,7 +395,7 @@ func TestOpenAPIDocument(t *testing.T) {
 				t.Errorf("path parameter %s is not in the path template", name)
 			}
 			if served && rt.Access != "public" && o.method != http.MethodGet && !hasCSRF {
-				t.Errorf("write route without the %s header parameter (needed with the session cookie)", api.CSRFHeader)
+				t.Errorf("write route without the %s header parameter (needed with the session cookie)", httpx.CSRFHeader)
 			}
 
 			// Request body: JSON bodies are closed objects whose required fields exist (the
@@ -618,6 +620,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Org", reflect.TypeFor[cleanroom.Org](), false},
 		{"User", reflect.TypeFor[cleanroom.User](), false},
 		{"Member", reflect.TypeFor[cleanroom.Member](), false},
+		{"Invitation", reflect.TypeFor[cleanroom.Invitation](), false},
 		{"Token", reflect.TypeFor[cleanroom.Token](), false},
 		{"AuditEntry", reflect.TypeFor[cleanroom.AuditEntry](), false},
 		{"Job", reflect.TypeFor[cleanroom.Job](), false},
@@ -639,15 +642,16 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Identifier", reflect.TypeFor[pubsync.Identifier](), false},
 		{"MembershipUpdate", reflect.TypeFor[pubsync.MembershipUpdate](), false},
 		{"SyncReport", reflect.TypeFor[pubsync.Report](), false},
+		{"ErasureReport", reflect.TypeFor[pipeline.ErasureReport](), false},
 		{"CohortEstimates", reflect.TypeFor[cohorts.Estimates](), false},
 		{"CohortEstimate", reflect.TypeFor[cohorts.Estimate](), false},
 		{"CohortDiagnostics", reflect.TypeFor[cohorts.Diagnostics](), false},
 		{"SourceDiagnostics", reflect.TypeFor[cohorts.SourceDiagnostics](), false},
 		{"TypeDiagnostics", reflect.TypeFor[cohorts.TypeDiagnostics](), false},
 		{"DiagnosticCause", reflect.TypeFor[cohorts.Cause](), false},
-		{"Query", reflect.TypeFor[match.Query](), false},
+		{"Query", reflect.TypeFor[cleanroom.CohortQuery](), false},
 		{"PublisherCohort", reflect.TypeFor[cohorts.PublisherCohort](), false},
-		{"QueryCondition", reflect.TypeFor[match.Condition](), false},
+		{"QueryCondition", reflect.TypeFor[cleanroom.Condition](), false},
 	} {
 		t.Run(c.schema+"="+c.typ.String(), func(t *testing.T) {
 			ref := "#/components/schemas/" + c.schema
@@ -693,9 +697,10 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	}{
 		{"MembershipUpdate/properties/op", oaEnum(pubsync.OpAdd, pubsync.OpRemove)},
 		{"JobState", oaEnum(cleanroom.JobStates...)},
+		{"InvitationState", oaEnum(cleanroom.InvitationStates...)},
 		{"CohortKind", oaEnum(cleanroom.CohortMatched, cleanroom.CohortModeled)},
 		{"CohortStatus", oaEnum(cleanroom.CohortBuilding, cleanroom.CohortTraining, cleanroom.CohortAwaitingSelection,
-			cleanroom.CohortActive, cleanroom.CohortFailed, cleanroom.CohortPaused)},
+			cleanroom.CohortActive, cleanroom.CohortInactive, cleanroom.CohortFailed, cleanroom.CohortPaused)},
 		{"Capability", oaEnum(cleanroom.Capabilities...)},
 		{"Role", oaEnum(cleanroom.RoleAdmin, cleanroom.RoleMember, cleanroom.RoleViewer, cleanroom.RoleLimited)},
 		{"OrgKind", oaEnum(cleanroom.OrgPublisher, cleanroom.OrgAdvertiser, cleanroom.OrgDemandSide)},
@@ -769,7 +774,9 @@ func TestOpenAPIErrorShape(t *testing.T) {
 
 	s := oaServer()
 	s.MaxBodyBytes = 64
-	s.LoginLimiter = auth.NewLimiter(0, time.Minute) // every sign-in is over the limit
+	s.Accounts = accounts.New(nil, nil)
+	s.Accounts.Throttle.Addr = auth.NewLimiter(0, time.Minute) // every sign-in is over the limit
+	s.Auth = httpx.NewAuth(s.Accounts, slog.New(slog.DiscardHandler))
 	h := s.Handler(nil)
 	for _, c := range []struct {
 		name, method, path, body string

@@ -3,38 +3,38 @@ package api
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
-	"github.com/cleanroom-oss/cleanroom/uploads"
-	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
-// maxEventsPerBatch bounds one identify/membership batch.
-const maxEventsPerBatch = 100_000
-
-// publisherOrg checks that the caller acts in a publisher with its clean room enabled.
-func (s *Server) publisherOrg(c *call) error {
-	if c.Org.Kind != cleanroom.OrgPublisher {
-		return cleanroom.Errorf(cleanroom.EFORBIDDEN, "Audience sync is done in a publisher's supply-side workspace.").
-			Hint("Switch to the publisher's organization.")
-	}
-	if !c.Org.CleanRoomEnabled() {
-		return cleanroom.Errorf(cleanroom.EFORBIDDEN, "The clean room is not enabled for %s.", c.Org.Name).
-			Hint("Ask the operator to enable it; that creates the vault your audience is kept in.")
-	}
-	c.target("org", c.Org.ID)
-	return nil
+// publisherCohort is one custom cohort of a publisher's taxonomy, as the API shows it.
+type publisherCohort struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	IABID    int    `json:"iab_id,omitempty"`
+	Standard bool   `json:"standard,omitempty"`
 }
 
 type publisherTaxonomy struct {
-	Cohorts []vault.CohortInfo `json:"cohorts"`
+	Cohorts []publisherCohort `json:"cohorts"`
+}
+
+func viewPublisherTaxonomy(tax *pubsync.Taxonomy) publisherTaxonomy {
+	out := publisherTaxonomy{Cohorts: []publisherCohort{}}
+	for _, c := range tax.Cohorts() {
+		out.Cohorts = append(out.Cohorts, publisherCohort{ID: c.ID, Name: c.Name, IABID: c.IABID, Standard: c.Standard})
+	}
+	return out
 }
 
 // putPublisherTaxonomy stores the publisher's custom cohorts (CSV cohort_id,name,iab_id,standard);
 // any bad row rejects the file whole.
 func (s *Server) putPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.publisherOrg(c); err != nil {
+	svc, err := s.pipelineService()
+	if err != nil {
 		return err
 	}
 	body, err := readTaxonomyBody(r)
@@ -48,57 +48,54 @@ func (s *Server) putPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c 
 		}
 		return err
 	}
-	if err := uploads.PutPublisherTaxonomy(r.Context(), s.Store, c.Org.ID, tax, s.now()); err != nil {
+	if err := svc.SetPublisherTaxonomy(r.Context(), c.Caller, tax); err != nil {
 		return err
 	}
-	out := publisherTaxonomy{Cohorts: tax.Cohorts()}
+	out := viewPublisherTaxonomy(tax)
+	c.target("org", c.Org.ID)
 	c.detail("cohorts", len(out.Cohorts))
 	return c.reply(http.StatusOK, out)
 }
 
 func (s *Server) getPublisherTaxonomy(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.publisherOrg(c); err != nil {
-		return err
-	}
-	tax, err := uploads.LoadPublisherTaxonomy(r.Context(), s.Store, c.Org.ID)
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, publisherTaxonomy{Cohorts: tax.Cohorts()})
+	tax, err := svc.PublisherTaxonomyOf(r.Context(), c.Caller)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, viewPublisherTaxonomy(tax))
 }
 
 func (s *Server) beginPublisherUpload(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
-		return err
-	}
-	if err := s.publisherOrg(c); err != nil {
-		return err
-	}
-	if _, err := s.Store.FindTaxonomy(r.Context(), c.Org.ID); cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		return cleanroom.Errorf(cleanroom.ECONFLICT, "There is no cohort taxonomy yet.").
-			Hint("Upload it first with PUT /v1/publisher/taxonomy (cohort_id,name,iab_id,standard).")
-	} else if err != nil {
 		return err
 	}
 	var req beginUploadRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := svc.Begin(r.Context(), c.Org.ID, c.User.ID, cleanroom.UploadPublisher, c.Org.ID, req.Name, req.Size, req.SHA256, req.MaxErrorRate)
+	u, err := svc.BeginPublisherUpload(r.Context(), c.Caller, req.spec())
 	if err != nil {
 		return err
 	}
 	c.target("upload", u.ID)
 	c.detail("size", u.Size)
+	if u.ConfirmDrop {
+		c.detail("confirm_drop", true)
+	}
 	return c.created("/v1/uploads/"+u.ID, u)
 }
 
 func (s *Server) listPublisherVersions(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.publisherOrg(c); err != nil {
+	svc, err := s.pipelineService()
+	if err != nil {
 		return err
 	}
-	vs, err := s.Store.ListVersions(r.Context(), c.Org.ID)
+	vs, err := svc.PublisherVersions(r.Context(), c.Caller)
 	if err != nil {
 		return err
 	}
@@ -109,62 +106,52 @@ func (s *Server) listPublisherVersions(w http.ResponseWriter, r *http.Request, c
 	return c.reply(http.StatusOK, res)
 }
 
-type eventsResponse struct {
-	Version *cleanroom.Version `json:"version"`
-	Report  *pubsync.Report    `json:"report"`
-}
-
-// postPublisherEvents applies a batch of identify and cohort-membership events: the next version
-// of the audience, with a report of what was applied and what was refused.
+// postPublisherEvents stores a batch of identify and cohort-membership events and answers with
+// the job that applies it (after the publisher's earlier changes); the job's upload gets the
+// report of what was applied and what was refused.
 func (s *Server) postPublisherEvents(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
-		return err
-	}
-	if err := s.publisherOrg(c); err != nil {
 		return err
 	}
 	var batch pubsync.Batch
 	if err := decode(r, &batch); err != nil {
 		return err
 	}
-	if n := len(batch.Identify) + len(batch.Memberships); n == 0 || n > maxEventsPerBatch {
-		return cleanroom.Errorf(cleanroom.EINVALID, "A batch holds 1 to %d events; this one has %d.", maxEventsPerBatch, n).
-			Hint("Send identify and membership events in batches (minutes of traffic each), not one call per event.")
-	}
-	ver, rep, err := svc.ApplyEvents(r.Context(), c.Org.ID, c.Org.ID, batch)
+	j, err := svc.SendEvents(r.Context(), c.Caller, batch)
 	if err != nil {
 		return err
 	}
+	c.target("org", c.Org.ID)
 	c.detail("identify", len(batch.Identify))
 	c.detail("memberships", len(batch.Memberships))
-	c.detail("version_id", ver.ID)
-	return c.reply(http.StatusOK, eventsResponse{Version: ver, Report: rep})
+	return s.jobAccepted(c, j)
 }
 
-// postErasures removes users from the audience and from every stored version.
+// postErasures stores an erasure request and answers with the job that removes the users from
+// the audience and from every stored version.
 func (s *Server) postErasures(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
-	if err := s.publisherOrg(c); err != nil {
-		return err
-	}
-	var req struct {
-		UserIDs []string `json:"user_ids"`
-	}
+	var req pipeline.ErasureRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if len(req.UserIDs) == 0 || len(req.UserIDs) > maxEventsPerBatch {
-		return cleanroom.Errorf(cleanroom.EINVALID, "user_ids must list 1 to %d users.", maxEventsPerBatch).With("field", "user_ids")
-	}
-	ver, n, err := svc.Erase(r.Context(), c.Org.ID, c.Org.ID, req.UserIDs)
+	j, err := svc.RequestErasures(r.Context(), c.Caller, req)
 	if err != nil {
 		return err
 	}
+	c.target("org", c.Org.ID)
 	c.detail("requested", len(req.UserIDs))
-	c.detail("erased", n)
-	return c.reply(http.StatusOK, map[string]any{"erased": n, "version": ver})
+	return s.jobAccepted(c, j)
+}
+
+// jobAccepted answers 202 with a queued job and its location.
+func (s *Server) jobAccepted(c *call, j *cleanroom.Job) error {
+	id := strconv.FormatInt(j.ID, 10)
+	c.detail("job_id", j.ID)
+	c.location = "/v1/jobs/" + id
+	return c.reply(http.StatusAccepted, j)
 }

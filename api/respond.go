@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 )
 
 // errorBody is the one error shape of the API.
@@ -26,48 +28,24 @@ type errorDetail struct {
 	RequestID string         `json:"request_id,omitempty"`
 }
 
-// StatusOf maps error codes to HTTP statuses (the dashboard uses it for its pages too).
-func StatusOf(code string) int {
-	switch code {
-	case cleanroom.EINVALID:
-		return http.StatusBadRequest
-	case cleanroom.ENOTFOUND:
-		return http.StatusNotFound
-	case cleanroom.ECONFLICT:
-		return http.StatusConflict
-	case cleanroom.EFORBIDDEN:
-		return http.StatusForbidden
-	case cleanroom.EUNAUTHENTICATED:
-		return http.StatusUnauthorized
-	case cleanroom.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// statusError carries an HTTP status that differs from its code's usual one (413, 405, 429).
-type statusError struct {
-	status int
-	err    *cleanroom.Error
-}
-
-func (e *statusError) Error() string { return e.err.Error() }
-func (e *statusError) Unwrap() error { return e.err }
-
 // writeError renders err in the error shape. Internal errors are logged with their cause and
 // shown with a generic message only.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, requestID string, err error) {
 	code := cleanroom.ErrorCode(err)
-	status := StatusOf(code)
-	var se *statusError
+	status := httpx.StatusOf(code)
+	var se *httpx.StatusError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &se):
-		status = se.status
+		status = se.Status
 	case errors.As(err, &mbe):
 		status, code = http.StatusRequestEntityTooLarge, cleanroom.EINVALID
 		err = cleanroom.Errorf(cleanroom.EINVALID, "The request body is larger than %d bytes.", mbe.Limit).
 			With("limit_bytes", mbe.Limit)
+	}
+	if wait, ok := httpx.RetryAfter(err); ok {
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
 	}
 	if code == cleanroom.EINTERNAL {
 		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID, "err", err)
@@ -139,6 +117,23 @@ type list[T any] struct {
 	Next string `json:"next,omitempty"`
 }
 
+// MarshalJSON renders the list, an empty one as "items": [] (never null, whatever slice the
+// store returned), so that clients can always iterate over items.
+func (l list[T]) MarshalJSON() ([]byte, error) {
+	items := l.Items
+	if items == nil {
+		items = []T{}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(struct {
+		Items []T    `json:"items"`
+		Next  string `json:"next,omitempty"`
+	}{items, l.Next})
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
+}
+
 // pageOf reads the cursor pagination parameters ?limit= and ?after=.
 func pageOf(r *http.Request) (cleanroom.Page, error) {
 	p := cleanroom.Page{After: r.URL.Query().Get("after")}
@@ -176,9 +171,6 @@ func pageList[T any](r *http.Request, items []T, id func(T) string) (list[T], er
 	}
 	end := min(len(items), start+p.Size())
 	out := list[T]{Items: slices.Clone(items[start:end])}
-	if out.Items == nil {
-		out.Items = []T{}
-	}
 	if end < len(items) {
 		out.Next = base64.RawURLEncoding.EncodeToString([]byte(id(items[end-1])))
 	}

@@ -34,7 +34,7 @@ type route struct {
 }
 
 // allows checks the caller against the route's access rule.
-func (rt *route) allows(c *Caller) error {
+func (rt *route) allows(c *cleanroom.Caller) error {
 	switch rt.Access {
 	case inOrg:
 		if c.Org == nil {
@@ -66,6 +66,9 @@ func (s *Server) routes() []*route {
 		{"PUT", "/v1/session/org", signedIn, "", false, "session.switch_org", (*Server).switchOrg},
 		{"GET", "/v1/me", signedIn, "", false, "", (*Server).me},
 		{"PUT", "/v1/me/password", signedIn, "", false, "user.password.change", (*Server).changePassword},
+		{"GET", "/v1/me/invitations", signedIn, "", false, "", (*Server).listMyInvitations},
+		{"POST", "/v1/me/invitations/{id}/accept", signedIn, "", false, "invitation.accept", (*Server).acceptInvitation},
+		{"POST", "/v1/me/invitations/{id}/decline", signedIn, "", false, "invitation.decline", (*Server).declineInvitation},
 
 		{"GET", "/v1/org", inOrg, viewer, lim, "", (*Server).getOrg},
 		{"PATCH", "/v1/org", inOrg, admin, false, "org.update", (*Server).updateOrg},
@@ -80,6 +83,11 @@ func (s *Server) routes() []*route {
 		{"POST", "/v1/tokens", inOrg, member, lim, "token.create", (*Server).createToken},
 		{"GET", "/v1/tokens/{id}", inOrg, viewer, lim, "", (*Server).getToken},
 		{"DELETE", "/v1/tokens/{id}", inOrg, member, lim, "token.revoke", (*Server).revokeToken},
+		{"GET", "/v1/service-accounts", inOrg, viewer, false, "", (*Server).listServiceAccounts},
+		{"POST", "/v1/service-accounts", inOrg, admin, false, "service_account.create", (*Server).createServiceAccount},
+		{"GET", "/v1/service-accounts/{id}", inOrg, viewer, false, "", (*Server).getServiceAccount},
+		{"DELETE", "/v1/service-accounts/{id}", inOrg, admin, false, "service_account.delete", (*Server).deleteServiceAccount},
+		{"POST", "/v1/service-accounts/{id}/tokens", inOrg, admin, false, "token.create", (*Server).createServiceAccountToken},
 
 		{"GET", "/v1/audit", signedIn, "", false, "audit.read", (*Server).listAudit},
 
@@ -106,7 +114,7 @@ func (s *Server) routes() []*route {
 		{"GET", "/v1/invitations", inOrg, viewer, false, "", (*Server).listInvitations},
 		{"POST", "/v1/invitations", inOrg, admin, false, "invitation.create", (*Server).createInvitation},
 		{"GET", "/v1/invitations/{id}", inOrg, viewer, false, "", (*Server).getInvitation},
-		{"DELETE", "/v1/invitations/{id}", inOrg, admin, false, "invitation.revoke", (*Server).revokeInvitation},
+		{"DELETE", "/v1/invitations/{id}", inOrg, admin, false, "invitation.withdraw", (*Server).withdrawInvitation},
 
 		{"GET", "/v1/data-sources", inOrg, viewer, lim, "", (*Server).listDataSources},
 		{"POST", "/v1/data-sources", inOrg, member, lim, "data_source.create", (*Server).createDataSource},

@@ -1,12 +1,12 @@
 package api
 
 import (
+	"context"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 )
 
 type loginRequest struct {
@@ -22,57 +22,25 @@ type sessionResponse struct {
 	ExpiresAt time.Time       `json:"expires_at"`
 }
 
-// Login checks the rate limits and the password and starts a session. The web package uses it
-// for its form login too.
-func (s *Server) Login(w http.ResponseWriter, r *http.Request, email, password, orgID string) (*cleanroom.Session, *cleanroom.User, error) {
-	for _, key := range []string{"addr:" + s.ClientAddr(r), "email:" + strings.ToLower(strings.TrimSpace(email))} {
-		if ok, wait := s.LoginLimiter.Allow(key); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			return nil, nil, &statusError{http.StatusTooManyRequests,
-				cleanroom.Errorf(cleanroom.EUNAVAILABLE, "Too many sign-in attempts; wait %d seconds and try again.", int(wait.Seconds())+1).
-					With("retry_after_seconds", int(wait.Seconds())+1)}
-		}
-	}
-	if orgID != "" {
-		var err error
-		if orgID, err = cleanroom.ParseID("organization ID", orgID); err != nil {
-			return nil, nil, err
-		}
-	}
-	secret, sess, u, err := s.Accounts.Login(r.Context(), email, password, orgID)
-	if err != nil {
-		if cleanroom.ErrorCode(err) == cleanroom.EUNAUTHENTICATED {
-			s.Logger.Warn("sign-in failed", "addr", s.ClientAddr(r))
-		}
-		return nil, nil, err
-	}
-	s.LoginLimiter.Reset("email:" + u.Email)
-	s.SetSessionCookie(w, r, secret, sess.CreatedAt.Add(7*24*time.Hour))
-	return sess, u, nil
-}
-
 func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req loginRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	sess, u, err := s.Login(w, r, req.Email, req.Password, req.OrgID)
+	sess, u, err := s.Auth.Login(w, r, req.Email, req.Password, req.OrgID)
 	if err != nil {
 		return err
 	}
-	c.audit.ActorUserID, c.audit.OrgID = u.ID, sess.OrgID
+	c.audit.OrgID = sess.OrgID
+	c.audit.By(&cleanroom.Caller{User: u})
 	c.target("user", u.ID)
 	return c.created("/v1/me", sessionResponse{User: u, OrgID: sess.OrgID, CSRFToken: sess.CSRFToken, ExpiresAt: sess.ExpiresAt})
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
-	if c.Session == nil {
-		return errorf(cleanroom.EINVALID, "Token requests have no session to end; revoke the token with DELETE /v1/tokens/{id} instead.")
-	}
-	if err := s.Store.DeleteSession(r.Context(), c.Session.Hash); err != nil {
+	if err := s.Auth.Logout(r.Context(), w, r, c.Caller); err != nil {
 		return err
 	}
-	s.ClearSessionCookie(w, r)
 	c.target("user", c.User.ID)
 	return c.reply(http.StatusNoContent, nil)
 }
@@ -84,22 +52,18 @@ func (s *Server) switchOrg(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if c.Session == nil {
-		return errorf(cleanroom.EINVALID, "A token acts in the one organization it was issued for; issue a token for the other organization instead.")
-	}
-	id, err := cleanroom.ParseID("organization ID", req.OrgID)
+	id, err := s.Accounts.SwitchOrg(r.Context(), c.Caller, req.OrgID)
 	if err != nil {
-		return err
-	}
-	if id, err = s.Accounts.SessionOrg(r.Context(), c.User, id); err != nil {
-		return err
-	}
-	c.Session.OrgID = id
-	if err := s.Store.UpdateSession(r.Context(), c.Session); err != nil {
 		return err
 	}
 	c.audit.OrgID = id
 	c.target("org", id)
+	// Answer as GET /v1/me would now: the caller in the new org, with its role there.
+	now, err := s.Auth.Authenticate(r)
+	if err != nil {
+		return err
+	}
+	c.Caller = now
 	return s.me(w, r, c)
 }
 
@@ -120,17 +84,13 @@ type meResponse struct {
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, c *call) error {
-	ms, err := s.Store.ListMemberships(r.Context(), c.User.ID)
+	ms, err := s.Accounts.Memberships(r.Context(), c.Caller)
 	if err != nil {
 		return err
 	}
 	resp := meResponse{User: c.User, Org: c.Org, Role: c.Role, Memberships: []membershipView{}, Token: c.Token}
 	for _, m := range ms {
-		o, err := s.Store.FindOrg(r.Context(), m.OrgID)
-		if err != nil {
-			return err
-		}
-		resp.Memberships = append(resp.Memberships, membershipView{o.ID, o.Name, o.Kind, m.Role})
+		resp.Memberships = append(resp.Memberships, membershipView{m.Org.ID, m.Org.Name, m.Org.Kind, m.Role})
 	}
 	if c.Session != nil {
 		resp.CSRFToken = c.Session.CSRFToken
@@ -146,9 +106,73 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, c *call)
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := s.Accounts.ChangePassword(r.Context(), c.User.ID, req.Current, req.New); err != nil {
+	ended, err := s.Accounts.ChangePassword(r.Context(), c.Caller, req.Current, req.New, s.Auth.Client(r))
+	if err != nil {
 		return err
 	}
 	c.target("user", c.User.ID)
+	c.detail("sessions_ended", ended)
 	return c.reply(http.StatusNoContent, nil)
+}
+
+// receivedInvitation is an invitation as the invited person sees it.
+type receivedInvitation struct {
+	ID             string                    `json:"id"`
+	OrgID          string                    `json:"org_id"`
+	OrgName        string                    `json:"org_name"`
+	OrgKind        cleanroom.OrgKind         `json:"org_kind"`
+	Role           cleanroom.Role            `json:"role"`
+	RepresentsID   string                    `json:"represents_id,omitempty"`
+	RepresentsName string                    `json:"represents_name,omitempty"`
+	State          cleanroom.InvitationState `json:"state"`
+	CreatedAt      time.Time                 `json:"created_at"`
+	ExpiresAt      time.Time                 `json:"expires_at"`
+}
+
+func receivedView(r *accounts.Received) receivedInvitation {
+	return receivedInvitation{ID: r.ID, OrgID: r.OrgID, OrgName: r.OrgName, OrgKind: r.OrgKind, Role: r.Role,
+		RepresentsID: r.RepresentsID, RepresentsName: r.AdvertiserName, State: r.State, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
+}
+
+func (s *Server) listMyInvitations(w http.ResponseWriter, r *http.Request, c *call) error {
+	rs, err := s.Accounts.ReceivedInvitations(r.Context(), c.Caller)
+	if err != nil {
+		return err
+	}
+	views := make([]receivedInvitation, 0, len(rs))
+	for _, x := range rs {
+		views = append(views, receivedView(x))
+	}
+	res, err := pageList(r, views, func(v receivedInvitation) string { return v.ID })
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, res)
+}
+
+func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
+	return s.decideInvitation(r, c, s.Accounts.AcceptInvitation)
+}
+
+func (s *Server) declineInvitation(w http.ResponseWriter, r *http.Request, c *call) error {
+	return s.decideInvitation(r, c, func(ctx context.Context, caller *cleanroom.Caller, id string) (*accounts.Received, *cleanroom.Membership, error) {
+		x, err := s.Accounts.DeclineInvitation(ctx, caller, id)
+		return x, nil, err
+	})
+}
+
+// decideInvitation answers the invited person's accept or decline. The audit entry goes to the
+// inviting org, which sees the answer.
+func (s *Server) decideInvitation(r *http.Request, c *call, decide func(context.Context, *cleanroom.Caller, string) (*accounts.Received, *cleanroom.Membership, error)) error {
+	id, err := pathID(r, "id", "Invitation")
+	if err != nil {
+		return err
+	}
+	x, _, err := decide(r.Context(), c.Caller, id)
+	if err != nil {
+		return err
+	}
+	c.audit.OrgID, c.audit.PartnerOrgID = x.OrgID, x.RepresentsID
+	c.target("invitation", x.ID)
+	return c.reply(http.StatusOK, receivedView(x))
 }

@@ -7,7 +7,9 @@ import (
 	"strconv"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
@@ -22,11 +24,11 @@ var rawBodyRoutes = map[string]bool{
 // maxTaxonomyBytes bounds a taxonomy file (100k segments of generous length).
 const maxTaxonomyBytes = 32 << 20
 
-func (s *Server) uploadsService() (*uploads.Service, error) {
-	if s.Uploads == nil {
-		return nil, cleanroom.Errorf(cleanroom.EUNAVAILABLE, "This server does not accept uploads.")
+func (s *Server) pipelineService() (*pipeline.Service, error) {
+	if s.Pipeline == nil {
+		return nil, cleanroom.Errorf(cleanroom.EUNAVAILABLE, "This server does not process data.")
 	}
-	return s.Uploads, nil
+	return s.Pipeline, nil
 }
 
 type beginUploadRequest struct {
@@ -35,99 +37,83 @@ type beginUploadRequest struct {
 	SHA256 string `json:"sha256,omitempty"`
 	// MaxErrorRate is the share of bad rows above which the file is refused (0: 5%).
 	MaxErrorRate float64 `json:"max_error_rate,omitempty"`
+	// ConfirmDrop lets a publisher profile file drop more than half of the audience.
+	ConfirmDrop bool `json:"confirm_drop,omitempty"`
+}
+
+// spec is the upload the request begins; the service fills in who and to what.
+func (req beginUploadRequest) spec() uploads.Spec {
+	return uploads.Spec{Name: req.Name, Size: req.Size, SHA256: req.SHA256, MaxErrorRate: req.MaxErrorRate, ConfirmDrop: req.ConfirmDrop}
 }
 
 func (s *Server) beginDataSourceUpload(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
-	ds, err := s.managedDataSource(r, c)
+	id, err := pathID(r, "id", "Data source")
 	if err != nil {
-		return err
-	}
-	if _, err := s.Store.FindTaxonomy(r.Context(), ds.ID); cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		return cleanroom.Errorf(cleanroom.ECONFLICT, "Data source %q has no taxonomy yet.", ds.Name).
-			Hint("Upload the segment taxonomy CSV (segment_id,segment_name) with PUT /v1/data-sources/%s/taxonomy first.", ds.ID)
-	} else if err != nil {
 		return err
 	}
 	var req beginUploadRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := svc.Begin(r.Context(), c.Org.ID, c.User.ID, cleanroom.UploadDataSource, ds.ID, req.Name, req.Size, req.SHA256, req.MaxErrorRate)
+	u, err := svc.BeginDataSourceUpload(r.Context(), c.Caller, id, req.spec())
 	if err != nil {
 		return err
 	}
 	c.target("upload", u.ID)
-	c.detail("data_source_id", ds.ID)
+	c.detail("data_source_id", u.TargetID)
 	c.detail("size", u.Size)
 	return c.created("/v1/uploads/"+u.ID, u)
 }
 
-// upload loads the {id} upload if the caller may see it (and, for writes, change it).
-func (s *Server) upload(r *http.Request, c *call, write bool) (*cleanroom.Upload, error) {
+// uploadID reads the {id} upload ID and names it as the audit target.
+func uploadID(r *http.Request, c *call) (string, error) {
 	id, err := pathID(r, "id", "Upload")
-	if err != nil {
-		return nil, err
+	if err == nil {
+		c.target("upload", id)
 	}
-	u, err := s.Store.FindUpload(r.Context(), id)
-	if err != nil {
-		return nil, err
-	}
-	if u.OrgID != c.Org.ID {
-		return nil, notFound("Upload")
-	}
-	if u.Target == cleanroom.UploadBridge && !c.User.Operator {
-		return nil, notFound("Upload") // an identity bridge's mapping is the operator's to handle
-	}
-	if u.Target == cleanroom.UploadDataSource {
-		if write {
-			_, err = s.Connections.ManagedDataSource(r.Context(), c.actor(), u.TargetID)
-		} else {
-			_, _, err = s.Connections.DataSource(r.Context(), c.actor(), u.TargetID)
-		}
-		if err != nil {
-			if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-				return nil, notFound("Upload")
-			}
-			return nil, err
-		}
-	}
-	c.target("upload", u.ID)
-	return u, nil
+	return id, err
 }
 
 func (s *Server) getUpload(w http.ResponseWriter, r *http.Request, c *call) error {
-	u, err := s.upload(r, c, false)
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
-	if u.JobID != 0 && (u.State == cleanroom.UploadComplete || u.State == cleanroom.UploadProcessing) {
-		if j, err := s.Store.FindJob(r.Context(), u.JobID); err == nil {
-			u.Progress = &cleanroom.Progress{Done: j.ProgressDone, Total: j.ProgressTotal, Message: j.Message}
-		}
+	id, err := uploadID(r, c)
+	if err != nil {
+		return err
+	}
+	u, err := svc.Upload(r.Context(), c.Caller, id, false)
+	if err != nil {
+		return err
 	}
 	return c.reply(http.StatusOK, u)
 }
 
 // putUploadContent stores one part; the Upload-Offset header says where it starts.
 func (s *Server) putUploadContent(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
-	u, err := s.upload(r, c, true)
+	id, err := uploadID(r, c)
 	if err != nil {
 		return err
 	}
 	offset, err := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
 	if err != nil || offset < 0 {
-		return cleanroom.Errorf(cleanroom.EINVALID, "The Upload-Offset header must give the byte offset where this part starts.").
-			With("offset", u.Received).Hint("Send Upload-Offset: %d.", u.Received)
+		e := cleanroom.Errorf(cleanroom.EINVALID, "The Upload-Offset header must give the byte offset where this part starts.")
+		if u, err := svc.Upload(r.Context(), c.Caller, id, true); err == nil {
+			e = e.With("offset", u.Received).Hint("Send Upload-Offset: %d.", u.Received)
+		}
+		return e
 	}
-	if u, err = svc.WritePart(r.Context(), u, offset, r.Body, r.Header.Get("Upload-Part-SHA256")); err != nil {
+	u, err := svc.WritePart(r.Context(), c.Caller, id, offset, r.Body, r.Header.Get("Upload-Part-SHA256"))
+	if err != nil {
 		return err
 	}
 	w.Header().Set("Upload-Offset", strconv.FormatInt(u.Received, 10))
@@ -137,44 +123,43 @@ func (s *Server) putUploadContent(w http.ResponseWriter, r *http.Request, c *cal
 }
 
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
-	u, err := s.upload(r, c, true)
+	id, err := uploadID(r, c)
 	if err != nil {
 		return err
 	}
-	if u, err = svc.Complete(r.Context(), u); err != nil {
+	u, err := svc.Complete(r.Context(), c.Caller, id)
+	if err != nil {
 		return err
-	}
-	if u.Target == cleanroom.UploadDataSource {
-		st := cleanroom.DataSourceProcessing
-		if _, err := s.Store.UpdateDataSource(r.Context(), u.TargetID, cleanroom.DataSourceUpdate{Status: &st}, s.now()); err != nil {
-			return err
-		}
 	}
 	c.detail("job_id", u.JobID)
 	return c.reply(http.StatusAccepted, u)
 }
 
 func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
-	u, err := s.upload(r, c, true)
+	id, err := uploadID(r, c)
 	if err != nil {
 		return err
 	}
-	if _, err := svc.Abort(r.Context(), u); err != nil {
+	if _, err := svc.Abort(r.Context(), c.Caller, id); err != nil {
 		return err
 	}
 	return c.reply(http.StatusNoContent, nil)
 }
 
 func (s *Server) listDataSourceUploads(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, _, err := s.dataSource(r, c)
+	svc, err := s.pipelineService()
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id", "Data source")
 	if err != nil {
 		return err
 	}
@@ -182,22 +167,23 @@ func (s *Server) listDataSourceUploads(w http.ResponseWriter, r *http.Request, c
 	if err != nil {
 		return err
 	}
-	us, next, err := s.Store.ListUploads(r.Context(), cleanroom.UploadDataSource, ds.ID, page)
+	us, next, err := svc.DataSourceUploads(r.Context(), c.Caller, id, page)
 	if err != nil {
 		return err
-	}
-	if us == nil {
-		us = []*cleanroom.Upload{}
 	}
 	return c.reply(http.StatusOK, list[*cleanroom.Upload]{Items: us, Next: next})
 }
 
 func (s *Server) listDataSourceVersions(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, _, err := s.dataSource(r, c)
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
-	vs, err := s.Store.ListVersions(r.Context(), ds.ID)
+	id, err := pathID(r, "id", "Data source")
+	if err != nil {
+		return err
+	}
+	vs, err := svc.DataSourceVersions(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
@@ -208,8 +194,22 @@ func (s *Server) listDataSourceVersions(w http.ResponseWriter, r *http.Request, 
 	return c.reply(http.StatusOK, res)
 }
 
+// segment is one segment of a data source's taxonomy, as the API shows it.
+type segment struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
 type taxonomyResponse struct {
-	Segments []ingest.Segment `json:"segments"`
+	Segments []segment `json:"segments"`
+}
+
+func viewTaxonomy(tax *ingest.Taxonomy) taxonomyResponse {
+	out := taxonomyResponse{Segments: []segment{}}
+	for _, sg := range tax.Segments() {
+		out.Segments = append(out.Segments, segment{ID: sg.ID, Name: sg.Name})
+	}
+	return out
 }
 
 // badTaxonomy is the error for a taxonomy file with bad rows: it lists them all, and hints at
@@ -225,7 +225,11 @@ func badTaxonomy[R any](what string, rows []R, line int64, hint string) error {
 // putTaxonomy stores a data source's segment taxonomy from a CSV body; any bad row rejects it
 // whole, with every row error listed.
 func (s *Server) putTaxonomy(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, err := s.managedDataSource(r, c)
+	svc, err := s.pipelineService()
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id", "Data source")
 	if err != nil {
 		return err
 	}
@@ -240,39 +244,44 @@ func (s *Server) putTaxonomy(w http.ResponseWriter, r *http.Request, c *call) er
 		}
 		return err
 	}
-	if err := uploads.PutDataSourceTaxonomy(r.Context(), s.Store, ds.ID, tax, s.now()); err != nil {
+	ds, err := svc.SetDataSourceTaxonomy(r.Context(), c.Caller, id, tax)
+	if err != nil {
 		return err
 	}
-	out := taxonomyResponse{Segments: tax.Segments()}
+	out := viewTaxonomy(tax)
 	c.target("data_source", ds.ID)
 	c.detail("segments", len(out.Segments))
 	return c.reply(http.StatusOK, out)
 }
 
 func (s *Server) getTaxonomy(w http.ResponseWriter, r *http.Request, c *call) error {
-	ds, _, err := s.dataSource(r, c)
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
-	tax, err := uploads.DataSourceTaxonomy(r.Context(), s.Store, ds.ID)
+	id, err := pathID(r, "id", "Data source")
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, taxonomyResponse{Segments: tax.Segments()})
+	tax, _, err := svc.DataSourceSegments(r.Context(), c.Caller, id)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, viewTaxonomy(tax))
 }
 
-// unlinkDataSource deletes a data source with every version's file and key, its uploads' parts
-// and its grants: crypto-shredding leaves nothing of the data behind.
+// unlinkDataSource deletes a data source with every version's file and key, its uploads, its
+// taxonomy and its grants: crypto-shredding leaves nothing of the data behind.
 func (s *Server) unlinkDataSource(w http.ResponseWriter, r *http.Request, c *call) error {
-	svc, err := s.uploadsService()
+	svc, err := s.pipelineService()
 	if err != nil {
 		return err
 	}
-	ds, err := s.managedDataSource(r, c)
+	id, err := pathID(r, "id", "Data source")
 	if err != nil {
 		return err
 	}
-	n, err := svc.Unlink(r.Context(), ds)
+	ds, n, err := svc.UnlinkDataSource(r.Context(), c.Caller, id)
 	if err != nil {
 		return err
 	}
@@ -293,7 +302,7 @@ func readTaxonomyBody(r *http.Request) ([]byte, error) {
 		return nil, bodyError(err)
 	}
 	if len(body) > maxTaxonomyBytes {
-		return nil, &statusError{http.StatusRequestEntityTooLarge, cleanroom.Errorf(cleanroom.EINVALID, "The taxonomy file is larger than %d bytes.", maxTaxonomyBytes)}
+		return nil, &httpx.StatusError{Status: http.StatusRequestEntityTooLarge, Err: cleanroom.Errorf(cleanroom.EINVALID, "The taxonomy file is larger than %d bytes.", maxTaxonomyBytes)}
 	}
 	return body, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -14,8 +15,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/identity"
-	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
+	"github.com/cleanroom-oss/cleanroom/postgres"
 )
 
 func hexSHA(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
@@ -66,9 +69,18 @@ func (e *env) uploadWith(token, dsID string, data []byte, partSize int, maxError
 
 // TestUploadLifecycle: taxonomy, a resumable upload in parts with checksums, processing into a
 // version with its report, a failed upload that leaves the previous version in place, tenancy,
-// and an unlink after which neither the identifiers nor their fingerprints are anywhere on disk.
+// and an unlink after which neither the identifiers nor their fingerprints are anywhere on disk,
+// and nothing of the data source (its segment names, file names, checksums) in the database.
+// It runs on SQLite, and on PostgreSQL when $CLEANROOM_TEST_POSTGRES is set.
 func TestUploadLifecycle(t *testing.T) {
-	e := newEnv(t)
+	t.Run("sqlite", func(t *testing.T) { testUploadLifecycle(t, newEnv(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		e := newEnvOn(t, postgres.MustOpenTest(t))
+		testUploadLifecycle(t, e)
+	})
+}
+
+func testUploadLifecycle(t *testing.T, e *env) {
 	tok := e.tokens["b-member"]
 	r := e.do(req{method: "POST", path: "/v1/data-sources", token: tok, body: map[string]string{"name": "Lapsed customers"}})
 	ds := r.body["id"].(string)
@@ -146,6 +158,10 @@ func TestUploadLifecycle(t *testing.T) {
 	mixed := append(append([]byte{}, good...), bytes.Repeat([]byte("5d41402abc4b2a76b9719d911017c592\temail_sha256\ts1\n"), 20)...)
 	if r := e.uploadWith(tok, ds, mixed, 4000, 0); r.body["state"] != "failed" || !strings.Contains(string(r.raw), `"md5":20`) {
 		t.Errorf("20%% MD5 rows at the default threshold: %s", r.raw)
+	} else if msg, _ := r.body["error"].(string); !strings.Contains(msg, "more than the 5.00% the upload's max_error_rate allows") ||
+		!strings.Contains(msg, "upload it again with a higher max_error_rate") || !strings.Contains(msg, "cleanroom upload --max-error-rate") {
+		// The refusal names the setting that changes it, and where to set it.
+		t.Errorf("the refusal does not name max_error_rate and where to set it: %q", msg)
 	}
 	if r := e.uploadWith(tok, ds, mixed, 4000, 0.3); r.body["state"] != "processed" || r.body["report"].(map[string]any)["rows_accepted"] != 80.0 {
 		t.Errorf("20%% MD5 rows at a 30%% threshold: %s", r.raw)
@@ -162,14 +178,23 @@ func TestUploadLifecycle(t *testing.T) {
 		t.Errorf("versions (the newest two are kept): %s", r.raw)
 	}
 
-	// Unlink: nothing of the data is left in the data directory.
+	// Unlink: nothing of the data is left in the data directory, nor in the database but the
+	// data source's ID in the audit log.
 	if r := e.do(req{method: "DELETE", path: "/v1/data-sources/" + ds, token: tok}); r.status != http.StatusNoContent {
 		t.Fatalf("unlink: %d %s", r.status, r.raw)
 	}
 	if r := e.do(req{method: "GET", path: "/v1/data-sources/" + ds, token: tok}); r.status != http.StatusNotFound {
 		t.Errorf("unlinked data source: %d", r.status)
 	}
-	fp, err := identity.NewFingerprinter(e.keys.Derive(uploads.FingerprintPurpose))
+	residue := map[string]string{"the data source's ID": ds, "a file name": "crm.tsv", "another file name": "x.tsv",
+		"a segment name": "Lapsed 6 months", "another segment name": "High value", "a file's SHA-256": hexSHA(data2), "another's": hexSHA(mixed)}
+	for where, what := range scanDatabase(t, e.store, residue) {
+		if what == "the data source's ID" && strings.HasPrefix(where, "audit.") {
+			continue // the audit log keeps the ID of what was unlinked, and nothing else of it
+		}
+		t.Errorf("%s left in %s after the unlink", what, where)
+	}
+	fp, err := identity.NewFingerprinter(e.keys.Derive(pipeline.FingerprintPurpose))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +204,7 @@ func TestUploadLifecycle(t *testing.T) {
 		raw, _ := hex.DecodeString(id)
 		needles = append(needles, []byte(id), raw, f[:], []byte(f.String()))
 	}
-	e.store.Close() // flush the database to its file
+	e.store.Close() // flush the database to its file (SQLite)
 	files := 0
 	filepath.WalkDir(e.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -198,7 +223,66 @@ func TestUploadLifecycle(t *testing.T) {
 		}
 		return nil
 	})
-	if files == 0 {
+	if _, isPG := e.store.(*postgres.DB); files == 0 && !isPG {
 		t.Fatal("scanned no files")
 	}
+}
+
+// scanDatabase reads every text column of every table of the store's database and returns, for
+// each "table.column" holding one of the needles, the needle's name.
+func scanDatabase(t *testing.T, store cleanroom.Store, needles map[string]string) map[string]string {
+	t.Helper()
+	db := store.(interface{ SQL() *sql.DB }).SQL()
+	ctx := context.Background()
+	cols := map[string][]string{}
+	if _, isPG := store.(*postgres.DB); isPG {
+		rows, err := db.QueryContext(ctx, `SELECT table_name, column_name FROM information_schema.columns
+			WHERE table_schema = current_schema() AND data_type IN ('text', 'character varying', 'json', 'jsonb')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var tb, c string
+			rows.Scan(&tb, &c)
+			cols[tb] = append(cols[tb], c)
+		}
+		rows.Close()
+	} else {
+		rows, err := db.QueryContext(ctx, `SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+			WHERE m.type = 'table' AND p.type = 'TEXT'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var tb, c string
+			rows.Scan(&tb, &c)
+			cols[tb] = append(cols[tb], c)
+		}
+		rows.Close()
+	}
+	if len(cols["uploads"]) == 0 || len(cols["taxonomies"]) == 0 {
+		t.Fatalf("found no text columns of uploads or taxonomies: %v", cols)
+	}
+	found := map[string]string{}
+	for tb, cs := range cols {
+		for _, c := range cs {
+			rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %q FROM %q`, c, tb))
+			if err != nil {
+				t.Fatalf("read %s.%s: %v", tb, c, err)
+			}
+			for rows.Next() {
+				var v sql.NullString
+				if err := rows.Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				for name, needle := range needles {
+					if strings.Contains(v.String, needle) {
+						found[tb+"."+c] = name
+					}
+				}
+			}
+			rows.Close()
+		}
+	}
+	return found
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 )
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -11,15 +12,28 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	ms, next, err := s.Store.ListMembers(r.Context(), c.Org.ID, page)
+	ms, next, err := s.Accounts.Members(r.Context(), c.Caller, page)
 	if err != nil {
 		return err
 	}
 	return c.reply(http.StatusOK, list[*cleanroom.Member]{Items: ms, Next: next})
 }
 
+// addUser invites a person into the caller's org: the answer is the same whatever the address
+// (see accounts.Service.InviteMember).
 func (s *Server) addUser(w http.ResponseWriter, r *http.Request, c *call) error {
-	return s.addMember(r, c, c.Org.ID, "/v1/users/")
+	var req addUserRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	inv, err := s.Accounts.InviteMember(r.Context(), c.Caller,
+		accounts.NewUser{Email: req.Email, Name: req.Name, Password: req.Password, Role: req.Role})
+	if err != nil {
+		return err
+	}
+	c.target("invitation", inv.ID)
+	c.detail("role", inv.Role)
+	return c.created("/v1/invitations/"+inv.ID, inv)
 }
 
 // member loads the {id} user as a member of the caller's org; users of other orgs are not found.
@@ -28,10 +42,7 @@ func (s *Server) member(r *http.Request, c *call) (*cleanroom.Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.Store.FindMember(r.Context(), c.Org.ID, id)
-	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		return nil, notFound("User")
-	}
+	m, err := s.Accounts.Member(r.Context(), c.Caller, id)
 	if err == nil {
 		c.target("user", m.ID)
 	}

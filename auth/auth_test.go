@@ -81,3 +81,27 @@ func TestLimiter(t *testing.T) {
 		t.Error("reset did not clear the bucket")
 	}
 }
+
+// TestLimiterRefund: a refunded token can be taken again, and refunds never fill a bucket past
+// its burst.
+func TestLimiterRefund(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := auth.NewLimiter(2, time.Hour)
+	l.Now = func() time.Time { return now }
+	for range 5 {
+		if ok, _ := l.Allow("k"); !ok {
+			t.Fatal("a refunded token was not given back")
+		}
+		l.Refund("k")
+	}
+	l.Refund("k")
+	l.Refund("k")
+	for i := range 2 {
+		if ok, _ := l.Allow("k"); !ok {
+			t.Fatalf("attempt %d refused within burst", i+1)
+		}
+	}
+	if ok, _ := l.Allow("k"); ok {
+		t.Error("refunds filled the bucket past its burst")
+	}
+}

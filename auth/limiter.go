@@ -5,9 +5,11 @@ import (
 	"time"
 )
 
-// Limiter limits events per key (login attempts per address and per account) with a token
-// bucket: Burst events at once, then one every Interval. It lives in the process; with several
-// API instances each limits on its own, which still bounds guessing per instance.
+// Limiter limits events per key (failed sign-in attempts per client, per account and client, ...)
+// with a token bucket: Burst events at once, then one every Interval. It lives in the process;
+// with several API instances each limits on its own, which still bounds guessing per instance.
+// To charge only events that turn out badly without letting concurrent requests slip past the
+// limit, take a token first (Allow) and give it back (Refund) when the event went well.
 type Limiter struct {
 	Burst    int
 	Interval time.Duration
@@ -47,6 +49,16 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) * float64(l.Interval))
+}
+
+// Refund gives back a token taken by Allow (the event it was taken for went well). The bucket
+// never holds more than Burst.
+func (l *Limiter) Refund(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.buckets[key]; b != nil {
+		b.tokens = min(float64(l.Burst), b.tokens+1)
+	}
 }
 
 // Reset forgets key's history (after a successful login).

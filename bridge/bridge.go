@@ -169,11 +169,12 @@ func Parse(ctx context.Context, r io.Reader, opt Options) (*vault.BridgeVersion,
 			Hint("Each line is from_tag, from_value, to_tag and to_value separated by tabs, without a header.")
 	}
 	if float64(rep.RowsRejected) > maxRate*float64(rep.RowsRead) {
-		e := cleanroom.Errorf(cleanroom.EINVALID, "%d of %d rows were rejected, more than %g%%.", rep.RowsRejected, rep.RowsRead, maxRate*100)
-		if first := errs.First(); len(first) > 0 {
-			e = e.Hint("Line %d: %s", first[0].Line, first[0].Message)
+		first := ""
+		if list := errs.First(); len(list) > 0 {
+			first = fmt.Sprintf(" (the first: line %d, %s)", list[0].Line, list[0].Message)
 		}
-		return nil, rep, e
+		return nil, rep, cleanroom.Errorf(cleanroom.EINVALID, "%d of %d rows were rejected%s, more than the %g%% the upload's max_error_rate allows.",
+			rep.RowsRejected, rep.RowsRead, first, maxRate*100).With("max_error_rate", maxRate).Hint(cleanroom.ErrorRateHint)
 	}
 	v := vault.NewBridgeVersion(links)
 	for i, p := range v.Pairs {

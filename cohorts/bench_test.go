@@ -19,11 +19,12 @@ import (
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
-	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
 // envInt reads a positive integer setting of the benchmark.
@@ -65,9 +66,10 @@ func BenchmarkUploadToCohort(b *testing.B) {
 	logger := slog.New(slog.DiscardHandler)
 	runner := jobs.NewRunner(store, logger)
 	up := uploads.New(store, blobs, keys, runner)
-	up.Register(runner)
+	pipe := pipeline.New(store, up, versions.New(store, blobs, keys, logger), keys, logger)
+	pipe.Register(runner)
 	conns := connections.New(store)
-	svc := cohorts.New(store, conns, up, runner, 4)
+	svc := cohorts.New(store, conns, pipe, runner, 4)
 	svc.Register(runner)
 	acc := accounts.New(store, keys)
 	ready := func(name string, kind cleanroom.OrgKind) *cleanroom.Org {
@@ -101,7 +103,7 @@ func BenchmarkUploadToCohort(b *testing.B) {
 		}
 		defer f.Close()
 		st, _ := f.Stat()
-		u, err := up.Begin(ctx, orgID, "", target, targetID, filepath.Base(path), st.Size(), "", 0)
+		u, err := up.Begin(ctx, uploads.Spec{OrgID: orgID, Target: target, TargetID: targetID, Name: filepath.Base(path), Size: st.Size()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -142,7 +144,7 @@ func BenchmarkUploadToCohort(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := uploads.PutPublisherTaxonomy(ctx, store, pub.ID, ptax, time.Now()); err != nil {
+	if err := pipeline.PutPublisherTaxonomy(ctx, store, pub.ID, ptax, time.Now()); err != nil {
 		b.Fatal(err)
 	}
 	start := time.Now()
@@ -164,20 +166,20 @@ func BenchmarkUploadToCohort(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	caller := connections.Caller{OrgID: adv.ID, Role: cleanroom.RoleAdmin}
+	caller := cleanroom.NewCaller(adv.ID, cleanroom.RoleAdmin)
 	b.ResetTimer()
 	for range b.N {
 		ds, err := conns.CreateDataSource(ctx, caller, "CRM", "")
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := uploads.PutDataSourceTaxonomy(ctx, store, ds.ID, atax, time.Now()); err != nil {
+		if err := pipeline.PutDataSourceTaxonomy(ctx, store, ds.ID, atax, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 		t0 := time.Now()
 		send(adv.ID, cleanroom.UploadDataSource, ds.ID, dataPath)
 		t1 := time.Now()
-		q := match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds.ID, Segment: a.Segments()[1].ID}}}
+		q := cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds.ID, Segment: a.Segments()[1].ID}}}
 		matched, err := svc.Create(ctx, caller, cohorts.Spec{Name: "Matched", Kind: cleanroom.CohortMatched, Query: q, ConnectionIDs: []string{conn.ID}})
 		if err != nil {
 			b.Fatal(err)

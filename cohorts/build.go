@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -16,11 +15,10 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/jobs"
-	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/vault"
+	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
 // KindMembers is the kind of the file that holds a cohort's members at one publisher.
@@ -101,8 +99,8 @@ type inputs struct {
 }
 
 // systemCaller is who a build acts as: the cohort's workspace.
-func systemCaller(co *cleanroom.Cohort) connections.Caller {
-	return connections.Caller{OrgID: co.OrgID, Role: cleanroom.RoleAdmin, UserID: co.CreatedBy}
+func systemCaller(co *cleanroom.Cohort) *cleanroom.Caller {
+	return cleanroom.NewCaller(co.OrgID, cleanroom.RoleAdmin)
 }
 
 // gather looks up, as of now, what a build of co would read: data sources (with their grants
@@ -158,7 +156,7 @@ func (s *Service) gather(ctx context.Context, co *cleanroom.Cohort, sp *Spec) (*
 				return nil, err
 			default:
 				ti.Pub = v
-				if ti.Bridges, err = s.Uploads.PublisherBridges(ctx, conn.PublisherID); err != nil {
+				if ti.Bridges, err = s.Pipeline.PublisherBridges(ctx, conn.PublisherID); err != nil {
 					return nil, err
 				}
 			}
@@ -203,7 +201,7 @@ type evaluation struct {
 // evaluate matches the usable data sources against the target's publisher version and
 // evaluates the query (with geo-lock) there. Data sources and publisher cohorts that may not be
 // used count as empty, and are listed in Left.
-func (s *Service) evaluate(ctx context.Context, c connections.Caller, sp *Spec, in *inputs, ti *targetInput) (*evaluation, error) {
+func (s *Service) evaluate(ctx context.Context, c *cleanroom.Caller, sp *Spec, in *inputs, ti *targetInput) (*evaluation, error) {
 	pub, err := s.publisherVersion(ctx, ti.Pub)
 	if err != nil {
 		return nil, err
@@ -241,7 +239,7 @@ func (s *Service) evaluate(ctx context.Context, c connections.Caller, sp *Spec, 
 			ev.Left = append(ev.Left, fmt.Sprintf("Publisher cohort %s left out: %s", id, cleanroom.ErrorMessage(err)))
 		}
 	}
-	lookup := func(cond match.Condition) (*roaring.Bitmap, error) {
+	lookup := func(cond cleanroom.Condition) (*roaring.Bitmap, error) {
 		if cond.PublisherCohort != "" {
 			if denied[cond.PublisherCohort] {
 				return nil, nil
@@ -290,13 +288,9 @@ func (s *Service) runBuild(ctx context.Context, job *cleanroom.Job, report func(
 	if err == nil || cleanroom.ErrorCode(err) == cleanroom.ECONFLICT && co.Generation != s.generation(ctx, co.ID) {
 		return nil
 	}
-	failed, msg := cleanroom.CohortFailed, "The build failed: "+cleanroom.ErrorMessage(err)
-	var e *cleanroom.Error
-	if errors.As(err, &e) && e.Code == cleanroom.EINVALID {
-		msg = e.Message
-		if h, ok := e.Details["hint"].(string); ok {
-			msg += " " + h
-		}
+	failed, msg := cleanroom.CohortFailed, jobs.UserMessage(job, err)
+	if cleanroom.ErrorCode(err) != cleanroom.EINVALID {
+		msg = "The build failed: " + msg
 	}
 	gen := co.Generation
 	s.Store.UpdateCohort(context.WithoutCancel(ctx), co.ID, cleanroom.CohortUpdate{Status: &failed, StatusReason: &msg, IfGeneration: &gen}, s.now())
@@ -332,10 +326,10 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 	c := systemCaller(co)
 	targets := slices.Clone(co.Targets)
 	var written, notes []string
-	awaiting, built := false, 0
+	awaiting := false
 	cleanup := func() {
 		for _, k := range written {
-			s.Uploads.Blobs.Delete(context.WithoutCancel(ctx), k)
+			s.versions().DeleteFile(context.WithoutCancel(ctx), versions.File{Key: k})
 		}
 	}
 	for i := range targets {
@@ -380,25 +374,17 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 			}
 			members = m.Members
 		}
-		t.BlobKey = fmt.Sprintf("cohorts/%s/%s-%d", co.ID, t.ConnectionID, gen)
-		if t.WrappedKey, err = s.writeMembers(ctx, t.BlobKey, members, ev.Pub.Users); err != nil {
+		f, err := s.writeMembers(ctx, co, fmt.Sprintf("%s-%d", t.ConnectionID, gen), members, ev.Pub.Users)
+		if err != nil {
 			cleanup()
 			return err
 		}
+		t.BlobKey, t.WrappedKey = f.Key, f.WrappedKey
 		written = append(written, t.BlobKey)
 		t.Size, t.BuiltAt = int64(members.GetCardinality()), s.now()
 		s.activate(t, paused)
-		built++
 	}
-	status, reason := cleanroom.CohortActive, summary(targets, paused)
-	switch {
-	case paused:
-		status = cleanroom.CohortPaused
-	case awaiting:
-		status, reason = cleanroom.CohortAwaitingSelection, "Training finished: choose a similarity on the curve."
-	case built == 0:
-		status = cleanroom.CohortFailed
-	}
+	status, reason := settle(targets, paused, awaiting)
 	if len(notes) > 0 {
 		slices.Sort(notes)
 		notes = slices.Compact(notes)
@@ -413,33 +399,23 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 	}
 	for _, t := range co.Targets { // the previous build's files
 		if t.BlobKey != "" && !slices.Contains(written, t.BlobKey) {
-			s.Uploads.Blobs.Delete(context.WithoutCancel(ctx), t.BlobKey)
+			s.versions().DeleteFile(context.WithoutCancel(ctx), versions.File{Key: t.BlobKey})
 		}
 	}
 	return nil
 }
 
-// membersLabel is the key-wrapping label of a cohort member file.
-func membersLabel(blobKey string) string { return "cohort:" + blobKey }
-
-// writeMembers stores a member bitmap encrypted under a fresh data key and returns the wrapped
-// key.
-func (s *Service) writeMembers(ctx context.Context, key string, b *roaring.Bitmap, users uint32) ([]byte, error) {
+// writeMembers stores a member bitmap as the cohort's file name, encrypted under a fresh data key.
+func (s *Service) writeMembers(ctx context.Context, co *cleanroom.Cohort, name string, b *roaring.Bitmap, users uint32) (versions.File, error) {
 	b.RunOptimize()
 	var buf bytes.Buffer
 	if _, err := b.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	dataKey := keyring.NewDataKey()
-	wrapped, err := s.keys().Wrap(dataKey, membersLabel(key))
-	if err != nil {
-		return nil, err
+		return versions.File{}, err
 	}
 	meta := map[string]any{"users": users, "members": b.GetCardinality()}
-	if _, err := vault.Write(ctx, s.Uploads.Blobs, key, dataKey, KindMembers, meta, []vault.Section{{Name: "members", Data: buf.Bytes()}}); err != nil {
-		return nil, err
-	}
-	return wrapped, nil
+	return s.versions().PutFile(ctx, versions.CohortOwner(co), name, func(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte) (int64, error) {
+		return vault.Write(ctx, blobs, key, dataKey, KindMembers, meta, []vault.Section{{Name: "members", Data: buf.Bytes()}})
+	})
 }
 
 // Members returns a built target's member bitmap. Returns ENOTFOUND when it has none.
@@ -447,11 +423,7 @@ func (s *Service) Members(ctx context.Context, t *cleanroom.CohortTarget) (*roar
 	if t.BlobKey == "" {
 		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "The cohort has no members at this publisher yet.")
 	}
-	dataKey, err := s.keys().Unwrap(t.WrappedKey, membersLabel(t.BlobKey))
-	if err != nil {
-		return nil, err
-	}
-	f, err := vault.Open(ctx, s.Uploads.Blobs, t.BlobKey, dataKey, KindMembers, 0)
+	f, err := s.versions().OpenFile(ctx, versions.Cohort, versions.File{Key: t.BlobKey, WrappedKey: t.WrappedKey}, KindMembers)
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ func (c *cache) get(id string, load func() (any, error)) (any, error) {
 }
 
 func (s *Service) publisherVersion(ctx context.Context, v *cleanroom.Version) (*vault.PublisherVersion, error) {
-	x, err := s.cache.get(v.ID, func() (any, error) { return s.Uploads.OpenVersion(context.WithoutCancel(ctx), v) })
+	x, err := s.cache.get(v.ID, func() (any, error) { return s.versions().OpenPublisher(context.WithoutCancel(ctx), v) })
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func (s *Service) publisherVersion(ctx context.Context, v *cleanroom.Version) (*
 }
 
 func (s *Service) advertiserVersion(ctx context.Context, v *cleanroom.Version) (*vault.AdvertiserVersion, error) {
-	x, err := s.cache.get(v.ID, func() (any, error) { return s.Uploads.OpenAdvertiserVersion(context.WithoutCancel(ctx), v) })
+	x, err := s.cache.get(v.ID, func() (any, error) { return s.versions().OpenAdvertiser(context.WithoutCancel(ctx), v) })
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (s *Service) advertiserVersion(ctx context.Context, v *cleanroom.Version) (
 func (s *Service) bridges(ctx context.Context, vs []*cleanroom.Version) ([]*match.Bridge, error) {
 	var out []*match.Bridge
 	for _, v := range vs {
-		x, err := s.cache.get(v.ID, func() (any, error) { return s.Uploads.OpenBridgeVersion(context.WithoutCancel(ctx), v) })
+		x, err := s.cache.get(v.ID, func() (any, error) { return s.versions().OpenBridge(context.WithoutCancel(ctx), v) })
 		if err != nil {
 			return nil, err
 		}

@@ -22,10 +22,9 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/connections"
-	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/lookalike"
-	"github.com/cleanroom-oss/cleanroom/match"
-	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
+	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
 // Defaults.
@@ -46,11 +45,13 @@ type Enqueuer interface {
 
 // Service manages cohorts.
 type Service struct {
-	Store   cleanroom.Store
-	Conns   *connections.Service
-	Uploads *uploads.Service
-	Jobs    Enqueuer
-	Now     func() time.Time
+	Store cleanroom.Store
+	Conns *connections.Service
+	// Pipeline gives the publishers' taxonomies and bridges, and its version store the versions
+	// and the member files.
+	Pipeline *pipeline.Service
+	Jobs     Enqueuer
+	Now      func() time.Time
 	// ActivationMinimum is the fewest users a cohort is served with (DefaultActivationMinimum
 	// when 0).
 	ActivationMinimum int
@@ -66,8 +67,8 @@ type Service struct {
 
 // New returns a service keeping up to cacheVersions decrypted versions in memory between builds
 // (at least 1).
-func New(store cleanroom.Store, conns *connections.Service, up *uploads.Service, jobs Enqueuer, cacheVersions int) *Service {
-	return &Service{Store: store, Conns: conns, Uploads: up, Jobs: jobs, Now: time.Now, cache: newCache(max(1, cacheVersions)),
+func New(store cleanroom.Store, conns *connections.Service, pipe *pipeline.Service, jobs Enqueuer, cacheVersions int) *Service {
+	return &Service{Store: store, Conns: conns, Pipeline: pipe, Jobs: jobs, Now: time.Now, cache: newCache(max(1, cacheVersions)),
 		nudges: make(chan struct{}, 1)}
 }
 
@@ -88,15 +89,15 @@ func (s *Service) Threshold() int64 {
 	return DefaultPrivacyThreshold
 }
 
-// keys returns the master key (the uploads service holds it).
-func (s *Service) keys() *keyring.Master { return s.Uploads.Keys }
+// versions returns the version store.
+func (s *Service) versions() *versions.Store { return s.Pipeline.Versions }
 
 // Spec is what a user sets when creating a cohort (or estimating one).
 type Spec struct {
 	Name          string
 	Description   string
 	Kind          cleanroom.CohortKind
-	Query         match.Query
+	Query         cleanroom.CohortQuery
 	Country       []string
 	ConnectionIDs []string
 	// Similarity and IncludeSeeds may be set up front for a modeled cohort, which then becomes
@@ -128,21 +129,21 @@ func checkSimilarity(kind cleanroom.CohortKind, sim *float64) error {
 }
 
 // dataSourcesOf returns the data source IDs a query names, sorted and unique.
-func dataSourcesOf(q match.Query) []string {
-	return namedIn(q, func(c match.Condition) string { return c.DataSource })
+func dataSourcesOf(q cleanroom.CohortQuery) []string {
+	return namedIn(q, func(c cleanroom.Condition) string { return c.DataSource })
 }
 
 // publisherCohortsOf returns the publisher cohort IDs a query names, sorted and unique.
-func publisherCohortsOf(q match.Query) []string {
-	return namedIn(q, func(c match.Condition) string { return c.PublisherCohort })
+func publisherCohortsOf(q cleanroom.CohortQuery) []string {
+	return namedIn(q, func(c cleanroom.Condition) string { return c.PublisherCohort })
 }
 
 // namedIn returns the non-empty values of name over a query's leaf conditions, sorted and
 // unique.
-func namedIn(q match.Query, name func(match.Condition) string) []string {
+func namedIn(q cleanroom.CohortQuery, name func(cleanroom.Condition) string) []string {
 	var ids []string
-	var walk func([]match.Condition)
-	walk = func(cs []match.Condition) {
+	var walk func([]cleanroom.Condition)
+	walk = func(cs []cleanroom.Condition) {
 		for _, c := range cs {
 			if c.IsGroup() {
 				walk(c.Conditions)
@@ -159,7 +160,7 @@ func namedIn(q match.Query, name func(match.Condition) string) []string {
 // check validates a spec for a caller: the query, and for each connection the capability and
 // the publisher cohorts the query names; for each data source the right to use it. It returns
 // the connections, in the spec's order.
-func (s *Service) check(ctx context.Context, c connections.Caller, sp *Spec) ([]*cleanroom.Connection, error) {
+func (s *Service) check(ctx context.Context, c *cleanroom.Caller, sp *Spec) ([]*cleanroom.Connection, error) {
 	sp.Name = strings.TrimSpace(sp.Name)
 	if err := sp.Query.Validate(); err != nil {
 		return nil, err
@@ -194,11 +195,11 @@ func (s *Service) check(ctx context.Context, c connections.Caller, sp *Spec) ([]
 		if err != nil {
 			return nil, err
 		}
-		if conn.PartnerID != c.OrgID {
+		if conn.PartnerID != c.OrgID() {
 			return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Cohorts are created in the partner's demand-side workspace.")
 		}
 		if ids := publisherCohortsOf(sp.Query); len(ids) > 0 {
-			tax, err := s.Uploads.PublisherTaxonomy(ctx, conn.PublisherID)
+			tax, err := pipeline.LoadPublisherTaxonomy(ctx, s.Store, conn.PublisherID)
 			if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 				return nil, cleanroom.Errorf(cleanroom.EINVALID, "The publisher has not shared any cohorts yet.").With("field", "query")
 			} else if err != nil {
@@ -227,8 +228,8 @@ func (s *Service) check(ctx context.Context, c connections.Caller, sp *Spec) ([]
 // checkPublisherCohort checks that the caller may use a publisher cohort through conn: standard
 // ones with the standard cohorts permission unless the publisher opted out of them, custom ones
 // when shared through the connection.
-func (s *Service) checkPublisherCohort(ctx context.Context, conn *cleanroom.Connection, c connections.Caller, id string, standard bool) error {
-	actor := cleanroom.Actor{OrgID: c.OrgID, Role: c.Role}
+func (s *Service) checkPublisherCohort(ctx context.Context, conn *cleanroom.Connection, c *cleanroom.Caller, id string, standard bool) error {
+	actor := c
 	if !standard {
 		return conn.CheckCustomCohort(actor, id)
 	}
@@ -247,7 +248,7 @@ func (s *Service) checkPublisherCohort(ctx context.Context, conn *cleanroom.Conn
 }
 
 // Create checks and stores a new cohort and queues its first build.
-func (s *Service) Create(ctx context.Context, c connections.Caller, sp Spec) (*cleanroom.Cohort, error) {
+func (s *Service) Create(ctx context.Context, c *cleanroom.Caller, sp Spec) (*cleanroom.Cohort, error) {
 	conns, err := s.check(ctx, c, &sp)
 	if err != nil {
 		return nil, err
@@ -256,9 +257,9 @@ func (s *Service) Create(ctx context.Context, c connections.Caller, sp Spec) (*c
 	if err != nil {
 		return nil, err
 	}
-	co := &cleanroom.Cohort{ID: uuid.Must(uuid.NewV7()).String(), OrgID: c.OrgID, Name: sp.Name, Description: sp.Description,
+	co := &cleanroom.Cohort{ID: uuid.Must(uuid.NewV7()).String(), OrgID: c.OrgID(), Name: sp.Name, Description: sp.Description,
 		Kind: sp.Kind, Query: query, Country: sp.Country, Status: cleanroom.CohortBuilding, Similarity: sp.Similarity,
-		IncludeSeeds: sp.IncludeSeeds, CreatedBy: c.UserID, CreatedAt: s.now()}
+		IncludeSeeds: sp.IncludeSeeds, CreatedBy: c.UserID(), CreatedAt: s.now()}
 	if sp.Kind == cleanroom.CohortModeled {
 		co.Status = cleanroom.CohortTraining
 	}
@@ -286,15 +287,15 @@ func (s *Service) enqueue(ctx context.Context, co *cleanroom.Cohort) error {
 
 // visible reports whether the caller's org may see the cohort: its own workspace's, or, for a
 // publisher, a cohort built for it.
-func visible(c connections.Caller, co *cleanroom.Cohort) bool {
+func visible(c *cleanroom.Caller, co *cleanroom.Cohort) bool {
 	if c.Role == cleanroom.RoleLimited {
 		return false
 	}
-	if co.OrgID == c.OrgID {
+	if co.OrgID == c.OrgID() {
 		return true
 	}
 	for _, t := range co.Targets {
-		if t.PublisherID == c.OrgID {
+		if t.PublisherID == c.OrgID() {
 			return true
 		}
 	}
@@ -302,7 +303,7 @@ func visible(c connections.Caller, co *cleanroom.Cohort) bool {
 }
 
 // Get returns a cohort the caller's org owns or that is built for it (publisher side).
-func (s *Service) Get(ctx context.Context, c connections.Caller, id string) (*cleanroom.Cohort, error) {
+func (s *Service) Get(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Cohort, error) {
 	co, err := s.Store.FindCohort(ctx, id)
 	if err != nil {
 		return nil, err
@@ -315,15 +316,15 @@ func (s *Service) Get(ctx context.Context, c connections.Caller, id string) (*cl
 
 // forCaller returns the cohort as the caller may see it: whole for its workspace; for a
 // publisher, only its own target and not the query (which names the advertiser's data).
-func forCaller(c connections.Caller, co *cleanroom.Cohort) *cleanroom.Cohort {
-	if co.OrgID == c.OrgID {
+func forCaller(c *cleanroom.Caller, co *cleanroom.Cohort) *cleanroom.Cohort {
+	if co.OrgID == c.OrgID() {
 		return co
 	}
 	out := *co
 	out.Query = json.RawMessage(`null`)
 	out.Targets = nil
 	for _, t := range co.Targets {
-		if t.PublisherID == c.OrgID {
+		if t.PublisherID == c.OrgID() {
 			out.Targets = append(out.Targets, t)
 		}
 	}
@@ -332,7 +333,7 @@ func forCaller(c connections.Caller, co *cleanroom.Cohort) *cleanroom.Cohort {
 
 // changeable returns a cohort the caller may change: its workspace's, and the member role or
 // higher (viewers read; invited advertisers do not build cohorts).
-func (s *Service) changeable(ctx context.Context, c connections.Caller, id string) (*cleanroom.Cohort, error) {
+func (s *Service) changeable(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Cohort, error) {
 	co, err := s.owned(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -344,22 +345,22 @@ func (s *Service) changeable(ctx context.Context, c connections.Caller, id strin
 }
 
 // owned returns a cohort of the caller's workspace.
-func (s *Service) owned(ctx context.Context, c connections.Caller, id string) (*cleanroom.Cohort, error) {
+func (s *Service) owned(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Cohort, error) {
 	co, err := s.Get(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
-	if co.OrgID != c.OrgID {
+	if co.OrgID != c.OrgID() {
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Only the workspace that created the cohort changes it.")
 	}
 	return co, nil
 }
 
 // List returns the caller's org's cohorts, or for a publisher org the cohorts built for it.
-func (s *Service) List(ctx context.Context, c connections.Caller, publisherSide bool, p cleanroom.Page) ([]*cleanroom.Cohort, string, error) {
-	f := cleanroom.CohortFilter{OrgID: c.OrgID, Page: p}
+func (s *Service) List(ctx context.Context, c *cleanroom.Caller, publisherSide bool, p cleanroom.Page) ([]*cleanroom.Cohort, string, error) {
+	f := cleanroom.CohortFilter{OrgID: c.OrgID(), Page: p}
 	if publisherSide {
-		f = cleanroom.CohortFilter{PublisherID: c.OrgID, Page: p}
+		f = cleanroom.CohortFilter{PublisherID: c.OrgID(), Page: p}
 	}
 	cs, next, err := s.Store.ListCohorts(ctx, f)
 	if err != nil {
@@ -374,7 +375,7 @@ func (s *Service) List(ctx context.Context, c connections.Caller, publisherSide 
 // Change is what a user changes on a cohort; nil means unchanged.
 type Change struct {
 	Name, Description *string
-	Query             *match.Query
+	Query             *cleanroom.CohortQuery
 	Country           *[]string
 	ConnectionIDs     *[]string
 	Similarity        *float64
@@ -385,7 +386,7 @@ type Change struct {
 // Update applies a change. A new query, geo-lock or set of connections starts a new build; a
 // new similarity or seed choice re-cuts a modeled cohort from its model; pausing stops serving
 // it everywhere and resuming serves it again where it is big enough.
-func (s *Service) Update(ctx context.Context, c connections.Caller, id string, ch Change) (*cleanroom.Cohort, error) {
+func (s *Service) Update(ctx context.Context, c *cleanroom.Caller, id string, ch Change) (*cleanroom.Cohort, error) {
 	co, err := s.changeable(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -474,7 +475,7 @@ func (s *Service) Update(ctx context.Context, c connections.Caller, id string, c
 	}
 	for _, t := range old { // the member files of connections taken off the cohort
 		if t.BlobKey != "" && co.Target(t.ConnectionID) == nil {
-			if err := s.Uploads.Blobs.Delete(ctx, t.BlobKey); err != nil {
+			if err := s.versions().DeleteFile(ctx, versions.File{Key: t.BlobKey}); err != nil {
 				return nil, err
 			}
 		}
@@ -495,15 +496,11 @@ func (s *Service) pause(co *cleanroom.Cohort, paused bool, upd *cleanroom.Cohort
 	case paused && co.Status != cleanroom.CohortActive:
 		return cleanroom.Errorf(cleanroom.ECONFLICT, "Only an active cohort can be paused; this one is %s.", co.Status).With("field", "paused")
 	}
-	status := cleanroom.CohortActive
-	if paused {
-		status = cleanroom.CohortPaused
-	}
 	targets := slices.Clone(co.Targets)
 	for i := range targets {
 		s.activate(&targets[i], paused)
 	}
-	reason := summary(targets, paused)
+	status, reason := settle(targets, paused, false)
 	upd.Status, upd.StatusReason, upd.Targets = &status, &reason, &targets
 	return nil
 }
@@ -526,20 +523,31 @@ func (s *Service) activate(t *cleanroom.CohortTarget, paused bool) {
 	}
 }
 
-// summary is the cohort-level reason when no target is served.
-func summary(ts []cleanroom.CohortTarget, paused bool) string {
-	if paused {
-		return "Paused: not served at any publisher."
+// settle returns the status of a built cohort and its reason, from its targets (each marked
+// served or not by activate): paused when the user paused it; awaiting_selection while a
+// lookalike waits for a similarity; active when it is served at one publisher at least; and
+// otherwise inactive, since it is served nowhere (after an unlink, a revoked grant, a deleted
+// connection, or too few users), with a reason that says so and why.
+func settle(ts []cleanroom.CohortTarget, paused, awaiting bool) (cleanroom.CohortStatus, string) {
+	switch {
+	case paused:
+		return cleanroom.CohortPaused, "Paused: not served at any publisher."
+	case awaiting:
+		return cleanroom.CohortAwaitingSelection, "Training finished: choose a similarity on the curve."
 	}
+	var why []string
 	for _, t := range ts {
 		if t.Active {
-			return ""
+			return cleanroom.CohortActive, ""
+		}
+		if t.Reason != "" && !slices.Contains(why, t.Reason) {
+			why = append(why, t.Reason)
 		}
 	}
-	if len(ts) == 1 {
-		return "Not served: " + ts[0].Reason
+	if len(why) == 0 {
+		why = append(why, "No connection could serve it.")
 	}
-	return "Not served at any publisher; each connection says why."
+	return cleanroom.CohortInactive, "Not served at any publisher: " + strings.Join(why, " ")
 }
 
 // specOf returns the spec a stored cohort was made from.
@@ -556,7 +564,7 @@ func specOf(co *cleanroom.Cohort) (Spec, error) {
 }
 
 // Delete removes a cohort and its member files. Its codes are never given to another cohort.
-func (s *Service) Delete(ctx context.Context, c connections.Caller, id string) (*cleanroom.Cohort, error) {
+func (s *Service) Delete(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Cohort, error) {
 	co, err := s.changeable(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -564,12 +572,8 @@ func (s *Service) Delete(ctx context.Context, c connections.Caller, id string) (
 	if err := s.Store.DeleteCohort(ctx, co.ID); err != nil {
 		return nil, err
 	}
-	for _, t := range co.Targets {
-		if t.BlobKey != "" {
-			if err := s.Uploads.Blobs.Delete(ctx, t.BlobKey); err != nil {
-				return nil, err
-			}
-		}
+	if _, err := s.versions().Shred(ctx, versions.CohortOwner(co)); err != nil {
+		return nil, err
 	}
 	return co, nil
 }
@@ -600,7 +604,7 @@ type Estimates struct {
 
 // Estimate predicts a cohort's size at each connection without creating it: the same checks
 // as Create, then the match, now, on the current versions.
-func (s *Service) Estimate(ctx context.Context, c connections.Caller, sp Spec) (*Estimates, error) {
+func (s *Service) Estimate(ctx context.Context, c *cleanroom.Caller, sp Spec) (*Estimates, error) {
 	if sp.Kind == "" {
 		sp.Kind = cleanroom.CohortMatched
 	}
@@ -608,7 +612,7 @@ func (s *Service) Estimate(ctx context.Context, c connections.Caller, sp Spec) (
 	if err != nil {
 		return nil, err
 	}
-	co := &cleanroom.Cohort{OrgID: c.OrgID, Kind: sp.Kind, Country: sp.Country, CreatedBy: c.UserID}
+	co := &cleanroom.Cohort{OrgID: c.OrgID(), Kind: sp.Kind, Country: sp.Country, CreatedBy: c.UserID()}
 	co.Query, _ = json.Marshal(sp.Query)
 	for _, conn := range conns {
 		co.Targets = append(co.Targets, cleanroom.CohortTarget{ConnectionID: conn.ID, PublisherID: conn.PublisherID})
@@ -662,23 +666,23 @@ type PublisherCohort struct {
 // a connection: the standard cohorts when the connection allows them (less those the publisher
 // opted out of), and the custom cohorts shared through it. Their sizes are the publisher's and are
 // not shown.
-func (s *Service) PublisherCohorts(ctx context.Context, c connections.Caller, connectionID string) ([]PublisherCohort, error) {
+func (s *Service) PublisherCohorts(ctx context.Context, c *cleanroom.Caller, connectionID string) ([]PublisherCohort, error) {
 	conn, err := s.Conns.Connection(ctx, c, connectionID, cleanroom.CapViewConnection)
 	if err != nil {
 		return nil, err
 	}
-	if conn.PartnerID != c.OrgID {
+	if conn.PartnerID != c.OrgID() {
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "This lists what the partner may use; the publisher's own cohorts are in its taxonomy.")
 	}
 	out := []PublisherCohort{}
-	tax, err := s.Uploads.PublisherTaxonomy(ctx, conn.PublisherID)
+	tax, err := pipeline.LoadPublisherTaxonomy(ctx, s.Store, conn.PublisherID)
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 		return out, nil
 	} else if err != nil {
 		return nil, err
 	}
 	// What the workspace may use, whatever the caller's own role (a viewer reads the list too).
-	ws := connections.Caller{OrgID: c.OrgID, Role: cleanroom.RoleAdmin}
+	ws := cleanroom.NewCaller(c.OrgID(), cleanroom.RoleAdmin)
 	for _, pc := range tax.Cohorts() {
 		if s.checkPublisherCohort(ctx, conn, ws, pc.ID, pc.Standard) == nil {
 			out = append(out, PublisherCohort{ID: pc.ID, Name: pc.Name, IABID: pc.IABID, Standard: pc.Standard})

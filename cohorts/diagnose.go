@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/identity"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/match"
@@ -69,12 +68,17 @@ type TypeDiagnostics struct {
 // Cause is one problem found, with a concrete fix.
 type Cause struct {
 	// Code is stable: no_shared_type, type_not_held, bridge_not_configured, bridge_no_coverage,
-	// unhashed_values, wrong_hash, invalid_values, normalisation, few_matches.
-	Code    string       `json:"code"`
-	Type    identity.Tag `json:"type,omitempty"`
-	Rows    int64        `json:"rows,omitempty"`
-	Message string       `json:"message"`
-	Fix     string       `json:"fix"`
+	// normalisation, few_matches, and for the rows the upload refused or warned about (see
+	// reportCauses) unhashed_values, wrong_hash, empty_hash, zero_maid, bad_maid, bad_ip,
+	// bad_xandr_id, malformed_values, bad_encoding, unknown_type, bad_rows, unknown_segments and,
+	// for a reason this version does not know, invalid_values.
+	Code string       `json:"code"`
+	Type identity.Tag `json:"type,omitempty"`
+	Rows int64        `json:"rows,omitempty"`
+	// Reasons are the upload report's reasons (ingest.RowReasons) the cause counts rows of.
+	Reasons []string `json:"reasons,omitempty"`
+	Message string   `json:"message"`
+	Fix     string   `json:"fix"`
 }
 
 // shown returns n if it is at or above the threshold, else nil.
@@ -180,7 +184,74 @@ func (s *Service) diagnoseSource(ctx context.Context, sd *SourceDiagnostics, ver
 	slices.SortStableFunc(sd.Causes, func(a, b Cause) int { return strings.Compare(a.Code, b.Code) })
 }
 
-// reportCauses adds the causes found in the ingest report of the version's upload.
+// reportCause explains the rows an upload refused (or kept with a warning) for some reasons of
+// its report: what happened to them, and how to fix it. Message has one %d, the number of rows.
+type reportCause struct {
+	code    string
+	reasons []string
+	message string
+	fix     string
+}
+
+// reportCauses explains every reason of ingest.RowReasons (a test checks that none is left to
+// the fallback), in the order the causes are listed.
+var reportCauses = []reportCause{
+	{"unhashed_values", []string{string(identity.ReasonRawEmail), string(identity.ReasonRawPhone)},
+		"%d rows of the upload held plain email addresses or phone numbers and were refused.",
+		"Never upload raw values: run \"cleanroom prepare\" on your machine to normalise and hash them, then upload again."},
+	{"wrong_hash", []string{string(identity.ReasonMD5), string(identity.ReasonSHA1), string(identity.ReasonWrongLength), string(identity.ReasonNotHex)},
+		"%d rows held values hashed with another algorithm (MD5, SHA-1) or not a hex SHA-256, and were refused.",
+		"Hash with SHA-256 and write it as 64 hex digits (\"cleanroom prepare\" does this)."},
+	{"empty_hash", []string{string(identity.ReasonEmptyHash)},
+		"%d rows held the SHA-256 of an empty string (a blank email address or phone number was hashed), which identifies nobody; they were refused.",
+		"Skip blank values before hashing (\"cleanroom prepare\" skips them), then upload again."},
+	{"zero_maid", []string{string(identity.ReasonZeroMAID)},
+		"%d rows held the all-zero mobile advertising ID, which devices send when the user limits ad tracking; it identifies nobody, and the rows were refused.",
+		"Leave all-zero MAIDs out of the export (\"cleanroom prepare\" drops them); they can never match."},
+	{"bad_maid", []string{string(identity.ReasonBadUUID)},
+		"%d rows tagged maid held a value that is not a mobile advertising ID (a UUID), and were refused.",
+		"Tag only IDFAs and Android advertising IDs as maid, written as UUIDs (8-4-4-4-12 hex digits); check that the columns are not swapped."},
+	{"bad_ip", []string{string(identity.ReasonBadIP)},
+		"%d rows tagged ip_address held a value that is not the IP address of a device (not a single address, or a loopback, multicast, broadcast or unspecified one), and were refused.",
+		"Upload the address each customer's device connected from, one per row, without port or prefix length."},
+	{"bad_xandr_id", []string{string(identity.ReasonBadNumber)},
+		"%d rows tagged appnexus held a value that is not a Xandr user ID (not a decimal number, rounded by a spreadsheet, too large, or the placeholder 0 or -1), and were refused.",
+		"Export the Xandr user IDs as text, digits only, and drop the rows whose ID is 0 or -1."},
+	{"malformed_values", []string{string(identity.ReasonEmpty), string(identity.ReasonTooLong), string(identity.ReasonControlChars), string(identity.ReasonBadChar)},
+		"%d rows held an identifier that is empty, too long, or contains control characters, spaces or commas, and were refused.",
+		"Export one clean value per field: check the file's quoting, delimiters and line ends, then upload again."},
+	{"bad_encoding", []string{string(identity.ReasonBadUTF8)},
+		"%d rows were not valid UTF-8 text and were refused.",
+		"Save the file as UTF-8 (not Latin-1 or UTF-16) and upload it again."},
+	{"unknown_type", []string{string(identity.ReasonUnknownTag)},
+		"%d rows named an identifier type this deployment does not know, and were refused.",
+		"Tag each row email_sha256, phone_sha256, maid, ip_address or appnexus (or a custom type the operator set up)."},
+	{"bad_rows", []string{ingest.ReasonLineTooLong, ingest.ReasonColumnCount, ingest.ReasonBadQuoting},
+		"%d rows were not in the upload format (too long, the wrong number of columns, or broken quoting) and were refused.",
+		"Write one identifier per line: the identifier, its type and its comma-separated segment IDs, separated by tabs (\"cleanroom prepare\" writes this format)."},
+	{"unknown_segments", []string{ingest.ReasonUnknownSegment},
+		"%d rows named segment IDs that are not in the data source's taxonomy; those IDs were dropped and the rows kept with their other segments.",
+		"Add the segments to the taxonomy (PUT /v1/data-sources/{id}/taxonomy, or cleanroom upload --taxonomy) and upload the file again, or correct the IDs."},
+}
+
+// fallbackCause explains reasons reportCauses does not know (a report written by another
+// version of the server).
+var fallbackCause = reportCause{"invalid_values", nil,
+	"%d rows were refused for other problems; the upload report lists each with its line.",
+	"Read the upload's report (GET /v1/uploads/{id}), fix the rows it names and upload again."}
+
+// causeOf returns the cause that explains reason.
+func causeOf(reason string) *reportCause {
+	for i := range reportCauses {
+		if slices.Contains(reportCauses[i].reasons, reason) {
+			return &reportCauses[i]
+		}
+	}
+	return &fallbackCause
+}
+
+// reportCauses adds the causes found in the ingest report of the version's upload: one per
+// kind of refused or warned row, each with the report's reasons it counts.
 func (s *Service) reportCauses(ctx context.Context, sd *SourceDiagnostics, ver *cleanroom.Version) {
 	if ver.UploadID == "" {
 		return
@@ -194,32 +265,38 @@ func (s *Service) reportCauses(ctx context.Context, sd *SourceDiagnostics, ver *
 		return
 	}
 	sd.RowsRejected = rep.RowsRejected
-	var unhashed, wrong, invalid int64
-	for reason, n := range rep.Rejected {
-		switch identity.Reason(reason) {
-		case identity.ReasonRawEmail, identity.ReasonRawPhone:
-			unhashed += n
-		case identity.ReasonMD5, identity.ReasonSHA1, identity.ReasonWrongLength, identity.ReasonNotHex, identity.ReasonEmptyHash:
-			wrong += n
-		default:
-			invalid += n
+	sd.Causes = append(sd.Causes, explainReport(rep.Rejected, rep.Warnings)...)
+}
+
+// explainReport returns the causes of an upload report's counts of rows by reason.
+func explainReport(counts ...map[string]int64) []Cause {
+	found := map[*reportCause]*Cause{}
+	var order []*reportCause
+	for _, m := range counts {
+		for reason, n := range m {
+			if n <= 0 {
+				continue
+			}
+			rc := causeOf(reason)
+			c := found[rc]
+			if c == nil {
+				c = &Cause{Code: rc.code, Fix: rc.fix}
+				found[rc] = c
+				order = append(order, rc)
+			}
+			c.Rows += n
+			c.Reasons = append(c.Reasons, reason)
 		}
 	}
-	if unhashed > 0 {
-		sd.Causes = append(sd.Causes, Cause{Code: "unhashed_values", Rows: unhashed,
-			Message: fmt.Sprintf("%d rows of the upload held plain email addresses or phone numbers and were refused.", unhashed),
-			Fix:     "Never upload raw values: run \"cleanroom prepare\" on your machine to normalise and hash them, then upload again."})
+	out := make([]Cause, 0, len(order))
+	for _, rc := range order {
+		c := found[rc]
+		c.Message = fmt.Sprintf(rc.message, c.Rows)
+		slices.Sort(c.Reasons)
+		out = append(out, *c)
 	}
-	if wrong > 0 {
-		sd.Causes = append(sd.Causes, Cause{Code: "wrong_hash", Rows: wrong,
-			Message: fmt.Sprintf("%d rows held values hashed with another algorithm (MD5, SHA-1) or not a hex SHA-256, and were refused.", wrong),
-			Fix:     "Hash with SHA-256 and write it as 64 hex digits (\"cleanroom prepare\" does this)."})
-	}
-	if invalid > 0 {
-		sd.Causes = append(sd.Causes, Cause{Code: "invalid_values", Rows: invalid,
-			Message: fmt.Sprintf("%d rows were refused for other problems; the upload report lists each with its line.", invalid),
-			Fix:     "Read the upload's report (GET /v1/uploads/{id}), fix the rows it names and upload again."})
-	}
+	slices.SortFunc(out, func(a, b Cause) int { return strings.Compare(a.Code, b.Code) })
+	return out
 }
 
 func advTags(res *match.Result) []identity.Tag {
@@ -245,7 +322,7 @@ func tagList(tags []identity.Tag) string {
 
 // CohortDiagnostics returns the diagnostics of the last build of a cohort of the caller's
 // workspace, one per connection built.
-func (s *Service) CohortDiagnostics(ctx context.Context, c connections.Caller, id string) ([]json.RawMessage, error) {
+func (s *Service) CohortDiagnostics(ctx context.Context, c *cleanroom.Caller, id string) ([]json.RawMessage, error) {
 	co, err := s.owned(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -262,7 +339,7 @@ func (s *Service) CohortDiagnostics(ctx context.Context, c connections.Caller, i
 // SourceDiagnostics matches one data source against a connection's publisher now and explains
 // the result. The caller needs the matched or modeled cohorts permission on the connection and
 // the right to use the data.
-func (s *Service) DataSourceDiagnostics(ctx context.Context, c connections.Caller, dataSourceID, connectionID string) (*Diagnostics, error) {
+func (s *Service) DataSourceDiagnostics(ctx context.Context, c *cleanroom.Caller, dataSourceID, connectionID string) (*Diagnostics, error) {
 	kind := cleanroom.CohortMatched
 	if _, err := s.Conns.Use(ctx, c, connectionID, cleanroom.CapCreateMatchedCohort); err != nil {
 		if _, err2 := s.Conns.Use(ctx, c, connectionID, cleanroom.CapCreateModeledCohort); err2 != nil {
@@ -274,9 +351,9 @@ func (s *Service) DataSourceDiagnostics(ctx context.Context, c connections.Calle
 	if _, err := s.Conns.Usable(ctx, c, dataSourceID, use); err != nil {
 		return nil, err
 	}
-	co := &cleanroom.Cohort{OrgID: c.OrgID, Kind: kind, CreatedBy: c.UserID,
+	co := &cleanroom.Cohort{OrgID: c.OrgID(), Kind: kind, CreatedBy: c.UserID(),
 		Targets: []cleanroom.CohortTarget{{ConnectionID: connectionID}}}
-	sp := Spec{Kind: kind, Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: dataSourceID}}}}
+	sp := Spec{Kind: kind, Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: dataSourceID}}}}
 	co.Query, _ = json.Marshal(sp.Query)
 	in, err := s.gather(ctx, co, &sp)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 )
 
@@ -28,7 +27,7 @@ func TestChangesNeedMember(t *testing.T) {
 	s := &Service{Store: store, Now: time.Now}
 	name := "Renamed"
 	for _, role := range []cleanroom.Role{cleanroom.RoleViewer, cleanroom.RoleLimited} {
-		c := connections.Caller{OrgID: org.ID, Role: role}
+		c := cleanroom.NewCaller(org.ID, role)
 		// A viewer is refused; an invited advertiser does not even see the cohort.
 		want := cleanroom.EFORBIDDEN
 		if role == cleanroom.RoleLimited {
@@ -41,7 +40,7 @@ func TestChangesNeedMember(t *testing.T) {
 			t.Errorf("%s deletes: %v", role, err)
 		}
 	}
-	got, err := s.Update(ctx, connections.Caller{OrgID: org.ID, Role: cleanroom.RoleMember}, co.ID, Change{Name: &name})
+	got, err := s.Update(ctx, cleanroom.NewCaller(org.ID, cleanroom.RoleMember), co.ID, Change{Name: &name})
 	if err != nil || got.Name != "Renamed" {
 		t.Errorf("member renames: %v %v", got, err)
 	}

@@ -28,17 +28,6 @@ func (s *Service) now() time.Time { return cleanroom.UTC(s.Now()) }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
-// Caller is who acts: an org, the role there and, for the limited role, the advertiser
-// represented.
-type Caller struct {
-	OrgID        string
-	Role         cleanroom.Role
-	RepresentsID string
-	UserID       string
-}
-
-func (c Caller) actor() cleanroom.Actor { return cleanroom.Actor{OrgID: c.OrgID, Role: c.Role} }
-
 // partnerOrg parses and loads an org ID typed by a user, with errors that name the fix.
 func (s *Service) partnerOrg(ctx context.Context, text, field string) (*cleanroom.Org, error) {
 	id, err := cleanroom.ParseID("organization ID", text)
@@ -48,7 +37,7 @@ func (s *Service) partnerOrg(ctx context.Context, text, field string) (*cleanroo
 	o, err := s.Store.FindOrg(ctx, id)
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "No organization has the ID %s.", id).With("field", field).
-			Hint("Ask the other party to copy its organization ID from Settings; if it has no account yet, it must finish its setup with the operator first.")
+			Hint("Ask the other party to copy its organization ID from the dashboard's Overview page; if it has no account yet, it must finish its setup with the operator first.")
 	}
 	return o, err
 }
@@ -128,19 +117,19 @@ func lowerFirst(s string) string {
 
 // Connection returns a connection visible to the caller (either side), with the capability
 // checked. Others' connections are not found.
-func (s *Service) Connection(ctx context.Context, c Caller, id string, capability cleanroom.Capability) (*cleanroom.Connection, error) {
+func (s *Service) Connection(ctx context.Context, c *cleanroom.Caller, id string, capability cleanroom.Capability) (*cleanroom.Connection, error) {
 	conn, err := s.Store.FindConnection(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := conn.Check(c.actor(), capability); err != nil {
+	if err := conn.Check(c, capability); err != nil {
 		return nil, err
 	}
 	return conn, nil
 }
 
 // UpdatePermissions replaces a connection's permissions (publisher side).
-func (s *Service) UpdatePermissions(ctx context.Context, c Caller, id string, perms cleanroom.Permissions) (*cleanroom.Connection, error) {
+func (s *Service) UpdatePermissions(ctx context.Context, c *cleanroom.Caller, id string, perms cleanroom.Permissions) (*cleanroom.Connection, error) {
 	if _, err := s.Connection(ctx, c, id, cleanroom.CapManageConnection); err != nil {
 		return nil, err
 	}
@@ -155,7 +144,7 @@ func (s *Service) UpdatePermissions(ctx context.Context, c Caller, id string, pe
 
 // DeleteConnection removes a connection (publisher side). Everything that uses a connection looks
 // it up at use, so what depended on it stops at once.
-func (s *Service) DeleteConnection(ctx context.Context, c Caller, id string) (*cleanroom.Connection, error) {
+func (s *Service) DeleteConnection(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Connection, error) {
 	conn, err := s.Connection(ctx, c, id, cleanroom.CapManageConnection)
 	if err != nil {
 		return nil, err
@@ -182,7 +171,7 @@ func (s *Service) Status(ctx context.Context, conn *cleanroom.Connection) (activ
 // Use checks that the caller may use capability on the connection now: the permission, the role,
 // the workflow, and the partner's standing (DPA or provisional access). Features call it at every
 // use.
-func (s *Service) Use(ctx context.Context, c Caller, id string, capability cleanroom.Capability) (*cleanroom.Connection, error) {
+func (s *Service) Use(ctx context.Context, c *cleanroom.Caller, id string, capability cleanroom.Capability) (*cleanroom.Connection, error) {
 	conn, err := s.Connection(ctx, c, id, capability)
 	if err != nil {
 		return nil, err
@@ -199,8 +188,8 @@ func (s *Service) Use(ctx context.Context, c Caller, id string, capability clean
 }
 
 // SetStandardOptOuts replaces the publisher's standard-cohort opt-outs.
-func (s *Service) SetStandardOptOuts(ctx context.Context, c Caller, cohortIDs []string) ([]string, error) {
-	pub, err := s.Store.FindOrg(ctx, c.OrgID)
+func (s *Service) SetStandardOptOuts(ctx context.Context, c *cleanroom.Caller, cohortIDs []string) ([]string, error) {
+	pub, err := s.Store.FindOrg(ctx, c.OrgID())
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,15 @@ const (
 	ReasonUnknownTag Reason = "unknown_tag"
 )
 
+// Reasons lists every Reason, for code that must handle each one (a test keeps it complete).
+var Reasons = []Reason{
+	ReasonEmpty, ReasonTooLong, ReasonBadUTF8, ReasonControlChars, ReasonBadChar,
+	ReasonRawEmail, ReasonRawPhone, ReasonMD5, ReasonSHA1, ReasonWrongLength, ReasonNotHex, ReasonEmptyHash,
+	ReasonZeroMAID, ReasonBadUUID, ReasonBadIP, ReasonBadNumber,
+	ReasonBadEmail, ReasonBadPhone,
+	ReasonUnknownTag,
+}
+
 // ValueError reports a rejected identifier value or tag. It deliberately has no field for the
 // value, which may be personal data: Message and Hint never contain it and are safe to show and
 // to log. Callers add the position (file line, API field).

@@ -314,9 +314,9 @@ func (rep *Report) verdict(maxRate float64) error {
 			With("error_rate", 1.0)
 	case rep.ErrorRate() > max(maxRate, 0):
 		return cleanroom.Errorf(cleanroom.EINVALID,
-			"%.2f%% of the rows were rejected (%d of %d), more than the %.2f%% allowed, so the file was not used; %s.",
+			"%.2f%% of the rows were rejected (%d of %d), more than the %.2f%% the upload's max_error_rate allows, so the file was not used; %s.",
 			100*rep.ErrorRate(), rep.RowsRejected, rep.RowsRead, 100*max(maxRate, 0), see).
-			With("error_rate", rep.ErrorRate())
+			With("error_rate", rep.ErrorRate()).With("max_error_rate", max(maxRate, 0)).Hint(cleanroom.ErrorRateHint)
 	}
 	return nil
 }

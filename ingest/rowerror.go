@@ -42,6 +42,21 @@ const (
 	ReasonTooManySegments = "too_many_segments"
 )
 
+// RowReasons lists every reason a data file's row can be counted under in a [Report]: the
+// rejections (Report.Rejected) and the warnings (Report.Warnings, only ReasonUnknownSegment).
+// Code that explains reports to users (the cohort diagnostics) handles each one; a test keeps
+// the list complete. identity.ReasonBadEmail and identity.ReasonBadPhone are not among them:
+// ingest never normalises raw addresses and numbers.
+var RowReasons = []string{
+	ReasonLineTooLong, ReasonBadUTF8, ReasonColumnCount, ReasonBadQuoting, ReasonUnknownTag,
+	string(identity.ReasonEmpty), string(identity.ReasonTooLong), string(identity.ReasonControlChars),
+	string(identity.ReasonBadChar), string(identity.ReasonRawEmail), string(identity.ReasonRawPhone),
+	string(identity.ReasonMD5), string(identity.ReasonSHA1), string(identity.ReasonWrongLength),
+	string(identity.ReasonNotHex), string(identity.ReasonEmptyHash), string(identity.ReasonZeroMAID),
+	string(identity.ReasonBadUUID), string(identity.ReasonBadIP), string(identity.ReasonBadNumber),
+	ReasonUnknownSegment,
+}
+
 // rowErrorOf returns the RowError at line for a problem identity reported.
 func rowErrorOf(line int64, e *identity.ValueError) RowError {
 	return RowError{Line: line, Reason: string(e.Reason), Message: e.Error(), Hint: e.Hint}

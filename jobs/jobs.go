@@ -261,6 +261,7 @@ func (r *Runner) run(stop context.Context, job *cleanroom.Job) {
 	}
 	now := cleanroom.UTC(r.Now())
 	var retryAt time.Time
+	var shown error // what the job's last error tells its org: never internal text
 	outcome := "succeeded"
 	if err != nil {
 		outcome = "failed"
@@ -268,14 +269,32 @@ func (r *Runner) run(stop context.Context, job *cleanroom.Job) {
 			retryAt = now.Add(Backoff(job.Attempt))
 			outcome = "retried"
 		}
-		log.Warn("job attempt failed", "err", err, "retry_at", retryAt)
+		shown = errors.New(UserMessage(job, err))
+		if retryAt.IsZero() {
+			log.Warn("job failed", "err", err)
+		} else {
+			log.Warn("job attempt failed; it will be retried", "err", err, "retry_at", retryAt)
+		}
 	} else {
 		log.Info("job succeeded", "took", time.Since(start).Round(time.Millisecond))
 	}
-	if ferr := r.Store.FinishJob(bg, job.ID, r.Owner, err, retryAt, now); ferr != nil {
+	if ferr := r.Store.FinishJob(bg, job.ID, r.Owner, shown, retryAt, now); ferr != nil {
 		log.Error("finish job", "err", ferr)
 	}
 	r.finished.WithLabelValues(job.Kind, outcome).Inc()
+}
+
+// UserMessage is what a failed job tells the org it belongs to (its last error, shown by the API
+// and the dashboard): the message and hint of a *cleanroom.Error, which are written for users,
+// or, for any other error (a file, the database, a decryption: text naming internal paths and
+// causes), a generic sentence with the job's number and attempt, which find the detail in the
+// log.
+func UserMessage(job *cleanroom.Job, err error) string {
+	if cleanroom.ErrorCode(err) != cleanroom.EINTERNAL {
+		return cleanroom.ErrorText(err)
+	}
+	return fmt.Sprintf("An internal error stopped the job; the operator finds the details in the log under job %d, attempt %d.",
+		job.ID, job.Attempt)
 }
 
 var (

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -75,7 +76,7 @@ func TestRunnerRetriesThenFails(t *testing.T) {
 	var calls atomic.Int32
 	r.Register("flaky", func(ctx context.Context, j *cleanroom.Job, report func(cleanroom.Progress)) error {
 		calls.Add(1)
-		return errors.New("upstream timed out")
+		return errors.New("upstream timed out reading vaults/x/y: sealed: corrupt data")
 	})
 	ctx := context.Background()
 	j := &cleanroom.Job{Kind: "flaky", MaxAttempts: 3}
@@ -89,7 +90,7 @@ func TestRunnerRetriesThenFails(t *testing.T) {
 		}
 		got, _ := store.FindJob(ctx, j.ID)
 		if attempt < 3 {
-			if got.State != cleanroom.JobQueued || !got.RunAt.After(now) || !strings.Contains(got.LastError, "timed out") {
+			if got.State != cleanroom.JobQueued || !got.RunAt.After(now) || !strings.Contains(got.LastError, "internal error") {
 				t.Fatalf("after attempt %d: %s run_at %v err %q", attempt, got.State, got.RunAt, got.LastError)
 			}
 			// Not runnable before the backoff has passed.
@@ -125,8 +126,57 @@ func TestRunnerPermanentAndPanic(t *testing.T) {
 	if j, _ := store.FindJob(ctx, bad.ID); j.State != cleanroom.JobFailed || j.Attempt != 1 || !strings.Contains(j.LastError, "not a hash") {
 		t.Errorf("invalid input: %s attempt %d %q, want failed at once", j.State, j.Attempt, j.LastError)
 	}
-	if j, _ := store.FindJob(ctx, boom.ID); j.State != cleanroom.JobFailed || !strings.Contains(j.LastError, "panicked") {
+	if j, _ := store.FindJob(ctx, boom.ID); j.State != cleanroom.JobFailed || !strings.Contains(j.LastError, "internal error") || strings.Contains(j.LastError, "nil map") {
 		t.Errorf("panic: %s %q", j.State, j.LastError)
+	}
+}
+
+// TestRunnerLastErrorIsUserSafe: a failed job's last error (what the API and the dashboard
+// show its org) is the message and hint of an error meant for users, and for any other error a
+// generic sentence naming the job and attempt; the detail (paths, causes) goes to the log only,
+// which says retry_at only when there will be a retry.
+func TestRunnerLastErrorIsUserSafe(t *testing.T) {
+	store := sqlite.MustOpen(t)
+	var logs strings.Builder
+	r := jobs.NewRunner(store, slog.New(slog.NewTextHandler(&logs, nil)))
+	internal := fmt.Errorf("vault: open vaults/0b7c/data-sources/9f1e/v3.bin: %w", errors.New("sealed: corrupt data: chunk 4"))
+	r.Register("internal", func(ctx context.Context, j *cleanroom.Job, report func(cleanroom.Progress)) error {
+		return internal
+	})
+	r.Register("wrapped", func(ctx context.Context, j *cleanroom.Job, report func(cleanroom.Progress)) error {
+		return fmt.Errorf("uploads: process vaults/x/y.part: %w",
+			cleanroom.Errorf(cleanroom.EINVALID, "The file has no data rows.").Hint("Upload rows, not only a header.").Wrap(internal))
+	})
+	ctx := context.Background()
+	in := &cleanroom.Job{Kind: "internal", MaxAttempts: 1}
+	wr := &cleanroom.Job{Kind: "wrapped", MaxAttempts: 3}
+	r.Enqueue(ctx, in)
+	r.Enqueue(ctx, wr)
+	r.RunOnce(ctx)
+	r.RunOnce(ctx)
+	j, _ := store.FindJob(ctx, in.ID)
+	want := fmt.Sprintf("internal error stopped the job; the operator finds the details in the log under job %d, attempt 1.", in.ID)
+	if j.State != cleanroom.JobFailed || !strings.HasSuffix(j.LastError, want) {
+		t.Errorf("internal error: %s %q, want it to end %q", j.State, j.LastError, want)
+	}
+	j, _ = store.FindJob(ctx, wr.ID)
+	if j.State != cleanroom.JobFailed || j.LastError != "The file has no data rows. Upload rows, not only a header." {
+		t.Errorf("user error: %s %q", j.State, j.LastError)
+	}
+	for _, id := range []int64{in.ID, wr.ID} {
+		j, _ := store.FindJob(ctx, id)
+		for _, secret := range []string{"vaults/", "sealed", "corrupt", "uploads:"} {
+			if strings.Contains(j.LastError, secret) {
+				t.Errorf("job %d last error %q shows %q", id, j.LastError, secret)
+			}
+		}
+	}
+	log := logs.String()
+	if !strings.Contains(log, "sealed: corrupt data: chunk 4") || !strings.Contains(log, fmt.Sprintf("job=%d", in.ID)) {
+		t.Errorf("the log lacks the detail:\n%s", log)
+	}
+	if strings.Contains(log, "retry_at") {
+		t.Errorf("jobs that will not be retried log a retry time:\n%s", log)
 	}
 }
 
@@ -241,7 +291,7 @@ func TestRunPending(t *testing.T) {
 	})
 	r.Register("flaky", func(ctx context.Context, j *cleanroom.Job, report func(cleanroom.Progress)) error {
 		flaky.Add(1)
-		return errors.New("upstream timed out")
+		return errors.New("upstream timed out reading vaults/x/y: sealed: corrupt data")
 	})
 	ctx := context.Background()
 	for _, kind := range []string{"ok", "flaky", "ok"} {

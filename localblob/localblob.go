@@ -1,6 +1,7 @@
 // Package localblob implements cleanroom.BlobStore on a local directory. Writes go to a temporary
 // file in the target's directory, are fsynced and renamed into place, and the directory is
-// fsynced, so a crash leaves either the old file or the new one.
+// fsynced, so a crash leaves either the old file or the new one, plus perhaps a half-written
+// temporary file, which Open removes.
 package localblob
 
 import (
@@ -11,9 +12,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
 )
@@ -25,25 +26,66 @@ type Dir struct {
 
 var _ cleanroom.BlobStore = (*Dir)(nil)
 
-// Open returns the blob store rooted at root, creating the directory (mode 0700) if needed.
+// tempPrefix starts the name of every temporary file: no key segment can start with a dot.
+const tempPrefix = ".tmp-"
+
+// StaleTemp is how long a temporary file must have gone unchanged for Open to remove it as the
+// remains of a crash. A write in progress (another process sharing the directory, an admin
+// command run beside the server) changes its file all the time, so it is left alone.
+const StaleTemp = 10 * time.Minute
+
+// Open returns the blob store rooted at root, creating the directory (mode 0700) if needed, and
+// removes the temporary files that writes interrupted by a crash left behind (those unchanged
+// for StaleTemp).
 func Open(root string) (*Dir, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("localblob: %w", err)
 	}
-	return &Dir{root: root}, nil
+	d := &Dir{root: root}
+	if _, err := d.RemoveStaleTemp(time.Now().Add(-StaleTemp)); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
-var segment = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+// RemoveStaleTemp removes the temporary files last changed before cutoff and returns how many it
+// removed.
+func (d *Dir) RemoveStaleTemp(cutoff time.Time) (int, error) {
+	n := 0
+	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed meanwhile
+			}
+			return err
+		}
+		if e.IsDir() || !strings.HasPrefix(e.Name(), tempPrefix) {
+			return nil
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // renamed into place meanwhile
+		} else if err != nil {
+			return err
+		}
+		if fi.ModTime().Before(cutoff) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("localblob: remove temporary files: %w", err)
+	}
+	return n, nil
+}
 
 // path checks key and returns its file path.
 func (d *Dir) path(key string) (string, error) {
-	if key == "" || len(key) > 512 {
-		return "", cleanroom.Errorf(cleanroom.EINVALID, "Blob key %q is empty or too long.", key)
-	}
-	for _, s := range strings.Split(key, "/") {
-		if !segment.MatchString(s) {
-			return "", cleanroom.Errorf(cleanroom.EINVALID, "Blob key %q has a bad segment %q.", key, s)
-		}
+	if err := cleanroom.CheckBlobKey(key); err != nil {
+		return "", err
 	}
 	return filepath.Join(d.root, filepath.FromSlash(key)), nil
 }
@@ -58,7 +100,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, fmt.Errorf("localblob: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
 		return 0, fmt.Errorf("localblob: %w", err)
 	}
@@ -91,9 +133,11 @@ func (d *Dir) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Blob %s not found.", key)
+		return nil, fmt.Errorf("localblob: open %s: %w", key, cleanroom.ErrBlobNotFound)
+	} else if err != nil {
+		return nil, fmt.Errorf("localblob: %w", err)
 	}
-	return f, err
+	return f, nil
 }
 
 // Stat implements cleanroom.BlobStore.
@@ -104,9 +148,9 @@ func (d *Dir) Stat(ctx context.Context, key string) (int64, error) {
 	}
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, cleanroom.Errorf(cleanroom.ENOTFOUND, "Blob %s not found.", key)
+		return 0, fmt.Errorf("localblob: stat %s: %w", key, cleanroom.ErrBlobNotFound)
 	} else if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("localblob: %w", err)
 	}
 	return fi.Size(), nil
 }
@@ -130,7 +174,7 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".tmp-") {
+		if e.IsDir() || strings.HasPrefix(e.Name(), tempPrefix) {
 			return nil
 		}
 		rel, err := filepath.Rel(d.root, p)

@@ -1,89 +1,78 @@
 package localblob_test
 
 import (
-	"context"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/blobtest"
 	"github.com/cleanroom-oss/cleanroom/localblob"
 )
 
-func TestDir(t *testing.T) {
-	ctx := context.Background()
+func TestConformance(t *testing.T) {
+	blobtest.Run(t, func(t *testing.T) cleanroom.BlobStore {
+		d, err := localblob.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+// A failed write leaves no temporary file behind.
+func TestFailedPutLeavesNoTemporaryFile(t *testing.T) {
+	root := t.TempDir()
+	d, _ := localblob.Open(root)
+	d.Put(t.Context(), "k", strings.NewReader("old"))
+	if _, err := d.Put(t.Context(), "k", iotestErrReader{}); err == nil {
+		t.Fatal("put from a failing reader succeeded")
+	}
+	entries, _ := os.ReadDir(root)
+	if len(entries) != 1 {
+		t.Errorf("files left: %v", entries)
+	}
+}
+
+type iotestErrReader struct{}
+
+func (iotestErrReader) Read([]byte) (int, error) { return 0, os.ErrClosed }
+
+// Temporary files that a crash left half-written are removed when the store opens; a write in
+// progress (a fresh temporary file) is not.
+func TestOpenRemovesStaleTemporaryFiles(t *testing.T) {
 	root := t.TempDir()
 	d, err := localblob.Open(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := d.Put(ctx, "vaults/a/v1.bin", strings.NewReader("hello")); err != nil || n != 5 {
-		t.Fatalf("put: n=%d err=%v", n, err)
-	}
-	if _, err := d.Put(ctx, "vaults/a/v1.bin", strings.NewReader("hello, again")); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := d.Open(ctx, "vaults/a/v1.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	if string(b) != "hello, again" {
-		t.Errorf("read %q", b)
-	}
-	if n, err := d.Stat(ctx, "vaults/a/v1.bin"); err != nil || n != 12 {
-		t.Errorf("stat: %d %v", n, err)
-	}
-	d.Put(ctx, "vaults/b/x", strings.NewReader("x"))
-	keys, err := d.List(ctx, "vaults/a/")
-	if err != nil || len(keys) != 1 || keys[0] != "vaults/a/v1.bin" {
-		t.Errorf("list = %v %v", keys, err)
-	}
-	if err := d.Delete(ctx, "vaults/a/v1.bin"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Open(ctx, "vaults/a/v1.bin"); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
-		t.Errorf("open deleted: %v", err)
-	}
-	if err := d.Delete(ctx, "vaults/a/v1.bin"); err != nil {
-		t.Errorf("second delete: %v", err)
-	}
-	for _, bad := range []string{"", "../x", "a//b", "A/b", "/abs", "a/.hidden"} {
-		if _, err := d.Put(ctx, bad, strings.NewReader("x")); cleanroom.ErrorCode(err) != cleanroom.EINVALID {
-			t.Errorf("key %q: err = %v, want invalid", bad, err)
+	d.Put(t.Context(), "vaults/a/v1", strings.NewReader("kept"))
+	stale := []string{filepath.Join(root, ".tmp-123"), filepath.Join(root, "vaults", "a", ".tmp-456"), filepath.Join(root, "uploads", "u", ".tmp-789")}
+	fresh := filepath.Join(root, "vaults", "a", ".tmp-now")
+	old := time.Now().Add(-localblob.StaleTemp - time.Minute)
+	for _, p := range append(stale, fresh) {
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		if err := os.WriteFile(p, []byte("half a file"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if p != fresh {
+			os.Chtimes(p, old, old)
 		}
 	}
-}
-
-type failingReader struct{ n int }
-
-func (f *failingReader) Read(p []byte) (int, error) {
-	if f.n > 0 {
-		f.n--
-		return copy(p, "partial"), nil
+	if _, err := localblob.Open(root); err != nil {
+		t.Fatal(err)
 	}
-	return 0, errors.New("connection reset")
-}
-
-// A failed write must leave the previous file intact and no temporary file behind.
-func TestPutFailureKeepsOldFile(t *testing.T) {
-	ctx := context.Background()
-	root := t.TempDir()
-	d, _ := localblob.Open(root)
-	d.Put(ctx, "k", strings.NewReader("old"))
-	if _, err := d.Put(ctx, "k", &failingReader{n: 3}); err == nil {
-		t.Fatal("put from a failing reader succeeded")
+	for _, p := range stale {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left after a restart (%v)", p, err)
+		}
 	}
-	b, err := os.ReadFile(filepath.Join(root, "k"))
-	if err != nil || string(b) != "old" {
-		t.Errorf("old file = %q, %v", b, err)
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a write in progress was removed: %v", err)
 	}
-	entries, _ := os.ReadDir(root)
-	if len(entries) != 1 {
-		t.Errorf("temporary files left: %v", entries)
+	if b, err := os.ReadFile(filepath.Join(root, "vaults", "a", "v1")); err != nil || string(b) != "kept" {
+		t.Errorf("a stored file: %q %v", b, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/match/matchtest"
 	"github.com/cleanroom-oss/cleanroom/vault"
@@ -82,9 +83,9 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.Fatal(err)
 	}
 	sources := map[string]*match.Result{"crm": res, "web": res}
-	q := match.Query{Op: match.OpAll, Country: []string{"US", "DE"}, Conditions: []match.Condition{
+	q := cleanroom.CohortQuery{Op: cleanroom.OpAll, Country: []string{"US", "DE"}, Conditions: []cleanroom.Condition{
 		{DataSource: "crm", Segment: "s0"},
-		{Op: match.OpAny, Conditions: []match.Condition{{DataSource: "web", Segment: "s1"}, {DataSource: "web", Segment: "s2"}}},
+		{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: "web", Segment: "s1"}, {DataSource: "web", Segment: "s2"}}},
 	}}
 	for b.Loop() {
 		if _, err := match.Evaluate(q, match.Resolver(sources, pub), pub); err != nil {

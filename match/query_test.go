@@ -59,20 +59,20 @@ func newQueryWorld(r *rand.Rand) queryWorld {
 	return w
 }
 
-func (w queryWorld) randomLeaf(r *rand.Rand) match.Condition {
+func (w queryWorld) randomLeaf(r *rand.Rand) cleanroom.Condition {
 	if r.IntN(3) == 0 {
-		return match.Condition{PublisherCohort: w.pub.Cohorts[r.IntN(len(w.pub.Cohorts))].ID}
+		return cleanroom.Condition{PublisherCohort: w.pub.Cohorts[r.IntN(len(w.pub.Cohorts))].ID}
 	}
-	return match.Condition{DataSource: []string{"ds1", "ds2"}[r.IntN(2)], Segment: []string{"", "a", "b", "c"}[r.IntN(4)]}
+	return cleanroom.Condition{DataSource: []string{"ds1", "ds2"}[r.IntN(2)], Segment: []string{"", "a", "b", "c"}[r.IntN(4)]}
 }
 
-func randomOp(r *rand.Rand) string { return []string{match.OpAll, match.OpAny}[r.IntN(2)] }
+func randomOp(r *rand.Rand) string { return []string{cleanroom.OpAll, cleanroom.OpAny}[r.IntN(2)] }
 
-func (w queryWorld) randomQuery(r *rand.Rand) match.Query {
-	q := match.Query{Op: randomOp(r)}
+func (w queryWorld) randomQuery(r *rand.Rand) cleanroom.CohortQuery {
+	q := cleanroom.CohortQuery{Op: randomOp(r)}
 	for range 1 + r.IntN(4) {
 		if r.IntN(3) == 0 {
-			g := match.Condition{Op: randomOp(r)}
+			g := cleanroom.Condition{Op: randomOp(r)}
 			for range 1 + r.IntN(3) {
 				g.Conditions = append(g.Conditions, w.randomLeaf(r))
 			}
@@ -90,9 +90,9 @@ func (w queryWorld) randomQuery(r *rand.Rand) match.Query {
 }
 
 // naiveEval evaluates q with maps.
-func (w queryWorld) naiveEval(q match.Query) map[uint32]bool {
-	var leaf func(c match.Condition) map[uint32]bool
-	group := func(op string, conds []match.Condition) map[uint32]bool {
+func (w queryWorld) naiveEval(q cleanroom.CohortQuery) map[uint32]bool {
+	var leaf func(c cleanroom.Condition) map[uint32]bool
+	group := func(op string, conds []cleanroom.Condition) map[uint32]bool {
 		var acc map[uint32]bool
 		for i, c := range conds {
 			s := leaf(c)
@@ -102,7 +102,7 @@ func (w queryWorld) naiveEval(q match.Query) map[uint32]bool {
 			}
 			next := map[uint32]bool{}
 			for o := range w.pub.Users {
-				if op == match.OpAll && acc[o] && s[o] || op == match.OpAny && (acc[o] || s[o]) {
+				if op == cleanroom.OpAll && acc[o] && s[o] || op == cleanroom.OpAny && (acc[o] || s[o]) {
 					next[o] = true
 				}
 			}
@@ -110,7 +110,7 @@ func (w queryWorld) naiveEval(q match.Query) map[uint32]bool {
 		}
 		return acc
 	}
-	leaf = func(c match.Condition) map[uint32]bool {
+	leaf = func(c cleanroom.Condition) map[uint32]bool {
 		switch {
 		case c.IsGroup():
 			return group(c.Op, c.Conditions)
@@ -165,7 +165,7 @@ func TestEvaluateLeavesInputs(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 2))
 	w := newQueryWorld(r)
 	before := w.sources["ds1"].Matched[0].Clone()
-	q := match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: "ds1", Segment: "a"}}, Country: []string{"US"}}
+	q := cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: "ds1", Segment: "a"}}, Country: []string{"US"}}
 	if _, err := match.Evaluate(q, match.Resolver(w.sources, w.pub), w.pub); err != nil {
 		t.Fatal(err)
 	}
@@ -179,13 +179,13 @@ func TestQueryJSON(t *testing.T) {
 		{"data_source": "ds1", "segment": "a"},
 		{"op": "any", "conditions": [{"publisher_cohort": "c1"}, {"data_source": "ds2", "segment": "b"}]}
 	], "country": ["DE", "FR"]}`
-	var q match.Query
+	var q cleanroom.CohortQuery
 	if err := json.Unmarshal([]byte(js), &q); err != nil {
 		t.Fatal(err)
 	}
-	want := match.Query{Op: "all", Country: []string{"DE", "FR"}, Conditions: []match.Condition{
+	want := cleanroom.CohortQuery{Op: "all", Country: []string{"DE", "FR"}, Conditions: []cleanroom.Condition{
 		{DataSource: "ds1", Segment: "a"},
-		{Op: "any", Conditions: []match.Condition{{PublisherCohort: "c1"}, {DataSource: "ds2", Segment: "b"}}},
+		{Op: "any", Conditions: []cleanroom.Condition{{PublisherCohort: "c1"}, {DataSource: "ds2", Segment: "b"}}},
 	}}
 	if diff := cmp.Diff(want, q); diff != "" {
 		t.Fatalf("decoded (-want +got):\n%s", diff)
@@ -197,7 +197,7 @@ func TestQueryJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back match.Query
+	var back cleanroom.CohortQuery
 	if err := json.Unmarshal(out, &back); err != nil || !cmp.Equal(q, back) {
 		t.Fatalf("round trip: %s, %v", out, err)
 	}
@@ -207,19 +207,19 @@ func TestQueryJSON(t *testing.T) {
 }
 
 func TestQueryValidate(t *testing.T) {
-	leaf := match.Condition{DataSource: "ds1", Segment: "a"}
-	leaves := func(n int) []match.Condition {
-		c := make([]match.Condition, n)
+	leaf := cleanroom.Condition{DataSource: "ds1", Segment: "a"}
+	leaves := func(n int) []cleanroom.Condition {
+		c := make([]cleanroom.Condition, n)
 		for i := range c {
 			c[i] = leaf
 		}
 		return c
 	}
-	ok := []match.Query{
+	ok := []cleanroom.CohortQuery{
 		{Op: "any", Conditions: leaves(1)},
-		{Op: "all", Conditions: leaves(match.MaxConditions)},
-		{Op: "all", Conditions: []match.Condition{{DataSource: "ds1"}}}, // the whole data source
-		{Op: "all", Conditions: []match.Condition{{Op: "any", Conditions: leaves(98)}, leaf}},
+		{Op: "all", Conditions: leaves(cleanroom.MaxConditions)},
+		{Op: "all", Conditions: []cleanroom.Condition{{DataSource: "ds1"}}}, // the whole data source
+		{Op: "all", Conditions: []cleanroom.Condition{{Op: "any", Conditions: leaves(98)}, leaf}},
 		{Op: "any", Conditions: leaves(2), Country: []string{"US", "GB"}},
 	}
 	for i, q := range ok {
@@ -227,22 +227,22 @@ func TestQueryValidate(t *testing.T) {
 			t.Errorf("valid query %d: %v", i, err)
 		}
 	}
-	bad := map[string]match.Query{
+	bad := map[string]cleanroom.CohortQuery{
 		"no op":              {Conditions: leaves(1)},
 		"unknown op":         {Op: "none", Conditions: leaves(1)},
 		"no conditions":      {Op: "all"},
-		"empty group":        {Op: "all", Conditions: []match.Condition{{Op: "any"}}},
-		"group without op":   {Op: "all", Conditions: []match.Condition{{Conditions: leaves(1)}}},
-		"too deep":           {Op: "all", Conditions: []match.Condition{{Op: "any", Conditions: []match.Condition{{Op: "all", Conditions: leaves(1)}}}}},
-		"too many":           {Op: "all", Conditions: leaves(match.MaxConditions + 1)},
-		"too many nested":    {Op: "all", Conditions: []match.Condition{{Op: "any", Conditions: leaves(99)}, leaf}},
-		"group and leaf":     {Op: "all", Conditions: []match.Condition{{Op: "any", DataSource: "ds1", Conditions: leaves(1)}}},
-		"cohort and segment": {Op: "all", Conditions: []match.Condition{{PublisherCohort: "c1", DataSource: "ds1"}}},
-		"segment without ds": {Op: "all", Conditions: []match.Condition{{Segment: "a"}}},
-		"empty condition":    {Op: "all", Conditions: []match.Condition{{}}},
+		"empty group":        {Op: "all", Conditions: []cleanroom.Condition{{Op: "any"}}},
+		"group without op":   {Op: "all", Conditions: []cleanroom.Condition{{Conditions: leaves(1)}}},
+		"too deep":           {Op: "all", Conditions: []cleanroom.Condition{{Op: "any", Conditions: []cleanroom.Condition{{Op: "all", Conditions: leaves(1)}}}}},
+		"too many":           {Op: "all", Conditions: leaves(cleanroom.MaxConditions + 1)},
+		"too many nested":    {Op: "all", Conditions: []cleanroom.Condition{{Op: "any", Conditions: leaves(99)}, leaf}},
+		"group and leaf":     {Op: "all", Conditions: []cleanroom.Condition{{Op: "any", DataSource: "ds1", Conditions: leaves(1)}}},
+		"cohort and segment": {Op: "all", Conditions: []cleanroom.Condition{{PublisherCohort: "c1", DataSource: "ds1"}}},
+		"segment without ds": {Op: "all", Conditions: []cleanroom.Condition{{Segment: "a"}}},
+		"empty condition":    {Op: "all", Conditions: []cleanroom.Condition{{}}},
 		"lowercase country":  {Op: "all", Conditions: leaves(1), Country: []string{"de"}},
 		"three letters":      {Op: "all", Conditions: leaves(1), Country: []string{"USA"}},
-		"too many countries": {Op: "all", Conditions: leaves(1), Country: strings.Split(strings.Repeat("US,", match.MaxCountries+1), ",")[:match.MaxCountries+1]},
+		"too many countries": {Op: "all", Conditions: leaves(1), Country: strings.Split(strings.Repeat("US,", cleanroom.MaxCountries+1), ",")[:cleanroom.MaxCountries+1]},
 	}
 	for name, q := range bad {
 		err := q.Validate()
@@ -258,24 +258,56 @@ func TestQueryValidate(t *testing.T) {
 
 func TestResolverErrors(t *testing.T) {
 	w := newQueryWorld(rand.New(rand.NewPCG(4, 4)))
-	for name, c := range map[string]match.Condition{
+	for name, c := range map[string]cleanroom.Condition{
 		"unknown data source": {DataSource: "nope", Segment: "a"},
 		"unknown segment":     {DataSource: "ds1", Segment: "nope"},
 		"unknown cohort":      {PublisherCohort: "nope"},
 	} {
-		q := match.Query{Op: match.OpAny, Conditions: []match.Condition{c}}
+		q := cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{c}}
 		if _, err := match.Evaluate(q, match.Resolver(w.sources, w.pub), w.pub); cleanroom.ErrorCode(err) != cleanroom.EINVALID {
 			t.Errorf("%s: error %v, want EINVALID", name, err)
 		}
 	}
 	boom := errors.New("boom")
-	q := match.Query{Op: match.OpAll, Conditions: []match.Condition{{PublisherCohort: "c0"}}}
-	if _, err := match.Evaluate(q, func(match.Condition) (*roaring.Bitmap, error) { return nil, boom }, w.pub); !errors.Is(err, boom) {
+	q := cleanroom.CohortQuery{Op: cleanroom.OpAll, Conditions: []cleanroom.Condition{{PublisherCohort: "c0"}}}
+	if _, err := match.Evaluate(q, func(cleanroom.Condition) (*roaring.Bitmap, error) { return nil, boom }, w.pub); !errors.Is(err, boom) {
 		t.Errorf("lookup error %v not returned", err)
 	}
 	// A nil bitmap is empty.
-	got, err := match.Evaluate(q, func(match.Condition) (*roaring.Bitmap, error) { return nil, nil }, w.pub)
+	got, err := match.Evaluate(q, func(cleanroom.Condition) (*roaring.Bitmap, error) { return nil, nil }, w.pub)
 	if err != nil || !got.IsEmpty() {
 		t.Errorf("nil lookup: %v, %v", got, err)
+	}
+}
+
+// TestQueryValidateIDs: NUL and other control characters (and spaces, commas, over-long IDs) in
+// the IDs a query names are refused, with an error naming the field where the ID is.
+func TestQueryValidateIDs(t *testing.T) {
+	leaf := cleanroom.Condition{DataSource: "ds1", Segment: "a"}
+	for _, c := range []struct {
+		name  string
+		q     cleanroom.CohortQuery
+		field string
+		msg   string
+	}{
+		{"NUL in a segment", cleanroom.CohortQuery{Op: "any", Conditions: []cleanroom.Condition{leaf, {DataSource: "ds1", Segment: "a\x00b"}}},
+			"query.conditions[1].segment", "control character"},
+		{"line break in a publisher cohort", cleanroom.CohortQuery{Op: "any", Conditions: []cleanroom.Condition{{PublisherCohort: "c1\n"}}},
+			"query.conditions[0].publisher_cohort", "control character"},
+		{"escape in a nested cohort", cleanroom.CohortQuery{Op: "all", Conditions: []cleanroom.Condition{leaf,
+			{Op: "any", Conditions: []cleanroom.Condition{leaf, {PublisherCohort: "\x1b[31m"}}}}},
+			"query.conditions[1].conditions[1].publisher_cohort", "control character"},
+		{"DEL in a data source", cleanroom.CohortQuery{Op: "any", Conditions: []cleanroom.Condition{{DataSource: "ds\x7f", Segment: "a"}}},
+			"query.conditions[0].data_source", "control character"},
+		{"space in a segment", cleanroom.CohortQuery{Op: "any", Conditions: []cleanroom.Condition{{DataSource: "ds1", Segment: "a b"}}},
+			"query.conditions[0].segment", "space"},
+		{"long cohort", cleanroom.CohortQuery{Op: "any", Conditions: []cleanroom.Condition{{PublisherCohort: strings.Repeat("c", 129)}}},
+			"query.conditions[0].publisher_cohort", "1 to 128"},
+	} {
+		err := c.q.Validate()
+		if cleanroom.ErrorCode(err) != cleanroom.EINVALID || cleanroom.ErrorDetails(err)["field"] != c.field ||
+			!strings.Contains(cleanroom.ErrorMessage(err), c.msg) {
+			t.Errorf("%s: %v (details %v), want EINVALID on %s mentioning %q", c.name, err, cleanroom.ErrorDetails(err), c.field, c.msg)
+		}
 	}
 }

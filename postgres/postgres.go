@@ -34,6 +34,8 @@ var Dialect = sqlstore.Dialect{
 	// One lock per schema: instances starting together take turns migrating, while databases
 	// that hold several schemas (test runs) migrate them side by side.
 	MigrationLock: `SELECT pg_advisory_xact_lock(hashtext('cleanroom.migrate.' || COALESCE(current_schema(), '')))`,
+	// Per schema too, so that test runs sharing a database do not pass over each other's jobs.
+	SerialLock: `SELECT pg_try_advisory_xact_lock(hashtext('cleanroom.jobs.' || COALESCE(current_schema(), '') || '.' || ?))`,
 }
 
 // uniqueViolation is PostgreSQL's SQLSTATE for a unique or primary key violation.

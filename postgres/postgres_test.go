@@ -1,11 +1,17 @@
 package postgres_test
 
 import (
+	"fmt"
+	"io/fs"
 	"sync"
 	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/postgres"
+	"github.com/cleanroom-oss/cleanroom/sqlstore"
 	"github.com/cleanroom-oss/cleanroom/storetest"
 )
 
@@ -55,4 +61,51 @@ func TestTwoInstancesShareTheQueue(t *testing.T) {
 		stores = append(stores, db)
 	}
 	storetest.ConcurrentClaims(t, 2, stores...)
+}
+
+func TestSerialJobsAcrossInstances(t *testing.T) {
+	cfg := postgres.TestSchema(t)
+	var stores []cleanroom.Store
+	for range 2 {
+		db, err := postgres.OpenConfig(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		stores = append(stores, db)
+	}
+	storetest.ConcurrentSerialClaims(t, 3, stores...)
+}
+
+func TestMigratedBridges(t *testing.T) {
+	cfg := postgres.TestSchema(t)
+	raw := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { raw.Close() })
+	sub := fstest.MapFS{}
+	names, _ := fs.Glob(postgres.Migrations, "*.sql")
+	for _, n := range names {
+		var v int
+		fmt.Sscanf(n, "%d_", &v)
+		if v <= 5 {
+			b, _ := fs.ReadFile(postgres.Migrations, n)
+			sub[n] = &fstest.MapFile{Data: b}
+		}
+	}
+	old, err := sqlstore.New(postgres.Dialect, raw, raw, sub)
+	if err == nil {
+		err = old.Migrate(t.Context())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.MigratedBridges(t, raw, sqlstore.DollarPlaceholders, func() cleanroom.Store {
+		s, err := sqlstore.New(postgres.Dialect, raw, raw, postgres.Migrations)
+		if err == nil {
+			err = s.Migrate(t.Context())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }

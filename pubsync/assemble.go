@@ -134,9 +134,9 @@ func (s *syncer) assemble(ctx context.Context) (*vault.PublisherVersion, error) 
 	}
 	rep.Users = int64(users)
 	if rep.Rows > 0 && float64(rep.RowsWithErrors) > s.cfg.MaxErrorRate*float64(rep.Rows) {
-		return nil, cleanroom.Errorf(cleanroom.EINVALID, "%d of %d rows (%.1f%%) have errors; the limit is %.1f%%, so nothing was imported.",
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "%d of %d rows (%.1f%%) have errors; the upload's max_error_rate allows %.1f%%, so nothing was imported.",
 			rep.RowsWithErrors, rep.Rows, 100*float64(rep.RowsWithErrors)/float64(rep.Rows), 100*s.cfg.MaxErrorRate).
-			Hint("Fix the rows listed in the report and upload the file again.")
+			With("max_error_rate", s.cfg.MaxErrorRate).Hint(cleanroom.ErrorRateHint)
 	}
 
 	v := &vault.PublisherVersion{

@@ -2,11 +2,16 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
+	"github.com/cleanroom-oss/cleanroom/sqlstore"
 	"github.com/cleanroom-oss/cleanroom/storetest"
 )
 
@@ -93,4 +98,63 @@ func TestTwoInstancesShareTheQueue(t *testing.T) {
 		stores = append(stores, db)
 	}
 	storetest.ConcurrentClaims(t, 2, stores...)
+}
+
+func TestSerialJobsAcrossInstances(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	var stores []cleanroom.Store
+	for range 2 {
+		db, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		stores = append(stores, db)
+	}
+	storetest.ConcurrentSerialClaims(t, 2, stores...)
+}
+
+// migrationsUpTo returns the migrations of fsys numbered up to last.
+func migrationsUpTo(t *testing.T, fsys fs.FS, last int) fstest.MapFS {
+	out := fstest.MapFS{}
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		var v int
+		fmt.Sscanf(n, "%d_", &v)
+		if v <= last {
+			b, _ := fs.ReadFile(fsys, n)
+			out[n] = &fstest.MapFile{Data: b}
+		}
+	}
+	return out
+}
+
+func TestMigratedBridges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite", path+"?_foreign_keys=1&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetMaxOpenConns(1)
+	t.Cleanup(func() { raw.Close() })
+	old, err := sqlstore.New(sqlite.Dialect, raw, raw, migrationsUpTo(t, sqlite.Migrations, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MigratedBridges(t, raw, func(q string) string { return q }, func() cleanroom.Store {
+		s, err := sqlstore.New(sqlite.Dialect, raw, raw, sqlite.Migrations)
+		if err == nil {
+			err = s.Migrate(t.Context())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 )
 
-const auditColumns = `time, request_id, actor_user_id, actor_token_id, org_id, partner_org_id, action, target_type, target_id, details`
+const auditColumns = `time, request_id, actor_user_id, actor_kind, actor_token_id, org_id, partner_org_id, action, target_type, target_id, details`
 
 // AppendAudit stores e and sets its ID. IDs increase with every entry. A zero e.Time becomes the
 // store clock's time; e.Time is written back normalised (UTC, microseconds).
@@ -22,8 +22,8 @@ func (db *DB) AppendAudit(ctx context.Context, e *cleanroom.AuditEntry) error {
 		details = string(b)
 	}
 	e.Time = db.orNow(e.Time)
-	err := db.write.QueryRowContext(ctx, db.q(`INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		micros(e.Time), e.RequestID, e.ActorUserID, e.ActorTokenID, e.OrgID, e.PartnerOrgID,
+	err := db.write.QueryRowContext(ctx, db.q(`INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		micros(e.Time), e.RequestID, e.ActorUserID, e.ActorKind, e.ActorTokenID, e.OrgID, e.PartnerOrgID,
 		e.Action, e.TargetType, e.TargetID, details).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: append audit: %w", err)
@@ -68,7 +68,7 @@ func scanAudit(s scanner) (*cleanroom.AuditEntry, error) {
 		t       int64
 		details string
 	)
-	err := s.Scan(&e.ID, &t, &e.RequestID, &e.ActorUserID, &e.ActorTokenID, &e.OrgID, &e.PartnerOrgID,
+	err := s.Scan(&e.ID, &t, &e.RequestID, &e.ActorUserID, &e.ActorKind, &e.ActorTokenID, &e.OrgID, &e.PartnerOrgID,
 		&e.Action, &e.TargetType, &e.TargetID, &details)
 	if err != nil {
 		return nil, err

@@ -188,6 +188,23 @@ func (db *DB) DeleteSession(ctx context.Context, hash []byte) error {
 	return nil
 }
 
+// DeleteUserSessions removes every session of userID except the one whose hash is keep (nil
+// keeps none) and returns how many it removed.
+func (db *DB) DeleteUserSessions(ctx context.Context, userID string, keep []byte) (int, error) {
+	if keep == nil {
+		keep = []byte{} // no session has an empty hash
+	}
+	res, err := db.write.ExecContext(ctx, db.q(`DELETE FROM sessions WHERE user_id = ? AND hash <> ?`), userID, keep)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete user sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete user sessions: %w", err)
+	}
+	return int(n), nil
+}
+
 // DeleteExpiredSessions removes sessions whose expiry is not after now and returns how many: the
 // same sessions that FindSession no longer returns.
 func (db *DB) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {

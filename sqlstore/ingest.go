@@ -25,11 +25,12 @@ import (
 // cannot both be recorded.
 //
 // Versions are numbered 1, 2, ... per owner, and current_versions points each owner at one of
-// them. CreateVersion writes the owner's current_versions row before it numbers the new version,
-// so concurrent creations for one owner take turns on that row (on SQLite, on the write lock).
+// them. CreateVersion moves the owner's current_versions row, if it still points at the version
+// the new one was built on, before it numbers the new version, so concurrent creations for one
+// owner take turns on that row (on SQLite, on the write lock) and only one of them wins a base.
 
 const uploadColumns = `id, org_id, target, target_id, name, size, received, parts, state, sha256, hash_state, wrapped_key,
-	job_id, report, error, version_id, created_by, created_at, updated_at, max_error_rate`
+	job_id, report, error, version_id, created_by, created_at, updated_at, max_error_rate, confirm_drop`
 
 func scanUpload(s scanner) (*cleanroom.Upload, error) {
 	var (
@@ -39,7 +40,7 @@ func scanUpload(s scanner) (*cleanroom.Upload, error) {
 		crt, updt      int64
 	)
 	err := s.Scan(&u.ID, &u.OrgID, &u.Target, &u.TargetID, &u.Name, &u.Size, &u.Received, &u.Parts, &u.State, &u.SHA256,
-		&hashState, &key, &u.JobID, &report, &u.Error, &u.VersionID, &u.CreatedBy, &crt, &updt, &u.MaxErrorRate)
+		&hashState, &key, &u.JobID, &report, &u.Error, &u.VersionID, &u.CreatedBy, &crt, &updt, &u.MaxErrorRate, &u.ConfirmDrop)
 	if err != nil {
 		return nil, err
 	}
@@ -120,10 +121,10 @@ func (db *DB) CreateUpload(ctx context.Context, u *cleanroom.Upload) error {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO uploads (`+uploadColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			u.ID, u.OrgID, string(u.Target), u.TargetID, u.Name, u.Size, u.Received, u.Parts, string(u.State), u.SHA256,
 			notNullBytes(u.HashState), notNullBytes(u.WrappedKey), u.JobID, report, u.Error, u.VersionID, u.CreatedBy,
-			micros(u.CreatedAt), micros(u.UpdatedAt), u.MaxErrorRate)
+			micros(u.CreatedAt), micros(u.UpdatedAt), u.MaxErrorRate, u.ConfirmDrop)
 		switch {
 		case db.dialect.IsUniqueViolation(err):
 			return cleanroom.Errorf(cleanroom.ECONFLICT, "An upload with this ID already exists.").Wrap(err)
@@ -314,6 +315,20 @@ func (db *DB) DeleteUploadParts(ctx context.Context, uploadID string) error {
 	return nil
 }
 
+// DeleteUploads removes every upload to a target; their parts' records go with them (ON DELETE
+// CASCADE). It returns how many uploads it removed.
+func (db *DB) DeleteUploads(ctx context.Context, target cleanroom.UploadTarget, targetID string) (int, error) {
+	res, err := db.write.ExecContext(ctx, db.q(`DELETE FROM uploads WHERE target = ? AND target_id = ?`), string(target), targetID)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete uploads: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete uploads: %w", err)
+	}
+	return int(n), nil
+}
+
 // PutTaxonomy stores body as the owner's taxonomy, replacing any, with the time now (the store
 // clock's when zero). body must be JSON; it is stored and read back byte for byte. The owner is
 // not checked, and deleting it does not delete its taxonomy.
@@ -347,6 +362,14 @@ func (db *DB) FindTaxonomy(ctx context.Context, ownerID string) (json.RawMessage
 	return json.RawMessage(body), nil
 }
 
+// DeleteTaxonomy removes the owner's taxonomy, if it has one.
+func (db *DB) DeleteTaxonomy(ctx context.Context, ownerID string) error {
+	if _, err := db.write.ExecContext(ctx, db.q(`DELETE FROM taxonomies WHERE owner_id = ?`), ownerID); err != nil {
+		return fmt.Errorf("sqlstore: delete taxonomy: %w", err)
+	}
+	return nil
+}
+
 const versionColumns = `id, org_id, owner_type, owner_id, seq, blob_key, wrapped_key, bytes, rows, stats, upload_id, created_at`
 
 func scanVersion(s scanner) (*cleanroom.Version, error) {
@@ -367,16 +390,20 @@ func scanVersion(s scanner) (*cleanroom.Version, error) {
 func errVersionNotFound() error { return cleanroom.Errorf(cleanroom.ENOTFOUND, "Version not found.") }
 
 // CreateVersion inserts v with the next Seq for its owner (1 for the first; one more than the
-// highest stored, so a deleted newest version's Seq is used again) and makes it the owner's
-// current version, in one transaction. A zero CreatedAt becomes the store clock's time; Seq and
-// CreatedAt are written back normalised, and so are an empty WrappedKey or Stats (as nil).
-// Returns ENOTFOUND if the org does not exist and ECONFLICT if the ID is taken.
+// highest stored, so a deleted newest version's Seq is used again) and makes it the owner's current
+// version, in one transaction, if the owner's current version is still base ("" for none). A zero
+// CreatedAt becomes the store clock's time; Seq and CreatedAt are written back normalised, and so
+// are an empty WrappedKey or Stats (as nil). Returns ECONFLICT ("The current version changed while
+// this one was being built.", with the current version's ID as the detail "current") if base is
+// no longer current, ECONFLICT if the ID is taken, and ENOTFOUND if the org does not exist.
 //
-// Concurrent creations for one owner take turns: each first points the owner's current_versions
-// row at the new version, which locks that row (or, for the owner's first version, makes a
-// concurrent insert of it wait for this transaction), and only then numbers the version. The
-// pointer's foreign key is checked at commit, when the version exists.
-func (db *DB) CreateVersion(ctx context.Context, v *cleanroom.Version) error {
+// The pointer is moved by a conditional write on the owner's current_versions row: an UPDATE
+// whose WHERE names base, or, for an owner without a current version, an INSERT that does nothing
+// if a row exists. Two creations on one base therefore take turns on that row (PostgreSQL's row
+// lock, or the unique key for a first version; SQLite's write lock), and the second finds the
+// row changed and fails. Only then is the version numbered. The pointer's foreign key is checked
+// at commit, when the version exists.
+func (db *DB) CreateVersion(ctx context.Context, v *cleanroom.Version, base string) error {
 	stats, err := encodeJSON("stats", v.Stats)
 	if err != nil {
 		return fmt.Errorf("sqlstore: create version: %w", err)
@@ -394,13 +421,27 @@ func (db *DB) CreateVersion(ctx context.Context, v *cleanroom.Version) error {
 		taken := func(err error) error {
 			return cleanroom.Errorf(cleanroom.ECONFLICT, "A version with this ID already exists.").Wrap(err)
 		}
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO current_versions (owner_id, version_id) VALUES (?, ?)
-			ON CONFLICT (owner_id) DO UPDATE SET version_id = excluded.version_id`), v.OwnerID, v.ID)
+		var moved bool
+		var err error
+		if base == "" {
+			moved, err = execOne(ctx, tx, db.q(`INSERT INTO current_versions (owner_id, version_id) VALUES (?, ?)
+				ON CONFLICT (owner_id) DO NOTHING`), v.OwnerID, v.ID)
+		} else {
+			moved, err = execOne(ctx, tx, db.q(`UPDATE current_versions SET version_id = ? WHERE owner_id = ? AND version_id = ?`),
+				v.ID, v.OwnerID, base)
+		}
 		switch {
 		case db.dialect.IsUniqueViolation(err):
 			return taken(err)
 		case err != nil:
 			return fmt.Errorf("sqlstore: create version: set current: %w", err)
+		case !moved:
+			var cur string
+			err := tx.QueryRowContext(ctx, db.q(`SELECT version_id FROM current_versions WHERE owner_id = ?`), v.OwnerID).Scan(&cur)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("sqlstore: create version: %w", err)
+			}
+			return cleanroom.Errorf(cleanroom.ECONFLICT, "The current version changed while this one was being built.").With("current", cur)
 		}
 		if err := tx.QueryRowContext(ctx, db.q(`SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE owner_id = ?`), v.OwnerID).Scan(&seq); err != nil {
 			return fmt.Errorf("sqlstore: create version: %w", err)

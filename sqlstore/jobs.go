@@ -22,9 +22,17 @@ import (
 //
 // Attempts: ClaimJob counts one; ReleaseJob gives it back (attempt - 1), as a job handed back at
 // shutdown did not really run.
+//
+// Serialised jobs: a job with a serial_key is only a candidate while no other job of its key is
+// older and unfinished, or running with a live lease. On SQLite the claim's write transaction
+// makes that check and the claim one step. On PostgreSQL a claimer could still decide on a
+// snapshot that misses another's claim in flight (two jobs of a key committed out of ID order and
+// claimed at once), so it also takes a transaction-scoped advisory lock on the key without waiting
+// (Dialect.SerialLock; a key locked by another claimer is passed over this time) and checks again
+// with a fresh snapshot: claims of one key are decided one after the other.
 
 const jobColumns = `id, kind, org_id, args, state, attempt, max_attempts, run_at, lease_owner, lease_until,
-	progress_done, progress_total, message, last_error, created_at, started_at, finished_at`
+	progress_done, progress_total, message, last_error, created_at, started_at, finished_at, serial_key`
 
 // maxErrorLen bounds the stored last_error, in bytes.
 const maxErrorLen = 4096
@@ -36,7 +44,7 @@ func scanJob(s scanner) (*cleanroom.Job, error) {
 		runAt, until, crt, started, finish int64
 	)
 	err := s.Scan(&j.ID, &j.Kind, &j.OrgID, &args, &j.State, &j.Attempt, &j.MaxAttempts, &runAt, &j.LeaseOwner, &until,
-		&j.ProgressDone, &j.ProgressTotal, &j.Message, &j.LastError, &crt, &started, &finish)
+		&j.ProgressDone, &j.ProgressTotal, &j.Message, &j.LastError, &crt, &started, &finish, &j.SerialKey)
 	if err != nil {
 		return nil, err
 	}
@@ -70,9 +78,9 @@ func (db *DB) EnqueueJob(ctx context.Context, j *cleanroom.Job, now time.Time) e
 	}
 	j.LastError = truncateUTF8(j.LastError, maxErrorLen)
 	err := db.write.QueryRowContext(ctx, db.q(`INSERT INTO jobs (kind, org_id, args, state, attempt, max_attempts, run_at,
-		progress_done, progress_total, message, last_error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		progress_done, progress_total, message, last_error, created_at, serial_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		j.Kind, j.OrgID, string(j.Args), string(j.State), j.Attempt, j.MaxAttempts, micros(j.RunAt),
-		j.ProgressDone, j.ProgressTotal, j.Message, j.LastError, micros(j.CreatedAt)).Scan(&j.ID)
+		j.ProgressDone, j.ProgressTotal, j.Message, j.LastError, micros(j.CreatedAt), j.SerialKey).Scan(&j.ID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: enqueue job: %w", err)
 	}
@@ -97,24 +105,54 @@ func (db *DB) ClaimJob(ctx context.Context, owner string, kinds []string, now ti
 	if db.dialect.RowLocks {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	pick := db.q(`SELECT ` + jobColumns + ` FROM jobs WHERE kind IN (` + placeholders(len(kinds)) + `)
-		AND ((state = 'queued' AND run_at <= ?) OR (state = 'running' AND lease_until < ?))
-		ORDER BY run_at, id LIMIT 1` + lock)
+	// A serialised job waits while another job of its key is older and unfinished, or running
+	// with a live lease: unblocked says it does not, in the pick; blocked checks one job again.
+	const (
+		unblocked = `(j.serial_key = '' OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.serial_key = j.serial_key AND o.id <> j.id
+			AND ((o.id < j.id AND o.state IN ('queued', 'running')) OR (o.state = 'running' AND o.lease_until >= ?))))`
+		blocked = `SELECT COUNT(*) > 0 FROM jobs o WHERE o.serial_key = ? AND o.id <> ?
+			AND ((o.id < ? AND o.state IN ('queued', 'running')) OR (o.state = 'running' AND o.lease_until >= ?))`
+	)
 
 	var claimed *cleanroom.Job
 	err := db.inTx(ctx, "claim job", func(tx *sql.Tx) error {
+		var passed []any // serialised jobs passed over in this claim
 		for {
-			j, err := scanJob(tx.QueryRowContext(ctx, pick, args...))
+			q := `SELECT ` + jobColumns + ` FROM jobs j WHERE kind IN (` + placeholders(len(kinds)) + `)
+				AND ((state = 'queued' AND run_at <= ?) OR (state = 'running' AND lease_until < ?)) AND ` + unblocked
+			qargs := append(append([]any{}, args...), micros(now))
+			if len(passed) > 0 {
+				q += ` AND id NOT IN (` + placeholders(len(passed)) + `)`
+				qargs = append(qargs, passed...)
+			}
+			j, err := scanJob(tx.QueryRowContext(ctx, db.q(q+` ORDER BY run_at, id LIMIT 1`+lock), qargs...))
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil
 			}
 			if err != nil {
 				return fmt.Errorf("sqlstore: claim job: %w", err)
 			}
+			if j.SerialKey != "" && db.dialect.SerialLock != "" {
+				var got bool
+				if err := tx.QueryRowContext(ctx, db.q(db.dialect.SerialLock), j.SerialKey).Scan(&got); err != nil {
+					return fmt.Errorf("sqlstore: claim job: lock serial key: %w", err)
+				}
+				var again bool
+				if got {
+					err := tx.QueryRowContext(ctx, db.q(blocked), j.SerialKey, j.ID, j.ID, micros(now)).Scan(&again)
+					if err != nil {
+						return fmt.Errorf("sqlstore: claim job: %w", err)
+					}
+				}
+				if !got || again {
+					passed = append(passed, j.ID)
+					continue
+				}
+			}
 			if j.State == cleanroom.JobRunning && j.Attempt >= j.MaxAttempts {
 				msg := fmt.Sprintf("worker lost its lease after %d attempts", j.Attempt)
 				_, err := tx.ExecContext(ctx, db.q(`UPDATE jobs SET state = 'failed', last_error = ?, finished_at = ?,
-					lease_owner = '', lease_until = 0 WHERE id = ?`), msg, micros(now), j.ID)
+					lease_owner = '', lease_until = 0, serial_key = '' WHERE id = ?`), msg, micros(now), j.ID)
 				if err != nil {
 					return fmt.Errorf("sqlstore: claim job: fail job %d: %w", j.ID, err)
 				}
@@ -172,8 +210,13 @@ func (db *DB) FinishJob(ctx context.Context, id int64, owner string, runErr erro
 			state, runAt, finishedAt = cleanroom.JobQueued, micros(cleanroom.UTC(retryAt)), 0
 		}
 	}
+	// A finished job no longer needs its serial key (which names what it worked on): it is cleared.
+	clearKey := ""
+	if state != cleanroom.JobQueued {
+		clearKey = ", serial_key = ''"
+	}
 	ok, err := execOne(ctx, db.write, db.q(`UPDATE jobs SET state = ?, run_at = COALESCE(?, run_at), last_error = COALESCE(?, last_error),
-		finished_at = ?, lease_owner = '', lease_until = 0`+leased),
+		finished_at = ?, lease_owner = '', lease_until = 0`+clearKey+leased),
 		string(state), runAt, lastError, finishedAt, id, owner)
 	switch {
 	case err != nil:
@@ -202,8 +245,8 @@ func (db *DB) ReleaseJob(ctx context.Context, id int64, owner string) error {
 // next progress report.
 func (db *DB) CancelJob(ctx context.Context, id int64, now time.Time) error {
 	return db.inTx(ctx, "cancel job", func(tx *sql.Tx) error {
-		ok, err := execOne(ctx, tx, db.q(`UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_owner = '', lease_until = 0
-			WHERE id = ? AND state IN ('queued', 'running')`), micros(cleanroom.UTC(now)), id)
+		ok, err := execOne(ctx, tx, db.q(`UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_owner = '', lease_until = 0,
+			serial_key = '' WHERE id = ? AND state IN ('queued', 'running')`), micros(cleanroom.UTC(now)), id)
 		if err != nil {
 			return fmt.Errorf("sqlstore: cancel job: %w", err)
 		}

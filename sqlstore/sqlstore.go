@@ -47,6 +47,11 @@ type Dialect struct {
 	// migrating the same database take turns (PostgreSQL: pg_advisory_xact_lock); "" when the write
 	// transaction itself already excludes other writers (SQLite).
 	MigrationLock string
+	// SerialLock is a query that tries, without waiting, to take a transaction-scoped lock on the
+	// serial key given as its one argument and returns whether it did (PostgreSQL:
+	// pg_try_advisory_xact_lock); "" when the write transaction already excludes other claimers
+	// (SQLite). See ClaimJob.
+	SerialLock string
 }
 
 // DB is a cleanroom.Store over a database/sql database. Create it with New.

@@ -10,13 +10,13 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 )
 
-const userColumns = `id, email, name, operator, password_hash, created_at, updated_at`
+const userColumns = `id, email, name, operator, service_account, password_hash, created_at, updated_at`
 
 // userColumnsU is userColumns qualified with the alias u, for joins.
-const userColumnsU = `u.id, u.email, u.name, u.operator, u.password_hash, u.created_at, u.updated_at`
+const userColumnsU = `u.id, u.email, u.name, u.operator, u.service_account, u.password_hash, u.created_at, u.updated_at`
 
 func scanUserInto(u *cleanroom.User, extra ...any) []any {
-	return append([]any{&u.ID, &u.Email, &u.Name, &u.Operator, &u.PasswordHash}, extra...)
+	return append([]any{&u.ID, &u.Email, &u.Name, &u.Operator, &u.ServiceAccount, &u.PasswordHash}, extra...)
 }
 
 func scanUser(s scanner) (*cleanroom.User, error) {
@@ -45,8 +45,8 @@ func (db *DB) CreateUser(ctx context.Context, u *cleanroom.User) error {
 		u.UpdatedAt = u.CreatedAt
 	}
 	u.UpdatedAt = cleanroom.UTC(u.UpdatedAt)
-	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		u.ID, u.Email, u.Name, u.Operator, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
+	_, err := db.write.ExecContext(ctx, db.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		u.ID, u.Email, u.Name, u.Operator, u.ServiceAccount, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
 	if db.dialect.IsUniqueViolation(err) {
 		return cleanroom.Errorf(cleanroom.ECONFLICT, "A user with this email address already exists.").
 			With("field", "email").Wrap(err)
@@ -154,20 +154,38 @@ func (db *DB) DeleteMembership(ctx context.Context, orgID, userID string) error 
 
 func scanMember(s scanner) (*cleanroom.Member, error) {
 	var (
-		m         cleanroom.Member
-		crt, updt int64
-		rep       sql.NullString
+		m              cleanroom.Member
+		crt, updt      int64
+		rep, inherited sql.NullString
 	)
-	if err := s.Scan(scanUserInto(&m.User, &crt, &updt, &m.Role, &rep)...); err != nil {
+	if err := s.Scan(scanUserInto(&m.User, &crt, &updt, &m.Role, &rep, &inherited)...); err != nil {
 		return nil, err
 	}
-	m.CreatedAt, m.UpdatedAt, m.RepresentsID = fromMicros(crt), fromMicros(updt), rep.String
+	m.CreatedAt, m.UpdatedAt, m.RepresentsID, m.InheritedFrom = fromMicros(crt), fromMicros(updt), rep.String, inherited.String
 	return &m, nil
 }
 
-const memberQuery = `SELECT ` + userColumnsU + `, m.role, m.represents_id FROM memberships m JOIN users u ON u.id = m.user_id`
+// effectiveMemberships is every membership as it applies (see cleanroom.UserStore): the stored
+// ones, and the admins of each publisher as admins of its demand-side workspace, with
+// inherited_from naming the publisher. This is the one place the rule lives; FindMember,
+// ListMembers and ListMemberships (and so authentication, tokens, sessions and the org switcher)
+// read memberships through it. A stored workspace membership of a publisher admin gives way to
+// the derived admin role.
+const effectiveMemberships = `(
+	SELECT m.user_id, m.org_id, m.role, m.represents_id, m.created_at, NULL AS inherited_from
+	FROM memberships m
+	WHERE NOT EXISTS (SELECT 1 FROM orgs w JOIN memberships p ON p.org_id = w.parent_id
+		WHERE w.id = m.org_id AND p.user_id = m.user_id AND p.role = 'admin')
+	UNION ALL
+	SELECT p.user_id, w.id, 'admin', NULL, p.created_at, w.parent_id
+	FROM orgs w JOIN memberships p ON p.org_id = w.parent_id AND p.role = 'admin'
+	WHERE w.kind = 'demand_side'
+)`
 
-// FindMember returns a member of an org.
+const memberQuery = `SELECT ` + userColumnsU + `, m.role, m.represents_id, m.inherited_from FROM ` + effectiveMemberships +
+	` m JOIN users u ON u.id = m.user_id`
+
+// FindMember returns a member of an org, stored or derived.
 func (db *DB) FindMember(ctx context.Context, orgID, userID string) (*cleanroom.Member, error) {
 	m, err := scanMember(db.read.QueryRowContext(ctx, db.q(memberQuery+` WHERE m.org_id = ? AND m.user_id = ?`), orgID, userID))
 	switch {
@@ -179,7 +197,7 @@ func (db *DB) FindMember(ctx context.Context, orgID, userID string) (*cleanroom.
 	return m, nil
 }
 
-// ListMembers returns an org's members ordered by user ID.
+// ListMembers returns an org's members, stored and derived, ordered by user ID.
 func (db *DB) ListMembers(ctx context.Context, orgID string, p cleanroom.Page) ([]*cleanroom.Member, string, error) {
 	after, err := decodeCursor(p.After)
 	if err != nil {
@@ -198,22 +216,23 @@ func (db *DB) ListMembers(ctx context.Context, orgID string, p cleanroom.Page) (
 	return ms, next, nil
 }
 
-// ListMemberships returns the orgs a user belongs to, ordered by org ID.
+// ListMemberships returns the orgs a user belongs to, stored and derived, ordered by org ID.
 func (db *DB) ListMemberships(ctx context.Context, userID string) ([]*cleanroom.Membership, error) {
-	rows, err := db.read.QueryContext(ctx, db.q(`SELECT user_id, org_id, role, represents_id, created_at FROM memberships WHERE user_id = ? ORDER BY org_id`), userID)
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT user_id, org_id, role, represents_id, created_at, inherited_from FROM `+
+		effectiveMemberships+` m WHERE user_id = ? ORDER BY org_id`), userID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list memberships: %w", err)
 	}
 	ms, err := collect(rows, func(s scanner) (*cleanroom.Membership, error) {
 		var (
-			m   cleanroom.Membership
-			crt int64
-			rep sql.NullString
+			m              cleanroom.Membership
+			crt            int64
+			rep, inherited sql.NullString
 		)
-		if err := s.Scan(&m.UserID, &m.OrgID, &m.Role, &rep, &crt); err != nil {
+		if err := s.Scan(&m.UserID, &m.OrgID, &m.Role, &rep, &crt, &inherited); err != nil {
 			return nil, err
 		}
-		m.CreatedAt, m.RepresentsID = fromMicros(crt), rep.String
+		m.CreatedAt, m.RepresentsID, m.InheritedFrom = fromMicros(crt), rep.String, inherited.String
 		return &m, nil
 	})
 	if err != nil {

@@ -200,6 +200,37 @@ var sessionCases = []testCase{
 		ok(t, err)
 		ok(t, s.DeleteSession(t.Context(), []byte("a"))) // already gone: fine
 	}},
+	{"delete a user's sessions but one", func(t *testing.T, s cleanroom.Store) {
+		authFixture(t, s)
+		for _, h := range []string{"a", "b", "c"} {
+			ok(t, s.CreateSession(t.Context(), newSession(h, time.Hour)))
+		}
+		other := newSession("other", time.Hour)
+		other.UserID = userID(2)
+		ok(t, s.CreateSession(t.Context(), other))
+
+		n, err := s.DeleteUserSessions(t.Context(), userID(1), []byte("b"))
+		ok(t, err)
+		if n != 2 {
+			t.Fatalf("DeleteUserSessions keeping one of three = %d, want 2", n)
+		}
+		for h, kept := range map[string]bool{"a": false, "b": true, "c": false, "other": true} {
+			_, err := s.FindSession(t.Context(), []byte(h), t0)
+			if kept {
+				ok(t, err)
+			} else {
+				wantCode(t, err, cleanroom.ENOTFOUND)
+			}
+		}
+		n, err = s.DeleteUserSessions(t.Context(), userID(1), nil)
+		ok(t, err)
+		if n != 1 {
+			t.Fatalf("DeleteUserSessions keeping none = %d, want 1", n)
+		}
+		if _, err := s.FindSession(t.Context(), []byte("other"), t0); err != nil {
+			t.Fatalf("another user's session ended: %v", err)
+		}
+	}},
 	{"delete expired", func(t *testing.T, s cleanroom.Store) {
 		authFixture(t, s)
 		for _, c := range []struct {

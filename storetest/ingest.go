@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -671,10 +670,21 @@ func newVersion(n, o, ds int, created time.Duration) *cleanroom.Version {
 		CreatedAt: t0.Add(created)}
 }
 
-// createVersion stores v and checks that it got Seq seq.
+// baseOf returns the ID of the owner's current version, "" for none: the base of its next version.
+func baseOf(t *testing.T, s cleanroom.Store, ownerID string) string {
+	t.Helper()
+	v, err := s.CurrentVersion(t.Context(), ownerID)
+	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+		return ""
+	}
+	ok(t, err)
+	return v.ID
+}
+
+// createVersion stores v on its owner's current version and checks that it got Seq seq.
 func createVersion(t *testing.T, s cleanroom.Store, v *cleanroom.Version, seq int) *cleanroom.Version {
 	t.Helper()
-	ok(t, s.CreateVersion(t.Context(), v))
+	ok(t, s.CreateVersion(t.Context(), v, baseOf(t, s, v.OwnerID)))
 	if v.Seq != seq {
 		t.Fatalf("version %s: Seq = %d, want %d", v.ID, v.Seq, seq)
 	}
@@ -731,7 +741,7 @@ var versionCases = []testCase{
 		v := &cleanroom.Version{ID: versionID(1), OrgID: orgID(1), OwnerType: cleanroom.UploadDataSource, OwnerID: dataSourceID(1),
 			Seq: 99, BlobKey: "versions/1", WrappedKey: []byte{0, 0xff, 1}, Bytes: 1 << 40, Rows: 123456789,
 			Stats: json.RawMessage(`{"rows": 123456789,  "segments": {"s1": 3}}`), UploadID: uploadID(1), CreatedAt: t0}
-		ok(t, s.CreateVersion(t.Context(), v))
+		ok(t, s.CreateVersion(t.Context(), v, ""))
 		want := &cleanroom.Version{ID: versionID(1), OrgID: orgID(1), OwnerType: cleanroom.UploadDataSource, OwnerID: dataSourceID(1),
 			Seq: 1, BlobKey: "versions/1", WrappedKey: []byte{0, 0xff, 1}, Bytes: 1 << 40, Rows: 123456789,
 			Stats: json.RawMessage(`{"rows": 123456789,  "segments": {"s1": 3}}`), UploadID: uploadID(1), CreatedAt: at(0)}
@@ -745,7 +755,7 @@ var versionCases = []testCase{
 		createOrg(t, s, 1, cleanroom.OrgPublisher)
 		v := &cleanroom.Version{ID: versionID(1), OrgID: orgID(1), OwnerType: cleanroom.UploadPublisher, OwnerID: orgID(1),
 			BlobKey: "versions/1", WrappedKey: []byte{}, Stats: json.RawMessage{}}
-		ok(t, s.CreateVersion(t.Context(), v))
+		ok(t, s.CreateVersion(t.Context(), v, ""))
 		if v.CreatedAt.IsZero() || v.Seq != 1 || v.WrappedKey != nil || v.Stats != nil {
 			t.Fatalf("written back CreatedAt %v, Seq %d, WrappedKey %q, Stats %q; want a time, 1, nil, nil", v.CreatedAt, v.Seq, v.WrappedKey, v.Stats)
 		}
@@ -767,7 +777,7 @@ var versionCases = []testCase{
 		}
 		bad := newVersion(9, 1, 9, 0)
 		bad.OwnerType = "vault"
-		if err := s.CreateVersion(t.Context(), bad); err == nil {
+		if err := s.CreateVersion(t.Context(), bad, ""); err == nil {
 			t.Fatal("a version with owner type \"vault\" was stored")
 		}
 		wantNoCurrentVersion(t, s, dataSourceID(9))
@@ -785,7 +795,7 @@ var versionCases = []testCase{
 		for _, stats := range []string{`{`, `nope`} {
 			v := newVersion(9, 1, 1, 0)
 			v.Stats = json.RawMessage(stats)
-			if err := s.CreateVersion(t.Context(), v); err == nil {
+			if err := s.CreateVersion(t.Context(), v, baseOf(t, s, v.OwnerID)); err == nil {
 				t.Fatalf("a version with stats %q was stored", stats)
 			}
 		}
@@ -794,7 +804,7 @@ var versionCases = []testCase{
 	{"create needs the org", func(t *testing.T, s cleanroom.Store) {
 		createOrg(t, s, 1, cleanroom.OrgAdvertiser)
 		v := newVersion(1, 9, 1, 0)
-		err := s.CreateVersion(t.Context(), v)
+		err := s.CreateVersion(t.Context(), v, "")
 		wantCode(t, err, cleanroom.ENOTFOUND)
 		wantMessage(t, err, "Organization not found.")
 		if v.Seq != 0 {
@@ -808,7 +818,7 @@ var versionCases = []testCase{
 		// The same ID for the same owner and for another.
 		for _, ds := range []int{1, 2} {
 			again := newVersion(1, 1, ds, time.Hour)
-			err := s.CreateVersion(t.Context(), again)
+			err := s.CreateVersion(t.Context(), again, baseOf(t, s, again.OwnerID))
 			wantCode(t, err, cleanroom.ECONFLICT)
 			wantMessage(t, err, "A version with this ID already exists.")
 			if again.Seq != 0 {
@@ -843,17 +853,49 @@ var versionCases = []testCase{
 		wantNoCurrentVersion(t, s, dataSourceID(3))
 		same(t, "an owner without versions", []int{}, versionSeqs(t, s, dataSourceID(3)))
 	}},
-	{"concurrent creations get distinct seqs", func(t *testing.T, s cleanroom.Store) {
+	{"a version is created only on the current version", func(t *testing.T, s cleanroom.Store) {
+		createOrg(t, s, 1, cleanroom.OrgPublisher)
+		v1 := createVersion(t, s, newVersion(1, 1, 1, 0), 1)
+		v2 := createVersion(t, s, newVersion(2, 1, 1, time.Minute), 2)
+		for _, c := range []struct{ name, base string }{
+			{"on an older version", v1.ID},
+			{"as if there were none", ""},
+			{"on an unknown version", versionID(9)},
+			{"on another owner's version", versionID(5)},
+		} {
+			if c.base == versionID(5) {
+				createVersion(t, s, newVersion(5, 1, 2, 0), 1)
+			}
+			v := newVersion(3, 1, 1, 2*time.Minute)
+			err := s.CreateVersion(t.Context(), v, c.base)
+			wantCode(t, err, cleanroom.ECONFLICT)
+			wantMessage(t, err, "The current version changed while this one was being built.")
+			same(t, c.name+": details", map[string]any{"current": v2.ID}, cleanroom.ErrorDetails(err))
+			if v.Seq != 0 {
+				t.Fatalf("%s: Seq = %d after a refused creation", c.name, v.Seq)
+			}
+			same(t, c.name+": current version", v2, currentVersion(t, s, dataSourceID(1)))
+			same(t, c.name+": seqs", []int{2, 1}, versionSeqs(t, s, dataSourceID(1)))
+		}
+		// With no current version (it was deleted), only a version built on none is created.
+		ok(t, s.DeleteVersion(t.Context(), v2.ID))
+		err := s.CreateVersion(t.Context(), newVersion(3, 1, 1, 0), v2.ID)
+		wantCode(t, err, cleanroom.ECONFLICT)
+		same(t, "details with no current version", map[string]any{"current": ""}, cleanroom.ErrorDetails(err))
+		ok(t, s.CreateVersion(t.Context(), newVersion(3, 1, 1, 0), ""))
+		same(t, "seqs", []int{2, 1}, versionSeqs(t, s, dataSourceID(1)))
+	}},
+	{"concurrent creations on one base: one wins", func(t *testing.T, s cleanroom.Store) {
 		createOrg(t, s, 1, cleanroom.OrgAdvertiser)
-		// Rounds 1-4 race for the first versions of two fresh owners each (nothing is stored of
-		// them yet); round 5 for later versions of round 4's owners.
+		// Each round, writers race to build on the current version of two owners (round 1: on
+		// none). Exactly one per owner wins; the others learn the winner's ID.
 		const writers = 8
 		n := 0
-		for round := 1; round <= 5; round++ {
-			owners := []int{2*round - 1, 2 * round}
-			from := 1
-			if round == 5 {
-				owners, from = []int{7, 8}, writers+1
+		for round := 1; round <= 4; round++ {
+			owners := []int{1, 2}
+			bases := map[int]string{}
+			for _, ds := range owners {
+				bases[ds] = baseOf(t, s, dataSourceID(ds))
 			}
 			var (
 				wg    sync.WaitGroup
@@ -864,38 +906,35 @@ var versionCases = []testCase{
 			for i := range vs {
 				n++
 				vs[i] = newVersion(n, 1, owners[i%len(owners)], 0)
+				base := bases[owners[i%len(owners)]]
 				wg.Go(func() {
 					<-start
-					errs[i] = s.CreateVersion(t.Context(), vs[i])
+					errs[i] = s.CreateVersion(t.Context(), vs[i], base)
 				})
 			}
 			close(start)
 			wg.Wait()
 			for k, ds := range owners {
-				var (
-					seqs   []int
-					newest *cleanroom.Version
-				)
+				var winners []*cleanroom.Version
 				for i, v := range vs {
-					if i%len(owners) != k {
-						continue
-					}
-					if errs[i] != nil {
-						t.Fatalf("round %d: version %s: %v", round, v.ID, errs[i])
-					}
-					seqs = append(seqs, v.Seq)
-					if newest == nil || v.Seq > newest.Seq {
-						newest = v
+					if i%len(owners) == k && errs[i] == nil {
+						winners = append(winners, v)
 					}
 				}
-				slices.Sort(seqs)
-				var want []int
-				for seq := from; seq < from+writers; seq++ {
-					want = append(want, seq)
+				if len(winners) != 1 {
+					t.Fatalf("round %d: data source %d: %d creations on one base succeeded, want 1", round, ds, len(winners))
 				}
-				same(t, fmt.Sprintf("round %d: data source %d's new seqs", round, ds), want, seqs)
-				same(t, fmt.Sprintf("round %d: data source %d's current version", round, ds), newest, currentVersion(t, s, dataSourceID(ds)))
-				if stored := versionSeqs(t, s, dataSourceID(ds)); len(stored) != from+writers-1 || stored[0] != from+writers-1 {
+				for i := range vs {
+					if i%len(owners) == k && errs[i] != nil {
+						wantCode(t, errs[i], cleanroom.ECONFLICT)
+						same(t, "loser's details", map[string]any{"current": winners[0].ID}, cleanroom.ErrorDetails(errs[i]))
+					}
+				}
+				if winners[0].Seq != round {
+					t.Fatalf("round %d: data source %d: the winner got Seq %d", round, ds, winners[0].Seq)
+				}
+				same(t, fmt.Sprintf("round %d: data source %d's current version", round, ds), winners[0], currentVersion(t, s, dataSourceID(ds)))
+				if stored := versionSeqs(t, s, dataSourceID(ds)); len(stored) != round {
 					t.Fatalf("round %d: data source %d has seqs %v", round, ds, stored)
 				}
 			}

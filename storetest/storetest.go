@@ -34,6 +34,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Orgs", func(t *testing.T) { runCases(t, open, orgCases) })
 	t.Run("Users", func(t *testing.T) { runCases(t, open, userCases) })
 	t.Run("Memberships", func(t *testing.T) { runCases(t, open, membershipCases) })
+	t.Run("Invitations", func(t *testing.T) { runCases(t, open, invitationCases) })
 	t.Run("Tokens", func(t *testing.T) { runCases(t, open, tokenCases) })
 	t.Run("Sessions", func(t *testing.T) { runCases(t, open, sessionCases) })
 	t.Run("Audit", func(t *testing.T) { runCases(t, open, auditCases) })
@@ -49,6 +50,10 @@ func Run(t *testing.T, open Open) {
 	t.Run("Taxonomies", func(t *testing.T) { runCases(t, open, taxonomyCases) })
 	t.Run("Versions", func(t *testing.T) { runCases(t, open, versionCases) })
 	t.Run("IngestCascades", func(t *testing.T) { runCases(t, open, ingestCascadeCases) })
+	t.Run("UploadRemoval", func(t *testing.T) { runCases(t, open, uploadRemovalCases) })
+	t.Run("Bridges", func(t *testing.T) { runCases(t, open, bridgeCases) })
+	t.Run("SerialJobs", func(t *testing.T) { runCases(t, open, serialJobCases) })
+	t.Run("ConcurrentSerialJobs", func(t *testing.T) { runCases(t, open, concurrentSerialCases) })
 	t.Run("Cohorts", func(t *testing.T) { runCases(t, open, cohortCases) })
 	t.Run("Store", func(t *testing.T) { runCases(t, open, storeCases) })
 }

@@ -174,6 +174,80 @@ var membershipCases = []testCase{
 		}
 		wantCode(t, s.DeleteMembership(t.Context(), orgID(1), userID(1)), cleanroom.ENOTFOUND)
 	}},
+	{"publisher admins are admins of its demand-side workspace", func(t *testing.T, s cleanroom.Store) {
+		pub := createOrg(t, s, 1, cleanroom.OrgPublisher)
+		vault, ds, dsVault := demandSide(1)
+		_, err := s.EnableCleanRoom(t.Context(), pub.ID, vault, ds, dsVault, t0)
+		ok(t, err)
+		createOrg(t, s, 2, cleanroom.OrgAdvertiser)
+		for n := 1; n <= 4; n++ {
+			createUser(t, s, n)
+		}
+		putMember(t, s, 1, 1, cleanroom.RoleAdmin)
+		putMember(t, s, 1, 2, cleanroom.RoleMember)
+		putMember(t, s, 2, 4, cleanroom.RoleAdmin) // an advertiser's admin: no workspace
+		role := func(user int) cleanroom.Role {
+			t.Helper()
+			m, err := s.FindMember(t.Context(), ds.ID, userID(user))
+			if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+				return ""
+			}
+			ok(t, err)
+			return m.Role
+		}
+
+		m, err := s.FindMember(t.Context(), ds.ID, userID(1))
+		ok(t, err)
+		u1, err := s.FindUser(t.Context(), userID(1))
+		ok(t, err)
+		same(t, "derived member", &cleanroom.Member{User: *u1, Role: cleanroom.RoleAdmin, InheritedFrom: pub.ID}, m)
+		ms, err := s.ListMemberships(t.Context(), userID(1))
+		ok(t, err)
+		same(t, "memberships with the derived one", []*cleanroom.Membership{
+			{UserID: userID(1), OrgID: pub.ID, Role: cleanroom.RoleAdmin, CreatedAt: at(0)},
+			{UserID: userID(1), OrgID: ds.ID, Role: cleanroom.RoleAdmin, InheritedFrom: pub.ID, CreatedAt: at(0)},
+		}, ms)
+		if r := role(2); r != "" {
+			t.Errorf("a publisher member is %q in the workspace, want nothing", r)
+		}
+		if r := role(4); r != "" {
+			t.Errorf("an advertiser's admin is %q in the workspace", r)
+		}
+
+		// Promoted later: an admin there too; demoted: no longer.
+		putMember(t, s, 1, 2, cleanroom.RoleAdmin)
+		if r := role(2); r != cleanroom.RoleAdmin {
+			t.Errorf("promoted publisher admin: %q in the workspace, want admin", r)
+		}
+		putMember(t, s, 1, 1, cleanroom.RoleViewer)
+		if r := role(1); r != "" {
+			t.Errorf("demoted publisher admin: %q in the workspace, want nothing", r)
+		}
+
+		// A stored workspace role gives way to the derived admin role, and is back when the
+		// publisher admin goes.
+		ok(t, s.PutMembership(t.Context(), &cleanroom.Membership{UserID: userID(3), OrgID: ds.ID, Role: cleanroom.RoleViewer, CreatedAt: t0}))
+		putMember(t, s, 1, 3, cleanroom.RoleAdmin)
+		if r := role(3); r != cleanroom.RoleAdmin {
+			t.Errorf("publisher admin with a stored viewer role: %q, want admin", r)
+		}
+		members, _, err := s.ListMembers(t.Context(), ds.ID, cleanroom.Page{})
+		ok(t, err)
+		var got []string
+		for _, m := range members {
+			got = append(got, fmt.Sprintf("%s %s %s", m.ID, m.Role, m.InheritedFrom))
+		}
+		same(t, "workspace members", []string{
+			userID(2) + " admin " + pub.ID,
+			userID(3) + " admin " + pub.ID,
+		}, got)
+		ok(t, s.DeleteMembership(t.Context(), pub.ID, userID(3)))
+		if r := role(3); r != cleanroom.RoleViewer {
+			t.Errorf("removed publisher admin: %q in the workspace, want the stored viewer role", r)
+		}
+		// A derived membership has no stored row to delete.
+		wantCode(t, s.DeleteMembership(t.Context(), ds.ID, userID(2)), cleanroom.ENOTFOUND)
+	}},
 	{"list members", func(t *testing.T, s cleanroom.Store) {
 		createOrg(t, s, 1, cleanroom.OrgPublisher)
 		createOrg(t, s, 2, cleanroom.OrgPublisher)

@@ -1,18 +1,19 @@
-// Package uploads receives files in parts and turns them into versions. The upload protocol is
-// resumable: a client sends parts at byte offsets; each part is encrypted on arrival with the
-// upload's own key (raw hashes never touch the disk in the clear) and recorded with the running
-// SHA-256 of the file, so an interrupted upload continues from the last acknowledged byte and the
-// whole file's checksum is still verified at the end. Completing an upload queues a job that
-// streams the decrypted parts through the right engine (advertiser ingest, publisher sync, bridge
-// mapping), writes the new version's encrypted file, switches the owner to it atomically and
-// deletes the parts.
+// Package uploads is the upload protocol: files received in parts and kept, encrypted, until they
+// are processed. The protocol is resumable: a client sends parts at byte offsets; each part is
+// encrypted on arrival with the upload's own key (raw hashes never touch the disk in the clear)
+// and recorded with the running SHA-256 of the file, so an interrupted upload continues from the
+// last acknowledged byte and the whole file's checksum is still verified at the end. Completing an
+// upload queues its processing job (package pipeline runs it), which reads the parts back with
+// Open. Small inputs that arrive whole (a publisher's event batch) are kept the same way (Submit).
 package uploads
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -24,7 +25,6 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/keyring"
-	"github.com/cleanroom-oss/cleanroom/rows"
 	"github.com/cleanroom-oss/cleanroom/sealed"
 )
 
@@ -37,8 +37,6 @@ const (
 // Store is what the service needs of the metadata store.
 type Store interface {
 	cleanroom.IngestStore
-	cleanroom.DataSourceStore
-	cleanroom.AuditStore
 }
 
 // Enqueuer queues background jobs (jobs.Runner).
@@ -53,20 +51,9 @@ type Service struct {
 	Keys  *keyring.Master
 	Jobs  Enqueuer
 	Now   func() time.Time
-	// AfterVersion, when set, is called after a new version is stored (cohorts refresh then).
-	AfterVersion func(ctx context.Context)
 	// MaxUploadBytes bounds a file; MaxPartBytes one part.
 	MaxUploadBytes int64
 	MaxPartBytes   int64
-	// MaxIdentifierTypes is how many identifier types a publisher may sync (0: pubsync's default of 5).
-	MaxIdentifierTypes int
-	// FileLimits bound each uploaded file's decompressed size and lines (zero fields: the rows
-	// package's defaults).
-	FileLimits rows.Limits
-	// IngestMemory is the memory budget of processing one advertiser file (0: ingest's
-	// default); TempDir is where files beyond it are spilled (empty: the system's).
-	IngestMemory int64
-	TempDir      string
 }
 
 // New returns a service with default limits.
@@ -83,9 +70,32 @@ func keyLabel(uploadID string) string { return "upload:" + uploadID }
 // JobKind is the kind of the job that processes uploads to a target.
 func JobKind(t cleanroom.UploadTarget) string { return "ingest." + string(t) }
 
-// Begin opens an upload of size bytes (sha256, optional, is the client's hex digest of the whole
-// file) to a target in org.
-func (s *Service) Begin(ctx context.Context, orgID, userID string, target cleanroom.UploadTarget, targetID, name string, size int64, sha string, maxErrorRate float64) (*cleanroom.Upload, error) {
+// SerialKey is the serial key of the jobs that process uploads to a target: changes to one target
+// (a data source, a publisher's audience, a bridge) run one at a time, in order.
+func SerialKey(t cleanroom.UploadTarget, targetID string) string { return string(t) + ":" + targetID }
+
+// Spec is what an upload is and where it goes.
+type Spec struct {
+	OrgID, UserID string
+	Target        cleanroom.UploadTarget
+	TargetID      string
+	// Name is the file's name (default "upload").
+	Name string
+	// Size is the file's size in bytes; SHA256, optional, the client's hex digest of it.
+	Size   int64
+	SHA256 string
+	// MaxErrorRate is the share of bad rows above which processing refuses the file (0: 5%).
+	MaxErrorRate float64
+	// ConfirmDrop lets a publisher profile file drop more than half of the audience.
+	ConfirmDrop bool
+}
+
+// Begin opens an upload.
+func (s *Service) Begin(ctx context.Context, sp Spec) (*cleanroom.Upload, error) {
+	orgID, userID, target, targetID, name, size, sha, maxErrorRate := sp.OrgID, sp.UserID, sp.Target, sp.TargetID, sp.Name, sp.Size, sp.SHA256, sp.MaxErrorRate
+	if sp.ConfirmDrop && target != cleanroom.UploadPublisher {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "confirm_drop applies to publisher profile files only.").With("field", "confirm_drop")
+	}
 	if maxErrorRate < 0 || maxErrorRate > 1 {
 		return nil, cleanroom.Errorf(cleanroom.EINVALID, "max_error_rate must lie between 0 and 1 (0 means the default, 0.05).").With("field", "max_error_rate")
 	}
@@ -119,7 +129,7 @@ func (s *Service) Begin(ctx context.Context, orgID, userID string, target cleanr
 	}
 	now := s.now()
 	u := &cleanroom.Upload{ID: id, OrgID: orgID, Target: target, TargetID: targetID, Name: name, Size: size,
-		State: cleanroom.UploadOpen, SHA256: sha, MaxErrorRate: maxErrorRate, HashState: state, WrappedKey: wrapped, CreatedBy: userID, CreatedAt: now, UpdatedAt: now}
+		State: cleanroom.UploadOpen, SHA256: sha, MaxErrorRate: maxErrorRate, ConfirmDrop: sp.ConfirmDrop, HashState: state, WrappedKey: wrapped, CreatedBy: userID, CreatedAt: now, UpdatedAt: now}
 	if err := s.Store.CreateUpload(ctx, u); err != nil {
 		return nil, err
 	}
@@ -229,30 +239,62 @@ func (s *Service) Complete(ctx context.Context, u *cleanroom.Upload) (*cleanroom
 				Hint("Abort this upload and upload the file again.")
 		}
 	}
-	j := &cleanroom.Job{Kind: JobKind(u.Target), OrgID: u.OrgID, Args: jobArgs(u.ID), MaxAttempts: 3}
-	if err := s.Jobs.Enqueue(ctx, j); err != nil {
-		return nil, err
-	}
-	st := cleanroom.UploadComplete
-	return s.Store.UpdateUpload(ctx, u.ID, cleanroom.UploadUpdate{State: &st, JobID: &j.ID}, s.now())
+	u, _, err := s.queue(ctx, u, JobKind(u.Target))
+	return u, err
 }
 
-func jobArgs(uploadID string) []byte { return []byte(`{"upload_id":"` + uploadID + `"}`) }
+// queue enqueues the job of kind that processes u, serialised with the other changes to its
+// target, and marks u complete.
+func (s *Service) queue(ctx context.Context, u *cleanroom.Upload, kind string) (*cleanroom.Upload, *cleanroom.Job, error) {
+	args, err := json.Marshal(JobArgs{UploadID: u.ID})
+	if err != nil {
+		return nil, nil, err
+	}
+	j := &cleanroom.Job{Kind: kind, OrgID: u.OrgID, Args: args, MaxAttempts: 3, SerialKey: SerialKey(u.Target, u.TargetID)}
+	if err := s.Jobs.Enqueue(ctx, j); err != nil {
+		return nil, nil, err
+	}
+	st := cleanroom.UploadComplete
+	u, err = s.Store.UpdateUpload(ctx, u.ID, cleanroom.UploadUpdate{State: &st, JobID: &j.ID}, s.now())
+	return u, j, err
+}
+
+// JobArgs are the arguments of an upload's processing job.
+type JobArgs struct {
+	UploadID string `json:"upload_id"`
+}
+
+// Submit stores body, which arrived whole, as a complete upload (in parts of at most MaxPartBytes)
+// and queues the job of kind that processes it, serialised with the other changes to the target.
+func (s *Service) Submit(ctx context.Context, sp Spec, body []byte, kind string) (*cleanroom.Upload, *cleanroom.Job, error) {
+	sp.Size = int64(len(body))
+	u, err := s.Begin(ctx, sp)
+	if err != nil {
+		return nil, nil, err
+	}
+	for off := int64(0); off < sp.Size; off = u.Received {
+		if u, err = s.WritePart(ctx, u, off, bytes.NewReader(body[off:min(off+s.MaxPartBytes, sp.Size)]), ""); err != nil {
+			return nil, nil, err
+		}
+	}
+	return s.queue(ctx, u, kind)
+}
 
 // Abort ends an open upload and deletes its parts.
 func (s *Service) Abort(ctx context.Context, u *cleanroom.Upload) (*cleanroom.Upload, error) {
 	if u.State != cleanroom.UploadOpen && u.State != cleanroom.UploadFailed {
 		return nil, cleanroom.Errorf(cleanroom.ECONFLICT, "The upload is %s and cannot be aborted.", u.State)
 	}
-	if err := s.deleteParts(ctx, u.ID); err != nil {
+	if err := s.DeleteParts(ctx, u.ID); err != nil {
 		return nil, err
 	}
 	st := cleanroom.UploadAborted
 	return s.Store.UpdateUpload(ctx, u.ID, cleanroom.UploadUpdate{State: &st}, s.now())
 }
 
-// deleteParts deletes an upload's part files and their records.
-func (s *Service) deleteParts(ctx context.Context, uploadID string) error {
+// DeleteParts deletes an upload's part files and their records (once it is processed or given
+// up).
+func (s *Service) DeleteParts(ctx context.Context, uploadID string) error {
 	parts, err := s.Store.ListUploadParts(ctx, uploadID)
 	if err != nil {
 		return err
@@ -332,37 +374,19 @@ func (p *partsReader) Close() error {
 	return nil
 }
 
-// Unlink deletes a data source and everything stored of its data: every version's file and
-// wrapped key, every upload's parts, and the data source with its grants. It returns how many
-// versions were shredded.
-func (s *Service) Unlink(ctx context.Context, ds *cleanroom.DataSource) (int, error) {
-	vs, err := s.Store.ListVersions(ctx, ds.ID)
-	if err != nil {
-		return 0, err
-	}
-	for _, v := range vs {
-		if err := s.Blobs.Delete(ctx, v.BlobKey); err != nil {
-			return 0, err
-		}
-		if err := s.Store.DeleteVersion(ctx, v.ID); err != nil {
-			return 0, err
-		}
-	}
+// DeleteAll deletes every upload to a target: the part files, then the records, so that nothing
+// of them is left (not the file name, the checksum or the report). It returns how many uploads it
+// deleted.
+func (s *Service) DeleteAll(ctx context.Context, target cleanroom.UploadTarget, targetID string) (int, error) {
 	page := cleanroom.Page{Limit: cleanroom.MaxPageLimit}
 	for {
-		us, next, err := s.Store.ListUploads(ctx, cleanroom.UploadDataSource, ds.ID, page)
+		us, next, err := s.Store.ListUploads(ctx, target, targetID, page)
 		if err != nil {
 			return 0, err
 		}
 		for _, u := range us {
-			if err := s.deleteParts(ctx, u.ID); err != nil {
+			if err := s.DeleteParts(ctx, u.ID); err != nil {
 				return 0, err
-			}
-			if u.State == cleanroom.UploadOpen {
-				st := cleanroom.UploadAborted
-				if _, err := s.Store.UpdateUpload(ctx, u.ID, cleanroom.UploadUpdate{State: &st}, s.now()); err != nil {
-					return 0, err
-				}
 			}
 		}
 		if next == "" {
@@ -370,5 +394,5 @@ func (s *Service) Unlink(ctx context.Context, ds *cleanroom.DataSource) (int, er
 		}
 		page.After = next
 	}
-	return len(vs), s.Store.DeleteDataSource(ctx, ds.ID)
+	return s.Store.DeleteUploads(ctx, target, targetID)
 }

@@ -127,8 +127,9 @@ func (s *AdvertiserStream) Write(ctx context.Context, blobs cleanroom.BlobStore,
 
 // OpenAdvertiser reads, authenticates and decrypts the advertiser version stored at key (in
 // parallel over workers; < 1 means GOMAXPROCS) and checks its invariants. The arrays of the
-// result are views into the decrypted file, not copies. Returns ENOTFOUND if there is no such
-// file, and an error if the file is damaged, of another kind, or breaks an invariant.
+// result are views into the decrypted file, not copies. Returns an error wrapping
+// cleanroom.ErrBlobNotFound if there is no such file, and an error if the file is damaged, of
+// another kind, or breaks an invariant.
 func OpenAdvertiser(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte, workers int) (*AdvertiserVersion, error) {
 	f, err := Open(ctx, blobs, key, dataKey, KindAdvertiser, workers)
 	if err != nil {

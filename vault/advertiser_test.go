@@ -3,6 +3,7 @@ package vault_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -121,7 +122,7 @@ func TestAdvertiserWriteOpen(t *testing.T) {
 	if _, err := vault.OpenAdvertiser(ctx, blobs, "v/full", keyring.NewDataKey(), 1); err == nil {
 		t.Error("opened with the wrong key")
 	}
-	if _, err := vault.OpenAdvertiser(ctx, blobs, "v/none", key, 1); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+	if _, err := vault.OpenAdvertiser(ctx, blobs, "v/none", key, 1); !errors.Is(err, cleanroom.ErrBlobNotFound) {
 		t.Errorf("missing version: %v", err)
 	}
 	if _, err := vault.Write(ctx, blobs, "v/other", key, "other-kind", nil, nil); err != nil {

@@ -138,7 +138,7 @@ func (v *BridgeVersion) Write(ctx context.Context, blobs cleanroom.BlobStore, ke
 }
 
 // OpenBridge reads, authenticates and decrypts the bridge version stored at key and checks its
-// invariants. Returns ENOTFOUND if there is no such file.
+// invariants. Returns an error wrapping cleanroom.ErrBlobNotFound if there is no such file.
 func OpenBridge(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte, workers int) (*BridgeVersion, error) {
 	if workers < 1 {
 		workers = 1

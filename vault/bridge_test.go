@@ -3,6 +3,7 @@ package vault_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -139,7 +140,7 @@ func TestBridgeWriteOpen(t *testing.T) {
 	if _, err := vault.OpenBridge(ctx, blobs, "b/full", keyring.NewDataKey(), 1); err == nil {
 		t.Error("opened with the wrong key")
 	}
-	if _, err := vault.OpenBridge(ctx, blobs, "b/none", key, 1); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+	if _, err := vault.OpenBridge(ctx, blobs, "b/none", key, 1); !errors.Is(err, cleanroom.ErrBlobNotFound) {
 		t.Errorf("missing version: %v", err)
 	}
 	if _, err := vault.OpenAdvertiser(ctx, blobs, "b/full", key, 1); err == nil {

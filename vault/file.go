@@ -156,7 +156,7 @@ type File struct {
 }
 
 // Open reads, authenticates and decrypts the file at key (in parallel over workers) and checks
-// its kind. Returns ENOTFOUND if there is no such file.
+// its kind. Returns an error wrapping cleanroom.ErrBlobNotFound if there is no such file.
 func Open(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte, kind string, workers int) (*File, error) {
 	rc, err := blobs.Open(ctx, key)
 	if err != nil {

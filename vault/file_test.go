@@ -3,6 +3,7 @@ package vault_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -59,7 +60,7 @@ func TestFileRoundTrip(t *testing.T) {
 	if _, err := vault.Open(ctx, blobs, "v/one", keyring.NewDataKey(), "test", 1); err == nil {
 		t.Error("opened with the wrong key")
 	}
-	if _, err := vault.Open(ctx, blobs, "v/none", key, "test", 1); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+	if _, err := vault.Open(ctx, blobs, "v/none", key, "test", 1); !errors.Is(err, cleanroom.ErrBlobNotFound) {
 		t.Errorf("missing file: %v", err)
 	}
 	// Nothing in plaintext on disk.

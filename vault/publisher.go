@@ -83,7 +83,7 @@ type PublisherVersion struct {
 // PackCountry returns the packed form of an ISO 3166-1 alpha-2 code given as two ASCII capital
 // letters, or 0 (unknown) for anything else. It does not check that the code is assigned.
 func PackCountry(code string) uint16 {
-	if len(code) != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z' {
+	if !cleanroom.IsCountryCode(code) {
 		return 0
 	}
 	return uint16(code[0])<<8 | uint16(code[1])
@@ -286,8 +286,8 @@ func (w *pubFixedWriter) Write(p []byte) (int, error) {
 // OpenPublisher reads, authenticates and decrypts the publisher version stored at key (in
 // parallel over workers; < 1 means GOMAXPROCS) and checks its invariants. The arrays and bitmaps
 // of the result are views into the decrypted file, not copies: the version must not be
-// modified. Returns ENOTFOUND if there is no such file, and an error if the file is damaged, of
-// another kind, or breaks an invariant.
+// modified. Returns an error wrapping cleanroom.ErrBlobNotFound if there is no such file, and
+// an error if the file is damaged, of another kind, or breaks an invariant.
 func OpenPublisher(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte, workers int) (*PublisherVersion, error) {
 	if workers < 1 {
 		workers = runtime.GOMAXPROCS(0)

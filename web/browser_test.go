@@ -12,10 +12,10 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image/png"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,14 +34,10 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
-	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/app/apptest"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/connections"
-	"github.com/cleanroom-oss/cleanroom/keyring"
-	"github.com/cleanroom-oss/cleanroom/match"
-	"github.com/cleanroom-oss/cleanroom/sqlite"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/synth"
-	"github.com/cleanroom-oss/cleanroom/web"
 )
 
 // browserTimeout bounds each test's work in the browser, so that a hung page fails the test;
@@ -174,7 +170,7 @@ func needBrowser(t *testing.T) {
 type fixture struct {
 	t      *testing.T
 	url    string
-	store  *sqlite.DB
+	store  cleanroom.Store
 	acc    *accounts.Service
 	pub    *cleanroom.Org
 	ds     *cleanroom.Org
@@ -189,11 +185,13 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	needBrowser(t)
 	ctx := context.Background()
-	f := &fixture{t: t, store: sqlite.MustOpen(t)}
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	f.acc = accounts.New(f.store, keyring.Generate())
-	apiServer := api.New(f.store, f.acc, logger)
-	srv := httptest.NewServer(apiServer.Handler(web.New(apiServer, f.store, logger)))
+	m := apptest.Open(t, apptest.Options{Log: t.Output()})
+	f := &fixture{t: t, store: m.Store, acc: m.Accounts}
+	h, err := m.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
 
@@ -203,7 +201,6 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	var err error
 	f.pub, err = f.acc.CreateOrg(ctx, "Northwind Media", cleanroom.OrgPublisher)
 	must(err)
 	_, err = f.acc.EnableCleanRoom(ctx, f.pub.ID)
@@ -219,8 +216,7 @@ func newFixture(t *testing.T) *fixture {
 	must(err)
 	f.alice, _, err = f.acc.AddMember(ctx, f.pub.ID, accounts.NewUser{Email: "alice@example.com", Name: "Alice Admin", Password: testPassword, Role: cleanroom.RoleAdmin})
 	must(err)
-	_, _, err = f.acc.AddMember(ctx, f.ds.ID, accounts.NewUser{Email: "alice@example.com", Role: cleanroom.RoleAdmin, AttachExisting: true})
-	must(err)
+	// Alice, an admin of the publisher, is an admin of its demand-side workspace too (derived).
 	f.vic, _, err = f.acc.AddMember(ctx, f.pub.ID, accounts.NewUser{Email: "vic@example.com", Name: "Vic Viewer", Password: testPassword, Role: cleanroom.RoleViewer})
 	must(err)
 	_, f.aliceT, err = f.acc.IssueToken(ctx, f.alice.ID, f.pub.ID, "nightly-export", 0)
@@ -350,20 +346,22 @@ func (b *tab) path() string {
 
 func (b *tab) text(sel string) string {
 	b.t.Helper()
-	// A document that a navigation replaces between finding the node and reading it answers "No
-	// node with given id": read the new one.
-	for range 3 {
+	// chromedp.Text waits for the node, then reads it; a busy page that swaps its live parts (or a
+	// navigation) may replace the node in between, leaving a detached one that reads empty or is
+	// gone. Wait for the element, then read the current document's element in one evaluation.
+	run(b, "wait for "+sel, chromedp.WaitReady(chromedp.CSS(sel)))
+	q, _ := json.Marshal(sel)
+	for range 20 {
 		ctx, cancel := b.step()
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[*string](`(() => { const e = document.querySelector(`+string(q)+`); return e ? e.innerText : null; })()`))
 		cancel()
-		if err == nil {
-			return strings.TrimSpace(v)
+		if err == nil && v != nil {
+			return strings.TrimSpace(*v)
 		}
-		if !strings.Contains(err.Error(), "No node with given id") {
-			b.t.Fatalf("text of %s: %v", sel, err)
-		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return strings.TrimSpace(run(b, "text of "+sel, chromedp.Text(chromedp.CSS(sel))))
+	b.t.Fatalf("text of %s: no such element", sel)
+	return ""
 }
 
 // fillLogin fills the login form on the current page and submits it with its button.
@@ -416,7 +414,7 @@ func (b *tab) sessionCookie() string {
 		b.t.Fatalf("get cookies: %v", err)
 	}
 	for _, c := range res.Cookies {
-		if c.Name == api.SessionCookie {
+		if c.Name == httpx.SessionCookie {
 			return c.Value
 		}
 	}
@@ -677,7 +675,7 @@ func TestBrowserSignOut(t *testing.T) {
 		}
 	}
 	// The session ended on the server too: the old cookie, put back, opens nothing.
-	if _, err := chromedp.Call(b.ctx, network.SetCookie, network.SetCookieParams{Name: api.SessionCookie, Value: secret, URL: f.url + "/"}); err != nil {
+	if _, err := chromedp.Call(b.ctx, network.SetCookie, network.SetCookieParams{Name: httpx.SessionCookie, Value: secret, URL: f.url + "/"}); err != nil {
 		t.Fatal(err)
 	}
 	b.navigate("/")
@@ -1026,9 +1024,9 @@ func TestBrowserCohortForm(t *testing.T) {
 	}
 
 	// A cohort building: the list refreshes itself, the form keeps what is typed.
-	if _, err := w.api.Cohorts.Create(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin, UserID: "u"}, cohorts.Spec{
+	if _, err := w.api.Cohorts.Create(ctx, &cleanroom.Caller{User: &cleanroom.User{ID: "u"}, Org: w.adv, Role: cleanroom.RoleAdmin}, cohorts.Spec{
 		Name: "Acme - Everyone", Kind: cleanroom.CohortMatched, ConnectionIDs: []string{w.conn},
-		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource}}}}); err != nil {
+		Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: w.dataSource}}}}); err != nil {
 		t.Fatal(err)
 	}
 	b.navigate("/cohorts")
@@ -1086,9 +1084,9 @@ func TestBrowserCohortCurve(t *testing.T) {
 	needBrowser(t)
 	w := newCohortWorld(t)
 	ctx := context.Background()
-	co, err := w.api.Cohorts.Create(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin}, cohorts.Spec{
+	co, err := w.api.Cohorts.Create(ctx, cleanroom.NewCaller(w.adv.ID, cleanroom.RoleAdmin), cohorts.Spec{
 		Name: "Acme - Lookalike", Kind: cleanroom.CohortModeled, ConnectionIDs: []string{w.conn},
-		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource, Segment: synth.AllCustomersID}}}})
+		Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: w.dataSource, Segment: synth.AllCustomersID}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -12,11 +11,8 @@ import (
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/connections"
-	"github.com/cleanroom-oss/cleanroom/match"
-	"github.com/cleanroom-oss/cleanroom/uploads"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 )
 
 // Rows the query builder starts with: conditions at the top level, and in a new group.
@@ -96,7 +92,7 @@ func (d *Dashboard) orgNames(ctx context.Context, names map[string]string, ids .
 }
 
 // cohortForm is the new-cohort form's fields. The query builder's rows are top-level conditions
-// or conditions of a group (one level, as match.Query allows).
+// or conditions of a group (one level, as cleanroom.CohortQuery allows).
 type cohortForm struct {
 	Name, Description, Kind, Op, Country string
 	Connections                          map[string]bool
@@ -139,18 +135,13 @@ type estimateRow struct {
 }
 
 func newForm() cohortForm {
-	return cohortForm{Kind: string(cleanroom.CohortMatched), Op: match.OpAll, Connections: map[string]bool{},
+	return cohortForm{Kind: string(cleanroom.CohortMatched), Op: cleanroom.OpAll, Connections: map[string]bool{},
 		Rows: make([]conditionRow, firstRows)}
-}
-
-func (d *Dashboard) caller(p *page) connections.Caller {
-	c := p.Caller
-	return connections.Caller{OrgID: c.OrgID(), Role: c.Role, RepresentsID: c.RepresentsID, UserID: c.User.ID}
 }
 
 // cohortsAllowed answers pages that need an org and a role other than limited.
 func (d *Dashboard) cohortsAllowed(w http.ResponseWriter, p *page) bool {
-	if p.Caller.Org == nil || p.Caller.Role == cleanroom.RoleLimited || d.api.Cohorts == nil {
+	if p.Caller.Org == nil || p.Caller.Role == cleanroom.RoleLimited || d.Cohorts == nil {
 		http.Error(w, "Cohorts are not available here.", http.StatusNotFound)
 		return false
 	}
@@ -174,8 +165,8 @@ func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page,
 	ctx := r.Context()
 	c := p.Caller
 	data := &cohortsData{Publisher: c.Org.Kind == cleanroom.OrgPublisher, CanEdit: canCreate(p), Form: form,
-		Threshold: d.api.Cohorts.Threshold()}
-	cs, _, err := d.api.Cohorts.List(ctx, d.caller(p), data.Publisher, cleanroom.Page{Limit: cleanroom.MaxPageLimit})
+		Threshold: d.Cohorts.Threshold()}
+	cs, _, err := d.Cohorts.List(ctx, p.Caller, data.Publisher, cleanroom.Page{Limit: cleanroom.MaxPageLimit})
 	if err != nil {
 		d.fail(w, err)
 		return
@@ -236,8 +227,7 @@ func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page,
 // sources the workspace owns or is granted, and their segments.
 func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) error {
 	ctx := r.Context()
-	org := p.Caller.Org
-	conns, err := d.connections(r, org)
+	conns, err := d.connections(r, p.Caller)
 	if err != nil {
 		return err
 	}
@@ -254,19 +244,15 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 			continue
 		}
 		choice := connectionChoice{ID: conn.ID, Publisher: conn.OtherName, Kinds: strings.Join(kinds, ", ")}
-		active, reason, err := d.api.Connections.Status(ctx, conn.Connection)
-		if err != nil {
-			return err
-		}
-		if !active {
-			choice.Suspended = reason
+		if !conn.Active {
+			choice.Suspended = conn.Reason
 			if choice.Suspended == "" {
 				choice.Suspended = "Suspended."
 			}
 		}
 		data.Connections = append(data.Connections, choice)
 		// The publisher cohorts the workspace may name through this connection.
-		pcs, err := d.api.Cohorts.PublisherCohorts(ctx, connections.Caller{OrgID: org.ID, Role: cleanroom.RoleAdmin}, conn.ID)
+		pcs, err := d.Cohorts.PublisherCohorts(ctx, p.Caller, conn.ID)
 		if err != nil {
 			return err
 		}
@@ -278,25 +264,11 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 			data.PublisherCohorts = append(data.PublisherCohorts, segmentChoice{ID: pc.ID, Label: label})
 		}
 	}
-	data.DataSources, _, err = d.store.ListDataSources(ctx, cleanroom.DataSourceFilter{OrgID: org.ID, Page: cleanroom.Page{Limit: 100}})
-	if err != nil {
+	if data.DataSources, err = d.Connections.QueryableDataSources(ctx, p.Caller); err != nil {
 		return err
-	}
-	// Data sources granted to the workspace are usable too.
-	gs, err := d.store.ListGrants(ctx, "", org.ID)
-	if err != nil {
-		return err
-	}
-	for _, g := range gs {
-		if !g.Active(cleanroom.UTC(d.api.Now())) || slices.ContainsFunc(data.DataSources, func(x *cleanroom.DataSource) bool { return x.ID == g.DataSourceID }) {
-			continue
-		}
-		if ds, err := d.store.FindDataSource(ctx, g.DataSourceID); err == nil {
-			data.DataSources = append(data.DataSources, ds)
-		}
 	}
 	for _, ds := range data.DataSources {
-		tax, err := uploads.DataSourceTaxonomy(ctx, d.store, ds.ID)
+		tax, _, err := d.Pipeline.DataSourceSegments(ctx, p.Caller, ds.ID)
 		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 			continue
 		} else if err != nil {
@@ -316,7 +288,7 @@ func readForm(r *http.Request) (cohortForm, cohorts.Spec, error) {
 	f := cohortForm{Name: strings.TrimSpace(r.PostFormValue("name")), Description: strings.TrimSpace(r.PostFormValue("description")),
 		Kind: r.PostFormValue("kind"), Op: r.PostFormValue("op"), Country: strings.TrimSpace(r.PostFormValue("country")),
 		Connections: map[string]bool{}}
-	sp := cohorts.Spec{Name: f.Name, Description: f.Description, Kind: cleanroom.CohortKind(f.Kind), Query: match.Query{Op: f.Op}}
+	sp := cohorts.Spec{Name: f.Name, Description: f.Description, Kind: cleanroom.CohortKind(f.Kind), Query: cleanroom.CohortQuery{Op: f.Op}}
 	for _, id := range r.PostForm["connection"] {
 		f.Connections[id] = true
 		sp.ConnectionIDs = append(sp.ConnectionIDs, id)
@@ -346,7 +318,7 @@ func readForm(r *http.Request) (cohortForm, cohorts.Spec, error) {
 	sp.Query.Conditions = conditions(f.Rows)
 	for _, g := range f.Groups {
 		if cs := conditions(g.Rows); len(cs) > 0 {
-			sp.Query.Conditions = append(sp.Query.Conditions, match.Condition{Op: g.Op, Conditions: cs})
+			sp.Query.Conditions = append(sp.Query.Conditions, cleanroom.Condition{Op: g.Op, Conditions: cs})
 		}
 	}
 	for _, cc := range strings.FieldsFunc(f.Country, func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
@@ -357,11 +329,11 @@ func readForm(r *http.Request) (cohortForm, cohorts.Spec, error) {
 
 // conditions returns the conditions of the rows that are not empty. A row naming both a data
 // source and a publisher cohort is kept as it is: the query's validation explains the problem.
-func conditions(rows []conditionRow) []match.Condition {
-	var out []match.Condition
+func conditions(rows []conditionRow) []cleanroom.Condition {
+	var out []cleanroom.Condition
 	for _, row := range rows {
 		if !row.empty() {
-			out = append(out, match.Condition{DataSource: row.DataSource, Segment: row.Segment, PublisherCohort: row.PublisherCohort})
+			out = append(out, cleanroom.Condition{DataSource: row.DataSource, Segment: row.Segment, PublisherCohort: row.PublisherCohort})
 		}
 	}
 	return out
@@ -378,7 +350,7 @@ func (f *cohortForm) grow(action string) {
 			n++
 			key = "g" + strconv.Itoa(n)
 		}
-		g := conditionGroup{Key: key, Op: match.OpAny, Number: len(f.Groups) + 1, Rows: make([]conditionRow, groupRows)}
+		g := conditionGroup{Key: key, Op: cleanroom.OpAny, Number: len(f.Groups) + 1, Rows: make([]conditionRow, groupRows)}
 		for i := range g.Rows {
 			g.Rows[i].Group = key
 		}
@@ -395,26 +367,14 @@ func (f *cohortForm) grow(action string) {
 	}
 }
 
-// errText is an error's message with its hint.
-func errText(err error) string {
-	var e *cleanroom.Error
-	if !errors.As(err, &e) {
-		return cleanroom.ErrorMessage(err)
-	}
-	if h, ok := e.Details["hint"].(string); ok {
-		return e.Message + " " + h
-	}
-	return e.Message
-}
-
 // showError puts an error on the page and returns the page's status; internal errors are
 // logged (the page says only that something went wrong).
 func (d *Dashboard) showError(p *page, err error) int {
-	p.Error = errText(err)
+	p.Error = cleanroom.ErrorText(err)
 	if cleanroom.ErrorCode(err) == cleanroom.EINTERNAL {
 		d.log.Error("dashboard", "page", p.Title, "err", err)
 	}
-	return api.StatusOf(cleanroom.ErrorCode(err))
+	return httpx.StatusOf(cleanroom.ErrorCode(err))
 }
 
 func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page) {
@@ -436,23 +396,23 @@ func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page
 		d.showCohorts(w, r, p, form, nil, nil)
 		return
 	case action == "estimate":
-		est, err := d.api.Cohorts.Estimate(r.Context(), d.caller(p), sp)
+		est, err := d.Cohorts.Estimate(r.Context(), p.Caller, sp)
 		if err != nil {
 			d.showCohorts(w, r, p, form, nil, err)
 			return
 		}
-		d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.estimate",
-			Details: map[string]any{"via": "dashboard", "connections": sp.ConnectionIDs}})
+		d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.estimate",
+			Details: map[string]any{"via": "dashboard", "connections": sp.ConnectionIDs}}).By(p.Caller))
 		d.showCohorts(w, r, p, form, est, nil)
 		return
 	}
-	co, err := d.api.Cohorts.Create(r.Context(), d.caller(p), sp)
+	co, err := d.Cohorts.Create(r.Context(), p.Caller, sp)
 	if err != nil {
 		d.showCohorts(w, r, p, form, nil, err)
 		return
 	}
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.create", TargetType: "cohort",
-		TargetID: co.ID, Details: map[string]any{"via": "dashboard", "kind": co.Kind, "connections": sp.ConnectionIDs}})
+	d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.create", TargetType: "cohort",
+		TargetID: co.ID, Details: map[string]any{"via": "dashboard", "kind": co.Kind, "connections": sp.ConnectionIDs}}).By(p.Caller))
 	http.Redirect(w, r, "/cohorts/"+co.ID, http.StatusSeeOther)
 }
 
@@ -582,7 +542,7 @@ func (d *Dashboard) cohortPage(w http.ResponseWriter, r *http.Request, p *page) 
 // showCohort renders the cohort page, with the error of a change that failed.
 func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, changeErr error) {
 	ctx := r.Context()
-	co, err := d.api.Cohorts.Get(ctx, d.caller(p), r.PathValue("id"))
+	co, err := d.Cohorts.Get(ctx, p.Caller, r.PathValue("id"))
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 		http.Error(w, "Cohort not found.", http.StatusNotFound)
 		return
@@ -590,7 +550,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 		d.fail(w, err)
 		return
 	}
-	thr := d.api.Cohorts.Threshold()
+	thr := d.Cohorts.Threshold()
 	data := &cohortData{cohortRow: &cohortRow{co, thr, map[string]string{}}, Own: co.OrgID == p.Caller.OrgID()}
 	data.CanEdit = data.Own && p.Caller.Role.AtLeast(cleanroom.RoleMember)
 	data.Refresh = d.refresh(data.Busy())
@@ -604,10 +564,10 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 		d.fail(w, err)
 		return
 	}
-	var q match.Query
+	var q cleanroom.CohortQuery
 	if data.Own && json.Unmarshal(co.Query, &q) == nil {
 		data.Query = describeQuery(q, func(id string) string {
-			if ds, err := d.store.FindDataSource(ctx, id); err == nil {
+			if ds, _, _, err := d.Connections.DataSource(ctx, p.Caller, id); err == nil {
 				return ds.Name
 			}
 			return shortID(id)
@@ -622,7 +582,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 		}
 	}
 	if data.Own {
-		raws, err := d.api.Cohorts.CohortDiagnostics(ctx, d.caller(p), co.ID)
+		raws, err := d.Cohorts.CohortDiagnostics(ctx, p.Caller, co.ID)
 		if err == nil {
 			for _, raw := range raws {
 				var dg cohorts.Diagnostics
@@ -641,9 +601,9 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 }
 
 // describeQuery writes a query for people: (a AND b) OR c, naming data sources with name.
-func describeQuery(q match.Query, name func(id string) string) string {
-	var group func(op string, cs []match.Condition) string
-	group = func(op string, cs []match.Condition) string {
+func describeQuery(q cleanroom.CohortQuery, name func(id string) string) string {
+	var group func(op string, cs []cleanroom.Condition) string
+	group = func(op string, cs []cleanroom.Condition) string {
 		parts := make([]string, len(cs))
 		for i, c := range cs {
 			switch {
@@ -658,7 +618,7 @@ func describeQuery(q match.Query, name func(id string) string) string {
 			}
 		}
 		word := " AND "
-		if op == match.OpAny {
+		if op == cleanroom.OpAny {
 			word = " OR "
 		}
 		return strings.Join(parts, word)
@@ -684,20 +644,20 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		return
 	}
 	id := r.PathValue("id")
-	c := d.caller(p)
+	c := p.Caller
 	var err error
 	action := r.PostFormValue("action")
 	switch action {
 	case "delete":
-		if _, err = d.api.Cohorts.Delete(r.Context(), c, id); err == nil {
-			d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.delete", TargetType: "cohort", TargetID: id,
-				Details: map[string]any{"via": "dashboard"}})
+		if _, err = d.Cohorts.Delete(r.Context(), c, id); err == nil {
+			d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.delete", TargetType: "cohort", TargetID: id,
+				Details: map[string]any{"via": "dashboard"}}).By(p.Caller))
 			http.Redirect(w, r, "/cohorts", http.StatusSeeOther)
 			return
 		}
 	case "pause", "resume":
 		paused := action == "pause"
-		_, err = d.api.Cohorts.Update(r.Context(), c, id, cohorts.Change{Paused: &paused})
+		_, err = d.Cohorts.Update(r.Context(), c, id, cohorts.Change{Paused: &paused})
 	case "select":
 		var sim float64
 		sim, err = strconv.ParseFloat(r.PostFormValue("similarity"), 64)
@@ -706,7 +666,7 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 			break
 		}
 		seeds := r.PostFormValue("include_seeds") == "on"
-		_, err = d.api.Cohorts.Update(r.Context(), c, id, cohorts.Change{Similarity: &sim, IncludeSeeds: &seeds})
+		_, err = d.Cohorts.Update(r.Context(), c, id, cohorts.Change{Similarity: &sim, IncludeSeeds: &seeds})
 	default:
 		err = cleanroom.Errorf(cleanroom.EINVALID, "Unknown action.")
 	}
@@ -718,8 +678,8 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		d.showCohort(w, r, p, err)
 		return
 	}
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "cohort.update", TargetType: "cohort", TargetID: id,
-		Details: map[string]any{"via": "dashboard", "action": action}})
+	d.audit(r, (&cleanroom.AuditEntry{Action: "cohort.update", TargetType: "cohort", TargetID: id,
+		Details: map[string]any{"via": "dashboard", "action": action}}).By(p.Caller))
 	http.Redirect(w, r, "/cohorts/"+id, http.StatusSeeOther)
 }
 
@@ -759,7 +719,7 @@ var cohortFuncs = template.FuncMap{
 	},
 	// newGroup is the group "Add group" copies in the page; the script gives it a key.
 	"newGroup": func() conditionGroup {
-		return conditionGroup{Op: match.OpAny, Rows: make([]conditionRow, groupRows)}
+		return conditionGroup{Op: cleanroom.OpAny, Rows: make([]conditionRow, groupRows)}
 	},
 	"radius": func(chosen bool) int {
 		if chosen {

@@ -5,12 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,20 +17,15 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
-	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/app/apptest"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
-	"github.com/cleanroom-oss/cleanroom/keyring"
-	"github.com/cleanroom-oss/cleanroom/localblob"
 	"github.com/cleanroom-oss/cleanroom/lookalike"
-	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
-	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/uploads"
-	"github.com/cleanroom-oss/cleanroom/web"
 )
 
 // cohortWorld is a dashboard over real services with a synced publisher audience, an
@@ -55,25 +48,16 @@ const worldPassword = "a long enough password"
 func newCohortWorld(t *testing.T) *cohortWorld {
 	t.Helper()
 	ctx := context.Background()
-	store := sqlite.MustOpen(t)
-	keys := keyring.Generate()
-	acc := accounts.New(store, keys)
-	acc.Passwords = auth.TestParams
-	log := slog.New(slog.DiscardHandler)
-	a := api.New(store, acc, log)
-	a.LoginLimiter = auth.NewLimiter(1000, time.Minute) // the tests sign in often, from one address
-	blobs, err := localblob.Open(filepath.Join(t.TempDir(), "blobs"))
+	m := apptest.Open(t, apptest.Options{})
+	store, acc := m.Store, m.Accounts
+	h, err := m.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &cohortWorld{t: t, store: store, api: a, runner: jobs.NewRunner(store, log)}
-	a.Uploads = uploads.New(store, blobs, keys, w.runner)
-	a.Uploads.Register(w.runner)
-	a.Cohorts = cohorts.New(store, a.Connections, a.Uploads, w.runner, 4)
-	a.Cohorts.Register(w.runner)
-	dash := web.New(a, store, log)
-	dash.RefreshEvery = 100 * time.Millisecond // busy pages refresh quickly in tests
-	w.srv = httptest.NewServer(a.Handler(dash))
+	m.Web.RefreshEvery = 100 * time.Millisecond // busy pages refresh quickly in tests
+	w := &cohortWorld{t: t, store: store, api: m.API, runner: m.Jobs}
+	a := m.API
+	w.srv = httptest.NewServer(h)
 	t.Cleanup(w.srv.Close)
 	must := func(err error) {
 		t.Helper()
@@ -107,7 +91,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	must(u.WriteTaxonomy(&buf))
 	ptax, _, err := pubsync.ParseTaxonomy(&buf)
 	must(err)
-	must(uploads.PutPublisherTaxonomy(ctx, store, w.pub.ID, ptax, time.Now()))
+	must(pipeline.PutPublisherTaxonomy(ctx, store, w.pub.ID, ptax, time.Now()))
 	buf.Reset()
 	_, err = u.WriteProfiles(&buf, synth.WriteOptions{})
 	must(err)
@@ -115,13 +99,13 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	// The advertiser's CRM file.
 	ad, err := synth.NewAdvertiser(u, synth.AdvertiserConfig{Seed: 3, Rows: 8000, Overlap: 0.7})
 	must(err)
-	ds, err := a.Connections.CreateDataSource(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin}, "CRM customers", "")
+	ds, err := a.Connections.CreateDataSource(ctx, cleanroom.NewCaller(w.adv.ID, cleanroom.RoleAdmin), "CRM customers", "")
 	must(err)
 	buf.Reset()
 	must(ad.WriteTaxonomy(&buf))
 	atax, _, err := ingest.ParseTaxonomy(&buf)
 	must(err)
-	must(uploads.PutDataSourceTaxonomy(ctx, store, ds.ID, atax, time.Now()))
+	must(pipeline.PutDataSourceTaxonomy(ctx, store, ds.ID, atax, time.Now()))
 	buf.Reset()
 	_, err = ad.WriteData(&buf, synth.WriteOptions{})
 	must(err)
@@ -135,7 +119,11 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	wsConn, _, err := a.Connections.CreateConnection(ctx, w.pub.ID, w.pub.DemandSideID, cleanroom.Permissions{MatchedCohorts: true})
 	must(err)
 	w.wsConn = wsConn.ID
-	_, err = a.Connections.Invite(ctx, connections.Caller{OrgID: w.pub.DemandSideID, Role: cleanroom.RoleAdmin}, "agency@acme.example", w.adv.ID)
+	inv, err := a.Connections.Invite(ctx, cleanroom.NewCaller(w.pub.DemandSideID, cleanroom.RoleAdmin), "agency@acme.example", w.adv.ID)
+	must(err)
+	agency, err := store.FindUserByEmail(ctx, "agency@acme.example")
+	must(err)
+	_, _, err = acc.AcceptInvitation(ctx, &cleanroom.Caller{User: agency}, inv.ID)
 	must(err)
 	return w
 }
@@ -143,7 +131,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 func (w *cohortWorld) upload(orgID string, target cleanroom.UploadTarget, targetID string, data []byte) {
 	w.t.Helper()
 	ctx := context.Background()
-	up, err := w.api.Uploads.Begin(ctx, orgID, "", target, targetID, "f.tsv", int64(len(data)), "", 0)
+	up, err := w.api.Uploads.Begin(ctx, uploads.Spec{OrgID: orgID, Target: target, TargetID: targetID, Name: "f.tsv", Size: int64(len(data))})
 	if err == nil {
 		up, err = w.api.Uploads.WritePart(ctx, up, 0, bytes.NewReader(data), "")
 	}
@@ -288,12 +276,12 @@ func TestCohortPages(t *testing.T) {
 	if err != nil || co.Status != cleanroom.CohortActive || co.Targets[0].Size < 100 {
 		t.Fatalf("matched cohort after the build: %+v %v", co, err)
 	}
-	var q match.Query
+	var q cleanroom.CohortQuery
 	if err := json.Unmarshal(co.Query, &q); err != nil {
 		t.Fatal(err)
 	}
-	want := match.Query{Op: "all", Conditions: []match.Condition{{DataSource: w.dataSource},
-		{Op: "any", Conditions: []match.Condition{{DataSource: w.dataSource, Segment: "s01"}, {DataSource: w.dataSource, Segment: "s02"}}}}}
+	want := cleanroom.CohortQuery{Op: "all", Conditions: []cleanroom.Condition{{DataSource: w.dataSource},
+		{Op: "any", Conditions: []cleanroom.Condition{{DataSource: w.dataSource, Segment: "s01"}, {DataSource: w.dataSource, Segment: "s02"}}}}}
 	if got, _ := json.Marshal(q); string(got) != mustJSON(want) {
 		t.Errorf("stored query %s, want %s", got, mustJSON(want))
 	}
@@ -424,7 +412,7 @@ func TestDataSourcesPage(t *testing.T) {
 		t.Errorf("the report's rows read are not shown:\n%s", rows)
 	}
 	// An upload half received.
-	if _, err := w.api.Uploads.Begin(ctx, w.adv.ID, "", cleanroom.UploadDataSource, w.dataSource, "next.tsv", 1000, "", 0); err != nil {
+	if _, err := w.api.Uploads.Begin(ctx, uploads.Spec{OrgID: w.adv.ID, Target: cleanroom.UploadDataSource, TargetID: w.dataSource, Name: "next.tsv", Size: 1000}); err != nil {
 		t.Fatal(err)
 	}
 	_, html = crm.get("/data-sources")
@@ -446,9 +434,9 @@ func TestDataSourcesPage(t *testing.T) {
 func TestCohortCurveWithholdsSmallReach(t *testing.T) {
 	w := newCohortWorld(t)
 	ctx := context.Background()
-	co, err := w.api.Cohorts.Create(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin}, cohorts.Spec{
+	co, err := w.api.Cohorts.Create(ctx, cleanroom.NewCaller(w.adv.ID, cleanroom.RoleAdmin), cohorts.Spec{
 		Name: "Acme - Lookalike", Kind: cleanroom.CohortModeled, ConnectionIDs: []string{w.conn},
-		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource}}}})
+		Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: w.dataSource}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +492,7 @@ func TestCohortCurveWithholdsSmallReach(t *testing.T) {
 // name, and only those.
 func TestPublisherCohortSuggestions(t *testing.T) {
 	w := newCohortWorld(t)
-	if _, err := w.api.Connections.UpdatePermissions(context.Background(), connections.Caller{OrgID: w.pub.ID, Role: cleanroom.RoleAdmin}, w.conn,
+	if _, err := w.api.Connections.UpdatePermissions(context.Background(), cleanroom.NewCaller(w.pub.ID, cleanroom.RoleAdmin), w.conn,
 		cleanroom.Permissions{MatchedCohorts: true, CustomCohorts: true, SharedCustomCohorts: []string{"c2"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
 // dataSourcesData is what the data sources page shows: each data source with its latest
@@ -19,6 +20,7 @@ type dataSourcesData struct {
 
 type dataSourceRow struct {
 	*cleanroom.DataSource
+	Access  connections.Access
 	Uploads []uploadRow
 }
 
@@ -42,19 +44,20 @@ func (d *Dashboard) dataSourcesPage(w http.ResponseWriter, r *http.Request, p *p
 		return
 	}
 	ctx := r.Context()
-	f := cleanroom.DataSourceFilter{OrgID: c.Org.ID, Page: cleanroom.Page{Limit: 100}}
-	if c.Role == cleanroom.RoleLimited {
-		f.AdvertiserID = c.RepresentsID
-	}
-	dss, _, err := d.store.ListDataSources(ctx, f)
+	dss, access, _, err := d.Connections.DataSources(ctx, c, cleanroom.Page{Limit: 100})
 	if err != nil {
 		d.fail(w, err)
 		return
 	}
 	data := &dataSourcesData{}
-	for _, ds := range dss {
-		row := dataSourceRow{DataSource: ds}
-		ups, _, err := d.store.ListUploads(ctx, cleanroom.UploadDataSource, ds.ID, cleanroom.Page{Limit: uploadsShown})
+	for i, ds := range dss {
+		row := dataSourceRow{DataSource: ds, Access: access[i]}
+		if access[i] == connections.AccessListed {
+			// An invited advertiser's data not granted to the workspace: its existence only.
+			data.Sources = append(data.Sources, row)
+			continue
+		}
+		ups, _, err := d.Pipeline.DataSourceUploads(ctx, c, ds.ID, cleanroom.Page{Limit: uploadsShown})
 		if err != nil {
 			d.fail(w, err)
 			return
@@ -65,10 +68,8 @@ func (d *Dashboard) dataSourcesPage(w http.ResponseWriter, r *http.Request, p *p
 			case cleanroom.UploadOpen, cleanroom.UploadComplete, cleanroom.UploadProcessing:
 				data.Busy = true
 				ur.Done, ur.Total = u.Received, u.Size
-				if u.JobID != 0 {
-					if j, err := d.store.FindJob(ctx, u.JobID); err == nil && j.ProgressTotal > 0 {
-						ur.Done, ur.Total, ur.Message = j.ProgressDone, j.ProgressTotal, j.Message
-					}
+				if p := u.Progress; p != nil && p.Total > 0 {
+					ur.Done, ur.Total, ur.Message = p.Done, p.Total, p.Message
 				}
 			}
 			var rep struct {

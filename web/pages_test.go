@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -14,15 +13,10 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
-	"github.com/cleanroom-oss/cleanroom/api"
-	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/app/apptest"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/connections"
-	"github.com/cleanroom-oss/cleanroom/keyring"
-	"github.com/cleanroom-oss/cleanroom/match"
-	"github.com/cleanroom-oss/cleanroom/sqlite"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/synth"
-	"github.com/cleanroom-oss/cleanroom/web"
 )
 
 // TestPagesByRole renders every page for each kind of user without a browser: the publisher sees
@@ -30,12 +24,13 @@ import (
 // the workspace's people, jobs or audit log.
 func TestPagesByRole(t *testing.T) {
 	ctx := context.Background()
-	store := sqlite.MustOpen(t)
-	acc := accounts.New(store, keyring.Generate())
-	acc.Passwords = auth.TestParams
-	log := slog.New(slog.DiscardHandler)
-	a := api.New(store, acc, log)
-	srv := httptest.NewServer(a.Handler(web.New(a, store, log)))
+	app := apptest.Open(t, apptest.Options{})
+	acc := app.Accounts
+	h, err := app.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 
 	ready := func(name string, kind cleanroom.OrgKind) *cleanroom.Org {
@@ -63,17 +58,24 @@ func TestPagesByRole(t *testing.T) {
 	add(pub.DemandSideID, "ops2@planet.example", cleanroom.RoleAdmin)
 	add(adv.ID, "crm@acme.example", cleanroom.RoleAdmin)
 	add(other.ID, "crm@other.example", cleanroom.RoleAdmin)
-	svc := a.Connections
+	svc := app.Connections
 	if _, _, err := svc.CreateConnection(ctx, pub.ID, adv.ID, cleanroom.Permissions{MatchedCohorts: true, Insights: true}); err != nil {
 		t.Fatal(err)
 	}
-	ws := connections.Caller{OrgID: pub.DemandSideID, Role: cleanroom.RoleAdmin}
+	ws := cleanroom.NewCaller(pub.DemandSideID, cleanroom.RoleAdmin)
 	for _, inv := range []struct{ email, adv string }{{"crm@acme.example", adv.ID}, {"crm@other.example", other.ID}} {
-		m, err := svc.Invite(ctx, ws, inv.email, inv.adv)
+		invitation, err := svc.Invite(ctx, ws, inv.email, inv.adv)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := svc.CreateDataSource(ctx, connections.Caller{OrgID: pub.DemandSideID, Role: cleanroom.RoleLimited, RepresentsID: inv.adv, UserID: m.ID}, "List of "+inv.email, ""); err != nil {
+		u, err := app.Store.FindUserByEmail(ctx, inv.email)
+		if err == nil {
+			_, _, err = acc.AcceptInvitation(ctx, &cleanroom.Caller{User: u}, invitation.ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.CreateDataSource(ctx, &cleanroom.Caller{User: u, Org: &cleanroom.Org{ID: pub.DemandSideID}, Role: cleanroom.RoleLimited, RepresentsID: inv.adv}, "List of "+inv.email, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,7 +96,7 @@ func TestPagesByRole(t *testing.T) {
 			b, _ := io.ReadAll(me.Body)
 			me.Body.Close()
 			csrf := between(string(b), `"csrf_token":"`, `"`)
-			r.Header.Set(api.CSRFHeader, csrf)
+			r.Header.Set(httpx.CSRFHeader, csrf)
 			if res, err := c.Do(r); err != nil || res.StatusCode != 200 {
 				t.Fatalf("switch org: %v %v", res.StatusCode, err)
 			}
@@ -153,9 +155,9 @@ func between(s, start, end string) string {
 func TestCohortPagesByRole(t *testing.T) {
 	w := newCohortWorld(t)
 	ctx := context.Background()
-	co, err := w.api.Cohorts.Create(ctx, connections.Caller{OrgID: w.adv.ID, Role: cleanroom.RoleAdmin}, cohorts.Spec{
+	co, err := w.api.Cohorts.Create(ctx, cleanroom.NewCaller(w.adv.ID, cleanroom.RoleAdmin), cohorts.Spec{
 		Name: "Acme - All customers", Kind: cleanroom.CohortMatched, ConnectionIDs: []string{w.conn},
-		Query: match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: w.dataSource, Segment: synth.AllCustomersID}}}})
+		Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: w.dataSource, Segment: synth.AllCustomersID}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,12 +11,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/httpx"
+	"github.com/cleanroom-oss/cleanroom/jobs"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 )
 
 //go:embed templates/*.html
@@ -27,7 +33,7 @@ var staticFS embed.FS
 
 // Dashboard is the web dashboard.
 type Dashboard struct {
-	api    *api.Server
+	Services
 	store  cleanroom.Store
 	log    *slog.Logger
 	pages  map[string]*template.Template
@@ -55,9 +61,29 @@ func (d *Dashboard) refresh(busy bool) int64 {
 	return DefaultRefresh.Milliseconds()
 }
 
-// New returns the dashboard handler. It authenticates through the API server's sessions.
-func New(a *api.Server, store cleanroom.Store, log *slog.Logger) *Dashboard {
-	d := &Dashboard{api: a, store: store, log: log, pages: map[string]*template.Template{}, mux: http.NewServeMux(),
+// Services are what the dashboard works through: the same services and sessions as the API.
+type Services struct {
+	Store       cleanroom.Store
+	Auth        *httpx.Auth
+	Accounts    *accounts.Service
+	Connections *connections.Service
+	Jobs        *jobs.Queue
+	Pipeline    *pipeline.Service
+	// Cohorts is nil on a deployment without cohorts.
+	Cohorts *cohorts.Service
+	Now     func() time.Time
+}
+
+func (s *Services) now() time.Time {
+	if s.Now == nil {
+		return cleanroom.UTC(time.Now())
+	}
+	return cleanroom.UTC(s.Now())
+}
+
+// New returns the dashboard handler.
+func New(svc Services, log *slog.Logger) *Dashboard {
+	d := &Dashboard{Services: svc, store: svc.Store, log: log, pages: map[string]*template.Template{}, mux: http.NewServeMux(),
 		cop: http.NewCrossOriginProtection()}
 	funcs := template.FuncMap{
 		"when": func(t time.Time) string {
@@ -84,6 +110,8 @@ func New(a *api.Server, store cleanroom.Store, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /logout", d.signedIn(d.logout))
 	d.mux.HandleFunc("POST /org", d.signedIn(d.switchOrg))
 	d.mux.HandleFunc("GET /{$}", d.signedIn(d.overview))
+	d.mux.HandleFunc("POST /invitations/{id}/{answer}", d.signedIn(d.answerInvitation))
+	d.mux.HandleFunc("POST /org/invitations/{id}/withdraw", d.signedIn(d.withdrawInvitation))
 	d.mux.HandleFunc("GET /audit", d.signedIn(d.auditPage))
 	d.mux.HandleFunc("GET /data-sources", d.signedIn(d.dataSourcesPage))
 	d.mux.HandleFunc("GET /cohorts", d.signedIn(d.cohortsPage))
@@ -108,7 +136,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // page is what every template gets.
 type page struct {
 	Title  string
-	Caller *api.Caller
+	Caller *cleanroom.Caller
 	CSRF   string
 	Orgs   []orgChoice
 	Error  string
@@ -142,7 +170,7 @@ func (d *Dashboard) render(w http.ResponseWriter, status int, name string, p *pa
 // every POST; others are sent to the login page.
 func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, p *page)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := d.api.Authenticate(r)
+		c, err := d.Auth.Authenticate(r)
 		if err != nil || c.Session == nil {
 			// After signing in, the browser GETs next: a form's target (POST /logout) is no page.
 			next := r.URL.RequestURI()
@@ -157,18 +185,13 @@ func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, p *p
 			return
 		}
 		p := &page{Caller: c, CSRF: c.Session.CSRFToken}
-		ms, err := d.store.ListMemberships(r.Context(), c.User.ID)
+		ms, err := d.Accounts.Memberships(r.Context(), c)
 		if err != nil {
 			d.fail(w, err)
 			return
 		}
 		for _, m := range ms {
-			o, err := d.store.FindOrg(r.Context(), m.OrgID)
-			if err != nil {
-				d.fail(w, err)
-				return
-			}
-			p.Orgs = append(p.Orgs, orgChoice{o.ID, o.Name, o.Kind, m.Role, o.ID == c.OrgID()})
+			p.Orgs = append(p.Orgs, orgChoice{m.Org.ID, m.Org.Name, m.Org.Kind, m.Role, m.Org.ID == c.OrgID()})
 		}
 		h(w, r, p)
 	}
@@ -184,17 +207,18 @@ func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	sess, u, err := d.api.Login(w, r, r.PostFormValue("email"), r.PostFormValue("password"), "")
+	sess, u, err := d.Auth.Login(w, r, r.PostFormValue("email"), r.PostFormValue("password"), "")
 	if err != nil {
-		status := http.StatusUnauthorized
-		if cleanroom.ErrorCode(err) == cleanroom.EUNAVAILABLE {
+		status := httpx.StatusOf(cleanroom.ErrorCode(err))
+		if wait, ok := httpx.RetryAfter(err); ok {
 			status = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", strconv.Itoa(wait))
 		}
 		d.render(w, status, "login.html", &page{Title: "Sign in", Error: cleanroom.ErrorMessage(err)})
 		return
 	}
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: u.ID, OrgID: sess.OrgID, Action: "session.create", TargetType: "user", TargetID: u.ID,
-		Details: map[string]any{"via": "dashboard"}})
+	d.audit(r, (&cleanroom.AuditEntry{OrgID: sess.OrgID, Action: "session.create", TargetType: "user", TargetID: u.ID,
+		Details: map[string]any{"via": "dashboard"}}).By(&cleanroom.Caller{User: u}))
 	http.Redirect(w, r, localPath(r.URL.Query().Get("next")), http.StatusSeeOther)
 }
 
@@ -211,34 +235,28 @@ func localPath(next string) string {
 }
 
 func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, p *page) {
-	if err := d.store.DeleteSession(r.Context(), p.Caller.Session.Hash); err != nil {
+	if err := d.Auth.Logout(r.Context(), w, r, p.Caller); err != nil {
 		d.fail(w, err)
 		return
 	}
-	d.api.ClearSessionCookie(w, r)
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: p.Caller.OrgID(), Action: "session.delete", TargetType: "user", TargetID: p.Caller.User.ID,
-		Details: map[string]any{"via": "dashboard"}})
+	d.audit(r, (&cleanroom.AuditEntry{Action: "session.delete", TargetType: "user", TargetID: p.Caller.User.ID,
+		Details: map[string]any{"via": "dashboard"}}).By(p.Caller))
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 func (d *Dashboard) switchOrg(w http.ResponseWriter, r *http.Request, p *page) {
-	id, err := d.api.Accounts.SessionOrg(r.Context(), p.Caller.User, r.PostFormValue("org_id"))
-	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND || (err == nil && id == "") {
+	id, err := d.Accounts.SwitchOrg(r.Context(), p.Caller, r.PostFormValue("org_id"))
+	if c := cleanroom.ErrorCode(err); c == cleanroom.ENOTFOUND || c == cleanroom.EINVALID {
 		// Not an org of the user's (or none chosen): nothing switched, nothing to record.
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
-	}
-	if err == nil {
-		s := p.Caller.Session
-		s.OrgID = id
-		err = d.store.UpdateSession(r.Context(), s)
 	}
 	if err != nil {
 		d.fail(w, err)
 		return
 	}
-	d.audit(r, &cleanroom.AuditEntry{ActorUserID: p.Caller.User.ID, OrgID: id, Action: "session.switch_org", TargetType: "org", TargetID: id,
-		Details: map[string]any{"via": "dashboard"}})
+	d.audit(r, (&cleanroom.AuditEntry{OrgID: id, Action: "session.switch_org", TargetType: "org", TargetID: id,
+		Details: map[string]any{"via": "dashboard"}}).By(p.Caller))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

@@ -15,25 +15,26 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/app"
 )
 
 // adminCommand groups the scriptable operator tasks. They open the data directory (or the
 // PostgreSQL database) directly, so they work with or without a running server, and each records
 // an audit entry marked as coming from the CLI.
 func (c *cli) adminCommand() *cobra.Command {
-	cfg := defaultConfig()
+	cfg := app.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "admin",
 		Short: "Operator tasks: bootstrap accounts, organizations and tokens",
 		Long: `Operator tasks for scripts. Each prints only its result on stdout (an ID, a token, a
 password), so it can be captured: TOKEN=$(cleanroom admin create-token --email ops@example.com).`,
 	}
-	cfg.storageFlags(cmd.PersistentFlags())
+	storageFlags(cmd.PersistentFlags(), &cfg)
 	// run opens the store, runs f, and closes the store.
-	run := func(f func(ctx context.Context, m *Main) error) error {
-		m := &Main{Config: cfg}
+	run := func(f func(ctx context.Context, m *app.Main) error) error {
+		m := &app.Main{Config: cfg}
 		m.Config.MasterKey = os.Getenv("CLEANROOM_MASTER_KEY")
-		l, err := newLogger(cfg, c.stderr)
+		l, err := app.NewLogger(cfg, c.stderr)
 		if err != nil {
 			return err
 		}
@@ -58,10 +59,10 @@ password), so it can be captured: TOKEN=$(cleanroom admin create-token --email o
 	return cmd
 }
 
-type runner func(func(ctx context.Context, m *Main) error) error
+type runner func(func(ctx context.Context, m *app.Main) error) error
 
 // auditCLI records an operator action taken through the CLI.
-func auditCLI(ctx context.Context, m *Main, action, orgID, targetType, targetID string) error {
+func auditCLI(ctx context.Context, m *app.Main, action, orgID, targetType, targetID string) error {
 	return m.Store.AppendAudit(ctx, &cleanroom.AuditEntry{
 		Time: cleanroom.UTC(time.Now()), Action: action, OrgID: orgID, TargetType: targetType, TargetID: targetID,
 		Details: map[string]any{"via": "cli"},
@@ -95,7 +96,7 @@ func (c *cli) createOperatorCommand(run runner) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return run(func(ctx context.Context, m *Main) error {
+			return run(func(ctx context.Context, m *app.Main) error {
 				u, err := m.Accounts.CreateOperator(ctx, email, name, pw)
 				if err != nil {
 					return err
@@ -125,7 +126,7 @@ func (c *cli) createOrgCommand(run runner) *cobra.Command {
 		Short: "Create an organization and print its ID",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return run(func(ctx context.Context, m *Main) error {
+			return run(func(ctx context.Context, m *app.Main) error {
 				o, err := m.Accounts.CreateOrg(ctx, name, cleanroom.OrgKind(kind))
 				if err != nil {
 					return err
@@ -151,7 +152,7 @@ func (c *cli) listOrgsCommand(run runner) *cobra.Command {
 		Short: "List organizations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return run(func(ctx context.Context, m *Main) error {
+			return run(func(ctx context.Context, m *app.Main) error {
 				tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tKIND\tNAME\tCLEAN ROOM\tDPA")
 				page := cleanroom.Page{Limit: cleanroom.MaxPageLimit}
@@ -196,7 +197,7 @@ func (c *cli) addUserCommand(run runner) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return run(func(ctx context.Context, m *Main) error {
+			return run(func(ctx context.Context, m *app.Main) error {
 				mem, created, err := m.Accounts.AddMember(ctx, id, accounts.NewUser{Email: email, Name: name, Password: pw, Role: cleanroom.Role(role), AttachExisting: true})
 				if err != nil {
 					return err
@@ -238,7 +239,7 @@ omit --org and then reaches the /v1/admin routes). The token is printed once; on
 					return err
 				}
 			}
-			return run(func(ctx context.Context, m *Main) error {
+			return run(func(ctx context.Context, m *app.Main) error {
 				addr, err := cleanroom.NormalizeEmail(email)
 				if err != nil {
 					return err
@@ -288,7 +289,7 @@ func (c *cli) enableCleanRoomCommand(run runner) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return run(func(ctx context.Context, m *Main) error {
+			return run(func(ctx context.Context, m *app.Main) error {
 				o, err := m.Accounts.EnableCleanRoom(ctx, id)
 				if err != nil {
 					return err
@@ -327,7 +328,7 @@ func (c *cli) recordDPACommand(run runner) *cobra.Command {
 					}
 				}
 			}
-			return run(func(ctx context.Context, m *Main) error {
+			return run(func(ctx context.Context, m *app.Main) error {
 				if _, err := m.Accounts.RecordDPA(ctx, id, at); err != nil {
 					return err
 				}

@@ -2,75 +2,18 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/cleanroom-oss/cleanroom/ingest"
+	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
-// Config is the configuration of a cleanroom process. Every field has a flag and a CLEANROOM_*
-// environment twin (flag --data-dir <-> CLEANROOM_DATA_DIR); a flag given on the command line wins.
-type Config struct {
-	// DataDir holds the SQLite database, the blob area and the master key file.
-	DataDir string
-	// Database is a postgres:// URL to keep the metadata on PostgreSQL; empty for SQLite in DataDir.
-	Database string
-	// Addr is the HTTP listen address.
-	Addr string
-	// MasterKey, from CLEANROOM_MASTER_KEY only (never a flag, so it stays out of process lists),
-	// overrides the key file.
-	MasterKey string
-	// TLSCert and TLSKey, when both set, make the server speak HTTPS.
-	TLSCert, TLSKey string
-	// SecureCookies marks session cookies Secure (behind a TLS-terminating proxy).
-	SecureCookies bool
-	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For names the client.
-	TrustedProxies []string
-	// Workers is the number of background jobs run at once; JobLease how long a job stays
-	// leased to a worker that stopped reporting (then another worker takes it over).
-	Workers  int
-	JobLease time.Duration
-	// MaxBodyBytes limits JSON request bodies; MaxUploadBytes a whole uploaded file.
-	MaxBodyBytes   int64
-	MaxUploadBytes int64
-	// MaxFileBytes and MaxFileRows bound what an uploaded file may hold once decompressed: its
-	// bytes and its lines. IngestMemory is the memory budget of processing an advertiser file,
-	// beyond which its rows are sorted on disk (in the data directory's tmp).
-	MaxFileBytes, MaxFileRows int64
-	IngestMemory              int64
-	// MaxIdentifierTypes is how many identifier types each publisher may sync.
-	MaxIdentifierTypes int
-	// ActivationMinimum is the fewest users a cohort is served with; PrivacyThreshold the
-	// smallest count shown to the other party.
-	ActivationMinimum, PrivacyThreshold int
-	// CohortRefresh is how often cohorts are checked for changed inputs (new versions, grants
-	// ended, erasures); CacheVersions how many decrypted versions builds keep in memory.
-	CohortRefresh time.Duration
-	CacheVersions int
-	// ShutdownTimeout bounds the graceful shutdown.
-	ShutdownTimeout time.Duration
-	// LogLevel is debug, info, warn or error; LogFormat is text or json.
-	LogLevel, LogFormat string
-}
-
-// defaultConfig returns the embedded default: everything in ./cleanroom-data.
-func defaultConfig() Config {
-	return Config{
-		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, JobLease: time.Minute, MaxBodyBytes: 1 << 20, MaxUploadBytes: 20 << 30, MaxIdentifierTypes: 5,
-		MaxFileBytes: rows.DefaultMaxBytes, MaxFileRows: rows.DefaultMaxRows, IngestMemory: ingest.DefaultMemoryBudget,
-		ActivationMinimum: 100, PrivacyThreshold: 100, CohortRefresh: time.Minute, CacheVersions: 4,
-		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
-	}
-}
-
 // storageFlags registers the flags that say where the data is; every command that opens the
 // store takes them.
-func (c *Config) storageFlags(fs *pflag.FlagSet) {
+func storageFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (SQLite database, blobs, master key)")
 	fs.StringVar(&c.Database, "database", c.Database, "PostgreSQL URL for the metadata (default: SQLite in the data directory)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
@@ -78,8 +21,9 @@ func (c *Config) storageFlags(fs *pflag.FlagSet) {
 }
 
 // serverFlags registers the flags of a serving process.
-func (c *Config) serverFlags(fs *pflag.FlagSet) {
+func serverFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of the Prometheus metrics (GET /metrics), e.g. 127.0.0.1:9090; empty serves none")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", c.SecureCookies, "mark session cookies Secure (set when a proxy terminates TLS)")
@@ -121,16 +65,3 @@ func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
 	cmd.InheritedFlags().VisitAll(apply)
 	return err
 }
-
-// sqlitePath is where the SQLite database lives in the data directory.
-func (c *Config) sqlitePath() string { return filepath.Join(c.DataDir, "cleanroom.db") }
-
-// keyPath is where the generated master key lives.
-func (c *Config) keyPath() string { return filepath.Join(c.DataDir, "master.key") }
-
-// blobDir is the local blob area.
-func (c *Config) blobDir() string { return filepath.Join(c.DataDir, "blobs") }
-
-// tempDir holds the temporary files of processing (spilled rows, encrypted); it is emptied at
-// start.
-func (c *Config) tempDir() string { return filepath.Join(c.DataDir, "tmp") }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,11 +17,11 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
-	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/app"
 )
 
 func (c *cli) demoCommand() *cobra.Command {
-	m := NewMain()
+	m := app.NewMain()
 	m.Config.DataDir = ""
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -30,25 +31,38 @@ directory) holding an operator, a publisher with the clean room enabled (and its
 workspace) and an advertiser that has signed the DPA, with a login and an API token for each; the
 publisher gets a synthetic audience (200,000 users, 120 custom cohorts) and the advertiser a CRM
 upload, matched against it into a matched cohort and two lookalikes. Then it serves the demo until
-interrupted.`,
+interrupted. A temporary data directory, master key included, is removed when the demo stops,
+however it stops (Ctrl-C while seeding or serving, SIGTERM, an error); one named with --data is
+kept.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			temporary := m.Config.DataDir == ""
 			if err := prepareDemoDir(&m.Config); err != nil {
 				return err
 			}
-			l, err := newLogger(m.Config, c.stderr)
+			if temporary {
+				defer func() { err = errors.Join(err, c.removeDemoDir(m.Config.DataDir)) }()
+			}
+			// Ctrl-C while seeding stops the seeding (serve then watches for its own).
+			ctx, stop := signalContext()
+			defer stop()
+			l, err := app.NewLogger(m.Config, c.stderr)
 			if err != nil {
 				return err
 			}
 			m.Logger = l
 			m.Config.MasterKey = os.Getenv("CLEANROOM_MASTER_KEY")
-			if err := m.Open(context.Background()); err != nil {
-				m.Close()
-				return err
+			err = m.Open(ctx)
+			var d *demo
+			if err == nil {
+				d, err = seedDemo(ctx, m)
 			}
-			d, err := seedDemo(context.Background(), m)
 			if err != nil {
 				m.Close()
+				if ctx.Err() != nil {
+					fmt.Fprintln(c.stderr, "Interrupted while preparing the demo.")
+					return nil
+				}
 				return err
 			}
 			// The default port may be taken by another program; a demo then takes a free one.
@@ -58,9 +72,18 @@ interrupted.`,
 			return c.serve(m, func() { d.print(c.stdout, m) })
 		},
 	}
-	m.Config.storageFlags(cmd.Flags())
-	m.Config.serverFlags(cmd.Flags())
+	storageFlags(cmd.Flags(), &m.Config)
+	serverFlags(cmd.Flags(), &m.Config)
 	return cmd
+}
+
+// removeDemoDir removes a demo's temporary data directory, master key included.
+func (c *cli) removeDemoDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove the demo's data directory: %w", err)
+	}
+	fmt.Fprintf(c.stderr, "Removed the demo's data directory %s.\n", dir)
+	return nil
 }
 
 func portFree(addr string) bool {
@@ -74,7 +97,7 @@ func portFree(addr string) bool {
 
 // prepareDemoDir picks the demo's data directory: a new temporary one, or the one given if it is
 // empty or missing (a demo never touches existing data).
-func prepareDemoDir(c *Config) error {
+func prepareDemoDir(c *app.Config) error {
 	if c.DataDir == "" {
 		dir, err := os.MkdirTemp("", "cleanroom-demo-")
 		if err != nil {
@@ -103,7 +126,7 @@ type demo struct {
 }
 
 // seedDemo creates the demo's organizations, accounts and tokens.
-func seedDemo(ctx context.Context, m *Main) (*demo, error) {
+func seedDemo(ctx context.Context, m *app.Main) (*demo, error) {
 	acc := m.Accounts
 	d := &demo{}
 	pw := func() string {
@@ -173,11 +196,8 @@ func seedDemo(ctx context.Context, m *Main) (*demo, error) {
 			advAdminID = mem.ID
 		}
 	}
-	// The publisher's admin also works in its demand-side workspace.
-	if err := m.Store.PutMembership(ctx, &cleanroom.Membership{UserID: pubAdminID,
-		OrgID: pub.DemandSideID, Role: cleanroom.RoleAdmin, CreatedAt: cleanroom.UTC(time.Now())}); err != nil {
-		return nil, err
-	}
+	// The publisher's admin is an admin of its demand-side workspace too, with no step of ours:
+	// the store derives it.
 	connID, err := seedDemoConnections(ctx, m, d, pub, adv, pw)
 	if err != nil {
 		return nil, err
@@ -191,7 +211,7 @@ func seedDemo(ctx context.Context, m *Main) (*demo, error) {
 }
 
 // print writes the demo's logins.
-func (d *demo) print(w io.Writer, m *Main) {
+func (d *demo) print(w io.Writer, m *app.Main) {
 	fmt.Fprintf(w, "\nClean Room demo is running at %s\nData directory: %s\n\n", m.URL(), m.Config.DataDir)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WHO\tORGANIZATION\tEMAIL\tPASSWORD")
@@ -209,7 +229,7 @@ func (d *demo) print(w io.Writer, m *Main) {
 // seedDemoConnections connects the demo publisher both ways: to the advertiser (operator-driven)
 // and to its own demand-side workspace (publisher-driven), into which a second advertiser's data
 // lead is invited with the limited role.
-func seedDemoConnections(ctx context.Context, m *Main, d *demo, pub, adv *cleanroom.Org, pw func() string) (string, error) {
+func seedDemoConnections(ctx context.Context, m *app.Main, d *demo, pub, adv *cleanroom.Org, pw func() string) (string, error) {
 	svc := m.Connections
 	conn, _, err := svc.CreateConnection(ctx, pub.ID, adv.ID, cleanroom.Permissions{
 		StandardCohorts: true, MatchedCohorts: true, ModeledAudiences: true, Insights: true,
@@ -237,7 +257,11 @@ func seedDemoConnections(ctx context.Context, m *Main, d *demo, pub, adv *cleanr
 	if err != nil {
 		return "", err
 	}
-	if _, err := svc.Invite(ctx, connections.Caller{OrgID: pub.DemandSideID, Role: cleanroom.RoleAdmin}, lead.Email, coffee.ID); err != nil {
+	inv, err := svc.Invite(ctx, cleanroom.NewCaller(pub.DemandSideID, cleanroom.RoleAdmin), lead.Email, coffee.ID)
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := m.Accounts.AcceptInvitation(ctx, cleanroom.MemberCaller(lead, coffee), inv.ID); err != nil {
 		return "", err
 	}
 	tok, _, err := m.Accounts.IssueToken(ctx, lead.ID, pub.DemandSideID, "demo", 0)

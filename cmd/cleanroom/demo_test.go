@@ -1,18 +1,27 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/app"
 )
 
 // TestDemoSeed runs the demo's seeding on a fresh data directory: the publisher's audience and
 // the advertiser's upload are processed, and the cohorts are built (the matched one and the
 // lookalike with a chosen similarity active, the other lookalike waiting for a choice).
 func TestDemoSeed(t *testing.T) {
-	m := NewMain()
+	m := app.NewMain()
 	m.Config.DataDir = filepath.Join(t.TempDir(), "demo")
 	m.Config.LogLevel = "warn"
 	ctx := context.Background()
@@ -42,4 +51,109 @@ func TestDemoSeed(t *testing.T) {
 	if states[cleanroom.CohortActive] != 2 || states[cleanroom.CohortAwaitingSelection] != 1 {
 		t.Errorf("cohort states %v, want 2 active and 1 awaiting selection", states)
 	}
+}
+
+// TestDemoRemovesItsDirectory runs `cleanroom demo` as a child process and interrupts it with
+// SIGINT while it seeds and while it serves: its temporary data directory, master key included,
+// is gone after either; a directory named with --data stays.
+func TestDemoRemovesItsDirectory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo in child processes")
+	}
+	for _, c := range []struct {
+		name    string
+		data    bool // --data names the directory
+		serving bool // interrupt once it serves, else while it seeds
+	}{
+		{"while seeding", false, false},
+		{"while serving", false, true},
+		{"with --data", true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			args := []string{"demo", "--addr", "127.0.0.1:0", "--log-level", "error"}
+			named := filepath.Join(t.TempDir(), "mine")
+			if c.data {
+				args = append(args, "--data", named)
+			}
+			cmd := exec.Command(os.Args[0], args...)
+			cmd.Env = append(os.Environ(), "CLEANROOM_TEST_AS_MAIN=1", "TMPDIR="+tmp)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			// The directory (the demo's temporary one, or the named one).
+			dir := named
+			if !c.data {
+				dir = waitFor(t, func() string {
+					m, _ := filepath.Glob(filepath.Join(tmp, "cleanroom-demo-*"))
+					if len(m) == 1 {
+						return m[0]
+					}
+					return ""
+				})
+			}
+			waitFor(t, func() string {
+				if _, err := os.Stat(filepath.Join(dir, "master.key")); err == nil {
+					return "the master key is written"
+				}
+				return ""
+			})
+			if c.serving {
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() && !strings.Contains(sc.Text(), "Press Ctrl-C to stop.") {
+				}
+			} else {
+				// Seeding: the first uploaded file is stored.
+				waitFor(t, func() string {
+					var found string
+					filepath.WalkDir(filepath.Join(dir, "blobs"), func(p string, e fs.DirEntry, err error) error {
+						if err == nil && !e.IsDir() {
+							found = p
+						}
+						return nil
+					})
+					return found
+				})
+			}
+			go io.Copy(io.Discard, stdout)
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("the demo exited with %v:\n%s", err, stderr.String())
+			}
+			_, err = os.Stat(dir)
+			if c.data && err != nil {
+				t.Errorf("the directory named with --data is gone: %v", err)
+			}
+			if !c.data && !os.IsNotExist(err) {
+				t.Errorf("the temporary directory %s is still there (%v):\n%s", dir, err, stderr.String())
+			}
+			if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) > 0 {
+				t.Errorf("left in the temporary directory: %v", left)
+			}
+		})
+	}
+}
+
+// waitFor polls f until it returns something, for at most a minute (a deadline for a hung
+// child, not a measure of speed).
+func waitFor(t *testing.T, f func() string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if s := f(); s != "" {
+			return s
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("gave up waiting")
+	return ""
 }

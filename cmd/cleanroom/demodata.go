@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
-	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/ingest"
-	"github.com/cleanroom-oss/cleanroom/match"
+	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/uploads"
@@ -27,7 +27,7 @@ const (
 // seedDemoData gives the demo publisher a synthetic audience and the advertiser a processed CRM
 // upload, shares a few of the publisher's custom cohorts with the advertiser, and builds a matched
 // and a modeled cohort. It runs the jobs itself, before the server starts.
-func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdminID, connID string) error {
+func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, advAdminID, connID string) error {
 	u, err := synth.NewUniverse(synth.UniverseConfig{Seed: 7, Users: demoUsers, Cohorts: demoCohorts})
 	if err != nil {
 		return err
@@ -40,7 +40,7 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 	if err != nil {
 		return fmt.Errorf("demo publisher taxonomy: %w", err)
 	}
-	if err := uploads.PutPublisherTaxonomy(ctx, m.Store, pubID, ptax, time.Now()); err != nil {
+	if err := pipeline.PutPublisherTaxonomy(ctx, m.Store, pubID, ptax, time.Now()); err != nil {
 		return err
 	}
 	buf.Reset()
@@ -55,7 +55,7 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 	if err != nil {
 		return err
 	}
-	advCaller := connections.Caller{OrgID: advID, Role: cleanroom.RoleAdmin, UserID: advAdminID}
+	advCaller := &cleanroom.Caller{User: &cleanroom.User{ID: advAdminID}, Org: &cleanroom.Org{ID: advID}, Role: cleanroom.RoleAdmin}
 	ds, err := m.Connections.CreateDataSource(ctx, advCaller, "CRM customers", "Loyalty members and online buyers, last 24 months")
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 	if err != nil {
 		return fmt.Errorf("demo advertiser taxonomy: %w", err)
 	}
-	if err := uploads.PutDataSourceTaxonomy(ctx, m.Store, ds.ID, atax, time.Now()); err != nil {
+	if err := pipeline.PutDataSourceTaxonomy(ctx, m.Store, ds.ID, atax, time.Now()); err != nil {
 		return err
 	}
 	buf.Reset()
@@ -86,7 +86,7 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 			shared = append(shared, c.ID)
 		}
 	}
-	pubCaller := connections.Caller{OrgID: pubID, Role: cleanroom.RoleAdmin, UserID: pubAdminID}
+	pubCaller := &cleanroom.Caller{User: &cleanroom.User{ID: pubAdminID}, Org: &cleanroom.Org{ID: pubID}, Role: cleanroom.RoleAdmin}
 	if _, err := m.Connections.UpdatePermissions(ctx, pubCaller, connID, cleanroom.Permissions{
 		StandardCohorts: true, MatchedCohorts: true, ModeledAudiences: true, Insights: true,
 		CustomCohorts: true, SharedCustomCohorts: shared,
@@ -95,7 +95,7 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 	}
 
 	seg := a.Segments()[1]
-	q := match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds.ID, Segment: seg.ID}}}
+	q := cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds.ID, Segment: seg.ID}}}
 	if _, err := m.Cohorts.Create(ctx, advCaller, cohorts.Spec{Name: "Northwind - " + seg.Name + " - Matched",
 		Description: "Customers in the " + seg.Name + " segment who read the Daily Courier", Kind: cleanroom.CohortMatched,
 		Query: q, ConnectionIDs: []string{connID}}); err != nil {
@@ -107,7 +107,7 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 		Query: q, ConnectionIDs: []string{connID}, Similarity: &sim}); err != nil {
 		return err
 	}
-	all := match.Query{Op: match.OpAny, Conditions: []match.Condition{{DataSource: ds.ID, Segment: synth.AllCustomersID}}}
+	all := cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds.ID, Segment: synth.AllCustomersID}}}
 	if _, err := m.Cohorts.Create(ctx, advCaller, cohorts.Spec{Name: "Northwind - All customers - Lookalike",
 		Description: "Waiting for a point on the curve", Kind: cleanroom.CohortModeled,
 		Query: all, ConnectionIDs: []string{connID}}); err != nil {
@@ -118,8 +118,8 @@ func seedDemoData(ctx context.Context, m *Main, pubID, pubAdminID, advID, advAdm
 }
 
 // demoUpload uploads data in one part and processes it.
-func demoUpload(ctx context.Context, m *Main, orgID, userID string, target cleanroom.UploadTarget, targetID, name string, data []byte) error {
-	up, err := m.Uploads.Begin(ctx, orgID, userID, target, targetID, name, int64(len(data)), "", 0)
+func demoUpload(ctx context.Context, m *app.Main, orgID, userID string, target cleanroom.UploadTarget, targetID, name string, data []byte) error {
+	up, err := m.Uploads.Begin(ctx, uploads.Spec{OrgID: orgID, UserID: userID, Target: target, TargetID: targetID, Name: name, Size: int64(len(data))})
 	if err != nil {
 		return err
 	}

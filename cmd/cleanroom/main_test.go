@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/app"
 )
 
 // run executes the CLI in-process and returns its exit code, stdout and stderr.
@@ -94,8 +95,8 @@ func TestBootstrap(t *testing.T) {
 	}
 
 	// Serve the same data directory.
-	m := NewMain()
-	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
+	m := app.NewMain()
+	m.Config.DataDir, m.Config.Addr, m.Config.MetricsAddr = dir, "127.0.0.1:0", "127.0.0.1:0"
 	m.Logger = slog.New(slog.DiscardHandler)
 	ctx := context.Background()
 	if err := m.Open(ctx); err != nil {
@@ -125,7 +126,11 @@ func TestBootstrap(t *testing.T) {
 		}
 	}()
 	get := func(path, tok string) (int, string) {
-		req, _ := http.NewRequest("GET", m.URL()+path, nil)
+		base := m.URL()
+		if path == "/metrics" {
+			base = strings.TrimSuffix(m.MetricsURL(), "/metrics")
+		}
+		req, _ := http.NewRequest("GET", base+path, nil)
 		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
@@ -153,6 +158,23 @@ func TestBootstrap(t *testing.T) {
 		if status, _ := get(path, ""); status != want {
 			t.Errorf("GET %s: %d, want %d", path, status, want)
 		}
+	}
+	// Every response says nosniff: API, errors, the dashboard and its static files.
+	for _, path := range []string{"/v1/org", "/v1/nope", "/healthz", "/login", "/", "/static/style.css", "/static/app.js", "/nope"} {
+		res, err := http.Get(m.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s (%d) lacks X-Content-Type-Options: nosniff", path, res.StatusCode)
+		}
+	}
+	// The metrics are on their own listener, not on the public port.
+	if res, err := http.Get(m.URL() + "/metrics"); err != nil || res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /metrics on the public port: %v %v, want 404", res.StatusCode, err)
+	} else {
+		res.Body.Close()
 	}
 	res, err := http.Post(m.URL()+"/v1/session", "application/json", strings.NewReader(`{"email":"lois@example.com","password":"`+pw+`"}`))
 	if err != nil || res.StatusCode != http.StatusCreated {
@@ -189,7 +211,7 @@ func TestBootstrap(t *testing.T) {
 		t.Error("server still answers after Close")
 	}
 	// Reopen: the job is queued again, not lost.
-	m2 := NewMain()
+	m2 := app.NewMain()
 	m2.Config.DataDir = dir
 	m2.Logger = slog.New(slog.DiscardHandler)
 	if err := m2.Open(ctx); err != nil {
@@ -205,10 +227,10 @@ func TestBootstrap(t *testing.T) {
 // TestEnvTwins: every flag can be set from its CLEANROOM_* twin; the command line wins.
 func TestEnvTwins(t *testing.T) {
 	env := map[string]string{"CLEANROOM_ADDR": "127.0.0.1:9999", "CLEANROOM_DATA": "/srv/cr", "CLEANROOM_WORKERS": "7", "CLEANROOM_LOG_LEVEL": "debug"}
-	m := NewMain()
+	m := app.NewMain()
 	cmd := &cobra.Command{Use: "x", RunE: func(*cobra.Command, []string) error { return nil }}
-	m.Config.storageFlags(cmd.Flags())
-	m.Config.serverFlags(cmd.Flags())
+	storageFlags(cmd.Flags(), &m.Config)
+	serverFlags(cmd.Flags(), &m.Config)
 	if err := cmd.ParseFlags([]string{"--log-level", "warn"}); err != nil {
 		t.Fatal(err)
 	}
@@ -220,9 +242,9 @@ func TestEnvTwins(t *testing.T) {
 		t.Errorf("config = %+v", c)
 	}
 	env["CLEANROOM_WORKERS"] = "many"
-	m = NewMain()
+	m = app.NewMain()
 	cmd = &cobra.Command{Use: "x"}
-	m.Config.serverFlags(cmd.Flags())
+	serverFlags(cmd.Flags(), &m.Config)
 	if err := applyEnv(cmd, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "CLEANROOM_WORKERS") {
 		t.Errorf("bad env value: %v", err)
 	}
@@ -235,10 +257,10 @@ func TestREADMEDocumentsFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMain()
+	m := app.NewMain()
 	cmd := &cobra.Command{Use: "x"}
-	m.Config.storageFlags(cmd.Flags())
-	m.Config.serverFlags(cmd.Flags())
+	storageFlags(cmd.Flags(), &m.Config)
+	serverFlags(cmd.Flags(), &m.Config)
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		row := "`--" + f.Name + "`"
 		if !strings.Contains(string(readme), row) || !strings.Contains(string(readme), "`"+EnvName(f.Name)+"`") {
@@ -247,5 +269,38 @@ func TestREADMEDocumentsFlags(t *testing.T) {
 	})
 	if !strings.Contains(string(readme), "`CLEANROOM_MASTER_KEY`") {
 		t.Error("README lacks CLEANROOM_MASTER_KEY")
+	}
+}
+
+// TestVersionAndUsage: --version and the version command print the same version; a command line
+// cobra cannot run exits 2 with the problem and a pointer to the command's --help.
+func TestVersionAndUsage(t *testing.T) {
+	want := "cleanroom " + versionString()
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		if code, out, errs := run(t, "", args...); code != 0 || out != want {
+			t.Errorf("%v: exit %d, %q %q; want %q", args, code, out, errs, want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		help string
+	}{
+		{[]string{"serve", "--no-such-flag"}, "cleanroom serve"},
+		{[]string{"serve", "--workers", "many"}, "cleanroom serve"},
+		{[]string{"admin", "create-org", "--name"}, "cleanroom admin create-org"},
+		{[]string{"upload", "--server", "http://x"}, "cleanroom upload"},
+		{[]string{"no-such-command"}, "cleanroom"},
+		{[]string{"version", "extra"}, "cleanroom version"},
+		{[]string{"prepare", "--in", "x.csv", "stray"}, "cleanroom prepare"},
+	} {
+		code, _, errs := run(t, "", c.args...)
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		if code != 2 || len(lines) != 2 || lines[1] != "Run '"+c.help+" --help' for usage." {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and a line pointing to %s --help", c.args, code, errs, c.help)
+		}
+	}
+	// Mistakes found once the command runs keep their own exit codes and one line.
+	if code, _, errs := run(t, "", "admin", "create-org", "--name", "X", "--kind", "agency", "--data", t.TempDir()); code != 2 || strings.Contains(errs, "--help") {
+		t.Errorf("invalid input: exit %d %q", code, errs)
 	}
 }

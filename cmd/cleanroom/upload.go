@@ -43,7 +43,9 @@ func (c *cli) uploadCommand() *cobra.Command {
 sent in parts with a progress bar, and, if the connection breaks or the command is stopped, running
 the same command again resumes from the last byte the server acknowledged. Then the command follows
 the server's processing to the end and prints the report. --taxonomy uploads the segment taxonomy
-CSV first.`,
+CSV first.
+
+` + precheckDescription,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if server == "" || token == "" {
@@ -52,6 +54,9 @@ CSV first.`,
 			}
 			id, err := cleanroom.ParseID("data source ID", dsID)
 			if err != nil {
+				return err
+			}
+			if err := checkUploadFile(file); err != nil {
 				return err
 			}
 			cl := client.New(server, token)

@@ -12,19 +12,22 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/client"
-	"github.com/cleanroom-oss/cleanroom/connections"
 )
 
 // TestMain lets the test binary act as the cleanroom binary in a child process (for the crash
@@ -38,7 +41,7 @@ func TestMain(m *testing.M) {
 
 // advertiserSetup makes, in the data directory, an advertiser with a data source and a taxonomy,
 // and returns the data source ID and an API token.
-func advertiserSetup(t *testing.T, m *Main) (dsID, token string) {
+func advertiserSetup(t *testing.T, m *app.Main) (dsID, token string) {
 	t.Helper()
 	ctx := context.Background()
 	m.Accounts.Passwords = auth.TestParams
@@ -60,7 +63,7 @@ func advertiserSetup(t *testing.T, m *Main) (dsID, token string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := m.Connections.CreateDataSource(ctx, connections.Caller{OrgID: adv.ID, Role: cleanroom.RoleAdmin, UserID: mem.ID}, "CRM", "")
+	ds, err := m.Connections.CreateDataSource(ctx, &cleanroom.Caller{User: &cleanroom.User{ID: mem.ID}, Org: &cleanroom.Org{ID: adv.ID}, Role: cleanroom.RoleAdmin}, "CRM", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +95,7 @@ func writeDataFile(t *testing.T, dir string, n int, seed string) string {
 // server's offset.
 func TestUploadCommandResumes(t *testing.T) {
 	dir := t.TempDir()
-	m := NewMain()
+	m := app.NewMain()
 	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
 	m.Logger = slog.New(slog.DiscardHandler)
 	if err := m.Open(context.Background()); err != nil {
@@ -158,9 +161,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServer runs `cleanroom serve` on dir in a child process and waits until it is ready.
-func startServer(t *testing.T, dir, addr string) *exec.Cmd {
+func startServer(t *testing.T, dir, addr string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--data", dir, "--addr", addr, "--job-lease", "2s", "--log-level", "warn")
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--data", dir, "--addr", addr, "--job-lease", "2s", "--log-level", "warn"}, args...)...)
 	cmd.Env = append(os.Environ(), "CLEANROOM_TEST_AS_MAIN=1")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -187,7 +190,7 @@ func TestCrashDuringIngest(t *testing.T) {
 		t.Skip("starts server processes and ingests a million rows")
 	}
 	dir := t.TempDir()
-	m := NewMain()
+	m := app.NewMain()
 	m.Config.DataDir = dir
 	m.Logger = slog.New(slog.DiscardHandler)
 	ctx := context.Background()
@@ -245,7 +248,7 @@ func TestCrashDuringIngest(t *testing.T) {
 	srv.Wait()
 
 	// While the server is down: version 1 is current and its file reads back whole.
-	m = NewMain()
+	m = app.NewMain()
 	m.Config.DataDir = dir
 	m.Logger = slog.New(slog.DiscardHandler)
 	if err := m.Open(ctx); err != nil {
@@ -286,7 +289,7 @@ func TestUploadFileLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(stale, "000001.run"), []byte("left by a crash"), 0o600)
-	m := NewMain()
+	m := app.NewMain()
 	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
 	m.Config.MaxFileRows, m.Config.MaxFileBytes, m.Config.IngestMemory = 1000, 1<<20, 1
 	m.Logger = slog.New(slog.DiscardHandler)
@@ -353,4 +356,75 @@ func TestUploadFileLimits(t *testing.T) {
 	if len(left) != 0 {
 		t.Errorf("%d temporary files left in the data directory after processing", len(left))
 	}
+}
+
+// TestUploadRefusesRawIdentifiers: `cleanroom upload` reads the start of the file and refuses a
+// raw export (a header naming email or phone columns over plain values) and an upload file whose
+// rows hold raw emails or phone numbers, gzipped or not, before it sends a byte; it points to
+// cleanroom prepare. Prepared files and hashed columns pass the check.
+func TestUploadRefusesRawIdentifiers(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.Error(w, "no", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	write := func(name, content string, gz bool) string {
+		p := filepath.Join(dir, name)
+		var b bytes.Buffer
+		if gz {
+			zw := gzip.NewWriter(&b)
+			zw.Write([]byte(content))
+			zw.Close()
+		} else {
+			b.WriteString(content)
+		}
+		if err := os.WriteFile(p, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var rawCSV, rawTSV, phones, hashed strings.Builder
+	rawCSV.WriteString("Email,Phone,maid,segments\n")
+	hashed.WriteString("id,tag,segments,email_sha256\n")
+	for i := range 300 {
+		fmt.Fprintf(&rawCSV, "person%d@example.com,+44 7700 900%03d,,s1\n", i, i)
+		fmt.Fprintf(&rawTSV, "%s\temail_sha256\ts1\n", hexOf(i))
+		if i%10 == 0 {
+			fmt.Fprintf(&rawTSV, "Person%d@Example.com\temail_sha256\ts1\n", i)
+		}
+		fmt.Fprintf(&phones, "+1 (415) 555-%04d\tphone_sha256\ts1\n", i)
+		fmt.Fprintf(&hashed, "%s,email_sha256,s1,%s\n", hexOf(i), hexOf(i))
+	}
+	ds := "01a2376b-9d4c-72ef-808c-871e680d194f"
+	for _, c := range []struct {
+		name, file string
+		refused    bool
+	}{
+		{"raw export", write("raw.csv", rawCSV.String(), false), true},
+		{"raw export, gzipped", write("raw.csv.gz", rawCSV.String(), true), true},
+		{"raw emails in an upload file", write("mixed.tsv", rawTSV.String(), false), true},
+		{"raw phones, gzipped", write("phones.tsv.gz", phones.String(), true), true},
+		{"a prepared file", writeDataFile(t, dir, 500, "ok"), false},
+		{"a hashed column named email", write("hashed.csv", hashed.String(), false), false},
+	} {
+		before := requests.Load()
+		code, _, errs := run(t, "", "upload", "--server", srv.URL, "--token", "crt_x", "--data-source", ds, "--file", c.file)
+		sent := requests.Load() - before
+		if c.refused {
+			if code != 2 || sent != 0 || !strings.Contains(errs, "raw email addresses or phone numbers") ||
+				!strings.Contains(errs, "cleanroom prepare --in "+c.file) {
+				t.Errorf("%s: exit %d, %d requests, %q; want exit 2, nothing sent, a pointer to cleanroom prepare", c.name, code, sent, errs)
+			}
+		} else if sent == 0 {
+			t.Errorf("%s: refused before sending: exit %d %q", c.name, code, errs)
+		}
+	}
+}
+
+// hexOf returns a SHA-256 digest in hex, different for each i.
+func hexOf(i int) string {
+	s := sha256.Sum256([]byte(fmt.Sprint(i)))
+	return hex.EncodeToString(s[:])
 }

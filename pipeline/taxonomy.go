@@ -1,4 +1,4 @@
-package uploads
+package pipeline
 
 import (
 	"context"
@@ -75,7 +75,7 @@ func findJSON(ctx context.Context, st TaxonomyStore, ownerID string, v any) erro
 		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("uploads: taxonomy of %s: %w", ownerID, err)
+		return fmt.Errorf("pipeline: taxonomy of %s: %w", ownerID, err)
 	}
 	return nil
 }

@@ -1,0 +1,234 @@
+// Package blobtest is the conformance suite for cleanroom.BlobStore implementations: localblob
+// and memblob run it, and so will any other (an S3-compatible bucket), so that code written
+// against one behaves the same on all.
+package blobtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cleanroom-oss/cleanroom"
+)
+
+// Open returns a fresh, empty blob store for one test.
+type Open func(t *testing.T) cleanroom.BlobStore
+
+// Run runs the suite; every case gets a store of its own.
+func Run(t *testing.T, open Open) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.test(t, open(t))
+		})
+	}
+}
+
+func put(t *testing.T, b cleanroom.BlobStore, key, body string) {
+	t.Helper()
+	n, err := b.Put(t.Context(), key, strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+	if n != int64(len(body)) {
+		t.Fatalf("put %s: %d bytes written, want %d", key, n, len(body))
+	}
+}
+
+func read(t *testing.T, b cleanroom.BlobStore, key string) string {
+	t.Helper()
+	rc, err := b.Open(t.Context(), key)
+	if err != nil {
+		t.Fatalf("open %s: %v", key, err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	return string(got)
+}
+
+func list(t *testing.T, b cleanroom.BlobStore, prefix string) []string {
+	t.Helper()
+	keys, err := b.List(t.Context(), prefix)
+	if err != nil {
+		t.Fatalf("list %q: %v", prefix, err)
+	}
+	if keys == nil {
+		keys = []string{}
+	}
+	return keys
+}
+
+func wantCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	if got := cleanroom.ErrorCode(err); got != code {
+		t.Fatalf("%s: error %v (code %q), want code %q", what, err, got, code)
+	}
+}
+
+// wantMissing checks the error for a key with no file: it wraps cleanroom.ErrBlobNotFound and
+// is an internal error, never a not-found answer that would name the key to a user.
+func wantMissing(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, cleanroom.ErrBlobNotFound) || cleanroom.ErrorCode(err) != cleanroom.EINTERNAL {
+		t.Fatalf("%s: error %v, want one wrapping ErrBlobNotFound (an internal error)", what, err)
+	}
+}
+
+// failingReader yields some bytes, then fails, as a dropped connection does.
+type failingReader struct{ n int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n > 0 {
+		f.n--
+		return copy(p, "partial"), nil
+	}
+	return 0, errors.New("connection reset")
+}
+
+var cases = []struct {
+	name string
+	test func(t *testing.T, b cleanroom.BlobStore)
+}{
+	{"put, open, stat, replace", func(t *testing.T, b cleanroom.BlobStore) {
+		put(t, b, "vaults/a/v1", "hello")
+		if got := read(t, b, "vaults/a/v1"); got != "hello" {
+			t.Fatalf("read %q", got)
+		}
+		put(t, b, "vaults/a/v1", "hello, again")
+		if got := read(t, b, "vaults/a/v1"); got != "hello, again" {
+			t.Fatalf("after the replacement: read %q", got)
+		}
+		if n, err := b.Stat(t.Context(), "vaults/a/v1"); err != nil || n != 12 {
+			t.Fatalf("stat: %d, %v", n, err)
+		}
+		put(t, b, "empty", "")
+		if got := read(t, b, "empty"); got != "" {
+			t.Fatalf("empty file read %q", got)
+		}
+	}},
+	{"a large file reads back whole", func(t *testing.T, b cleanroom.BlobStore) {
+		big := bytes.Repeat([]byte("0123456789abcdef"), 300_000) // 4.8 MB
+		if n, err := b.Put(t.Context(), "big", bytes.NewReader(big)); err != nil || n != int64(len(big)) {
+			t.Fatalf("put: %d, %v", n, err)
+		}
+		if got := read(t, b, "big"); got != string(big) {
+			t.Fatalf("read %d bytes back, want %d equal ones", len(got), len(big))
+		}
+	}},
+	{"missing files", func(t *testing.T, b cleanroom.BlobStore) {
+		_, err := b.Open(t.Context(), "nope/x")
+		wantMissing(t, "open", err)
+		_, err = b.Stat(t.Context(), "nope/x")
+		wantMissing(t, "stat", err)
+		if err := b.Delete(t.Context(), "nope/x"); err != nil {
+			t.Fatalf("deleting a missing file: %v", err)
+		}
+	}},
+	{"delete", func(t *testing.T, b cleanroom.BlobStore) {
+		put(t, b, "a/x", "x")
+		put(t, b, "a/y", "y")
+		if err := b.Delete(t.Context(), "a/x"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := b.Open(t.Context(), "a/x")
+		wantMissing(t, "open after delete", err)
+		if got := list(t, b, ""); fmt.Sprint(got) != "[a/y]" {
+			t.Fatalf("left %v", got)
+		}
+		if err := b.Delete(t.Context(), "a/x"); err != nil {
+			t.Fatalf("second delete: %v", err)
+		}
+	}},
+	{"list by prefix, sorted", func(t *testing.T, b cleanroom.BlobStore) {
+		for _, k := range []string{"vaults/b/2", "vaults/a/1", "vaults/ab/3", "vaults/a/0/deep", "cohorts/c/1"} {
+			put(t, b, k, k)
+		}
+		for prefix, want := range map[string]string{
+			"":          "[cohorts/c/1 vaults/a/0/deep vaults/a/1 vaults/ab/3 vaults/b/2]",
+			"vaults/a/": "[vaults/a/0/deep vaults/a/1]",
+			"vaults/a":  "[vaults/a/0/deep vaults/a/1 vaults/ab/3]",
+			"cohorts/":  "[cohorts/c/1]",
+			"none/":     "[]",
+		} {
+			if got := fmt.Sprint(list(t, b, prefix)); got != want {
+				t.Errorf("list %q = %s, want %s", prefix, got, want)
+			}
+		}
+	}},
+	{"bad keys are refused", func(t *testing.T, b cleanroom.BlobStore) {
+		for _, bad := range []string{"", "../x", "a//b", "A/b", "/abs", "a/.hidden", "a/", ".", "a/../b", strings.Repeat("a", 513)} {
+			_, err := b.Put(t.Context(), bad, strings.NewReader("x"))
+			wantCode(t, fmt.Sprintf("put %q", bad), err, cleanroom.EINTERNAL)
+			_, err = b.Open(t.Context(), bad)
+			wantCode(t, fmt.Sprintf("open %q", bad), err, cleanroom.EINTERNAL)
+			wantCode(t, fmt.Sprintf("delete %q", bad), b.Delete(t.Context(), bad), cleanroom.EINTERNAL)
+		}
+		if got := list(t, b, ""); len(got) != 0 {
+			t.Fatalf("files after refused puts: %v", got)
+		}
+	}},
+	{"a failed put keeps the old file and adds none", func(t *testing.T, b cleanroom.BlobStore) {
+		put(t, b, "k/old", "old")
+		if _, err := b.Put(t.Context(), "k/old", &failingReader{n: 3}); err == nil {
+			t.Fatal("put from a failing reader succeeded")
+		}
+		if _, err := b.Put(t.Context(), "k/new", &failingReader{n: 3}); err == nil {
+			t.Fatal("put from a failing reader succeeded")
+		}
+		if got := read(t, b, "k/old"); got != "old" {
+			t.Fatalf("old file reads %q", got)
+		}
+		if got := fmt.Sprint(list(t, b, "")); got != "[k/old]" {
+			t.Fatalf("files after failed puts: %s", got)
+		}
+	}},
+	{"a cancelled put stores nothing", func(t *testing.T, b cleanroom.BlobStore) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if _, err := b.Put(ctx, "k/x", strings.NewReader("x")); err == nil {
+			t.Fatal("put with a cancelled context succeeded")
+		}
+		_, err := b.Open(t.Context(), "k/x")
+		wantMissing(t, "open", err)
+	}},
+	{"readers see a whole file while it is replaced", func(t *testing.T, b cleanroom.BlobStore) {
+		versions := []string{strings.Repeat("a", 1<<20), strings.Repeat("b", 1<<19)}
+		put(t, b, "k", versions[0])
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for i := range 8 {
+			wg.Go(func() {
+				if _, err := b.Put(t.Context(), "k", strings.NewReader(versions[i%2])); err != nil {
+					errs <- err
+				}
+			})
+			wg.Go(func() {
+				rc, err := b.Open(t.Context(), "k")
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer rc.Close()
+				got, err := io.ReadAll(rc)
+				if err != nil {
+					errs <- err
+				} else if string(got) != versions[0] && string(got) != versions[1] {
+					errs <- fmt.Errorf("read %d bytes that are neither version", len(got))
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	}},
+}
