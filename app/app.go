@@ -26,11 +26,13 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/httpx"
+	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/postgres"
+	"github.com/cleanroom-oss/cleanroom/rows"
 	"github.com/cleanroom-oss/cleanroom/sqlite"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 	"github.com/cleanroom-oss/cleanroom/versions"
@@ -156,11 +158,16 @@ func (m *Main) Open(ctx context.Context) error {
 	if c.JobLease > 0 {
 		m.Jobs.Lease = c.JobLease
 	}
+	if err := ingest.RemoveTemp(c.TempDir()); err != nil {
+		return fmt.Errorf("temporary files: %w", err)
+	}
 	m.Uploads = uploads.New(m.Store, m.Blobs, m.Keys, m.Jobs)
 	m.Uploads.MaxUploadBytes = c.MaxUploadBytes
 	m.Versions = versions.New(m.Store, m.Blobs, m.Keys, m.Logger)
 	m.Pipeline = pipeline.New(m.Store, m.Uploads, m.Versions, m.Keys, m.Logger)
 	m.Pipeline.MaxIdentifierTypes = c.MaxIdentifierTypes
+	m.Pipeline.FileLimits = rows.Limits{MaxBytes: c.MaxFileBytes, MaxRows: c.MaxFileRows}
+	m.Pipeline.IngestMemory, m.Pipeline.TempDir = c.IngestMemory, c.TempDir()
 	m.Pipeline.Conns = m.Connections
 	m.Pipeline.Register(m.Jobs)
 	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Pipeline, m.Jobs, c.CacheVersions)

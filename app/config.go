@@ -3,6 +3,9 @@ package app
 import (
 	"path/filepath"
 	"time"
+
+	"github.com/cleanroom-oss/cleanroom/ingest"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
 // Config is the configuration of a cleanroom process. Every field has a flag and a CLEANROOM_*
@@ -33,6 +36,11 @@ type Config struct {
 	// MaxBodyBytes limits JSON request bodies; MaxUploadBytes a whole uploaded file.
 	MaxBodyBytes   int64
 	MaxUploadBytes int64
+	// MaxFileBytes and MaxFileRows bound what an uploaded file may hold once decompressed: its
+	// bytes and its lines. IngestMemory is the memory budget of processing an advertiser file,
+	// beyond which its rows are sorted on disk (in TempDir).
+	MaxFileBytes, MaxFileRows int64
+	IngestMemory              int64
 	// MaxIdentifierTypes is how many identifier types each publisher may sync.
 	MaxIdentifierTypes int
 	// ActivationMinimum is the fewest users a cohort is served with; PrivacyThreshold the
@@ -52,6 +60,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, JobLease: time.Minute, MaxBodyBytes: 1 << 20, MaxUploadBytes: 20 << 30, MaxIdentifierTypes: 5,
+		MaxFileBytes: rows.DefaultMaxBytes, MaxFileRows: rows.DefaultMaxRows, IngestMemory: ingest.DefaultMemoryBudget,
 		ActivationMinimum: 100, PrivacyThreshold: 100, CohortRefresh: time.Minute, CacheVersions: 4,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
@@ -65,3 +74,7 @@ func (c *Config) KeyPath() string { return filepath.Join(c.DataDir, "master.key"
 
 // BlobDir is the local blob area.
 func (c *Config) BlobDir() string { return filepath.Join(c.DataDir, "blobs") }
+
+// TempDir holds the temporary files of processing (rows spilled by ingest, encrypted); it is
+// emptied at start.
+func (c *Config) TempDir() string { return filepath.Join(c.DataDir, "tmp") }

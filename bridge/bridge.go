@@ -3,7 +3,8 @@
 // advertising ID, say), so that a match can go from an advertiser's identifiers through the
 // bridge to a publisher's when the two parties share no identifier type.
 //
-// The file is TSV, optionally gzipped, without a header, four columns per line:
+// The file is TSV, optionally gzipped, without a header, four columns per line (read with package
+// rows, like every uploaded file):
 //
 //	from_tag	from_value	to_tag	to_value
 //
@@ -13,25 +14,22 @@
 package bridge
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/identity"
-	"github.com/cleanroom-oss/cleanroom/ingest"
+	"github.com/cleanroom-oss/cleanroom/rows"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
-// Reasons a row is rejected, besides the identity.Reason values for tags and values.
+// Reasons a row is rejected, besides the identity.Reason values for tags and values and the
+// rows package's reasons for lines (too long, not UTF-8).
 const (
 	// ReasonColumnCount: the row does not have exactly four columns.
-	ReasonColumnCount = ingest.ReasonColumnCount
+	ReasonColumnCount = rows.ReasonColumnCount
 	// ReasonSameTag: the row maps an identifier type to itself.
 	ReasonSameTag = "same_tag"
 )
@@ -40,7 +38,6 @@ const (
 const (
 	DefaultMaxErrorRate = 0.05
 	maxLineBytes        = 64 << 10
-	maxFirstErrors      = 100
 )
 
 // Options configure Parse.
@@ -52,6 +49,9 @@ type Options struct {
 	// MaxErrorRate is the share of rejected rows above which the file fails; 0 means
 	// DefaultMaxErrorRate.
 	MaxErrorRate float64
+	// Limits bound the file's decompressed size and lines (zero fields: the rows package's
+	// defaults); a file beyond them fails with an EINVALID error naming the limit.
+	Limits rows.Limits
 }
 
 // Report says what Parse made of a file.
@@ -70,32 +70,24 @@ type Report struct {
 	// Pairs counts the unique links per tag pair, keyed "from_tag->to_tag".
 	Pairs map[string]int64 `json:"pairs"`
 	// FirstErrors holds the first 100 rejected rows by line number.
-	FirstErrors []ingest.RowError `json:"first_errors"`
+	FirstErrors []rows.Error `json:"first_errors"`
 }
 
-func (r *Report) reject(line int64, reason, msg, hint string) {
-	r.RowsRejected++
-	r.Rejected[reason]++
-	if len(r.FirstErrors) < maxFirstErrors {
-		r.FirstErrors = append(r.FirstErrors, ingest.RowError{Line: line, Reason: reason, Message: msg, Hint: hint})
-	}
-}
-
-func (r *Report) rejectValue(line int64, column string, err error) {
+// rejectValue returns the row error of a tag or value identity refused.
+func rejectValue(line int64, column string, err error) rows.Error {
 	var ve *identity.ValueError
 	if errors.As(err, &ve) {
-		r.reject(line, string(ve.Reason), column+": "+ve.Message, ve.Hint)
-		return
+		return rows.Error{Line: line, Reason: string(ve.Reason), Message: column + ": " + ve.Message, Hint: ve.Hint}
 	}
-	r.reject(line, "invalid", column+": invalid", "")
+	return rows.Error{Line: line, Reason: "invalid", Message: column + ": invalid"}
 }
 
 // Parse reads a mapping file and returns the bridge version it describes with a report. It fails
 // with EINVALID (returning the report so far) when more than MaxErrorRate of the rows are
-// rejected, when no row is usable, or when the file is unreadable (a damaged gzip stream, a
-// line longer than 64 KiB).
+// rejected, when no row is usable, or when the file is unreadable (a damaged gzip stream) or
+// beyond opt.Limits. A line longer than 64 KiB is a rejected row.
 func Parse(ctx context.Context, r io.Reader, opt Options) (*vault.BridgeVersion, *Report, error) {
-	rep := &Report{Rejected: map[string]int64{}, Pairs: map[string]int64{}, FirstErrors: []ingest.RowError{}}
+	rep := &Report{Rejected: map[string]int64{}, Pairs: map[string]int64{}, FirstErrors: []rows.Error{}}
 	fper, err := identity.NewFingerprinter(opt.FingerprintKey)
 	if err != nil {
 		return nil, rep, err
@@ -104,84 +96,82 @@ func Parse(ctx context.Context, r io.Reader, opt Options) (*vault.BridgeVersion,
 	if maxRate <= 0 {
 		maxRate = DefaultMaxErrorRate
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, rep, cleanroom.Errorf(cleanroom.EINVALID, "The file looks gzipped but its gzip header is damaged.").Wrap(err)
-		}
-		defer zr.Close()
-		rep.Gzip = true
-		r = zr
-	} else {
-		r = br
+	rd, err := rows.NewReader(r, rows.Options{Limits: opt.Limits, MaxLineBytes: maxLineBytes, RequireUTF8: true})
+	if err != nil {
+		return nil, rep, err
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
+	defer rd.Wipe()
+	rep.Gzip = rd.Gzip()
+	var errs rows.Errors
+	defer func() {
+		rep.RowsRejected, rep.Rejected, rep.FirstErrors = errs.Total(), errs.Counts(), errs.First()
+	}()
 	links := map[vault.BridgePair][]vault.BridgeLink{}
-	var line int64
-	for sc.Scan() {
-		line++
-		if line%65536 == 0 && ctx.Err() != nil {
+	var cols [][]byte
+	for n := 0; ; n++ {
+		if n%65536 == 0 && ctx.Err() != nil {
 			return nil, rep, ctx.Err()
 		}
-		b := bytes.TrimSuffix(sc.Bytes(), []byte{'\r'})
-		if len(bytes.TrimSpace(b)) == 0 {
+		l, err := rd.Line()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, rep, err
+		}
+		if l.Bad() {
+			rep.RowsRead++
+			errs.Add(l.Err())
+			continue
+		}
+		if rows.Blank(l.Text) {
 			continue
 		}
 		rep.RowsRead++
-		cols := strings.Split(string(b), "\t")
+		cols, _, _ = rows.TSV.Split(l.Text, cols, nil)
 		if len(cols) != 4 {
-			rep.reject(line, ReasonColumnCount, fmt.Sprintf("the row has %d column(s), not 4", len(cols)),
-				"Each line is from_tag, from_value, to_tag and to_value separated by tabs, without a header.")
+			errs.Add(rows.Error{Line: l.No, Reason: ReasonColumnCount, Message: fmt.Sprintf("the row has %d column(s), not 4", len(cols)),
+				Hint: "Each line is from_tag, from_value, to_tag and to_value separated by tabs, without a header."})
 			continue
 		}
-		fromTag, err := identity.ParseTag(opt.Registry, cols[0])
+		fromTag, err := identity.ParseTag(opt.Registry, string(cols[0]))
 		if err != nil {
-			rep.rejectValue(line, "from_tag", err)
+			errs.Add(rejectValue(l.No, "from_tag", err))
 			continue
 		}
-		toTag, err := identity.ParseTag(opt.Registry, cols[2])
+		toTag, err := identity.ParseTag(opt.Registry, string(cols[2]))
 		if err != nil {
-			rep.rejectValue(line, "to_tag", err)
+			errs.Add(rejectValue(l.No, "to_tag", err))
 			continue
 		}
 		if fromTag == toTag {
-			rep.reject(line, ReasonSameTag, "the row maps an identifier type to itself", "A bridge links identifiers of two different types.")
+			errs.Add(rows.Error{Line: l.No, Reason: ReasonSameTag, Message: "the row maps an identifier type to itself",
+				Hint: "A bridge links identifiers of two different types."})
 			continue
 		}
-		from, err := opt.Registry.Normalize(fromTag, cols[1])
+		from, err := opt.Registry.Normalize(fromTag, string(cols[1]))
 		if err != nil {
-			rep.rejectValue(line, "from_value", err)
+			errs.Add(rejectValue(l.No, "from_value", err))
 			continue
 		}
-		to, err := opt.Registry.Normalize(toTag, cols[3])
+		to, err := opt.Registry.Normalize(toTag, string(cols[3]))
 		if err != nil {
-			rep.rejectValue(line, "to_value", err)
+			errs.Add(rejectValue(l.No, "to_value", err))
 			continue
 		}
 		p := vault.BridgePair{From: fromTag, To: toTag}
 		links[p] = append(links[p], vault.BridgeLink{From: fper.Fingerprint(fromTag, from), To: fper.Fingerprint(toTag, to)})
 		rep.RowsAccepted++
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, rep, cleanroom.Errorf(cleanroom.EINVALID, "Line %d is longer than %d bytes.", line+1, maxLineBytes).
-				Hint("Check that the file is tab-separated text with one link per line.")
-		}
-		if rep.Gzip {
-			return nil, rep, cleanroom.Errorf(cleanroom.EINVALID, "The gzip stream is damaged after line %d.", line).Wrap(err)
-		}
-		return nil, rep, err
-	}
+	rep.RowsRejected = errs.Total()
 	if rep.RowsAccepted == 0 {
 		return nil, rep, cleanroom.Errorf(cleanroom.EINVALID, "The mapping has no usable row (%d read).", rep.RowsRead).
 			Hint("Each line is from_tag, from_value, to_tag and to_value separated by tabs, without a header.")
 	}
 	if float64(rep.RowsRejected) > maxRate*float64(rep.RowsRead) {
 		first := ""
-		if len(rep.FirstErrors) > 0 {
-			first = fmt.Sprintf(" (the first: line %d, %s)", rep.FirstErrors[0].Line, rep.FirstErrors[0].Message)
+		if list := errs.First(); len(list) > 0 {
+			first = fmt.Sprintf(" (the first: line %d, %s)", list[0].Line, list[0].Message)
 		}
 		return nil, rep, cleanroom.Errorf(cleanroom.EINVALID, "%d of %d rows were rejected%s, more than the %g%% the upload's max_error_rate allows.",
 			rep.RowsRejected, rep.RowsRead, first, maxRate*100).With("max_error_rate", maxRate).Hint(cleanroom.ErrorRateHint)

@@ -75,7 +75,10 @@ func TestParse(t *testing.T) {
 			wantRejected: map[string]int64{"unknown_tag": 1}},
 		{name: "empty file", in: "", wantErr: true},
 		{name: "damaged gzip", in: gz(good)[:20], wantErr: true, wantGzip: true},
-		{name: "line too long", in: "email_sha256\t" + strings.Repeat("a", 70000) + "\tmaid\tx\n", wantErr: true},
+		{name: "line too long", in: "email_sha256\t" + strings.Repeat("a", 70000) + "\tmaid\tx\n", wantErr: true,
+			wantRejected: map[string]int64{"line_too_long": 1}},
+		{name: "not UTF-8", in: rows(19, good) + "email_sha256\t\xff\tmaid\t" + maid1 + "\n",
+			wantAccepted: 19, wantDups: 18, wantRejected: map[string]int64{"bad_utf8": 1}, wantPairs: map[string]int64{"email_sha256->maid": 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,17 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
+	"unsafe"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/identity"
-	"github.com/cleanroom-oss/cleanroom/vault"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
 // Defaults of Options.
@@ -26,13 +27,17 @@ const (
 	DefaultMaxErrorRate = 0.05
 	// DefaultMaxLineBytes is the longest line accepted.
 	DefaultMaxLineBytes = 64 << 10
-	// minBlockSize is the size of the blocks the reader hands to the workers, unless
-	// MaxLineBytes asks for more.
-	minBlockSize = 4 << 20
 	// minFirstBlock is the size of the first block, beyond twice MaxLineBytes: small, so that
 	// a small upload costs little memory.
 	minFirstBlock = 64 << 10
+	// DefaultMemoryBudget is the default of Options.MemoryBudget: about 11M rows are sorted in
+	// memory before spilling starts.
+	DefaultMemoryBudget = 256 << 20
 )
+
+// minBlockSize is the size of the blocks the reader hands to the workers, unless MaxLineBytes
+// asks for more. (A variable, so that tests can make files of many blocks small.)
+var minBlockSize = 4 << 20
 
 // Options configures Advertiser.
 type Options struct {
@@ -46,6 +51,17 @@ type Options struct {
 	// MaxLineBytes is the longest line accepted, line end excluded; a longer line is a row
 	// error and reading goes on after it. 0 means DefaultMaxLineBytes.
 	MaxLineBytes int
+	// Limits bound the file's decompressed size and lines (zero fields: the rows package's
+	// defaults). A file beyond them fails with an EINVALID error naming the limit.
+	Limits rows.Limits
+	// MemoryBudget bounds the memory the accepted rows take while they are collected and sorted
+	// (0 means DefaultMemoryBudget). Beyond it they are sorted and spilled, encrypted, to
+	// temporary files, which are merged into the version: see the package documentation.
+	MemoryBudget int64
+	// TempDir is the directory under which the spill files of one ingest are created (in a
+	// directory of their own, removed when the Version is closed or the ingest fails); empty
+	// means os.TempDir().
+	TempDir string
 	// Workers is the number of goroutines that parse, fingerprint and sort; 0 means
 	// runtime.GOMAXPROCS(0).
 	Workers int
@@ -84,6 +100,9 @@ type Report struct {
 	PerSegment map[string]int64       `json:"per_segment"`
 	// Duplicates counts the accepted rows merged into an earlier row with the same identifier.
 	Duplicates int64 `json:"duplicates"`
+	// SpilledRuns is the number of sorted runs spilled to disk and merged, when the rows took
+	// more than the memory budget (Options.MemoryBudget).
+	SpilledRuns int `json:"spilled_runs,omitempty"`
 	// FirstErrors holds the first 100 rejected rows by line number; FirstWarnings the first
 	// 100 rows kept with a warning.
 	FirstErrors   []RowError `json:"first_errors"`
@@ -104,19 +123,22 @@ func (r *Report) ErrorRate() float64 {
 
 // Advertiser reads an advertiser data file (see the package documentation for the formats)
 // and returns the data source version it holds, over the segments of tax (nil for none), with
-// a report of what happened to each row.
+// a report of what happened to each row. The version is sorted and deduplicated but not yet
+// stored: call its Write, and Close it in any case.
 //
 // Segment IDs are matched exactly (case matters) against the taxonomy. The file is streamed
-// in blocks and never held whole: memory use is about 24 bytes per accepted row for the
-// records being sorted, then the version (16 bytes per unique identifier, 4 per row offset and
-// 4 per segment membership), plus a few MiB of blocks.
+// in blocks and never held whole, and memory stays within about opt.MemoryBudget plus a few
+// MiB of blocks per worker: the accepted rows (about 24 bytes each) are collected in memory up
+// to the budget, then sorted and spilled, encrypted under a key that exists only in memory, to
+// temporary files under opt.TempDir, which are merged when the file has been read.
 //
 // The file fails, with a nil version, the report and an EINVALID error pointing at the
 // report, when it has no usable row or more than opt.MaxErrorRate of its rows are rejected; a
-// CSV file without a usable header and a damaged gzip stream fail with EINVALID too. A
-// cancelled ctx stops the ingest with ctx's error. Other errors come from reading r or from a
-// bad opt.FingerprintKey.
-func Advertiser(ctx context.Context, r io.Reader, tax *Taxonomy, opt Options) (*vault.AdvertiserVersion, *Report, error) {
+// CSV file without a usable header, a damaged gzip stream and a file beyond opt.Limits fail
+// with EINVALID too. A cancelled ctx stops the ingest with ctx's error. Other errors come from
+// reading r, from the temporary files, or from a bad opt.FingerprintKey. Temporary files are
+// removed whenever an error is returned.
+func Advertiser(ctx context.Context, r io.Reader, tax *Taxonomy, opt Options) (*Version, *Report, error) {
 	start := time.Now()
 	opt = opt.withDefaults()
 	fingerprinter, err := identity.NewFingerprinter(opt.FingerprintKey)
@@ -125,31 +147,30 @@ func Advertiser(ctx context.Context, r io.Reader, tax *Taxonomy, opt Options) (*
 	}
 	rep := &Report{Format: "tsv", Rejected: map[string]int64{}, Warnings: map[string]int64{},
 		FirstErrors: []RowError{}, FirstWarnings: []RowError{}}
-	finish := func(v *vault.AdvertiserVersion, err error) (*vault.AdvertiserVersion, *Report, error) {
+	finish := func(v *Version, err error) (*Version, *Report, error) {
 		rep.Duration = time.Since(start)
 		return v, rep, err
 	}
 
-	counted := &countingReader{r: r}
-	blockSize := max(minBlockSize, 2*opt.MaxLineBytes+2)
-	br, err := newBlockReader(counted)
+	rd, err := rows.NewReader(r, rows.Options{Limits: opt.Limits, MaxLineBytes: opt.MaxLineBytes, RequireUTF8: true})
 	if err != nil {
 		return finish(nil, err)
 	}
-	rep.Gzip = br.gzip
+	rep.Gzip = rd.Gzip()
+	blockSize := max(minBlockSize, 2*opt.MaxLineBytes+2)
 
 	// Buffers circulate between the reader and the workers; the reader waits for a free one, so
 	// at most Workers+2 blocks are in memory.
 	bufs := newBuffers(opt.Workers+2, blockSize, 2*opt.MaxLineBytes+minFirstBlock)
 	defer func() {
 		bufs.wipe()
-		clear(br.carry[:cap(br.carry)])
+		rd.Wipe()
 	}()
 
 	// The first block decides the format.
-	first, err := br.next(bufs.get(ctx))
+	first, err := rd.Next(bufs.get(ctx))
 	if err == io.EOF {
-		rep.Bytes = counted.n
+		rep.Bytes = rd.InputBytes()
 		return finish(nil, cleanroom.Errorf(cleanroom.EINVALID, "The file is empty.").
 			Hint(hintFileShape))
 	}
@@ -162,37 +183,45 @@ func Advertiser(ctx context.Context, r io.Reader, tax *Taxonomy, opt Options) (*
 	}
 	rep.Format = rn.format.String()
 
+	srt := newSorter(rn, opt)
 	ws := make([]*worker, opt.Workers)
 	for i := range ws {
-		ws[i] = newWorker(rn, i, fingerprinter.Clone())
+		ws[i] = newWorker(rn, i, fingerprinter.Clone(), srt.chunks)
 	}
-	var rows atomic.Int64
-	var readErr error      // set by the reader before it sets failed
-	var failed atomic.Bool // the reader failed: the workers skip what is left
-	blocks := make(chan block, opt.Workers+2)
+	var rowsRead atomic.Int64
+	var failure error      // set by the goroutine that failed before it sets failed
+	var failMu sync.Mutex  // guards failure
+	var failed atomic.Bool // a goroutine failed: the others skip what is left
+	fail := func(err error) {
+		failMu.Lock()
+		if failure == nil {
+			failure = err
+		}
+		failMu.Unlock()
+		failed.Store(true)
+	}
+	blocks := make(chan rows.Block, opt.Workers+2)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(blocks)
 		blocks <- first
 		for {
 			if opt.Progress != nil {
-				opt.Progress(Progress{BytesRead: counted.n, Rows: rows.Load()})
+				opt.Progress(Progress{BytesRead: rd.InputBytes(), Rows: rowsRead.Load()})
 			}
-			if br.done() {
+			if rd.Done() || failed.Load() {
 				return
 			}
 			buf := bufs.get(ctx)
 			if buf == nil {
-				readErr = ctx.Err()
-				failed.Store(true)
+				fail(ctx.Err())
 				return
 			}
-			b, err := br.next(buf)
+			b, err := rd.Next(buf)
 			if err != nil {
 				bufs.put(buf)
 				if err != io.EOF {
-					readErr = err
-					failed.Store(true)
+					fail(err)
 				}
 				return
 			}
@@ -203,42 +232,54 @@ func Advertiser(ctx context.Context, r io.Reader, tax *Taxonomy, opt Options) (*
 		wg.Go(func() {
 			for b := range blocks {
 				if ctx.Err() == nil && !failed.Load() {
+					srt.mu.RLock()
 					n := w.read
-					w.block(b)
-					rows.Add(w.read - n)
+					w.block(&b)
+					rowsRead.Add(w.read - n)
+					w.publishMemory()
+					srt.mu.RUnlock()
+					if srt.over(ws) {
+						if err := srt.flush(ctx, ws); err != nil {
+							fail(err)
+						}
+					}
 				}
-				bufs.put(b.buf)
+				bufs.put(b.Buf())
 			}
 		})
 	}
 	wg.Wait()
-	rep.Bytes = counted.n
-	if readErr == nil {
-		readErr = ctx.Err()
+	rep.Bytes = rd.InputBytes()
+	if failure == nil {
+		failure = ctx.Err()
 	}
-	if readErr != nil {
-		return finish(nil, readErr)
+	if failure != nil {
+		srt.remove()
+		return finish(nil, failure)
 	}
+	var errs, warns rows.Errors
 	for _, w := range ws {
 		rep.RowsRead += w.read
-		rep.RowsRejected += w.rejected
-		addCounts(rep.Rejected, w.rejectedBy)
-		addCounts(rep.Warnings, w.warnedBy)
-		rep.FirstErrors = append(rep.FirstErrors, w.errs...)
-		rep.FirstWarnings = append(rep.FirstWarnings, w.warns...)
+		errs.Merge(&w.errs)
+		warns.Merge(&w.warns)
 	}
+	rep.RowsRejected = errs.Total()
 	rep.RowsAccepted = rep.RowsRead - rep.RowsRejected
-	rep.FirstErrors = firstByLine(rep.FirstErrors)
-	rep.FirstWarnings = firstByLine(rep.FirstWarnings)
+	rep.Rejected, rep.Warnings = errs.Counts(), warns.Counts()
+	rep.FirstErrors, rep.FirstWarnings = errs.First(), warns.First()
 	if opt.Progress != nil {
 		opt.Progress(Progress{BytesRead: rep.Bytes, Rows: rep.RowsRead})
 	}
 	if err := rep.verdict(opt.MaxErrorRate); err != nil {
+		srt.remove()
 		return finish(nil, err)
 	}
-
-	v, err := rn.build(ws, opt.Workers, rep)
-	return finish(v, err)
+	v, err := srt.finish(ctx, ws, rep)
+	if err != nil {
+		srt.remove()
+		return finish(nil, err)
+	}
+	return finish(v, nil)
 }
 
 // withDefaults returns opt with its zero fields set to their defaults.
@@ -251,6 +292,9 @@ func (opt Options) withDefaults() Options {
 	}
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opt.MemoryBudget <= 0 {
+		opt.MemoryBudget = DefaultMemoryBudget
 	}
 	return opt
 }
@@ -277,19 +321,6 @@ func (rep *Report) verdict(maxRate float64) error {
 	return nil
 }
 
-// addCounts adds the counts of src to dst.
-func addCounts(dst, src map[string]int64) {
-	for k, n := range src {
-		dst[k] += n
-	}
-}
-
-// firstByLine returns the first maxReportedRowErrors of errs by line number.
-func firstByLine(errs []RowError) []RowError {
-	slices.SortStableFunc(errs, func(a, b RowError) int { return cmp.Compare(a.Line, b.Line) })
-	return slices.Clip(errs[:min(len(errs), maxReportedRowErrors)])
-}
-
 // run is the configuration the workers share, read-only.
 type run struct {
 	reg      *identity.Registry
@@ -299,81 +330,78 @@ type run struct {
 	masks    bool // segment sets are bitmasks (the taxonomy has at most 64 segments)
 	format   format
 	maxLine  int
+	byName   []int // the positions in tags, in the order of the tags' names: the version's order
+	rank     []int // tag position -> its place in byName
 }
 
-// newRun prepares the shared configuration and, from the first block, the format: it strips a
-// byte order mark and a header row from the block.
-func newRun(opt Options, tax *Taxonomy, first *block) (*run, error) {
+// newRun prepares the shared configuration and, from the first block, the format: it takes a
+// header row off the block.
+func newRun(opt Options, tax *Taxonomy, first *rows.Block) (*run, error) {
 	rn := &run{reg: opt.Registry, tags: opt.Registry.Tags(), tagIndex: map[identity.Tag]int{},
 		tax: tax, masks: tax.Len() <= 64, format: tsvFormat, maxLine: opt.MaxLineBytes}
 	for i, t := range rn.tags {
 		rn.tagIndex[t] = i
 	}
-	data := bytes.TrimPrefix(first.data, []byte(utf8BOM))
-	first.data = data
-	for line := first.firstLine; len(data) > 0; line++ {
-		ln, rest, _ := bytes.Cut(data, []byte{'\n'})
-		data = rest
-		ln = bytes.TrimSuffix(ln, []byte{'\r'})
-		if isBlank(ln) {
+	rn.byName = make([]int, len(rn.tags))
+	for i := range rn.byName {
+		rn.byName[i] = i
+	}
+	slices.SortFunc(rn.byName, func(a, b int) int { return cmp.Compare(rn.tags[a], rn.tags[b]) })
+	rn.rank = make([]int, len(rn.tags))
+	for k, t := range rn.byName {
+		rn.rank[t] = k
+	}
+	b := *first
+	for l, ok := b.Next(); ok; l, ok = b.Next() {
+		if l.Bad() {
+			break // rejected as a row; the file is TSV
+		}
+		if rows.Blank(l.Text) {
 			continue
 		}
-		f, header, err := detectFormat(ln)
+		f, header, err := detectFormat(l.Text)
 		if err != nil {
 			return nil, err
 		}
 		rn.format = f
 		if header {
-			first.data, first.firstLine = data, line+1
+			*first = b
 		}
 		break
 	}
 	return rn, nil
 }
 
-// rec is one accepted row: its fingerprint and its segment set.
-type rec struct {
-	fp identity.Fingerprint
-	// segs is a bitmask of segment indices when run.masks is set, and otherwise a reference to
-	// a list (see segLists); 0 is the empty set in both.
-	segs uint64
-}
-
-// Chunk sizes of a recList, in records.
-const (
-	minChunk = 32
-	maxChunk = 8192
-)
+// recSize is the memory a rec takes.
+const recSize = int64(unsafe.Sizeof(rec{}))
 
 // recList is a worker's records of one tag and leading fingerprint byte, in chunks that grow
 // from minChunk to maxChunk records, so that small files take little memory and big ones few
-// allocations.
+// allocations. Chunks come from, and go back to, the sorter's chunkPool.
 type recList struct {
 	chunks [][]rec // the full chunks
 	cur    []rec   // the chunk being filled
 	n      int     // records
 	segs   int     // their segment entries, an upper bound of what is left after deduplication
+	// compactAt is the number of records at which the list is sorted and deduplicated in place
+	// (0: minCompact): see worker.compact.
+	compactAt int
 }
 
-func (l *recList) add(r rec, nsegs int) {
-	if len(l.cur) == cap(l.cur) {
-		size := minChunk
-		if cap(l.cur) > 0 {
-			l.chunks = append(l.chunks, l.cur)
-			size = min(2*cap(l.cur), maxChunk)
-		}
-		l.cur = make([]rec, 0, size)
+// all returns the list's records, chunk by chunk.
+func (l *recList) all() [][]rec {
+	if len(l.cur) == 0 {
+		return l.chunks
 	}
-	l.cur = append(l.cur, r)
-	l.n++
-	l.segs += nsegs
+	return append(l.chunks, l.cur)
 }
 
 // worker parses blocks into records, one goroutine each.
 type worker struct {
 	*run
-	id int
-	fp *identity.Fingerprinter
+	id     int
+	fp     *identity.Fingerprinter
+	chunks *chunkPool
 
 	parts    [][]recList       // per tag (nil until the tag is seen): 256 lists, by leading fingerprint byte
 	pool     []uint32          // segment lists, when not run.masks (see segLists)
@@ -386,90 +414,142 @@ type worker struct {
 	fields  [][]byte
 	scratch []byte
 	segIdx  []uint32
+	sorter  taskSorter // for compact
 
-	read, rejected       int64
-	rejectedBy, warnedBy map[string]int64
-	errs, warns          []RowError
-	blockErrs, blockWarn int // errs and warns recorded for the current block
+	read        int64
+	errs, warns rows.Errors
+
+	// mem is the memory the worker's records and segment lists take; memory is mem as of the
+	// end of the last block, for the sorter to read.
+	mem    int64
+	memory atomic.Int64
 }
 
-func newWorker(rn *run, id int, fp *identity.Fingerprinter) *worker {
+func newWorker(rn *run, id int, fp *identity.Fingerprinter, chunks *chunkPool) *worker {
 	n := len(rn.tags)
-	return &worker{run: rn, id: id, fp: fp,
+	return &worker{run: rn, id: id, fp: fp, chunks: chunks,
 		parts: make([][]recList, n),
 		pool:  []uint32{0}, tagOf: map[string]int{}, segCache: map[string]segSet{}, lastTagIdx: -1,
-		rejectedBy: map[string]int64{}, warnedBy: map[string]int64{}}
+		sorter: taskSorter{masks: rn.masks}}
+}
+
+// add appends a record to l.
+func (w *worker) add(l *recList, r rec, nsegs int) {
+	if len(l.cur) == cap(l.cur) {
+		size := minChunk
+		if cap(l.cur) > 0 {
+			l.chunks = append(l.chunks, l.cur)
+			size = min(2*cap(l.cur), maxChunk)
+		}
+		l.cur = w.chunks.get(size)
+		w.mem += int64(cap(l.cur)) * recSize
+		if l.n >= max(l.compactAt, minCompact) {
+			w.compact(l)
+		}
+	}
+	l.cur = append(l.cur, r)
+	l.n++
+	l.segs += nsegs
+}
+
+// minCompact is the size (in records) at which a list is first compacted. Fingerprints are
+// uniformly random, so lists of different leading bytes grow alike, and a budget's worth of
+// rows spread over 256 lists per tag and worker keeps each far below it; a list this long holds
+// the same few identifiers over and over, as in a file of millions of copies of one row.
+const minCompact = 1 << 16
+
+// compact sorts and deduplicates l in place, so that a file repeating a few identifiers takes
+// the memory of those identifiers, not of its rows. It is rare (see minCompact); if it does not
+// halve the list, the list must double before it is tried again.
+func (w *worker) compact(l *recList) {
+	ts := &w.sorter
+	pools := make([][]uint32, w.id+1)
+	pools[w.id] = w.pool
+	ts.lists, ts.pool = &segLists{pools: pools}, w.id+1
+	n0 := l.n
+	ts.gather(l.all())
+	for _, c := range l.all() {
+		w.mem -= int64(cap(c)) * recSize
+		w.chunks.put(c)
+	}
+	a := ts.sorted()
+	*l = recList{compactAt: math.MaxInt} // no compaction while the records go back
+	for _, r := range a {
+		if !w.masks && r.segs != 0 && int(r.segs>>40) == ts.pool {
+			// A union made by the deduplication: into the worker's own pool.
+			ids := ts.list(r.segs)
+			off := len(w.pool)
+			w.pool = append(w.pool, uint32(len(ids)))
+			w.pool = append(w.pool, ids...)
+			r.segs = listRef(w.id, off)
+		}
+		w.add(l, r, w.nsegs(r))
+	}
+	u := len(a)
+	ts.reset()
+	l.compactAt = max(minCompact, 2*u)
+	if u > n0/2 {
+		l.compactAt = max(l.compactAt, 2*n0)
+	}
+}
+
+// nsegs returns the size of a record's segment set, in the worker's own pool.
+func (w *worker) nsegs(r rec) int {
+	if w.masks {
+		return bits.OnesCount64(r.segs)
+	}
+	if r.segs == 0 {
+		return 0
+	}
+	return int(w.pool[r.segs&(1<<40-1)])
+}
+
+// publishMemory makes the worker's memory use visible to the sorter.
+func (w *worker) publishMemory() {
+	w.memory.Store(w.mem + int64(cap(w.pool))*4)
 }
 
 // block parses the lines of b.
-func (w *worker) block(b block) {
-	w.blockErrs, w.blockWarn = 0, 0
-	if b.longLine {
-		w.read++
-		w.reject(errLineTooLong.at(b.firstLine))
-		return
-	}
-	data, line := b.data, b.firstLine
-	for len(data) > 0 {
-		var ln []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			ln, data = data[:i], data[i+1:]
-		} else {
-			ln, data = data, nil
+func (w *worker) block(b *rows.Block) {
+	for l, ok := b.Next(); ok; l, ok = b.Next() {
+		if l.Bad() {
+			w.read++
+			w.reject(l.Err())
+			continue
 		}
-		w.row(ln, line)
-		line++
-	}
-	// Keep only what can still be among the first errors of the file.
-	if len(w.errs) > 2*maxReportedRowErrors {
-		w.errs = firstByLine(w.errs)
-	}
-	if len(w.warns) > 2*maxReportedRowErrors {
-		w.warns = firstByLine(w.warns)
+		if rows.Blank(l.Text) {
+			continue
+		}
+		w.read++
+		w.row(l.Text, l.No)
 	}
 }
 
 // row parses, checks and fingerprints one line.
 func (w *worker) row(ln []byte, line int64) {
-	if n := len(ln); n > 0 && ln[n-1] == '\r' {
-		ln = ln[:n-1]
-	}
-	if len(ln) > w.maxLine {
-		w.read++
-		w.reject(errLineTooLong.at(line))
-		return
-	}
-	if isBlank(ln) {
-		return
-	}
-	w.read++
-	if !utf8.Valid(ln) {
-		w.reject(errBadUTF8.at(line))
-		return
-	}
 	var id, tag, segs []byte
 	if !w.format.csv {
 		i := bytes.IndexByte(ln, '\t')
 		if i < 0 {
-			w.reject(errTSVColumns.at(line))
+			w.reject(errTSVColumns.At(line))
 			return
 		}
 		id, tag = ln[:i], ln[i+1:]
 		if j := bytes.IndexByte(tag, '\t'); j >= 0 {
 			tag, segs = tag[:j], tag[j+1:]
 			if bytes.IndexByte(segs, '\t') >= 0 {
-				w.reject(errTSVColumns.at(line))
+				w.reject(errTSVColumns.At(line))
 				return
 			}
 		}
 	} else {
 		var ok bool
-		if w.fields, w.scratch, ok = splitCSV(ln, w.fields, w.scratch); !ok {
-			w.reject(errBadQuoting.at(line))
+		if w.fields, w.scratch, ok = rows.CSV.Split(ln, w.fields, w.scratch); !ok {
+			w.reject(rows.BadQuoting.At(line))
 			return
 		}
 		if len(w.fields) != w.format.cols {
-			w.reject(errCSVColumns.at(line))
+			w.reject(errCSVColumns.At(line))
 			return
 		}
 		id, tag = w.fields[w.format.id], w.fields[w.format.tag]
@@ -494,13 +574,13 @@ func (w *worker) row(ln []byte, line int64) {
 	fp := w.fp.Fingerprint(w.tags[t], normalized)
 	set, nsegs, unknown := w.segments(segs)
 	if unknown {
-		w.warn(warnUnknownSegment.at(line))
+		w.warn(warnUnknownSegment.At(line))
 	}
 
 	if w.parts[t] == nil {
 		w.parts[t] = make([]recList, 256)
 	}
-	w.parts[t][fp[0]].add(rec{fp: fp, segs: set}, nsegs)
+	w.add(&w.parts[t][fp[0]], rec{fp: fp, segs: set}, nsegs)
 }
 
 // valueRowError returns the row error for an error of identity.Normalize.
@@ -580,7 +660,7 @@ func (w *worker) parseSegments(field []byte) (set uint64, n int, unknown bool) {
 		} else {
 			s, field = field, nil
 		}
-		if s = trimSpace(s); len(s) == 0 {
+		if s = rows.TrimSpace(s); len(s) == 0 {
 			continue
 		}
 		idx, ok := index[string(s)]
@@ -609,29 +689,7 @@ func (w *worker) parseSegments(field []byte) (set uint64, n int, unknown bool) {
 }
 
 // reject counts a rejected row and keeps its error if it may be among the first.
-func (w *worker) reject(e RowError) {
-	w.rejected++
-	w.rejectedBy[e.Reason]++
-	if w.blockErrs < maxReportedRowErrors {
-		w.errs = append(w.errs, e)
-		w.blockErrs++
-	}
-}
+func (w *worker) reject(e RowError) { w.errs.Add(e) }
 
 // warn counts a row kept with a warning and keeps the warning if it may be among the first.
-func (w *worker) warn(e RowError) {
-	w.warnedBy[e.Reason]++
-	if w.blockWarn < maxReportedRowErrors {
-		w.warns = append(w.warns, e)
-		w.blockWarn++
-	}
-}
-
-// tagNames returns the tags' names in the order of the positions given.
-func tagNames(tags []identity.Tag, pos []int) []identity.Tag {
-	out := make([]identity.Tag, len(pos))
-	for i, p := range pos {
-		out[i] = tags[p]
-	}
-	return out
-}
+func (w *worker) warn(e RowError) { w.warns.Add(e) }

@@ -23,6 +23,8 @@ import (
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
+	"github.com/cleanroom-oss/cleanroom/rows"
+	"github.com/cleanroom-oss/cleanroom/sealed"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
@@ -49,7 +51,10 @@ func smallTaxonomy(t testing.TB) *ingest.Taxonomy {
 	return tax
 }
 
-// run ingests file with the test key and the given options changes.
+// run ingests file with the test key and the given options changes, and returns the version as
+// written and read back. It also ingests the file with a memory budget of one byte, so that the
+// rows are spilled and merged, and checks that this gives the same file, byte for byte, and the
+// same report.
 func run(t testing.TB, file string, tax *ingest.Taxonomy, change func(*ingest.Options)) (*vault.AdvertiserVersion, *ingest.Report, error) {
 	t.Helper()
 	opt := ingestOptions()
@@ -60,12 +65,76 @@ func run(t testing.TB, file string, tax *ingest.Taxonomy, change func(*ingest.Op
 	if rep == nil {
 		t.Fatalf("no report (err %v)", err)
 	}
-	if err == nil {
-		if verr := v.Validate(); verr != nil {
-			t.Fatalf("invalid version: %v", verr)
+	if err != nil {
+		if v != nil {
+			t.Fatalf("a version with the error %v", err)
 		}
+		return nil, rep, err
 	}
-	return v, rep, err
+	defer v.Close()
+	if v.Spilled() || rep.SpilledRuns != 0 {
+		t.Fatalf("%d bytes spilled with the default budget", len(file))
+	}
+	loaded, plain := writeAndLoad(t, v)
+
+	opt.MemoryBudget = 1
+	opt.TempDir = t.TempDir()
+	spilled, srep, err := ingest.Advertiser(context.Background(), strings.NewReader(file), tax, opt)
+	if err != nil {
+		t.Fatalf("with a budget of 1 byte: %v", err)
+	}
+	defer spilled.Close()
+	if !spilled.Spilled() || srep.SpilledRuns == 0 {
+		t.Fatal("nothing spilled with a budget of 1 byte")
+	}
+	if _, splain := writeAndLoad(t, spilled); !bytes.Equal(plain, splain) {
+		t.Fatalf("spilled and merged, the version differs (%d bytes, %d in memory)", len(splain), len(plain))
+	}
+	a, b := *rep, *srep
+	a.Duration, b.Duration, b.SpilledRuns = 0, 0, 0
+	if diff := cmp.Diff(a, b); diff != "" {
+		t.Fatalf("spilled and merged, the report differs (-in memory +spilled):\n%s", diff)
+	}
+	if err := spilled.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(opt.TempDir); len(left) != 0 {
+		t.Fatalf("%d spill files left after Close", len(left))
+	}
+	return loaded, rep, nil
+}
+
+// writeAndLoad writes v to a blob store and reads it back as the match does; it returns the
+// version and the file's plaintext.
+func writeAndLoad(t testing.TB, v *ingest.Version) (*vault.AdvertiserVersion, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	blobs, err := localblob.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := keyring.NewDataKey()
+	n, err := v.Write(ctx, blobs, "v", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealedFile, err := os.ReadFile(filepath.Join(dir, "v"))
+	if err != nil || int64(len(sealedFile)) != n {
+		t.Fatalf("stored %d bytes, read %d: %v", n, len(sealedFile), err)
+	}
+	plain, err := sealed.DecryptAll(bytes.NewReader(sealedFile), n, key, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := vault.OpenAdvertiser(ctx, blobs, "v", key, 2)
+	if err != nil {
+		t.Fatalf("the version does not open: %v", err)
+	}
+	if int64(loaded.Rows()) != v.Rows() || !slices.Equal(loaded.Tags, v.Tags()) {
+		t.Fatalf("opened %d rows of %v; Rows() = %d, Tags() = %v", loaded.Rows(), loaded.Tags, v.Rows(), v.Tags())
+	}
+	return loaded, plain
 }
 
 // mustRun ingests file and fails the test on an error.
@@ -383,9 +452,13 @@ func TestAdvertiserProgressAndCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	var calls []ingest.Progress
-	_, rep := mustRun(t, file.String(), benchTaxonomy(t), func(o *ingest.Options) {
-		o.Progress = func(p ingest.Progress) { calls = append(calls, p) }
-	})
+	popt := ingestOptions()
+	popt.Progress = func(p ingest.Progress) { calls = append(calls, p) }
+	v, rep, err := ingest.Advertiser(context.Background(), bytes.NewReader(file.Bytes()), benchTaxonomy(t), popt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
 	if len(calls) < 3 || calls[len(calls)-1] != (ingest.Progress{BytesRead: int64(file.Len()), Rows: 200_000}) {
 		t.Errorf("progress calls %v", calls)
 	}
@@ -570,7 +643,14 @@ func TestAdvertiserNothingRawStored(t *testing.T) {
 			fmt.Fprintf(&b, "%s\tmaid\ts1\n", e) // rejected: a digest as a MAID
 		}
 	}
-	v, rep := mustRun(t, b.String(), smallTaxonomy(t), nil)
+	opt := ingestOptions()
+	opt.MemoryBudget = 1 // spill files too
+	opt.TempDir = t.TempDir()
+	v, rep, err := ingest.Advertiser(context.Background(), strings.NewReader(b.String()), smallTaxonomy(t), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
 	dir := t.TempDir()
 	blobs, err := localblob.Open(dir)
 	if err != nil {
@@ -598,7 +678,8 @@ func TestAdvertiserNothingRawStored(t *testing.T) {
 		}
 	}
 	// The plaintext holds fingerprints only: check the version's arrays too.
-	for _, fp := range v.FPs {
+	loaded, _ := writeAndLoad(t, v)
+	for _, fp := range loaded.FPs {
 		for _, val := range values[:30] {
 			if bytes.Contains([]byte(val), fp[:8]) {
 				t.Fatal("a fingerprint holds part of a value")
@@ -615,28 +696,26 @@ func mustHexDecode(s string) []byte {
 	return b
 }
 
-// TestAdvertiserRoundTrip writes a version to a blob store and opens it again.
-func TestAdvertiserRoundTrip(t *testing.T) {
+// TestAdvertiserWriteTwice writes a version twice, from memory and from spill files: Write may
+// be called again and stores the same version.
+func TestAdvertiserWriteTwice(t *testing.T) {
 	var file bytes.Buffer
 	if err := writeAdvertiserFile(&file, genConfig{rows: 50_000, seed: 7, dupRate: 0.05, badRate: 0.01}); err != nil {
 		t.Fatal(err)
 	}
-	v, _ := mustRun(t, file.String(), benchTaxonomy(t), nil)
-	blobs, err := localblob.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	key := keyring.NewDataKey()
-	if _, err := v.Write(ctx, blobs, "ds/v1", key); err != nil {
-		t.Fatal(err)
-	}
-	got, err := vault.OpenAdvertiser(ctx, blobs, "ds/v1", key, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(v, got); diff != "" {
-		t.Errorf("round trip (-wrote +read):\n%s", diff)
+	for _, budget := range []int64{0, 1} {
+		opt := ingestOptions()
+		opt.MemoryBudget, opt.TempDir = budget, t.TempDir()
+		v, _, err := ingest.Advertiser(context.Background(), bytes.NewReader(file.Bytes()), benchTaxonomy(t), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, a := writeAndLoad(t, v)
+		_, b := writeAndLoad(t, v)
+		if !bytes.Equal(a, b) || first.Rows() < 40_000 {
+			t.Errorf("budget %d: two writes differ, or %d rows", budget, first.Rows())
+		}
+		v.Close()
 	}
 }
 
@@ -731,5 +810,48 @@ func TestAdvertiserReadError(t *testing.T) {
 				t.Errorf("after %d bytes: %v, want the read error %v", n, err, readErr)
 			}
 		}
+	}
+}
+
+// TestAdvertiserLimits: a gzip bomb (a small file of millions of identical rows) and a file of
+// too many lines stop at the limit with an error naming the flag that changes it.
+func TestAdvertiserLimits(t *testing.T) {
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	row := []byte(emailA + "\temail_sha256\ts1\n")
+	for range 500_000 { // 41 MB of rows, 40 KB gzipped
+		zw.Write(row)
+	}
+	zw.Close()
+	tests := []struct {
+		name   string
+		in     []byte
+		limits rows.Limits
+		flag   string
+	}{
+		{"gzip bomb", bomb.Bytes(), rows.Limits{MaxBytes: 8 << 20}, rows.FlagMaxBytes},
+		{"too many lines", []byte(strings.Repeat(string(row), 1001)), rows.Limits{MaxRows: 1000}, rows.FlagMaxRows},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opt := ingestOptions()
+			opt.Limits = tt.limits
+			v, rep, err := ingest.Advertiser(context.Background(), bytes.NewReader(tt.in), smallTaxonomy(t), opt)
+			if v != nil || cleanroom.ErrorCode(err) != cleanroom.EINVALID || !strings.Contains(cleanroom.ErrorMessage(err), "--"+tt.flag) {
+				t.Fatalf("error %v, want one naming --%s", err, tt.flag)
+			}
+			if rep == nil || rep.RowsRead != 0 {
+				t.Errorf("report %+v", rep)
+			}
+		})
+	}
+	// Within the limits, the same bomb is one row.
+	v, rep, err := ingest.Advertiser(context.Background(), bytes.NewReader(bomb.Bytes()), smallTaxonomy(t), ingestOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if v.Rows() != 1 || rep.Duplicates != 499_999 || v.Spilled() {
+		t.Errorf("%d rows, %d duplicates, spilled %v", v.Rows(), rep.Duplicates, v.Spilled())
 	}
 }

@@ -30,6 +30,20 @@ func benchRows(b *testing.B, def int) int {
 	return def
 }
 
+// benchOptions returns the options of the benchmarks: the tests' options, with the memory
+// budget CLEANROOM_BENCH_INGEST_MEMORY (bytes) when it is set.
+func benchOptions(b *testing.B) ingest.Options {
+	opt := ingestOptions()
+	if s := os.Getenv("CLEANROOM_BENCH_INGEST_MEMORY"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			b.Fatalf("CLEANROOM_BENCH_INGEST_MEMORY=%q: want a positive number of bytes", s)
+		}
+		opt.MemoryBudget = n
+	}
+	return opt
+}
+
 // BenchmarkAdvertiser1M ingests a 1M-row file held in memory (or CLEANROOM_BENCH_ROWS rows):
 // parse, validate, normalise, fingerprint, sort and deduplicate, without storing.
 func BenchmarkAdvertiser1M(b *testing.B) {
@@ -47,7 +61,7 @@ func BenchmarkAdvertiser1M(b *testing.B) {
 	for b.Loop() {
 		runtime.GC()
 		stop := watchHeap(&peak)
-		v, rep, err := ingest.Advertiser(ctx, bytes.NewReader(file.Bytes()), tax, ingestOptions())
+		v, rep, err := ingest.Advertiser(ctx, bytes.NewReader(file.Bytes()), tax, benchOptions(b))
 		stop()
 		if err != nil {
 			b.Fatal(err)
@@ -55,6 +69,7 @@ func BenchmarkAdvertiser1M(b *testing.B) {
 		if v.Rows() == 0 || rep.RowsRead != int64(rows) {
 			b.Fatalf("read %d rows, kept %d", rep.RowsRead, v.Rows())
 		}
+		v.Close()
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(rows)/float64(b.N), "cpu-ns/row")
@@ -89,6 +104,7 @@ func BenchmarkAdvertiserEndToEnd(b *testing.B) {
 	ctx := context.Background()
 	var ingestTime, writeTime time.Duration
 	var stored int64
+	var spilled int
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for i := 0; b.Loop(); i++ {
@@ -97,7 +113,7 @@ func BenchmarkAdvertiserEndToEnd(b *testing.B) {
 			b.Fatal(err)
 		}
 		t0 := time.Now()
-		v, rep, err := ingest.Advertiser(ctx, in, tax, ingestOptions())
+		v, rep, err := ingest.Advertiser(ctx, in, tax, benchOptions(b))
 		in.Close()
 		if err != nil {
 			b.Fatal(err)
@@ -107,10 +123,14 @@ func BenchmarkAdvertiserEndToEnd(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		if err := v.Close(); err != nil {
+			b.Fatal(err)
+		}
+		spilled = rep.SpilledRuns
 		ingestTime += t1.Sub(t0)
 		writeTime += time.Since(t1)
-		b.Logf("run %d: %d rows in %.2fs (%.0f rows/s): ingest %.2fs, write %.2fs (%d MiB)", i+1, rows,
-			time.Since(t0).Seconds(), float64(rows)/time.Since(t0).Seconds(), t1.Sub(t0).Seconds(), time.Since(t1).Seconds(), stored>>20)
+		b.Logf("run %d: %d rows in %.2fs (%.0f rows/s): ingest %.2fs, write %.2fs (%d MiB), %d runs spilled", i+1, rows,
+			time.Since(t0).Seconds(), float64(rows)/time.Since(t0).Seconds(), t1.Sub(t0).Seconds(), time.Since(t1).Seconds(), stored>>20, spilled)
 		if rep.RowsRead != int64(rows) {
 			b.Fatalf("read %d rows", rep.RowsRead)
 		}

@@ -1,25 +1,80 @@
 package ingest
 
 import (
-	"cmp"
 	"encoding/binary"
-	"math"
+	"io"
 	"math/bits"
 	"slices"
 	"sync"
-	"sync/atomic"
 
-	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/identity"
-	"github.com/cleanroom-oss/cleanroom/vault"
 )
+
+// rec is one accepted row: its fingerprint and its segment set.
+type rec struct {
+	fp identity.Fingerprint
+	// segs is a bitmask of segment indices when run.masks is set, and otherwise a reference to
+	// a list (see segLists); 0 is the empty set in both.
+	segs uint64
+}
+
+// Chunk sizes of a recList, in records.
+const (
+	minChunk = 32
+	maxChunk = 2048
+)
+
+// chunkPool keeps the record chunks of full size that sorted lists gave back, for lists to
+// fill again: after the first spill, memory is reused rather than allocated (first touches of
+// fresh memory are expensive, and garbage would let the heap grow past the budget until the
+// next collection). It is safe for concurrent use.
+type chunkPool struct {
+	mu   sync.Mutex
+	free [][]rec
+}
+
+// get returns an empty chunk: a free one of maxChunk records, or a new one of size records.
+func (p *chunkPool) get(size int) []rec {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		c := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		return c
+	}
+	p.mu.Unlock()
+	return make([]rec, 0, size)
+}
+
+// put gives a chunk back; chunks smaller than maxChunk are left to the garbage collector.
+func (p *chunkPool) put(c []rec) {
+	if cap(c) != maxChunk {
+		return
+	}
+	p.mu.Lock()
+	p.free = append(p.free, c[:0])
+	p.mu.Unlock()
+}
+
+// store copies a into chunks of the pool.
+func (p *chunkPool) store(a []rec) [][]rec {
+	var out [][]rec
+	for len(a) > 0 {
+		c := p.get(min(len(a), maxChunk))
+		c = c[:min(len(a), cap(c))]
+		copy(c, a)
+		out = append(out, c)
+		a = a[len(c):]
+	}
+	return out
+}
 
 // listRef returns the reference to the segment list at offset off of pool p. A pool starts with
 // the empty list at offset 0, so the reference 0 is the empty set, as for bitmasks.
 func listRef(p, off int) uint64 { return uint64(p)<<40 | uint64(off) }
 
 // segLists resolves list references: pool p is pools[p], and a list is its length followed by
-// its sorted, unique segment indices. The pools are the workers'; deduper adds its own.
+// its sorted, unique segment indices. The pools are the workers'; taskSorters add their own.
 type segLists struct {
 	pools [][]uint32
 }
@@ -31,154 +86,116 @@ func (s *segLists) list(ref uint64) []uint32 {
 	return p[off+1 : off+1+n]
 }
 
-// build sorts and deduplicates the workers' records into a version and fills the report's
-// per-tag, per-segment and duplicate counts.
-//
-// The records of each (tag, leading fingerprint byte) form a task. Each task is gathered from
-// the workers into a scratch array that stays in cache, sorted, deduplicated, and written into
-// the version's arrays at an offset that assumes no duplicates (known from the workers'
-// counts), in parallel over n goroutines. A sequential pass then closes the gaps the
-// duplicates left. No array of all the records is ever built: first touches of fresh memory
-// are expensive (on the 2-core VM of the benchmarks, about 2.5 ms of CPU per MiB), more so
-// than copying.
-func (rn *run) build(ws []*worker, n int, rep *Report) (*vault.AdvertiserVersion, error) {
-	// The version's tags: those with rows, sorted by name.
-	var present []int
-	for t := range rn.tags {
-		for _, w := range ws {
-			if w.parts[t] != nil {
-				present = append(present, t)
-				break
-			}
-		}
-	}
-	slices.SortFunc(present, func(a, b int) int { return cmp.Compare(rn.tags[a], rn.tags[b]) })
+// taskSorter sorts and deduplicates the records of one task (one tag and leading fingerprint
+// byte) at a time, for one goroutine: gather the task's chunks into a scratch array that stays
+// in cache, sort it, merge the records of equal fingerprints (the union of their segment sets).
+// Unions of lists go to the sorter's own pool, mine, numbered pool.
+type taskSorter struct {
+	masks      bool
+	lists      *segLists
+	pool       int      // the pool number of mine
+	mine       []uint32 // unions of lists
+	ids        []uint32 // scratch for a union
+	a, scratch []rec
+}
 
-	// Upper bounds of each task's rows and segment entries, and their prefix sums.
-	ntask := 256 * len(present)
-	rowUB := make([]int, ntask+1)
-	segUB := make([]int, ntask+1)
-	for k, t := range present {
-		for b := range 256 {
-			i := k*256 + b
-			rows, segs := 0, 0
-			for _, w := range ws {
-				if w.parts[t] != nil {
-					rows += w.parts[t][b].n
-					segs += w.parts[t][b].segs
-				}
-			}
-			rowUB[i+1] = rowUB[i] + rows
-			segUB[i+1] = segUB[i] + segs
-		}
+// gather appends the records of chunks to the task.
+func (ts *taskSorter) gather(chunks [][]rec) {
+	for _, c := range chunks {
+		ts.a = append(ts.a, c...)
 	}
-	if rowUB[ntask] >= math.MaxUint32 || segUB[ntask] >= math.MaxUint32 {
-		return nil, cleanroom.Errorf(cleanroom.EINVALID, "The file has more than %d rows or segment memberships.", math.MaxUint32-1).
-			Hint("Split the file over several data sources.")
-	}
-	v := &vault.AdvertiserVersion{
-		Tags:     tagNames(rn.tags, present),
-		TagStart: make([]uint32, len(present)+1),
-		FPs:      make([]identity.Fingerprint, rowUB[ntask]),
-		SegOff:   make([]uint32, rowUB[ntask]+1),
-		Segs:     make([]uint32, segUB[ntask]),
-		Segments: rn.tax.IDs(),
-	}
+}
 
-	lists := &segLists{pools: make([][]uint32, len(ws))}
-	for i, w := range ws {
-		lists.pools[i] = w.pool
-	}
-	uniq := make([]int, ntask)
-	nsegs := make([]int, ntask)
-	perSeg := make([][]int64, n)
-	var next atomic.Int64
-	parallel(n, func(g int) {
-		var a, scratch []rec
-		d := deduper{masks: rn.masks, lists: lists, pool: len(ws) + g, mine: []uint32{0}}
-		counts := make([]int64, len(v.Segments))
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= ntask {
-				break
-			}
-			t, b := present[i/256], i%256
-			a = a[:0]
-			for _, w := range ws {
-				if w.parts[t] != nil {
-					l := &w.parts[t][b]
-					for _, c := range l.chunks {
-						a = append(a, c...)
-					}
-					a = append(a, l.cur...)
-					*l = recList{}
-				}
-			}
-			scratch = sortRecs(a, scratch)
-			u := d.dedup(a)
-			row, seg := rowUB[i], segUB[i]
-			for _, r := range a[:u] {
-				v.FPs[row] = r.fp
-				v.SegOff[row] = uint32(seg)
-				row++
-				if rn.masks {
-					for m := r.segs; m != 0; m &= m - 1 {
-						s := bits.TrailingZeros64(m)
-						v.Segs[seg] = uint32(s)
-						counts[s]++
-						seg++
-					}
-					continue
-				}
-				for _, s := range d.list(r.segs) {
-					v.Segs[seg] = s
-					counts[s]++
-					seg++
-				}
-			}
-			uniq[i], nsegs[i] = u, seg-segUB[i]
-			d.mine = d.mine[:1]
-		}
-		perSeg[g] = counts
-	})
+// sorted sorts and deduplicates the gathered records and returns them; they are valid until the
+// next gather.
+func (ts *taskSorter) sorted() []rec {
+	ts.scratch = sortRecs(ts.a, ts.scratch)
+	u := ts.dedup(ts.a)
+	a := ts.a[:u]
+	ts.a = ts.a[:0]
+	return a
+}
 
-	// Close the gaps left by duplicates, moving each task's rows down to where they belong.
-	row, seg := 0, 0
-	for i := range ntask {
-		u, s := uniq[i], nsegs[i]
-		if src, srcSeg := rowUB[i], segUB[i]; src != row || srcSeg != seg {
-			copy(v.FPs[row:], v.FPs[src:src+u])
-			shift := uint32(srcSeg - seg)
-			for j := range u { // forward: row+j never overwrites a source not yet read
-				v.SegOff[row+j] = v.SegOff[src+j] - shift
-			}
-			copy(v.Segs[seg:], v.Segs[srcSeg:srcSeg+s])
-		}
-		row += u
-		seg += s
-		if (i+1)%256 == 0 {
-			v.TagStart[(i+1)/256] = uint32(row)
-		}
-	}
-	v.FPs = slices.Clip(v.FPs[:row])
-	v.SegOff = slices.Clip(v.SegOff[:row+1])
-	v.SegOff[row] = uint32(seg)
-	v.Segs = slices.Clip(v.Segs[:seg])
+// reset forgets the unions made so far.
+func (ts *taskSorter) reset() { ts.mine = ts.mine[:min(len(ts.mine), 1)] }
 
-	rep.PerTag = make(map[identity.Tag]int64, len(v.Tags))
-	for k, t := range v.Tags {
-		rep.PerTag[t] = int64(v.TagStart[k+1] - v.TagStart[k])
-	}
-	rep.PerSegment = make(map[string]int64, len(v.Segments))
-	for s, id := range v.Segments {
-		var c int64
-		for _, counts := range perSeg {
-			c += counts[s]
+// segments appends the segment indices of r to dst.
+func (ts *taskSorter) segments(dst []uint32, r *rec) []uint32 {
+	if ts.masks {
+		for m := r.segs; m != 0; m &= m - 1 {
+			dst = append(dst, uint32(bits.TrailingZeros64(m)))
 		}
-		rep.PerSegment[id] = c
+		return dst
 	}
-	rep.Duplicates = rep.RowsAccepted - int64(row)
-	return v, nil
+	return append(dst, ts.list(r.segs)...)
+}
+
+// nsegs returns the size of r's segment set.
+func (ts *taskSorter) nsegs(r *rec) int {
+	if ts.masks {
+		return bits.OnesCount64(r.segs)
+	}
+	return len(ts.list(r.segs))
+}
+
+// dedup merges runs of equal fingerprints in the sorted records a, in place, and returns the
+// number of records left at the start of a. A run's segment set is the union of its records'.
+func (ts *taskSorter) dedup(a []rec) (uniq int) {
+	for i := 0; i < len(a); {
+		x := a[i]
+		j := i + 1
+		for j < len(a) && a[j].fp == x.fp {
+			j++
+		}
+		if j > i+1 {
+			x.segs = ts.union(a[i:j])
+		}
+		a[uniq] = x
+		uniq++
+		i = j
+	}
+	return uniq
+}
+
+// union returns the union of the segment sets of the records of run. A union of lists is
+// computed once per run, however long.
+func (ts *taskSorter) union(run []rec) uint64 {
+	if ts.masks {
+		var m uint64
+		for _, r := range run {
+			m |= r.segs
+		}
+		return m
+	}
+	ids := ts.ids[:0]
+	for _, r := range run {
+		ids = append(ids, ts.list(r.segs)...)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	ts.ids = ids
+	if len(ids) == 0 {
+		return 0
+	}
+	if len(ts.mine) == 0 {
+		ts.mine = append(ts.mine, 0) // offset 0 is the empty list
+	}
+	off := len(ts.mine)
+	ts.mine = append(ts.mine, uint32(len(ids)))
+	ts.mine = append(ts.mine, ids...)
+	return listRef(ts.pool, off)
+}
+
+// list returns the list ref refers to, which may be in the sorter's own pool.
+func (ts *taskSorter) list(ref uint64) []uint32 {
+	if ref == 0 {
+		return nil
+	}
+	if int(ref>>40) == ts.pool {
+		off := ref & (1<<40 - 1)
+		return ts.mine[off+1 : off+1+uint64(ts.mine[off])]
+	}
+	return ts.lists.list(ref)
 }
 
 // parallel runs fn(0) ... fn(n-1) on n goroutines and waits for them.
@@ -261,70 +278,123 @@ func fpLess(a, b *identity.Fingerprint) bool {
 	return binary.BigEndian.Uint64(a[8:]) < binary.BigEndian.Uint64(b[8:])
 }
 
-// deduper merges the records of equal fingerprints, the union of their segment sets, for one
-// sorting goroutine. The unions of lists go to its own pool, mine, which is emptied after each
-// task.
-type deduper struct {
+// memSource is a version held in memory: per task (in the version's order), its sorted,
+// deduplicated records, in chunks.
+type memSource struct {
 	masks bool
-	lists *segLists
-	pool  int      // the pool number of mine
-	mine  []uint32 // this goroutine's pool, for unions of lists
-	ids   []uint32 // scratch for a union
+	lists *segLists // the workers' pools, then the sorters'
+	tasks [][][]rec
 }
 
-// dedup merges runs of equal fingerprints in the sorted records a, in place, and returns the
-// number of records left at the start of a. A run's segment set is the union of its records'.
-func (d *deduper) dedup(a []rec) (uniq int) {
-	for i := 0; i < len(a); {
-		x := a[i]
-		j := i + 1
-		for j < len(a) && a[j].fp == x.fp {
-			j++
+// each calls fn for every record in the version's order.
+func (m *memSource) each(fn func(r *rec) error) error {
+	for _, chunks := range m.tasks {
+		for _, c := range chunks {
+			for i := range c {
+				if err := fn(&c[i]); err != nil {
+					return err
+				}
+			}
 		}
-		if j > i+1 {
-			x.segs = d.union(a[i:j])
-		}
-		a[uniq] = x
-		uniq++
-		i = j
 	}
-	return uniq
+	return nil
 }
 
-// union returns the union of the segment sets of the records of run. A union of lists is
-// computed once per run, however long, and goes to the goroutine's own pool.
-func (d *deduper) union(run []rec) uint64 {
-	if d.masks {
-		var m uint64
-		for _, r := range run {
-			m |= r.segs
-		}
-		return m
-	}
-	ids := d.ids[:0]
-	for _, r := range run {
-		ids = append(ids, d.list(r.segs)...)
-	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	d.ids = ids
-	if len(ids) == 0 {
-		return 0
-	}
-	off := len(d.mine)
-	d.mine = append(d.mine, uint32(len(ids)))
-	d.mine = append(d.mine, ids...)
-	return listRef(d.pool, off)
-}
-
-// list returns the list ref refers to, which may be in this goroutine's own pool.
-func (d *deduper) list(ref uint64) []uint32 {
-	if ref == 0 {
+// list returns the segment list of r (not in mask mode).
+func (m *memSource) list(r *rec) []uint32 {
+	if r.segs == 0 {
 		return nil
 	}
-	if int(ref>>40) == d.pool {
-		off := ref & (1<<40 - 1)
-		return d.mine[off+1 : off+1+uint64(d.mine[off])]
+	return m.lists.list(r.segs)
+}
+
+func (m *memSource) writeFPs(w io.Writer) error {
+	bw := newSectionWriter(w)
+	if err := m.each(func(r *rec) error { return bw.put(r.fp[:]) }); err != nil {
+		return err
 	}
-	return d.lists.list(ref)
+	return bw.flush()
+}
+
+func (m *memSource) writeSegOff(w io.Writer) error {
+	bw := newSectionWriter(w)
+	var off uint32
+	err := m.each(func(r *rec) error {
+		if err := bw.putUint32(off); err != nil {
+			return err
+		}
+		if m.masks {
+			off += uint32(bits.OnesCount64(r.segs))
+		} else {
+			off += uint32(len(m.list(r)))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := bw.putUint32(off); err != nil {
+		return err
+	}
+	return bw.flush()
+}
+
+func (m *memSource) writeSegs(w io.Writer) error {
+	bw := newSectionWriter(w)
+	err := m.each(func(r *rec) error {
+		if m.masks {
+			for s := r.segs; s != 0; s &= s - 1 {
+				if err := bw.putUint32(uint32(bits.TrailingZeros64(s))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		for _, s := range m.list(r) {
+			if err := bw.putUint32(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return bw.flush()
+}
+
+// sectionWriter buffers the bytes of a version section on their way to the encryption.
+type sectionWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+func newSectionWriter(w io.Writer) *sectionWriter {
+	return &sectionWriter{w: w, buf: make([]byte, 0, 256<<10)}
+}
+
+func (s *sectionWriter) put(b []byte) error {
+	if len(s.buf)+len(b) > cap(s.buf) {
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
+	s.buf = append(s.buf, b...)
+	return nil
+}
+
+func (s *sectionWriter) putUint32(x uint32) error {
+	if len(s.buf)+4 > cap(s.buf) {
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
+	s.buf = binary.LittleEndian.AppendUint32(s.buf, x)
+	return nil
+}
+
+func (s *sectionWriter) flush() error {
+	_, err := s.w.Write(s.buf)
+	s.buf = s.buf[:0]
+	return err
 }

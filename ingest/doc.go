@@ -1,10 +1,11 @@
 // Package ingest turns an advertiser's uploaded files into data source versions: it parses the
 // segment taxonomy ([ParseTaxonomy]) and streams the data file ([Advertiser]) through
-// validation, normalisation (package identity) and keyed fingerprinting into a
-// [vault.AdvertiserVersion], sorted and deduplicated in the layout the match reads.
+// validation, normalisation (package identity) and keyed fingerprinting into a [Version]: sorted
+// and deduplicated, written as a vault advertiser version in the layout the match reads, in
+// memory that does not grow with the file.
 //
 // Raw identifiers never leave this package: they are read from the upload, normalised and
-// fingerprinted in memory, and only fingerprints reach the version. Row errors carry a line
+// fingerprinted in memory, and only fingerprints reach the version and the temporary files. Row errors carry a line
 // number, a stable reason and a message and hint that never quote the value.
 //
 // # Data file formats
@@ -34,19 +35,36 @@
 //
 // # Pipeline
 //
-// One goroutine reads the upload in blocks of a few MiB cut at line ends and counts their lines,
-// so that every row error has its exact line number; at most Workers+2 blocks exist at a time.
-// Options.Workers goroutines parse blocks, each with its own identity.Fingerprinter clone, and
-// append (fingerprint, segment set) records to lists kept per tag and leading fingerprint byte;
-// the common case, a lowercase hex digest, skips identity.Normalize through an equivalent
-// 8-bytes-at-a-time check. A segment set is a 64-bit mask when the taxonomy has at most 64
-// segments, else a reference to a list in the worker's pool.
+// One goroutine reads the upload through package rows, in blocks of a few MiB cut at line ends
+// whose lines are numbered, so that every row error has its exact line number; at most
+// Workers+2 blocks exist at a time. rows also detects gzip and enforces Options.Limits (bytes
+// once decompressed, lines). Options.Workers goroutines parse blocks, each with its own
+// identity.Fingerprinter clone, and append (fingerprint, segment set) records to lists kept per
+// tag and leading fingerprint byte; the common case, a lowercase hex digest, skips
+// identity.Normalize through an equivalent 8-bytes-at-a-time check. A segment set is a 64-bit
+// mask when the taxonomy has at most 64 segments, else a reference to a list in the worker's
+// pool. A list that grows far beyond its share (the same few identifiers repeated, as in a gzip
+// bomb of identical rows) is sorted and deduplicated in place.
 //
 // Fingerprints are uniformly random, so the lists of one (tag, leading byte) are a bucket of
-// the final order. The buckets are processed in parallel: gathered into a scratch array that
-// stays in cache, sorted by an LSD radix sort on fingerprint bytes 1 to 3 followed by an
-// insertion pass for the rare ties on those bytes, deduplicated (merging segment sets), and
-// written straight into the version's arrays at offsets computed from the workers' counts.
-// A last sequential pass closes the gaps that duplicates leave. No array of all the records is
-// built besides the version itself.
+// the final order: a task. A task is gathered into a scratch array that stays in cache, sorted
+// by an LSD radix sort on fingerprint bytes 1 to 3 followed by an insertion pass for the rare
+// ties on those bytes, and deduplicated (merging segment sets).
+//
+// # Memory
+//
+// The records take about 24 bytes per accepted row. While they fit in Options.MemoryBudget they
+// stay in memory: at the end every task is sorted in place, in parallel, and the version is
+// written from them. When they outgrow the budget, the workers pause and the records are
+// spilled: the tasks are sorted and written, grouped by tag and leading 4 fingerprint bits, as
+// one sorted run (fingerprints and segment sets, never identifiers) in temporary files under
+// Options.TempDir, sealed with a key that exists only in memory; the memory is then reused.
+// After the last block, the records still in memory are sorted in place as the last run. The
+// runs are merged group by group (a k-way merge that unites the segment sets of a fingerprint
+// found in several runs; more than 64 runs are first merged into fewer): once, in parallel, to
+// count what the report and the version's header need, and again when the version is written
+// (Version.Write), streaming the fingerprints into it while the rows' segment sets go to a small
+// temporary file from which the offsets and indices follow. Close removes the files. Memory thus
+// stays near the budget plus a few MiB per worker whatever the file's size; the temporary files
+// take about 20 bytes per row.
 package ingest

@@ -4,11 +4,12 @@ import (
 	"bytes"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
 // format is how the rows of a data file are laid out.
 type format struct {
-	csv bool
+	csv bool // rows.CSV rather than rows.TSV
 	// For CSV: the number of columns and the positions of the id, tag and segments columns
 	// (seg is -1 when there is no segments column).
 	cols, id, tag, seg int
@@ -28,7 +29,7 @@ func detectFormat(first []byte) (format, bool, error) {
 	if bytes.IndexByte(first, ',') < 0 {
 		return tsvFormat, false, nil
 	}
-	fields, _, ok := splitCSV(first, nil, nil)
+	fields, _, ok := rows.CSV.Split(first, nil, nil)
 	f := format{csv: true, cols: len(fields), id: -1, tag: -1, seg: -1}
 	dup := false
 	for i, name := range fields {

@@ -1,42 +1,26 @@
 package ingest
 
 import (
-	"strconv"
-
 	"github.com/cleanroom-oss/cleanroom/identity"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
-// RowError reports a rejected row of an upload, or a row kept with a warning. It never holds
-// the row's values: Message and Hint are safe to show, log and store.
-type RowError struct {
-	// Line is the 1-based line number in the (decompressed) file.
-	Line int64 `json:"line"`
-	// Reason names the problem: one of the Reason constants of this package or an
-	// identity.Reason.
-	Reason string `json:"reason"`
-	// Message says what is wrong, in one sentence.
-	Message string `json:"message"`
-	// Hint says how to fix it, in one sentence.
-	Hint string `json:"hint,omitempty"`
-}
-
-// Error returns the line number and the message.
-func (e RowError) Error() string {
-	return "line " + strconv.FormatInt(e.Line, 10) + ": " + e.Message
-}
+// RowError reports a rejected row of an upload, or a row kept with a warning (see rows.Error).
+// It never holds the row's values: Message and Hint are safe to show, log and store.
+type RowError = rows.Error
 
 // Reasons a row or a taxonomy entry is rejected, besides the identity.Reason values for
 // identifiers and tags. They are stable strings: reports count rows per reason.
 const (
 	// ReasonLineTooLong: the line is longer than Options.MaxLineBytes (or MaxTaxonomyLineBytes).
-	ReasonLineTooLong = "line_too_long"
+	ReasonLineTooLong = rows.ReasonLineTooLong
 	// ReasonBadUTF8: the line is not valid UTF-8.
-	ReasonBadUTF8 = string(identity.ReasonBadUTF8)
+	ReasonBadUTF8 = rows.ReasonBadUTF8
 	// ReasonColumnCount: the row has the wrong number of columns.
-	ReasonColumnCount = "wrong_column_count"
-	// ReasonBadQuoting: a CSV row has a quote that does not close on the same line, or text
-	// after a closing quote.
-	ReasonBadQuoting = "bad_quoting"
+	ReasonColumnCount = rows.ReasonColumnCount
+	// ReasonBadQuoting: a CSV row has a quote that does not close on the same line, text after
+	// a closing quote, or a quote inside an unquoted field.
+	ReasonBadQuoting = rows.ReasonBadQuoting
 	// ReasonUnknownTag: the identifier type is not one the deployment knows.
 	ReasonUnknownTag = string(identity.ReasonUnknownTag)
 
@@ -80,28 +64,13 @@ func rowErrorOf(line int64, e *identity.ValueError) RowError {
 
 // The row errors this package reports for problems of its own, without their line.
 var (
-	errLineTooLong = RowError{Reason: ReasonLineTooLong,
-		Message: "the line is longer than the limit",
-		Hint:    "Check the file's line ends and delimiters: each row holds one identifier, its type and its segments."}
-	errBadUTF8 = RowError{Reason: ReasonBadUTF8,
-		Message: "the line is not valid UTF-8 text",
-		Hint:    "Save the file as UTF-8 (not Latin-1 or UTF-16) and upload it again."}
 	errTSVColumns = RowError{Reason: ReasonColumnCount,
 		Message: "the row does not have 2 or 3 tab-separated columns (id, tag, segments)",
 		Hint:    "Separate the identifier, its type and the comma-separated segment IDs with single tabs."}
 	errCSVColumns = RowError{Reason: ReasonColumnCount,
 		Message: "the row does not have as many columns as the header",
 		Hint:    "Give every row a value (possibly empty) for each column named in the header."}
-	errBadQuoting = RowError{Reason: ReasonBadQuoting,
-		Message: "the row has a quote that does not close on the same line, or text after a closing quote",
-		Hint:    "Quote whole fields (\"a,b\"), double quotes inside them (\"\"), and keep each row on one line."}
 	warnUnknownSegment = RowError{Reason: ReasonUnknownSegment,
 		Message: "the row lists a segment ID that is not in the taxonomy; it was dropped and the row kept",
 		Hint:    "Add the segment to the taxonomy, or correct the segment ID."}
 )
-
-// at returns e at line.
-func (e RowError) at(line int64) RowError {
-	e.Line = line
-	return e
-}

@@ -1,9 +1,7 @@
 package ingest
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
 // Limits of a taxonomy file.
@@ -172,48 +171,37 @@ func segmentNameProblem(name string) *RowError {
 // then nil, the row errors (the first 100, by line; they never quote the file's values), and an
 // EINVALID error that counts them. An error that is not EINVALID comes from reading r.
 func ParseTaxonomy(r io.Reader) (*Taxonomy, []RowError, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
 	b := newTaxonomyBuilder("line")
 	t := b.t
-	var errs []RowError
-	bad := 0
-	fail := func(e RowError) {
-		bad++
-		if len(errs) < maxReportedRowErrors {
-			errs = append(errs, e)
-		}
+	var errs rows.Errors
+	rd, err := rows.NewReader(r, rows.Options{MaxLineBytes: MaxTaxonomyLineBytes, RequireUTF8: true})
+	if err != nil {
+		return nil, nil, err
 	}
 	var fields [][]byte
 	var scratch []byte
-	var line int64
 	first := true
 	for {
-		raw, readErr := readTaxonomyLine(br)
-		if readErr != nil && readErr != io.EOF && !errors.Is(readErr, bufio.ErrBufferFull) {
-			return nil, nil, fmt.Errorf("ingest: read taxonomy: %w", readErr)
-		}
-		if raw == nil && readErr == io.EOF {
+		l, err := rd.Line()
+		if err == io.EOF {
 			break
 		}
-		line++
-		if errors.Is(readErr, bufio.ErrBufferFull) {
-			fail(errLineTooLong.at(line))
+		if err != nil {
+			if cleanroom.ErrorCode(err) == cleanroom.EINVALID {
+				return nil, nil, err
+			}
+			return nil, nil, fmt.Errorf("ingest: read taxonomy: %w", err)
+		}
+		if l.Bad() {
+			errs.Add(l.Err())
 			continue
 		}
-		if line == 1 {
-			raw = bytes.TrimPrefix(raw, []byte(utf8BOM))
-		}
-		raw = bytes.TrimSuffix(bytes.TrimSuffix(raw, []byte("\n")), []byte("\r"))
-		if isBlank(raw) {
-			continue
-		}
-		if !utf8.Valid(raw) {
-			fail(errBadUTF8.at(line))
+		if rows.Blank(l.Text) {
 			continue
 		}
 		var ok bool
-		if fields, scratch, ok = splitCSV(raw, fields, scratch); !ok {
-			fail(errBadQuoting.at(line))
+		if fields, scratch, ok = rows.CSV.Split(l.Text, fields, scratch); !ok {
+			errs.Add(rows.BadQuoting.At(l.No))
 			continue
 		}
 		if first {
@@ -223,24 +211,25 @@ func ParseTaxonomy(r io.Reader) (*Taxonomy, []RowError, error) {
 			}
 		}
 		if len(fields) != 2 {
-			fail(RowError{Line: line, Reason: ReasonColumnCount,
+			errs.Add(RowError{Line: l.No, Reason: ReasonColumnCount,
 				Message: "the row does not have 2 columns (segment ID, segment name)",
 				Hint:    "Write one segment per line as ID,name, quoting names that contain commas."})
 			continue
 		}
 		if t.Len() == MaxSegments {
-			fail(RowError{Line: line, Reason: ReasonTooManySegments,
+			errs.Add(RowError{Line: l.No, Reason: ReasonTooManySegments,
 				Message: "the taxonomy has more than " + strconv.Itoa(MaxSegments) + " segments",
 				Hint:    "Split the segments over several data sources."})
 			break
 		}
-		if e := b.add(string(trimSpace(fields[0])), string(trimSpace(fields[1])), line); e != nil {
-			fail(e.at(line))
+		if e := b.add(string(rows.TrimSpace(fields[0])), string(rows.TrimSpace(fields[1])), l.No); e != nil {
+			errs.Add(e.At(l.No))
 		}
 	}
-	if bad > 0 {
-		return nil, errs, cleanroom.Errorf(cleanroom.EINVALID,
-			"The taxonomy has %d bad %s and was not accepted; the first is on line %d.", bad, plural(bad, "row", "rows"), errs[0].Line).
+	if bad := errs.Total(); bad > 0 {
+		list := errs.First()
+		return nil, list, cleanroom.Errorf(cleanroom.EINVALID,
+			"The taxonomy has %d bad %s and was not accepted; the first is on line %d.", bad, plural(bad, "row", "rows"), list[0].Line).
 			Hint("Fix the rows listed and upload the whole taxonomy again.")
 	}
 	if t.Len() == 0 {
@@ -248,36 +237,6 @@ func ParseTaxonomy(r io.Reader) (*Taxonomy, []RowError, error) {
 			Hint("Upload a CSV file with one segment per line: the segment ID, a comma, the segment name.")
 	}
 	return t, nil, nil
-}
-
-// readTaxonomyLine returns the next line of br, with its line end. A line longer than
-// MaxTaxonomyLineBytes is skipped to its end and reported as bufio.ErrBufferFull with a
-// non-nil line.
-func readTaxonomyLine(br *bufio.Reader) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(line)+len(chunk) > MaxTaxonomyLineBytes {
-			// Skip the rest of the line without keeping it.
-			for err == bufio.ErrBufferFull {
-				_, err = br.ReadSlice('\n')
-			}
-			if err != nil && err != io.EOF {
-				return nil, err
-			}
-			return []byte{}, bufio.ErrBufferFull
-		}
-		line = append(line, chunk...)
-		switch {
-		case err == bufio.ErrBufferFull:
-			continue
-		case err == io.EOF && len(line) == 0:
-			return nil, io.EOF
-		case err == io.EOF:
-			return line, nil
-		}
-		return line, err
-	}
 }
 
 // isTaxonomyHeader reports whether the first row of a taxonomy names its columns.
@@ -291,7 +250,7 @@ func isTaxonomyHeader(fields [][]byte) bool {
 
 // columnName returns a header field lowercased, trimmed, with spaces and dashes as underscores.
 func columnName(f []byte) string {
-	b := lowerASCII(bytes.Clone(trimSpace(f)))
+	b := lowerASCII(bytes.Clone(rows.TrimSpace(f)))
 	for i, c := range b {
 		if c == ' ' || c == '-' {
 			b[i] = '_'
@@ -301,12 +260,9 @@ func columnName(f []byte) string {
 }
 
 // plural returns one or many by n.
-func plural(n int, one, many string) string {
+func plural(n int64, one, many string) string {
 	if n == 1 {
 		return one
 	}
 	return many
 }
-
-// utf8BOM is the UTF-8 encoding of U+FEFF, which some programs write at the start of a file.
-const utf8BOM = "\xef\xbb\xbf"

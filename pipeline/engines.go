@@ -22,9 +22,12 @@ import (
 type dataSourceFile struct{ s *Service }
 
 type dataSourceState struct {
-	v   *vault.AdvertiserVersion
+	v   *ingest.Version
 	rep *ingest.Report
 }
+
+// Close removes the ingest's temporary files.
+func (st dataSourceState) Close() error { return st.v.Close() }
 
 func (e dataSourceFile) owner(ctx context.Context, u *cleanroom.Upload) (versions.Owner, error) {
 	ds, err := e.s.Store.FindDataSource(ctx, u.TargetID)
@@ -42,9 +45,10 @@ func (e dataSourceFile) read(ctx context.Context, u *cleanroom.Upload, in io.Rea
 		return nil, nil, err
 	}
 	fp, _ := e.s.keys()
-	opt := ingest.Options{FingerprintKey: fp, MaxErrorRate: u.MaxErrorRate, Progress: func(p ingest.Progress) {
-		progress(cleanroom.Progress{Done: min(p.BytesRead, u.Size), Total: u.Size, Message: fmt.Sprintf("%d rows read", p.Rows)})
-	}}
+	opt := ingest.Options{FingerprintKey: fp, MaxErrorRate: u.MaxErrorRate, Limits: e.s.FileLimits,
+		MemoryBudget: e.s.IngestMemory, TempDir: e.s.TempDir, Progress: func(p ingest.Progress) {
+			progress(cleanroom.Progress{Done: min(p.BytesRead, u.Size), Total: u.Size, Message: fmt.Sprintf("%d rows read", p.Rows)})
+		}}
 	v, rep, err := ingest.Advertiser(ctx, in, tax, opt)
 	if err != nil {
 		return nil, reportOf(rep), err
@@ -55,7 +59,7 @@ func (e dataSourceFile) read(ctx context.Context, u *cleanroom.Upload, in io.Rea
 func (e dataSourceFile) build(ctx context.Context, u *cleanroom.Upload, state any, base *cleanroom.Version) (*draft, error) {
 	st := state.(dataSourceState)
 	stats, _ := json.Marshal(map[string]any{"per_tag": st.rep.PerTag, "per_segment": st.rep.PerSegment, "rows_accepted": st.rep.RowsAccepted})
-	return &draft{write: st.v.Write, rec: versions.Record{Rows: int64(len(st.v.FPs)), Stats: stats, UploadID: u.ID}, report: st.rep}, nil
+	return &draft{write: st.v.Write, rec: versions.Record{Rows: st.v.Rows(), Stats: stats, UploadID: u.ID}, report: st.rep}, nil
 }
 
 func (e dataSourceFile) done(ctx context.Context, u *cleanroom.Upload, o versions.Owner, ver *cleanroom.Version) error {
@@ -188,7 +192,7 @@ func (e bridgeFile) read(ctx context.Context, u *cleanroom.Upload, in io.Reader,
 		return nil, nil, err
 	}
 	fp, _ := e.s.keys()
-	v, rep, err := bridge.Parse(ctx, in, bridge.Options{Registry: reg, FingerprintKey: fp, MaxErrorRate: u.MaxErrorRate})
+	v, rep, err := bridge.Parse(ctx, in, bridge.Options{Registry: reg, FingerprintKey: fp, MaxErrorRate: u.MaxErrorRate, Limits: e.s.FileLimits})
 	if err != nil {
 		return nil, reportOf(rep), err
 	}
@@ -336,5 +340,5 @@ func reportOf[T any](rep *T) any {
 // PublisherOptions are the sync options for this deployment.
 func (s *Service) PublisherOptions() pubsync.Options {
 	fp, user := s.keys()
-	return pubsync.Options{FingerprintKey: fp, UserKey: user, MaxTypes: s.MaxIdentifierTypes}
+	return pubsync.Options{FingerprintKey: fp, UserKey: user, MaxTypes: s.MaxIdentifierTypes, Limits: s.FileLimits}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
+	"github.com/cleanroom-oss/cleanroom/rows"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 	"github.com/cleanroom-oss/cleanroom/versions"
 )
@@ -73,6 +74,13 @@ type Service struct {
 	Now    func() time.Time
 	// MaxIdentifierTypes is how many identifier types a publisher may sync (0: pubsync's default).
 	MaxIdentifierTypes int
+	// FileLimits bound each uploaded file's decompressed size and lines (zero fields: the rows
+	// package's defaults).
+	FileLimits rows.Limits
+	// IngestMemory is the memory budget of processing one advertiser file (0: ingest's
+	// default); TempDir is where files beyond it are spilled (empty: the system's).
+	IngestMemory int64
+	TempDir      string
 }
 
 // New returns a pipeline over the upload protocol and the version store.
@@ -177,6 +185,9 @@ func (s *Service) process(ctx context.Context, e engine, u *cleanroom.Upload, re
 	defer in.Close()
 	report(cleanroom.Progress{Done: 0, Total: u.Size, Message: "reading"})
 	state, rep, err := e.read(ctx, u, in, report)
+	if c, ok := state.(io.Closer); ok {
+		defer c.Close() // an ingest's temporary files
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -2,8 +2,8 @@
 // advertiser's own machine, so raw personal data never leaves it.
 //
 // [Run] streams a CSV export (header row; comma, semicolon or tab delimited, detected from the
-// header; UTF-8 with or without a byte order mark; CRLF or LF line ends; quoted fields; plain or
-// gzip-compressed),
+// header; UTF-8 with or without a byte order mark; CRLF or LF line ends; quoted fields, which may
+// span lines; plain or gzip-compressed; read with package rows, as the server reads uploads),
 // normalises and hashes every identifier with package identity (email addresses and phone
 // numbers become SHA-256 digests, mobile advertising IDs and IP addresses their canonical form)
 // and writes one upload row per identifier in the ingest format:
@@ -19,8 +19,6 @@ package prepare
 
 import (
 	"bufio"
-	"bytes"
-	"compress/gzip"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -33,6 +31,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/identity"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
 // Options configure Run. The zero value detects everything.
@@ -61,6 +60,9 @@ type Options struct {
 
 // ProgressEvery is how many rows pass between calls of Options.Progress.
 const ProgressEvery = 16384
+
+// MaxRecordBytes is the longest row accepted, in bytes; a quoted field may span lines within it.
+const MaxRecordBytes = 1 << 20
 
 // MaxSegmentLength is the longest segment ID accepted, in bytes.
 const MaxSegmentLength = 128
@@ -135,44 +137,47 @@ func Run(in io.Reader, out, rejects io.Writer, opts Options) (*Summary, error) {
 		}
 	}
 
-	br := bufio.NewReaderSize(in, 1<<16)
-	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, cleanroom.Errorf(cleanroom.EINVALID, "the input starts like a gzip file but is not one (%v)", err).
-				Hint("Decompress it, or export it again.")
-		}
-		defer zr.Close()
-		br = bufio.NewReaderSize(zr, 1<<16)
-	}
-	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
-		br.Discard(3)
-	}
-	sum := &Summary{Delimiter: opts.Delimiter, Columns: map[string]string{},
-		Written: map[identity.Tag]int64{}, Rejected: map[string]int64{}}
-	if sum.Delimiter == 0 {
-		sum.Delimiter = detectDelimiter(br)
-	}
-	cr := csv.NewReader(br)
-	cr.Comma = sum.Delimiter
-	cr.FieldsPerRecord = -1 // checked per row, so a bad row is a reject rather than the end
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, cleanroom.Errorf(cleanroom.EINVALID, "the input is empty").
-			Hint("Export the list as CSV with a header row naming the columns, such as email,phone,segments.")
-	}
+	rd, err := rows.NewReader(in, rows.Options{Limits: rows.Limits{MaxBytes: -1, MaxRows: -1}, MaxLineBytes: MaxRecordBytes})
 	if err != nil {
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			return nil, cleanroom.Errorf(cleanroom.EINVALID, "the header row is not valid CSV (%v)", pe.Err).
-				Hint("Check the quoting of the first line.")
-		}
 		return nil, err
 	}
-	header = slices.Clone(header)
-	for i := range header {
-		header[i] = strings.TrimSpace(header[i])
+	defer rd.Wipe()
+	sum := &Summary{Delimiter: opts.Delimiter, Columns: map[string]string{},
+		Written: map[identity.Tag]int64{}, Rejected: map[string]int64{}}
+	// The header: the first line that is not blank.
+	var first rows.Line
+	for {
+		if first, err = rd.Line(); err == io.EOF {
+			return nil, cleanroom.Errorf(cleanroom.EINVALID, "the input is empty").
+				Hint("Export the list as CSV with a header row naming the columns, such as email,phone,segments.")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if first.Bad() {
+			return nil, cleanroom.Errorf(cleanroom.EINVALID, "the header row is longer than %d bytes", MaxRecordBytes).
+				Hint("Check that the first line of the file is the header row, naming the columns.")
+		}
+		if !rows.Blank(first.Text) {
+			break
+		}
+	}
+	if sum.Delimiter == 0 {
+		sum.Delimiter = rune(detectDelimiter(first.Text))
+	}
+	if sum.Delimiter <= 0 || sum.Delimiter >= 0x80 || sum.Delimiter == '"' || sum.Delimiter == '\n' || sum.Delimiter == '\r' {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "the delimiter %q cannot separate fields", sum.Delimiter).
+			Hint("Pass --delimiter with one ASCII character such as , ; | or a tab.")
+	}
+	dialect := rows.Dialect{Sep: byte(sum.Delimiter), Quotes: true, Multiline: true}
+	fields, _, ok := dialect.Split(first.Text, nil, nil)
+	if !ok {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "the header row is not valid CSV (a stray or unclosed quote)").
+			Hint("Check the quoting of the first line.")
+	}
+	header := make([]string, len(fields))
+	for i, f := range fields {
+		header[i] = strings.TrimSpace(string(f))
 	}
 
 	cols := make([]int, len(inputs)) // column index per input, -1 when absent
@@ -219,25 +224,33 @@ func Run(in io.Reader, out, rejects io.Writer, opts Options) (*Summary, error) {
 
 	var segs []string
 	var line []byte
+	var rec rows.Record
+	record := make([]string, 0, len(header))
 	for {
-		record, err := cr.Read()
+		err := rd.Record(dialect, &rec)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			var pe *csv.ParseError
-			if !errors.As(err, &pe) {
-				return sum, err
-			}
-			sum.Rows++
-			reject(pe.StartLine, "", ReasonBadCSV, "Quote fields that contain quotes or the delimiter, and double the quotes inside them (\"\").")
-			continue
+			return sum, err
 		}
 		sum.Rows++
+		lineNo := int(rec.Line)
+		if rec.Problem.Reason != "" {
+			hint := "Quote fields that contain quotes or the delimiter, and double the quotes inside them (\"\")."
+			if rec.Problem.Reason == rows.ReasonLineTooLong {
+				hint = fmt.Sprintf("Rows are at most %d bytes: check for a quote that is never closed.", MaxRecordBytes)
+			}
+			reject(lineNo, "", ReasonBadCSV, hint)
+			continue
+		}
 		if opts.Progress != nil && sum.Rows%ProgressEvery == 0 {
 			opts.Progress(sum.Rows)
 		}
-		lineNo, _ := cr.FieldPos(0)
+		record = record[:0]
+		for _, f := range rec.Fields {
+			record = append(record, string(f))
+		}
 		if len(record) != len(header) {
 			reject(lineNo, "", ReasonFieldCount, fmt.Sprintf(
 				"The line has %d fields but the header has %d: quote fields that contain the delimiter.", len(record), len(header)))
@@ -271,8 +284,7 @@ func Run(in io.Reader, out, rejects io.Writer, opts Options) (*Summary, error) {
 				if errors.As(err, &ve) {
 					hint = ve.Hint
 				}
-				l, _ := cr.FieldPos(c)
-				reject(l, header[c], string(identity.ReasonOf(err)), hint)
+				reject(lineNo, header[c], string(identity.ReasonOf(err)), hint)
 				continue
 			}
 			line = append(line[:0], value...)
@@ -433,11 +445,7 @@ func segmentProblem(s string) string {
 
 // detectDelimiter returns the delimiter of the header line: the most frequent of comma,
 // semicolon and tab outside quotes (comma when there is none).
-func detectDelimiter(br *bufio.Reader) rune {
-	head, _ := br.Peek(64 << 10)
-	if i := bytes.IndexByte(head, '\n'); i >= 0 {
-		head = head[:i]
-	}
+func detectDelimiter(head []byte) byte {
 	counts := map[byte]int{}
 	quoted := false
 	for _, c := range head {
@@ -454,5 +462,5 @@ func detectDelimiter(br *bufio.Reader) rune {
 			best = c
 		}
 	}
-	return rune(best)
+	return best
 }

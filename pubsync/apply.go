@@ -11,6 +11,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/identity"
+	"github.com/cleanroom-oss/cleanroom/rows"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
@@ -315,16 +316,16 @@ type applier struct {
 // user returns the ordinal of a user ID, creating a new user if create is set and the ID is
 // unknown.
 func (a *applier) user(line int64, id string, create bool) (uint32, bool, RowError) {
-	uid := trimSpace([]byte(id))
+	uid := rows.TrimSpace([]byte(id))
 	switch control, bad := textProblems(uid); {
 	case len(uid) == 0:
-		return 0, false, RowError{line, ReasonMissingUserID, "the event has no user ID", "Send the publisher's ID of the user."}
+		return 0, false, RowError{Line: line, Reason: ReasonMissingUserID, Message: "the event has no user ID", Hint: "Send the publisher's ID of the user."}
 	case len(uid) > MaxUserIDBytes:
-		return 0, false, RowError{line, ReasonBadUserID, fmt.Sprintf("the user ID is %d bytes long; the limit is %d", len(uid), MaxUserIDBytes), ""}
+		return 0, false, RowError{Line: line, Reason: ReasonBadUserID, Message: fmt.Sprintf("the user ID is %d bytes long; the limit is %d", len(uid), MaxUserIDBytes), Hint: ""}
 	case bad:
-		return 0, false, RowError{line, ReasonBadUTF8, "the user ID is not valid UTF-8 text", ""}
+		return 0, false, RowError{Line: line, Reason: ReasonBadUTF8, Message: "the user ID is not valid UTF-8 text", Hint: ""}
 	case control:
-		return 0, false, RowError{line, ReasonBadUserID, "the user ID contains a control character", ""}
+		return 0, false, RowError{Line: line, Reason: ReasonBadUserID, Message: "the user ID contains a control character", Hint: ""}
 	}
 	h := a.cfg.users.hashBytes(uid)
 	if o, ok := a.base.FindUser(h); ok {
@@ -334,7 +335,7 @@ func (a *applier) user(line int64, id string, create bool) (uint32, bool, RowErr
 		return o, true, RowError{}
 	}
 	if !create {
-		return 0, false, RowError{line, ReasonUnknownUser, "the user ID is not in the version, so there is nothing to remove", "Check the user ID."}
+		return 0, false, RowError{Line: line, Reason: ReasonUnknownUser, Message: "the user ID is not in the version, so there is nothing to remove", Hint: "Check the user ID."}
 	}
 	o := a.base.Users + uint32(len(a.newUser))
 	a.newUser[h] = o
@@ -406,7 +407,7 @@ func Erase(base *vault.PublisherVersion, userIDs []string, opt Options) (v *vaul
 	}
 	gone := roaring.New()
 	for _, id := range userIDs {
-		if o, ok := base.FindUser(uh.hashBytes(trimSpace([]byte(id)))); ok {
+		if o, ok := base.FindUser(uh.hashBytes(rows.TrimSpace([]byte(id)))); ok {
 			gone.Add(o)
 		}
 	}

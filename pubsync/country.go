@@ -3,6 +3,7 @@ package pubsync
 import (
 	"strings"
 
+	"github.com/cleanroom-oss/cleanroom/rows"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
@@ -33,7 +34,7 @@ var countryHints = map[string]string{
 // parseCountry returns the packed code of s (two letters, any case, surrounding spaces ignored),
 // 0 for an empty field, or ok=false when s is not an assigned ISO 3166-1 alpha-2 code.
 func parseCountry(s []byte) (code uint16, ok bool) {
-	s = trimSpace(s)
+	s = rows.TrimSpace(s)
 	if len(s) == 0 {
 		return 0, true
 	}
@@ -56,7 +57,7 @@ func ValidCountry(code string) bool {
 // badCountryError describes an invalid country field without quoting it (unless it is one of
 // the well-known non-ISO codes, which cannot be personal data).
 func badCountryError(line int64, s []byte) RowError {
-	s = trimSpace(s)
+	s = rows.TrimSpace(s)
 	e := RowError{Line: line, Reason: ReasonBadCountry,
 		Message: "the country is not an ISO 3166-1 alpha-2 code; the user is kept with an unknown country",
 		Hint:    "Write the country as two letters such as US, GB or DE, or leave the field empty."}

@@ -1,44 +1,28 @@
 package pubsync
 
 import (
-	"strconv"
-
 	"github.com/cleanroom-oss/cleanroom/identity"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
 // RowError reports a problem with one row of a taxonomy or profile file, or with one event of a
-// Batch. It never holds the row's values (user IDs and identifiers may be personal data):
-// Message and Hint are safe to show, log and store.
-type RowError struct {
-	// Line is the 1-based line number in the (decompressed) file; for a Batch, the 1-based
-	// position of the event (identify events first, then membership updates).
-	Line int64 `json:"line"`
-	// Reason names the problem: one of the Reason constants of this package or an
-	// identity.Reason.
-	Reason string `json:"reason"`
-	// Message says what is wrong, in one sentence.
-	Message string `json:"message"`
-	// Hint says how to fix it, in one sentence.
-	Hint string `json:"hint,omitempty"`
-}
-
-// Error returns the line number and the message.
-func (e RowError) Error() string {
-	return "line " + strconv.FormatInt(e.Line, 10) + ": " + e.Message
-}
+// Batch (see rows.Error). It never holds the row's values (user IDs and identifiers may be
+// personal data): Message and Hint are safe to show, log and store. For a Batch, Line is the
+// 1-based position of the event (identify events first, then membership updates).
+type RowError = rows.Error
 
 // Reasons for rejected rows, fields and taxonomy entries, besides the identity.Reason values of
 // rejected identifiers. They are stable strings: reports count problems per reason.
 const (
 	// ReasonLineTooLong: the line is longer than Options.MaxLineBytes.
-	ReasonLineTooLong = "line_too_long"
+	ReasonLineTooLong = rows.ReasonLineTooLong
 	// ReasonBadUTF8: the line or field is not valid UTF-8.
-	ReasonBadUTF8 = string(identity.ReasonBadUTF8)
+	ReasonBadUTF8 = rows.ReasonBadUTF8
 	// ReasonColumnCount: the row has more columns than the header.
-	ReasonColumnCount = "wrong_column_count"
-	// ReasonBadQuoting: a CSV field's quote does not close on the same line, or text follows a
-	// closing quote.
-	ReasonBadQuoting = "bad_quoting"
+	ReasonColumnCount = rows.ReasonColumnCount
+	// ReasonBadQuoting: a CSV field's quote does not close on the same line, text follows a
+	// closing quote, or a quote is inside a field that does not start with one.
+	ReasonBadQuoting = rows.ReasonBadQuoting
 
 	// ReasonMissingUserID: the row has no user ID. The row is rejected.
 	ReasonMissingUserID = "missing_user_id"

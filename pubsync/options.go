@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom/identity"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
 // Defaults and limits of Options.
@@ -45,6 +46,9 @@ type Options struct {
 	Workers int
 	// MaxLineBytes is the longest line accepted (0: DefaultMaxLineBytes, at most 4 MiB).
 	MaxLineBytes int
+	// Limits bound the profile file's decompressed size and lines (zero fields: the rows
+	// package's defaults); a file beyond them fails with an EINVALID error naming the limit.
+	Limits rows.Limits
 	// Progress, if set, is called after each block of input and at each phase change, from
 	// one goroutine at a time. It must return quickly.
 	Progress func(Progress)

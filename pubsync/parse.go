@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/cleanroom-oss/cleanroom/identity"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
 // Columns of a profile file.
@@ -24,6 +25,14 @@ type layout struct {
 	csv   bool
 	ncols int
 	col   [numCols]int // position of each column, -1 if absent
+}
+
+// dialect returns how the file's lines split into fields.
+func (l layout) dialect() rows.Dialect {
+	if l.csv {
+		return rows.CSV
+	}
+	return rows.TSV
 }
 
 // rec is one identity row being built: a fingerprint and the user it belongs to (a block-local
@@ -45,11 +54,10 @@ func bucketOf(fp *identity.Fingerprint) uint32 {
 	return (uint32(fp[0])<<8 | uint32(fp[1])) >> (16 - bucketBits)
 }
 
-// block is a piece of the input cut at a line end.
+// block is a piece of the input cut at a line end, numbered in file order.
 type block struct {
-	seq      int
-	data     []byte
-	longLine bool // the block stands for one line longer than the block size, skipped
+	rows.Block
+	seq int
 }
 
 // blockTag holds a block's identifiers of one tag.
@@ -88,9 +96,9 @@ type blockResult struct {
 
 	errs errorList // Line fields are block-relative (0-based) until the block is committed
 
+	firstLine int64 // file line number of the block's line 0
 	// Set when the block is committed.
-	base      uint32 // pre-ordinal of the block's first user
-	firstLine int64  // file line number of the block's line 0
+	base uint32 // pre-ordinal of the block's first user
 }
 
 // tagCacheEntry remembers how a worker resolved one spelling of a tag.
@@ -167,7 +175,7 @@ func (w *worker) addErr(reason, msg, hint string) {
 
 // parse turns a block into a blockResult.
 func (w *worker) parse(b *block) *blockResult {
-	res := &blockResult{seq: b.seq, bytes: len(b.data)}
+	res := &blockResult{seq: b.seq, bytes: b.Size(), lines: uint32(b.Lines()), firstLine: b.FirstLine()}
 	w.res, w.nUsers = res, 0
 	for i := range w.tagRecs {
 		w.tagRecs[i] = w.tagRecs[i][:0]
@@ -176,39 +184,24 @@ func (w *worker) parse(b *block) *blockResult {
 	}
 	w.pairs = w.pairs[:0]
 	w.hashes, w.country = w.hashes[:0], w.country[:0]
-	if b.longLine {
-		w.rel = 0
-		res.rows, res.lines = 1, 1
-		w.addErr(ReasonLineTooLong, fmt.Sprintf("the line is longer than %d bytes", w.cfg.MaxLineBytes),
-			"Check that rows are separated by line breaks; raise the line limit for users with very many identifiers.")
-		res.errRows = 1
-		res.skipped = append(res.skipped, 0)
-	} else {
-		data := b.data
-		w.rel = 0
-		for len(data) > 0 {
-			var line []byte
-			if i := bytes.IndexByte(data, '\n'); i >= 0 {
-				line, data = data[:i], data[i+1:]
-			} else {
-				line, data = data, nil
-			}
-			w.line(line)
-			w.rel++
+	next := uint32(0) // the block-relative number of the next line
+	for l, ok := b.Next(); ok; l, ok = b.Next() {
+		w.rel = uint32(l.No - b.FirstLine())
+		for ; next < w.rel; next++ {
+			res.skipped = append(res.skipped, next) // lines taken off the block: the header
 		}
-		res.lines = w.rel
+		next = w.rel + 1
+		w.line(l)
 	}
 	w.finish()
 	return res
 }
 
 // line parses one line of the block.
-func (w *worker) line(line []byte) {
+func (w *worker) line(l rows.Line) {
 	res := w.res
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	if len(trimSpace(line)) == 0 {
+	line := l.Text
+	if !l.Bad() && rows.Blank(line) {
 		res.skipped = append(res.skipped, w.rel)
 		return
 	}
@@ -219,17 +212,16 @@ func (w *worker) line(line []byte) {
 			res.errRows++
 		}
 	}()
-	if len(line) > w.cfg.MaxLineBytes {
+	if l.Bad() { // too long
 		w.addErr(ReasonLineTooLong, fmt.Sprintf("the line is longer than %d bytes", w.cfg.MaxLineBytes),
 			"Check that rows are separated by line breaks; raise the line limit for users with very many identifiers.")
 		res.skipped = append(res.skipped, w.rel)
 		return
 	}
 	var ok bool
-	w.fields, w.scratch, ok = splitLine(w.lay.csv, line, w.fields, w.scratch)
+	w.fields, w.scratch, ok = w.lay.dialect().Split(line, w.fields, w.scratch)
 	if !ok {
-		w.addErr(ReasonBadQuoting, "a quoted field is not closed on this line, or text follows its closing quote",
-			"Quote the identifiers and cohorts fields with double quotes, and keep each row on one line.")
+		w.addErr(ReasonBadQuoting, rows.BadQuoting.Message, rows.BadQuoting.Hint)
 		res.skipped = append(res.skipped, w.rel)
 		return
 	}
@@ -249,7 +241,7 @@ func (w *worker) line(line []byte) {
 		}
 		return nil
 	}
-	uid := trimSpace(field(colUser))
+	uid := rows.TrimSpace(field(colUser))
 	if len(uid) == 0 {
 		w.addErr(ReasonMissingUserID, "the row has no user ID",
 			"Give every row the publisher's ID of the user in the user_id column.")
@@ -298,7 +290,7 @@ func (w *worker) identifiers(f []byte, local uint32) {
 		} else {
 			item, f = f, nil
 		}
-		item = trimSpace(item)
+		item = rows.TrimSpace(item)
 		if len(item) == 0 {
 			continue
 		}
@@ -377,7 +369,7 @@ func (w *worker) cohorts(f []byte, local uint32) {
 		} else {
 			item, f = f, nil
 		}
-		item = trimSpace(item)
+		item = rows.TrimSpace(item)
 		if len(item) == 0 {
 			continue
 		}

@@ -1,9 +1,6 @@
 package pubsync
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -11,12 +8,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/rows"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
@@ -65,12 +62,10 @@ type syncer struct {
 	tax    *Taxonomy
 	lay    layout
 	report *Report
-	input  *countingReader
+	input  *rows.Reader
 
 	blocks   []*blockResult // committed blocks, in file order
 	preUsers uint64         // users committed so far, duplicates included
-	lineBase int64          // lines before the next block
-	decBytes int64
 	errs     errorList
 	tagState []int8            // per registry tag: 0 not seen, 1 accepted, -1 rejected (too many types)
 	accepted []int             // accepted registry tags in the order first seen
@@ -78,21 +73,9 @@ type syncer struct {
 	ordBuf   []uint32
 }
 
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
 func (s *syncer) progress(phase string) {
 	if s.cfg.Progress != nil {
-		s.cfg.Progress(Progress{Phase: phase, Bytes: s.input.n.Load(), Rows: s.report.Rows, Users: int64(s.preUsers)})
+		s.cfg.Progress(Progress{Phase: phase, Bytes: s.input.InputBytes(), Rows: s.report.Rows, Users: int64(s.preUsers)})
 	}
 }
 
@@ -102,25 +85,22 @@ func (s *syncer) progress(phase string) {
 // no other goroutines: with as many goroutines as processors, none is preempted or moved to
 // another core, where its caches would be cold.
 func (s *syncer) parse(ctx context.Context, r io.Reader) error {
-	s.input = &countingReader{r: r}
-	br := bufio.NewReaderSize(s.input, 64<<10)
-	var src io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return cleanroom.Errorf(cleanroom.EINVALID, "The file starts like gzip but cannot be decompressed.").Wrap(err)
-		}
-		src = zr
-		s.report.Gzip = true
-	}
-	hr := bufio.NewReaderSize(src, s.cfg.MaxLineBytes+16)
-	if err := s.header(hr); err != nil {
+	rd, err := rows.NewReader(r, rows.Options{Limits: s.cfg.Limits, MaxLineBytes: s.cfg.MaxLineBytes})
+	if err != nil {
 		return err
 	}
+	s.input = rd
+	s.report.Gzip = rd.Gzip()
+	defer rd.Wipe()
+	in := &blockSource{rd: rd, size: s.cfg.blockSize}
+	first, err := s.header(in)
+	if err != nil {
+		return err
+	}
+	in.first = first
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	in := &blockSource{r: hr, size: s.cfg.blockSize}
 	var (
 		commitMu sync.Mutex
 		pending  = map[int]*blockResult{}
@@ -142,7 +122,7 @@ func (s *syncer) parse(ctx context.Context, r io.Reader) error {
 					return // end of input
 				}
 				res := w.parse(b)
-				buf = b.data[:0]
+				buf = b.Buf()
 				commitMu.Lock()
 				pending[res.seq] = res
 				for ctx.Err() == nil && pending[next] != nil {
@@ -163,20 +143,19 @@ func (s *syncer) parse(ctx context.Context, r io.Reader) error {
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	s.report.Bytes = s.input.n.Load()
-	s.report.DecompressedBytes += s.decBytes
+	s.report.Bytes = rd.InputBytes()
+	s.report.DecompressedBytes = rd.Bytes()
 	return nil
 }
 
-// blockSource cuts the input into blocks of about size bytes ending at line ends. A line longer
-// than a whole block is skipped and stands for itself as a longLine block.
+// blockSource hands out the blocks of the input in order, to workers that take turns. The first
+// block, which held the header, is read before the workers start.
 type blockSource struct {
 	mu    sync.Mutex
-	r     *bufio.Reader
+	rd    *rows.Reader
 	size  int
-	carry []byte // the start of a line that the previous block cut
+	first *rows.Block
 	seq   int
-	eof   bool
 }
 
 // next returns the next block, reading into buf (allocated if too small), or nil at the end of
@@ -184,98 +163,94 @@ type blockSource struct {
 func (in *blockSource) next(buf []byte) (*block, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	for !in.eof {
-		if cap(buf) < in.size {
-			buf = make([]byte, 0, in.size)
-		}
-		buf = append(buf[:0], in.carry...)
-		n, err := io.ReadFull(in.r, buf[len(buf):in.size])
-		buf = buf[:len(buf)+n]
-		in.eof = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-		if err != nil && !in.eof {
+	if in.first != nil {
+		b := &block{Block: *in.first, seq: in.seq}
+		in.first = nil
+		in.seq++
+		return b, nil
+	}
+	if in.rd.Done() {
+		return nil, nil
+	}
+	if cap(buf) < in.size {
+		buf = make([]byte, in.size)
+	}
+	blk, err := in.rd.Next(buf[:in.size])
+	if err == io.EOF {
+		return nil, nil
+	}
+	if err != nil {
+		if cleanroom.ErrorCode(err) == cleanroom.EINTERNAL {
 			return nil, cleanroom.Errorf(cleanroom.EINVALID, "The file could not be read to its end.").Wrap(err)
 		}
-		seq := in.seq
-		if in.eof {
-			if len(buf) == 0 {
-				return nil, nil
-			}
-			in.seq++
-			return &block{seq: seq, data: buf}, nil
-		}
-		in.seq++
-		last := bytes.LastIndexByte(buf, '\n')
-		if last < 0 {
-			// One line fills the whole block: skip to its end.
-			in.carry = in.carry[:0]
-			if err := skipLine(in.r); err != nil {
-				if !errors.Is(err, io.EOF) {
-					return nil, cleanroom.Errorf(cleanroom.EINVALID, "The file could not be read to its end.").Wrap(err)
-				}
-				in.eof = true
-			}
-			return &block{seq: seq, data: buf[:0], longLine: true}, nil
-		}
-		in.carry = append(in.carry[:0], buf[last+1:]...)
-		return &block{seq: seq, data: buf[:last+1]}, nil
+		return nil, err
 	}
-	return nil, nil
+	b := &block{Block: blk, seq: in.seq}
+	in.seq++
+	return b, nil
 }
 
-// header reads the header line (after any blank lines and a byte order mark) and sets the
-// layout.
-func (s *syncer) header(r *bufio.Reader) error {
+// header reads the header line (after any blank lines) and sets the layout. It returns the block
+// that held it, with the lines up to the header taken off.
+func (s *syncer) header(in *blockSource) (*rows.Block, error) {
+	empty := cleanroom.Errorf(cleanroom.EINVALID, "The file is empty.").
+		Hint("Start the file with the header line user_id<TAB>country<TAB>identifiers<TAB>cohorts, then one line per user.")
 	for {
-		line, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			return cleanroom.Errorf(cleanroom.EINVALID, "The first line is longer than %d bytes, so it is not the header.", s.cfg.MaxLineBytes).
-				Hint("Start the file with the header line user_id<TAB>country<TAB>identifiers<TAB>cohorts.")
+		b, err := in.next(nil)
+		if err != nil {
+			return nil, err
 		}
-		if err != nil && err != io.EOF {
-			return fmt.Errorf("pubsync: read: %w", err)
+		if b == nil {
+			return nil, empty
 		}
-		s.lineBase++
-		s.report.DecompressedBytes += int64(len(line))
-		if s.lineBase == 1 {
-			line = bytes.TrimPrefix(line, utf8BOM)
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(trimSpace(line)) == 0 {
-			if err == io.EOF {
-				return cleanroom.Errorf(cleanroom.EINVALID, "The file is empty.").
-					Hint("Start the file with the header line user_id<TAB>country<TAB>identifiers<TAB>cohorts, then one line per user.")
+		for l, ok := b.Next(); ok; l, ok = b.Next() {
+			if l.Bad() {
+				return nil, cleanroom.Errorf(cleanroom.EINVALID, "The first line is longer than %d bytes, so it is not the header.", s.cfg.MaxLineBytes).
+					Hint("Start the file with the header line user_id<TAB>country<TAB>identifiers<TAB>cohorts.")
 			}
-			continue
-		}
-		names, csv, herr := readHeader(line)
-		if herr != nil {
-			return herr
-		}
-		s.lay = layout{csv: csv, ncols: len(names)}
-		for i := range s.lay.col {
-			s.lay.col[i] = -1
-		}
-		for i, n := range names {
-			found := false
-			for c, want := range profileColumnNames {
-				if n == want {
-					s.lay.col[c], found = i, true
-				}
+			if rows.Blank(l.Text) {
+				continue
 			}
-			if !found {
-				s.report.IgnoredColumns = append(s.report.IgnoredColumns, truncate(n, 40))
+			if err := s.readLayout(l.Text); err != nil {
+				return nil, err
 			}
+			in.seq = 0 // the block goes to the workers first
+			return &b.Block, nil
 		}
-		if s.lay.col[colUser] < 0 {
-			return cleanroom.Errorf(cleanroom.EINVALID, "The header does not name a user_id column.").
-				Hint("Start the file with the header line user_id<TAB>country<TAB>identifiers<TAB>cohorts (or the same names separated by commas).")
-		}
-		s.report.Format = "tsv"
-		if csv {
-			s.report.Format = "csv"
-		}
-		return nil
+		in.seq = 0
 	}
+}
+
+// readLayout sets the layout from the header line.
+func (s *syncer) readLayout(line []byte) error {
+	names, csv, herr := readHeader(line)
+	if herr != nil {
+		return herr
+	}
+	s.lay = layout{csv: csv, ncols: len(names)}
+	for i := range s.lay.col {
+		s.lay.col[i] = -1
+	}
+	for i, n := range names {
+		found := false
+		for c, want := range profileColumnNames {
+			if n == want {
+				s.lay.col[c], found = i, true
+			}
+		}
+		if !found {
+			s.report.IgnoredColumns = append(s.report.IgnoredColumns, truncate(n, 40))
+		}
+	}
+	if s.lay.col[colUser] < 0 {
+		return cleanroom.Errorf(cleanroom.EINVALID, "The header does not name a user_id column.").
+			Hint("Start the file with the header line user_id<TAB>country<TAB>identifiers<TAB>cohorts (or the same names separated by commas).")
+	}
+	s.report.Format = "tsv"
+	if csv {
+		s.report.Format = "csv"
+	}
+	return nil
 }
 
 // truncate shortens s to at most n bytes for a report.
@@ -284,16 +259,6 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "") + "..."
-}
-
-// skipLine reads r up to and including the next line end.
-func skipLine(r *bufio.Reader) error {
-	for {
-		_, err := r.ReadSlice('\n')
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return err
-		}
-	}
 }
 
 // commit takes the next block in file order: it numbers its users and lines, decides which
@@ -306,9 +271,6 @@ func (s *syncer) commit(b *blockResult) error {
 	}
 	b.base = uint32(s.preUsers)
 	s.preUsers += users
-	b.firstLine = s.lineBase + 1
-	s.lineBase += int64(b.lines)
-	s.decBytes += int64(b.bytes)
 	s.report.Rows += b.rows
 	s.report.RowsWithErrors += b.errRows
 	s.report.RejectedRows += b.rows - int64(users)

@@ -1,15 +1,14 @@
 package pubsync
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/rows"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
@@ -125,34 +124,34 @@ func (t *Taxonomy) buildTable() {
 // checkCohort checks one entry by the taxonomy rules (all but uniqueness).
 func checkCohort(line int64, c vault.CohortInfo) (RowError, bool) {
 	if c.ID == "" || len(c.ID) > 128 {
-		return RowError{line, ReasonBadCohortID, "the cohort ID must be 1 to 128 characters",
-			"Give every cohort a short ID such as c17 or sports_fans."}, false
+		return RowError{Line: line, Reason: ReasonBadCohortID, Message: "the cohort ID must be 1 to 128 characters",
+			Hint: "Give every cohort a short ID such as c17 or sports_fans."}, false
 	}
 	if cleanroom.ValidateSegmentID("cohort ID", c.ID) != nil {
-		return RowError{line, ReasonBadCohortID, "the cohort ID contains a space, comma, tab or non-ASCII character",
-			"Use letters, digits and punctuation other than commas in cohort IDs."}, false
+		return RowError{Line: line, Reason: ReasonBadCohortID, Message: "the cohort ID contains a space, comma, tab or non-ASCII character",
+			Hint: "Use letters, digits and punctuation other than commas in cohort IDs."}, false
 	}
 	name := []byte(c.Name)
 	control, bad := textProblems(name)
 	switch {
 	case bad:
-		return RowError{line, ReasonBadUTF8, "the cohort name is not valid UTF-8 text",
-			"Save the taxonomy as UTF-8 (not Latin-1 or UTF-16) and upload it again."}, false
+		return RowError{Line: line, Reason: ReasonBadUTF8, Message: "the cohort name is not valid UTF-8 text",
+			Hint: "Save the taxonomy as UTF-8 (not Latin-1 or UTF-16) and upload it again."}, false
 	case len(bytes.TrimSpace(name)) == 0:
-		return RowError{line, ReasonEmptyName, "the cohort has no name",
-			"Give every cohort the name the dashboard should show."}, false
+		return RowError{Line: line, Reason: ReasonEmptyName, Message: "the cohort has no name",
+			Hint: "Give every cohort the name the dashboard should show."}, false
 	case len(name) > MaxCohortNameBytes:
-		return RowError{line, ReasonBadName, "the cohort name is " + strconv.Itoa(len(name)) + " bytes long; the limit is " + strconv.Itoa(MaxCohortNameBytes),
-			"Shorten the name."}, false
+		return RowError{Line: line, Reason: ReasonBadName, Message: "the cohort name is " + strconv.Itoa(len(name)) + " bytes long; the limit is " + strconv.Itoa(MaxCohortNameBytes),
+			Hint: "Shorten the name."}, false
 	case control:
-		return RowError{line, ReasonBadName, "the cohort name contains a control character such as a tab or a line break",
-			"Remove the control characters from the name."}, false
+		return RowError{Line: line, Reason: ReasonBadName, Message: "the cohort name contains a control character such as a tab or a line break",
+			Hint: "Remove the control characters from the name."}, false
 	case c.IABID < 0:
-		return RowError{line, ReasonBadIABID, "the IAB Audience Taxonomy ID must be a positive whole number",
-			"Write the numeric ID from the IAB Audience Taxonomy, such as 178, or leave it empty."}, false
+		return RowError{Line: line, Reason: ReasonBadIABID, Message: "the IAB Audience Taxonomy ID must be a positive whole number",
+			Hint: "Write the numeric ID from the IAB Audience Taxonomy, such as 178, or leave it empty."}, false
 	case c.Standard && c.IABID == 0:
-		return RowError{line, ReasonMissingIABID, "the cohort is marked standard but has no IAB Audience Taxonomy ID",
-			"Give standard cohorts their IAB Audience Taxonomy ID, or set standard to false."}, false
+		return RowError{Line: line, Reason: ReasonMissingIABID, Message: "the cohort is marked standard but has no IAB Audience Taxonomy ID",
+			Hint: "Give standard cohorts their IAB Audience Taxonomy ID, or set standard to false."}, false
 	}
 	return RowError{}, true
 }
@@ -185,10 +184,8 @@ var taxColumnNames = [taxCols]string{"cohort_id", "name", "iab_id", "standard"}
 // row errors (at most 1000, in line order) and an EINVALID error. A malformed header or a read
 // failure returns only an error.
 func ParseTaxonomy(r io.Reader) (*Taxonomy, []RowError, error) {
-	br := bufio.NewReaderSize(r, maxTaxonomyLine)
 	var (
-		lineNo   int64
-		csv      bool
+		d        rows.Dialect
 		cols     [taxCols]int
 		ncols    int
 		haveHead bool
@@ -205,39 +202,37 @@ func ParseTaxonomy(r io.Reader) (*Taxonomy, []RowError, error) {
 			errs = append(errs, e)
 		}
 	}
+	rd, err := rows.NewReader(r, rows.Options{MaxLineBytes: maxTaxonomyLine})
+	if err != nil {
+		return nil, nil, err
+	}
 	for {
-		line, err := br.ReadSlice('\n')
-		tooLong := false
-		if errors.Is(err, bufio.ErrBufferFull) {
-			tooLong = true
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = br.ReadSlice('\n')
-			}
-		}
-		if err != nil && err != io.EOF {
-			return nil, nil, fmt.Errorf("pubsync: read taxonomy: %w", err)
-		}
-		if len(line) == 0 && err == io.EOF {
+		l, err := rd.Line()
+		if err == io.EOF {
 			break
 		}
-		lineNo++
-		if lineNo == 1 {
-			line = bytes.TrimPrefix(line, utf8BOM)
+		if err != nil {
+			if cleanroom.ErrorCode(err) == cleanroom.EINVALID {
+				return nil, nil, err
+			}
+			return nil, nil, fmt.Errorf("pubsync: read taxonomy: %w", err)
 		}
-		line = bytes.TrimRight(line, "\r\n")
 		if !haveHead {
-			if tooLong {
+			if l.Bad() {
 				return nil, nil, cleanroom.Errorf(cleanroom.EINVALID, "The taxonomy's first line is longer than %d bytes.", maxTaxonomyLine).
 					Hint("The first line must be the header: cohort_id,name,iab_id,standard.")
 			}
-			if len(bytes.TrimSpace(line)) == 0 && err != io.EOF {
+			if rows.Blank(l.Text) {
 				continue
 			}
-			names, isCSV, herr := readHeader(line)
+			names, isCSV, herr := readHeader(l.Text)
 			if herr != nil {
 				return nil, nil, herr
 			}
-			csv, ncols = isCSV, len(names)
+			d, ncols = rows.TSV, len(names)
+			if isCSV {
+				d = rows.CSV
+			}
 			for i := range cols {
 				cols[i] = -1
 			}
@@ -253,38 +248,34 @@ func ParseTaxonomy(r io.Reader) (*Taxonomy, []RowError, error) {
 					Hint("Start the file with the header row cohort_id,name,iab_id,standard.")
 			}
 			haveHead = true
-			if err == io.EOF {
-				break
-			}
 			continue
 		}
-		if tooLong {
-			addErr(RowError{lineNo, ReasonLineTooLong, fmt.Sprintf("the line is longer than %d bytes", maxTaxonomyLine),
-				"Check that rows are separated by line breaks."})
-		} else if len(bytes.TrimSpace(line)) > 0 {
-			var ok bool
-			fields, scratch, ok = splitLine(csv, line, fields, scratch)
-			switch {
-			case !ok:
-				addErr(RowError{lineNo, ReasonBadQuoting, "a quoted field is not closed on this line, or text follows its closing quote",
-					"Quote fields with double quotes, write a quote inside a field as two quotes, and keep each row on one line."})
-			case len(fields) > ncols:
-				addErr(RowError{lineNo, ReasonColumnCount, fmt.Sprintf("the row has %d columns; the header has %d", len(fields), ncols),
-					"Quote names that contain commas, or remove the extra columns."})
-			default:
-				field := func(c int) []byte {
-					if cols[c] < 0 || cols[c] >= len(fields) {
-						return nil
-					}
-					return fields[cols[c]]
-				}
-				if e, ok := parseCohortRow(lineNo, field(taxColID), field(taxColName), field(taxColIAB), field(taxColStandard), t, defined); !ok {
-					addErr(e)
-				}
-			}
+		if l.Bad() {
+			addErr(RowError{Line: l.No, Reason: ReasonLineTooLong, Message: fmt.Sprintf("the line is longer than %d bytes", maxTaxonomyLine),
+				Hint: "Check that rows are separated by line breaks."})
+			continue
 		}
-		if err == io.EOF {
-			break
+		if rows.Blank(l.Text) {
+			continue
+		}
+		var ok bool
+		fields, scratch, ok = d.Split(l.Text, fields, scratch)
+		switch {
+		case !ok:
+			addErr(rows.BadQuoting.At(l.No))
+		case len(fields) > ncols:
+			addErr(RowError{Line: l.No, Reason: ReasonColumnCount, Message: fmt.Sprintf("the row has %d columns; the header has %d", len(fields), ncols),
+				Hint: "Quote names that contain commas, or remove the extra columns."})
+		default:
+			field := func(c int) []byte {
+				if cols[c] < 0 || cols[c] >= len(fields) {
+					return nil
+				}
+				return fields[cols[c]]
+			}
+			if e, ok := parseCohortRow(l.No, field(taxColID), field(taxColName), field(taxColIAB), field(taxColStandard), t, defined); !ok {
+				addErr(e)
+			}
 		}
 	}
 	if !haveHead {
@@ -304,31 +295,31 @@ func ParseTaxonomy(r io.Reader) (*Taxonomy, []RowError, error) {
 
 // parseCohortRow checks one taxonomy row and adds it to t.
 func parseCohortRow(line int64, id, name, iab, standard []byte, t *Taxonomy, defined map[string]int64) (RowError, bool) {
-	id = trimSpace(id)
-	name = trimSpace(name)
+	id = rows.TrimSpace(id)
+	name = rows.TrimSpace(name)
 	c := vault.CohortInfo{ID: string(id), Name: string(name)}
-	if iab = trimSpace(iab); len(iab) > 0 {
+	if iab = rows.TrimSpace(iab); len(iab) > 0 {
 		n, err := strconv.ParseUint(string(iab), 10, 31)
 		if err != nil || n == 0 {
-			return RowError{line, ReasonBadIABID, "the IAB Audience Taxonomy ID must be a positive whole number",
-				"Write the numeric ID from the IAB Audience Taxonomy, such as 178, or leave it empty."}, false
+			return RowError{Line: line, Reason: ReasonBadIABID, Message: "the IAB Audience Taxonomy ID must be a positive whole number",
+				Hint: "Write the numeric ID from the IAB Audience Taxonomy, such as 178, or leave it empty."}, false
 		}
 		c.IABID = int(n)
 	}
-	switch strings.ToLower(string(trimSpace(standard))) {
+	switch strings.ToLower(string(rows.TrimSpace(standard))) {
 	case "", "false", "0", "no", "n", "f":
 	case "true", "1", "yes", "y", "t":
 		c.Standard = true
 	default:
-		return RowError{line, ReasonBadStandard, "the standard column must be true or false",
-			"Write true for cohorts mapped to the IAB Audience Taxonomy and false (or nothing) for the others."}, false
+		return RowError{Line: line, Reason: ReasonBadStandard, Message: "the standard column must be true or false",
+			Hint: "Write true for cohorts mapped to the IAB Audience Taxonomy and false (or nothing) for the others."}, false
 	}
 	if e, ok := checkCohort(line, c); !ok {
 		return e, false
 	}
 	if first, dup := defined[c.ID]; dup {
-		return RowError{line, ReasonDuplicateCohort, "the cohort ID was already defined on line " + strconv.FormatInt(first, 10),
-			"Give each cohort its own ID, or remove the repeated row."}, false
+		return RowError{Line: line, Reason: ReasonDuplicateCohort, Message: "the cohort ID was already defined on line " + strconv.FormatInt(first, 10),
+			Hint: "Give each cohort its own ID, or remove the repeated row."}, false
 	}
 	defined[c.ID] = line
 	t.index[c.ID] = uint32(len(t.cohorts))
@@ -340,13 +331,17 @@ func parseCohortRow(line int64, id, name, iab, standard []byte, t *Taxonomy, def
 // and CSV otherwise. It fails on an empty name or a name given twice.
 func readHeader(line []byte) (names []string, csv bool, err error) {
 	csv = bytes.IndexByte(line, '\t') < 0
-	fields, _, ok := splitLine(csv, line, nil, nil)
+	d := rows.TSV
+	if csv {
+		d = rows.CSV
+	}
+	fields, _, ok := d.Split(line, nil, nil)
 	if !ok {
 		return nil, false, cleanroom.Errorf(cleanroom.EINVALID, "The header line has broken quoting.")
 	}
 	seen := map[string]bool{}
 	for _, f := range fields {
-		n := strings.ToLower(string(trimSpace(f)))
+		n := strings.ToLower(string(rows.TrimSpace(f)))
 		if n == "" {
 			return nil, false, cleanroom.Errorf(cleanroom.EINVALID, "The header line has an empty column name.").
 				Hint("Check that the first line is the header and that fields are separated by tabs or commas.")

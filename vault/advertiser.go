@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/cleanroom-oss/cleanroom"
@@ -86,6 +87,41 @@ func (v *AdvertiserVersion) Write(ctx context.Context, blobs cleanroom.BlobStore
 		{Name: advSectionFPs, Data: Raw(v.FPs)},
 		{Name: advSectionSegOff, Data: Raw(v.SegOff)},
 		{Name: advSectionSegs, Data: Raw(v.Segs)},
+	})
+}
+
+// AdvertiserStream is an advertiser version too large to hold in memory, described by its sizes
+// and written section by section: Write stores the same file as AdvertiserVersion.Write would for
+// the same arrays.
+type AdvertiserStream struct {
+	// Tags, TagStart and Segments are as in AdvertiserVersion.
+	Tags     []identity.Tag
+	TagStart []uint32
+	Segments []string
+	// Rows is len(FPs); SegEntries is len(Segs).
+	Rows, SegEntries int64
+	// WriteFPs writes FPs (16 bytes per row), WriteSegOff SegOff (Rows+1 little-endian uint32)
+	// and WriteSegs Segs (SegEntries little-endian uint32). Each may be called more than once.
+	WriteFPs, WriteSegOff, WriteSegs func(w io.Writer) error
+}
+
+// Write encrypts the version under dataKey and stores it at key as a file of kind
+// KindAdvertiser, returning the number of bytes stored. The arrays are not validated as
+// AdvertiserVersion.Write does (they are never whole in memory): OpenAdvertiser checks them.
+func (s *AdvertiserStream) Write(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte) (int64, error) {
+	if len(s.TagStart) != len(s.Tags)+1 || int64(s.TagStart[len(s.Tags)]) != s.Rows ||
+		s.Rows > 1<<32-1 || s.SegEntries > 1<<32-1 {
+		return 0, errors.New("vault: advertiser stream: tag table and sizes disagree")
+	}
+	meta := advertiserMeta{Tags: s.Tags, Segments: s.Segments, Rows: int(s.Rows)}
+	return WriteStream(ctx, blobs, key, dataKey, KindAdvertiser, meta, []StreamSection{
+		{Name: advSectionTagStart, Size: 4 * int64(len(s.TagStart)), Write: func(w io.Writer) error {
+			_, err := w.Write(Raw(s.TagStart))
+			return err
+		}},
+		{Name: advSectionFPs, Size: 16 * s.Rows, Write: s.WriteFPs},
+		{Name: advSectionSegOff, Size: 4 * (s.Rows + 1), Write: s.WriteSegOff},
+		{Name: advSectionSegs, Size: 4 * s.SegEntries, Write: s.WriteSegs},
 	})
 }
 

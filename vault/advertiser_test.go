@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/identity"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
+	"github.com/cleanroom-oss/cleanroom/sealed"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
@@ -137,5 +139,70 @@ func TestAdvertiserWriteOpen(t *testing.T) {
 	}
 	if _, err := vault.OpenAdvertiser(ctx, blobs, "v/bad", key, 1); err == nil {
 		t.Error("opened a version whose row lists a segment the version does not have")
+	}
+}
+
+// TestAdvertiserStream: a version written section by section is the file AdvertiserVersion.Write
+// stores, byte for byte once decrypted; a section that writes the wrong number of bytes stores
+// nothing.
+func TestAdvertiserStream(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	blobs, err := localblob.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := keyring.NewDataKey()
+	v := testVersion()
+	writer := func(b []byte) func(w io.Writer) error {
+		return func(w io.Writer) error {
+			for len(b) > 0 { // in small pieces, as a stream would
+				n := min(len(b), 3)
+				if _, err := w.Write(b[:n]); err != nil {
+					return err
+				}
+				b = b[n:]
+			}
+			return nil
+		}
+	}
+	s := &vault.AdvertiserStream{Tags: v.Tags, TagStart: v.TagStart, Segments: v.Segments,
+		Rows: int64(len(v.FPs)), SegEntries: int64(len(v.Segs)),
+		WriteFPs: writer(vault.Raw(v.FPs)), WriteSegOff: writer(vault.Raw(v.SegOff)), WriteSegs: writer(vault.Raw(v.Segs))}
+	if _, err := v.Write(ctx, blobs, "whole", key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(ctx, blobs, "stream", key); err != nil {
+		t.Fatal(err)
+	}
+	plain := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := sealed.DecryptAll(bytes.NewReader(b), int64(len(b)), key, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if !bytes.Equal(plain("whole"), plain("stream")) {
+		t.Error("the streamed file differs")
+	}
+	if got, err := vault.OpenAdvertiser(ctx, blobs, "stream", key, 1); err != nil || !cmp.Equal(got, v) {
+		t.Errorf("opened %v, %v", got, err)
+	}
+	short := *s
+	short.WriteSegs = writer(vault.Raw(v.Segs[1:]))
+	if _, err := short.Write(ctx, blobs, "short", key); err == nil {
+		t.Error("a section one entry short was written")
+	}
+	if _, err := blobs.Stat(ctx, "short"); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+		t.Errorf("a failed write left a file: %v", err)
+	}
+	bad := *s
+	bad.Rows++
+	if _, err := bad.Write(ctx, blobs, "bad", key); err == nil {
+		t.Error("sizes that disagree with the tag table were written")
 	}
 }

@@ -54,6 +54,29 @@ func align8(n int64) int64 { return (n + 7) &^ 7 }
 // dataKey and stores it at key. The blob store makes the write atomic: a reader sees the old file
 // or the whole new one.
 func Write(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte, kind string, meta any, sections []Section) (int64, error) {
+	streams := make([]StreamSection, len(sections))
+	for i, s := range sections {
+		streams[i] = StreamSection{Name: s.Name, Size: int64(len(s.Data)), Write: func(w io.Writer) error {
+			_, err := w.Write(s.Data)
+			return err
+		}}
+	}
+	return WriteStream(ctx, blobs, key, dataKey, kind, meta, streams)
+}
+
+// StreamSection is a section whose bytes are not held in memory: Write writes exactly Size
+// bytes of it to w, in as many calls as it likes.
+type StreamSection struct {
+	Name  string
+	Size  int64
+	Write func(w io.Writer) error
+}
+
+// WriteStream is Write for sections produced as they are written, so that a file larger than
+// memory can be stored. The layout is the same: the header, which holds every section's size,
+// comes first, so the sizes must be known before the first byte. A section that writes more or
+// fewer bytes than its Size fails the write, and nothing is stored.
+func WriteStream(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte, kind string, meta any, sections []StreamSection) (int64, error) {
 	h := header{Kind: kind}
 	if meta != nil {
 		m, err := json.Marshal(meta)
@@ -64,8 +87,8 @@ func Write(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey [
 	}
 	var off int64
 	for _, s := range sections {
-		h.Sections = append(h.Sections, sectionEntry{Name: s.Name, Offset: off, Length: int64(len(s.Data))})
-		off = align8(off + int64(len(s.Data)))
+		h.Sections = append(h.Sections, sectionEntry{Name: s.Name, Offset: off, Length: s.Size})
+		off = align8(off + s.Size)
 	}
 	hb, err := json.Marshal(h)
 	if err != nil {
@@ -84,7 +107,7 @@ func Write(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey [
 }
 
 // writePlain streams the plaintext layout through a sealed writer into w.
-func writePlain(w io.Writer, dataKey, hb []byte, sections []Section) error {
+func writePlain(w io.Writer, dataKey, hb []byte, sections []StreamSection) error {
 	sw, err := sealed.NewWriter(w, dataKey)
 	if err != nil {
 		return err
@@ -93,16 +116,36 @@ func writePlain(w io.Writer, dataKey, hb []byte, sections []Section) error {
 	var hlen [4]byte
 	binary.LittleEndian.PutUint32(hlen[:], uint32(len(hb)))
 	pre := int64(len(magic) + 4 + len(hb))
-	parts := [][]byte{[]byte(magic), hlen[:], hb, pad[:align8(pre)-pre]}
-	for _, s := range sections {
-		parts = append(parts, s.Data, pad[:align8(int64(len(s.Data)))-int64(len(s.Data))])
-	}
-	for _, p := range parts {
+	for _, p := range [][]byte{[]byte(magic), hlen[:], hb, pad[:align8(pre)-pre]} {
 		if _, err := sw.Write(p); err != nil {
 			return err
 		}
 	}
+	for _, s := range sections {
+		cw := &countingWriter{w: sw}
+		if err := s.Write(cw); err != nil {
+			return err
+		}
+		if cw.n != s.Size {
+			return fmt.Errorf("vault: section %q: wrote %d bytes, want %d", s.Name, cw.n, s.Size)
+		}
+		if _, err := sw.Write(pad[:align8(s.Size)-s.Size]); err != nil {
+			return err
+		}
+	}
 	return sw.Close()
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // File is a decrypted vault file held in memory.

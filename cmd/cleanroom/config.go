@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cleanroom-oss/cleanroom/app"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
 // storageFlags registers the flags that say where the data is; every command that opens the
@@ -31,6 +32,9 @@ func serverFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.DurationVar(&c.JobLease, "job-lease", c.JobLease, "how long a job stays with a worker that stopped reporting before another takes it over")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest JSON request body accepted")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest file accepted by an upload")
+	fs.Int64Var(&c.MaxFileBytes, rows.FlagMaxBytes, c.MaxFileBytes, "most bytes an uploaded file may hold once decompressed")
+	fs.Int64Var(&c.MaxFileRows, rows.FlagMaxRows, c.MaxFileRows, "most lines an uploaded file may have")
+	fs.Int64Var(&c.IngestMemory, "ingest-memory", c.IngestMemory, "memory in bytes for sorting one advertiser file's rows; beyond it they are sorted on disk")
 	fs.IntVar(&c.MaxIdentifierTypes, "max-identifier-types", c.MaxIdentifierTypes, "identifier types each publisher may sync")
 	fs.IntVar(&c.ActivationMinimum, "activation-minimum", c.ActivationMinimum, "fewest users a cohort needs to be served")
 	fs.IntVar(&c.PrivacyThreshold, "privacy-threshold", c.PrivacyThreshold, "smallest count shown to the other party; smaller ones are withheld")

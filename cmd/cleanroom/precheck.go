@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/identity"
 	"github.com/cleanroom-oss/cleanroom/ingest"
+	"github.com/cleanroom-oss/cleanroom/rows"
 )
 
 // Limits of the sample checkUploadFile reads.
@@ -43,30 +41,27 @@ func checkUploadFile(path string) error {
 		Hint("Hash them here first: cleanroom prepare --in %s --out upload.tsv, then upload upload.tsv.", path)
 }
 
-// readSample returns the first lines of the file at path, decompressed.
+// readSample returns the first lines of the file at path, decompressed, read as the server
+// reads uploads (package rows).
 func readSample(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	var r io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, cleanroom.Errorf(cleanroom.EINVALID, "%s starts like gzip but cannot be decompressed.", path).Wrap(err)
-		}
-		defer zr.Close()
-		r = zr
+	rd, err := rows.NewReader(f, rows.Options{Limits: rows.Limits{MaxBytes: -1, MaxRows: -1}, MaxLineBytes: ingest.DefaultMaxLineBytes})
+	if err != nil {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "%s starts like gzip but cannot be decompressed.", path).Wrap(err)
 	}
 	var sample bytes.Buffer
-	lr := bufio.NewReader(io.LimitReader(r, precheckBytes))
-	for n := 0; n < precheckRows; n++ {
-		line, err := lr.ReadBytes('\n')
-		sample.Write(line)
+	for n := 0; n < precheckRows && rd.Bytes() < precheckBytes; n++ {
+		l, err := rd.Line()
 		if err != nil {
-			break // the end of the file or of the sample; a damaged tail is the server's to report
+			break // the end of the file; a damaged tail is the server's to report
+		}
+		if !l.Bad() { // a line too long is left to the server too
+			sample.Write(l.Text)
+			sample.WriteByte('\n')
 		}
 	}
 	return sample.Bytes(), nil
@@ -110,8 +105,11 @@ func rawIdentifierRows(sample []byte) (rows, raw int) {
 	// An upload file: what the server's validation would refuse as raw values.
 	key := make([]byte, identity.FingerprintKeySize)
 	rand.Read(key)
-	_, rep, _ := ingest.Advertiser(context.Background(), bytes.NewReader(sample), nil,
+	v, rep, _ := ingest.Advertiser(context.Background(), bytes.NewReader(sample), nil,
 		ingest.Options{FingerprintKey: key, MaxErrorRate: 1, Workers: 1})
+	if v != nil {
+		v.Close()
+	}
 	if rep == nil {
 		return 0, 0
 	}

@@ -278,6 +278,86 @@ func TestCrashDuringIngest(t *testing.T) {
 	}
 }
 
+// TestUploadFileLimits: files beyond --max-file-rows or --max-file-bytes-decompressed (a gzip
+// bomb) fail, with an error on the upload that names the flag to change; a file within them is
+// processed, spilled to <data>/tmp with a one-byte --ingest-memory, and leaves no temporary file
+// behind, nor does an earlier crash.
+func TestUploadFileLimits(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "tmp", "ingest-12345")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(stale, "000001.run"), []byte("left by a crash"), 0o600)
+	m := app.NewMain()
+	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
+	m.Config.MaxFileRows, m.Config.MaxFileBytes, m.Config.IngestMemory = 1000, 1<<20, 1
+	m.Logger = slog.New(slog.DiscardHandler)
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a spill directory left by a crash is still there after start: %v", err)
+	}
+	dsID, token := advertiserSetup(t, m)
+	if err := m.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tax := filepath.Join(dir, "tax.csv")
+	os.WriteFile(tax, []byte("segment_id,segment_name\ns1,One\ns2,Two\n"), 0o600)
+
+	// 64 MiB of identical long rows (it reaches the bytes limit before the lines limit), gzipped
+	// to a few hundred KiB.
+	bomb := filepath.Join(dir, "bomb.tsv.gz")
+	f, err := os.Create(bomb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	row := []byte(strings.Repeat("ab", 32) + "\temail_sha256\t" + strings.Repeat("s1,", 600) + "s2\n")
+	for range (64 << 20) / len(row) {
+		zw.Write(row)
+	}
+	zw.Close()
+	f.Close()
+	for _, tt := range []struct {
+		file, flag string
+	}{
+		{writeDataFile(t, dir, 1001, "rows"), "--max-file-rows"},
+		{bomb, "--max-file-bytes-decompressed"},
+	} {
+		code, out, errs := run(t, "", "upload", "--server", m.URL(), "--token", token, "--data-source", dsID, "--file", tt.file, "--taxonomy", tax)
+		if code == 0 || !strings.Contains(errs, "Processing failed") || !strings.Contains(errs, tt.flag) {
+			t.Errorf("%s: exit %d, want an error naming %s\n%s\n%s", filepath.Base(tt.file), code, tt.flag, out, errs)
+		}
+	}
+	code, out, errs := run(t, "", "upload", "--server", m.URL(), "--token", token, "--data-source", dsID, "--file", writeDataFile(t, dir, 1000, "ok"))
+	if code != 0 || !strings.Contains(out, "rows read 1000, accepted 1000") {
+		t.Fatalf("a file within the limits: exit %d\n%s\n%s", code, out, errs)
+	}
+	var id string
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, "upload "); ok {
+			id, _, _ = strings.Cut(rest, ":")
+		}
+	}
+	u, err := client.New(m.URL(), token).Upload(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		SpilledRuns int `json:"spilled_runs"`
+	}
+	if json.Unmarshal(u.Report, &rep); rep.SpilledRuns < 1 {
+		t.Errorf("with a one-byte --ingest-memory, nothing was spilled: %s", u.Report)
+	}
+	left, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	if len(left) != 0 {
+		t.Errorf("%d temporary files left in the data directory after processing", len(left))
+	}
+}
+
 // TestUploadRefusesRawIdentifiers: `cleanroom upload` reads the start of the file and refuses a
 // raw export (a header naming email or phone columns over plain values) and an upload file whose
 // rows hold raw emails or phone numbers, gzipped or not, before it sends a byte; it points to
