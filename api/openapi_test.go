@@ -25,7 +25,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
-	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
@@ -634,15 +633,13 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Version", reflect.TypeFor[cleanroom.Version](), false},
 		{"Progress", reflect.TypeFor[cleanroom.Progress](), false},
 		{"Segment", reflect.TypeFor[ingest.Segment](), false},
-		{"RowError", reflect.TypeFor[ingest.RowError](), false},
-		{"RowError", reflect.TypeFor[pubsync.RowError](), false},
+		{"RowError", reflect.TypeFor[cleanroom.RowError](), false},
 		{"CohortInfo", reflect.TypeFor[vault.CohortInfo](), false},
 		{"EventBatch", reflect.TypeFor[pubsync.Batch](), false},
 		{"IdentifyEvent", reflect.TypeFor[pubsync.IdentifyEvent](), false},
 		{"Identifier", reflect.TypeFor[pubsync.Identifier](), false},
 		{"MembershipUpdate", reflect.TypeFor[pubsync.MembershipUpdate](), false},
-		{"SyncReport", reflect.TypeFor[pubsync.Report](), false},
-		{"ErasureReport", reflect.TypeFor[pipeline.ErasureReport](), false},
+		{"UploadReport", reflect.TypeFor[cleanroom.UploadReport](), false},
 		{"CohortEstimates", reflect.TypeFor[cohorts.Estimates](), false},
 		{"CohortEstimate", reflect.TypeFor[cohorts.Estimate](), false},
 		{"CohortDiagnostics", reflect.TypeFor[cohorts.Diagnostics](), false},

@@ -65,7 +65,7 @@ func TestPublisherSync(t *testing.T) {
 		"memberships": []map[string]string{{"user_id": "u1", "cohort_id": "sports", "op": "add"}},
 	}})
 	rep := e.runAccepted(r, tok, "publisher.events")
-	if rep["users"] != 1.0 || rep["rows"] != 2.0 {
+	if rep["users"] != 1.0 || rep["rows_read"] != 2.0 {
 		t.Errorf("events report: %v", rep)
 	}
 	if r := e.do(req{method: "POST", path: "/v1/publisher/events", token: tok, body: map[string]any{}}); r.status != 400 {
@@ -76,7 +76,7 @@ func TestPublisherSync(t *testing.T) {
 	}
 	// Erasure: the user's identifier is in no stored version any more.
 	r = e.do(req{method: "POST", path: "/v1/publisher/erasures", token: tok, body: map[string]any{"user_ids": []string{"u0", "u1"}}})
-	if rep := e.runAccepted(r, tok, "publisher.erasures"); rep["erased"] != 2.0 || rep["requested"] != 2.0 {
+	if rep := e.runAccepted(r, tok, "publisher.erasures"); rep["erased"] != 2.0 || rep["rows_read"] != 2.0 {
 		t.Fatalf("erasure report: %v", rep)
 	}
 	vs, err := e.store.ListVersions(context.Background(), e.orgA.ID)

@@ -260,7 +260,7 @@ func (s *Service) reportCauses(ctx context.Context, sd *SourceDiagnostics, ver *
 	if err != nil || len(u.Report) == 0 {
 		return
 	}
-	var rep ingest.Report
+	var rep cleanroom.UploadReport
 	if json.Unmarshal(u.Report, &rep) != nil {
 		return
 	}

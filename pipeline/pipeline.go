@@ -223,7 +223,7 @@ func (s *Service) process(ctx context.Context, e engine, u *cleanroom.Upload, re
 		break
 	}
 	// The version is in place: record the outcome, then clean up.
-	repJSON, err := json.Marshal(rep)
+	repJSON, err := json.Marshal(uploadReport(rep))
 	if err != nil {
 		return err
 	}
@@ -247,8 +247,8 @@ func (s *Service) fail(ctx context.Context, e engine, u *cleanroom.Upload, o ver
 	failed := cleanroom.UploadFailed
 	msg := cleanroom.ErrorText(cause)
 	upd := cleanroom.UploadUpdate{State: &failed, Error: &msg}
-	if rep != nil {
-		upd.Report, _ = json.Marshal(rep)
+	if r := uploadReport(rep); r != nil {
+		upd.Report, _ = json.Marshal(r)
 	}
 	if _, err := s.Store.UpdateUpload(ctx, u.ID, upd, s.now()); err != nil && cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
 		return err

@@ -72,13 +72,9 @@ func (d *Dashboard) dataSourcesPage(w http.ResponseWriter, r *http.Request, p *p
 					ur.Done, ur.Total, ur.Message = p.Done, p.Total, p.Message
 				}
 			}
-			var rep struct {
-				Read     int64 `json:"rows_read"`
-				Accepted int64 `json:"rows_accepted"`
-				Rejected int64 `json:"rows_rejected"`
-			}
+			var rep cleanroom.UploadReport
 			if len(u.Report) > 0 && json.Unmarshal(u.Report, &rep) == nil {
-				ur.Read, ur.Accepted, ur.Rejected, ur.HasReport = rep.Read, rep.Accepted, rep.Rejected, true
+				ur.Read, ur.Accepted, ur.Rejected, ur.HasReport = rep.RowsRead, rep.RowsAccepted, rep.RowsRejected, true
 			}
 			row.Uploads = append(row.Uploads, ur)
 		}

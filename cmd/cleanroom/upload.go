@@ -255,18 +255,7 @@ func uploadProgress(u *cleanroom.Upload) (int64, bool) {
 
 // printReport writes a processing report for people.
 func printReport(w io.Writer, u *cleanroom.Upload) {
-	var rep struct {
-		RowsRead     int64             `json:"rows_read"`
-		RowsAccepted int64             `json:"rows_accepted"`
-		RowsRejected int64             `json:"rows_rejected"`
-		Rejected     map[string]int64  `json:"rejected"`
-		Warnings     map[string]int64  `json:"warnings"`
-		PerTag       map[string]int64  `json:"per_tag"`
-		PerSegment   map[string]int64  `json:"per_segment"`
-		Duplicates   int64             `json:"duplicates"`
-		FirstErrors  []json.RawMessage `json:"first_errors"`
-		Duration     time.Duration     `json:"duration"`
-	}
+	var rep cleanroom.UploadReport
 	if len(u.Report) == 0 || json.Unmarshal(u.Report, &rep) != nil {
 		fmt.Fprintf(w, "upload %s: %s %s\n", u.ID, u.State, u.Error)
 		return
@@ -282,12 +271,7 @@ func printReport(w io.Writer, u *cleanroom.Upload) {
 			fmt.Fprintf(w, "  ... %d more in the report (GET /v1/uploads/%s)\n", len(rep.FirstErrors)-10, u.ID)
 			break
 		}
-		var re struct {
-			Line          int64
-			Message, Hint string
-		}
-		json.Unmarshal(e, &re)
-		fmt.Fprintf(w, "  line %d: %s %s\n", re.Line, re.Message, re.Hint)
+		fmt.Fprintf(w, "  line %d: %s %s\n", e.Line, e.Message, e.Hint)
 	}
 	if u.Error != "" {
 		fmt.Fprintln(w, u.Error)
