@@ -166,18 +166,16 @@ type Released struct {
 // Noise returns the integer noise of a release with params p (valid, see Validate) and seed: a
 // discrete Laplace of scale 1/ε or a discrete Gaussian of σ² = 1/ε², 0 with NoNoise.
 func Noise(p Params, seed [32]byte) int64 {
-	src := NewSource(seed)
-	unit, eps := big.NewInt(int64(EpsilonUnit)), big.NewInt(int64(p.Epsilon))
-	switch p.Mechanism {
-	case NoNoise:
+	if p.Mechanism == NoNoise {
 		return 0
-	case Gaussian:
-		// σ² = 1/ε² = unit²/eps².
-		return saturate(discreteGaussian(src, new(big.Int).Mul(unit, unit), new(big.Int).Mul(eps, eps)))
-	default:
-		// scale 1/ε = unit/eps.
-		return saturate(discreteLaplace(src, unit, eps))
 	}
+	src := NewSource(seed)
+	scale := new(big.Rat).Inv(p.Epsilon.Rat()) // 1/ε, in lowest terms
+	if p.Mechanism == Gaussian {
+		scale.Mul(scale, scale) // σ² = 1/ε²
+		return DiscreteGaussian(src, scale)
+	}
+	return DiscreteLaplace(src, scale)
 }
 
 // Release returns count as released to the other party, in this order: integer noise drawn with

@@ -71,12 +71,18 @@ func uniformBelow64(src Source, n uint64) uint64 {
 
 // bernoulli returns true with probability num/den, for 0 <= num <= den and den >= 1.
 func bernoulli(src Source, num, den *big.Int) bool {
+	if den.IsUint64() {
+		return uniformBelow64(src, den.Uint64()) < num.Uint64()
+	}
 	return uniformBelow(src, den).Cmp(num) < 0
 }
 
 // bernoulliExp returns true with probability exp(-num/den), for num >= 0 and den >= 1
 // (Canonne, Kamath and Steinke 2020, Algorithm 1).
 func bernoulliExp(src Source, num, den *big.Int) bool {
+	if num.IsUint64() && den.IsUint64() {
+		return bernoulliExp64(src, num.Uint64(), den.Uint64())
+	}
 	if num.Cmp(den) <= 0 {
 		return bernoulliExpAtMostOne(src, num, den)
 	}
@@ -94,7 +100,11 @@ func bernoulliExp(src Source, num, den *big.Int) bool {
 // bernoulliExpAtMostOne is bernoulliExp for γ = num/den in [0, 1]: draw Bernoulli(γ/K) for
 // K = 1, 2, ... until one fails; the result is true when the failing K is odd.
 func bernoulliExpAtMostOne(src Source, num, den *big.Int) bool {
-	k := int64(1)
+	return bernoulliExpAtMostOneFrom(src, num, den, 1)
+}
+
+// bernoulliExpAtMostOneFrom is bernoulliExpAtMostOne's loop from K = k.
+func bernoulliExpAtMostOneFrom(src Source, num, den *big.Int, k int64) bool {
 	d := new(big.Int)
 	kk := new(big.Int)
 	for {
@@ -107,9 +117,40 @@ func bernoulliExpAtMostOne(src Source, num, den *big.Int) bool {
 	return k%2 == 1
 }
 
+// bernoulliExp64 is bernoulliExp for γ = num/den whose parts fit in 64 bits, without allocating.
+// It draws exactly what bernoulliExp would.
+func bernoulliExp64(src Source, num, den uint64) bool {
+	if num > den {
+		for range num / den {
+			if !bernoulliExpAtMostOne64(src, 1, 1) {
+				return false
+			}
+		}
+		num %= den
+	}
+	return bernoulliExpAtMostOne64(src, num, den)
+}
+
+// bernoulliExpAtMostOne64 is bernoulliExpAtMostOne for 64-bit parts; when den·K no longer fits
+// in 64 bits (which needs an astronomically long run) it goes on with big integers.
+func bernoulliExpAtMostOne64(src Source, num, den uint64) bool {
+	for k := uint64(1); ; k++ {
+		hi, dk := bits.Mul64(den, k)
+		if hi != 0 {
+			return bernoulliExpAtMostOneFrom(src, new(big.Int).SetUint64(num), new(big.Int).SetUint64(den), int64(k))
+		}
+		if uniformBelow64(src, dk) >= num {
+			return k%2 == 1
+		}
+	}
+}
+
 // discreteLaplace returns a sample of the discrete Laplace distribution of scale t/s
 // (P[Z=z] ∝ exp(-|z|·s/t)) for t, s >= 1 (Canonne, Kamath and Steinke 2020, Algorithm 2).
 func discreteLaplace(src Source, t, s *big.Int) *big.Int {
+	if t.IsUint64() && s.IsUint64() {
+		return discreteLaplace64(src, t.Uint64(), s.Uint64())
+	}
 	x := new(big.Int)
 	for {
 		u := uniformBelow(src, t)
@@ -124,6 +165,39 @@ func discreteLaplace(src Source, t, s *big.Int) *big.Int {
 		x.Add(x, u)
 		y := new(big.Int).Quo(x, s)
 		negative := bernoulli(src, bigOne, bigTwo)
+		if negative && y.Sign() == 0 {
+			continue
+		}
+		if negative {
+			y.Neg(y)
+		}
+		return y
+	}
+}
+
+// discreteLaplace64 is discreteLaplace for 64-bit t and s: the same draws, in machine integers
+// while U + t·V fits in 64 bits.
+func discreteLaplace64(src Source, t, s uint64) *big.Int {
+	for {
+		u := uniformBelow64(src, t)
+		if !bernoulliExp64(src, u, t) {
+			continue
+		}
+		var v uint64
+		for bernoulliExpAtMostOne64(src, 1, 1) {
+			v++
+		}
+		hi, x := bits.Mul64(t, v)
+		x, carry := bits.Add64(x, u, 0)
+		y := new(big.Int)
+		if hi == 0 && carry == 0 {
+			y.SetUint64(x / s)
+		} else {
+			y.Mul(new(big.Int).SetUint64(t), new(big.Int).SetUint64(v))
+			y.Add(y, new(big.Int).SetUint64(u))
+			y.Quo(y, new(big.Int).SetUint64(s))
+		}
+		negative := uniformBelow64(src, 2) < 1
 		if negative && y.Sign() == 0 {
 			continue
 		}
