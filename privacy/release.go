@@ -36,8 +36,12 @@ const EpsilonUnit Epsilon = 1_000_000
 func ParseEpsilon(s string) (Epsilon, error) {
 	bad := cleanroom.Errorf(cleanroom.EINVALID, "Epsilon %q is not a positive number with at most six decimals.", s).
 		With("field", "epsilon").Hint("Write it as a decimal such as 0.5.")
-	r, ok := new(big.Rat).SetString(strings.TrimSpace(s))
-	if !ok || r.Sign() <= 0 || strings.ContainsAny(s, "/eE") {
+	t := strings.TrimSpace(s)
+	if t == "" || strings.Trim(t, "0123456789.") != "" || strings.Count(t, ".") > 1 {
+		return 0, bad
+	}
+	r, ok := new(big.Rat).SetString(t)
+	if !ok || r.Sign() <= 0 {
 		return 0, bad
 	}
 	r.Mul(r, new(big.Rat).SetInt64(int64(EpsilonUnit)))

@@ -267,6 +267,9 @@ func TestParseEpsilon(t *testing.T) {
 		{"1/3", 0, false},
 		{"1e-3", 0, false},
 		{"abc", 0, false},
+		{"0x1p-1", 0, false},
+		{"1.2.3", 0, false},
+		{"", 0, false},
 		{"1000001", 0, false},
 	}
 	for _, tt := range tests {
