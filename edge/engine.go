@@ -36,6 +36,7 @@ type rule struct {
 // state is what one swap installs: read by every decision through one atomic load.
 type state struct {
 	snap      *Snapshot
+	counters  *Counters
 	loc       *time.Location
 	rules     []rule // by the snapshot's cohort index
 	byCode    map[uint32]rule
@@ -65,7 +66,7 @@ func (e *Engine) Hash(userID string) uint64 { return e.hasher.Hash(userID) }
 
 // Swap validates cfg and makes snap and cfg the ones decisions and impressions use, atomically.
 func (e *Engine) Swap(snap *Snapshot, cfg Config) error {
-	st := &state{snap: snap, loc: cfg.Location, byCode: make(map[uint32]rule, len(cfg.Caps)),
+	st := &state{snap: snap, counters: e.counters, loc: cfg.Location, byCode: make(map[uint32]rule, len(cfg.Caps)),
 		lineItems: cfg.LineItems, deals: cfg.Deals}
 	if st.loc == nil {
 		st.loc = time.UTC
@@ -114,22 +115,33 @@ func (e *Engine) Decide(h uint64, now time.Time, dst []uint32) []uint32 {
 	if st == nil {
 		return dst
 	}
+	u := st.snap.find(h)
+	if u == nil {
+		return dst
+	}
 	var cur windows
-	for _, c := range st.snap.lookup(h) {
-		code := st.snap.codes[c]
-		if r := st.rules[c]; r.limit > 0 {
-			w := cur[r.period]
-			if w == 0 {
-				w = WindowOf(r.period, now, st.loc)
-				cur[r.period] = w
-			}
-			if e.counters.Count(h, code, w) >= r.limit {
-				continue
-			}
-		}
-		dst = append(dst, code)
+	dst = appendUnlessCapped(st, &cur, h, now, u.First, dst)
+	for _, c := range st.snap.rest(u) {
+		dst = appendUnlessCapped(st, &cur, h, now, c, dst)
 	}
 	return dst
+}
+
+// e2 appends the code of cohort index c unless the user h reached its cap in the current window
+// (computed once per period per decision, in cur).
+func appendUnlessCapped(st *state, cur *windows, h uint64, now time.Time, c uint16, dst []uint32) []uint32 {
+	code := st.snap.codes[c]
+	if r := st.rules[c]; r.limit > 0 {
+		w := cur[r.period]
+		if w == 0 {
+			w = WindowOf(r.period, now, st.loc)
+			cur[r.period] = w
+		}
+		if st.counters.Count(h, code, w) >= r.limit {
+			return dst
+		}
+	}
+	return append(dst, code)
 }
 
 // DecideUser is Decide for a user ID as the page sends it.

@@ -20,8 +20,7 @@ const MaxCohorts = math.MaxUint16
 
 // Section names of a snapshot file.
 const (
-	secKeys    = "keys"
-	secOffs    = "offs"
+	secEntries = "entries"
 	secMembers = "members"
 	secCodes   = "codes"
 )
@@ -56,22 +55,31 @@ func InputFromVersion(v *vault.PublisherVersion, served []ServedCohort) Input {
 // Snapshot maps the keyed hash of a publisher's user ID to the cohorts served to that user. It
 // is immutable and safe for concurrent use.
 //
-// Layout (the file's sections are used in place): Keys holds the hashes of the users served at
-// least one cohort, sorted; the cohorts of Keys[i] are Members[Offs[i]:Offs[i+1]], indexes into
-// Codes (ascending). A bucket table over the top bits of the hash (built when the snapshot is
-// loaded, about one entry per 2 to 4 users) narrows a lookup to a few adjacent keys, so a lookup
-// costs one or two cache misses instead of a binary search's twenty-odd.
+// Layout (the file's sections are used in place): one 16-byte entry per user served at least one
+// cohort, sorted by hash: the hash, the number of cohorts N, the first cohort's index into the
+// code table, and where the other N-1 indexes start in the members array. A bucket table over
+// the top bits of the hash (built when the snapshot is loaded, one entry per 2 to 4 users) narrows
+// a lookup to a few adjacent entries, so a lookup costs about two cache misses (bucket, entry),
+// a third for a user in more than one cohort, instead of a binary search's twenty-odd.
 //
-// Memory per served user: 8 bytes of key + 4 bytes of offset + 1 to 2 bytes of bucket table +
-// 2 bytes per cohort the user is in. Users in no served cohort take nothing. 50M users in 3
-// cohorts each are about 20 B × 50M = 1 GB.
+// Memory per served user: 16 bytes of entry + 1 to 2 bytes of bucket table + 2 bytes per cohort
+// beyond the first. Users in no served cohort take nothing. 50M users in 3 cohorts each take
+// about 21.5 B × 50M = 1.1 GB.
 type Snapshot struct {
-	keys    []uint64
-	offs    []uint32
+	entries []entry
 	members []uint16
 	codes   []uint32
 	shift   uint
 	bucket  []uint32
+}
+
+// entry is one served user. The members of the user's other cohorts are
+// members[Off : Off+N-1].
+type entry struct {
+	Key   uint64
+	Off   uint32
+	N     uint16
+	First uint16
 }
 
 // snapshotMeta is the JSON description in the file's header.
@@ -117,7 +125,7 @@ func Build(in Input) (*Snapshot, error) {
 		}
 	}
 	const skip = math.MaxUint32
-	var n, total int
+	var n, extra int
 	for i, o := range in.UserOrds {
 		if i > 0 && in.UserKeys[i] <= in.UserKeys[i-1] {
 			return nil, fmt.Errorf("edge: user keys are not sorted and unique at %d", i)
@@ -127,15 +135,15 @@ func Build(in Input) (*Snapshot, error) {
 		}
 		if cursor[o] > 0 {
 			n++
-			total += int(cursor[o])
+			extra += int(cursor[o]) - 1
 		}
 	}
-	if total > math.MaxUint32-1 {
-		return nil, fmt.Errorf("edge: %d memberships, too many for one snapshot", total)
+	if extra > math.MaxUint32-1 || n > math.MaxUint32-1 {
+		return nil, fmt.Errorf("edge: %d users and %d memberships, too many for one snapshot", n, extra+n)
 	}
-	s := &Snapshot{keys: make([]uint64, 0, n), offs: make([]uint32, 1, n+1), members: make([]uint16, total), codes: codes}
+	s := &Snapshot{entries: make([]entry, 0, n), members: make([]uint16, extra), codes: codes}
 	pos := uint32(0)
-	live := make([]bool, 0) // ordinals listed in UserKeys, to tell erased ones apart
+	var live []bool // ordinals listed in UserKeys, to tell erased ones apart
 	if len(in.UserOrds) < int(in.Users) {
 		live = make([]bool, in.Users)
 		for _, o := range in.UserOrds {
@@ -147,12 +155,11 @@ func Build(in Input) (*Snapshot, error) {
 		if k == 0 {
 			continue
 		}
-		s.keys = append(s.keys, in.UserKeys[i])
-		cursor[o] = pos
-		pos += k
-		s.offs = append(s.offs, pos)
+		cursor[o] = uint32(len(s.entries))
+		s.entries = append(s.entries, entry{Key: in.UserKeys[i], Off: pos})
+		pos += k - 1
 	}
-	if len(live) > 0 {
+	if live != nil {
 		for o := range cursor {
 			if !live[o] {
 				cursor[o] = skip
@@ -167,8 +174,13 @@ func Build(in Input) (*Snapshot, error) {
 		for m := it.NextMany(buf); m > 0; m = it.NextMany(buf) {
 			for _, o := range buf[:m] {
 				if p := cursor[o]; p != skip {
-					s.members[p] = uint16(ci)
-					cursor[o] = p + 1
+					e := &s.entries[p]
+					if e.N == 0 {
+						e.First = uint16(ci)
+					} else {
+						s.members[e.Off+uint32(e.N)-1] = uint16(ci)
+					}
+					e.N++
 				}
 			}
 		}
@@ -180,32 +192,29 @@ func Build(in Input) (*Snapshot, error) {
 // index builds the bucket table over the keys' top bits.
 func (s *Snapshot) index() {
 	b := 0
-	if n := len(s.keys); n >= 4 {
+	if n := len(s.entries); n >= 4 {
 		b = bits.Len(uint(n)) - 2
 	}
 	s.shift = uint(64 - b)
 	s.bucket = make([]uint32, 1<<b+1)
 	j := 0
 	for t := range 1 << b {
-		for j < len(s.keys) && s.keys[j]>>s.shift < uint64(t) {
+		for j < len(s.entries) && s.entries[j].Key>>s.shift < uint64(t) {
 			j++
 		}
 		s.bucket[t] = uint32(j)
 	}
-	s.bucket[1<<b] = uint32(len(s.keys))
+	s.bucket[1<<b] = uint32(len(s.entries))
 }
 
-// lookup returns the cohort indexes of the user whose hash is h, nil for an unknown user.
-func (s *Snapshot) lookup(h uint64) []uint16 {
-	t := h >> s.shift
-	if s.shift == 64 {
-		t = 0
-	}
+// find returns the entry of the user whose hash is h, nil for an unknown user.
+func (s *Snapshot) find(h uint64) *entry {
+	t := h >> s.shift // 0 when shift is 64
 	lo, hi := s.bucket[t], s.bucket[t+1]
 	for i := lo; i < hi; i++ {
-		if k := s.keys[i]; k >= h {
-			if k == h {
-				return s.members[s.offs[i]:s.offs[i+1]]
+		if e := &s.entries[i]; e.Key >= h {
+			if e.Key == h {
+				return e
 			}
 			return nil
 		}
@@ -213,20 +222,28 @@ func (s *Snapshot) lookup(h uint64) []uint16 {
 	return nil
 }
 
+// rest returns the cohort indexes of e beyond the first.
+func (s *Snapshot) rest(e *entry) []uint16 { return s.members[e.Off : e.Off+uint32(e.N)-1] }
+
 // Lookup appends the codes of every cohort served to the user whose hash is h to dst, without
 // caps (Engine.Decide applies them), and returns it; dst unchanged for an unknown user.
 func (s *Snapshot) Lookup(h uint64, dst []uint32) []uint32 {
-	for _, c := range s.lookup(h) {
+	e := s.find(h)
+	if e == nil {
+		return dst
+	}
+	dst = append(dst, s.codes[e.First])
+	for _, c := range s.rest(e) {
 		dst = append(dst, s.codes[c])
 	}
 	return dst
 }
 
 // Users returns the number of users served at least one cohort.
-func (s *Snapshot) Users() int { return len(s.keys) }
+func (s *Snapshot) Users() int { return len(s.entries) }
 
 // Memberships returns the number of (user, cohort) pairs.
-func (s *Snapshot) Memberships() int { return len(s.members) }
+func (s *Snapshot) Memberships() int { return len(s.entries) + len(s.members) }
 
 // Codes returns the codes of the served cohorts, in the snapshot's cohort order. It must not be
 // modified.
@@ -234,7 +251,7 @@ func (s *Snapshot) Codes() []uint32 { return s.codes }
 
 // Bytes returns the memory the snapshot's arrays take, bucket table included.
 func (s *Snapshot) Bytes() int64 {
-	return int64(len(s.keys))*8 + int64(len(s.offs))*4 + int64(len(s.members))*2 + int64(len(s.codes))*4 + int64(len(s.bucket))*4
+	return int64(len(s.entries))*16 + int64(len(s.members))*2 + int64(len(s.codes))*4 + int64(len(s.bucket))*4
 }
 
 // Write encrypts the snapshot under dataKey and stores it at key as a vault file of kind
@@ -242,10 +259,9 @@ func (s *Snapshot) Bytes() int64 {
 // store keeps snapshots like any other sealed file. Only hashes, offsets, cohort indexes and codes
 // are written: no user ID.
 func (s *Snapshot) Write(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte) (int64, error) {
-	meta := snapshotMeta{Users: len(s.keys), Memberships: len(s.members), Cohorts: len(s.codes)}
+	meta := snapshotMeta{Users: s.Users(), Memberships: s.Memberships(), Cohorts: len(s.codes)}
 	return vault.Write(ctx, blobs, key, dataKey, KindSnapshot, meta, []vault.Section{
-		{Name: secKeys, Data: vault.Raw(s.keys)},
-		{Name: secOffs, Data: vault.Raw(s.offs)},
+		{Name: secEntries, Data: vault.Raw(s.entries)},
 		{Name: secMembers, Data: vault.Raw(s.members)},
 		{Name: secCodes, Data: vault.Raw(s.codes)},
 	})
@@ -269,10 +285,7 @@ func FromFile(f *vault.File) (*Snapshot, error) {
 	}
 	s := &Snapshot{}
 	var err error
-	if s.keys, err = vault.View[uint64](f, secKeys); err != nil {
-		return nil, err
-	}
-	if s.offs, err = vault.View[uint32](f, secOffs); err != nil {
+	if s.entries, err = vault.View[entry](f, secEntries); err != nil {
 		return nil, err
 	}
 	if s.members, err = vault.View[uint16](f, secMembers); err != nil {
@@ -281,13 +294,19 @@ func FromFile(f *vault.File) (*Snapshot, error) {
 	if s.codes, err = vault.View[uint32](f, secCodes); err != nil {
 		return nil, err
 	}
-	if len(s.offs) != len(s.keys)+1 || s.offs[0] != 0 || int(s.offs[len(s.keys)]) != len(s.members) {
-		return nil, fmt.Errorf("edge: snapshot offsets do not match its %d users", len(s.keys))
-	}
-	for i := 1; i < len(s.offs); i++ {
-		if s.offs[i] < s.offs[i-1] || i < len(s.keys) && s.keys[i] <= s.keys[i-1] {
+	end := uint64(0)
+	for i := range s.entries {
+		e := &s.entries[i]
+		if i > 0 && e.Key <= s.entries[i-1].Key {
 			return nil, fmt.Errorf("edge: snapshot users not sorted at %d", i)
 		}
+		if e.N == 0 || int(e.First) >= len(s.codes) || uint64(e.Off) != end {
+			return nil, fmt.Errorf("edge: snapshot entry %d is not valid", i)
+		}
+		end += uint64(e.N) - 1
+	}
+	if end != uint64(len(s.members)) {
+		return nil, fmt.Errorf("edge: snapshot entries do not cover its %d members", len(s.members))
 	}
 	for _, c := range s.members {
 		if int(c) >= len(s.codes) {

@@ -130,9 +130,13 @@ func TestFromFileRejectsInconsistentSections(t *testing.T) {
 		name string
 		secs []vault.Section
 	}{
-		{"offsets short", []vault.Section{{Name: secKeys, Data: vault.Raw([]uint64{1, 2})}, {Name: secOffs, Data: vault.Raw([]uint32{0, 1})}, {Name: secMembers, Data: vault.Raw([]uint16{0})}, {Name: secCodes, Data: vault.Raw([]uint32{7})}}},
-		{"cohort index beyond", []vault.Section{{Name: secKeys, Data: vault.Raw([]uint64{1})}, {Name: secOffs, Data: vault.Raw([]uint32{0, 1})}, {Name: secMembers, Data: vault.Raw([]uint16{3})}, {Name: secCodes, Data: vault.Raw([]uint32{7})}}},
-		{"unsorted", []vault.Section{{Name: secKeys, Data: vault.Raw([]uint64{2, 1})}, {Name: secOffs, Data: vault.Raw([]uint32{0, 1, 2})}, {Name: secMembers, Data: vault.Raw([]uint16{0, 0})}, {Name: secCodes, Data: vault.Raw([]uint32{7})}}},
+		{"members not covered", secs([]entry{{Key: 1, N: 2}}, []uint16{0, 0}, []uint32{7})},
+		{"members short", secs([]entry{{Key: 1, N: 3}}, []uint16{0}, []uint32{7})},
+		{"no cohort", secs([]entry{{Key: 1, N: 0}}, nil, []uint32{7})},
+		{"first beyond", secs([]entry{{Key: 1, N: 1, First: 1}}, nil, []uint32{7})},
+		{"member beyond", secs([]entry{{Key: 1, N: 2}}, []uint16{1}, []uint32{7})},
+		{"unsorted", secs([]entry{{Key: 2, N: 1}, {Key: 1, N: 1}}, nil, []uint32{7})},
+		{"offset gap", secs([]entry{{Key: 1, N: 2}, {Key: 2, N: 2, Off: 2}}, []uint16{0, 0, 0}, []uint32{7})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := vault.Write(ctx, blobs, "bad", key, KindSnapshot, nil, tc.secs); err != nil {
@@ -143,4 +147,8 @@ func TestFromFileRejectsInconsistentSections(t *testing.T) {
 			}
 		})
 	}
+}
+
+func secs(e []entry, m []uint16, c []uint32) []vault.Section {
+	return []vault.Section{{Name: secEntries, Data: vault.Raw(e)}, {Name: secMembers, Data: vault.Raw(m)}, {Name: secCodes, Data: vault.Raw(c)}}
 }
