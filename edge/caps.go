@@ -226,13 +226,14 @@ func (c *Counters) replay(now time.Time, loc *time.Location) error {
 }
 
 func appendRecord(b []byte, k counterKey, w Window, delta uint32) []byte {
-	var rec [journalRecord]byte
+	b = append(b, make([]byte, journalRecord)...) // in place: a local array would escape to crc32
+	rec := b[len(b)-journalRecord:]
 	binary.LittleEndian.PutUint64(rec[0:], k.user)
 	binary.LittleEndian.PutUint32(rec[8:], k.code)
 	binary.LittleEndian.PutUint32(rec[12:], uint32(w))
 	binary.LittleEndian.PutUint32(rec[16:], delta)
 	binary.LittleEndian.PutUint32(rec[20:], crc32.Checksum(rec[:20], castagnoli))
-	return append(b, rec[:]...)
+	return b
 }
 
 func (c *Counters) shard(k counterKey) *shard {
