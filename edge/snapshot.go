@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"runtime"
+	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -110,83 +112,90 @@ func Build(in Input) (*Snapshot, error) {
 			return nil, fmt.Errorf("edge: cohort %d has ordinal %d, beyond the %d users", c.Code, c.Members.Maximum(), in.Users)
 		}
 	}
-	// cursor[o]: first the number of cohorts of ordinal o, then where its next cohort goes.
-	cursor := make([]uint32, in.Users)
-	buf := make([]uint32, 4096)
-	for _, c := range in.Cohorts {
-		if c.Members == nil {
-			continue
-		}
-		it := c.Members.ManyIterator()
-		for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
-			for _, o := range buf[:n] {
-				cursor[o]++
-			}
-		}
-	}
-	const skip = math.MaxUint32
-	var n, extra int
-	for i, o := range in.UserOrds {
+	for i := range in.UserOrds {
 		if i > 0 && in.UserKeys[i] <= in.UserKeys[i-1] {
 			return nil, fmt.Errorf("edge: user keys are not sorted and unique at %d", i)
 		}
-		if o >= in.Users {
-			return nil, fmt.Errorf("edge: user ordinal %d beyond the %d users", o, in.Users)
+		if in.UserOrds[i] >= in.Users {
+			return nil, fmt.Errorf("edge: user ordinal %d beyond the %d users", in.UserOrds[i], in.Users)
 		}
-		if cursor[o] > 0 {
+	}
+	// The cohorts of each ordinal, in ordinal order: ordOff[o]..ordOff[o+1] in ordList.
+	ordOff := make([]uint32, int(in.Users)+1)
+	forBlocks(in, func(lo, hi uint32, ci int, o uint32) { ordOff[o+1]++ })
+	for o := 1; o < len(ordOff); o++ {
+		if ordOff[o] > math.MaxUint32-ordOff[o-1] {
+			return nil, fmt.Errorf("edge: too many memberships for one snapshot")
+		}
+		ordOff[o] += ordOff[o-1]
+	}
+	total := ordOff[in.Users]
+	ordList := make([]uint16, total)
+	fill := make([]uint32, in.Users)
+	copy(fill, ordOff[:in.Users])
+	forBlocks(in, func(lo, hi uint32, ci int, o uint32) { ordList[fill[o]] = uint16(ci); fill[o]++ })
+	fill = nil
+	// Then in key order: the served users' entries and their other cohorts. Erased ordinals
+	// (absent from UserOrds) are left out.
+	s := &Snapshot{members: make([]uint16, 0, total), codes: codes}
+	n := 0
+	for _, o := range in.UserOrds {
+		if ordOff[o+1] > ordOff[o] {
 			n++
-			extra += int(cursor[o]) - 1
 		}
 	}
-	if extra > math.MaxUint32-1 || n > math.MaxUint32-1 {
-		return nil, fmt.Errorf("edge: %d users and %d memberships, too many for one snapshot", n, extra+n)
-	}
-	s := &Snapshot{entries: make([]entry, 0, n), members: make([]uint16, extra), codes: codes}
-	pos := uint32(0)
-	var live []bool // ordinals listed in UserKeys, to tell erased ones apart
-	if len(in.UserOrds) < int(in.Users) {
-		live = make([]bool, in.Users)
-		for _, o := range in.UserOrds {
-			live[o] = true
-		}
-	}
+	s.entries = make([]entry, 0, n)
 	for i, o := range in.UserOrds {
-		k := cursor[o]
-		if k == 0 {
+		l := ordList[ordOff[o]:ordOff[o+1]]
+		if len(l) == 0 {
 			continue
 		}
-		cursor[o] = uint32(len(s.entries))
-		s.entries = append(s.entries, entry{Key: in.UserKeys[i], Off: pos})
-		pos += k - 1
-	}
-	if live != nil {
-		for o := range cursor {
-			if !live[o] {
-				cursor[o] = skip
-			}
-		}
-	}
-	for ci, c := range in.Cohorts {
-		if c.Members == nil {
-			continue
-		}
-		it := c.Members.ManyIterator()
-		for m := it.NextMany(buf); m > 0; m = it.NextMany(buf) {
-			for _, o := range buf[:m] {
-				if p := cursor[o]; p != skip {
-					e := &s.entries[p]
-					if e.N == 0 {
-						e.First = uint16(ci)
-					} else {
-						s.members[e.Off+uint32(e.N)-1] = uint16(ci)
-					}
-					e.N++
-				}
-			}
-		}
+		s.entries = append(s.entries, entry{Key: in.UserKeys[i], Off: uint32(len(s.members)), N: uint16(len(l)), First: l[0]})
+		s.members = append(s.members, l[1:]...)
 	}
 	s.index()
 	return s, nil
+}
+
+// blockBits sets the ordinals a build pass handles at a time (2^18: 1 MiB of per-ordinal
+// counters, which stay in cache while every cohort's members in the block are visited).
+const blockBits = 18
+
+// forBlocks calls f(lo, hi, cohort, ordinal) for every member of every cohort, block of ordinals
+// by block ([lo, hi)), cohorts in order within a block, so that per-ordinal arrays are written
+// within a cache-sized window. Blocks are split over GOMAXPROCS workers (each owns a contiguous
+// range of blocks, so f never sees an ordinal of another worker's range).
+func forBlocks(in Input, f func(lo, hi uint32, ci int, o uint32)) {
+	blocks := int((uint64(in.Users) + 1<<blockBits - 1) >> blockBits)
+	workers := min(runtime.GOMAXPROCS(0), blocks)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first, last := blocks*w/workers, blocks*(w+1)/workers
+			its := make([]roaring.IntPeekable, len(in.Cohorts))
+			for ci, c := range in.Cohorts {
+				if c.Members != nil {
+					its[ci] = c.Members.Iterator()
+					its[ci].AdvanceIfNeeded(uint32(first) << blockBits)
+				}
+			}
+			for b := first; b < last; b++ {
+				lo := uint32(b) << blockBits
+				hi := uint32(min(uint64(b+1)<<blockBits, uint64(in.Users)))
+				for ci, it := range its {
+					if it == nil {
+						continue
+					}
+					for it.HasNext() && it.PeekNext() < hi {
+						f(lo, hi, ci, it.Next())
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // index builds the bucket table over the keys' top bits.
