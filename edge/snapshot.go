@@ -121,7 +121,7 @@ func Build(in Input) (*Snapshot, error) {
 		}
 	}
 	// The cohorts of each ordinal, in ordinal order: ordOff[o]..ordOff[o+1] in ordList.
-	ordOff := make([]uint32, int(in.Users)+1)
+	ordOff := makeLarge[uint32](int(in.Users) + 1)
 	forBlocks(in, func(lo, hi uint32, ci int, o uint32) { ordOff[o+1]++ })
 	for o := 1; o < len(ordOff); o++ {
 		if ordOff[o] > math.MaxUint32-ordOff[o-1] {
@@ -130,21 +130,21 @@ func Build(in Input) (*Snapshot, error) {
 		ordOff[o] += ordOff[o-1]
 	}
 	total := ordOff[in.Users]
-	ordList := make([]uint16, total)
-	fill := make([]uint32, in.Users)
+	ordList := makeLarge[uint16](int(total))
+	fill := makeLarge[uint32](int(in.Users))
 	copy(fill, ordOff[:in.Users])
 	forBlocks(in, func(lo, hi uint32, ci int, o uint32) { ordList[fill[o]] = uint16(ci); fill[o]++ })
 	fill = nil
 	// Then in key order: the served users' entries and their other cohorts. Erased ordinals
 	// (absent from UserOrds) are left out.
-	s := &Snapshot{members: make([]uint16, 0, total), codes: codes}
+	s := &Snapshot{members: makeLarge[uint16](int(total))[:0], codes: codes}
 	n := 0
 	for _, o := range in.UserOrds {
 		if ordOff[o+1] > ordOff[o] {
 			n++
 		}
 	}
-	s.entries = make([]entry, 0, n)
+	s.entries = makeLarge[entry](n)[:0]
 	for i, o := range in.UserOrds {
 		l := ordList[ordOff[o]:ordOff[o+1]]
 		if len(l) == 0 {
@@ -205,7 +205,7 @@ func (s *Snapshot) index() {
 		b = bits.Len(uint(n)) - 2
 	}
 	s.shift = uint(64 - b)
-	s.bucket = make([]uint32, 1<<b+1)
+	s.bucket = makeLarge[uint32](1<<b + 1)
 	j := 0
 	for t := range 1 << b {
 		for j < len(s.entries) && s.entries[j].Key>>s.shift < uint64(t) {
