@@ -54,9 +54,12 @@ type Engine struct {
 }
 
 // NewEngine returns an engine that hashes user IDs with hasher (the publisher's, the one its
-// versions' user index was made with) and counts impressions in counters. It serves nothing
-// until the first Swap.
+// versions' user index was made with) and counts impressions in counters (nil: in memory only,
+// with the default bound). It serves nothing until the first Swap.
 func NewEngine(hasher *pubsync.UserHasher, counters *Counters) *Engine {
+	if counters == nil {
+		counters, _ = OpenCounters(CounterOptions{}, time.Time{}, time.UTC) // no journal: cannot fail
+	}
 	return &Engine{hasher: hasher, counters: counters}
 }
 

@@ -2,6 +2,8 @@ package edge
 
 import (
 	"slices"
+
+	"github.com/RoaringBitmap/roaring/v2"
 	"testing"
 	"time"
 )
@@ -21,6 +23,26 @@ func TestDecideAllocatesNothing(t *testing.T) {
 	long := "3f1c9a7e-5b2d-4c8e-9a1f-0123456789abcdef0123456789abcdef"
 	if n := testing.AllocsPerRun(100, func() { buf = e.DecideUser(long, now, buf[:0]) }); n != 0 {
 		t.Fatalf("%v allocations per decision from a user ID", n)
+	}
+}
+
+func TestEngineWithoutCountersCountsInMemory(t *testing.T) {
+	h := testHasher(t)
+	s, err := Build(Input{Users: 1, UserKeys: []uint64{h.Hash("alice")}, UserOrds: []uint32{0},
+		Cohorts: []ServedCohort{{Code: 100001, Members: roaring.BitmapOf(0)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(h, nil)
+	if err := e.Swap(s, Config{Caps: []Cap{{100001, 1, Day}}, LineItems: map[string]uint32{"1": 100001}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	if _, err := e.Record(&Batch{Events: []Event{{UserID: "alice", LineItemID: "1", Time: now.UnixMilli()}}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.DecideUser("alice", now, nil); len(got) != 0 {
+		t.Fatalf("capped user got %v", got)
 	}
 }
 
