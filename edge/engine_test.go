@@ -2,10 +2,10 @@ package edge
 
 import (
 	"slices"
-
-	"github.com/RoaringBitmap/roaring/v2"
 	"testing"
 	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
 )
 
 func TestDecideAllocatesNothing(t *testing.T) {
