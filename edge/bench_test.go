@@ -241,3 +241,20 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*100)/b.Elapsed().Seconds(), "impressions/s")
 }
+
+// BenchmarkDecideNoCaps is Decide with no cohort capped: the snapshot lookup alone.
+func BenchmarkDecideNoCaps(b *testing.B) {
+	f := getFixture(b)
+	e := NewEngine(testHasher(b), nil)
+	if err := e.Swap(f.snap, Config{}); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	buf := make([]uint32, 0, 16)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		buf = e.Decide(f.probe[i&(len(f.probe)-1)], now, buf[:0])
+		i++
+	}
+}
