@@ -117,7 +117,7 @@ func populate(b *testing.B, e *Engine, f *benchFixture, now time.Time) {
 		if u == nil {
 			continue
 		}
-		for _, c := range append([]uint16{u.First}, f.snap.rest(u)...) {
+		for _, c := range f.snap.cohorts(u) {
 			if r := st.rules[c]; r.limit > 0 {
 				for range i % 5 {
 					e.counters.add(h, f.snap.codes[c], cur[r.period], &cur)

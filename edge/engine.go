@@ -123,8 +123,7 @@ func (e *Engine) Decide(h uint64, now time.Time, dst []uint32) []uint32 {
 		return dst
 	}
 	var cur windows
-	dst = appendUnlessCapped(st, &cur, h, now, u.First, dst)
-	for _, c := range st.snap.rest(u) {
+	for _, c := range st.snap.cohorts(u) {
 		dst = appendUnlessCapped(st, &cur, h, now, c, dst)
 	}
 	return dst

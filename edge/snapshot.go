@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -58,32 +59,37 @@ func InputFromVersion(v *vault.PublisherVersion, served []ServedCohort) Input {
 // is immutable and safe for concurrent use.
 //
 // Layout (the file's sections are used in place): one 16-byte entry per user served at least one
-// cohort, sorted by hash: the hash, the number of cohorts N, the first cohort's index into the
-// code table, and where the other N-1 indexes start in the members array. A small bucket table
+// cohort, sorted by hash: the hash, the number of cohorts N, and the cohorts' indexes into the
+// code table, inline for up to 3 cohorts, else where they start in the members array. A small bucket table
 // over the top bits of the hash (built when the snapshot is loaded, one entry per 16 to 32 users)
 // and interpolation within the bucket (the hashes are uniform) find a user's entry in about one
-// cache miss, a second for a user in more than one cohort, instead of a binary search's
+// cache miss, a second for a user in more than 3 cohorts, instead of a binary search's
 // twenty-odd.
 //
-// Memory per served user: 16 bytes of entry + 0.125 to 0.25 bytes of bucket table + 2 bytes per
-// cohort beyond the first. Users in no served cohort take nothing. 50M users in 3 cohorts each
-// take about 20.2 B × 50M = 1.0 GB.
+// Memory per served user: 16 bytes of entry + 0.125 to 0.25 bytes of bucket table, + 2 bytes per
+// cohort for a user in more than 3 (inline up to 3). Users in no served cohort take nothing. 50M
+// users in up to 3 cohorts each take about 16.2 B × 50M = 810 MB.
 type Snapshot struct {
 	entries []entry
 	members []uint16
 	codes   []uint32
+	pairs   int // (user, cohort) pairs
 	shift   uint
 	bucket  []uint32
 }
 
-// entry is one served user. The members of the user's other cohorts are
-// members[Off : Off+N-1].
+// entry is one served user, in N cohorts. Up to inlineCohorts of them are in the entry
+// (In[:N]); more are in members[off : off+N], off being In[0] | In[1]<<16.
 type entry struct {
-	Key   uint64
-	Off   uint32
-	N     uint16
-	First uint16
+	Key uint64
+	In  [inlineCohorts]uint16
+	N   uint16
 }
+
+// inlineCohorts is the number of cohort indexes an entry holds itself.
+const inlineCohorts = 3
+
+func (e *entry) off() uint32 { return uint32(e.In[0]) | uint32(e.In[1])<<16 }
 
 // snapshotMeta is the JSON description in the file's header.
 type snapshotMeta struct {
@@ -138,21 +144,32 @@ func Build(in Input) (*Snapshot, error) {
 	fill = nil
 	// Then in key order: the served users' entries and their other cohorts. Erased ordinals
 	// (absent from UserOrds) are left out.
-	s := &Snapshot{members: makeLarge[uint16](int(total))[:0], codes: codes}
-	n := 0
+	s := &Snapshot{codes: codes}
+	n, extra := 0, 0
 	for _, o := range in.UserOrds {
-		if ordOff[o+1] > ordOff[o] {
+		if k := int(ordOff[o+1] - ordOff[o]); k > 0 {
 			n++
+			if k > inlineCohorts {
+				extra += k
+			}
 		}
 	}
+	s.members = makeLarge[uint16](extra)[:0]
 	s.entries = makeLarge[entry](n)[:0]
 	for i, o := range in.UserOrds {
 		l := ordList[ordOff[o]:ordOff[o+1]]
 		if len(l) == 0 {
 			continue
 		}
-		s.entries = append(s.entries, entry{Key: in.UserKeys[i], Off: uint32(len(s.members)), N: uint16(len(l)), First: l[0]})
-		s.members = append(s.members, l[1:]...)
+		e := entry{Key: in.UserKeys[i], N: uint16(len(l))}
+		if len(l) <= inlineCohorts {
+			copy(e.In[:], l)
+		} else {
+			e.In[0], e.In[1] = uint16(len(s.members)), uint16(len(s.members)>>16)
+			s.members = append(s.members, l...)
+		}
+		s.entries = append(s.entries, e)
+		s.pairs += len(l)
 	}
 	s.index()
 	return s, nil
@@ -246,8 +263,13 @@ func (s *Snapshot) find(h uint64) *entry {
 	return nil
 }
 
-// rest returns the cohort indexes of e beyond the first.
-func (s *Snapshot) rest(e *entry) []uint16 { return s.members[e.Off : e.Off+uint32(e.N)-1] }
+// cohorts returns the cohort indexes of e.
+func (s *Snapshot) cohorts(e *entry) []uint16 {
+	if e.N <= inlineCohorts {
+		return e.In[:e.N]
+	}
+	return s.members[e.off() : e.off()+uint32(e.N)]
+}
 
 // Lookup appends the codes of every cohort served to the user whose hash is h to dst, without
 // caps (Engine.Decide applies them), and returns it; dst unchanged for an unknown user.
@@ -256,8 +278,7 @@ func (s *Snapshot) Lookup(h uint64, dst []uint32) []uint32 {
 	if e == nil {
 		return dst
 	}
-	dst = append(dst, s.codes[e.First])
-	for _, c := range s.rest(e) {
+	for _, c := range s.cohorts(e) {
 		dst = append(dst, s.codes[c])
 	}
 	return dst
@@ -267,7 +288,7 @@ func (s *Snapshot) Lookup(h uint64, dst []uint32) []uint32 {
 func (s *Snapshot) Users() int { return len(s.entries) }
 
 // Memberships returns the number of (user, cohort) pairs.
-func (s *Snapshot) Memberships() int { return len(s.entries) + len(s.members) }
+func (s *Snapshot) Memberships() int { return s.pairs }
 
 // Codes returns the codes of the served cohorts, in the snapshot's cohort order. It must not be
 // modified.
@@ -275,7 +296,7 @@ func (s *Snapshot) Codes() []uint32 { return s.codes }
 
 // Bytes returns the memory the snapshot's arrays take, bucket table included.
 func (s *Snapshot) Bytes() int64 {
-	return int64(len(s.entries))*16 + int64(len(s.members))*2 + int64(len(s.codes))*4 + int64(len(s.bucket))*4
+	return int64(len(s.entries))*int64(unsafe.Sizeof(entry{})) + int64(len(s.members))*2 + int64(len(s.codes))*4 + int64(len(s.bucket))*4
 }
 
 // Write encrypts the snapshot under dataKey and stores it at key as a vault file of kind
@@ -324,10 +345,22 @@ func FromFile(f *vault.File) (*Snapshot, error) {
 		if i > 0 && e.Key <= s.entries[i-1].Key {
 			return nil, fmt.Errorf("edge: snapshot users not sorted at %d", i)
 		}
-		if e.N == 0 || int(e.First) >= len(s.codes) || uint64(e.Off) != end {
-			return nil, fmt.Errorf("edge: snapshot entry %d is not valid", i)
+		if e.N == 0 {
+			return nil, fmt.Errorf("edge: snapshot entry %d has no cohort", i)
 		}
-		end += uint64(e.N) - 1
+		s.pairs += int(e.N)
+		if e.N <= inlineCohorts {
+			for _, c := range e.In[:e.N] {
+				if int(c) >= len(s.codes) {
+					return nil, fmt.Errorf("edge: snapshot entry %d has cohort index %d beyond its %d cohorts", i, c, len(s.codes))
+				}
+			}
+			continue
+		}
+		if uint64(e.off()) != end {
+			return nil, fmt.Errorf("edge: snapshot entry %d is not where the previous one ended", i)
+		}
+		end += uint64(e.N)
 	}
 	if end != uint64(len(s.members)) {
 		return nil, fmt.Errorf("edge: snapshot entries do not cover its %d members", len(s.members))

@@ -130,13 +130,13 @@ func TestFromFileRejectsInconsistentSections(t *testing.T) {
 		name string
 		secs []vault.Section
 	}{
-		{"members not covered", secs([]entry{{Key: 1, N: 2}}, []uint16{0, 0}, []uint32{7})},
-		{"members short", secs([]entry{{Key: 1, N: 3}}, []uint16{0}, []uint32{7})},
+		{"members not covered", secs([]entry{{Key: 1, N: 4}}, []uint16{0, 0, 0, 0, 0}, []uint32{7})},
+		{"members short", secs([]entry{{Key: 1, N: 5}}, []uint16{0, 0, 0, 0}, []uint32{7})},
 		{"no cohort", secs([]entry{{Key: 1, N: 0}}, nil, []uint32{7})},
-		{"first beyond", secs([]entry{{Key: 1, N: 1, First: 1}}, nil, []uint32{7})},
-		{"member beyond", secs([]entry{{Key: 1, N: 2}}, []uint16{1}, []uint32{7})},
+		{"inline beyond", secs([]entry{{Key: 1, N: 2, In: [3]uint16{0, 1}}}, nil, []uint32{7})},
+		{"member beyond", secs([]entry{{Key: 1, N: 4}}, []uint16{0, 0, 0, 1}, []uint32{7})},
 		{"unsorted", secs([]entry{{Key: 2, N: 1}, {Key: 1, N: 1}}, nil, []uint32{7})},
-		{"offset gap", secs([]entry{{Key: 1, N: 2}, {Key: 2, N: 2, Off: 2}}, []uint16{0, 0, 0}, []uint32{7})},
+		{"offset gap", secs([]entry{{Key: 1, N: 4}, {Key: 2, N: 4, In: [3]uint16{5}}}, make([]uint16, 9), []uint32{7})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := vault.Write(ctx, blobs, "bad", key, KindSnapshot, nil, tc.secs); err != nil {
