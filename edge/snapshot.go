@@ -128,7 +128,7 @@ func Build(in Input) (*Snapshot, error) {
 		}
 	}
 	// The cohorts of each ordinal, in ordinal order: ordOff[o]..ordOff[o+1] in ordList.
-	ordOff := makeLarge[uint32](int(in.Users) + 1)
+	ordOff := vault.MakeLarge[uint32](int(in.Users) + 1)
 	forBlocks(in, func(lo, hi uint32, ci int, o uint32) { ordOff[o+1]++ })
 	for o := 1; o < len(ordOff); o++ {
 		if ordOff[o] > math.MaxUint32-ordOff[o-1] {
@@ -137,8 +137,8 @@ func Build(in Input) (*Snapshot, error) {
 		ordOff[o] += ordOff[o-1]
 	}
 	total := ordOff[in.Users]
-	ordList := makeLarge[uint16](int(total))
-	fill := makeLarge[uint32](int(in.Users))
+	ordList := vault.MakeLarge[uint16](int(total))
+	fill := vault.MakeLarge[uint32](int(in.Users))
 	copy(fill, ordOff[:in.Users])
 	forBlocks(in, func(lo, hi uint32, ci int, o uint32) { ordList[fill[o]] = uint16(ci); fill[o]++ })
 	fill = nil
@@ -154,8 +154,8 @@ func Build(in Input) (*Snapshot, error) {
 			}
 		}
 	}
-	s.members = makeLarge[uint16](extra)[:0]
-	s.entries = makeLarge[entry](n)[:0]
+	s.members = vault.MakeLarge[uint16](extra)[:0]
+	s.entries = vault.MakeLarge[entry](n)[:0]
 	for i, o := range in.UserOrds {
 		l := ordList[ordOff[o]:ordOff[o+1]]
 		if len(l) == 0 {
@@ -227,7 +227,7 @@ func (s *Snapshot) index() {
 		b = bits.Len(uint(n)) - 1 - bucketBits
 	}
 	s.shift = uint(64 - b)
-	s.bucket = makeLarge[uint32](1<<b + 1)
+	s.bucket = vault.MakeLarge[uint32](1<<b + 1)
 	j := 0
 	for t := range 1 << b {
 		for j < len(s.entries) && s.entries[j].Key>>s.shift < uint64(t) {

@@ -219,7 +219,7 @@ func Apply(base *vault.PublisherVersion, batch Batch, opt Options) (*vault.Publi
 	}
 	slices.Sort(added)
 	n := len(base.UserKeys) + len(added)
-	v.UserKeys, v.UserOrds = makeLarge[uint64](n), makeLarge[uint32](n)
+	v.UserKeys, v.UserOrds = vault.MakeLarge[uint64](n), vault.MakeLarge[uint32](n)
 	var runs []run
 	i := 0
 	for k, h := range added {
@@ -232,7 +232,7 @@ func Apply(base *vault.PublisherVersion, batch Batch, opt Options) (*vault.Publi
 	copyRuns(v.UserKeys, base.UserKeys, runs)
 	copyRuns(v.UserOrds, base.UserOrds, runs)
 	// Countries.
-	v.Country = makeLarge[uint16](int(v.Users))
+	v.Country = vault.MakeLarge[uint16](int(v.Users))
 	copyRuns(v.Country, base.Country, []run{{0, len(base.Country), 0}})
 	for o, c := range a.country {
 		v.Country[o] = c
@@ -281,7 +281,7 @@ func Apply(base *vault.PublisherVersion, batch Batch, opt Options) (*vault.Publi
 		out += e - k
 		v.TagStart[ti+1] = uint64(out)
 	}
-	v.FPs, v.Ords = makeLarge[identity.Fingerprint](out), makeLarge[uint32](out)
+	v.FPs, v.Ords = vault.MakeLarge[identity.Fingerprint](out), vault.MakeLarge[uint32](out)
 	copyRuns(v.FPs, base.FPs, runs)
 	copyRuns(v.Ords, base.Ords, runs)
 	for _, in := range inserts {
@@ -428,16 +428,16 @@ func Erase(base *vault.PublisherVersion, userIDs []string, opt Options) (v *vaul
 		UserKeyCheck:        base.UserKeyCheck,
 	}
 	runs, n := keepRuns(len(base.UserOrds), func(i int) bool { return has(base.UserOrds[i]) })
-	v.UserKeys, v.UserOrds = makeLarge[uint64](n), makeLarge[uint32](n)
+	v.UserKeys, v.UserOrds = vault.MakeLarge[uint64](n), vault.MakeLarge[uint32](n)
 	copyRuns(v.UserKeys, base.UserKeys, runs)
 	copyRuns(v.UserOrds, base.UserOrds, runs)
-	v.Country = makeLarge[uint16](len(base.Country))
+	v.Country = vault.MakeLarge[uint16](len(base.Country))
 	copyRuns(v.Country, base.Country, []run{{0, len(base.Country), 0}})
 	for o := range roaring.Values(gone) {
 		v.Country[o] = 0
 	}
 	runs, n = keepRuns(len(base.Ords), func(i int) bool { return has(base.Ords[i]) })
-	v.FPs, v.Ords = makeLarge[identity.Fingerprint](n), makeLarge[uint32](n)
+	v.FPs, v.Ords = vault.MakeLarge[identity.Fingerprint](n), vault.MakeLarge[uint32](n)
 	copyRuns(v.FPs, base.FPs, runs)
 	copyRuns(v.Ords, base.Ords, runs)
 	// Each tag loses the rows dropped from its range.

@@ -1,6 +1,10 @@
 package pubsync
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/cleanroom-oss/cleanroom/vault"
+)
 
 // arena hands out slices carved from large chunks, so that the many per-block arrays of a sync
 // are backed by huge pages (see makeLarge) instead of being faulted in 4 KiB at a time. A chunk
@@ -15,12 +19,12 @@ type arena[T any] struct {
 // alloc returns a zeroed slice of n elements.
 func (a *arena[T]) alloc(n int) []T {
 	if n > a.chunk/8 {
-		return makeLarge[T](n)
+		return vault.MakeLarge[T](n)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.cur) < n {
-		a.cur = makeLarge[T](a.chunk)
+		a.cur = vault.MakeLarge[T](a.chunk)
 	}
 	s := a.cur[:n:n]
 	a.cur = a.cur[n:]

@@ -40,8 +40,8 @@ func (s *syncer) assemble(ctx context.Context) (*vault.PublisherVersion, error) 
 	}
 	// Keys and pre-ordinals go straight to their slots in the version's arrays (a slot per
 	// user of the file); duplicates leave gaps, closed below.
-	keys := makeLarge[uint64](int(n))
-	pords := makeLarge[uint32](int(n))
+	keys := vault.MakeLarge[uint64](int(n))
+	pords := vault.MakeLarge[uint32](int(n))
 	uscratch := make([][2][]urec, W)
 	cnts := make([]counts, W)
 	dups := make([][]dupPair, W)
@@ -160,7 +160,7 @@ func (s *syncer) assemble(ctx context.Context) (*vault.PublisherVersion, error) 
 	v.UserKeys, v.UserOrds = keys, pords
 
 	// 3. Countries.
-	v.Country = makeLarge[uint16](int(users))
+	v.Country = vault.MakeLarge[uint16](int(users))
 	counts := make([][26 * 26]int64, W)
 	unknown := make([]int64, W)
 	parallel(len(s.blocks), W, 1, func(w, i int) {
@@ -287,8 +287,8 @@ func (s *syncer) buildIndex(v *vault.PublisherVersion, ordOf func(uint32) uint32
 		slot[j+1] += slot[j]
 	}
 	total := slot[nt*numBuckets]
-	fps := makeLarge[identity.Fingerprint](int(total))
-	ords := makeLarge[uint32](int(total))
+	fps := vault.MakeLarge[identity.Fingerprint](int(total))
+	ords := vault.MakeLarge[uint32](int(total))
 	written := make([]uint64, nt*numBuckets)
 	scratch := make([][2][]rec, W)
 	cnts := make([]counts, W)
