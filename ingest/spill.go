@@ -210,6 +210,18 @@ type partWriter struct {
 	sw *sealed.Writer
 }
 
+// write writes b as it is, bypassing the encoder's buffer when it is large.
+func (pw *partWriter) write(b []byte) error {
+	if len(b) < cap(pw.buf)/2 {
+		return pw.raw(b)
+	}
+	if err := pw.flush(); err != nil {
+		return err
+	}
+	_, err := pw.sw.Write(b)
+	return err
+}
+
 // end finishes the part.
 func (pw *partWriter) end() (part, error) {
 	err := pw.flush()
@@ -683,100 +695,6 @@ func (e *encoder) flush() error {
 // errSpillCorrupt reports a spill file that does not decode: a bug, or the disk.
 var errSpillCorrupt = errors.New("ingest: spill file damaged")
 
-// decoder reads the segment sets of a part, one row at a time (bitmasks when masks is set).
-type decoder struct {
-	f        *os.File
-	src      io.Reader
-	buf      []byte
-	pos, end int
-	eof      bool
-	masks    bool
-	set
-}
-
-// open starts reading a part.
-func (d *decoder) open(p part, key []byte) error {
-	f, err := os.Open(p.path)
-	if err != nil {
-		return fmt.Errorf("ingest: spill: %w", err)
-	}
-	r, err := sealed.NewReader(io.NewSectionReader(f, p.off, p.size), key)
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("ingest: spill: %w", err)
-	}
-	d.f, d.src, d.pos, d.end, d.eof = f, r, 0, 0, false
-	return nil
-}
-
-func (d *decoder) close() {
-	if d.f != nil {
-		d.f.Close()
-		d.f, d.src = nil, nil
-	}
-}
-
-// fill makes at least n bytes available if the part has them, and reports how many are.
-func (d *decoder) fill(n int) (int, error) {
-	if d.end-d.pos >= n || d.eof {
-		return d.end - d.pos, nil
-	}
-	copy(d.buf, d.buf[d.pos:d.end])
-	d.end -= d.pos
-	d.pos = 0
-	if n > len(d.buf) {
-		nb := make([]byte, max(n, 2*len(d.buf)))
-		copy(nb, d.buf[:d.end])
-		d.buf = nb
-	}
-	for d.end < n && !d.eof {
-		m, err := d.src.Read(d.buf[d.end:])
-		d.end += m
-		if err == io.EOF {
-			d.eof = true
-		} else if err != nil {
-			return 0, fmt.Errorf("ingest: spill: %w", err)
-		}
-	}
-	return d.end - d.pos, nil
-}
-
-// next reads the next row's set, reporting false at the end of the part.
-func (d *decoder) next() (bool, error) {
-	avail, err := d.fill(binary.MaxVarintLen64)
-	if err != nil || avail == 0 {
-		return false, err
-	}
-	x, n := binary.Uvarint(d.buf[d.pos:d.end])
-	if n <= 0 {
-		return false, errSpillCorrupt
-	}
-	d.pos += n
-	if d.masks {
-		d.mask = x
-		return true, nil
-	}
-	if x > MaxSegments {
-		return false, errSpillCorrupt
-	}
-	if _, err := d.fill(int(x) * binary.MaxVarintLen32); err != nil {
-		return false, err
-	}
-	d.list = d.list[:0]
-	if d.list == nil {
-		d.list = []uint32{}
-	}
-	for range x {
-		i, k := binary.Uvarint(d.buf[d.pos:d.end])
-		if k <= 0 || i >= MaxSegments {
-			return false, errSpillCorrupt
-		}
-		d.pos += k
-		d.list = append(d.list, uint32(i))
-	}
-	return true, nil
-}
-
 // source writes the arrays of a version: from memory or from the merged files.
 type source interface {
 	writeFPs(w io.Writer) error
@@ -791,26 +709,31 @@ type mergedTask struct {
 
 // mergeSource is a version made of sorted runs on disk and a last run in memory. Writing its
 // fingerprints merges each task's records again, on every core, writing them in order, and keeps
-// the rows' segment sets in a temporary file, from which the offsets and indices then follow.
+// the rows' segment counts and indices in temporary files, from which the offsets and indices
+// then follow.
 type mergeSource struct {
 	s     *sorter
 	last  *memSource
 	tasks []mergedTask
-	sets  part // the rows' segment sets, once the fingerprints are written
+	// counts holds each row's number of segments as a uvarint; segs the segment indices, as the
+	// version stores them (little-endian uint32). Both are written with the fingerprints.
+	counts, segs part
 }
 
 // taskOut is what writeFPs makes of a task.
 type taskOut struct {
-	fps, sets []byte
-	err       error
+	fps, counts, segs []byte
+	err               error
 }
 
 func (m *mergeSource) writeFPs(w io.Writer) error {
 	s := m.s
-	if m.sets.path != "" {
-		os.Remove(m.sets.path)
-		m.sets = part{}
+	for _, p := range []part{m.counts, m.segs} {
+		if p.path != "" {
+			os.Remove(p.path)
+		}
 	}
+	m.counts, m.segs = part{}, part{}
 	var tasks []int
 	for i, t := range m.tasks {
 		if t.rows > 0 {
@@ -854,10 +777,18 @@ func (m *mergeSource) writeFPs(w io.Writer) error {
 				}
 				if out.err == nil {
 					out.fps = make([]byte, 0, 16*len(a))
-					out.sets = make([]byte, 0, 2*len(a))
+					out.counts = make([]byte, 0, len(a)+16)
+					out.segs = make([]byte, 0, 4*m.tasks[tasks[k]].segEntries)
 					for i := range a {
 						out.fps = append(out.fps, a[i].fp[:]...)
-						out.sets = appendSet(out.sets, ts.set(&a[i]))
+						x := ts.set(&a[i])
+						out.counts = binary.AppendUvarint(out.counts, uint64(x.size()))
+						for _, j := range x.list {
+							out.segs = binary.LittleEndian.AppendUint32(out.segs, j)
+						}
+						for mask := x.mask; mask != 0; mask &= mask - 1 {
+							out.segs = binary.LittleEndian.AppendUint32(out.segs, uint32(bits.TrailingZeros64(mask)))
+						}
 					}
 				}
 				ts.reset()
@@ -867,11 +798,15 @@ func (m *mergeSource) writeFPs(w io.Writer) error {
 	}
 	err := func() error {
 		var mu sync.Mutex
-		setsFile := &spillFile{s: s, mu: &mu, kind: "sets"}
-		defer setsFile.close()
-		sets, err := setsFile.begin()
-		if err != nil {
-			return err
+		files := [2]*spillFile{{s: s, mu: &mu, kind: "counts"}, {s: s, mu: &mu, kind: "segs"}}
+		defer files[0].close()
+		defer files[1].close()
+		var pw [2]*partWriter
+		for i, f := range files {
+			var err error
+			if pw[i], err = f.begin(); err != nil {
+				return err
+			}
 		}
 		for k := range tasks {
 			out := <-outs[k]
@@ -882,61 +817,98 @@ func (m *mergeSource) writeFPs(w io.Writer) error {
 			if _, err := w.Write(out.fps); err != nil {
 				return err
 			}
-			if err := sets.raw(out.sets); err != nil {
+			if err := pw[0].write(out.counts); err != nil {
+				return err
+			}
+			if err := pw[1].write(out.segs); err != nil {
 				return err
 			}
 		}
-		if m.sets, err = sets.end(); err != nil {
-			return err
+		var err error
+		if m.counts, err = pw[0].end(); err == nil {
+			m.segs, err = pw[1].end()
 		}
-		return setsFile.close()
+		return err
 	}()
 	close(stop)
 	wg.Wait()
 	return err
 }
 
-// eachSet calls fn with every row's segment set, in order.
-func (m *mergeSource) eachSet(fn func(x set) error) error {
-	var want int64
-	for _, t := range m.tasks {
-		want += t.rows
+// readAll streams the plaintext of part p to fn in pieces.
+func (m *mergeSource) readAll(p part, fn func(b []byte) error) error {
+	f, err := os.Open(p.path)
+	if err != nil {
+		return fmt.Errorf("ingest: spill: %w", err)
 	}
-	d := &decoder{buf: make([]byte, 64<<10), masks: m.s.rn.masks}
-	if err := d.open(m.sets, m.s.key); err != nil {
-		return err
+	defer f.Close()
+	r, err := sealed.NewReader(io.NewSectionReader(f, p.off, p.size), m.s.key)
+	if err != nil {
+		return fmt.Errorf("ingest: spill: %w", err)
 	}
-	defer d.close()
-	var rows int64
+	buf := make([]byte, 256<<10)
 	for {
-		ok, err := d.next()
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if err := fn(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
 		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		rows++
-		if err := fn(d.set); err != nil {
-			return err
+			return fmt.Errorf("ingest: spill: %w", err)
 		}
 	}
-	if rows != want {
-		return errSpillCorrupt
-	}
-	return nil
 }
 
 func (m *mergeSource) writeSegOff(w io.Writer) error {
 	return pipeline(w, func(out *pipeWriter) error {
 		var off uint32
-		err := m.eachSet(func(x set) error {
-			err := out.u32(off)
-			off += uint32(x.size())
-			return err
+		var rows int64
+		var carry []byte // a uvarint cut between two pieces
+		err := m.readAll(m.counts, func(b []byte) error {
+			if len(carry) > 0 {
+				b = append(carry, b...)
+				carry = nil
+			}
+			for len(b) > 0 {
+				if b[0] < 0x80 { // the common case: fewer than 128 segments
+					if err := out.u32(off); err != nil {
+						return err
+					}
+					off += uint32(b[0])
+					b = b[1:]
+					rows++
+					continue
+				}
+				x, n := binary.Uvarint(b)
+				if n == 0 {
+					carry = append([]byte(nil), b...)
+					return nil
+				}
+				if n < 0 {
+					return errSpillCorrupt
+				}
+				if err := out.u32(off); err != nil {
+					return err
+				}
+				off += uint32(x)
+				b = b[n:]
+				rows++
+			}
+			return nil
 		})
 		if err != nil {
 			return err
+		}
+		var want int64
+		for _, t := range m.tasks {
+			want += t.rows
+		}
+		if rows != want || len(carry) > 0 {
+			return errSpillCorrupt
 		}
 		return out.u32(off)
 	})
@@ -944,18 +916,9 @@ func (m *mergeSource) writeSegOff(w io.Writer) error {
 
 func (m *mergeSource) writeSegs(w io.Writer) error {
 	return pipeline(w, func(out *pipeWriter) error {
-		return m.eachSet(func(x set) error {
-			for _, i := range x.list {
-				if err := out.u32(i); err != nil {
-					return err
-				}
-			}
-			for mask := x.mask; mask != 0; mask &= mask - 1 {
-				if err := out.u32(uint32(bits.TrailingZeros64(mask))); err != nil {
-					return err
-				}
-			}
-			return nil
+		return m.readAll(m.segs, func(b []byte) error {
+			_, err := out.Write(b)
+			return err
 		})
 	})
 }
