@@ -197,7 +197,7 @@ func TestAdvertiserStream(t *testing.T) {
 	if _, err := short.Write(ctx, blobs, "short", key); err == nil {
 		t.Error("a section one entry short was written")
 	}
-	if _, err := blobs.Stat(ctx, "short"); cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+	if _, err := blobs.Stat(ctx, "short"); !errors.Is(err, cleanroom.ErrBlobNotFound) {
 		t.Errorf("a failed write left a file: %v", err)
 	}
 	bad := *s
