@@ -211,10 +211,16 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// msdMin is the size (in records, 768 KiB) from which sortRecs first splits the records by their
+// second fingerprint byte: the radix passes over the whole array then leave the cache, while
+// the 256 parts each fit in it.
+const msdMin = 1 << 15
+
 // sortRecs sorts records that share their first fingerprint byte by fingerprint, using (and
 // returning, possibly grown) scratch. Fingerprints are uniformly random, so an LSD radix sort on
 // bytes 1 to 3 leaves only rare runs of equal 4-byte prefixes out of order, and one insertion
-// pass then finishes the job in linear time.
+// pass then finishes the job in linear time. A large array is first split by byte 1 (one pass),
+// and each part sorted by bytes 3 and 2 in cache.
 func sortRecs(a, scratch []rec) []rec {
 	if len(a) < 64 {
 		insertionSort(a)
@@ -223,16 +229,56 @@ func sortRecs(a, scratch []rec) []rec {
 	if cap(scratch) < len(a) {
 		scratch = make([]rec, len(a)+len(a)/4)
 	}
-	var counts [3][256]int
-	for i := range a {
-		counts[0][a[i].fp[3]]++
-		counts[1][a[i].fp[2]]++
-		counts[2][a[i].fp[1]]++
+	if len(a) >= msdMin {
+		var start [257]int
+		for i := range a {
+			start[int(a[i].fp[1])+1]++
+		}
+		for d := 1; d <= 256; d++ {
+			start[d] += start[d-1]
+		}
+		pos := [256]int(start[:256])
+		tmp := scratch[:len(a)]
+		for i := range a {
+			d := a[i].fp[1]
+			tmp[pos[d]] = a[i]
+			pos[d]++
+		}
+		for d := range 256 {
+			lo, hi := start[d], start[d+1]
+			if hi-lo > 1 {
+				radixPasses(tmp[lo:hi], a[lo:hi], byte32)
+			}
+			copy(a[lo:hi], tmp[lo:hi])
+		}
+		insertionSort(a)
+		return scratch
 	}
-	src, dst := a, scratch[:len(a)]
-	for p, byteIdx := range [3]int{3, 2, 1} {
+	if src := radixPasses(a, scratch[:len(a)], byte321); &src[0] != &a[0] {
+		copy(a, src)
+	}
+	insertionSort(a)
+	return scratch
+}
+
+// The fingerprint bytes of the radix passes, least significant first (at most 3).
+var (
+	byte32  = []int{3, 2}
+	byte321 = []int{3, 2, 1}
+)
+
+// radixPasses sorts src stably by the fingerprint bytes given, least significant first, using
+// dst, and returns the one of the two that holds the result.
+func radixPasses(src, dst []rec, byteIdx []int) []rec {
+	var counts [3][256]int
+	for i := range src {
+		for p, b := range byteIdx {
+			counts[p][src[i].fp[b]]++
+		}
+	}
+	for p, b := range byteIdx {
 		c := &counts[p]
-		if c[src[0].fp[byteIdx]] == len(a) {
+		if c[src[0].fp[b]] == len(src) {
 			continue // every record has the same byte here
 		}
 		sum := 0
@@ -240,17 +286,13 @@ func sortRecs(a, scratch []rec) []rec {
 			c[d], sum = sum, sum+c[d]
 		}
 		for i := range src {
-			d := src[i].fp[byteIdx]
+			d := src[i].fp[b]
 			dst[c[d]] = src[i]
 			c[d]++
 		}
 		src, dst = dst, src
 	}
-	if &src[0] != &a[0] {
-		copy(a, src)
-	}
-	insertionSort(a)
-	return scratch
+	return src
 }
 
 // insertionSort sorts a by fingerprint; it is linear on input that is almost sorted.

@@ -354,7 +354,7 @@ func (s *sorter) finish(ctx context.Context, ws []*worker, rep *Report) (*Versio
 	}
 	rep.SpilledRuns = len(s.runs)
 	last, _, _, _ := s.sortTasks(ws)
-	return s.countFinal(ctx, rep, last)
+	return s.mergeFinal(ctx, rep, last)
 }
 
 // inMemory sorts and deduplicates every task in memory, in parallel; the version is written
@@ -454,58 +454,6 @@ func (s *sorter) version(rep *Report, perTag []int64, segEntries int64, perSeg [
 	}
 	rep.Duplicates = rep.RowsAccepted - rows
 	return v, nil
-}
-
-// countFinal merges each task's records in the runs and the last run, in parallel, only to count
-// its rows and segment entries and each segment's rows: the version's header needs the sizes
-// before the first fingerprint. Write merges them again, writing the fingerprints.
-func (s *sorter) countFinal(ctx context.Context, rep *Report, last *memSource) (*Version, error) {
-	rn := s.rn
-	src := &mergeSource{s: s, last: last, tasks: make([]mergedTask, s.tasks())}
-	perSeg := make([][]int64, s.n)
-	var next atomic.Int64
-	errs := make([]error, s.n)
-	parallel(s.n, func(g int) {
-		counts := make([]int64, rn.tax.Len())
-		perSeg[g] = counts
-		ts, buf := s.finalSorter(last, g), []byte(nil)
-		for errs[g] == nil {
-			i := int(next.Add(1) - 1)
-			if i >= s.tasks() {
-				return
-			}
-			if errs[g] = ctx.Err(); errs[g] != nil {
-				return
-			}
-			var a []rec
-			if a, buf, errs[g] = s.mergeTask(ts, last, i, buf); errs[g] != nil {
-				return
-			}
-			out := &src.tasks[i]
-			out.rows = int64(len(a))
-			for k := range a {
-				x := ts.set(&a[k])
-				for _, j := range x.list {
-					counts[j]++
-				}
-				for m := x.mask; m != 0; m &= m - 1 {
-					counts[bits.TrailingZeros64(m)]++
-				}
-				out.segEntries += int64(x.size())
-			}
-			ts.reset()
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	perTag := make([]int64, len(rn.tags))
-	var segEntries int64
-	for i := range src.tasks {
-		perTag[i/256] += src.tasks[i].rows
-		segEntries += src.tasks[i].segEntries
-	}
-	return s.version(rep, perTag, segEntries, perSeg, src)
 }
 
 // finalSorter returns the task sorter of goroutine g for the final merge: its lists are those of
@@ -702,47 +650,45 @@ type source interface {
 	writeSegs(w io.Writer) error
 }
 
-// mergedTask is one task's share of a merged version: its sizes.
+// mergedTask is one task's share of a merged version: its sizes and segment counts.
 type mergedTask struct {
 	rows, segEntries int64
 }
 
-// mergeSource is a version made of sorted runs on disk and a last run in memory. Writing its
-// fingerprints merges each task's records again, on every core, writing them in order, and keeps
-// the rows' segment counts and indices in temporary files, from which the offsets and indices
-// then follow.
+// mergeSource is a version merged into temporary files: the fingerprints, each row's number of
+// segments (a uvarint) and the segment indices (little-endian uint32, as the version stores
+// them).
 type mergeSource struct {
-	s     *sorter
-	last  *memSource
-	tasks []mergedTask
-	// counts holds each row's number of segments as a uvarint; segs the segment indices, as the
-	// version stores them (little-endian uint32). Both are written with the fingerprints.
-	counts, segs part
+	s                 *sorter
+	tasks             []mergedTask
+	fps, counts, segs part
 }
 
-// taskOut is what writeFPs makes of a task.
+// taskOut is what mergeFinal makes of a task.
 type taskOut struct {
 	fps, counts, segs []byte
+	perSeg            []int64
 	err               error
 }
 
-func (m *mergeSource) writeFPs(w io.Writer) error {
-	s := m.s
-	for _, p := range []part{m.counts, m.segs} {
-		if p.path != "" {
-			os.Remove(p.path)
-		}
-	}
-	m.counts, m.segs = part{}, part{}
+// mergeFinal merges each task's records in the runs and in the last run (in memory), in parallel
+// on every core, each task by sorting its records together; the merged tasks are written in
+// order to the parts of a mergeSource, and the report completed.
+func (s *sorter) mergeFinal(ctx context.Context, rep *Report, last *memSource) (*Version, error) {
+	rn := s.rn
+	src := &mergeSource{s: s, tasks: make([]mergedTask, s.tasks())}
 	var tasks []int
-	for i, t := range m.tasks {
-		if t.rows > 0 {
+	for i := range s.tasks() {
+		has := last != nil && len(last.tasks[i]) > 0
+		for _, r := range s.runs {
+			has = has || r.parts[i].path != ""
+		}
+		if has {
 			tasks = append(tasks, i)
 		}
 	}
-	// Tasks are merged in parallel, each into buffers of its own, and written here in order; a
-	// goroutine takes a token before a task and the writer gives it back after writing it, so at
-	// most 2n tasks are in memory.
+	// A goroutine takes a token before a task and the writer gives it back after writing it, so
+	// at most 2n merged tasks are in memory.
 	outs := make([]chan taskOut, len(tasks))
 	for i := range outs {
 		outs[i] = make(chan taskOut, 1)
@@ -753,7 +699,7 @@ func (m *mergeSource) writeFPs(w io.Writer) error {
 	var wg sync.WaitGroup
 	for g := range s.n {
 		wg.Go(func() {
-			ts, buf := s.finalSorter(m.last, g), []byte(nil)
+			ts, buf := s.finalSorter(last, g), []byte(nil)
 			for {
 				select {
 				case <-stop:
@@ -770,24 +716,24 @@ func (m *mergeSource) writeFPs(w io.Writer) error {
 					return
 				}
 				var out taskOut
-				var a []rec
-				a, buf, out.err = s.mergeTask(ts, m.last, tasks[k], buf)
-				if out.err == nil && int64(len(a)) != m.tasks[tasks[k]].rows {
-					out.err = errSpillCorrupt
-				}
-				if out.err == nil {
+				if out.err = ctx.Err(); out.err == nil {
+					var a []rec
+					a, buf, out.err = s.mergeTask(ts, last, tasks[k], buf)
 					out.fps = make([]byte, 0, 16*len(a))
 					out.counts = make([]byte, 0, len(a)+16)
-					out.segs = make([]byte, 0, 4*m.tasks[tasks[k]].segEntries)
+					out.perSeg = make([]int64, rn.tax.Len())
 					for i := range a {
 						out.fps = append(out.fps, a[i].fp[:]...)
 						x := ts.set(&a[i])
 						out.counts = binary.AppendUvarint(out.counts, uint64(x.size()))
 						for _, j := range x.list {
 							out.segs = binary.LittleEndian.AppendUint32(out.segs, j)
+							out.perSeg[j]++
 						}
 						for mask := x.mask; mask != 0; mask &= mask - 1 {
-							out.segs = binary.LittleEndian.AppendUint32(out.segs, uint32(bits.TrailingZeros64(mask)))
+							j := bits.TrailingZeros64(mask)
+							out.segs = binary.LittleEndian.AppendUint32(out.segs, uint32(j))
+							out.perSeg[j]++
 						}
 					}
 				}
@@ -796,43 +742,78 @@ func (m *mergeSource) writeFPs(w io.Writer) error {
 			}
 		})
 	}
+	perSeg := make([]int64, rn.tax.Len())
 	err := func() error {
 		var mu sync.Mutex
-		files := [2]*spillFile{{s: s, mu: &mu, kind: "counts"}, {s: s, mu: &mu, kind: "segs"}}
-		defer files[0].close()
-		defer files[1].close()
-		var pw [2]*partWriter
-		for i, f := range files {
+		var files [3]*spillFile
+		var pw [3]*partWriter
+		for i, kind := range []string{"fps", "counts", "segs"} {
+			files[i] = &spillFile{s: s, mu: &mu, kind: kind}
+			defer files[i].close()
 			var err error
-			if pw[i], err = f.begin(); err != nil {
+			if pw[i], err = files[i].begin(); err != nil {
 				return err
 			}
 		}
-		for k := range tasks {
+		for k, task := range tasks {
 			out := <-outs[k]
 			<-tokens
 			if out.err != nil {
 				return out.err
 			}
-			if _, err := w.Write(out.fps); err != nil {
-				return err
+			for i, b := range [][]byte{out.fps, out.counts, out.segs} {
+				if err := pw[i].write(b); err != nil {
+					return err
+				}
 			}
-			if err := pw[0].write(out.counts); err != nil {
-				return err
-			}
-			if err := pw[1].write(out.segs); err != nil {
-				return err
+			src.tasks[task] = mergedTask{rows: int64(len(out.fps) / 16), segEntries: int64(len(out.segs) / 4)}
+			for j, n := range out.perSeg {
+				perSeg[j] += n
 			}
 		}
 		var err error
-		if m.counts, err = pw[0].end(); err == nil {
-			m.segs, err = pw[1].end()
+		for i, p := range []*part{&src.fps, &src.counts, &src.segs} {
+			if *p, err = pw[i].end(); err != nil {
+				return err
+			}
 		}
-		return err
+		for _, f := range files {
+			if err := f.close(); err != nil {
+				return err
+			}
+		}
+		return nil
 	}()
 	close(stop)
 	wg.Wait()
-	return err
+	if err != nil {
+		return nil, err
+	}
+	// The runs are merged: only the merged parts are needed now.
+	for _, r := range s.runs {
+		for _, p := range r.parts {
+			if p.path != "" {
+				os.Remove(p.path)
+			}
+		}
+	}
+	s.runs = nil
+	perTag := make([]int64, len(rn.tags))
+	var segEntries int64
+	for i := range src.tasks {
+		perTag[i/256] += src.tasks[i].rows
+		segEntries += src.tasks[i].segEntries
+	}
+	return s.version(rep, perTag, segEntries, [][]int64{perSeg}, src)
+}
+
+func (m *mergeSource) writeFPs(w io.Writer) error {
+	return pipeline(w, func(out *pipeWriter) error {
+		return m.readAll(m.fps, func(b []byte) error {
+			_, err := out.Write(b)
+			return err
+		})
+	})
 }
 
 // readAll streams the plaintext of part p to fn in pieces.
