@@ -328,20 +328,6 @@ type memSource struct {
 	tasks [][][]rec
 }
 
-// each calls fn for every record in the version's order.
-func (m *memSource) each(fn func(r *rec) error) error {
-	for _, chunks := range m.tasks {
-		for _, c := range chunks {
-			for i := range c {
-				if err := fn(&c[i]); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
-}
-
 // list returns the segment list of r (not in mask mode).
 func (m *memSource) list(r *rec) []uint32 {
 	if r.segs == 0 {
@@ -350,93 +336,65 @@ func (m *memSource) list(r *rec) []uint32 {
 	return m.lists.list(r.segs)
 }
 
+// The sections are made on another goroutine (pipeline) while w encrypts them.
+
 func (m *memSource) writeFPs(w io.Writer) error {
-	bw := newSectionWriter(w)
-	if err := m.each(func(r *rec) error { return bw.put(r.fp[:]) }); err != nil {
-		return err
-	}
-	return bw.flush()
+	return pipeline(w, func(out *pipeWriter) error {
+		for _, chunks := range m.tasks {
+			for _, c := range chunks {
+				for i := range c {
+					if err := out.raw(c[i].fp[:]); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
 }
 
 func (m *memSource) writeSegOff(w io.Writer) error {
-	bw := newSectionWriter(w)
-	var off uint32
-	err := m.each(func(r *rec) error {
-		if err := bw.putUint32(off); err != nil {
-			return err
+	return pipeline(w, func(out *pipeWriter) error {
+		var off uint32
+		for _, chunks := range m.tasks {
+			for _, c := range chunks {
+				for i := range c {
+					if err := out.u32(off); err != nil {
+						return err
+					}
+					if m.masks {
+						off += uint32(bits.OnesCount64(c[i].segs))
+					} else {
+						off += uint32(len(m.list(&c[i])))
+					}
+				}
+			}
 		}
-		if m.masks {
-			off += uint32(bits.OnesCount64(r.segs))
-		} else {
-			off += uint32(len(m.list(r)))
-		}
-		return nil
+		return out.u32(off)
 	})
-	if err != nil {
-		return err
-	}
-	if err := bw.putUint32(off); err != nil {
-		return err
-	}
-	return bw.flush()
 }
 
 func (m *memSource) writeSegs(w io.Writer) error {
-	bw := newSectionWriter(w)
-	err := m.each(func(r *rec) error {
-		if m.masks {
-			for s := r.segs; s != 0; s &= s - 1 {
-				if err := bw.putUint32(uint32(bits.TrailingZeros64(s))); err != nil {
-					return err
+	return pipeline(w, func(out *pipeWriter) error {
+		for _, chunks := range m.tasks {
+			for _, c := range chunks {
+				for i := range c {
+					if m.masks {
+						for s := c[i].segs; s != 0; s &= s - 1 {
+							if err := out.u32(uint32(bits.TrailingZeros64(s))); err != nil {
+								return err
+							}
+						}
+						continue
+					}
+					for _, s := range m.list(&c[i]) {
+						if err := out.u32(s); err != nil {
+							return err
+						}
+					}
 				}
-			}
-			return nil
-		}
-		for _, s := range m.list(r) {
-			if err := bw.putUint32(s); err != nil {
-				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return bw.flush()
-}
-
-// sectionWriter buffers the bytes of a version section on their way to the encryption.
-type sectionWriter struct {
-	w   io.Writer
-	buf []byte
-}
-
-func newSectionWriter(w io.Writer) *sectionWriter {
-	return &sectionWriter{w: w, buf: make([]byte, 0, 256<<10)}
-}
-
-func (s *sectionWriter) put(b []byte) error {
-	if len(s.buf)+len(b) > cap(s.buf) {
-		if err := s.flush(); err != nil {
-			return err
-		}
-	}
-	s.buf = append(s.buf, b...)
-	return nil
-}
-
-func (s *sectionWriter) putUint32(x uint32) error {
-	if len(s.buf)+4 > cap(s.buf) {
-		if err := s.flush(); err != nil {
-			return err
-		}
-	}
-	s.buf = binary.LittleEndian.AppendUint32(s.buf, x)
-	return nil
-}
-
-func (s *sectionWriter) flush() error {
-	_, err := s.w.Write(s.buf)
-	s.buf = s.buf[:0]
-	return err
 }

@@ -28,9 +28,8 @@ import (
 // and its segment set (a bitmask, or the number of segments and their indices, as uvarints), as
 // one part of a spill file. At the end, a task's parts in all the runs (a few hundred KiB each)
 // are read back together with its records still in memory, and merged by sorting them together
-// in memory, where the duplicates across runs meet. The rows' segment sets, which the version
-// stores after all the fingerprints, go to one more file while the fingerprints are written.
-// Every file is sealed (package sealed) under a key made for the ingest and never stored: no file
+// in memory, where the duplicates across runs meet; the merged tasks go, in order, to three
+// files that hold the version's arrays (fingerprints, segment counts, segment indices). Every file is sealed (package sealed) under a key made for the ingest and never stored: no file
 // ever holds an identifier, and the files are unreadable once the process is gone.
 const (
 	// spillChunk is the chunk size of the sealed spill files.
