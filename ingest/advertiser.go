@@ -382,7 +382,6 @@ type recList struct {
 	chunks [][]rec // the full chunks
 	cur    []rec   // the chunk being filled
 	n      int     // records
-	segs   int     // their segment entries, an upper bound of what is left after deduplication
 	// compactAt is the number of records at which the list is sorted and deduplicated in place
 	// (0: minCompact): see worker.compact.
 	compactAt int
@@ -434,22 +433,26 @@ func newWorker(rn *run, id int, fp *identity.Fingerprinter, chunks *chunkPool) *
 }
 
 // add appends a record to l.
-func (w *worker) add(l *recList, r rec, nsegs int) {
+func (w *worker) add(l *recList, r rec) {
 	if len(l.cur) == cap(l.cur) {
-		size := minChunk
-		if cap(l.cur) > 0 {
-			l.chunks = append(l.chunks, l.cur)
-			size = min(2*cap(l.cur), maxChunk)
-		}
-		l.cur = w.chunks.get(size)
-		w.mem += int64(cap(l.cur)) * recSize
-		if l.n >= max(l.compactAt, minCompact) {
-			w.compact(l)
-		}
+		w.grow(l)
 	}
 	l.cur = append(l.cur, r)
 	l.n++
-	l.segs += nsegs
+}
+
+// grow gives l a new chunk to fill, compacting l first when it is long (see compact).
+func (w *worker) grow(l *recList) {
+	size := minChunk
+	if cap(l.cur) > 0 {
+		l.chunks = append(l.chunks, l.cur)
+		size = min(2*cap(l.cur), maxChunk)
+	}
+	l.cur = w.chunks.get(size)
+	w.mem += int64(cap(l.cur)) * recSize
+	if l.n >= max(l.compactAt, minCompact) {
+		w.compact(l)
+	}
 }
 
 // minCompact is the size (in records) at which a list is first compacted. Fingerprints are
@@ -483,7 +486,7 @@ func (w *worker) compact(l *recList) {
 			w.pool = append(w.pool, ids...)
 			r.segs = listRef(w.id, off)
 		}
-		w.add(l, r, w.nsegs(r))
+		w.add(l, r)
 	}
 	u := len(a)
 	ts.reset()
@@ -491,17 +494,6 @@ func (w *worker) compact(l *recList) {
 	if u > n0/2 {
 		l.compactAt = max(l.compactAt, 2*n0)
 	}
-}
-
-// nsegs returns the size of a record's segment set, in the worker's own pool.
-func (w *worker) nsegs(r rec) int {
-	if w.masks {
-		return bits.OnesCount64(r.segs)
-	}
-	if r.segs == 0 {
-		return 0
-	}
-	return int(w.pool[r.segs&(1<<40-1)])
 }
 
 // publishMemory makes the worker's memory use visible to the sorter.
@@ -572,7 +564,7 @@ func (w *worker) row(ln []byte, line int64) {
 		}
 	}
 	fp := w.fp.Fingerprint(w.tags[t], normalized)
-	set, nsegs, unknown := w.segments(segs)
+	set, _, unknown := w.segments(segs)
 	if unknown {
 		w.warn(warnUnknownSegment.At(line))
 	}
@@ -580,7 +572,7 @@ func (w *worker) row(ln []byte, line int64) {
 	if w.parts[t] == nil {
 		w.parts[t] = make([]recList, 256)
 	}
-	w.add(&w.parts[t][fp[0]], rec{fp: fp, segs: set}, nsegs)
+	w.add(&w.parts[t][fp[0]], rec{fp: fp, segs: set})
 }
 
 // valueRowError returns the row error for an error of identity.Normalize.

@@ -211,10 +211,16 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// msdMin is the size (in records, 768 KiB) from which sortRecs first splits the records by their
+// second fingerprint byte: the radix passes over the whole array then leave the cache, while
+// the 256 parts each fit in it.
+const msdMin = 1 << 15
+
 // sortRecs sorts records that share their first fingerprint byte by fingerprint, using (and
 // returning, possibly grown) scratch. Fingerprints are uniformly random, so an LSD radix sort on
 // bytes 1 to 3 leaves only rare runs of equal 4-byte prefixes out of order, and one insertion
-// pass then finishes the job in linear time.
+// pass then finishes the job in linear time. A large array is first split by byte 1 (one pass),
+// and each part sorted by bytes 3 and 2 in cache.
 func sortRecs(a, scratch []rec) []rec {
 	if len(a) < 64 {
 		insertionSort(a)
@@ -223,16 +229,56 @@ func sortRecs(a, scratch []rec) []rec {
 	if cap(scratch) < len(a) {
 		scratch = make([]rec, len(a)+len(a)/4)
 	}
-	var counts [3][256]int
-	for i := range a {
-		counts[0][a[i].fp[3]]++
-		counts[1][a[i].fp[2]]++
-		counts[2][a[i].fp[1]]++
+	if len(a) >= msdMin {
+		var start [257]int
+		for i := range a {
+			start[int(a[i].fp[1])+1]++
+		}
+		for d := 1; d <= 256; d++ {
+			start[d] += start[d-1]
+		}
+		pos := [256]int(start[:256])
+		tmp := scratch[:len(a)]
+		for i := range a {
+			d := a[i].fp[1]
+			tmp[pos[d]] = a[i]
+			pos[d]++
+		}
+		for d := range 256 {
+			lo, hi := start[d], start[d+1]
+			if hi-lo > 1 {
+				radixPasses(tmp[lo:hi], a[lo:hi], byte32)
+			}
+			copy(a[lo:hi], tmp[lo:hi])
+		}
+		insertionSort(a)
+		return scratch
 	}
-	src, dst := a, scratch[:len(a)]
-	for p, byteIdx := range [3]int{3, 2, 1} {
+	if src := radixPasses(a, scratch[:len(a)], byte321); &src[0] != &a[0] {
+		copy(a, src)
+	}
+	insertionSort(a)
+	return scratch
+}
+
+// The fingerprint bytes of the radix passes, least significant first (at most 3).
+var (
+	byte32  = []int{3, 2}
+	byte321 = []int{3, 2, 1}
+)
+
+// radixPasses sorts src stably by the fingerprint bytes given, least significant first, using
+// dst, and returns the one of the two that holds the result.
+func radixPasses(src, dst []rec, byteIdx []int) []rec {
+	var counts [3][256]int
+	for i := range src {
+		for p, b := range byteIdx {
+			counts[p][src[i].fp[b]]++
+		}
+	}
+	for p, b := range byteIdx {
 		c := &counts[p]
-		if c[src[0].fp[byteIdx]] == len(a) {
+		if c[src[0].fp[b]] == len(src) {
 			continue // every record has the same byte here
 		}
 		sum := 0
@@ -240,17 +286,13 @@ func sortRecs(a, scratch []rec) []rec {
 			c[d], sum = sum, sum+c[d]
 		}
 		for i := range src {
-			d := src[i].fp[byteIdx]
+			d := src[i].fp[b]
 			dst[c[d]] = src[i]
 			c[d]++
 		}
 		src, dst = dst, src
 	}
-	if &src[0] != &a[0] {
-		copy(a, src)
-	}
-	insertionSort(a)
-	return scratch
+	return src
 }
 
 // insertionSort sorts a by fingerprint; it is linear on input that is almost sorted.
@@ -286,20 +328,6 @@ type memSource struct {
 	tasks [][][]rec
 }
 
-// each calls fn for every record in the version's order.
-func (m *memSource) each(fn func(r *rec) error) error {
-	for _, chunks := range m.tasks {
-		for _, c := range chunks {
-			for i := range c {
-				if err := fn(&c[i]); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
-}
-
 // list returns the segment list of r (not in mask mode).
 func (m *memSource) list(r *rec) []uint32 {
 	if r.segs == 0 {
@@ -308,93 +336,65 @@ func (m *memSource) list(r *rec) []uint32 {
 	return m.lists.list(r.segs)
 }
 
+// The sections are made on another goroutine (pipeline) while w encrypts them.
+
 func (m *memSource) writeFPs(w io.Writer) error {
-	bw := newSectionWriter(w)
-	if err := m.each(func(r *rec) error { return bw.put(r.fp[:]) }); err != nil {
-		return err
-	}
-	return bw.flush()
+	return pipeline(w, func(out *pipeWriter) error {
+		for _, chunks := range m.tasks {
+			for _, c := range chunks {
+				for i := range c {
+					if err := out.raw(c[i].fp[:]); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
 }
 
 func (m *memSource) writeSegOff(w io.Writer) error {
-	bw := newSectionWriter(w)
-	var off uint32
-	err := m.each(func(r *rec) error {
-		if err := bw.putUint32(off); err != nil {
-			return err
+	return pipeline(w, func(out *pipeWriter) error {
+		var off uint32
+		for _, chunks := range m.tasks {
+			for _, c := range chunks {
+				for i := range c {
+					if err := out.u32(off); err != nil {
+						return err
+					}
+					if m.masks {
+						off += uint32(bits.OnesCount64(c[i].segs))
+					} else {
+						off += uint32(len(m.list(&c[i])))
+					}
+				}
+			}
 		}
-		if m.masks {
-			off += uint32(bits.OnesCount64(r.segs))
-		} else {
-			off += uint32(len(m.list(r)))
-		}
-		return nil
+		return out.u32(off)
 	})
-	if err != nil {
-		return err
-	}
-	if err := bw.putUint32(off); err != nil {
-		return err
-	}
-	return bw.flush()
 }
 
 func (m *memSource) writeSegs(w io.Writer) error {
-	bw := newSectionWriter(w)
-	err := m.each(func(r *rec) error {
-		if m.masks {
-			for s := r.segs; s != 0; s &= s - 1 {
-				if err := bw.putUint32(uint32(bits.TrailingZeros64(s))); err != nil {
-					return err
+	return pipeline(w, func(out *pipeWriter) error {
+		for _, chunks := range m.tasks {
+			for _, c := range chunks {
+				for i := range c {
+					if m.masks {
+						for s := c[i].segs; s != 0; s &= s - 1 {
+							if err := out.u32(uint32(bits.TrailingZeros64(s))); err != nil {
+								return err
+							}
+						}
+						continue
+					}
+					for _, s := range m.list(&c[i]) {
+						if err := out.u32(s); err != nil {
+							return err
+						}
+					}
 				}
-			}
-			return nil
-		}
-		for _, s := range m.list(r) {
-			if err := bw.putUint32(s); err != nil {
-				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return bw.flush()
-}
-
-// sectionWriter buffers the bytes of a version section on their way to the encryption.
-type sectionWriter struct {
-	w   io.Writer
-	buf []byte
-}
-
-func newSectionWriter(w io.Writer) *sectionWriter {
-	return &sectionWriter{w: w, buf: make([]byte, 0, 256<<10)}
-}
-
-func (s *sectionWriter) put(b []byte) error {
-	if len(s.buf)+len(b) > cap(s.buf) {
-		if err := s.flush(); err != nil {
-			return err
-		}
-	}
-	s.buf = append(s.buf, b...)
-	return nil
-}
-
-func (s *sectionWriter) putUint32(x uint32) error {
-	if len(s.buf)+4 > cap(s.buf) {
-		if err := s.flush(); err != nil {
-			return err
-		}
-	}
-	s.buf = binary.LittleEndian.AppendUint32(s.buf, x)
-	return nil
-}
-
-func (s *sectionWriter) flush() error {
-	_, err := s.w.Write(s.buf)
-	s.buf = s.buf[:0]
-	return err
 }

@@ -56,15 +56,16 @@
 // The records take about 24 bytes per accepted row. While they fit in Options.MemoryBudget they
 // stay in memory: at the end every task is sorted in place, in parallel, and the version is
 // written from them. When they outgrow the budget, the workers pause and the records are
-// spilled: the tasks are sorted and written, grouped by tag and leading 4 fingerprint bits, as
-// one sorted run (fingerprints and segment sets, never identifiers) in temporary files under
-// Options.TempDir, sealed with a key that exists only in memory; the memory is then reused.
-// After the last block, the records still in memory are sorted in place as the last run. The
-// runs are merged group by group (a k-way merge that unites the segment sets of a fingerprint
-// found in several runs; more than 64 runs are first merged into fewer): once, in parallel, to
-// count what the report and the version's header need, and again when the version is written
-// (Version.Write), streaming the fingerprints into it while the rows' segment sets go to a small
-// temporary file from which the offsets and indices follow. Close removes the files. Memory thus
-// stays near the budget plus a few MiB per worker whatever the file's size; the temporary files
-// take about 20 bytes per row.
+// spilled: every task is sorted, deduplicated and written as one part of a run (fingerprints and
+// segment sets, never identifiers) in temporary files under Options.TempDir, sealed with a key
+// that exists only in memory; the memory is then reused. After the last block, the records still
+// in memory are sorted in place as the last run. The runs are then merged task by task, in
+// parallel: a task's parts (a few hundred KiB each) are read back together with its records in
+// memory and sorted together, which unites the segment sets of a fingerprint found in several
+// runs; the merged tasks are written in order to three more temporary files, holding the
+// version's fingerprints, each row's number of segments and the segment indices. The version
+// file, whose header gives every array's size, is then written from them in one stream
+// (Version.Write), and Close removes them. Memory thus stays near the budget plus a few MiB per
+// worker whatever the file's size (a task of a 2-billion-row file is about 200 MB); the
+// temporary files take about 40 bytes per row at their peak.
 package ingest

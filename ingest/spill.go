@@ -28,9 +28,8 @@ import (
 // and its segment set (a bitmask, or the number of segments and their indices, as uvarints), as
 // one part of a spill file. At the end, a task's parts in all the runs (a few hundred KiB each)
 // are read back together with its records still in memory, and merged by sorting them together
-// in memory, where the duplicates across runs meet. The rows' segment sets, which the version
-// stores after all the fingerprints, go to one more file while the fingerprints are written.
-// Every file is sealed (package sealed) under a key made for the ingest and never stored: no file
+// in memory, where the duplicates across runs meet; the merged tasks go, in order, to three
+// files that hold the version's arrays (fingerprints, segment counts, segment indices). Every file is sealed (package sealed) under a key made for the ingest and never stored: no file
 // ever holds an identifier, and the files are unreadable once the process is gone.
 const (
 	// spillChunk is the chunk size of the sealed spill files.
@@ -210,6 +209,18 @@ type partWriter struct {
 	sw *sealed.Writer
 }
 
+// write writes b as it is, bypassing the encoder's buffer when it is large.
+func (pw *partWriter) write(b []byte) error {
+	if len(b) < cap(pw.buf)/2 {
+		return pw.raw(b)
+	}
+	if err := pw.flush(); err != nil {
+		return err
+	}
+	_, err := pw.sw.Write(b)
+	return err
+}
+
 // end finishes the part.
 func (pw *partWriter) end() (part, error) {
 	err := pw.flush()
@@ -342,7 +353,7 @@ func (s *sorter) finish(ctx context.Context, ws []*worker, rep *Report) (*Versio
 	}
 	rep.SpilledRuns = len(s.runs)
 	last, _, _, _ := s.sortTasks(ws)
-	return s.countFinal(ctx, rep, last)
+	return s.mergeFinal(ctx, rep, last)
 }
 
 // inMemory sorts and deduplicates every task in memory, in parallel; the version is written
@@ -442,58 +453,6 @@ func (s *sorter) version(rep *Report, perTag []int64, segEntries int64, perSeg [
 	}
 	rep.Duplicates = rep.RowsAccepted - rows
 	return v, nil
-}
-
-// countFinal merges each task's records in the runs and the last run, in parallel, only to count
-// its rows and segment entries and each segment's rows: the version's header needs the sizes
-// before the first fingerprint. Write merges them again, writing the fingerprints.
-func (s *sorter) countFinal(ctx context.Context, rep *Report, last *memSource) (*Version, error) {
-	rn := s.rn
-	src := &mergeSource{s: s, last: last, tasks: make([]mergedTask, s.tasks())}
-	perSeg := make([][]int64, s.n)
-	var next atomic.Int64
-	errs := make([]error, s.n)
-	parallel(s.n, func(g int) {
-		counts := make([]int64, rn.tax.Len())
-		perSeg[g] = counts
-		ts, buf := s.finalSorter(last, g), []byte(nil)
-		for errs[g] == nil {
-			i := int(next.Add(1) - 1)
-			if i >= s.tasks() {
-				return
-			}
-			if errs[g] = ctx.Err(); errs[g] != nil {
-				return
-			}
-			var a []rec
-			if a, buf, errs[g] = s.mergeTask(ts, last, i, buf); errs[g] != nil {
-				return
-			}
-			out := &src.tasks[i]
-			out.rows = int64(len(a))
-			for k := range a {
-				x := ts.set(&a[k])
-				for _, j := range x.list {
-					counts[j]++
-				}
-				for m := x.mask; m != 0; m &= m - 1 {
-					counts[bits.TrailingZeros64(m)]++
-				}
-				out.segEntries += int64(x.size())
-			}
-			ts.reset()
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	perTag := make([]int64, len(rn.tags))
-	var segEntries int64
-	for i := range src.tasks {
-		perTag[i/256] += src.tasks[i].rows
-		segEntries += src.tasks[i].segEntries
-	}
-	return s.version(rep, perTag, segEntries, perSeg, src)
 }
 
 // finalSorter returns the task sorter of goroutine g for the final merge: its lists are those of
@@ -683,100 +642,6 @@ func (e *encoder) flush() error {
 // errSpillCorrupt reports a spill file that does not decode: a bug, or the disk.
 var errSpillCorrupt = errors.New("ingest: spill file damaged")
 
-// decoder reads the segment sets of a part, one row at a time (bitmasks when masks is set).
-type decoder struct {
-	f        *os.File
-	src      io.Reader
-	buf      []byte
-	pos, end int
-	eof      bool
-	masks    bool
-	set
-}
-
-// open starts reading a part.
-func (d *decoder) open(p part, key []byte) error {
-	f, err := os.Open(p.path)
-	if err != nil {
-		return fmt.Errorf("ingest: spill: %w", err)
-	}
-	r, err := sealed.NewReader(io.NewSectionReader(f, p.off, p.size), key)
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("ingest: spill: %w", err)
-	}
-	d.f, d.src, d.pos, d.end, d.eof = f, r, 0, 0, false
-	return nil
-}
-
-func (d *decoder) close() {
-	if d.f != nil {
-		d.f.Close()
-		d.f, d.src = nil, nil
-	}
-}
-
-// fill makes at least n bytes available if the part has them, and reports how many are.
-func (d *decoder) fill(n int) (int, error) {
-	if d.end-d.pos >= n || d.eof {
-		return d.end - d.pos, nil
-	}
-	copy(d.buf, d.buf[d.pos:d.end])
-	d.end -= d.pos
-	d.pos = 0
-	if n > len(d.buf) {
-		nb := make([]byte, max(n, 2*len(d.buf)))
-		copy(nb, d.buf[:d.end])
-		d.buf = nb
-	}
-	for d.end < n && !d.eof {
-		m, err := d.src.Read(d.buf[d.end:])
-		d.end += m
-		if err == io.EOF {
-			d.eof = true
-		} else if err != nil {
-			return 0, fmt.Errorf("ingest: spill: %w", err)
-		}
-	}
-	return d.end - d.pos, nil
-}
-
-// next reads the next row's set, reporting false at the end of the part.
-func (d *decoder) next() (bool, error) {
-	avail, err := d.fill(binary.MaxVarintLen64)
-	if err != nil || avail == 0 {
-		return false, err
-	}
-	x, n := binary.Uvarint(d.buf[d.pos:d.end])
-	if n <= 0 {
-		return false, errSpillCorrupt
-	}
-	d.pos += n
-	if d.masks {
-		d.mask = x
-		return true, nil
-	}
-	if x > MaxSegments {
-		return false, errSpillCorrupt
-	}
-	if _, err := d.fill(int(x) * binary.MaxVarintLen32); err != nil {
-		return false, err
-	}
-	d.list = d.list[:0]
-	if d.list == nil {
-		d.list = []uint32{}
-	}
-	for range x {
-		i, k := binary.Uvarint(d.buf[d.pos:d.end])
-		if k <= 0 || i >= MaxSegments {
-			return false, errSpillCorrupt
-		}
-		d.pos += k
-		d.list = append(d.list, uint32(i))
-	}
-	return true, nil
-}
-
 // source writes the arrays of a version: from memory or from the merged files.
 type source interface {
 	writeFPs(w io.Writer) error
@@ -784,42 +649,45 @@ type source interface {
 	writeSegs(w io.Writer) error
 }
 
-// mergedTask is one task's share of a merged version: its sizes.
+// mergedTask is one task's share of a merged version: its sizes and segment counts.
 type mergedTask struct {
 	rows, segEntries int64
 }
 
-// mergeSource is a version made of sorted runs on disk and a last run in memory. Writing its
-// fingerprints merges each task's records again, on every core, writing them in order, and keeps
-// the rows' segment sets in a temporary file, from which the offsets and indices then follow.
+// mergeSource is a version merged into temporary files: the fingerprints, each row's number of
+// segments (a uvarint) and the segment indices (little-endian uint32, as the version stores
+// them).
 type mergeSource struct {
-	s     *sorter
-	last  *memSource
-	tasks []mergedTask
-	sets  part // the rows' segment sets, once the fingerprints are written
+	s                 *sorter
+	tasks             []mergedTask
+	fps, counts, segs part
 }
 
-// taskOut is what writeFPs makes of a task.
+// taskOut is what mergeFinal makes of a task.
 type taskOut struct {
-	fps, sets []byte
-	err       error
+	fps, counts, segs []byte
+	perSeg            []int64
+	err               error
 }
 
-func (m *mergeSource) writeFPs(w io.Writer) error {
-	s := m.s
-	if m.sets.path != "" {
-		os.Remove(m.sets.path)
-		m.sets = part{}
-	}
+// mergeFinal merges each task's records in the runs and in the last run (in memory), in parallel
+// on every core, each task by sorting its records together; the merged tasks are written in
+// order to the parts of a mergeSource, and the report completed.
+func (s *sorter) mergeFinal(ctx context.Context, rep *Report, last *memSource) (*Version, error) {
+	rn := s.rn
+	src := &mergeSource{s: s, tasks: make([]mergedTask, s.tasks())}
 	var tasks []int
-	for i, t := range m.tasks {
-		if t.rows > 0 {
+	for i := range s.tasks() {
+		has := last != nil && len(last.tasks[i]) > 0
+		for _, r := range s.runs {
+			has = has || r.parts[i].path != ""
+		}
+		if has {
 			tasks = append(tasks, i)
 		}
 	}
-	// Tasks are merged in parallel, each into buffers of its own, and written here in order; a
-	// goroutine takes a token before a task and the writer gives it back after writing it, so at
-	// most 2n tasks are in memory.
+	// A goroutine takes a token before a task and the writer gives it back after writing it, so
+	// at most 2n merged tasks are in memory.
 	outs := make([]chan taskOut, len(tasks))
 	for i := range outs {
 		outs[i] = make(chan taskOut, 1)
@@ -830,7 +698,7 @@ func (m *mergeSource) writeFPs(w io.Writer) error {
 	var wg sync.WaitGroup
 	for g := range s.n {
 		wg.Go(func() {
-			ts, buf := s.finalSorter(m.last, g), []byte(nil)
+			ts, buf := s.finalSorter(last, g), []byte(nil)
 			for {
 				select {
 				case <-stop:
@@ -847,17 +715,25 @@ func (m *mergeSource) writeFPs(w io.Writer) error {
 					return
 				}
 				var out taskOut
-				var a []rec
-				a, buf, out.err = s.mergeTask(ts, m.last, tasks[k], buf)
-				if out.err == nil && int64(len(a)) != m.tasks[tasks[k]].rows {
-					out.err = errSpillCorrupt
-				}
-				if out.err == nil {
+				if out.err = ctx.Err(); out.err == nil {
+					var a []rec
+					a, buf, out.err = s.mergeTask(ts, last, tasks[k], buf)
 					out.fps = make([]byte, 0, 16*len(a))
-					out.sets = make([]byte, 0, 2*len(a))
+					out.counts = make([]byte, 0, len(a)+16)
+					out.perSeg = make([]int64, rn.tax.Len())
 					for i := range a {
 						out.fps = append(out.fps, a[i].fp[:]...)
-						out.sets = appendSet(out.sets, ts.set(&a[i]))
+						x := ts.set(&a[i])
+						out.counts = binary.AppendUvarint(out.counts, uint64(x.size()))
+						for _, j := range x.list {
+							out.segs = binary.LittleEndian.AppendUint32(out.segs, j)
+							out.perSeg[j]++
+						}
+						for mask := x.mask; mask != 0; mask &= mask - 1 {
+							j := bits.TrailingZeros64(mask)
+							out.segs = binary.LittleEndian.AppendUint32(out.segs, uint32(j))
+							out.perSeg[j]++
+						}
 					}
 				}
 				ts.reset()
@@ -865,78 +741,154 @@ func (m *mergeSource) writeFPs(w io.Writer) error {
 			}
 		})
 	}
+	perSeg := make([]int64, rn.tax.Len())
 	err := func() error {
 		var mu sync.Mutex
-		setsFile := &spillFile{s: s, mu: &mu, kind: "sets"}
-		defer setsFile.close()
-		sets, err := setsFile.begin()
-		if err != nil {
-			return err
+		var files [3]*spillFile
+		var pw [3]*partWriter
+		for i, kind := range []string{"fps", "counts", "segs"} {
+			files[i] = &spillFile{s: s, mu: &mu, kind: kind}
+			defer files[i].close()
+			var err error
+			if pw[i], err = files[i].begin(); err != nil {
+				return err
+			}
 		}
-		for k := range tasks {
+		for k, task := range tasks {
 			out := <-outs[k]
 			<-tokens
 			if out.err != nil {
 				return out.err
 			}
-			if _, err := w.Write(out.fps); err != nil {
-				return err
+			for i, b := range [][]byte{out.fps, out.counts, out.segs} {
+				if err := pw[i].write(b); err != nil {
+					return err
+				}
 			}
-			if err := sets.raw(out.sets); err != nil {
+			src.tasks[task] = mergedTask{rows: int64(len(out.fps) / 16), segEntries: int64(len(out.segs) / 4)}
+			for j, n := range out.perSeg {
+				perSeg[j] += n
+			}
+		}
+		var err error
+		for i, p := range []*part{&src.fps, &src.counts, &src.segs} {
+			if *p, err = pw[i].end(); err != nil {
 				return err
 			}
 		}
-		if m.sets, err = sets.end(); err != nil {
-			return err
+		for _, f := range files {
+			if err := f.close(); err != nil {
+				return err
+			}
 		}
-		return setsFile.close()
+		return nil
 	}()
 	close(stop)
 	wg.Wait()
-	return err
+	if err != nil {
+		return nil, err
+	}
+	// The runs are merged: only the merged parts are needed now.
+	for _, r := range s.runs {
+		for _, p := range r.parts {
+			if p.path != "" {
+				os.Remove(p.path)
+			}
+		}
+	}
+	s.runs = nil
+	perTag := make([]int64, len(rn.tags))
+	var segEntries int64
+	for i := range src.tasks {
+		perTag[i/256] += src.tasks[i].rows
+		segEntries += src.tasks[i].segEntries
+	}
+	return s.version(rep, perTag, segEntries, [][]int64{perSeg}, src)
 }
 
-// eachSet calls fn with every row's segment set, in order.
-func (m *mergeSource) eachSet(fn func(x set) error) error {
-	var want int64
-	for _, t := range m.tasks {
-		want += t.rows
+func (m *mergeSource) writeFPs(w io.Writer) error {
+	return pipeline(w, func(out *pipeWriter) error {
+		return m.readAll(m.fps, func(b []byte) error {
+			_, err := out.Write(b)
+			return err
+		})
+	})
+}
+
+// readAll streams the plaintext of part p to fn in pieces.
+func (m *mergeSource) readAll(p part, fn func(b []byte) error) error {
+	f, err := os.Open(p.path)
+	if err != nil {
+		return fmt.Errorf("ingest: spill: %w", err)
 	}
-	d := &decoder{buf: make([]byte, 64<<10), masks: m.s.rn.masks}
-	if err := d.open(m.sets, m.s.key); err != nil {
-		return err
+	defer f.Close()
+	r, err := sealed.NewReader(io.NewSectionReader(f, p.off, p.size), m.s.key)
+	if err != nil {
+		return fmt.Errorf("ingest: spill: %w", err)
 	}
-	defer d.close()
-	var rows int64
+	buf := make([]byte, 256<<10)
 	for {
-		ok, err := d.next()
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if err := fn(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
 		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		rows++
-		if err := fn(d.set); err != nil {
-			return err
+			return fmt.Errorf("ingest: spill: %w", err)
 		}
 	}
-	if rows != want {
-		return errSpillCorrupt
-	}
-	return nil
 }
 
 func (m *mergeSource) writeSegOff(w io.Writer) error {
 	return pipeline(w, func(out *pipeWriter) error {
 		var off uint32
-		err := m.eachSet(func(x set) error {
-			err := out.u32(off)
-			off += uint32(x.size())
-			return err
+		var rows int64
+		var carry []byte // a uvarint cut between two pieces
+		err := m.readAll(m.counts, func(b []byte) error {
+			if len(carry) > 0 {
+				b = append(carry, b...)
+				carry = nil
+			}
+			for len(b) > 0 {
+				if b[0] < 0x80 { // the common case: fewer than 128 segments
+					if err := out.u32(off); err != nil {
+						return err
+					}
+					off += uint32(b[0])
+					b = b[1:]
+					rows++
+					continue
+				}
+				x, n := binary.Uvarint(b)
+				if n == 0 {
+					carry = append([]byte(nil), b...)
+					return nil
+				}
+				if n < 0 {
+					return errSpillCorrupt
+				}
+				if err := out.u32(off); err != nil {
+					return err
+				}
+				off += uint32(x)
+				b = b[n:]
+				rows++
+			}
+			return nil
 		})
 		if err != nil {
 			return err
+		}
+		var want int64
+		for _, t := range m.tasks {
+			want += t.rows
+		}
+		if rows != want || len(carry) > 0 {
+			return errSpillCorrupt
 		}
 		return out.u32(off)
 	})
@@ -944,18 +896,9 @@ func (m *mergeSource) writeSegOff(w io.Writer) error {
 
 func (m *mergeSource) writeSegs(w io.Writer) error {
 	return pipeline(w, func(out *pipeWriter) error {
-		return m.eachSet(func(x set) error {
-			for _, i := range x.list {
-				if err := out.u32(i); err != nil {
-					return err
-				}
-			}
-			for mask := x.mask; mask != 0; mask &= mask - 1 {
-				if err := out.u32(uint32(bits.TrailingZeros64(mask))); err != nil {
-					return err
-				}
-			}
-			return nil
+		return m.readAll(m.segs, func(b []byte) error {
+			_, err := out.Write(b)
+			return err
 		})
 	})
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -214,8 +216,8 @@ func TestCompactRepeatedRows(t *testing.T) {
 			fields := [][]byte{[]byte("s0"), []byte("s1,s2"), []byte("s2")}
 			const rows = 2_000_000
 			for i := range rows {
-				set, n, _ := w.segments(fields[i%3])
-				w.add(l, rec{fp: fps[i%3], segs: set}, n)
+				set, _, _ := w.segments(fields[i%3])
+				w.add(l, rec{fp: fps[i%3], segs: set})
 			}
 			if w.mem > 4<<20 || l.n > 2*minCompact { // 2M rows would take 48 MB
 
@@ -230,5 +232,32 @@ func TestCompactRepeatedRows(t *testing.T) {
 				t.Fatalf("%d records after deduplication, want 3", len(a))
 			}
 		})
+	}
+}
+
+// TestSortRecs checks sortRecs, on arrays small and large enough to be split first, against a
+// comparison sort, with ties on the leading bytes.
+func TestSortRecs(t *testing.T) {
+	for _, n := range []int{0, 1, 63, 64, 1000, msdMin - 1, msdMin, 3 * msdMin} {
+		rng := rand.New(rand.NewPCG(uint64(n), 7))
+		a := make([]rec, n)
+		for i := range a {
+			a[i].fp[0] = 9
+			for k := 1; k < 16; k++ {
+				a[i].fp[k] = byte(rng.Uint32())
+			}
+			if i > 0 && i%50 == 0 {
+				copy(a[i].fp[:6], a[i-1].fp[:6]) // ties on the first 6 bytes
+			}
+			a[i].segs = uint64(i)
+		}
+		want := slices.Clone(a)
+		slices.SortStableFunc(want, func(x, y rec) int { return x.fp.Compare(y.fp) })
+		sortRecs(a, nil)
+		for i := range a {
+			if a[i].fp != want[i].fp {
+				t.Fatalf("n=%d: record %d out of order", n, i)
+			}
+		}
 	}
 }
