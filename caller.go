@@ -49,6 +49,14 @@ func (c *Caller) UserID() string {
 // Operator reports whether the caller is an operator of the deployment.
 func (c *Caller) Operator() bool { return c != nil && c.User != nil && c.User.Operator }
 
+// RequireOperator returns EFORBIDDEN unless the caller is an operator of the deployment.
+func (c *Caller) RequireOperator() error {
+	if !c.Operator() {
+		return Errorf(EFORBIDDEN, "Only operators may do this.")
+	}
+	return nil
+}
+
 // InOrg returns EFORBIDDEN unless the caller acts in an org with at least role min (RoleLimited
 // admits only itself).
 func (c *Caller) InOrg(min Role) error {

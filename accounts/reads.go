@@ -6,14 +6,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 )
 
-// operator returns EFORBIDDEN unless the caller is an operator.
-func operator(c *cleanroom.Caller) error {
-	if !c.Operator() {
-		return cleanroom.Errorf(cleanroom.EFORBIDDEN, "Only operators may do this.")
-	}
-	return nil
-}
-
 // Audit lists audit entries the caller may read, newest first: its org's own (those where it is
 // the partner org included); for an operator acting in no org, every org's, or orgID's when set.
 // Invited advertisers read the entries that concern them in their own organization, not here.
@@ -23,7 +15,7 @@ func (s *Service) Audit(ctx context.Context, c *cleanroom.Caller, orgID, action 
 	}
 	f := cleanroom.AuditFilter{OrgID: c.OrgID(), Action: action, Page: p}
 	if c.OrgID() == "" {
-		if err := operator(c); err != nil {
+		if err := c.RequireOperator(); err != nil {
 			return nil, "", cleanroom.Errorf(cleanroom.EFORBIDDEN, "Choose an organization to read its audit log.")
 		}
 		if orgID != "" {
@@ -98,7 +90,7 @@ func (s *Service) RenameOrg(ctx context.Context, c *cleanroom.Caller, name *stri
 
 // Orgs lists every organization, for operators.
 func (s *Service) Orgs(ctx context.Context, c *cleanroom.Caller, p cleanroom.Page) ([]*cleanroom.Org, string, error) {
-	if err := operator(c); err != nil {
+	if err := c.RequireOperator(); err != nil {
 		return nil, "", err
 	}
 	return s.Store.ListOrgs(ctx, p)
@@ -106,7 +98,7 @@ func (s *Service) Orgs(ctx context.Context, c *cleanroom.Caller, p cleanroom.Pag
 
 // Org returns any organization, for operators.
 func (s *Service) Org(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Org, error) {
-	if err := operator(c); err != nil {
+	if err := c.RequireOperator(); err != nil {
 		return nil, err
 	}
 	return s.Store.FindOrg(ctx, id)
@@ -114,7 +106,7 @@ func (s *Service) Org(ctx context.Context, c *cleanroom.Caller, id string) (*cle
 
 // OrgMember returns a member of any organization, for operators.
 func (s *Service) OrgMember(ctx context.Context, c *cleanroom.Caller, orgID, userID string) (*cleanroom.Member, error) {
-	if err := operator(c); err != nil {
+	if err := c.RequireOperator(); err != nil {
 		return nil, err
 	}
 	return s.Store.FindMember(ctx, orgID, userID)

@@ -46,9 +46,7 @@ func (rt *route) allows(c *cleanroom.Caller) error {
 				With("required_role", rt.Role)
 		}
 	case operatorOn:
-		if !c.User.Operator {
-			return cleanroom.Errorf(cleanroom.EFORBIDDEN, "Only operators may do this.")
-		}
+		return c.RequireOperator()
 	}
 	return nil
 }

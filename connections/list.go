@@ -85,8 +85,8 @@ func (s *Service) StandardOptOuts(ctx context.Context, c *cleanroom.Caller) ([]s
 
 // ProvisionalAccess lists provisional access, every org's or orgID's, for operators.
 func (s *Service) ProvisionalAccess(ctx context.Context, c *cleanroom.Caller, orgID string) ([]*cleanroom.ProvisionalAccess, error) {
-	if !c.Operator() {
-		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Only operators may do this.")
+	if err := c.RequireOperator(); err != nil {
+		return nil, err
 	}
 	return s.Store.ListProvisionalAccess(ctx, orgID)
 }

@@ -26,8 +26,8 @@ func (q *Queue) List(ctx context.Context, c *cleanroom.Caller, f cleanroom.JobFi
 
 // ListAll returns every org's jobs, or the filter's OrgID's when set, for operators.
 func (q *Queue) ListAll(ctx context.Context, c *cleanroom.Caller, f cleanroom.JobFilter) ([]*cleanroom.Job, string, error) {
-	if !c.Operator() {
-		return nil, "", cleanroom.Errorf(cleanroom.EFORBIDDEN, "Only operators may do this.")
+	if err := c.RequireOperator(); err != nil {
+		return nil, "", err
 	}
 	return q.list(ctx, f)
 }

@@ -37,14 +37,6 @@ func publisherWriter(c *cleanroom.Caller) error {
 	return c.InOrg(cleanroom.RoleMember)
 }
 
-// operator returns EFORBIDDEN unless the caller is an operator.
-func operator(c *cleanroom.Caller) error {
-	if !c.Operator() {
-		return cleanroom.Errorf(cleanroom.EFORBIDDEN, "Only operators may do this.")
-	}
-	return nil
-}
-
 // BeginDataSourceUpload opens an upload of a file to a data source the caller manages, once the
 // data source has a taxonomy.
 func (s *Service) BeginDataSourceUpload(ctx context.Context, c *cleanroom.Caller, dataSourceID string, sp uploads.Spec) (*cleanroom.Upload, error) {
@@ -105,7 +97,7 @@ func (s *Service) Upload(ctx context.Context, c *cleanroom.Caller, id string, wr
 	}
 	switch u.Target {
 	case cleanroom.UploadBridge:
-		if operator(c) != nil {
+		if c.RequireOperator() != nil {
 			return nil, notFound // an identity bridge's mapping is the operator's to handle
 		}
 	case cleanroom.UploadDataSource:
@@ -281,7 +273,7 @@ func (s *Service) RequestErasures(ctx context.Context, c *cleanroom.Caller, req 
 // RegisterPublisherBridge registers an identity bridge for a publisher with the clean room
 // enabled. Operators only.
 func (s *Service) RegisterPublisherBridge(ctx context.Context, c *cleanroom.Caller, name, publisherID string, tags []string) (*cleanroom.Bridge, error) {
-	if err := operator(c); err != nil {
+	if err := c.RequireOperator(); err != nil {
 		return nil, err
 	}
 	if !cleanroom.IsID(publisherID) {
@@ -302,7 +294,7 @@ func (s *Service) RegisterPublisherBridge(ctx context.Context, c *cleanroom.Call
 
 // OperatorBridge returns a registered bridge. Operators only.
 func (s *Service) OperatorBridge(ctx context.Context, c *cleanroom.Caller, id string) (*cleanroom.Bridge, error) {
-	if err := operator(c); err != nil {
+	if err := c.RequireOperator(); err != nil {
 		return nil, err
 	}
 	return s.Bridge(ctx, id)
@@ -310,7 +302,7 @@ func (s *Service) OperatorBridge(ctx context.Context, c *cleanroom.Caller, id st
 
 // BridgeVersions lists a bridge's versions. Operators only.
 func (s *Service) BridgeVersions(ctx context.Context, c *cleanroom.Caller, b *cleanroom.Bridge) ([]*cleanroom.Version, error) {
-	if err := operator(c); err != nil {
+	if err := c.RequireOperator(); err != nil {
 		return nil, err
 	}
 	return s.Versions.List(ctx, versions.BridgeOwner(b))
