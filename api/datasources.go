@@ -18,13 +18,12 @@ type dataSourceView struct {
 	Usable map[cleanroom.Use]bool `json:"usable"`
 }
 
-func (s *Server) viewDataSource(r *http.Request, c *call, ds *cleanroom.DataSource, access connections.Access) *dataSourceView {
-	v := &dataSourceView{DataSource: ds, Access: access, Usable: map[cleanroom.Use]bool{}}
-	for _, use := range []cleanroom.Use{cleanroom.UseMatched, cleanroom.UseModeled, cleanroom.UseInsights} {
-		_, err := s.Connections.Usable(r.Context(), c.Caller, ds.ID, use)
-		v.Usable[use] = err == nil
+func (s *Server) viewDataSource(r *http.Request, c *call, ds *cleanroom.DataSource, access connections.Access) (*dataSourceView, error) {
+	uses, err := s.Connections.Uses(r.Context(), c.Caller, ds, access)
+	if err != nil {
+		return nil, err
 	}
-	return v
+	return &dataSourceView{DataSource: ds, Access: access, Usable: uses}, nil
 }
 
 func (s *Server) listDataSources(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -38,7 +37,11 @@ func (s *Server) listDataSources(w http.ResponseWriter, r *http.Request, c *call
 	}
 	out := list[*dataSourceView]{Items: []*dataSourceView{}, Next: next}
 	for i, ds := range dss {
-		out.Items = append(out.Items, s.viewDataSource(r, c, ds, access[i]))
+		v, err := s.viewDataSource(r, c, ds, access[i])
+		if err != nil {
+			return err
+		}
+		out.Items = append(out.Items, v)
 	}
 	return c.reply(http.StatusOK, out)
 }
@@ -59,7 +62,11 @@ func (s *Server) createDataSource(w http.ResponseWriter, r *http.Request, c *cal
 	if ds.AdvertiserID != "" && ds.AdvertiserID != ds.OrgID {
 		c.audit.PartnerOrgID = ds.AdvertiserID
 	}
-	return c.created("/v1/data-sources/"+ds.ID, s.viewDataSource(r, c, ds, connections.AccessOwn))
+	v, err := s.viewDataSource(r, c, ds, connections.AccessOwn)
+	if err != nil {
+		return err
+	}
+	return c.created("/v1/data-sources/"+ds.ID, v)
 }
 
 func (s *Server) getDataSource(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -71,7 +78,11 @@ func (s *Server) getDataSource(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, s.viewDataSource(r, c, ds, access))
+	v, err := s.viewDataSource(r, c, ds, access)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, v)
 }
 
 func (s *Server) updateDataSource(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -91,7 +102,11 @@ func (s *Server) updateDataSource(w http.ResponseWriter, r *http.Request, c *cal
 		return err
 	}
 	c.target("data_source", ds.ID)
-	return c.reply(http.StatusOK, s.viewDataSource(r, c, ds, connections.AccessOwn))
+	v, err := s.viewDataSource(r, c, ds, connections.AccessOwn)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, v)
 }
 
 // grantView is a grant with whether it is in force now.

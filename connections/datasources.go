@@ -326,20 +326,45 @@ func (s *Service) Usable(ctx context.Context, c *cleanroom.Caller, id string, us
 	if c.Role == cleanroom.RoleLimited {
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Invited advertisers upload and grant data; the publisher's workspace uses it.")
 	}
-	if access == AccessOwn {
-		return ds, nil
+	uses, err := s.Uses(ctx, c, ds, access)
+	if err != nil {
+		return nil, err
+	}
+	if !uses[use] {
+		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "No grant in force lets this workspace use %q for %s.", ds.Name, use).
+			Hint("Ask the advertiser to grant the data source to this workspace with %s use allowed.", use)
+	}
+	return ds, nil
+}
+
+// Uses returns for which uses the caller's org may use ds now, reached with access (from
+// DataSource): none for an invited advertiser, every one for its own data, and otherwise what a
+// grant in force allows. It reads the grants at most once.
+func (s *Service) Uses(ctx context.Context, c *cleanroom.Caller, ds *cleanroom.DataSource, access Access) (map[cleanroom.Use]bool, error) {
+	all := []cleanroom.Use{cleanroom.UseMatched, cleanroom.UseModeled, cleanroom.UseInsights}
+	out := make(map[cleanroom.Use]bool, len(all))
+	for _, u := range all {
+		out[u] = false
+	}
+	switch {
+	case c.Role == cleanroom.RoleLimited:
+		return out, nil
+	case access == AccessOwn:
+		for _, u := range all {
+			out[u] = true
+		}
+		return out, nil
 	}
 	gs, err := s.Store.ListGrants(ctx, ds.ID, c.OrgID())
 	if err != nil {
 		return nil, err
 	}
-	for _, g := range gs {
-		if g.Allows(use, s.now()) {
-			return ds, nil
+	for _, u := range all {
+		for _, g := range gs {
+			out[u] = out[u] || g.Allows(u, s.now())
 		}
 	}
-	return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "No grant in force lets this workspace use %q for %s.", ds.Name, use).
-		Hint("Ask the advertiser to grant the data source to this workspace with %s use allowed.", use)
+	return out, nil
 }
 
 // Grant returns a grant the caller's org sees: one of its own data (see visible) or one made to
