@@ -36,6 +36,9 @@ const (
 	Publisher       = Kind(cleanroom.UploadPublisher)
 	Bridge          = Kind(cleanroom.UploadBridge)
 	Cohort     Kind = "cohort"
+	// Snapshot owns a publisher's edge snapshots (files only; package activation keeps the
+	// record of the current one).
+	Snapshot Kind = "snapshot"
 )
 
 // Owner is what versions and files belong to.
@@ -64,6 +67,11 @@ func BridgeOwner(b *cleanroom.Bridge) Owner {
 
 // CohortOwner returns the owner of a cohort's member files.
 func CohortOwner(co *cleanroom.Cohort) Owner { return Owner{Kind: Cohort, ID: co.ID, OrgID: co.OrgID} }
+
+// SnapshotOwner returns the owner of a publisher's edge snapshots (in the publisher's vault).
+func SnapshotOwner(publisherID string) Owner {
+	return Owner{Kind: Snapshot, ID: publisherID, OrgID: publisherID}
+}
 
 // Prefix returns the blob key prefix under which the owner's files are stored, ending in "/".
 func (o Owner) Prefix() string {
