@@ -437,7 +437,7 @@ func (s *Service) check(ctx context.Context, publisherID string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if p.m.Digest == prev.Digest || prev.Digest == "" && len(p.candidates) == 0 {
+	if p.m.Digest == prev.Digest || prev.Digest == "" && len(p.m.Served)+len(p.m.Withheld) == 0 {
 		return false, nil
 	}
 	args, _ := json.Marshal(publishArgs{PublisherID: publisherID})

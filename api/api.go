@@ -22,6 +22,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
@@ -43,8 +44,10 @@ type Server struct {
 	Jobs *jobs.Queue
 	// Cohorts builds cohorts; nil on a server without cohorts.
 	Cohorts *cohorts.Service
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Activation takes cohorts to the ad servers; nil on a server without it.
+	Activation *activation.Service
+	Logger     *slog.Logger
+	Now        func() time.Time
 	// MaxBodyBytes limits JSON request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// Auth reads credentials, signs in and sets session cookies (shared with the dashboard).

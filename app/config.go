@@ -50,6 +50,9 @@ type Config struct {
 	// ended, erasures); CacheVersions how many decrypted versions builds keep in memory.
 	CohortRefresh time.Duration
 	CacheVersions int
+	// EdgeRefresh is how often publishers are checked for a new edge snapshot and the edge
+	// loads the snapshots published; EdgeCacheMaxAge how long a browser keeps a targeting answer.
+	EdgeRefresh, EdgeCacheMaxAge time.Duration
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -62,6 +65,7 @@ func DefaultConfig() Config {
 		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, JobLease: time.Minute, MaxBodyBytes: 1 << 20, MaxUploadBytes: 20 << 30, MaxIdentifierTypes: 5,
 		MaxFileBytes: rows.DefaultMaxBytes, MaxFileRows: rows.DefaultMaxRows, IngestMemory: ingest.DefaultMemoryBudget,
 		ActivationMinimum: 100, PrivacyThreshold: 100, CohortRefresh: time.Minute, CacheVersions: 4,
+		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
 }
@@ -71,6 +75,9 @@ func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "cleanroo
 
 // KeyPath is where the generated master key lives.
 func (c *Config) KeyPath() string { return filepath.Join(c.DataDir, "master.key") }
+
+// CounterDir is where the edge keeps its frequency counters' journals.
+func (c *Config) CounterDir() string { return filepath.Join(c.DataDir, "edge-counters") }
 
 // BlobDir is the local blob area.
 func (c *Config) BlobDir() string { return filepath.Join(c.DataDir, "blobs") }
