@@ -62,7 +62,7 @@ type Main struct {
 	Activation  *activation.Service
 	// Edge serves /edge (set by Handler).
 	Edge *edgehttp.Server
-	Jobs        *jobs.Runner
+	Jobs *jobs.Runner
 	// Set by Handler: the sessions shared by the API and the dashboard, the API, the dashboard.
 	Auth *httpx.Auth
 	API  *api.Server
