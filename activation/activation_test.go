@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
@@ -338,6 +340,19 @@ func TestEdgeHTTP(t *testing.T) {
 	}
 	if !limited {
 		t.Errorf("no 429 after 200 batches")
+	}
+
+	// The edge alone (`cleanroom edge`) on the same data directory, without a database, serves
+	// the same codes.
+	alone := app.NewMain()
+	alone.Config.DataDir, alone.Config.Addr, alone.Config.EdgeCounters = w.m.Config.DataDir, "127.0.0.1:0", t.TempDir()
+	alone.Config.EdgeRefresh = 50 * time.Millisecond
+	alone.Logger = slog.New(slog.NewTextHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	must(t, alone.ServeEdge())
+	defer alone.Close()
+	resp, b = w.do("GET", alone.URL()+base+"/targeting?uid="+uid, "", "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"crc":["`+c+`"]`) {
+		t.Errorf("edge alone: %d %s", resp.StatusCode, b)
 	}
 
 	// The leak scan: no user ID, hash or fingerprint of a served user in any answer, header

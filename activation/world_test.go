@@ -203,7 +203,11 @@ func (w *world) record(resp *http.Response, body []byte) {
 
 func (w *world) do(method, path, origin, contentType string, body []byte) (*http.Response, []byte) {
 	w.t.Helper()
-	req, err := http.NewRequest(method, w.m.URL()+path, bytes.NewReader(body))
+	u := path
+	if strings.HasPrefix(path, "/") {
+		u = w.m.URL() + path
+	}
+	req, err := http.NewRequest(method, u, bytes.NewReader(body))
 	must(w.t, err)
 	if origin != "" {
 		req.Header.Set("Origin", origin)

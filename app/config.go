@@ -53,6 +53,9 @@ type Config struct {
 	// EdgeRefresh is how often publishers are checked for a new edge snapshot and the edge
 	// loads the snapshots published; EdgeCacheMaxAge how long a browser keeps a targeting answer.
 	EdgeRefresh, EdgeCacheMaxAge time.Duration
+	// EdgeCounters is the directory of the edge's frequency counters; empty means
+	// <data>/edge-counters. Each edge process needs its own.
+	EdgeCounters string
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -77,7 +80,12 @@ func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "cleanroo
 func (c *Config) KeyPath() string { return filepath.Join(c.DataDir, "master.key") }
 
 // CounterDir is where the edge keeps its frequency counters' journals.
-func (c *Config) CounterDir() string { return filepath.Join(c.DataDir, "edge-counters") }
+func (c *Config) CounterDir() string {
+	if c.EdgeCounters != "" {
+		return c.EdgeCounters
+	}
+	return filepath.Join(c.DataDir, "edge-counters")
+}
 
 // BlobDir is the local blob area.
 func (c *Config) BlobDir() string { return filepath.Join(c.DataDir, "blobs") }
