@@ -130,8 +130,7 @@ func (s *Service) PutSettings(ctx context.Context, c *cleanroom.Caller, st clean
 // connection; another publisher's cohort, or a connection the cohort is not built for, is not
 // found.
 func (s *Service) publisherTarget(ctx context.Context, c *cleanroom.Caller, cohortID, connectionID string, min cleanroom.Role) (*cleanroom.Cohort, *cleanroom.CohortTarget, error) {
-	org, err := s.publisher(ctx, c, min)
-	if err != nil {
+	if err := c.InOrg(min); err != nil {
 		return nil, nil, err
 	}
 	co, err := s.Store.FindCohort(ctx, cohortID)
@@ -139,7 +138,7 @@ func (s *Service) publisherTarget(ctx context.Context, c *cleanroom.Caller, coho
 		return nil, nil, err
 	}
 	t := co.Target(connectionID)
-	if t == nil || t.PublisherID != org.ID {
+	if t == nil || t.PublisherID != c.OrgID() {
 		return nil, nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Cohort not found at this connection.")
 	}
 	return co, t, nil

@@ -141,6 +141,13 @@ func (s *Server) routes() []*route {
 		{"PATCH", "/v1/cohorts/{id}", inOrg, member, false, "cohort.update", (*Server).updateCohort},
 		{"DELETE", "/v1/cohorts/{id}", inOrg, member, false, "cohort.delete", (*Server).deleteCohort},
 		{"GET", "/v1/cohorts/{id}/diagnostics", inOrg, viewer, false, "cohort.diagnostics.read", (*Server).cohortDiagnostics},
+		{"GET", "/v1/ad-server-settings", inOrg, viewer, false, "", (*Server).getAdServerSettings},
+		{"PUT", "/v1/ad-server-settings", inOrg, admin, false, "ad_server_settings.update", (*Server).putAdServerSettings},
+		{"GET", "/v1/activation-export", inOrg, viewer, false, "activation.export", (*Server).exportActivation},
+		{"GET", "/v1/cohorts/{id}/activation", inOrg, viewer, false, "", (*Server).getCohortActivation},
+		{"PUT", "/v1/cohorts/{id}/activation/{connection_id}", inOrg, member, false, "cohort.activation.update", (*Server).putCohortActivation},
+		{"PUT", "/v1/cohorts/{id}/frequency-cap", inOrg, member, false, "cohort.frequency_cap.update", (*Server).putFrequencyCap},
+		{"DELETE", "/v1/cohorts/{id}/frequency-cap", inOrg, member, false, "cohort.frequency_cap.delete", (*Server).deleteFrequencyCap},
 		{"GET", "/v1/data-sources/{id}/diagnostics", inOrg, member, false, "data_source.diagnose", (*Server).dataSourceDiagnostics},
 
 		{"GET", "/v1/admin/orgs", operatorOn, "", false, "", (*Server).adminListOrgs},
