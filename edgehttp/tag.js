@@ -27,7 +27,8 @@
   function hold(obj, name) {
     var q = obj[name] = obj[name] || [];
     if (!Array.isArray(q)) { return function (first) { first && q.push(first); }; }
-    var held = [], released = false;
+    // The page's commands queued so far run after ours too.
+    var held = q.splice(0, q.length), released = false;
     var holder = [];
     holder.push = function () { for (var i = 0; i < arguments.length; i++) { held.push(arguments[i]); } return held.length; };
     obj[name] = holder;
@@ -90,6 +91,12 @@
     if (!pending.length || !w.navigator.sendBeacon) { pending = []; return; }
     var body = JSON.stringify({ events: pending.splice(0, 500) });
     w.navigator.sendBeacon(base + "/events", new Blob([body], { type: "text/plain" }));
+    // A reported impression may reach a cap: the next page asks anew instead of reusing the
+    // browser's cached answer.
+    try { w.localStorage.setItem("cleanroom_v", String(Date.now())); } catch (e) { /* storage blocked */ }
+  }
+  function version() {
+    try { var v = w.localStorage.getItem("cleanroom_v"); return v ? "&v=" + encodeURIComponent(v) : ""; } catch (e) { return ""; }
   }
   if (uid) {
     gt.cmd.push(function () {
@@ -106,7 +113,7 @@
   if (!uid || !w.fetch) { apply(null); return; }
   var ctrl = w.AbortController ? new w.AbortController() : null;
   var t = w.setTimeout(function () { if (ctrl) { ctrl.abort(); } apply(null); }, C.timeout || 500);
-  w.fetch(base + "/targeting?uid=" + encodeURIComponent(uid), { credentials: "omit", mode: "cors", signal: ctrl && ctrl.signal })
+  w.fetch(base + "/targeting?uid=" + encodeURIComponent(uid) + version(), { credentials: "omit", mode: "cors", signal: ctrl && ctrl.signal })
     .then(function (r) { return r.ok ? r.json() : null; })
     .then(function (a) { w.clearTimeout(t); apply(a); }, function () { w.clearTimeout(t); apply(null); });
 })(window, document);
