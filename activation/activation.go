@@ -13,9 +13,13 @@ package activation
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -416,4 +420,20 @@ func (s *Service) Export(ctx context.Context, c *cleanroom.Caller) ([]ExportRow,
 	}
 	slices.SortFunc(rows, func(a, b ExportRow) int { return int(a.Code - b.Code) })
 	return rows, nil
+}
+
+// WriteCSV writes the export as CSV (a name that a spreadsheet would read as a formula is
+// prefixed with a quote).
+func WriteCSV(w io.Writer, rows []ExportRow) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"code", "name", "gam_targeting", "xandr_keyword", "served", "cohort_id", "connection_id"})
+	for _, x := range rows {
+		name := x.Name
+		if name != "" && strings.ContainsRune("=+-@", rune(name[0])) {
+			name = "'" + name
+		}
+		cw.Write([]string{strconv.FormatInt(x.Code, 10), name, x.GAMExpression, x.XandrKeyword, strconv.FormatBool(x.Served), x.CohortID, x.ConnectionID})
+	}
+	cw.Flush()
+	return cw.Error()
 }

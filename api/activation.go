@@ -1,12 +1,11 @@
 package api
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
-	"strconv"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/activation"
 )
 
 // errNoActivation answers activation routes on a server built without the activation service.
@@ -70,22 +69,7 @@ func (s *Server) exportActivation(w http.ResponseWriter, r *http.Request, c *cal
 	c.status = 0 // written here
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="cohort-codes.csv"`)
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"code", "name", "gam_targeting", "xandr_keyword", "served", "cohort_id", "connection_id"})
-	for _, x := range rows {
-		cw.Write([]string{strconv.FormatInt(x.Code, 10), csvSafe(x.Name), x.GAMExpression, x.XandrKeyword,
-			strconv.FormatBool(x.Served), x.CohortID, x.ConnectionID})
-	}
-	cw.Flush()
-	return nil
-}
-
-// csvSafe keeps a spreadsheet from reading a name as a formula.
-func csvSafe(s string) string {
-	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') {
-		return "'" + s
-	}
-	return s
+	return activation.WriteCSV(w, rows)
 }
 
 func (s *Server) getCohortActivation(w http.ResponseWriter, r *http.Request, c *call) error {

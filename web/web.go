@@ -17,6 +17,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
@@ -71,7 +72,9 @@ type Services struct {
 	Pipeline    *pipeline.Service
 	// Cohorts is nil on a deployment without cohorts.
 	Cohorts *cohorts.Service
-	Now     func() time.Time
+	// Activation is nil on a deployment without it.
+	Activation *activation.Service
+	Now        func() time.Time
 }
 
 func (s *Services) now() time.Time {
@@ -99,7 +102,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	funcs["deref"] = func(x *float64) float64 { return *x }
 	// seconds rounds a period in milliseconds up to whole seconds (a meta refresh's unit).
 	funcs["seconds"] = func(ms int64) int64 { return (ms + 999) / 1000 }
-	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html"} {
+	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html", "activation.html"} {
 		d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
@@ -118,6 +121,11 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /cohorts", d.signedIn(d.createCohort))
 	d.mux.HandleFunc("GET /cohorts/{id}", d.signedIn(d.cohortPage))
 	d.mux.HandleFunc("POST /cohorts/{id}", d.signedIn(d.changeCohort))
+	d.mux.HandleFunc("GET /activation", d.signedIn(d.activationPage))
+	d.mux.HandleFunc("GET /activation/export.csv", d.signedIn(d.exportCSV))
+	d.mux.HandleFunc("POST /activation/settings", d.signedIn(d.saveAdServerSettings))
+	d.mux.HandleFunc("POST /activation/{id}/cap", d.signedIn(d.saveFrequencyCap))
+	d.mux.HandleFunc("POST /activation/{id}/{connection}", d.signedIn(d.saveCohortActivation))
 	return d
 }
 
