@@ -1,7 +1,7 @@
 // Package versions is the version store: the one place that writes, reads and deletes the
 // encrypted bulk files of the clean room and holds their data keys. It keeps the versions of an
 // owner (an advertiser's data source, a publisher's audience, an identity bridge's mapping) and
-// the other sealed files an owner has (a cohort's member files; the edge's snapshots will follow),
+// the other sealed files an owner has (a cohort's member files; the edge's snapshots),
 // over the blob store for the files and the metadata store for the version records.
 //
 // Every file is encrypted under a data key of its own, wrapped by the master key under a label
