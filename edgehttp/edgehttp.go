@@ -87,15 +87,23 @@ type publisher struct {
 	empty []byte
 }
 
+// Header values shared by every answer (net/http only reads them), so that an answer sets its
+// headers without allocating.
+var (
+	varyOrigin  = []string{"Origin"}
+	contentJSON = []string{"application/json"}
+)
+
 // Server serves the edge routes of every publisher that has a manifest.
 type Server struct {
-	opt     Options
-	hasher  *pubsync.UserHasher
-	limiter *auth.Limiter
-	pubs    sync.Map // publisher ID -> *atomic.Pointer[publisher]
-	loadMu  sync.Mutex
-	bufs    sync.Pool
-	mux     *http.ServeMux
+	opt          Options
+	cacheControl []string
+	hasher       *pubsync.UserHasher
+	limiter      *auth.Limiter
+	pubs         sync.Map // publisher ID -> *atomic.Pointer[publisher]
+	loadMu       sync.Mutex
+	bufs         sync.Pool
+	mux          *http.ServeMux
 	// Stats.
 	Lookups, Events atomic.Int64
 }
@@ -124,7 +132,8 @@ func New(opt Options) (*Server, error) {
 	if opt.TagTimeout <= 0 {
 		opt.TagTimeout = DefaultTagTimeout
 	}
-	s := &Server{opt: opt, hasher: h, limiter: auth.NewLimiter(opt.EventBurst, opt.EventInterval)}
+	s := &Server{opt: opt, hasher: h, limiter: auth.NewLimiter(opt.EventBurst, opt.EventInterval),
+		cacheControl: []string{"private, max-age=" + strconv.Itoa(int(opt.MaxAge/time.Second))}}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /edge/v1/{publisher}/targeting", s.targeting)
@@ -276,7 +285,7 @@ func (s *Server) Close() error {
 // whether a cross-origin request is allowed. Credentials are never allowed.
 func cors(w http.ResponseWriter, r *http.Request, p *publisher) bool {
 	h := w.Header()
-	h.Add("Vary", "Origin")
+	h["Vary"] = varyOrigin
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return true
@@ -328,8 +337,7 @@ func (s *Server) targeting(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Lookups.Add(1)
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(int(s.opt.MaxAge/time.Second)))
+	h["Content-Type"], h["Cache-Control"] = contentJSON, s.cacheControl
 	uid := uidOf(r.URL.RawQuery)
 	if uid == "" || len(uid) > edge.MaxUserIDLength {
 		w.Write(p.empty)
