@@ -92,6 +92,7 @@ type publisher struct {
 var (
 	varyOrigin  = []string{"Origin"}
 	contentJSON = []string{"application/json"}
+	nosniff     = []string{"nosniff"}
 )
 
 // Server serves the edge routes of every publisher that has a manifest.
@@ -147,8 +148,11 @@ func New(opt Options) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP serves the edge routes.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the edge routes. Every answer is marked nosniff, as the API's are.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header()["X-Content-Type-Options"] = nosniff
+	s.mux.ServeHTTP(w, r)
+}
 
 func (s *Server) get(id string) *publisher {
 	if p, ok := s.pubs.Load(id); ok {
