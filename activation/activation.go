@@ -142,7 +142,11 @@ func (s *Service) publisherTarget(ctx context.Context, c *cleanroom.Caller, coho
 		return nil, nil, err
 	}
 	t := co.Target(connectionID)
-	if t == nil || t.PublisherID != c.OrgID() {
+	switch {
+	case t != nil && t.PublisherID == c.OrgID():
+	case co.OrgID == c.OrgID():
+		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Only the publisher of the connection switches a cohort on or enters its deal.")
+	default:
 		return nil, nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Cohort not found at this connection.")
 	}
 	return co, t, nil

@@ -167,7 +167,7 @@ func (w *world) waitActive(id string) *cleanroom.Cohort {
 		var err error
 		co, err = w.m.Store.FindCohort(context.Background(), id)
 		must(w.t, err)
-		if co.Status == cleanroom.CohortFailed || co.Status == cleanroom.CohortInactive {
+		if co.Status == cleanroom.CohortFailed {
 			w.t.Fatalf("cohort %s: %s", co.Status, co.StatusReason)
 		}
 		return co.Status == cleanroom.CohortActive

@@ -70,7 +70,7 @@ func TestActivationPages(t *testing.T) {
 	if status, _, _ := look.post("/activation/"+co.ID+"/cap", url.Values{"remove": {"1"}}); status != http.StatusForbidden {
 		t.Errorf("viewer removes the cap: %d", status)
 	}
-	if status, _, _ := crm.post(path, url.Values{"action": {"switches"}}); status != http.StatusNotFound {
+	if status, _, _ := crm.post(path, url.Values{"action": {"switches"}}); status != http.StatusForbidden {
 		t.Errorf("advertiser sets the publisher's switches: %d", status)
 	}
 	status, csv := ops.get("/activation/export.csv")
