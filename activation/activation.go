@@ -441,3 +441,18 @@ func WriteCSV(w io.Writer, rows []ExportRow) error {
 	cw.Flush()
 	return cw.Error()
 }
+
+// ProposalName is the GAM proposal name of the naming convention: "Publisher - Platform -
+// Advertiser - Agency" (the agency left out when there is none).
+func ProposalName(publisher, platform, advertiser, agency string) string {
+	parts := []string{publisher, platform, advertiser}
+	if agency != "" {
+		parts = append(parts, agency)
+	}
+	return strings.Join(parts, " - ")
+}
+
+// DealName is the deal name of the naming convention: "Platform - {Advertiser} - {Cohort ID}".
+func DealName(platform, advertiser, cohortID string) string {
+	return platform + " - " + advertiser + " - " + cohortID
+}

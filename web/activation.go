@@ -19,6 +19,8 @@ type activationRow struct {
 	Org    string // who built it (publisher view) or the publisher (advertiser view)
 	activation.TargetActivation
 	LineItems string // the deal's rows as the form shows them
+	// ProposalHint is the conventional proposal name, suggested in the deal form.
+	ProposalHint string
 }
 
 type activationData struct {
@@ -90,6 +92,9 @@ func (d *Dashboard) showActivation(w http.ResponseWriter, r *http.Request, p *pa
 				return
 			}
 			row := activationRow{Cohort: co, Org: names[org], TargetActivation: t}
+			if data.Publisher {
+				row.ProposalHint = activation.ProposalName(c.Org.Name, "GAM", names[org], "")
+			}
 			if t.Deal != nil {
 				var b strings.Builder
 				for _, li := range t.Deal.LineItems {
