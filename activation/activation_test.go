@@ -248,9 +248,8 @@ func TestCapWithholdsCode(t *testing.T) {
 	w.waitFor("the capped code to be published", func() bool {
 		m, err := act.Manifest(ctx, w.pub.ID)
 		must(t, err)
-		return len(m.Caps) == 1 && len(m.Served) == 1
+		return len(m.Caps) == 1 && len(m.Served) == 1 && w.m.Edge.Digest(w.pub.ID) == m.Digest
 	})
-	w.waitFor("the edge to load it", func() bool { return w.servedUsers(code) > 0 })
 	uid := w.member(code, nil)
 	other := w.member(code, map[string]bool{uid: true})
 	for i := range 3 {

@@ -126,7 +126,7 @@ func TestBrowserTag(t *testing.T) {
 	w.waitFor("the capped code to be served", func() bool {
 		m, err := act.Manifest(ctx, w.pub.ID)
 		must(t, err)
-		return len(m.Caps) == 1 && w.servedUsers(code) > 0
+		return len(m.Caps) == 1 && w.m.Edge.Digest(w.pub.ID) == m.Digest
 	})
 	uid := w.member(code, nil)
 	tagURL := w.m.URL() + "/edge/v1/" + w.pub.ID + "/tag.js"

@@ -169,6 +169,14 @@ func (s *Server) Engine(publisherID string) *edge.Engine {
 	return nil
 }
 
+// Digest returns the digest of the manifest a publisher is served from ("" when none is loaded).
+func (s *Server) Digest(publisherID string) string {
+	if p := s.get(publisherID); p != nil {
+		return p.digest
+	}
+	return ""
+}
+
 // Load reads every publisher's manifest and swaps in what changed. A publisher whose manifest
 // cannot be loaded keeps what it had; the errors are returned joined.
 func (s *Server) Load(ctx context.Context) error {
