@@ -259,7 +259,9 @@ func (s *Service) withheld(ctx context.Context, co *cleanroom.Cohort, t *cleanro
 	if r := st.Targets[t.ConnectionID]; r != "" {
 		return r, nil
 	}
-	if !st.Current {
+	if !st.Current || st.Publisher[t.ConnectionID] != pub.ID {
+		// (The second: a new audience version came between reading it here and the check; the
+		// member file must be on the version the snapshot is built from.)
 		return "What the cohort was built from changed (a new audience version, a grant, a permission or its data); it is served again once rebuilt.", nil
 	}
 	return "", nil

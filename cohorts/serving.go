@@ -14,6 +14,9 @@ import (
 type Standing struct {
 	Current bool
 	Targets map[string]string
+	// Publisher holds, per connection ID, the publisher's audience version the check read (""
+	// when it has none): a build that is current was made on it.
+	Publisher map[string]string
 }
 
 // Standing checks, as of now, everything co's build relied on (the same checks a build makes).
@@ -29,9 +32,13 @@ func (s *Service) Standing(ctx context.Context, co *cleanroom.Cohort) (*Standing
 	if err != nil {
 		return nil, err
 	}
-	st := &Standing{Current: in.Digest == co.Inputs, Targets: make(map[string]string, len(co.Targets))}
+	st := &Standing{Current: in.Digest == co.Inputs, Targets: make(map[string]string, len(co.Targets)),
+		Publisher: make(map[string]string, len(co.Targets))}
 	for i, t := range co.Targets {
 		st.Targets[t.ConnectionID] = in.Targets[i].Reason
+		if v := in.Targets[i].Pub; v != nil {
+			st.Publisher[t.ConnectionID] = v.ID
+		}
 	}
 	return st, nil
 }

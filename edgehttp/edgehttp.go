@@ -258,11 +258,15 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 func (s *Server) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var expired time.Time // counters of ended windows are dropped once a minute
 	for {
 		if err := s.Load(ctx); err != nil && ctx.Err() == nil {
 			s.opt.Logger.Warn("edge load failed", "err", err)
 		}
-		s.expire()
+		if time.Since(expired) >= time.Minute {
+			s.expire()
+			expired = time.Now()
+		}
 		select {
 		case <-ctx.Done():
 			return
