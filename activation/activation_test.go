@@ -77,6 +77,30 @@ func TestServingRules(t *testing.T) {
 		t.Errorf("advertiser's view when served: %+v", a.Targets[0])
 	}
 
+	// A new audience version (an events batch) makes the cohort rebuild; meanwhile it is carried
+	// over from the previous snapshot, so the code is never missing from the edge's answers.
+	before, err := w.m.Store.CurrentVersion(ctx, w.pub.ID)
+	must(t, err)
+	_, err = w.m.Pipeline.SubmitEvents(ctx, w.pub.ID, "", pubsync.Batch{Identify: []pubsync.IdentifyEvent{{UserID: "newcomer", Country: "FR"}}})
+	must(t, err)
+	polls := 0
+	w.waitFor("the rebuild on the new audience version to be served", func() bool {
+		polls++
+		if !has(w.codes(uid), code) {
+			t.Fatalf("the code went missing during the rebuild (poll %d)", polls)
+		}
+		v, err := w.m.Store.CurrentVersion(ctx, w.pub.ID)
+		must(t, err)
+		m, err := act.Manifest(ctx, w.pub.ID)
+		must(t, err)
+		cur, err := w.m.Store.FindCohort(ctx, co.ID)
+		must(t, err)
+		return v.ID != before.ID && cur.Status == cleanroom.CohortActive && cur.Inputs != co.Inputs && w.m.Edge.Digest(w.pub.ID) == m.Digest
+	})
+	t.Logf("new audience version: served throughout the rebuild (%d polls)", polls)
+	co, err = w.m.Store.FindCohort(ctx, co.ID)
+	must(t, err)
+
 	gone := func(what string, change func()) {
 		t.Helper()
 		start := time.Now()

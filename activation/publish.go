@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/edge"
@@ -160,6 +163,9 @@ type candidate struct {
 	co   *cleanroom.Cohort
 	t    cleanroom.CohortTarget
 	deal *cleanroom.Deal
+	// carry takes the members from the previous snapshot, by user hash: the cohort is being
+	// rebuilt on a new audience version and nothing it may use changed.
+	carry bool
 }
 
 // plan is what a publisher's next snapshot serves, decided by the serving rule, and its digest.
@@ -170,7 +176,7 @@ type plan struct {
 }
 
 // plan decides, as of now, what the publisher's edge serves.
-func (s *Service) plan(ctx context.Context, publisherID string) (*plan, error) {
+func (s *Service) plan(ctx context.Context, publisherID string, prev *Manifest) (*plan, error) {
 	st, err := s.settings(ctx, publisherID)
 	if err != nil {
 		return nil, err
@@ -209,7 +215,7 @@ func (s *Service) plan(ctx context.Context, publisherID string) (*plan, error) {
 						a = x
 					}
 				}
-				reason, err := s.withheld(ctx, co, &t, a, p.pub)
+				reason, carry, err := s.withheld(ctx, co, &t, a, p.pub, prev)
 				if err != nil {
 					return nil, err
 				}
@@ -217,9 +223,15 @@ func (s *Service) plan(ctx context.Context, publisherID string) (*plan, error) {
 					m.Withheld = append(m.Withheld, WithheldCode{Code: uint32(t.Code), CohortID: co.ID, ConnectionID: t.ConnectionID, Reason: reason})
 					continue
 				}
-				fmt.Fprintf(h, "serve %d %s %s %s\n", t.Code, co.ID, t.ConnectionID, t.BlobKey)
+				if carry {
+					// Not the previous snapshot's key: the carry publishes a new one, which carries
+					// the same members; the audience version (above) says when to carry again.
+					fmt.Fprintf(h, "carry %d %s %s\n", t.Code, co.ID, t.ConnectionID)
+				} else {
+					fmt.Fprintf(h, "serve %d %s %s %s\n", t.Code, co.ID, t.ConnectionID, t.BlobKey)
+				}
 				m.Served = append(m.Served, ServedCode{Code: uint32(t.Code), CohortID: co.ID, ConnectionID: t.ConnectionID})
-				c := candidate{co: co, t: t}
+				c := candidate{co: co, t: t, carry: carry}
 				if a != nil && a.Programmatic {
 					c.deal = a.Deal
 				}
@@ -239,32 +251,43 @@ func (s *Service) plan(ctx context.Context, publisherID string) (*plan, error) {
 }
 
 // withheld returns why a cohort's target is not served now ("" when it is): the serving rule.
-func (s *Service) withheld(ctx context.Context, co *cleanroom.Cohort, t *cleanroom.CohortTarget, a *cleanroom.CohortActivation, pub *cleanroom.Version) (string, error) {
+// carry says it is served with its members of the previous snapshot (prev), by user hash: the
+// cohort is being rebuilt, yet nothing it may use changed (its connection, permission and data
+// are all still allowed now; only versions are new), and the previous snapshot served it.
+// Erased users are not carried: the new snapshot holds only the current version's users.
+func (s *Service) withheld(ctx context.Context, co *cleanroom.Cohort, t *cleanroom.CohortTarget, a *cleanroom.CohortActivation,
+	pub *cleanroom.Version, prev *Manifest) (reason string, carry bool, err error) {
+	rebuilding := co.Status == cleanroom.CohortBuilding || co.Status == cleanroom.CohortTraining
 	switch {
 	case co.Status == cleanroom.CohortPaused:
-		return "The cohort is paused.", nil
-	case co.Status != cleanroom.CohortActive:
-		return fmt.Sprintf("The cohort is %s.", strings.ReplaceAll(string(co.Status), "_", " ")), nil
+		return "The cohort is paused.", false, nil
+	case co.Status != cleanroom.CohortActive && !rebuilding:
+		return fmt.Sprintf("The cohort is %s.", strings.ReplaceAll(string(co.Status), "_", " ")), false, nil
 	case !t.Active:
-		return "Not active at this publisher: " + t.Reason, nil
+		return "Not active at this publisher: " + t.Reason, false, nil
 	case a == nil || !a.On():
-		return "Both activation switches are off.", nil
+		return "Both activation switches are off.", false, nil
 	case pub == nil:
-		return "The publisher has not synced its audience.", nil
+		return "The publisher has not synced its audience.", false, nil
 	}
 	st, err := s.Cohorts.Standing(ctx, co)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if r := st.Targets[t.ConnectionID]; r != "" {
-		return r, nil
+		return r, false, nil
 	}
-	if !st.Current || st.Publisher[t.ConnectionID] != pub.ID {
-		// (The second: a new audience version came between reading it here and the check; the
-		// member file must be on the version the snapshot is built from.)
-		return "What the cohort was built from changed (a new audience version, a grant, a permission or its data); it is served again once rebuilt.", nil
+	// Current: built on what is there now, pub included (a new audience version may come
+	// between reading it here and the check; the member file must be on the snapshot's version).
+	if !rebuilding && st.Current && st.Publisher[t.ConnectionID] == pub.ID {
+		return "", false, nil
 	}
-	return "", nil
+	if st.SourcesUsable && prev != nil && prev.SnapshotKey != "" {
+		if sc := prev.served(co.ID, t.ConnectionID); sc != nil && int64(sc.Code) == t.Code {
+			return "", true, nil
+		}
+	}
+	return "What the cohort was built from changed (a grant, a permission, its data or its definition); it is served again once rebuilt.", false, nil
 }
 
 // capOf adds a served cohort's cap (and the line items it counts through) to the manifest.
@@ -313,7 +336,7 @@ func (s *Service) Publish(ctx context.Context, publisherID string) (*Manifest, e
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.plan(ctx, publisherID)
+	p, err := s.plan(ctx, publisherID, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -335,9 +358,21 @@ func (s *Service) Publish(ctx context.Context, publisherID string) (*Manifest, e
 			return nil, err
 		}
 		in := edge.InputFromVersion(pv, nil)
+		var old *edge.Snapshot
 		for _, c := range p.candidates {
-			b, err := s.Cohorts.Members(ctx, &c.t)
-			if err != nil {
+			var b *roaring.Bitmap
+			if c.carry {
+				if old == nil {
+					f, err := s.Versions.OpenFile(ctx, versions.Snapshot, versions.File{Key: prev.SnapshotKey, WrappedKey: prev.WrappedKey}, edge.KindSnapshot)
+					if err != nil {
+						return nil, err
+					}
+					if old, err = edge.FromFile(f); err != nil {
+						return nil, err
+					}
+				}
+				b = carried(old, uint32(c.t.Code), pv.UserKeys, pv.UserOrds)
+			} else if b, err = s.Cohorts.Members(ctx, &c.t); err != nil {
 				return nil, err
 			}
 			in.Cohorts = append(in.Cohorts, edge.ServedCohort{Code: uint32(c.t.Code), Members: b})
@@ -378,6 +413,18 @@ func (s *Service) Publish(ctx context.Context, publisherID string) (*Manifest, e
 		s.Published(publisherID)
 	}
 	return m, nil
+}
+
+// carried returns the ordinals, in the version whose user index is keys and ords (sorted by
+// key), of the users old serves code to; users the version no longer has (erased) are left out.
+func carried(old *edge.Snapshot, code uint32, keys []uint64, ords []uint32) *roaring.Bitmap {
+	b := roaring.New()
+	old.ForEachUser(code, func(h uint64) {
+		if j, ok := slices.BinarySearch(keys, h); ok {
+			b.Add(ords[j])
+		}
+	})
+	return b
 }
 
 // Nudge asks the publisher loop (RunPublisher) for an early check. It never blocks; a nil
@@ -435,7 +482,7 @@ func (s *Service) check(ctx context.Context, publisherID string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	p, err := s.plan(ctx, publisherID)
+	p, err := s.plan(ctx, publisherID, prev)
 	if err != nil {
 		return false, err
 	}

@@ -17,6 +17,9 @@ type Standing struct {
 	// Publisher holds, per connection ID, the publisher's audience version the check read (""
 	// when it has none): a build that is current was made on it.
 	Publisher map[string]string
+	// SourcesUsable says every data source the query names may be used now (none unlinked, none
+	// without a grant in force for the cohort's kind).
+	SourcesUsable bool
 }
 
 // Standing checks, as of now, everything co's build relied on (the same checks a build makes).
@@ -34,6 +37,12 @@ func (s *Service) Standing(ctx context.Context, co *cleanroom.Cohort) (*Standing
 	}
 	st := &Standing{Current: in.Digest == co.Inputs, Targets: make(map[string]string, len(co.Targets)),
 		Publisher: make(map[string]string, len(co.Targets))}
+	st.SourcesUsable = true
+	for _, src := range in.Sources {
+		if src.DS == nil {
+			st.SourcesUsable = false
+		}
+	}
 	for i, t := range co.Targets {
 		st.Targets[t.ConnectionID] = in.Targets[i].Reason
 		if v := in.Targets[i].Pub; v != nil {
