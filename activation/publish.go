@@ -40,6 +40,8 @@ type Manifest struct {
 	// Digest identifies the inputs (see plan): an unchanged digest needs no new snapshot.
 	Digest      string    `json:"digest"`
 	PublishedAt time.Time `json:"published_at"`
+	// PubVersion is the audience version the snapshot was built from.
+	PubVersion string `json:"pub_version,omitempty"`
 	// SnapshotKey and WrappedKey locate the snapshot (empty when nothing is served).
 	SnapshotKey string `json:"snapshot_key,omitempty"`
 	WrappedKey  []byte `json:"wrapped_key,omitempty"`
@@ -194,6 +196,22 @@ func (s *Service) plan(ctx context.Context, publisherID string, prev *Manifest) 
 	if p.pub != nil {
 		fmt.Fprintf(h, "version %s\n", p.pub.ID)
 	}
+	// A cohort may be carried over from the previous snapshot only while the audience version
+	// that snapshot was built from still exists: an erasure deletes every older version, so after
+	// one nothing is carried (a user erased and then identified again must not get back the codes
+	// of before), and neither after several versions (pruned) in between.
+	carryFrom := prev
+	if prev == nil || prev.PubVersion == "" || p.pub == nil {
+		carryFrom = nil
+	} else if prev.PubVersion != p.pub.ID {
+		vs, err := s.Store.ListVersions(ctx, publisherID)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(vs, func(v *cleanroom.Version) bool { return v.ID == prev.PubVersion }) {
+			carryFrom = nil
+		}
+	}
 	acts, err := s.Store.ListCohortActivations(ctx, "", publisherID)
 	if err != nil {
 		return nil, err
@@ -215,7 +233,7 @@ func (s *Service) plan(ctx context.Context, publisherID string, prev *Manifest) 
 						a = x
 					}
 				}
-				reason, carry, err := s.withheld(ctx, co, &t, a, p.pub, prev)
+				reason, carry, err := s.withheld(ctx, co, &t, a, p.pub, carryFrom)
 				if err != nil {
 					return nil, err
 				}
@@ -346,6 +364,9 @@ func (s *Service) Publish(ctx context.Context, publisherID string) (*Manifest, e
 	}
 	now := s.now()
 	m.PublishedAt = now
+	if p.pub != nil {
+		m.PubVersion = p.pub.ID
+	}
 	for i := range m.Served {
 		m.Served[i].Since = now
 		if sc := prev.served(m.Served[i].CohortID, m.Served[i].ConnectionID); sc != nil && sc.Code == m.Served[i].Code {

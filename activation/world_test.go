@@ -62,7 +62,11 @@ func must(t testing.TB, err error) {
 	}
 }
 
-func newWorld(t *testing.T, users int) *world {
+func newWorld(t *testing.T, users int) *world { return newWorldWith(t, users, nil) }
+
+// newWorldWith is newWorld with the configuration changed by configure (after the defaults: the
+// edge checks every 50 ms, cohorts every 100 ms).
+func newWorldWith(t *testing.T, users int, configure func(*app.Config)) *world {
 	t.Helper()
 	ctx := context.Background()
 	log := &syncBuffer{}
@@ -71,6 +75,9 @@ func newWorld(t *testing.T, users int) *world {
 		c.EdgeRefresh = 50 * time.Millisecond
 		c.CohortRefresh = 100 * time.Millisecond
 		c.LogLevel = "debug"
+		if configure != nil {
+			configure(c)
+		}
 	}})
 	must(t, m.Serve())
 	w := &world{t: t, m: m, log: log, users: users}
