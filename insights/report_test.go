@@ -1,0 +1,117 @@
+package insights_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cleanroom-oss/cleanroom/insights"
+	"github.com/cleanroom-oss/cleanroom/privacy"
+)
+
+func exactly(k int64) insights.ParamsReleaser {
+	return insights.ParamsReleaser{Params: privacy.Params{K: k, Mechanism: privacy.NoNoise}}
+}
+
+func near(p *float64, want float64) bool { return p != nil && math.Abs(*p-want) < 1e-9 }
+
+// TestReleaseDerived checks the report's derived values against the released counts, and that a
+// value derived from a suppressed count is suppressed with it.
+func TestReleaseDerived(t *testing.T) {
+	c := &insights.Counts{Size: 1000, Base: 100000,
+		Segments: []insights.SegmentCount{
+			{ID: "low", Overlap: 100, Size: 20000},  // index 100 × 0.1 / 0.2 = 50
+			{ID: "high", Overlap: 300, Size: 10000}, // index 100 × 0.3 / 0.1 = 300
+			{ID: "tiny", Overlap: 99, Size: 5000},   // overlap below k: suppressed, with its shares and index
+			{ID: "rare", Overlap: 150, Size: 99},    // segment below k (impossible, but its index must go too)
+		},
+		Types:     []insights.TypeCount{{Type: "email_sha256", AdvertiserRows: 5000, Matched: 1000}, {Type: "maid", AdvertiserRows: 500, Matched: 99}},
+		Countries: []insights.Distribution{{"DE", 600, 50000}, {"FR", 350, 40000}, {"US", 50, 10000}},
+	}
+	r := insights.Release(c, exactly(100))
+	if *r.Size != 1000 || *r.Base != 100000 {
+		t.Fatalf("size %v base %v", r.Size, r.Base)
+	}
+	byID := map[string]insights.Affinity{}
+	for _, a := range r.Affinities {
+		byID[a.CohortID] = a
+	}
+	if a := byID["high"]; !near(a.Index, 300) || !near(a.AudienceShare, 0.3) || !near(a.BaseShare, 0.1) || !a.Top {
+		t.Errorf("high: %+v", a)
+	}
+	if a := byID["low"]; !near(a.Index, 50) || a.Top {
+		t.Errorf("low: %+v", a)
+	}
+	if a := byID["tiny"]; a.Overlap != nil || a.AudienceShare != nil || a.Index != nil || a.CohortSize == nil || !near(a.BaseShare, 0.05) {
+		t.Errorf("tiny: a suppressed overlap must take its share and index with it: %+v", a)
+	}
+	if a := byID["rare"]; a.CohortSize != nil || a.BaseShare != nil || a.Index != nil {
+		t.Errorf("rare: a suppressed cohort size must take its share and index with it: %+v", a)
+	}
+	var order []string
+	for _, a := range r.Affinities {
+		order = append(order, a.CohortID)
+	}
+	if diff := cmp.Diff([]string{"high", "low", "rare", "tiny"}, order); diff != "" {
+		t.Errorf("order by index, suppressed last (-want +got):\n%s", diff)
+	}
+	if m := r.MatchRates[0]; m.AdvertiserRows != 5000 || !near(m.MatchRate, 0.2) {
+		t.Errorf("email match rate: %+v", m)
+	}
+	if m := r.MatchRates[1]; m.MatchedRows != nil || m.MatchRate != nil {
+		t.Errorf("maid: matched rows below k must be suppressed with the rate: %+v", m)
+	}
+	// Countries: US is below k in the cohort; with the total shown, the smallest shown cell (FR)
+	// is suppressed too, so the total minus the others does not give US.
+	us, fr, de := r.Countries[2], r.Countries[1], r.Countries[0]
+	if us.Cohort != nil || us.CohortShare != nil || us.Index != nil || fr.Cohort != nil || fr.Index != nil {
+		t.Errorf("complementary suppression: US %+v FR %+v", us, fr)
+	}
+	if !near(de.CohortShare, 0.6) || !near(de.BaseShare, 0.5) || !near(de.Index, 120) {
+		t.Errorf("DE: %+v", de)
+	}
+}
+
+func TestReleaseTop(t *testing.T) {
+	c := &insights.Counts{Size: 10000, Base: 1000000}
+	for i := range 15 {
+		// Index 100 × (overlap/10000) / (10000/1000000) = overlap / 1: 100 + 10 i.
+		c.Segments = append(c.Segments, insights.SegmentCount{ID: string(rune('a' + i)), Overlap: int64(100 + 10*i), Size: 10000})
+	}
+	r := insights.Release(c, exactly(100))
+	var top []string
+	for _, a := range r.Affinities {
+		if a.Top {
+			top = append(top, a.CohortID)
+		}
+	}
+	// Indexes 240 down to 150 are the ten highest; all are at least TopIndex.
+	if diff := cmp.Diff([]string{"o", "n", "m", "l", "k", "j", "i", "h", "g", "f"}, top); diff != "" {
+		t.Errorf("top affinities (-want +got):\n%s", diff)
+	}
+}
+
+// TestReleaseDeterministic checks that the same question on the same data gets the same noisy
+// report, and another seed another one.
+func TestReleaseDeterministic(t *testing.T) {
+	c := &insights.Counts{Size: 5000, Base: 100000, Segments: []insights.SegmentCount{{ID: "a", Overlap: 700, Size: 9000}},
+		Countries: []insights.Distribution{{"DE", 3000, 60000}, {"FR", 2000, 40000}}}
+	rel := func(seed byte) *insights.Report {
+		return insights.Release(c, insights.ParamsReleaser{Params: privacy.DefaultParams(), Seed: [32]byte{seed}})
+	}
+	a, b := rel(1), rel(1)
+	if diff := cmp.Diff(a, b); diff != "" {
+		t.Fatalf("same seed, different reports:\n%s", diff)
+	}
+	differs := false
+	for s := byte(2); s < 10 && !differs; s++ {
+		differs = !cmp.Equal(a, rel(s))
+	}
+	if !differs {
+		t.Fatal("the noise does not depend on the seed")
+	}
+	if *a.Size == 5000 && *a.Affinities[0].Overlap == 700 && *a.Countries[0].Cohort == 3000 {
+		t.Fatal("default params released exact counts")
+	}
+}
