@@ -2,6 +2,7 @@ package insights_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -113,5 +114,28 @@ func TestReleaseDeterministic(t *testing.T) {
 	}
 	if *a.Size == 5000 && *a.Affinities[0].Overlap == 700 && *a.Countries[0].Cohort == 3000 {
 		t.Fatal("default params released exact counts")
+	}
+}
+
+func TestWriteCSV(t *testing.T) {
+	c := &insights.Counts{Size: 1000, Base: 100000,
+		Segments:   []insights.SegmentCount{{ID: "a", Name: "Cooks, amateur", Overlap: 300, Size: 10000}, {ID: "b", Overlap: 5, Size: 10000}},
+		Types:      []insights.TypeCount{{Type: "maid", AdvertiserRows: 500, Matched: 250}},
+		Countries:  []insights.Distribution{{"DE", 1000, 100000}},
+		Attributes: []insights.AttributeCount{{Name: "views", Kind: "number", Values: []insights.Distribution{{"0", 1000, 100000}}}},
+	}
+	var b strings.Builder
+	if err := insights.Release(c, exactly(100)).WriteCSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "section,id,name,cohort_users,base_users,cohort_share,base_share,index,top\n" +
+		"size,,,1000,100000,,,,\n" +
+		"match_rate,maid,,250,500,0.5000,,,\n" +
+		"affinity,a,\"Cooks, amateur\",300,10000,0.3000,0.1000,300.0000,true\n" +
+		"affinity,b,,,10000,,0.1000,,false\n" +
+		"country,DE,,1000,100000,1.0000,1.0000,100.0000,\n" +
+		"attribute:views,0,,1000,100000,1.0000,1.0000,100.0000,\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("CSV (-want +got):\n%s", diff)
 	}
 }
