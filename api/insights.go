@@ -52,6 +52,7 @@ func (s *Server) cohortInsightsCSV(w http.ResponseWriter, r *http.Request, c *ca
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="cohort-`+in.CohortID+`-insights.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
+	c.status = 0 // written here
 	return in.WriteCSV(w)
 }
 

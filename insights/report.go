@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/cleanroom-oss/cleanroom/privacy"
+	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
 // Top affinities: the publisher cohorts with the highest indexes, at most TopAffinities of them,
@@ -111,9 +112,25 @@ type Attribute struct {
 
 // Release turns exact counts into the report the advertiser sees, through rel. Counts that are
 // the advertiser's own (its rows per identifier type) are shown as they are.
+//
+// The size and the base are the totals of the country breakdown (whose cells, unknown country
+// included, partition the cohort and the base), released with it as a table: so a country hidden
+// below the threshold cannot be read off as the size minus the countries shown (complementary
+// suppression, see privacy.ReleaseTable).
 func Release(c *Counts, rel Releaser) *Report {
-	size, base := rel.Count("size", c.Size), rel.Count("base", c.Base)
-	r := &Report{Size: count(size), Base: count(base), MatchRates: []MatchRate{}, Affinities: []Affinity{}, Countries: []Share{}}
+	var size, base privacy.Released
+	countries := c.Countries
+	if c.Size != sum(countries, true) || c.Base != sum(countries, false) {
+		countries = nil // not a partition: released on their own below
+	}
+	r := &Report{MatchRates: []MatchRate{}, Affinities: []Affinity{}, Countries: []Share{}}
+	if countries != nil {
+		r.Countries, size, base = shares("country", countries, rel)
+	} else {
+		size, base = rel.Count("size", c.Size), rel.Count("base", c.Base)
+		r.Countries, _, _ = shares("country", c.Countries, rel)
+	}
+	r.Size, r.Base = count(size), count(base)
 	for _, t := range c.Types {
 		m := rel.Count("matched/"+t.Type, t.Matched)
 		r.MatchRates = append(r.MatchRates, MatchRate{Type: t.Type, AdvertiserRows: t.AdvertiserRows,
@@ -128,11 +145,29 @@ func Release(c *Counts, rel Releaser) *Report {
 			BaseShare: ratio(privacy.Ratio(sz, base)), Index: ratio(indexes[i])})
 	}
 	SortAffinities(r.Affinities)
-	r.Countries = shares("country", c.Countries, rel)
 	for _, a := range c.Attributes {
-		r.Attributes = append(r.Attributes, Attribute{Name: a.Name, Kind: a.Kind, Values: shares("attribute/"+a.Name, a.Values, rel)})
+		at := Attribute{Name: a.Name, Kind: a.Kind}
+		if a.Kind == vault.AttributeList {
+			at.Values = categories("attribute/"+a.Name, a.Values, size, base, rel)
+		} else {
+			at.Values, _, _ = shares("attribute/"+a.Name, a.Values, rel)
+		}
+		r.Attributes = append(r.Attributes, at)
 	}
 	return r
+}
+
+// sum adds up a breakdown's cohort (or base) cells.
+func sum(ds []Distribution, cohort bool) int64 {
+	var n int64
+	for _, d := range ds {
+		if cohort {
+			n += d.Cohort
+		} else {
+			n += d.Base
+		}
+	}
+	return n
 }
 
 // SortAffinities sorts by index, highest first, suppressed indexes last (each group by cohort ID),
@@ -157,10 +192,11 @@ func SortAffinities(as []Affinity) {
 	}
 }
 
-// shares releases a breakdown: the cohort's cells and the base's cells each as a table (cells
-// partition the cohort and the base, so a hidden cell cannot be read off a total), shares over
-// the tables' released totals, and the index of each value.
-func shares(label string, ds []Distribution, rel Releaser) []Share {
+// shares releases a breakdown whose values partition users (countries, a number's buckets): the
+// cohort's cells and the base's cells each as a table (so a hidden cell cannot be read off the
+// total), shares over the tables' released totals, and the index of each value. It returns the
+// totals.
+func shares(label string, ds []Distribution, rel Releaser) ([]Share, privacy.Released, privacy.Released) {
 	cc, bc := make([]int64, len(ds)), make([]int64, len(ds))
 	for i, d := range ds {
 		cc[i], bc[i] = d.Cohort, d.Base
@@ -172,6 +208,19 @@ func shares(label string, ds []Distribution, rel Releaser) []Share {
 		out[i] = Share{Value: d.Value, Cohort: count(cr[i]), Base: count(br[i]),
 			CohortShare: ratio(privacy.Ratio(cr[i], ct)), BaseShare: ratio(privacy.Ratio(br[i], bt)),
 			Index: ratio(privacy.Index(cr[i], ct, br[i], bt))}
+	}
+	return out, ct, bt
+}
+
+// categories releases a breakdown whose values do not partition users (a list attribute: a user
+// may hold several categories or none): each cell on its own (a sum of the cells would count a
+// user several times, more than the noise hides), shares over the cohort's size and the base.
+func categories(label string, ds []Distribution, size, base privacy.Released, rel Releaser) []Share {
+	out := make([]Share, len(ds))
+	for i, d := range ds {
+		c, b := rel.Count(label+"/cohort/"+d.Value, d.Cohort), rel.Count(label+"/base/"+d.Value, d.Base)
+		out[i] = Share{Value: d.Value, Cohort: count(c), Base: count(b), CohortShare: ratio(privacy.Ratio(c, size)),
+			BaseShare: ratio(privacy.Ratio(b, base)), Index: ratio(privacy.Index(c, size, b, base))}
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom/insights"
 	"github.com/cleanroom-oss/cleanroom/privacy"
+	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
 func exactly(k int64) insights.ParamsReleaser {
@@ -137,5 +138,23 @@ func TestWriteCSV(t *testing.T) {
 		"attribute:views,0,,1000,100000,1.0000,1.0000,100.0000,\n"
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("CSV (-want +got):\n%s", diff)
+	}
+}
+
+// TestReleaseCategories checks a list attribute: each category released on its own, shares over
+// the cohort's size and the base, suppressed with a suppressed category.
+func TestReleaseCategories(t *testing.T) {
+	c := &insights.Counts{Size: 1000, Base: 100000, Countries: []insights.Distribution{{"DE", 1000, 100000}},
+		Attributes: []insights.AttributeCount{{Name: "iab", Kind: vault.AttributeList,
+			Values: []insights.Distribution{{"IAB1", 800, 40000}, {"IAB2", 600, 90000}, {"IAB3", 20, 30000}}}}}
+	r := insights.Release(c, exactly(100))
+	v := r.Attributes[0].Values
+	if !near(v[0].CohortShare, 0.8) || !near(v[0].BaseShare, 0.4) || !near(v[0].Index, 200) {
+		t.Errorf("IAB1: %+v", v[0])
+	}
+	// Shares of overlapping categories add up to more than 1: they are not a partition, and
+	// none is suppressed to protect another.
+	if !near(v[1].CohortShare, 0.6) || v[2].Cohort != nil || v[2].CohortShare != nil || v[2].Index != nil || !near(v[2].BaseShare, 0.3) {
+		t.Errorf("IAB2, IAB3: %+v %+v", v[1], v[2])
 	}
 }
