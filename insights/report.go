@@ -45,6 +45,15 @@ func ratio(v privacy.Value) Ratio {
 	return &x
 }
 
+// share is a ratio of a part to its whole, at most 1: noise may make a released part larger than
+// its released whole, and clamping is post-processing.
+func share(v privacy.Value) Ratio {
+	if !v.Suppressed {
+		v.Value = min(v.Value, 1)
+	}
+	return ratio(v)
+}
+
 // exact is a count of the asking party's own data, shown as it is (an input to Ratio).
 func exact(n int64) privacy.Released { return privacy.Released{Value: n} }
 
@@ -141,7 +150,7 @@ func Release(c *Counts, rel Releaser) *Report {
 		ov, sz := rel.Count("overlap/"+s.ID, s.Overlap), rel.Count("segment/"+s.ID, s.Size)
 		indexes[i] = privacy.Index(ov, size, sz, base)
 		r.Affinities = append(r.Affinities, Affinity{CohortID: s.ID, Name: s.Name, IABID: s.IABID, Standard: s.Standard,
-			Overlap: count(ov), CohortSize: count(sz), AudienceShare: ratio(privacy.Ratio(ov, size)),
+			Overlap: count(ov), CohortSize: count(sz), AudienceShare: share(privacy.Ratio(ov, size)),
 			BaseShare: ratio(privacy.Ratio(sz, base)), Index: ratio(indexes[i])})
 	}
 	SortAffinities(r.Affinities)
@@ -206,7 +215,7 @@ func shares(label string, ds []Distribution, rel Releaser) ([]Share, privacy.Rel
 	out := make([]Share, len(ds))
 	for i, d := range ds {
 		out[i] = Share{Value: d.Value, Cohort: count(cr[i]), Base: count(br[i]),
-			CohortShare: ratio(privacy.Ratio(cr[i], ct)), BaseShare: ratio(privacy.Ratio(br[i], bt)),
+			CohortShare: share(privacy.Ratio(cr[i], ct)), BaseShare: share(privacy.Ratio(br[i], bt)),
 			Index: ratio(privacy.Index(cr[i], ct, br[i], bt))}
 	}
 	return out, ct, bt
@@ -219,8 +228,8 @@ func categories(label string, ds []Distribution, size, base privacy.Released, re
 	out := make([]Share, len(ds))
 	for i, d := range ds {
 		c, b := rel.Count(label+"/cohort/"+d.Value, d.Cohort), rel.Count(label+"/base/"+d.Value, d.Base)
-		out[i] = Share{Value: d.Value, Cohort: count(c), Base: count(b), CohortShare: ratio(privacy.Ratio(c, size)),
-			BaseShare: ratio(privacy.Ratio(b, base)), Index: ratio(privacy.Index(c, size, b, base))}
+		out[i] = Share{Value: d.Value, Cohort: count(c), Base: count(b), CohortShare: share(privacy.Ratio(c, size)),
+			BaseShare: share(privacy.Ratio(b, base)), Index: ratio(privacy.Index(c, size, b, base))}
 	}
 	return out
 }

@@ -96,10 +96,13 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	for k, v := range cohortFuncs {
 		funcs[k] = v
 	}
+	for k, v := range insightFuncs {
+		funcs[k] = v
+	}
 	funcs["deref"] = func(x *float64) float64 { return *x }
 	// seconds rounds a period in milliseconds up to whole seconds (a meta refresh's unit).
 	funcs["seconds"] = func(ms int64) int64 { return (ms + 999) / 1000 }
-	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html"} {
+	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html", "insights.html", "served.html"} {
 		d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
@@ -118,6 +121,8 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /cohorts", d.signedIn(d.createCohort))
 	d.mux.HandleFunc("GET /cohorts/{id}", d.signedIn(d.cohortPage))
 	d.mux.HandleFunc("POST /cohorts/{id}", d.signedIn(d.changeCohort))
+	d.mux.HandleFunc("GET /cohorts/{id}/insights", d.signedIn(d.insightsPage))
+	d.mux.HandleFunc("GET /served", d.signedIn(d.servedPage))
 	return d
 }
 
