@@ -9,6 +9,8 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/cleanroom-oss/cleanroom/insights"
+	"github.com/cleanroom-oss/cleanroom/privacy"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
@@ -60,4 +62,20 @@ func benchData(users, size, nseg int) (*vault.PublisherVersion, *roaring.Bitmap)
 		v.Members = append(v.Members, sample(r, users, p))
 	}
 	return v, sample(r, users, float64(size)/float64(users))
+}
+
+// BenchmarkRelease measures releasing the counts of 500 publisher cohorts and 5 countries with the
+// default privacy parameters (about 1,000 noisy counts).
+func BenchmarkRelease(b *testing.B) {
+	c := &insights.Counts{Size: 10_000_000, Base: 50_000_000}
+	for k := range 500 {
+		c.Segments = append(c.Segments, insights.SegmentCount{ID: "c" + strconv.Itoa(k), Overlap: int64(1000 * (k + 1)), Size: int64(5000 * (k + 1))})
+	}
+	for _, cc := range []string{"DE", "FR", "GB", "US", ""} {
+		c.Countries = append(c.Countries, insights.Distribution{Value: cc, Cohort: 2_000_000, Base: 10_000_000})
+	}
+	rel := insights.ParamsReleaser{Params: privacy.DefaultParams(), Seed: [32]byte{1}}
+	for b.Loop() {
+		insights.Release(c, rel)
+	}
 }
