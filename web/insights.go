@@ -192,19 +192,19 @@ func shareChart(ss []insights.Share, name func(string) string) template.HTML {
 
 // insightFuncs format released numbers: a suppressed one reads "below <threshold>", never 0.
 var insightFuncs = template.FuncMap{
-	"count": func(c insights.Count, threshold int64) string {
+	"released": func(c insights.Count, threshold int64) string {
 		if c == nil {
 			return fmt.Sprintf("below %d", threshold)
 		}
 		return fmt.Sprint(*c)
 	},
-	"percent": func(r insights.Ratio) string {
+	"releasedPct": func(r insights.Ratio) string {
 		if r == nil {
 			return "—"
 		}
 		return fmt.Sprintf("%.1f%%", 100**r)
 	},
-	"index100": func(r insights.Ratio) string {
+	"releasedIndex": func(r insights.Ratio) string {
 		if r == nil {
 			return "—"
 		}

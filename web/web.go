@@ -97,6 +97,9 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 		funcs[k] = v
 	}
 	for k, v := range insightFuncs {
+		if _, dup := funcs[k]; dup {
+			panic("web: template func " + k + " defined twice")
+		}
 		funcs[k] = v
 	}
 	funcs["deref"] = func(x *float64) float64 { return *x }
