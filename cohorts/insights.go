@@ -12,7 +12,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/insights"
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/privacy"
-	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
 // seedPurpose names the key the noise of insights is seeded under (a purpose key of the master
@@ -82,22 +81,17 @@ func (s *Service) Insights(ctx context.Context, c *cleanroom.Caller, cohortID, c
 		return nil, err
 	}
 	ti := &in.Targets[slices.IndexFunc(co.Targets, func(x cleanroom.CohortTarget) bool { return x.ConnectionID == connectionID })]
-	if ti.Pub == nil {
+	if ti.Reason != "" { // the connection or the publisher's audience cannot be used now
 		return nil, cleanroom.Errorf(cleanroom.ECONFLICT, "No insights now: %s", ti.Reason)
 	}
-	var stats []match.TagStats
-	var pub *vault.PublisherVersion
-	if ti.Reason == "" {
-		ev, err := s.evaluate(ctx, ws, &sp, in, ti)
-		if err != nil {
-			return nil, err
-		}
-		pub = ev.Pub
-		for _, id := range sortedKeys(ev.Results) {
-			stats = append(stats, ev.Results[id].Tags...)
-		}
-	} else if pub, err = s.publisherVersion(ctx, ti.Pub); err != nil {
+	ev, err := s.evaluate(ctx, ws, &sp, in, ti)
+	if err != nil {
 		return nil, err
+	}
+	pub := ev.Pub
+	var stats []match.TagStats
+	for _, id := range sortedKeys(ev.Results) {
+		stats = append(stats, ev.Results[id].Tags...)
 	}
 	var visible []int
 	for i, pc := range pub.Cohorts {
