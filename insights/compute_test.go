@@ -28,7 +28,7 @@ func synthVersion(t testing.TB, u *synth.Universe) *vault.PublisherVersion {
 	if err := u.WriteTaxonomy(&taxText); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := u.WriteProfiles(&profiles, synth.WriteOptions{}); err != nil {
+	if _, err := u.WriteProfiles(&profiles, synth.WriteOptions{Engagement: true}); err != nil {
 		t.Fatal(err)
 	}
 	tax, errs, err := pubsync.ParseTaxonomy(&taxText)
@@ -43,8 +43,8 @@ func synthVersion(t testing.TB, u *synth.Universe) *vault.PublisherVersion {
 }
 
 // TestComputeBruteForce checks every count against a brute-force count over the synth
-// universe's ground truth (each user's cohorts and country), for an advertiser's matched users
-// as the cohort, with some users erased.
+// universe's ground truth (each user's cohorts, country and engagement), for an advertiser's
+// matched users as the cohort, with some users erased.
 func TestComputeBruteForce(t *testing.T) {
 	u, err := synth.NewUniverse(synth.UniverseConfig{Seed: 11, Users: 20000, Cohorts: 60})
 	if err != nil {
@@ -80,7 +80,7 @@ func TestComputeBruteForce(t *testing.T) {
 		{Tag: identity.TagMAID, AdvertiserRows: 50, MatchedAdvertiserRows: 0},
 		{Tag: identity.TagIPAddress, AdvertiserRows: 0},
 	}
-	got, err := insights.Compute(insights.Input{Members: members, Pub: v, Cohorts: visible, Types: stats, Workers: 3})
+	got, err := insights.Compute(insights.Input{Members: members, Pub: v, Cohorts: visible, Types: stats, Attributes: true, Workers: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,12 +93,41 @@ func TestComputeBruteForce(t *testing.T) {
 		want.Segments[k] = insights.SegmentCount{ID: c.ID, Name: c.Name, IABID: c.IABID, Standard: c.Standard}
 	}
 	byCountry := map[string]*insights.Distribution{}
+	views := make([]insights.Distribution, len(pubsync.NumberBuckets))
+	for k, nb := range pubsync.NumberBuckets {
+		views[k].Value = nb.Label
+	}
+	byCategory := map[string]*insights.Distribution{}
 	for i := range u.Users() {
+		e := u.Engagement(i)
+		for _, c := range e.Categories {
+			if byCategory[c] == nil {
+				byCategory[c] = &insights.Distribution{Value: c}
+			}
+		}
 		if erased[i] {
 			continue
 		}
 		usr := u.User(i)
 		in := members.Contains(uint32(i))
+		add := func(d *insights.Distribution) {
+			d.Base++
+			if in {
+				d.Cohort++
+			}
+		}
+		if e.PageViews >= 0 {
+			k := 0
+			for j, nb := range pubsync.NumberBuckets {
+				if uint64(e.PageViews) >= nb.From {
+					k = j
+				}
+			}
+			add(&views[k])
+		}
+		for _, c := range e.Categories {
+			add(byCategory[c])
+		}
 		want.Base++
 		d := byCountry[usr.Country]
 		if d == nil {
@@ -124,9 +153,18 @@ func TestComputeBruteForce(t *testing.T) {
 	for _, cc := range sortedKeys(byCountry) {
 		want.Countries = append(want.Countries, *byCountry[cc])
 	}
+	var cats []insights.Distribution
+	for _, c := range sortedKeys(byCategory) {
+		cats = append(cats, *byCategory[c])
+	}
+	want.Attributes = []insights.AttributeCount{{Name: "page_views_30d", Kind: vault.AttributeNumber, Values: views},
+		{Name: "iab_categories", Kind: vault.AttributeList, Values: cats}}
 	want.Types = []insights.TypeCount{
 		{Type: string(identity.TagEmailSHA256), AdvertiserRows: 110, Matched: 45},
 		{Type: string(identity.TagMAID), AdvertiserRows: 50, Matched: 0},
+	}
+	if len(cats) < 10 || views[2].Base == 0 {
+		t.Fatalf("the universe has too little engagement to test: %v %v", cats, views)
 	}
 	if want.Size < 1000 || want.Size == int64(members.GetCardinality()) {
 		t.Fatalf("the test's cohort is too small or has no erased users: %d of %d", want.Size, members.GetCardinality())
