@@ -44,7 +44,7 @@ func (s *Service) Insights(ctx context.Context, c *cleanroom.Caller, cohortID, c
 	}
 	if co.OrgID != c.OrgID() {
 		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "A cohort's insights are read in the workspace that built it.").
-			Hint("The publisher sees how many of its users are in served cohorts on the connection's page.")
+			Hint("A publisher reads how many of its users are in served cohorts: GET /v1/connections/{id}/served-users, or the dashboard's Served users page.")
 	}
 	t := co.Target(connectionID)
 	if t == nil {
