@@ -280,12 +280,14 @@ func (w *worker) line(l rows.Line) {
 	w.country = append(w.country, code)
 	w.identifiers(field(colIDs), local)
 	w.cohorts(field(colCohorts), local)
-	w.attributes(func(i int) []byte {
-		if i < len(w.fields) {
-			return w.fields[i]
-		}
-		return nil
-	}, local)
+	if len(w.lay.attrs) > 0 {
+		w.attributes(func(i int) []byte {
+			if i < len(w.fields) {
+				return w.fields[i]
+			}
+			return nil
+		}, local)
+	}
 }
 
 // unsafeString returns b as a string without copying; the string must not outlive b.
