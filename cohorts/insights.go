@@ -108,24 +108,30 @@ func (s *Service) Insights(ctx context.Context, c *cleanroom.Caller, cohortID, c
 	for _, src := range in.Sources {
 		question = append(question, src.ID+"@"+versionID(src.Version))
 	}
-	rel, params := s.release(question...)
+	rel, params := s.release(question, []string{"publisher-base/v1", conn.ID, c.OrgID(), ti.Pub.ID})
 	return &Insights{CohortID: co.ID, ConnectionID: conn.ID, PublisherID: conn.PublisherID, Advanced: advanced,
 		Threshold: params.K, Epsilon: params.Epsilon.String(), BuiltAt: t.BuiltAt, Report: *insights.Release(counts, rel)}, nil
 }
 
 // release is the one place insights choose how their numbers cross to the other party: the
 // privacy package's release with the deployment's threshold and default ε, seeded by the
-// question (the parts name the question, the party asking and the data versions read), so the
-// same question on the same data gets the same noise. The deployment's privacy gate (settings
-// per connection, budgets) replaces it here when it is wired.
-func (s *Service) release(question ...string) (insights.Releaser, privacy.Params) {
+// question (its parts name the kind of question, the connection, the party asking and the data
+// versions read), so the same question on the same data gets the same noise; the numbers of the
+// publisher's base alone are seeded by base (the publisher's version, not the cohort), so every
+// report on that version shows them with the same noise. The deployment's privacy gate
+// (settings per connection, budgets) replaces it here when it is wired.
+func (s *Service) release(question, base []string) (insights.Releaser, privacy.Params) {
 	p := privacy.DefaultParams()
 	p.K = privacy.Threshold(s.Threshold())
-	parts := make([][]byte, len(question))
-	for i, q := range question {
-		parts[i] = []byte(q)
+	key := s.Pipeline.Keys.Derive(seedPurpose)
+	seed := func(q []string) [32]byte {
+		parts := make([][]byte, len(q))
+		for i, x := range q {
+			parts[i] = []byte(x)
+		}
+		return privacy.Seed(key, parts...)
 	}
-	return insights.ParamsReleaser{Params: p, Seed: privacy.Seed(s.Pipeline.Keys.Derive(seedPurpose), parts...)}, p
+	return insights.ParamsReleaser{Params: p, Seed: seed(question), BaseSeed: seed(base)}, p
 }
 
 // Served is what a publisher sees of the cohorts served to its users through one connection.
@@ -194,7 +200,7 @@ func (s *Service) ServedUsers(ctx context.Context, c *cleanroom.Caller, connecti
 		question = append(question, v.ID)
 	}
 	slices.Sort(question[3:])
-	rel, params := s.release(question...)
+	rel, params := s.release(question, question)
 	r := rel.Count("served_users", int64(union.GetCardinality()))
 	if !r.Suppressed {
 		out.Users = &r.Value

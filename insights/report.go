@@ -3,6 +3,7 @@ package insights
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/cleanroom-oss/cleanroom/privacy"
 	"github.com/cleanroom-oss/cleanroom/vault"
@@ -17,11 +18,17 @@ const (
 
 // Releaser releases the numbers of one report to the other party. Each number has a label,
 // stable for the same question, from which the release derives its own seed; Table releases
-// cells that partition a total (with complementary suppression).
+// cells that partition a total (with complementary suppression). Labels that start with
+// BaseLabel name numbers of the publisher's base alone (its users, its cohorts' sizes, their
+// countries and attributes), which do not depend on the cohort asked about.
+
 type Releaser interface {
 	Count(label string, n int64) privacy.Released
 	Table(label string, cells []int64) ([]privacy.Released, privacy.Released)
 }
+
+// BaseLabel starts the labels of the numbers that depend on the publisher's base only.
+const BaseLabel = "base/"
 
 // Count is a released count: nil when suppressed (below the threshold; never shown as 0).
 type Count = *int64
@@ -136,7 +143,7 @@ func Release(c *Counts, rel Releaser) *Report {
 	if countries != nil {
 		r.Countries, size, base = shares("country", countries, rel)
 	} else {
-		size, base = rel.Count("size", c.Size), rel.Count("base", c.Base)
+		size, base = rel.Count("size", c.Size), rel.Count(BaseLabel+"size", c.Base)
 		r.Countries, _, _ = shares("country", c.Countries, rel)
 	}
 	r.Size, r.Base = count(size), count(base)
@@ -147,7 +154,7 @@ func Release(c *Counts, rel Releaser) *Report {
 	}
 	indexes := make([]privacy.Value, len(c.Segments))
 	for i, s := range c.Segments {
-		ov, sz := rel.Count("overlap/"+s.ID, s.Overlap), rel.Count("segment/"+s.ID, s.Size)
+		ov, sz := rel.Count("overlap/"+s.ID, s.Overlap), rel.Count(BaseLabel+"segment/"+s.ID, s.Size)
 		indexes[i] = privacy.Index(ov, size, sz, base)
 		r.Affinities = append(r.Affinities, Affinity{CohortID: s.ID, Name: s.Name, IABID: s.IABID, Standard: s.Standard,
 			Overlap: count(ov), CohortSize: count(sz), AudienceShare: share(privacy.Ratio(ov, size)),
@@ -211,7 +218,7 @@ func shares(label string, ds []Distribution, rel Releaser) ([]Share, privacy.Rel
 		cc[i], bc[i] = d.Cohort, d.Base
 	}
 	cr, ct := rel.Table(label+"/cohort", cc)
-	br, bt := rel.Table(label+"/base", bc)
+	br, bt := rel.Table(BaseLabel+label, bc)
 	out := make([]Share, len(ds))
 	for i, d := range ds {
 		out[i] = Share{Value: d.Value, Cohort: count(cr[i]), Base: count(br[i]),
@@ -227,7 +234,7 @@ func shares(label string, ds []Distribution, rel Releaser) ([]Share, privacy.Rel
 func categories(label string, ds []Distribution, size, base privacy.Released, rel Releaser) []Share {
 	out := make([]Share, len(ds))
 	for i, d := range ds {
-		c, b := rel.Count(label+"/cohort/"+d.Value, d.Cohort), rel.Count(label+"/base/"+d.Value, d.Base)
+		c, b := rel.Count(label+"/cohort/"+d.Value, d.Cohort), rel.Count(BaseLabel+label+"/"+d.Value, d.Base)
 		out[i] = Share{Value: d.Value, Cohort: count(c), Base: count(b), CohortShare: share(privacy.Ratio(c, size)),
 			BaseShare: share(privacy.Ratio(b, base)), Index: ratio(privacy.Index(c, size, b, base))}
 	}
@@ -235,20 +242,30 @@ func categories(label string, ds []Distribution, size, base privacy.Released, re
 }
 
 // ParamsReleaser releases with the privacy package's own functions: noise, the threshold and
-// complementary suppression under Params, each number with a seed derived from Seed and its
-// label. (The deployment's release gate, with per-connection settings and budgets, replaces it
-// where it is wired.)
+// complementary suppression under Params, each number with a seed derived from its label and
+// Seed, or BaseSeed for the base's numbers (BaseLabel). Seeding the base's numbers by a question
+// about the base alone (the publisher's version, not the cohort) gives them the same noise in
+// every report on that version, so reports on many cohorts cannot be averaged to learn them
+// exactly. (The deployment's release gate, with per-connection settings and budgets, replaces
+// it where it is wired.)
 type ParamsReleaser struct {
-	Params privacy.Params
-	Seed   [32]byte
+	Params         privacy.Params
+	Seed, BaseSeed [32]byte
+}
+
+func (p ParamsReleaser) seed(label string) [32]byte {
+	if strings.HasPrefix(label, BaseLabel) {
+		return privacy.Derive(p.BaseSeed, label)
+	}
+	return privacy.Derive(p.Seed, label)
 }
 
 // Count releases n.
 func (p ParamsReleaser) Count(label string, n int64) privacy.Released {
-	return privacy.Release(n, p.Params, privacy.Derive(p.Seed, label))
+	return privacy.Release(n, p.Params, p.seed(label))
 }
 
 // Table releases cells and their total.
 func (p ParamsReleaser) Table(label string, cells []int64) ([]privacy.Released, privacy.Released) {
-	return privacy.ReleaseTable(cells, p.Params, privacy.Derive(p.Seed, label))
+	return privacy.ReleaseTable(cells, p.Params, p.seed(label))
 }

@@ -158,3 +158,30 @@ func TestReleaseCategories(t *testing.T) {
 		t.Errorf("IAB2, IAB3: %+v %+v", v[1], v[2])
 	}
 }
+
+// TestReleaseBaseSeed checks that the numbers of the publisher's base alone take their noise from
+// the base's seed: reports on two cohorts (two seeds) show them alike, and the cohort's own
+// numbers differently.
+func TestReleaseBaseSeed(t *testing.T) {
+	c := &insights.Counts{Size: 5000, Base: 100000, Segments: []insights.SegmentCount{{ID: "a", Overlap: 700, Size: 9000}},
+		Countries: []insights.Distribution{{"DE", 3000, 60000}, {"FR", 2000, 40000}},
+		Attributes: []insights.AttributeCount{{Name: "iab", Kind: vault.AttributeList, Values: []insights.Distribution{{"IAB1", 800, 40000}}}}}
+	sameSize, sameOverlap := 0, 0
+	for s := byte(1); s < 20; s++ {
+		a := insights.Release(c, insights.ParamsReleaser{Params: privacy.DefaultParams(), Seed: [32]byte{s}, BaseSeed: [32]byte{99}})
+		b := insights.Release(c, insights.ParamsReleaser{Params: privacy.DefaultParams(), Seed: [32]byte{s, 1}, BaseSeed: [32]byte{99}})
+		if *a.Base != *b.Base || *a.Affinities[0].CohortSize != *b.Affinities[0].CohortSize || *a.Countries[0].Base != *b.Countries[0].Base ||
+			*a.Attributes[0].Values[0].Base != *b.Attributes[0].Values[0].Base {
+			t.Fatalf("the base's numbers differ between cohorts: %v %v", *a.Base, *b.Base)
+		}
+		if *a.Size == *b.Size {
+			sameSize++
+		}
+		if *a.Affinities[0].Overlap == *b.Affinities[0].Overlap {
+			sameOverlap++
+		}
+	}
+	if sameSize == 19 || sameOverlap == 19 {
+		t.Errorf("the cohort's numbers do not depend on its seed (%d, %d of 19 alike)", sameSize, sameOverlap)
+	}
+}
