@@ -164,7 +164,7 @@ func TestReleaseCategories(t *testing.T) {
 // numbers differently.
 func TestReleaseBaseSeed(t *testing.T) {
 	c := &insights.Counts{Size: 5000, Base: 100000, Segments: []insights.SegmentCount{{ID: "a", Overlap: 700, Size: 9000}},
-		Countries: []insights.Distribution{{"DE", 3000, 60000}, {"FR", 2000, 40000}},
+		Countries:  []insights.Distribution{{"DE", 3000, 60000}, {"FR", 2000, 40000}},
 		Attributes: []insights.AttributeCount{{Name: "iab", Kind: vault.AttributeList, Values: []insights.Distribution{{"IAB1", 800, 40000}}}}}
 	sameSize, sameOverlap := 0, 0
 	for s := byte(1); s < 20; s++ {
