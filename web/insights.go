@@ -69,13 +69,13 @@ func (d *Dashboard) insightsPage(w http.ResponseWriter, r *http.Request, p *page
 		data.Connection = co.Targets[0].ConnectionID
 	}
 	p.Title, p.Data = "Insights: "+co.Name, data
-	if t := co.Target(data.Connection); t == nil {
+	t := co.Target(data.Connection)
+	if t == nil {
 		data.Choices = co.Targets
 		d.render(w, http.StatusOK, "insights.html", p)
 		return
-	} else {
-		data.Publisher = t.PublisherID
 	}
+	data.Publisher = t.PublisherID
 	in, err := d.Cohorts.Insights(ctx, p.Caller, co.ID, data.Connection, data.Advanced)
 	switch c := cleanroom.ErrorCode(err); {
 	case c == cleanroom.EFORBIDDEN || c == cleanroom.ECONFLICT || c == cleanroom.ENOTFOUND:
