@@ -240,7 +240,7 @@ func (s *syncer) commitAttributes(b *blockResult) {
 }
 
 // assembleAttributes sets the version's attributes: bitmaps renumbered when rows were dropped,
-// a list's categories sorted.
+// a list's categories in natural order (IAB2 before IAB10).
 func (s *syncer) assembleAttributes(v *vault.PublisherVersion, remap []uint32) {
 	for a, col := range s.lay.attrs {
 		info := vault.AttributeInfo{Name: col.name, Kind: col.kind, Values: []string{}}
@@ -252,7 +252,7 @@ func (s *syncer) assembleAttributes(v *vault.PublisherVersion, remap []uint32) {
 				order[i] = i
 			}
 			if col.kind == vault.AttributeList {
-				slices.SortFunc(order, func(x, y int) int { return strings.Compare(sa.values[x], sa.values[y]) })
+				slices.SortFunc(order, func(x, y int) int { return naturalCompare(sa.values[x], sa.values[y]) })
 			}
 			for _, i := range order {
 				m := sa.members[i]
@@ -274,4 +274,36 @@ func (s *syncer) assembleAttributes(v *vault.PublisherVersion, remap []uint32) {
 		v.Attributes = append(v.Attributes, info)
 		v.AttributeMembers = append(v.AttributeMembers, ms)
 	}
+}
+
+// naturalCompare orders strings with runs of digits compared as numbers: "IAB2" < "IAB10".
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// digitRun returns the length of the run of ASCII digits s starts with.
+func digitRun(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }

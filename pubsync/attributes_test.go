@@ -1,6 +1,7 @@
 package pubsync
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,5 +145,14 @@ func TestSyncAttributeValueLimit(t *testing.T) {
 	v, rep := mustSync(t, b.String(), testTaxonomy(t), testOptions())
 	if len(v.Attributes[0].Values) != MaxAttributeValues || rep.Rejected[ReasonTooManyAttributeValues] != 5 {
 		t.Errorf("%d values, rejected %v", len(v.Attributes[0].Values), rep.Rejected)
+	}
+}
+
+func TestNaturalCompare(t *testing.T) {
+	in := []string{"IAB10", "IAB2", "IAB1-2", "IAB1", "IAB1-10", "IAB02x", "b", "a", "IAB1-3"}
+	slices.SortFunc(in, naturalCompare)
+	want := []string{"IAB1", "IAB1-2", "IAB1-3", "IAB1-10", "IAB2", "IAB02x", "IAB10", "a", "b"}
+	if !slices.Equal(in, want) {
+		t.Errorf("%q, want %q", in, want)
 	}
 }

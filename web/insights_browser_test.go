@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,7 +20,7 @@ import (
 // with the fix while the connection lacks the insights permission; then the size, the match
 // rates, the affinity chart (one bar per index shown, top affinities marked, the baseline at 100)
 // drawn as SVG by the server, the country chart, and the CSV export; advanced insights refused
-// until allowed. The publisher sees its users in served cohorts.
+// until allowed, then the publisher's engagement attributes charted. The publisher sees its users in served cohorts.
 func TestBrowserInsights(t *testing.T) {
 	needBrowser(t)
 	w := newCohortWorld(t)
@@ -120,9 +121,13 @@ func TestBrowserInsights(t *testing.T) {
 	perms.AdvancedInsights = true
 	setPerms()
 	b.navigate(b.path())
-	if !b.exists("#no-attributes") {
-		t.Error("advanced insights of an audience without attributes should say so")
+	if got := js[[]string](b, `[...document.querySelectorAll("#insights h2 code")].map(c => c.innerText)`); !slices.Equal(got, []string{"page_views_30d", "iab_categories"}) {
+		t.Errorf("engagement attributes shown: %q", got)
 	}
+	if n := js[int](b, `document.querySelectorAll("svg.chart").length`); n != 4 {
+		t.Errorf("%d charts, want affinity, countries and two engagement attributes", n)
+	}
+	b.screenshot("cohort-insights-advanced")
 
 	// The publisher: its users in the cohorts served through the connection.
 	p := w.cohortTab("ops@planet.example")
