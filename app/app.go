@@ -24,6 +24,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
@@ -57,6 +58,7 @@ type Main struct {
 	Versions    *versions.Store
 	Pipeline    *pipeline.Service
 	Cohorts     *cohorts.Service
+	Disclosure  *disclosure.Service
 	Jobs        *jobs.Runner
 	// Set by Handler: the sessions shared by the API and the dashboard, the API, the dashboard.
 	Auth *httpx.Auth
@@ -171,11 +173,15 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Pipeline.Conns = m.Connections
 	m.Pipeline.Register(m.Jobs)
 	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Pipeline, m.Jobs, c.CacheVersions)
-	m.Cohorts.ActivationMinimum, m.Cohorts.PrivacyThreshold = c.ActivationMinimum, c.PrivacyThreshold
+	m.Cohorts.ActivationMinimum = c.ActivationMinimum
+	if m.Disclosure, err = c.disclosure(m.Store, m.Keys); err != nil {
+		return err
+	}
+	m.Cohorts.Disclosure = m.Disclosure
 	m.Cohorts.Register(m.Jobs)
 	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge() }
 	if m.Now != nil {
-		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now = m.Now, m.Now, m.Now
+		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now = m.Now, m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
 	}
 	return nil
