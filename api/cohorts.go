@@ -35,21 +35,21 @@ type cohortView struct {
 }
 
 type targetView struct {
-	ConnectionID string     `json:"connection_id"`
-	PublisherID  string     `json:"publisher_id"`
-	Code         int64      `json:"code"`
-	Size         *int64     `json:"size"`
+	ConnectionID string `json:"connection_id"`
+	PublisherID  string `json:"publisher_id"`
+	Code         int64  `json:"code"`
+	Size         *int64 `json:"size"`
 	// SizeState says how to read Size: noisy (about that many), exact, suppressed (below the
 	// threshold), over_budget (SizeReason says when the budget returns) or unavailable.
 	SizeState  string `json:"size_state"`
 	SizeReason string `json:"size_reason,omitempty"`
 	// Threshold is the k in force on the connection.
-	Threshold    int64      `json:"threshold,omitempty"`
-	Seeds        *int64     `json:"seeds,omitempty"`
-	Active       bool       `json:"active"`
-	Reason       string     `json:"reason,omitempty"`
-	Model        *modelView `json:"model,omitempty"`
-	BuiltAt      time.Time  `json:"built_at,omitzero"`
+	Threshold int64      `json:"threshold,omitempty"`
+	Seeds     *int64     `json:"seeds,omitempty"`
+	Active    bool       `json:"active"`
+	Reason    string     `json:"reason,omitempty"`
+	Model     *modelView `json:"model,omitempty"`
+	BuiltAt   time.Time  `json:"built_at,omitzero"`
 }
 
 // modelView is a modeled cohort's curve and what drove the model.

@@ -211,6 +211,7 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Uploads = m.Uploads
 	m.API.Pipeline = m.Pipeline
 	m.API.Cohorts = m.Cohorts
+	m.API.Privacy = m.Disclosure
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.Registry = m.registry
 	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Now: m.Now}, m.Logger)

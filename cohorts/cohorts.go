@@ -525,7 +525,7 @@ func (s *Service) activate(t *cleanroom.CohortTarget, paused, big bool) {
 		t.Active, t.Reason = false, "The cohort is paused."
 	case !big:
 		t.Active = false
-		t.Reason = fmt.Sprintf("The cohort has fewer users here than the activation minimum of about %d.", s.activationMinimum())
+		t.Reason = fmt.Sprintf("The cohort has fewer users here than the activation minimum of %d.", s.activationMinimum())
 	default:
 		t.Active, t.Reason = true, ""
 	}

@@ -115,7 +115,7 @@ func (s *Service) diagnose(ctx context.Context, in *inputs, ti *targetInput, ev 
 // fewMatches is the cause shown when the matched users are below the threshold k.
 func fewMatches(k int64) Cause {
 	return Cause{Code: "few_matches",
-		Message: fmt.Sprintf("Fewer than about %d users matched the query at this publisher.", k),
+		Message: fmt.Sprintf("Fewer than %d users matched the query at this publisher.", k),
 		Fix: "Check the causes listed for each data source. If there are none, the audiences overlap little: " +
 			"widen the query (any instead of all, fewer segments, no geo-lock) or add more identifier types."}
 }
@@ -127,7 +127,15 @@ func normalisationCauses(sd *SourceDiagnostics, k int64) []Cause {
 	best := 0.0
 	rates := map[identity.Tag]float64{}
 	for _, td := range sd.Types {
-		if td.Bridged || td.MatchRate == nil || td.AdvertiserRows < k {
+		switch {
+		case td.Bridged || td.PublisherType == "" || td.AdvertiserRows < k:
+			continue
+		case td.MatchRate == nil:
+			// Matched rows below k: a rate of about 0 for a type with many rows (at least 2k).
+			if td.AdvertiserRows < 2*k {
+				continue
+			}
+			rates[td.Type] = 0
 			continue
 		}
 		rates[td.Type] = *td.MatchRate
