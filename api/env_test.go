@@ -67,9 +67,15 @@ func exactCounts(c *app.Config) {
 // newEnvOn is newEnv on the given metadata store (nil: SQLite in a temporary data directory).
 func newEnvOn(t *testing.T, store cleanroom.Store) *env {
 	t.Helper()
+	return newEnvWith(t, store, exactCounts)
+}
+
+// newEnvWith is newEnvOn with the configuration adjusted by configure (nil: the defaults).
+func newEnvWith(t *testing.T, store cleanroom.Store, configure func(*app.Config)) *env {
+	t.Helper()
 	e := &env{t: t, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC),
 		users: map[string]*cleanroom.Member{}, tokens: map[string]string{}}
-	m := apptest.Open(t, apptest.Options{Now: func() time.Time { return e.now }, Store: store, Configure: exactCounts})
+	m := apptest.Open(t, apptest.Options{Now: func() time.Time { return e.now }, Store: store, Configure: configure})
 	m.Uploads.MaxPartBytes = 1 << 20
 	h, err := m.Handler()
 	if err != nil {
