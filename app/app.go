@@ -214,7 +214,7 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Privacy = m.Disclosure
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.Registry = m.registry
-	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Now: m.Now}, m.Logger)
+	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Now: m.Now}, m.Logger)
 	return m.API.Handler(m.Web), nil
 }
 

@@ -49,10 +49,15 @@ const worldPassword = "a long enough password"
 
 func newCohortWorld(t *testing.T) *cohortWorld {
 	t.Helper()
+	return newCohortWorldWith(t, exactCounts)
+}
+
+// newCohortWorldWith is newCohortWorld with the configuration adjusted by configure (nil: the
+// defaults, privacy noise on).
+func newCohortWorldWith(t *testing.T, configure func(*app.Config)) *cohortWorld {
+	t.Helper()
 	ctx := context.Background()
-	// Without privacy noise, so the pages' numbers can be compared with the engines' (the
-	// threshold still applies); TestPrivacyPages runs the defaults.
-	m := apptest.Open(t, apptest.Options{Configure: exactCounts})
+	m := apptest.Open(t, apptest.Options{Configure: configure})
 	store, acc := m.Store, m.Accounts
 	h, err := m.Handler()
 	if err != nil {
