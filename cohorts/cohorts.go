@@ -649,7 +649,12 @@ func (s *Service) Estimate(ctx context.Context, c *cleanroom.Caller, sp Spec) (*
 		if s.Disclosure == nil {
 			return nil, errNoGate
 		}
-		q := disclosure.Question{Kind: "estimate", Query: canonical(sp.Kind, sp.Query, sp.Country, nil, false), Versions: []string{in.Digest}}
+		// A matched cohort's estimate is the size its build would show (the same question); a
+		// modeled one's counts the seeds, another question.
+		q := sizeQuestion(co, in.Digest)
+		if sp.Kind == cleanroom.CohortModeled {
+			q.Kind = "seeds"
+		}
 		a, err := s.Disclosure.Release(ctx, c, ti.Conn, q, int64(ev.Members.GetCardinality()))
 		if err != nil {
 			return nil, err

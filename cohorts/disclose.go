@@ -65,6 +65,16 @@ func cohortQuestion(kind string, co *cleanroom.Cohort, digest string) disclosure
 		Versions: []string{digest}}
 }
 
+// sizeQuestion is the question of a cohort's size at one publisher: one release shown alike to
+// both parties (Shared), whose noise also decides activation (servable). An estimate of a
+// matched cohort asks the same question as its build, so it predicts the size shown after the
+// build, and costs nothing more.
+func sizeQuestion(co *cleanroom.Cohort, digest string) disclosure.Question {
+	q := cohortQuestion("cohort_size", co, digest)
+	q.Shared = true
+	return q
+}
+
 // errNoGate is returned when the service was built without the release gate.
 var errNoGate = cleanroom.Errorf(cleanroom.EUNAVAILABLE, "This server does not release counts across parties.")
 
@@ -87,7 +97,7 @@ func (s *Service) servable(ctx context.Context, conn *cleanroom.Connection, co *
 	if s.Disclosure == nil || conn == nil {
 		return size >= s.activationMinimum(), nil
 	}
-	return s.Disclosure.AtLeast(ctx, conn, cohortQuestion("activation", co, digest), size, s.activationMinimum())
+	return s.Disclosure.AtLeast(ctx, conn, sizeQuestion(co, digest), size, s.activationMinimum())
 }
 
 // Shown is a count as the caller may see it.
@@ -189,7 +199,7 @@ func (s *Service) targetCounts(ctx context.Context, c *cleanroom.Caller, co *cle
 	if t.BuiltAt.IsZero() {
 		tc.Size = withheld(StateUnavailable, "Not built yet.")
 	} else {
-		a, err := s.Disclosure.Release(ctx, c, conn, cohortQuestion("cohort_size", co, co.Inputs), t.Size)
+		a, err := s.Disclosure.Release(ctx, c, conn, sizeQuestion(co, co.Inputs), t.Size)
 		if spent, err := over(err); err != nil {
 			return tc, err
 		} else if spent {

@@ -109,6 +109,11 @@ type Question struct {
 	// cell has sensitivity 1; a table of overlaps with 500 cohorts a person may all belong to,
 	// 500 (ReleaseTable adds one for its total).
 	Sensitivity int
+	// Shared makes the release the same for both parties (the seed leaves the party out): a
+	// number both may see, such as a cohort's size, is then one release, shown alike to each,
+	// and AtLeast decides on it with the same noise. Each party still pays for it once from its
+	// own budget.
+	Shared bool
 }
 
 // Party returns the org ID of the caller's party on conn: the publisher or the partner. Anyone
@@ -215,19 +220,22 @@ func (a *Answer) Threshold(v int64) privacy.Released {
 	return privacy.Released{Value: v}
 }
 
-// AtLeast decides whether an exact count is at least min, as a noisy count would say: the noise
-// of a release of q on conn (for neither party: both see the outcome), with min as the
-// threshold. It charges no budget. The cohort service decides activation this way, so that
-// whether a cohort is served does not tell exactly whether one more person took it over the
-// activation minimum. See docs/PRIVACY.md for what this decision still reveals.
+// AtLeast decides whether an exact count is at least min as its release would say: with the
+// noise Release(q, exact) gives a single count when q is Shared (AtLeast sets it), and min as the
+// threshold. It charges no budget: the decision is the release's own noise, so it tells nothing
+// the release does not (while min is at least k, "at least min" can be read off the released
+// count). The cohort service decides activation this way, so that whether a cohort is served
+// does not tell exactly whether one more person took it over the activation minimum.
 func (s *Service) AtLeast(ctx context.Context, conn *cleanroom.Connection, q Question, exact, min int64) (bool, error) {
 	p, err := s.Params(ctx, conn)
 	if err != nil {
 		return false, err
 	}
-	pp := p.Params
+	q.Shared = true
+	a := &Answer{Params: p}
+	pp := a.perCount(q, 1, 0)
 	pp.K = max(min, 1)
-	return !privacy.Release(exact, pp, s.seed(conn, "decision", q, p)).Suppressed, nil
+	return !privacy.Release(exact, pp, privacy.Derive(s.seed(conn, "", q, p), "count/0")).Suppressed, nil
 }
 
 // ReleaseTable releases the cells of a table and their total (privacy.ReleaseTable: the total is
@@ -258,6 +266,9 @@ func (a *Answer) perCount(q Question, n, extra int) privacy.Params {
 
 // Seed returns the seed of question q asked by party on conn under params p.
 func (s *Service) seed(conn *cleanroom.Connection, party string, q Question, p Params) [32]byte {
+	if q.Shared {
+		party = "shared"
+	}
 	vs := slices.Clone(q.Versions)
 	slices.Sort(vs)
 	vs = slices.Compact(vs)

@@ -278,3 +278,50 @@ func TestSensitivitySplitsEpsilon(t *testing.T) {
 		t.Errorf("variance with sensitivity 1: %.0f; with 400: %.0f", hist, all)
 	}
 }
+
+// TestSharedReleaseAndAtLeast: a shared question shows both parties the same number, and
+// AtLeast decides with that number's noise: "at least min" is what the released count says.
+func TestSharedReleaseAndAtLeast(t *testing.T) {
+	w := newWorld(t, disclosure.Deployment{Budget: 1000 * privacy.EpsilonUnit})
+	ctx := context.Background()
+	agree := 0
+	for i := range 200 {
+		sq := q("cohort_size", "v"+string(rune('a'+i%26)), string(rune('A'+i/26)))
+		sq.Shared = true
+		exact := int64(95 + i%10)
+		a, err := w.gate.Release(ctx, w.adv, w.conn, sq, exact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := w.gate.Release(ctx, w.pub, w.conn, sq, exact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Counts[0] != b.Counts[0] {
+			t.Fatalf("a shared question shows the parties %+v and %+v", a.Counts[0], b.Counts[0])
+		}
+		big, err := w.gate.AtLeast(ctx, w.conn, sq, exact, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if big == (!a.Counts[0].Suppressed && a.Counts[0].Value >= 100) {
+			agree++
+		}
+	}
+	if agree != 200 {
+		t.Errorf("AtLeast agreed with the release %d of 200 times", agree)
+	}
+	// Not shared: the parties get independent noise.
+	differ := 0
+	for i := range 20 {
+		nq := q("estimate", "w"+string(rune('a'+i)))
+		a, _ := w.gate.Release(ctx, w.adv, w.conn, nq, 1000)
+		b, _ := w.gate.Release(ctx, w.pub, w.conn, nq, 1000)
+		if a.Counts[0] != b.Counts[0] {
+			differ++
+		}
+	}
+	if differ == 0 {
+		t.Error("two parties asking the same unshared question got the same noise 20 times")
+	}
+}
