@@ -28,7 +28,7 @@ var attackBound = math.Exp(0.5) / (1 + math.Exp(0.5))
 
 // attackTrials is how many times each attack is played against the noise; without noise a few
 // plays show the attack works.
-const attackTrials = 160
+const attackTrials = 320
 
 func trials(noise string) int {
 	if noise == "none" {
