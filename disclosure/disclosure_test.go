@@ -121,6 +121,8 @@ func TestSettingsBelowTheFloor(t *testing.T) {
 		{disclosure.Change{Budget: "6"}, "budget"},
 		{disclosure.Change{Period: "day"}, "period"},
 		{disclosure.Change{Period: "year"}, "period"},
+		{disclosure.Change{Budget: "0.4"}, "budget"}, // less than one question at ε 1
+		{disclosure.Change{Budget: "0.4", Epsilon: "0.5"}, "budget"},
 	} {
 		_, err := w.gate.UpdateSettings(ctx, w.connsFind, w.adv, connID, c.ch)
 		if cleanroom.ErrorCode(err) != cleanroom.EINVALID || cleanroom.ErrorDetails(err)["field"] != c.field {

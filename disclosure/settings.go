@@ -195,8 +195,39 @@ func (s *Service) UpdateSettings(ctx context.Context, conns Conns, c *cleanroom.
 		}
 		st.Period = string(per)
 	}
+	if err := s.answerable(ctx, conn, st); err != nil {
+		return nil, err
+	}
 	if err := s.Store.PutPrivacySetting(ctx, st); err != nil {
 		return nil, err
 	}
 	return s.view(ctx, c, conn)
+}
+
+// answerable refuses a change after which no question could be answered: a budget in force
+// smaller than the ε of one question.
+func (s *Service) answerable(ctx context.Context, conn *cleanroom.Connection, st *cleanroom.PrivacySetting) error {
+	sets, err := s.Store.ListPrivacySettings(ctx, conn.ID)
+	if err != nil {
+		return err
+	}
+	d := s.Deployment.normal()
+	eps, budget := []privacy.Epsilon{privacy.Epsilon(st.Epsilon)}, d.Budget
+	if st.Budget > 0 {
+		budget = min(budget, privacy.Epsilon(st.Budget))
+	}
+	for _, o := range sets {
+		if o.PartyID == st.PartyID {
+			continue
+		}
+		eps = append(eps, privacy.Epsilon(o.Epsilon))
+		if o.Budget > 0 {
+			budget = min(budget, privacy.Epsilon(o.Budget))
+		}
+	}
+	if e := privacy.StricterEpsilon(d.MaxEpsilon, eps...); budget < e {
+		return cleanroom.Errorf(cleanroom.EINVALID, "A budget of %s could not pay for one question at epsilon %s.", budget, e).
+			With("field", "budget").Hint("Set a budget of at least %s, or a smaller epsilon per question.", e)
+	}
+	return nil
 }
