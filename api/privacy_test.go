@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -405,4 +406,33 @@ func (r *resp) errDetail(key string) any {
 	e, _ := r.body["error"].(map[string]any)
 	d, _ := e["details"].(map[string]any)
 	return d[key]
+}
+
+// TestSmallInputsLeftOut: a data source with fewer identifier rows than the input minimum (k)
+// is left out of estimates and builds, and says so to its owner; the publisher's view of the
+// cohort does not name what was left out.
+func TestSmallInputsLeftOut(t *testing.T) {
+	e := attackEnv(t, "none")
+	e.syncPublisher(400)
+	conn := e.connect(e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
+	tok := e.tokens["w-member"]
+	big := e.dataSourceOf(tok, 100, 400, "email_sha256")
+	one := e.emailsSource(tok, []string{person(5)})
+	body := map[string]any{"name": "Probe", "kind": "matched", "connections": []string{conn.ID}, "query": anyOf(seg(big, ""), seg(one, ""))}
+	r := e.do(req{method: "POST", path: "/v1/cohorts:estimate", token: tok, body: body})
+	est := r.body["estimates"].([]any)[0].(map[string]any)
+	if r.status != 200 || est["users"] != 300.0 || !strings.Contains(fmt.Sprint(est["left_out"]), one+" left out: it has fewer than 100 identifier rows") {
+		t.Fatalf("estimate with a one-person data source: %d %s", r.status, r.raw)
+	}
+	r = e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: body})
+	id := r.body["id"].(string)
+	e.drainJobs()
+	co, tg := e.cohortTarget(tok, id)
+	if tg["size"] != 300.0 || !strings.Contains(co["status_reason"].(string), "Built without: Data source "+one) {
+		t.Errorf("the owner's cohort: %v", co)
+	}
+	r = e.do(req{method: "GET", path: "/v1/cohorts/" + id, token: e.tokens["a-admin"]})
+	if r.status != 200 || strings.Contains(string(r.raw), one) || strings.Contains(string(r.raw), "Built without") {
+		t.Errorf("the publisher's view names what was left out: %s", r.raw)
+	}
 }

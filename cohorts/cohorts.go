@@ -321,6 +321,12 @@ func forCaller(c *cleanroom.Caller, co *cleanroom.Cohort) *cleanroom.Cohort {
 	}
 	out := *co
 	out.Query = json.RawMessage(`null`)
+	// What the build left out names the advertiser's data sources and why (grants, sizes).
+	if before, _, found := strings.Cut(out.StatusReason, " Built without: "); found {
+		out.StatusReason = before
+	} else if strings.HasPrefix(out.StatusReason, "Built without: ") {
+		out.StatusReason = ""
+	}
 	out.Targets = nil
 	for _, t := range co.Targets {
 		if t.PublisherID == c.OrgID() {

@@ -57,6 +57,15 @@ func (r *cohortRow) Size(t cleanroom.CohortTarget) string {
 	return shownText(tc.Size, tc.K)
 }
 
+// Seeds shows a modeled target's seeds as released.
+func (r *cohortRow) Seeds(t cleanroom.CohortTarget) string {
+	tc, ok := r.counts[t.ConnectionID]
+	if !ok || tc.Seeds == nil {
+		return "—"
+	}
+	return shownText(*tc.Seeds, tc.K)
+}
+
 // newRow returns a cohort's row with its counts released to the caller.
 func (d *Dashboard) newRow(ctx context.Context, c *cleanroom.Caller, co *cleanroom.Cohort, names map[string]string) (*cohortRow, error) {
 	counts, err := d.Cohorts.Counts(ctx, c, co)

@@ -520,11 +520,14 @@ func exactCounts(c *app.Config) {
 
 // aboutNear reports whether s shows n as a noisy release: "about m" with m within 30 of n
 // (more than ten standard deviations of the default noise).
-func aboutNear(s string, n int64) bool {
+func aboutNear(s string, n int64) bool { return aboutWithin(s, n, 30) }
+
+// aboutWithin reports whether s is "about m" with m within tol of n.
+func aboutWithin(s string, n, tol int64) bool {
 	v, ok := strings.CutPrefix(s, "about ")
 	if !ok {
 		return false
 	}
 	m, err := strconv.ParseInt(v, 10, 64)
-	return err == nil && m >= n-30 && m <= n+30
+	return err == nil && m >= n-tol && m <= n+tol
 }

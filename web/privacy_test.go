@@ -9,6 +9,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/synth"
 )
 
 // TestPrivacyPages: with the default settings, the pages show cross-party counts as noisy
@@ -42,6 +43,25 @@ func TestPrivacyPages(t *testing.T) {
 	_, list := crm.get("/cohorts")
 	if !strings.Contains(between(list, `id="cohorts"`, `</table>`), "<td>about ") {
 		t.Errorf("the list does not show the size as noisy:\n%s", between(list, `id="cohorts"`, `</table>`))
+	}
+
+	// A lookalike's seeds are released too.
+	lk, err := w.api.Cohorts.Create(ctx, &cleanroom.Caller{User: &cleanroom.User{ID: "u"}, Org: w.adv, Role: cleanroom.RoleAdmin}, cohorts.Spec{
+		Name: "Acme - Lookalike", Kind: cleanroom.CohortModeled, ConnectionIDs: []string{w.conn},
+		Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: w.dataSource, Segment: synth.AllCustomersID}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.drain()
+	if stored, err = w.store.FindCohort(ctx, lk.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, html = crm.get("/cohorts/" + lk.ID)
+	row := between(html, `id="targets"`, `</table>`)
+	seeds := between(row, "<td>—</td>", "</td>") // the size (not chosen yet), then the seeds
+	// One of the five counts of the curve's question: noise of scale 10 (ε 0.5 / 5).
+	if !aboutWithin(strings.TrimPrefix(strings.TrimSpace(seeds), "<td>"), stored.Targets[0].Seeds, 150) {
+		t.Errorf("the lookalike's seeds shown as %q, want about %d:\n%s", seeds, stored.Targets[0].Seeds, row)
 	}
 
 	// The advertiser's viewer reads its budget: the views above spent some of it.
