@@ -123,7 +123,7 @@ func TestAttackOneEmailInOrOut(t *testing.T) {
 				second := e.emailsSource(tok, append(absent(100*i, 99), target))
 				users, shown := estimateUsers(e, tok, map[string]any{"name": "x", "kind": "matched", "connections": []string{conn.ID},
 					"query": anyOf(seg(base, ""), seg(second, ""))})
-				if shown && (users > 300.5) == present {
+				if guess := shown && users > 300.5; guess == present {
 					right++
 				}
 			}
@@ -196,11 +196,77 @@ func TestAttackAttributeOfThePerson(t *testing.T) {
 				second := e.emailsSource(tok, append(absent(100*i, 99), person(n)))
 				users, shown := estimateUsers(e, tok, map[string]any{"name": "x", "kind": "matched", "connections": []string{conn.ID},
 					"query": anyOf(seg(base, ""), allOf(seg(second, ""), map[string]any{"publisher_cohort": "sports"}))})
-				if shown && (users > 200.5) == inSports {
+				if guess := shown && users > 200.5; guess == inSports {
 					right++
 				}
 			}
 			checkAccuracy(t, "attribute of the person (estimate)", noise, right, trials(noise))
+		})
+	}
+}
+
+// TestAttackCountryOfThePerson: a geo-lock on base plus the target's file tells whether the
+// target (a publisher user) is in GB: the estimate is base + 1 exactly then.
+func TestAttackCountryOfThePerson(t *testing.T) {
+	for _, noise := range []string{"laplace", "none"} {
+		t.Run(noise, func(t *testing.T) {
+			e := attackEnv(t, noise)
+			e.syncPublisher(400) // GB for even persons, DE for odd
+			conn := e.connect(e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
+			tok := e.tokens["w-member"]
+			base := e.dataSourceOf(tok, 200, 400, "email_sha256") // 100 in GB
+			rng := rand.New(rand.NewPCG(5, 55))
+			right := 0
+			for i := range trials(noise) {
+				inGB := rng.IntN(2) == 1
+				n := 2 * (i % 100)
+				if !inGB {
+					n++
+				}
+				second := e.emailsSource(tok, append(absent(100*i, 99), person(n)))
+				users, shown := estimateUsers(e, tok, map[string]any{"name": "x", "kind": "matched", "connections": []string{conn.ID},
+					"query": anyOf(seg(base, ""), seg(second, "")), "country": []string{"GB"}})
+				// Withheld (below k = 100) is more likely without the target.
+				if guess := shown && users > 100.5; guess == inGB {
+					right++
+				}
+			}
+			checkAccuracy(t, "country of the person (estimate)", noise, right, trials(noise))
+		})
+	}
+}
+
+// TestAttackThroughDiagnostics: the diagnostics of a data source of 99 known customers plus the
+// target show its matched users only when the target is present (100 of them).
+func TestAttackThroughDiagnostics(t *testing.T) {
+	for _, noise := range []string{"laplace", "none"} {
+		t.Run(noise, func(t *testing.T) {
+			e := attackEnv(t, noise)
+			e.syncPublisher(400)
+			conn := e.connect(e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true})
+			tok := e.tokens["w-member"]
+			known := make([]string, 99)
+			for i := range known {
+				known[i] = person(i)
+			}
+			rng := rand.New(rand.NewPCG(6, 66))
+			right := 0
+			for i := range trials(noise) {
+				present := rng.IntN(2) == 1
+				target := person(1_500_000 + i)
+				if present {
+					target = person(100 + i%300)
+				}
+				ds := e.emailsSource(tok, append(append([]string{}, known...), target))
+				r := e.do(req{method: "GET", path: "/v1/data-sources/" + ds + "/diagnostics?connection_id=" + conn.ID, token: tok})
+				if r.status != 200 {
+					t.Fatalf("diagnostics: %d %s", r.status, r.raw)
+				}
+				if (r.body["matched_users"] != nil) == present {
+					right++
+				}
+			}
+			checkAccuracy(t, "crossing the threshold (data source diagnostics)", noise, right, trials(noise))
 		})
 	}
 }
