@@ -37,7 +37,7 @@ const (
 	connID = "01900000-0000-7000-8000-0000000000c1"
 )
 
-func newWorld(t *testing.T, d disclosure.Deployment) *world {
+func newWorld(t testing.TB, d disclosure.Deployment) *world {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
