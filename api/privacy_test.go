@@ -502,3 +502,24 @@ func TestSmallInputsLeftOut(t *testing.T) {
 		t.Errorf("the publisher's view names what was left out: %s", r.raw)
 	}
 }
+
+// TestLookalikeSeedsNotToldExactly: a lookalike with too few seeds fails without telling their
+// exact number (the decision reads their released count).
+func TestLookalikeSeedsNotToldExactly(t *testing.T) {
+	e := newEnv(t)
+	e.syncModelPublisher(400)
+	conn := e.connect(e.orgA.ID, e.orgW.ID, cleanroom.Permissions{MatchedCohorts: true, ModeledAudiences: true})
+	tok := e.tokens["w-member"]
+	ds := e.dataSourceOf(tok, 0, 57, "email_sha256")
+	r := e.do(req{method: "POST", path: "/v1/cohorts", token: tok, body: map[string]any{"name": "Lookalike", "kind": "modeled",
+		"query": anyOf(seg(ds, "")), "connections": []string{conn.ID}}})
+	id := r.body["id"].(string)
+	e.drainJobs()
+	for _, token := range []string{tok, e.tokens["a-admin"]} {
+		co, _ := e.cohortTarget(token, id)
+		if co["status"] != "failed" || !strings.Contains(co["status_reason"].(string), "Fewer than about 100 matched users") ||
+			strings.Contains(co["status_reason"].(string), "57") {
+			t.Errorf("too few seeds: %s %q", co["status"], co["status_reason"])
+		}
+	}
+}

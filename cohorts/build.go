@@ -372,7 +372,7 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 			if reuseModels {
 				model = t.Model
 			}
-			m, err := s.model(ctx, co, ti.Conn, ev, model, func(f float64) { step(0.1+0.8*f, "Training") })
+			m, err := s.model(ctx, co, ti.Conn, in.Digest, ev, model, func(f float64) { step(0.1+0.8*f, "Training") })
 			if err != nil {
 				cleanup()
 				return err

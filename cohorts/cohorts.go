@@ -659,7 +659,7 @@ func (s *Service) Estimate(ctx context.Context, c *cleanroom.Caller, sp Spec) (*
 		// modeled one's counts the seeds, another question.
 		q := sizeQuestion(co, in.Digest)
 		if sp.Kind == cleanroom.CohortModeled {
-			q.Kind = "seeds"
+			q = seedsQuestion(co, in.Digest)
 		}
 		a, err := s.Disclosure.Release(ctx, c, ti.Conn, q, int64(ev.Members.GetCardinality()))
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/disclosure"
+	"github.com/cleanroom-oss/cleanroom/lookalike"
 	"github.com/cleanroom-oss/cleanroom/privacy"
 )
 
@@ -73,6 +74,23 @@ func sizeQuestion(co *cleanroom.Cohort, digest string) disclosure.Question {
 	q := cohortQuestion("cohort_size", co, digest)
 	q.Shared = true
 	return q
+}
+
+// seedsQuestion is the question of a modeled cohort's seeds (its matched users) at a publisher:
+// shared, and the same for the estimate and the build, whatever similarity is chosen.
+func seedsQuestion(co *cleanroom.Cohort, digest string) disclosure.Question {
+	var q cleanroom.CohortQuery
+	json.Unmarshal(co.Query, &q) //nolint:errcheck // as cohortQuestion
+	return disclosure.Question{Kind: "seeds", Query: canonical(co.Kind, q, co.Country, nil, false), Versions: []string{digest}, Shared: true}
+}
+
+// enoughSeeds decides whether a lookalike has enough seeds to learn from, with the noise of
+// their release (seedsQuestion).
+func (s *Service) enoughSeeds(ctx context.Context, conn *cleanroom.Connection, co *cleanroom.Cohort, digest string, seeds int64) (bool, error) {
+	if s.Disclosure == nil || conn == nil {
+		return seeds >= lookalike.DefaultMinSeeds, nil
+	}
+	return s.Disclosure.AtLeast(ctx, conn, seedsQuestion(co, digest), seeds, lookalike.DefaultMinSeeds)
 }
 
 // errNoGate is returned when the service was built without the release gate.
