@@ -61,7 +61,10 @@ type TypeDiagnostics struct {
 	AdvertiserRows int64 `json:"advertiser_rows"`
 	// MatchedRows, MatchRate (MatchedRows / AdvertiserRows), PublisherIdentifiers and
 	// MatchedUsers respect the threshold.
-	MatchedRows          *int64   `json:"matched_rows"`
+	MatchedRows *int64 `json:"matched_rows"`
+	// BridgedRows (bridged types) is the advertiser's rows of Type the bridge maps, released
+	// like the match counts.
+	BridgedRows          *int64   `json:"bridged_rows,omitempty"`
 	MatchRate            *float64 `json:"match_rate"`
 	PublisherIdentifiers *int64   `json:"publisher_identifiers"`
 	MatchedUsers         *int64   `json:"matched_users"`
@@ -120,6 +123,19 @@ func fewMatches(k int64) Cause {
 			"widen the query (any instead of all, fewer segments, no geo-lock) or add more identifier types."}
 }
 
+// bridgeCauses finds bridged types whose released bridged rows are withheld (fewer than k).
+func bridgeCauses(sd *SourceDiagnostics, k int64) []Cause {
+	var out []Cause
+	for _, td := range sd.Types {
+		if td.Bridged && td.BridgedRows == nil {
+			out = append(out, Cause{Code: "bridge_no_coverage", Type: td.Type, Rows: td.AdvertiserRows,
+				Message: fmt.Sprintf("The identity bridge maps fewer than about %d of your %s rows to %s.", k, td.Type, td.PublisherType),
+				Fix:     "Check that the values are hashed the way the bridge expects, or ask the operator for a bridge with more coverage."})
+		}
+	}
+	return out
+}
+
 // normalisationCauses finds hashed types that match far less often than the data source's other
 // types (values hashed before being normalised), from released match rates of types with at
 // least k rows.
@@ -172,9 +188,13 @@ func (s *Service) diagnoseSource(ctx context.Context, sd *SourceDiagnostics, ver
 			td.PublisherIdentifiers = count(int64(t.PublisherIdentifiers))
 			td.MatchedUsers = count(int64(t.MatchedPublisherUsers))
 		}
+		if t.Bridged {
+			// The bridge is the publisher's data: how many rows it maps is released like the
+			// match counts, and bridge_no_coverage read from the release (bridgeCauses).
+			td.BridgedRows = count(int64(t.BridgedRows))
+		}
 		sd.Types = append(sd.Types, td)
-		switch {
-		case t.PublisherTag == "":
+		if t.PublisherTag == "" {
 			sd.Causes = append(sd.Causes, Cause{Code: "type_not_held", Type: t.Tag, Rows: int64(t.AdvertiserRows),
 				Message: fmt.Sprintf("The publisher holds no %s identifiers, so your %d rows of that type cannot match.", t.Tag, t.AdvertiserRows),
 				Fix: fmt.Sprintf("Add identifiers of a type the publisher holds (%s), or ask the operator to set up an identity bridge from %s to one of them.",
@@ -184,10 +204,6 @@ func (s *Service) diagnoseSource(ctx context.Context, sd *SourceDiagnostics, ver
 					Message: fmt.Sprintf("No identity bridge is configured for this publisher, so %s cannot be translated to a type it holds.", t.Tag),
 					Fix:     "Ask the operator to register an identity bridge for the publisher and upload its mapping."})
 			}
-		case t.Bridged && t.BridgedRows == 0:
-			sd.Causes = append(sd.Causes, Cause{Code: "bridge_no_coverage", Type: t.Tag, Rows: int64(t.AdvertiserRows),
-				Message: fmt.Sprintf("The identity bridge maps none of your %s rows to %s.", t.Tag, t.PublisherTag),
-				Fix:     "Check that the values are hashed the way the bridge expects, or ask the operator for a bridge with more coverage."})
 		}
 	}
 	if !shared && len(res.Tags) > 0 {

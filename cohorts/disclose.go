@@ -338,6 +338,7 @@ func (s *Service) releaseDiagnostics(ctx context.Context, c *cleanroom.Caller, c
 		for j := range sd.Types {
 			td := &sd.Types[j]
 			add(&td.MatchedRows)
+			add(&td.BridgedRows)
 			add(&td.PublisherIdentifiers)
 			add(&td.MatchedUsers)
 		}
@@ -370,6 +371,7 @@ func (s *Service) releaseDiagnostics(ctx context.Context, c *cleanroom.Caller, c
 			}
 		}
 		sd.Causes = append(sd.Causes, normalisationCauses(sd, a.Params.K)...)
+		sd.Causes = append(sd.Causes, bridgeCauses(sd, a.Params.K)...)
 		slices.SortStableFunc(sd.Causes, func(a, b Cause) int { return cmp.Compare(a.Code, b.Code) })
 	}
 	if d.MatchedUsers == nil {
