@@ -43,7 +43,7 @@ func canonical(kind cleanroom.CohortKind, q cleanroom.CohortQuery, country []str
 		}
 		return sorted
 	}
-	c := slices.Clone(country)
+	c := append([]string{}, country...) // nil and empty are the same geo-lock
 	slices.Sort(c)
 	q.Country = nil
 	q.Conditions = sortConds(q.Conditions)

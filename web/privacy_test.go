@@ -40,6 +40,12 @@ func TestPrivacyPages(t *testing.T) {
 	if diag := between(html, `class="card diagnostics"`, `</section>`); !strings.Contains(diag, "released with privacy noise") {
 		t.Errorf("the diagnostics do not say their counts are noisy:\n%s", diag)
 	}
+	// The estimate of the same query is the same release as the built size.
+	_, _, html = crm.post("/cohorts", queryForm{name: "Again", kind: "matched", op: "any", conn: w.conn,
+		rows: []conditionRow{{"", w.dataSource, "", ""}}}.values("estimate"))
+	if users := between(between(html, `id="estimates"`, `</table>`), `class="users">`, `<`); users != size {
+		t.Errorf("the estimate shows %q, the cohort %q", users, size)
+	}
 	_, list := crm.get("/cohorts")
 	if !strings.Contains(between(list, `id="cohorts"`, `</table>`), "<td>about ") {
 		t.Errorf("the list does not show the size as noisy:\n%s", between(list, `id="cohorts"`, `</table>`))
