@@ -179,6 +179,7 @@ type Answer struct {
 	// Noisy are the counts with their noise and without the threshold (they may be below k or
 	// negative). Never show them as they are: they are for post-processing into other released
 	// values, such as the running sums of a histogram (Threshold then decides what is shown).
+	// Release sets them; ReleaseTable does not.
 	Noisy []int64
 	// Total is ReleaseTable's total (zero otherwise).
 	Total  privacy.Released
@@ -264,7 +265,7 @@ func (a *Answer) perCount(q Question, n, extra int) privacy.Params {
 	return p
 }
 
-// Seed returns the seed of question q asked by party on conn under params p.
+// seed returns the seed of question q asked by party on conn under params p.
 func (s *Service) seed(conn *cleanroom.Connection, party string, q Question, p Params) [32]byte {
 	if q.Shared {
 		party = "shared"
