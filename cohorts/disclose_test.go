@@ -10,8 +10,12 @@ import (
 // given as nil or empty, are the same question; anything that changes the count is another.
 func TestCanonicalQuestion(t *testing.T) {
 	a, b, c := cleanroom.Condition{DataSource: "a"}, cleanroom.Condition{DataSource: "b", Segment: "s1"}, cleanroom.Condition{PublisherCohort: "c"}
-	q := func(op string, cs ...cleanroom.Condition) cleanroom.CohortQuery { return cleanroom.CohortQuery{Op: op, Conditions: cs} }
-	group := func(op string, cs ...cleanroom.Condition) cleanroom.Condition { return cleanroom.Condition{Op: op, Conditions: cs} }
+	q := func(op string, cs ...cleanroom.Condition) cleanroom.CohortQuery {
+		return cleanroom.CohortQuery{Op: op, Conditions: cs}
+	}
+	group := func(op string, cs ...cleanroom.Condition) cleanroom.Condition {
+		return cleanroom.Condition{Op: op, Conditions: cs}
+	}
 	sim := 0.8
 	base := string(canonical(cleanroom.CohortMatched, q("any", a, group("all", b, c)), nil, nil, false))
 	for _, tc := range []struct {
