@@ -20,6 +20,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
@@ -71,6 +72,8 @@ type Services struct {
 	Pipeline    *pipeline.Service
 	// Cohorts is nil on a deployment without cohorts.
 	Cohorts *cohorts.Service
+	// Privacy is the release gate's settings; nil on a deployment without it.
+	Privacy *disclosure.Service
 	Now     func() time.Time
 }
 
@@ -103,9 +106,10 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 		funcs[k] = v
 	}
 	funcs["deref"] = func(x *float64) float64 { return *x }
+	funcs["list"] = func(s ...string) []string { return s }
 	// seconds rounds a period in milliseconds up to whole seconds (a meta refresh's unit).
 	funcs["seconds"] = func(ms int64) int64 { return (ms + 999) / 1000 }
-	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html", "insights.html", "served.html"} {
+	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html", "insights.html", "served.html", "privacy.html"} {
 		d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
@@ -126,6 +130,8 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /cohorts/{id}", d.signedIn(d.changeCohort))
 	d.mux.HandleFunc("GET /cohorts/{id}/insights", d.signedIn(d.insightsPage))
 	d.mux.HandleFunc("GET /served", d.signedIn(d.servedPage))
+	d.mux.HandleFunc("GET /connections/{id}/privacy", d.signedIn(d.privacyPage))
+	d.mux.HandleFunc("POST /connections/{id}/privacy", d.signedIn(d.changePrivacy))
 	return d
 }
 
