@@ -23,6 +23,7 @@ type Store interface {
 	IngestStore
 	CohortStore
 	ActivationStore
+	PrivacyStore
 
 	// Ready returns nil when the database answers and every migration is applied.
 	// Returns EUNAVAILABLE otherwise.

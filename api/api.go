@@ -26,6 +26,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
@@ -46,8 +47,10 @@ type Server struct {
 	Cohorts *cohorts.Service
 	// Activation takes cohorts to the ad servers; nil on a server without it.
 	Activation *activation.Service
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Privacy is the release gate's settings; nil on a server without it.
+	Privacy *disclosure.Service
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// MaxBodyBytes limits JSON request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// Auth reads credentials, signs in and sets session cookies (shared with the dashboard).

@@ -93,6 +93,13 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		}
 		must(err)
 		set(c.ID)
+	case "GET /v1/connections/{id}/privacy", "PUT /v1/connections/{id}/privacy":
+		c, _, err := svc.CreateConnection(ctx, e.orgA.ID, e.newOrg(uniq("Adv "), cleanroom.OrgAdvertiser, true).ID, cleanroom.Permissions{Insights: true})
+		must(err)
+		set(c.ID)
+		if rt.Method == "PUT" {
+			body = map[string]any{"k": 150, "epsilon": "0.25"}
+		}
 	case "GET /v1/connections/{id}", "PATCH /v1/connections/{id}", "DELETE /v1/connections/{id}":
 		c, _, err := svc.CreateConnection(ctx, e.orgA.ID, e.newOrg(uniq("Adv "), cleanroom.OrgAdvertiser, true).ID, cleanroom.Permissions{Insights: true})
 		must(err)
@@ -216,6 +223,20 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 			}
 		}
 
+	case "GET /v1/cohorts/{id}/insights", "GET /v1/cohorts/{id}/insights.csv":
+		home = "w"
+		conn, ds := e.ensureCohortInputs()
+		co, err := e.api.Cohorts.Create(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin),
+			cohorts.Spec{Name: uniq("Cohort "), Kind: cleanroom.CohortMatched, ConnectionIDs: []string{conn},
+				Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds}}}})
+		must(err)
+		e.drainJobs()
+		set(co.ID)
+		path += "?connection_id=" + conn
+	case "GET /v1/connections/{id}/served-users":
+		home = "a"
+		conn, _ := e.ensureCohortInputs()
+		set(conn)
 	case "GET /v1/ad-server-settings":
 	case "PUT /v1/ad-server-settings":
 		body = map[string]any{"gam_key": "crc", "xandr_key": "crc", "origins": []string{"https://www.a.example"}}

@@ -24,6 +24,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
@@ -657,6 +658,11 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"CohortActivation", reflect.TypeFor[activation.CohortActivation](), false},
 		{"TargetActivation", reflect.TypeFor[activation.TargetActivation](), false},
 		{"ExportRow", reflect.TypeFor[activation.ExportRow](), false},
+		{"PrivacySettings", reflect.TypeFor[disclosure.SettingsView](), false},
+		{"PrivacyParty", reflect.TypeFor[disclosure.PartySettings](), false},
+		{"PrivacyEffective", reflect.TypeFor[disclosure.Effective](), false},
+		{"PrivacyBudget", reflect.TypeFor[disclosure.BudgetView](), false},
+		{"UpdatePrivacyRequest", reflect.TypeFor[disclosure.Change](), true},
 	} {
 		t.Run(c.schema+"="+c.typ.String(), func(t *testing.T) {
 			ref := "#/components/schemas/" + c.schema

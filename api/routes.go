@@ -99,6 +99,9 @@ func (s *Server) routes() []*route {
 		{"PATCH", "/v1/connections/{id}", inOrg, member, false, "connection.update", (*Server).updateConnection},
 		{"DELETE", "/v1/connections/{id}", inOrg, member, false, "connection.delete", (*Server).deleteConnection},
 		{"GET", "/v1/connections/{id}/publisher-cohorts", inOrg, viewer, false, "", (*Server).listPublisherCohorts},
+		{"GET", "/v1/connections/{id}/served-users", inOrg, viewer, false, "", (*Server).servedUsers},
+		{"GET", "/v1/connections/{id}/privacy", inOrg, viewer, false, "", (*Server).getPrivacy},
+		{"PUT", "/v1/connections/{id}/privacy", inOrg, admin, false, "connection.privacy.update", (*Server).updatePrivacy},
 		{"GET", "/v1/standard-cohort-opt-outs", inOrg, viewer, false, "", (*Server).getOptOuts},
 		{"PUT", "/v1/standard-cohort-opt-outs", inOrg, member, false, "standard_opt_outs.set", (*Server).setOptOuts},
 
@@ -148,6 +151,8 @@ func (s *Server) routes() []*route {
 		{"PUT", "/v1/cohorts/{id}/activation/{connection_id}", inOrg, member, false, "cohort.activation.update", (*Server).putCohortActivation},
 		{"PUT", "/v1/cohorts/{id}/frequency-cap", inOrg, member, false, "cohort.frequency_cap.update", (*Server).putFrequencyCap},
 		{"DELETE", "/v1/cohorts/{id}/frequency-cap", inOrg, member, false, "cohort.frequency_cap.delete", (*Server).deleteFrequencyCap},
+		{"GET", "/v1/cohorts/{id}/insights", inOrg, viewer, false, "cohort.insights.read", (*Server).cohortInsights},
+		{"GET", "/v1/cohorts/{id}/insights.csv", inOrg, viewer, false, "cohort.insights.export", (*Server).cohortInsightsCSV},
 		{"GET", "/v1/data-sources/{id}/diagnostics", inOrg, member, false, "data_source.diagnose", (*Server).dataSourceDiagnostics},
 
 		{"GET", "/v1/admin/orgs", operatorOn, "", false, "", (*Server).adminListOrgs},

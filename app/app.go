@@ -26,6 +26,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/edgehttp"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
@@ -60,6 +61,7 @@ type Main struct {
 	Pipeline    *pipeline.Service
 	Cohorts     *cohorts.Service
 	Activation  *activation.Service
+	Disclosure  *disclosure.Service
 	// Edge serves /edge (set by Handler).
 	Edge *edgehttp.Server
 	Jobs *jobs.Runner
@@ -176,13 +178,17 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Pipeline.Conns = m.Connections
 	m.Pipeline.Register(m.Jobs)
 	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Pipeline, m.Jobs, c.CacheVersions)
-	m.Cohorts.ActivationMinimum, m.Cohorts.PrivacyThreshold = c.ActivationMinimum, c.PrivacyThreshold
+	m.Cohorts.ActivationMinimum = c.ActivationMinimum
+	if m.Disclosure, err = c.disclosure(m.Store, m.Keys); err != nil {
+		return err
+	}
+	m.Cohorts.Disclosure = m.Disclosure
 	m.Cohorts.Register(m.Jobs)
 	m.Activation = activation.New(m.Store, m.Cohorts, m.Versions, m.Keys, m.Jobs, m.Logger)
 	m.Activation.Register(m.Jobs)
 	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge(); m.Activation.Nudge() }
 	if m.Now != nil {
-		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Activation.Now = m.Now, m.Now, m.Now, m.Now
+		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now, m.Activation.Now = m.Now, m.Now, m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
 	}
 	return nil
@@ -212,6 +218,7 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Uploads = m.Uploads
 	m.API.Pipeline = m.Pipeline
 	m.API.Cohorts = m.Cohorts
+	m.API.Privacy = m.Disclosure
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.Registry = m.registry
 	m.API.Activation = m.Activation
@@ -224,7 +231,7 @@ func (m *Main) Handler() (http.Handler, error) {
 			m.Logger.Warn("edge load failed", "publisher", id, "err", err)
 		}
 	}
-	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Activation: m.Activation, Now: m.Now}, m.Logger)
+	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Activation: m.Activation, Now: m.Now}, m.Logger)
 	mux := http.NewServeMux()
 	mux.Handle("/edge/", m.Edge)
 	mux.Handle("/", m.API.Handler(m.Web))

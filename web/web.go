@@ -21,6 +21,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
@@ -74,7 +75,9 @@ type Services struct {
 	Cohorts *cohorts.Service
 	// Activation is nil on a deployment without it.
 	Activation *activation.Service
-	Now        func() time.Time
+	// Privacy is the release gate's settings; nil on a deployment without it.
+	Privacy *disclosure.Service
+	Now     func() time.Time
 }
 
 func (s *Services) now() time.Time {
@@ -99,10 +102,17 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	for k, v := range cohortFuncs {
 		funcs[k] = v
 	}
+	for k, v := range insightFuncs {
+		if _, dup := funcs[k]; dup {
+			panic("web: template func " + k + " defined twice")
+		}
+		funcs[k] = v
+	}
 	funcs["deref"] = func(x *float64) float64 { return *x }
+	funcs["list"] = func(s ...string) []string { return s }
 	// seconds rounds a period in milliseconds up to whole seconds (a meta refresh's unit).
 	funcs["seconds"] = func(ms int64) int64 { return (ms + 999) / 1000 }
-	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html", "activation.html"} {
+	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html", "insights.html", "served.html", "privacy.html", "activation.html"} {
 		d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
@@ -126,6 +136,10 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /activation/settings", d.signedIn(d.saveAdServerSettings))
 	d.mux.HandleFunc("POST /activation/{id}/cap", d.signedIn(d.saveFrequencyCap))
 	d.mux.HandleFunc("POST /activation/{id}/{connection}", d.signedIn(d.saveCohortActivation))
+	d.mux.HandleFunc("GET /cohorts/{id}/insights", d.signedIn(d.insightsPage))
+	d.mux.HandleFunc("GET /served", d.signedIn(d.servedPage))
+	d.mux.HandleFunc("GET /connections/{id}/privacy", d.signedIn(d.privacyPage))
+	d.mux.HandleFunc("POST /connections/{id}/privacy", d.signedIn(d.changePrivacy))
 	return d
 }
 
