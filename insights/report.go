@@ -246,8 +246,9 @@ func categories(label string, ds []Distribution, size, base privacy.Released, re
 // Seed, or BaseSeed for the base's numbers (BaseLabel). Seeding the base's numbers by a question
 // about the base alone (the publisher's version, not the cohort) gives them the same noise in
 // every report on that version, so reports on many cohorts cannot be averaged to learn them
-// exactly. (The deployment's release gate, with per-connection settings and budgets, replaces
-// it where it is wired.)
+// exactly. It is the engine's own releaser, for its tests and benchmarks: the cohort service
+// releases reports through the deployment's release gate (package disclosure), with the
+// connection's settings and budgets.
 type ParamsReleaser struct {
 	Params         privacy.Params
 	Seed, BaseSeed [32]byte
