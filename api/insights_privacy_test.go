@@ -49,7 +49,7 @@ func within(v any, want, d float64) bool {
 
 // TestInsightsNoisy: with the default settings (discrete Laplace, ε 0.5 a question, k 100) the
 // report's counts are noisy but close (the cohort question's ε is split over its 5 counts, the
-// base's over the 9 of the publisher's version: scales 10 and 18, so 200 is beyond e^-11), the
+// base's over its 4: scales 10 and 8, so 200 is beyond e^-19), the
 // same report again is identical and free, and the publisher's base shows the same noise in the
 // reports on two cohorts (one base question per version), paid for once.
 func TestInsightsNoisy(t *testing.T) {

@@ -14,7 +14,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/insights"
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/privacy"
-	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
 // Insights is a cohort's insights at one publisher, as the workspace that built it sees them.
@@ -114,7 +113,7 @@ func (s *Service) Insights(ctx context.Context, c *cleanroom.Caller, cohortID, c
 	for _, src := range in.Sources {
 		versions = append(versions, src.ID+"@"+versionID(src.Version))
 	}
-	rel, a, err := s.releaseReport(ctx, c, conn, counts, pub, co.ID, ti.Pub.ID, versions)
+	rel, a, err := s.releaseReport(ctx, c, conn, counts, co.ID, ti.Pub.ID, versions)
 	if err != nil {
 		return nil, err
 	}
@@ -134,14 +133,15 @@ func (s *Service) Insights(ctx context.Context, c *cleanroom.Caller, cohortID, c
 //     each table (disclosure.PartsSensitivity), and the question's ε is split over that many;
 //   - the publisher's base ("insights/base"): the numbers of the publisher's users alone (its
 //     users, its cohorts' sizes, its countries and engagement values), asked about the
-//     publisher's version only, with a sensitivity fixed by that version (baseSensitivity), so
-//     every report of the party on that version shows them with the same noise and pays for
-//     them once per period, whichever cohort it is about.
+//     publisher's version only (the query: which of them), so every report of the party on
+//     that version shows them with the same noise and pays for them once per period, whichever
+//     cohort it is about; its sensitivity is counted the same way.
 //
-// A question over budget refuses the report (EFORBIDDEN with budget_returns_at). The Answer
-// returned is the cohort question's (settings in force, the budget after it).
+// The base is released first: a question over budget refuses the report (EFORBIDDEN with
+// budget_returns_at), and a base already paid for stays paid. The Answer returned is the cohort
+// question's (the settings in force, the budget after both).
 func (s *Service) releaseReport(ctx context.Context, c *cleanroom.Caller, conn *cleanroom.Connection, counts *insights.Counts,
-	pub *vault.PublisherVersion, cohortID, pubVersion string, versions []string) (*insights.Report, *disclosure.Answer, error) {
+	cohortID, pubVersion string, versions []string) (*insights.Report, *disclosure.Answer, error) {
 	if s.Disclosure == nil {
 		return nil, nil, errNoGate
 	}
@@ -155,49 +155,35 @@ func (s *Service) releaseReport(ctx context.Context, c *cleanroom.Caller, conn *
 			own = append(own, p)
 		}
 	}
-	labels := make([]string, 0, len(own))
-	for _, p := range own {
-		labels = append(labels, p.Label)
-	}
-	slices.Sort(labels)
-	query, _ := json.Marshal(struct {
-		Cohort string   `json:"cohort"`
-		Counts []string `json:"counts"`
-	}{cohortID, labels})
 	out := replay{}
-	ba, released, err := s.Disclosure.ReleaseParts(ctx, c, conn, disclosure.Question{Kind: "insights/base",
-		Query: []byte("publisher-base/v1"), Versions: []string{pubVersion}, Sensitivity: baseSensitivity(pub)}, base)
+	_, released, err := s.Disclosure.ReleaseParts(ctx, c, conn, disclosure.Question{Kind: "insights/base",
+		Query: partsQuery("", base), Versions: []string{pubVersion}}, base)
 	if err != nil {
 		return nil, nil, err
 	}
 	out.add(base, released)
-	a, released, err := s.Disclosure.ReleaseParts(ctx, c, conn, disclosure.Question{Kind: "insights/cohort", Query: query,
+	a, released, err := s.Disclosure.ReleaseParts(ctx, c, conn, disclosure.Question{Kind: "insights/cohort", Query: partsQuery(cohortID, own),
 		Versions: versions}, own)
 	if err != nil {
 		return nil, nil, err
 	}
 	out.add(own, released)
-	if ba.Budget.Spent > a.Budget.Spent { // the status after both charges
-		a.Budget = ba.Budget
-	}
 	return insights.Release(counts, out), a, nil
 }
 
-// baseSensitivity is the most counts of a publisher's base one of its users can move: the base
-// (a table's total, or a count of its own, and one country cell), the size of every publisher
-// cohort, each number attribute's bucket and total, and every category of each list attribute.
-// It depends on the version only, not on which of them a report shows, so the base question of
-// a version is one question.
-func baseSensitivity(pub *vault.PublisherVersion) int {
-	n := 3 + len(pub.Cohorts)
-	for _, a := range pub.Attributes {
-		if a.Kind == vault.AttributeList {
-			n += len(a.Values)
-		} else {
-			n += 2
-		}
+// partsQuery is the canonical query of a report's question: the cohort asked about ("" for the
+// publisher's base) and the labels of the numbers asked, sorted.
+func partsQuery(cohortID string, parts []disclosure.Part) []byte {
+	labels := make([]string, 0, len(parts))
+	for _, p := range parts {
+		labels = append(labels, p.Label)
 	}
-	return n
+	slices.Sort(labels)
+	b, _ := json.Marshal(struct {
+		Cohort string   `json:"cohort,omitempty"`
+		Counts []string `json:"counts"`
+	}{cohortID, labels})
+	return b
 }
 
 // recorder is an insights.Releaser that records what a report releases (and releases nothing:
