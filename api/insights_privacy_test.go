@@ -90,6 +90,11 @@ func TestInsightsNoisy(t *testing.T) {
 	if r2.body["epsilon_left"] != "8.5" { // the base was paid for
 		t.Errorf("budget after the second report: %v, want 8.5", r2.body["epsilon_left"])
 	}
+	// The dashboard shows the same report, with the settings and the budget left.
+	page := e.do(req{method: "GET", path: "/cohorts/" + two + "/insights?connection_id=" + conn.ID, session: e.login("w-member@example.com")})
+	if page.status != 200 || !strings.Contains(string(page.raw), `<span id="insights-budget">8.5</span>`) || !strings.Contains(string(page.raw), "counts carry noise") {
+		t.Errorf("dashboard: %d %s", page.status, page.raw)
+	}
 }
 
 // TestInsightsBudget: each new report is charged to the partner; a repeat is free; once the
