@@ -200,4 +200,24 @@ func TestCohortInsights(t *testing.T) {
 	if r := e.do(req{method: "GET", path: "/v1/connections/" + conn.ID + "/served-users", token: tok}); r.status != http.StatusForbidden {
 		t.Errorf("the partner reads served users: %d %s", r.status, r.raw)
 	}
+
+	// The settings in force apply: the publisher's k of 800 wins over the advertiser's 200, so
+	// the cohort's 750 users and the publisher's 750 served users are withheld, the base shown.
+	privacy := "/v1/connections/" + conn.ID + "/privacy"
+	for _, set := range []struct {
+		token string
+		k     int
+	}{{"a-admin", 800}, {"w-admin", 200}} {
+		if r := e.do(req{method: "PUT", path: privacy, token: e.tokens[set.token], body: map[string]any{"k": set.k}}); r.status != 200 {
+			t.Fatalf("k: %d %s", r.status, r.raw)
+		}
+	}
+	r = e.do(req{method: "GET", path: path, token: tok})
+	if r.status != 200 || r.body["threshold"] != 800.0 || r.body["size"] != nil || r.body["base"] != 1000.0 {
+		t.Errorf("stricter k: %d %s", r.status, r.raw)
+	}
+	r = e.do(req{method: "GET", path: "/v1/connections/" + conn.ID + "/served-users", token: e.tokens["a-viewer"]})
+	if r.status != 200 || r.body["threshold"] != 800.0 || r.body["users"] != nil {
+		t.Errorf("served users under the stricter k: %d %s", r.status, r.raw)
+	}
 }
