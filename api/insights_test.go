@@ -56,8 +56,9 @@ func near(v any, want float64) bool {
 
 // TestCohortInsights: the insights of a built cohort through the API, gated by the connection's
 // insights and advanced insights permissions (refused with the fix), by the data's grants, and
-// released through privacy: noisy counts, null below the threshold with the values derived
-// from them; the CSV export; the publisher's count of its users in served cohorts.
+// released through the gate with the settings in force (here without noise: exact counts, null
+// below the threshold with the values derived from them); the CSV export; the publisher's count
+// of its users in served cohorts. TestInsightsNoisy and TestInsightsBudget play the defaults.
 func TestCohortInsights(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -94,11 +95,10 @@ func TestCohortInsights(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("insights: %d %s", r.status, r.raw)
 	}
-	if !near(r.body["size"], 750) || !near(r.body["base"], 1000) || r.body["threshold"] != 100.0 || r.body["epsilon"] != "0.5" {
+	// This environment adds no noise (exactCounts): the settings in force say so, and the
+	// counts are exact from k up.
+	if r.body["size"] != 750.0 || r.body["base"] != 1000.0 || r.body["threshold"] != 100.0 || r.body["epsilon"] != "0.5" || r.body["noise"] != "none" {
 		t.Errorf("size and base: %s", r.raw)
-	}
-	if r.body["size"] == 750.0 && r.body["base"] == 1000.0 {
-		t.Errorf("exact counts released: %s", r.raw)
 	}
 	affs := r.body["affinities"].([]any)
 	ids := []string{}
@@ -106,7 +106,7 @@ func TestCohortInsights(t *testing.T) {
 		a := a.(map[string]any)
 		ids = append(ids, a["cohort_id"].(string))
 		// sports: 250 of the 750 against 334 of 1000; travel 250 against 333: indexes near 100.
-		if !near(a["overlap"], 250) || a["index"] == nil || math.Abs(a["index"].(float64)-100) > 40 || a["audience_share"] == nil {
+		if a["overlap"] != 250.0 || a["index"] == nil || math.Abs(a["index"].(float64)-100) > 1 || a["audience_share"] == nil {
 			t.Errorf("affinity: %v", a)
 		}
 	}
@@ -114,10 +114,10 @@ func TestCohortInsights(t *testing.T) {
 		t.Errorf("affinities %v, want sports and travel", ids)
 	}
 	mr := r.body["match_rates"].([]any)[0].(map[string]any)
-	if mr["type"] != "email_sha256" || mr["advertiser_rows"] != 750.0 || !near(mr["matched_rows"], 750) {
+	if mr["type"] != "email_sha256" || mr["advertiser_rows"] != 750.0 || mr["matched_rows"] != 750.0 {
 		t.Errorf("match rate: %v", mr)
 	}
-	if cs := r.body["countries"].([]any); len(cs) != 2 || !near(cs[0].(map[string]any)["cohort"], 375) {
+	if cs := r.body["countries"].([]any); len(cs) != 2 || cs[0].(map[string]any)["cohort"] != 375.0 {
 		t.Errorf("countries: %v", cs)
 	}
 	if r.body["attributes"] != nil {
@@ -144,7 +144,7 @@ func TestCohortInsights(t *testing.T) {
 		a := a.(map[string]any)
 		attrs[a["name"].(string)] = a["values"].([]any)
 	}
-	if v := attrs["iab_categories"]; len(v) != 2 || !near(v[0].(map[string]any)["cohort"], 375) || !near(v[1].(map[string]any)["base"], 250) {
+	if v := attrs["iab_categories"]; len(v) != 2 || v[0].(map[string]any)["cohort"] != 375.0 || v[1].(map[string]any)["base"] != 250.0 {
 		t.Errorf("categories: %v", v)
 	}
 	if v := attrs["page_views_30d"]; len(v) != 7 || v[0].(map[string]any)["cohort"] != nil || v[0].(map[string]any)["index"] != nil {
@@ -161,7 +161,7 @@ func TestCohortInsights(t *testing.T) {
 	// A small cohort: its size is suppressed, and with it every share and index.
 	small := create(e.dataSourceOf(tok, 980, 1020, "email_sha256")) // 20 of A's users
 	r = e.do(req{method: "GET", path: "/v1/cohorts/" + small + "/insights?connection_id=" + conn.ID, token: tok})
-	if r.status != 200 || r.body["size"] != nil || !near(r.body["base"], 1000) {
+	if r.status != 200 || r.body["size"] != nil || r.body["base"] != 1000.0 {
 		t.Fatalf("small: %d %s", r.status, r.raw)
 	}
 	for _, a := range r.body["affinities"].([]any) {
@@ -194,10 +194,30 @@ func TestCohortInsights(t *testing.T) {
 	// The publisher: its users in the cohorts served through the connection (the two built on
 	// 750 and 200 of its users, the 200 among the 750; the small one is not served).
 	r = e.do(req{method: "GET", path: "/v1/connections/" + conn.ID + "/served-users", token: e.tokens["a-viewer"]})
-	if r.status != 200 || r.body["cohorts"] != 2.0 || !near(r.body["users"], 750) {
+	if r.status != 200 || r.body["cohorts"] != 2.0 || r.body["users"] != 750.0 {
 		t.Errorf("served users: %d %s", r.status, r.raw)
 	}
 	if r := e.do(req{method: "GET", path: "/v1/connections/" + conn.ID + "/served-users", token: tok}); r.status != http.StatusForbidden {
 		t.Errorf("the partner reads served users: %d %s", r.status, r.raw)
+	}
+
+	// The settings in force apply: the publisher's k of 800 wins over the advertiser's 200, so
+	// the cohort's 750 users and the publisher's 750 served users are withheld, the base shown.
+	privacy := "/v1/connections/" + conn.ID + "/privacy"
+	for _, set := range []struct {
+		token string
+		k     int
+	}{{"a-admin", 800}, {"w-admin", 200}} {
+		if r := e.do(req{method: "PUT", path: privacy, token: e.tokens[set.token], body: map[string]any{"k": set.k}}); r.status != 200 {
+			t.Fatalf("k: %d %s", r.status, r.raw)
+		}
+	}
+	r = e.do(req{method: "GET", path: path, token: tok})
+	if r.status != 200 || r.body["threshold"] != 800.0 || r.body["size"] != nil || r.body["base"] != 1000.0 {
+		t.Errorf("stricter k: %d %s", r.status, r.raw)
+	}
+	r = e.do(req{method: "GET", path: "/v1/connections/" + conn.ID + "/served-users", token: e.tokens["a-viewer"]})
+	if r.status != 200 || r.body["threshold"] != 800.0 || r.body["users"] != nil {
+		t.Errorf("served users under the stricter k: %d %s", r.status, r.raw)
 	}
 }

@@ -2,6 +2,7 @@ package cohorts
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -9,14 +10,11 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/insights"
 	"github.com/cleanroom-oss/cleanroom/match"
 	"github.com/cleanroom-oss/cleanroom/privacy"
 )
-
-// seedPurpose names the key the noise of insights is seeded under (a purpose key of the master
-// key: the parties never see it, so nobody can predict the noise).
-const seedPurpose = "privacy-seed/v1"
 
 // Insights is a cohort's insights at one publisher, as the workspace that built it sees them.
 type Insights struct {
@@ -25,10 +23,16 @@ type Insights struct {
 	PublisherID  string `json:"publisher_id"`
 	// Advanced says the engagement attributes were asked for (and allowed).
 	Advanced bool `json:"advanced"`
-	// Threshold and Epsilon are the privacy settings the numbers were released with.
-	Threshold int64     `json:"threshold"`
-	Epsilon   string    `json:"epsilon"`
-	BuiltAt   time.Time `json:"built_at,omitzero"`
+	// Threshold, Epsilon (of one question) and Noise (the mechanism, "none" for exact counts)
+	// are the privacy settings in force on the connection that the numbers were released with.
+	Threshold int64  `json:"threshold"`
+	Epsilon   string `json:"epsilon"`
+	Noise     string `json:"noise"`
+	// EpsilonLeft is the asking party's budget left in the period after this report, and
+	// BudgetReturnsAt when the whole budget returns.
+	EpsilonLeft     string    `json:"epsilon_left"`
+	BudgetReturnsAt time.Time `json:"budget_returns_at"`
+	BuiltAt         time.Time `json:"built_at,omitzero"`
 	insights.Report
 }
 
@@ -36,7 +40,8 @@ type Insights struct {
 // workspace must own the cohort, the connection must give it the insights permission (and the
 // advanced insights permission when advanced is set), and every data source the cohort reads
 // must be usable for insights (its own, or a grant in force that allows them). Every number
-// that depends on the publisher's data is released through release.
+// that depends on the publisher's data is released through the disclosure gate
+// (releaseReport): over budget, the report is refused with when the budget returns.
 func (s *Service) Insights(ctx context.Context, c *cleanroom.Caller, cohortID, connectionID string, advanced bool) (*Insights, error) {
 	co, err := s.Get(ctx, c, cohortID)
 	if err != nil {
@@ -104,34 +109,123 @@ func (s *Service) Insights(ctx context.Context, c *cleanroom.Caller, cohortID, c
 	if err != nil {
 		return nil, err
 	}
-	question := []string{"cohort-insights/v1", conn.ID, c.OrgID(), co.ID, t.BlobKey, ti.Pub.ID}
+	versions := []string{t.BlobKey, ti.Pub.ID}
 	for _, src := range in.Sources {
-		question = append(question, src.ID+"@"+versionID(src.Version))
+		versions = append(versions, src.ID+"@"+versionID(src.Version))
 	}
-	rel, params := s.release(question, []string{"publisher-base/v1", conn.ID, c.OrgID(), ti.Pub.ID})
+	rel, a, err := s.releaseReport(ctx, c, conn, counts, co.ID, ti.Pub.ID, versions)
+	if err != nil {
+		return nil, err
+	}
 	return &Insights{CohortID: co.ID, ConnectionID: conn.ID, PublisherID: conn.PublisherID, Advanced: advanced,
-		Threshold: params.K, Epsilon: params.Epsilon.String(), BuiltAt: t.BuiltAt, Report: *insights.Release(counts, rel)}, nil
+		Threshold: a.Params.K, Epsilon: a.Params.Epsilon.String(), Noise: string(a.Params.Mechanism),
+		EpsilonLeft: a.Budget.Left.String(), BudgetReturnsAt: a.Budget.Returns, BuiltAt: t.BuiltAt, Report: *rel}, nil
 }
 
-// release is the one place insights choose how their numbers cross to the other party: the
-// privacy package's release with the deployment's threshold and default ε, seeded by the
-// question (its parts name the kind of question, the connection, the party asking and the data
-// versions read), so the same question on the same data gets the same noise; the numbers of the
-// publisher's base alone are seeded by base (the publisher's version, not the cohort), so every
-// report on that version shows them with the same noise. The deployment's privacy gate
-// (settings per connection, budgets) replaces it here when it is wired.
-func (s *Service) release(question, base []string) (insights.Releaser, privacy.Params) {
-	p := privacy.DefaultParams()
-	p.K = privacy.Threshold(s.Threshold())
-	key := s.Pipeline.Keys.Derive(seedPurpose)
-	seed := func(q []string) [32]byte {
-		parts := make([][]byte, len(q))
-		for i, x := range q {
-			parts[i] = []byte(x)
-		}
-		return privacy.Seed(key, parts...)
+// releaseReport releases a report's counts through the gate as two questions of the asking
+// party (the partner: the workspace that built the cohort):
+//
+//   - the cohort's ("insights/cohort"): every number that depends on the cohort (its size and
+//     countries, the matched rows per type, the overlaps, the engagement cells in the cohort),
+//     asked about the cohort's build (its member file), the publisher's version and each data
+//     source's version, its query listing the numbers asked (which publisher cohorts, whether
+//     advanced); one person may move every one of its counts and one cell and the total of
+//     each table (disclosure.PartsSensitivity), and the question's ε is split over that many;
+//   - the publisher's base ("insights/base"): the numbers of the publisher's users alone (its
+//     users, its cohorts' sizes, its countries and engagement values), asked about the
+//     publisher's version only (the query: which of them), so every report of the party on
+//     that version shows them with the same noise and pays for them once per period, whichever
+//     cohort it is about; its sensitivity is counted the same way.
+//
+// The base is released first: a question over budget refuses the report (EFORBIDDEN with
+// budget_returns_at), and a base already paid for stays paid. The Answer returned is the cohort
+// question's (the settings in force, the budget after both).
+func (s *Service) releaseReport(ctx context.Context, c *cleanroom.Caller, conn *cleanroom.Connection, counts *insights.Counts,
+	cohortID, pubVersion string, versions []string) (*insights.Report, *disclosure.Answer, error) {
+	if s.Disclosure == nil {
+		return nil, nil, errNoGate
 	}
-	return insights.ParamsReleaser{Params: p, Seed: seed(question), BaseSeed: seed(base)}, p
+	var rec recorder
+	insights.Release(counts, &rec)
+	var own, base []disclosure.Part
+	for _, p := range rec.parts {
+		if strings.HasPrefix(p.Label, insights.BaseLabel) {
+			base = append(base, p)
+		} else {
+			own = append(own, p)
+		}
+	}
+	out := replay{}
+	_, released, err := s.Disclosure.ReleaseParts(ctx, c, conn, disclosure.Question{Kind: "insights/base",
+		Query: partsQuery("", base), Versions: []string{pubVersion}}, base)
+	if err != nil {
+		return nil, nil, err
+	}
+	out.add(base, released)
+	a, released, err := s.Disclosure.ReleaseParts(ctx, c, conn, disclosure.Question{Kind: "insights/cohort", Query: partsQuery(cohortID, own),
+		Versions: versions}, own)
+	if err != nil {
+		return nil, nil, err
+	}
+	out.add(own, released)
+	return insights.Release(counts, out), a, nil
+}
+
+// partsQuery is the canonical query of a report's question: the cohort asked about ("" for the
+// publisher's base) and the labels of the numbers asked, sorted.
+func partsQuery(cohortID string, parts []disclosure.Part) []byte {
+	labels := make([]string, 0, len(parts))
+	for _, p := range parts {
+		labels = append(labels, p.Label)
+	}
+	slices.Sort(labels)
+	b, _ := json.Marshal(struct {
+		Cohort string   `json:"cohort,omitempty"`
+		Counts []string `json:"counts"`
+	}{cohortID, labels})
+	return b
+}
+
+// recorder is an insights.Releaser that records what a report releases (and releases nothing:
+// every number suppressed), so that the whole report is released through the gate at once.
+type recorder struct{ parts []disclosure.Part }
+
+func (r *recorder) Count(label string, n int64) privacy.Released {
+	r.parts = append(r.parts, disclosure.Part{Label: label, Cells: []int64{n}})
+	return privacy.Released{Suppressed: true}
+}
+
+func (r *recorder) Table(label string, cells []int64) ([]privacy.Released, privacy.Released) {
+	r.parts = append(r.parts, disclosure.Part{Label: label, Cells: slices.Clone(cells), Table: true})
+	out := make([]privacy.Released, len(cells))
+	for i := range out {
+		out[i].Suppressed = true
+	}
+	return out, privacy.Released{Suppressed: true}
+}
+
+// replay is an insights.Releaser that answers with what the gate released, by label. A label it
+// was not given is suppressed (fails closed).
+type replay map[string]disclosure.PartRelease
+
+func (r replay) add(parts []disclosure.Part, released []disclosure.PartRelease) {
+	for i, p := range parts {
+		r[p.Label] = released[i]
+	}
+}
+
+func (r replay) Count(label string, _ int64) privacy.Released { return r[label].Count() }
+
+func (r replay) Table(label string, cells []int64) ([]privacy.Released, privacy.Released) {
+	pr, ok := r[label]
+	if !ok || len(pr.Cells) != len(cells) {
+		out := make([]privacy.Released, len(cells))
+		for i := range out {
+			out[i].Suppressed = true
+		}
+		return out, privacy.Released{Suppressed: true}
+	}
+	return pr.Cells, pr.Total
 }
 
 // Served is what a publisher sees of the cohorts served to its users through one connection.
@@ -158,7 +252,8 @@ func (s *Service) ServedUsers(ctx context.Context, c *cleanroom.Caller, connecti
 			Hint("A cohort's own insights are at GET /v1/cohorts/{id}/insights.")
 	}
 	union := roaring.New()
-	question := []string{"served-users/v1", conn.ID, c.OrgID()}
+	question := []string{"served-users/v1"} // the member files of the cohorts served
+	var versions []string
 	out := &Served{ConnectionID: conn.ID}
 	p := cleanroom.Page{Limit: cleanroom.MaxPageLimit}
 	for {
@@ -178,6 +273,7 @@ func (s *Service) ServedUsers(ctx context.Context, c *cleanroom.Caller, connecti
 			union.Or(m)
 			out.Cohorts++
 			question = append(question, t.BlobKey)
+			versions = append(versions, t.BlobKey)
 		}
 		if next == "" {
 			break
@@ -197,15 +293,21 @@ func (s *Service) ServedUsers(ctx context.Context, c *cleanroom.Caller, connecti
 		if pub.Deleted != nil {
 			union.AndNot(pub.Deleted)
 		}
-		question = append(question, v.ID)
+		versions = append(versions, v.ID)
 	}
-	slices.Sort(question[3:])
-	rel, params := s.release(question, question)
-	r := rel.Count("served_users", int64(union.GetCardinality()))
-	if !r.Suppressed {
+	if s.Disclosure == nil {
+		return nil, errNoGate
+	}
+	slices.Sort(question[1:])
+	a, err := s.Disclosure.Release(ctx, c, conn, disclosure.Question{Kind: "served_users",
+		Query: []byte(strings.Join(question, "\n")), Versions: versions, Sensitivity: 1}, int64(union.GetCardinality()))
+	if err != nil {
+		return nil, err
+	}
+	if r := a.Counts[0]; !r.Suppressed {
 		out.Users = &r.Value
 	}
-	out.Threshold, out.Epsilon = params.K, params.Epsilon.String()
+	out.Threshold, out.Epsilon = a.Params.K, a.Params.Epsilon.String()
 	return out, nil
 }
 

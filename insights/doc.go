@@ -8,7 +8,9 @@
 // Release turns the exact counts into a Report through a Releaser (the privacy release the
 // caller chooses: noise, threshold, derived values suppressed with their inputs), so no exact
 // count leaves this package in a Report. Shares and indexes are computed from the released
-// counts (post-processing), never from exact ones.
+// counts (post-processing), never from exact ones. The cohort service releases reports through
+// the deployment's release gate (package disclosure): it records the labelled counts a Release
+// asks for, releases them as questions of the asking party, and replays the released values.
 //
 // Overlap is one AndCardinality per publisher cohort, run in parallel over the cohorts: for a
 // 10M-user cohort against 500 publisher cohorts over 50M users see docs/BENCHMARKS.md.

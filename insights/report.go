@@ -3,7 +3,6 @@ package insights
 import (
 	"cmp"
 	"slices"
-	"strings"
 
 	"github.com/cleanroom-oss/cleanroom/privacy"
 	"github.com/cleanroom-oss/cleanroom/vault"
@@ -20,8 +19,9 @@ const (
 // stable for the same question, from which the release derives its own seed; Table releases
 // cells that partition a total (with complementary suppression). Labels that start with
 // BaseLabel name numbers of the publisher's base alone (its users, its cohorts' sizes, their
-// countries and attributes), which do not depend on the cohort asked about.
-
+// countries and attributes), which do not depend on the cohort asked about. Release asks for
+// the same labels, in the same order, whatever is released: the cohort service records them and
+// releases them all through the disclosure gate, then replays the released values.
 type Releaser interface {
 	Count(label string, n int64) privacy.Released
 	Table(label string, cells []int64) ([]privacy.Released, privacy.Released)
@@ -239,33 +239,4 @@ func categories(label string, ds []Distribution, size, base privacy.Released, re
 			BaseShare: share(privacy.Ratio(b, base)), Index: ratio(privacy.Index(c, size, b, base))}
 	}
 	return out
-}
-
-// ParamsReleaser releases with the privacy package's own functions: noise, the threshold and
-// complementary suppression under Params, each number with a seed derived from its label and
-// Seed, or BaseSeed for the base's numbers (BaseLabel). Seeding the base's numbers by a question
-// about the base alone (the publisher's version, not the cohort) gives them the same noise in
-// every report on that version, so reports on many cohorts cannot be averaged to learn them
-// exactly. (The deployment's release gate, with per-connection settings and budgets, replaces
-// it where it is wired.)
-type ParamsReleaser struct {
-	Params         privacy.Params
-	Seed, BaseSeed [32]byte
-}
-
-func (p ParamsReleaser) seed(label string) [32]byte {
-	if strings.HasPrefix(label, BaseLabel) {
-		return privacy.Derive(p.BaseSeed, label)
-	}
-	return privacy.Derive(p.Seed, label)
-}
-
-// Count releases n.
-func (p ParamsReleaser) Count(label string, n int64) privacy.Released {
-	return privacy.Release(n, p.Params, p.seed(label))
-}
-
-// Table releases cells and their total.
-func (p ParamsReleaser) Table(label string, cells []int64) ([]privacy.Released, privacy.Released) {
-	return privacy.ReleaseTable(cells, p.Params, p.seed(label))
 }
