@@ -7,6 +7,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/activation"
+	"github.com/cleanroom-oss/cleanroom/httpx"
 )
 
 // The activation page: a publisher's ad-server settings, switches, deals and line-item export;
@@ -109,7 +110,7 @@ func (d *Dashboard) showActivation(w http.ResponseWriter, r *http.Request, p *pa
 	status := http.StatusOK
 	if changeErr != nil {
 		p.Error = cleanroom.ErrorText(changeErr)
-		status = httpStatus(changeErr)
+		status = httpx.StatusOf(cleanroom.ErrorCode(changeErr))
 	}
 	d.render(w, status, "activation.html", p)
 }
@@ -129,21 +130,6 @@ func (d *Dashboard) allCohorts(r *http.Request, c *cleanroom.Caller, publisher b
 		}
 		pg.After = next
 	}
-}
-
-// httpStatus is the status of a refused change.
-func httpStatus(err error) int {
-	switch cleanroom.ErrorCode(err) {
-	case cleanroom.EINVALID:
-		return http.StatusBadRequest
-	case cleanroom.EFORBIDDEN:
-		return http.StatusForbidden
-	case cleanroom.ENOTFOUND:
-		return http.StatusNotFound
-	case cleanroom.ECONFLICT:
-		return http.StatusConflict
-	}
-	return http.StatusInternalServerError
 }
 
 func (d *Dashboard) saveAdServerSettings(w http.ResponseWriter, r *http.Request, p *page) {
@@ -247,7 +233,7 @@ func (d *Dashboard) exportCSV(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	rows, err := d.Activation.Export(r.Context(), p.Caller)
 	if err != nil {
-		http.Error(w, cleanroom.ErrorText(err), httpStatus(err))
+		http.Error(w, cleanroom.ErrorText(err), httpx.StatusOf(cleanroom.ErrorCode(err)))
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{Action: "activation.export", TargetType: "org", TargetID: p.Caller.OrgID(),
