@@ -96,11 +96,18 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	for k, v := range cohortFuncs {
 		funcs[k] = v
 	}
+	for k, v := range dashboardFuncs {
+		funcs[k] = v
+	}
 	funcs["deref"] = func(x *float64) float64 { return *x }
 	// seconds rounds a period in milliseconds up to whole seconds (a meta refresh's unit).
 	funcs["seconds"] = func(ms int64) int64 { return (ms + 999) / 1000 }
-	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html"} {
-		d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
+	// Every template but the layout is a page (parsed with the layout).
+	entries, _ := fs.ReadDir(templateFS, "templates")
+	for _, e := range entries {
+		if page := e.Name(); page != "layout.html" {
+			d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
+		}
 	}
 	sub, _ := fs.Sub(staticFS, "static")
 	d.static = http.StripPrefix("/static/", http.FileServerFS(sub))
@@ -118,6 +125,10 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /cohorts", d.signedIn(d.createCohort))
 	d.mux.HandleFunc("GET /cohorts/{id}", d.signedIn(d.cohortPage))
 	d.mux.HandleFunc("POST /cohorts/{id}", d.signedIn(d.changeCohort))
+	d.settingsRoutes()
+	d.jobsRoutes()
+	d.connectionsRoutes()
+	d.mux.HandleFunc("/", d.notFound)
 	return d
 }
 
@@ -184,22 +195,32 @@ func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, p *p
 			http.Error(w, "The form's CSRF token is missing or wrong; reload the page and try again.", http.StatusForbidden)
 			return
 		}
-		p := &page{Caller: c, CSRF: c.Session.CSRFToken}
-		ms, err := d.Accounts.Memberships(r.Context(), c)
-		if err != nil {
-			d.fail(w, err)
-			return
-		}
-		for _, m := range ms {
-			p.Orgs = append(p.Orgs, orgChoice{m.Org.ID, m.Org.Name, m.Org.Kind, m.Role, m.Org.ID == c.OrgID()})
-		}
-		h(w, r, p)
+		h(w, r, d.pageFor(r, c))
 	}
 }
 
+// pageFor returns the page of a signed-in caller, with the orgs it may switch to.
+func (d *Dashboard) pageFor(r *http.Request, c *cleanroom.Caller) *page {
+	p := &page{Caller: c, CSRF: c.Session.CSRFToken}
+	ms, err := d.Accounts.Memberships(r.Context(), c)
+	if err != nil {
+		d.log.Error("dashboard: memberships", "err", err)
+	}
+	for _, m := range ms {
+		p.Orgs = append(p.Orgs, orgChoice{m.Org.ID, m.Org.Name, m.Org.Kind, m.Role, m.Org.ID == c.OrgID()})
+	}
+	return p
+}
+
+// fail shows the error page for an error no page of its own can show.
 func (d *Dashboard) fail(w http.ResponseWriter, err error) {
+	if cleanroom.ErrorCode(err) != cleanroom.EINTERNAL {
+		d.showFailure(w, &page{}, err)
+		return
+	}
 	d.log.Error("dashboard", "err", err)
-	http.Error(w, cleanroom.ErrorMessage(err), http.StatusInternalServerError)
+	d.errorPage(w, &page{}, http.StatusInternalServerError, "Something went wrong", cleanroom.ErrorMessage(err),
+		"Try again in a moment; if it keeps happening, tell the operator the time it happened.")
 }
 
 func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {

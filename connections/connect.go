@@ -1,0 +1,18 @@
+package connections
+
+import (
+	"context"
+
+	"github.com/cleanroom-oss/cleanroom"
+)
+
+// Connect connects the caller's org (a publisher's supply-side workspace) to the org partnerText
+// names, as CreateConnection does, for a caller: only the publisher's members and admins connect.
+// Every onboarding error carries its fix (and the field it concerns, "partner_id").
+func (s *Service) Connect(ctx context.Context, c *cleanroom.Caller, partnerText string, perms cleanroom.Permissions) (*cleanroom.Connection, *cleanroom.Org, error) {
+	if err := c.InOrg(cleanroom.RoleMember); err != nil {
+		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Connecting to a partner needs the member or admin role; you are %s.", c.Role).
+			Hint("Ask an admin of your organization for the member role (Settings, People and roles).")
+	}
+	return s.CreateConnection(ctx, c.OrgID(), partnerText, perms)
+}
