@@ -36,6 +36,7 @@ type cohortWorld struct {
 	store            cleanroom.Store
 	runner           *jobs.Runner
 	api              *api.Server
+	acc              *accounts.Service
 	pub, adv, other  *cleanroom.Org
 	conn, dataSource string
 	// wsConn connects the publisher to its own demand-side workspace (publisher-driven), where
@@ -55,7 +56,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 		t.Fatal(err)
 	}
 	m.Web.RefreshEvery = 100 * time.Millisecond // busy pages refresh quickly in tests
-	w := &cohortWorld{t: t, store: store, api: m.API, runner: m.Jobs}
+	w := &cohortWorld{t: t, store: store, api: m.API, acc: m.Accounts, runner: m.Jobs}
 	a := m.API
 	w.srv = httptest.NewServer(h)
 	t.Cleanup(w.srv.Close)
