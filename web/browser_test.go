@@ -613,8 +613,8 @@ func TestBrowserAudit(t *testing.T) {
 	}
 	var logins [][]string
 	for _, r := range b.rows("table.audit") {
-		if len(r) != 5 {
-			t.Fatalf("audit row %q has %d cells, want 5", r, len(r))
+		if len(r) != 6 {
+			t.Fatalf("audit row %q has %d cells, want 6", r, len(r))
 		}
 		if r[1] == "session.create" {
 			logins = append(logins, r)
@@ -627,11 +627,15 @@ func TestBrowserAudit(t *testing.T) {
 	if !strings.HasSuffix(l[0], " UTC") {
 		t.Errorf("session.create time = %q", l[0])
 	}
-	if l[2] != f.alice.ID {
-		t.Errorf("session.create actor = %q, want Alice %s", l[2], f.alice.ID)
+	// People are shown by name and email, organizations by name, never as raw IDs.
+	if want := "Alice Admin <alice@example.com>"; l[2] != want {
+		t.Errorf("session.create actor = %q, want %q", l[2], want)
 	}
-	if l[3] != "user "+f.alice.ID {
-		t.Errorf("session.create target = %q, want user %s", l[3], f.alice.ID)
+	if want := "user Alice Admin <alice@example.com>"; l[3] != want {
+		t.Errorf("session.create target = %q, want %q", l[3], want)
+	}
+	if l[4] != f.pub.Name {
+		t.Errorf("session.create organization = %q, want %q", l[4], f.pub.Name)
 	}
 
 	// The overview's recent activity shows it too.
@@ -765,7 +769,7 @@ func TestBrowserViewer(t *testing.T) {
 		t.Errorf("the viewer sees people %v, want %v", people, want)
 	}
 	vic.navigate("/audit")
-	if got := vic.column("table.audit", 2); !slices.Contains(got, f.vic.ID) {
+	if got := vic.column("table.audit", 2); !slices.Contains(got, "Vic Viewer <vic@example.com>") {
 		t.Errorf("the viewer's audit log lacks their own login: actors %q", got)
 	}
 

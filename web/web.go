@@ -120,6 +120,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /invitations/{id}/{answer}", d.signedIn(d.answerInvitation))
 	d.mux.HandleFunc("POST /org/invitations/{id}/withdraw", d.signedIn(d.withdrawInvitation))
 	d.mux.HandleFunc("GET /audit", d.signedIn(d.auditPage))
+	d.mux.HandleFunc("GET /audit.csv", d.signedIn(d.auditExport))
 	d.mux.HandleFunc("GET /data-sources", d.signedIn(d.dataSourcesPage))
 	d.mux.HandleFunc("GET /cohorts", d.signedIn(d.cohortsPage))
 	d.mux.HandleFunc("POST /cohorts", d.signedIn(d.createCohort))
