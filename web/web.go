@@ -129,6 +129,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.settingsRoutes()
 	d.jobsRoutes()
 	d.connectionsRoutes()
+	d.dataSourceRoutes()
 	d.mux.HandleFunc("/", d.notFound)
 	return d
 }
