@@ -30,7 +30,11 @@ type dataSourceData struct {
 	Report   *cleanroom.UploadReport
 	Reported *cleanroom.Upload
 	Versions int
-	Grants   []*cleanroom.Grant
+	// Refresh is set while an upload is processing (the uploads part refreshes itself).
+	Refresh int64
+	// PartBytes is the size of the parts the page sends (0: the script's default).
+	PartBytes int64
+	Grants    []*cleanroom.Grant
 	// Grantees are the workspaces the data may be granted to, by name; Names every org's name
 	// shown.
 	Grantees []orgChoice
@@ -136,6 +140,11 @@ func (d *Dashboard) showDataSource(w http.ResponseWriter, r *http.Request, p *pa
 			d.showFailure(w, p, err)
 			return
 		}
+		busy := false
+		for _, u := range data.Uploads {
+			busy = busy || u.State == cleanroom.UploadComplete || u.State == cleanroom.UploadProcessing
+		}
+		data.Refresh, data.PartBytes = d.refresh(busy), d.UploadPartBytes
 		for _, u := range data.Uploads {
 			var rep cleanroom.UploadReport
 			if len(u.Report) > 0 && json.Unmarshal(u.Report, &rep) == nil {

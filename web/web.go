@@ -44,6 +44,9 @@ type Dashboard struct {
 	// RefreshEvery is how often a page showing work under way (a cohort building, an upload
 	// processing) fetches itself again to update that part (DefaultRefresh when 0).
 	RefreshEvery time.Duration
+
+	// UploadPartBytes is the size of the parts the in-page upload sends (0: its default, 4 MiB).
+	UploadPartBytes int64
 }
 
 // DefaultRefresh is how often a busy page refreshes its changing parts.
