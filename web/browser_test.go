@@ -974,9 +974,9 @@ func TestBrowserCohortForm(t *testing.T) {
 	}
 	b.do("fill the group",
 		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(1) select[name=ds]`), w.dataSource),
-		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(1) input[name=seg]`), "s01"),
+		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(1) select[name=seg]`), "s01"),
 		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(3) select[name=ds]`), w.dataSource),
-		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(3) input[name=seg]`), "s02"),
+		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(3) select[name=seg]`), "s02"),
 	)
 	resp := b.submit("estimate", chromedp.Click(chromedp.CSS(`#new-cohort button[value=estimate]`)))
 	if resp.Status != http.StatusOK || b.exists(".error") {
@@ -989,7 +989,7 @@ func TestBrowserCohortForm(t *testing.T) {
 	predicted := estimate[0][1]
 	b.screenshot("cohorts-estimate")
 	// The form came back as typed.
-	if got := js[[]string](b, `[...document.querySelectorAll("#conditions input[name=seg]")].map(i => i.value)`); !slices.Equal(got, []string{"", "", "s01", "", "s02"}) {
+	if got := js[[]string](b, `[...document.querySelectorAll("#conditions select[name=seg]")].map(i => i.value)`); !slices.Equal(got, []string{"", "", "s01", "", "s02"}) {
 		t.Errorf("segments after the estimate: %q", got)
 	}
 	resp = b.submit("create", chromedp.Click(chromedp.CSS(`#new-cohort button[value=create]`)))

@@ -294,7 +294,7 @@ func TestCohortPages(t *testing.T) {
 		strings.Contains(html, "data-busy") {
 		t.Errorf("detail page lacks the code or the diagnostics, or still refreshes:\n%s", html)
 	}
-	if got, want := between(html, `id="query">`, `</dd>`), "every row of CRM customers AND (segment s01 of CRM customers OR segment s02 of CRM customers)"; got != want {
+	if got, want := between(html, `id="query">`, `</dd>`), "every row of CRM customers AND (segment Technology Buyers of CRM customers OR segment Personal Finance Buyers of CRM customers)"; got != want {
 		t.Errorf("query shown as %q, want %q", got, want)
 	}
 	_, html = crm.get("/cohorts")
