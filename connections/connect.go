@@ -2,6 +2,7 @@ package connections
 
 import (
 	"context"
+	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
 )
@@ -15,4 +16,13 @@ func (s *Service) Connect(ctx context.Context, c *cleanroom.Caller, partnerText 
 			Hint("Ask an admin of your organization for the member role (Settings, People and roles).")
 	}
 	return s.CreateConnection(ctx, c.OrgID(), partnerText, perms)
+}
+
+// GrantProvisional grants provisional access (see GrantProvisionalAccess) for a caller: operators
+// only.
+func (s *Service) GrantProvisional(ctx context.Context, c *cleanroom.Caller, orgText, publisherText string, expiresAt time.Time, reason string) (*cleanroom.ProvisionalAccess, error) {
+	if err := c.RequireOperator(); err != nil {
+		return nil, err
+	}
+	return s.GrantProvisionalAccess(ctx, c.UserID(), orgText, publisherText, expiresAt, reason)
 }

@@ -88,3 +88,11 @@ func (q *Queue) Cancel(ctx context.Context, c *cleanroom.Caller, id int64) (*cle
 	}
 	return q.Store.FindJob(ctx, j.ID)
 }
+
+// Counts returns how many jobs are in each state, by kind, over every org. Operators only.
+func (q *Queue) Counts(ctx context.Context, c *cleanroom.Caller) (map[string]map[cleanroom.JobState]int, error) {
+	if err := c.RequireOperator(); err != nil {
+		return nil, err
+	}
+	return q.Store.CountJobs(ctx)
+}

@@ -92,14 +92,16 @@ func (s *Service) Upload(ctx context.Context, c *cleanroom.Caller, id string, wr
 	if err != nil {
 		return nil, err
 	}
-	if c.OrgID() == "" || u.OrgID != c.OrgID() {
+	if u.Target == cleanroom.UploadBridge {
+		// An identity bridge's mapping is the operator's to handle, wherever the operator acts
+		// (operators register bridges for any publisher); nobody else's.
+		if c.RequireOperator() != nil {
+			return nil, notFound
+		}
+	} else if c.OrgID() == "" || u.OrgID != c.OrgID() {
 		return nil, notFound
 	}
 	switch u.Target {
-	case cleanroom.UploadBridge:
-		if c.RequireOperator() != nil {
-			return nil, notFound // an identity bridge's mapping is the operator's to handle
-		}
 	case cleanroom.UploadDataSource:
 		if write {
 			_, err = s.Conns.ManagedDataSource(ctx, c, u.TargetID)

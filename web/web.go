@@ -133,6 +133,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.jobsRoutes()
 	d.connectionsRoutes()
 	d.dataSourceRoutes()
+	d.operatorRoutes()
 	d.mux.HandleFunc("/", d.notFound)
 	return d
 }
