@@ -13,7 +13,7 @@ import (
 func (s *Service) Connect(ctx context.Context, c *cleanroom.Caller, partnerText string, perms cleanroom.Permissions) (*cleanroom.Connection, *cleanroom.Org, error) {
 	if err := c.InOrg(cleanroom.RoleMember); err != nil {
 		return nil, nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Connecting to a partner needs the member or admin role; you are %s.", c.Role).
-			Hint("Ask an admin of your organization for the member role (Settings, People and roles).")
+			Hint("Ask an admin of your organization to give you the member role on the Settings page.")
 	}
 	return s.CreateConnection(ctx, c.OrgID(), partnerText, perms)
 }

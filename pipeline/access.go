@@ -46,7 +46,7 @@ func (s *Service) BeginDataSourceUpload(ctx context.Context, c *cleanroom.Caller
 	}
 	if _, err := s.Store.FindTaxonomy(ctx, ds.ID); cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 		return nil, cleanroom.Errorf(cleanroom.ECONFLICT, "Data source %q has no taxonomy yet.", ds.Name).
-			Hint("Upload the segment taxonomy CSV (segment_id,segment_name) with PUT /v1/data-sources/%s/taxonomy first.", ds.ID)
+			Hint("Upload the segment taxonomy CSV (segment_id,segment_name) first: on the data source's page in the dashboard, or with PUT /v1/data-sources/%s/taxonomy.", ds.ID)
 	} else if err != nil {
 		return nil, err
 	}
