@@ -143,7 +143,8 @@ func newForm() cohortForm {
 // cohortsAllowed answers pages that need an org and a role other than limited.
 func (d *Dashboard) cohortsAllowed(w http.ResponseWriter, p *page) bool {
 	if p.Caller.Org == nil || p.Caller.Role == cleanroom.RoleLimited || d.Cohorts == nil {
-		http.Error(w, "Cohorts are not available here.", http.StatusNotFound)
+		d.errorPage(w, p, http.StatusNotFound, "No cohorts here", "Cohorts are not available here.",
+			"Cohorts are built in an advertiser's organization or a publisher's demand-side workspace: switch with the selector at the top right.")
 		return false
 	}
 	return true
@@ -383,7 +384,8 @@ func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page
 		return
 	}
 	if !canCreate(p) {
-		http.Error(w, "Only members and admins of a demand-side workspace create cohorts.", http.StatusForbidden)
+		d.errorPage(w, p, http.StatusForbidden, "Not allowed", "Only members and admins of a demand-side workspace create cohorts.",
+			"Ask an admin of your organization for the member role.")
 		return
 	}
 	form, sp, err := readForm(r)
@@ -545,7 +547,8 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 	ctx := r.Context()
 	co, err := d.Cohorts.Get(ctx, p.Caller, r.PathValue("id"))
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		http.Error(w, "Cohort not found.", http.StatusNotFound)
+		d.errorPage(w, p, http.StatusNotFound, "Cohort not found", "There is no such cohort in this organization.",
+			"Open it from the Cohorts page of the organization it belongs to.")
 		return
 	} else if err != nil {
 		d.fail(w, err)
@@ -736,7 +739,8 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		err = cleanroom.Errorf(cleanroom.EINVALID, "Unknown action.")
 	}
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		http.Error(w, "Cohort not found.", http.StatusNotFound)
+		d.errorPage(w, p, http.StatusNotFound, "Cohort not found", "There is no such cohort in this organization.",
+			"Open it from the Cohorts page of the organization it belongs to.")
 		return
 	}
 	if err != nil {

@@ -198,7 +198,8 @@ func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, p *p
 			return
 		}
 		if r.Method == http.MethodPost && !auth.EqualSecret(r.PostFormValue("csrf_token"), c.Session.CSRFToken) {
-			http.Error(w, "The form's CSRF token is missing or wrong; reload the page and try again.", http.StatusForbidden)
+			d.errorPage(w, &page{}, http.StatusForbidden, "The form expired", "The form's CSRF token is missing or wrong.",
+				"Go back, reload the page and submit the form again.")
 			return
 		}
 		h(w, r, d.pageFor(r, c))
