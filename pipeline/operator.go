@@ -22,3 +22,20 @@ func (s *Service) BridgeUploads(ctx context.Context, c *cleanroom.Caller, bridge
 	}
 	return s.Store.ListUploads(ctx, cleanroom.UploadBridge, b.ID, p)
 }
+
+// PublisherUploads lists the uploads to the caller's publisher audience (profile files, event
+// batches, erasures), newest first, each processing one with its job's progress. Publishers'
+// people only.
+func (s *Service) PublisherUploads(ctx context.Context, c *cleanroom.Caller, p cleanroom.Page) ([]*cleanroom.Upload, string, error) {
+	if err := publisher(c); err != nil {
+		return nil, "", err
+	}
+	if err := c.InOrg(cleanroom.RoleViewer); err != nil {
+		return nil, "", err
+	}
+	ups, next, err := s.Store.ListUploads(ctx, cleanroom.UploadPublisher, c.OrgID(), p)
+	for _, u := range ups {
+		s.withProgress(ctx, u)
+	}
+	return ups, next, err
+}

@@ -134,6 +134,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.connectionsRoutes()
 	d.dataSourceRoutes()
 	d.operatorRoutes()
+	d.audienceRoutes()
 	d.mux.HandleFunc("/", d.notFound)
 	return d
 }
