@@ -43,33 +43,9 @@ type dataSourceData struct {
 	// Shredded lists what deleting shreds, as the confirmation says it.
 	Shredded string
 
-	Form   string
-	Values map[string]string
-	Err    *fieldError
+	formState
 	// TaxonomyRows are the first bad rows of a refused taxonomy file.
 	TaxonomyRows []ingest.RowError
-}
-
-// Value returns a field's value as submitted, for the form that was submitted.
-func (s *dataSourceData) Value(form, field string) string {
-	if s.Form != form {
-		return ""
-	}
-	return s.Values[field]
-}
-
-// ErrorOn returns form's error on field; "" is the form's error not tied to a field it shows.
-func (s *dataSourceData) ErrorOn(form, field string) string {
-	if s.Form != form || s.Err == nil {
-		return ""
-	}
-	if field == "" {
-		if dataSourceFields[form][s.Err.Field] {
-			return ""
-		}
-		return s.Err.Text
-	}
-	return s.Err.On(field)
 }
 
 var dataSourceFields = map[string]map[string]bool{
@@ -123,7 +99,7 @@ func (d *Dashboard) showDataSource(w http.ResponseWriter, r *http.Request, p *pa
 		d.showFailure(w, p, err)
 		return
 	}
-	data.DS, data.Access, data.Now, data.Names = ds, access, d.now(), map[string]string{}
+	data.DS, data.Access, data.Now, data.Names, data.shown = ds, access, d.now(), map[string]string{}, dataSourceFields
 	_, merr := d.Connections.ManagedDataSource(ctx, c, ds.ID)
 	data.Manage = merr == nil
 	if access != connections.AccessListed {
@@ -220,7 +196,7 @@ func (d *Dashboard) renameDataSource(w http.ResponseWriter, r *http.Request, p *
 	name, desc := strings.TrimSpace(r.PostFormValue("name")), strings.TrimSpace(r.PostFormValue("description"))
 	ds, err := d.Connections.UpdateDataSource(r.Context(), p.Caller, idOf(r), &name, &desc)
 	if err != nil {
-		d.showDataSource(w, r, p, &dataSourceData{Form: "rename", Values: map[string]string{"name": name, "description": desc}}, err)
+		d.showDataSource(w, r, p, &dataSourceData{formState: formState{Form: "rename", Values: map[string]string{"name": name, "description": desc}}}, err)
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{OrgID: ds.OrgID, Action: "data_source.update", TargetType: "data_source", TargetID: ds.ID,
@@ -229,7 +205,7 @@ func (d *Dashboard) renameDataSource(w http.ResponseWriter, r *http.Request, p *
 }
 
 func (d *Dashboard) uploadTaxonomy(w http.ResponseWriter, r *http.Request, p *page) {
-	data := &dataSourceData{Form: "taxonomy"}
+	data := &dataSourceData{formState: formState{Form: "taxonomy"}}
 	f, _, err := r.FormFile("taxonomy")
 	if err != nil {
 		d.showDataSource(w, r, p, data, cleanroom.Errorf(cleanroom.EINVALID, "Choose the taxonomy file to upload.").With("field", "taxonomy").
@@ -263,10 +239,7 @@ func (d *Dashboard) uploadTaxonomy(w http.ResponseWriter, r *http.Request, p *pa
 }
 
 func (d *Dashboard) createGrant(w http.ResponseWriter, r *http.Request, p *page) {
-	data := &dataSourceData{Form: "grant", Values: map[string]string{}}
-	for _, f := range []string{"grantee_id", "expires_at", "allow_matched", "allow_modeled", "allow_insights"} {
-		data.Values[f] = strings.TrimSpace(r.PostFormValue(f))
-	}
+	data := &dataSourceData{formState: submitted(r, "grant", "grantee_id", "expires_at", "allow_matched", "allow_modeled", "allow_insights")}
 	req := connections.GrantRequest{GranteeID: data.Values["grantee_id"], AllowMatched: data.Values["allow_matched"] == "on",
 		AllowModeled: data.Values["allow_modeled"] == "on", AllowInsights: data.Values["allow_insights"] == "on"}
 	var err error
@@ -311,7 +284,7 @@ func (d *Dashboard) revokeGrant(w http.ResponseWriter, r *http.Request, p *page)
 func (d *Dashboard) deleteDataSource(w http.ResponseWriter, r *http.Request, p *page) {
 	ds, n, err := d.Pipeline.UnlinkDataSource(r.Context(), p.Caller, idOf(r))
 	if err != nil {
-		d.showDataSource(w, r, p, &dataSourceData{Form: "delete"}, err)
+		d.showDataSource(w, r, p, &dataSourceData{formState: formState{Form: "delete"}}, err)
 		return
 	}
 	e := &cleanroom.AuditEntry{OrgID: ds.OrgID, Action: "data_source.unlink", TargetType: "data_source", TargetID: ds.ID,

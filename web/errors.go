@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/httpx"
@@ -80,4 +81,46 @@ func (e *fieldError) On(field string) string {
 		return ""
 	}
 	return e.Text
+}
+
+// formState is a page's last submitted form: its name, the values it held and its error, so the
+// page shows it again as it was typed, with the error beside the field it concerns.
+type formState struct {
+	Form   string
+	Values map[string]string
+	Err    *fieldError
+	// shown names, per form, the fields that show their errors beside themselves.
+	shown map[string]map[string]bool
+}
+
+// submitted returns the state of the form named name: the trimmed values of its fields.
+func submitted(r *http.Request, name string, fields ...string) formState {
+	f := formState{Form: name, Values: map[string]string{}}
+	for _, field := range fields {
+		f.Values[field] = strings.TrimSpace(r.PostFormValue(field))
+	}
+	return f
+}
+
+// Value returns a field's value as submitted, for the form that was submitted.
+func (f *formState) Value(form, field string) string {
+	if f.Form != form {
+		return ""
+	}
+	return f.Values[field]
+}
+
+// ErrorOn returns the error of form's field; field "" gives the form's error when no field of the
+// form shows it beside itself.
+func (f *formState) ErrorOn(form, field string) string {
+	if f.Form != form || f.Err == nil {
+		return ""
+	}
+	if field == "" {
+		if f.shown[form][f.Err.Field] {
+			return ""
+		}
+		return f.Err.Text
+	}
+	return f.Err.On(field)
 }

@@ -29,9 +29,7 @@ type operatorData struct {
 	JobKinds    []jobCountRow
 	Now         time.Time
 
-	Form   string
-	Values map[string]string
-	Err    *fieldError
+	formState
 }
 
 type bridgeRow struct {
@@ -43,25 +41,6 @@ type bridgeRow struct {
 type jobCountRow struct {
 	Kind   string
 	Counts []int
-}
-
-// Value returns a field's value as submitted, for the form that was submitted.
-func (o *operatorData) Value(form, field string) string {
-	if o.Form != form {
-		return ""
-	}
-	return o.Values[field]
-}
-
-// ErrorOn returns form's error (field "" for the form's own, shown above it).
-func (o *operatorData) ErrorOn(form, field string) string {
-	if o.Form != form || o.Err == nil {
-		return ""
-	}
-	if field == "" {
-		return o.Err.Text
-	}
-	return ""
 }
 
 func (d *Dashboard) operatorRoutes() {
@@ -160,11 +139,7 @@ func (d *Dashboard) showOperator(w http.ResponseWriter, r *http.Request, p *page
 
 // operatorForm returns a form's state: its name and its fields' values.
 func operatorForm(r *http.Request, name string, fields ...string) *operatorData {
-	data := &operatorData{Form: name, Values: map[string]string{}}
-	for _, f := range fields {
-		data.Values[f] = strings.TrimSpace(r.PostFormValue(f))
-	}
-	return data
+	return &operatorData{formState: submitted(r, name, fields...)}
 }
 
 func (d *Dashboard) operatorCreateOrg(w http.ResponseWriter, r *http.Request, p *page) {
@@ -182,7 +157,7 @@ func (d *Dashboard) operatorCreateOrg(w http.ResponseWriter, r *http.Request, p 
 func (d *Dashboard) operatorEnableCleanRoom(w http.ResponseWriter, r *http.Request, p *page) {
 	o, err := d.Accounts.OperatorEnableCleanRoom(r.Context(), p.Caller, idOf(r))
 	if err != nil {
-		d.showOperator(w, r, p, &operatorData{Form: "orgs"}, err)
+		d.showOperator(w, r, p, &operatorData{formState: formState{Form: "orgs"}}, err)
 		return
 	}
 	details := map[string]any{"via": "dashboard"}
@@ -206,7 +181,7 @@ func (d *Dashboard) operatorRecordDPA(w http.ResponseWriter, r *http.Request, p 
 		o, err = d.Accounts.OperatorRecordDPA(r.Context(), p.Caller, idOf(r), signed)
 	}
 	if err != nil {
-		d.showOperator(w, r, p, &operatorData{Form: "orgs"}, err)
+		d.showOperator(w, r, p, &operatorData{formState: formState{Form: "orgs"}}, err)
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{OrgID: o.ID, Action: "org.dpa.record", TargetType: "org", TargetID: o.ID,
@@ -267,7 +242,7 @@ func (d *Dashboard) operatorRegisterBridge(w http.ResponseWriter, r *http.Reques
 // upload service in parts, and queues its processing.
 func (d *Dashboard) operatorBridgeUpload(w http.ResponseWriter, r *http.Request, p *page) {
 	ctx, c := r.Context(), p.Caller
-	data := &operatorData{Form: "bridge-upload:" + r.PathValue("id")}
+	data := &operatorData{formState: formState{Form: "bridge-upload:" + r.PathValue("id")}}
 	f, hdr, err := r.FormFile("mapping")
 	if err != nil {
 		d.showOperator(w, r, p, data, cleanroom.Errorf(cleanroom.EINVALID, "Choose the mapping file to upload.").

@@ -3,7 +3,6 @@ package web
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
@@ -28,33 +27,7 @@ type settingsData struct {
 	// NewSecret is a token's secret just made (shown once), NewSecretFor what it acts as.
 	NewSecret, NewSecretFor string
 
-	// Form is the form submitted last (its name), Values what it held and Err its error.
-	Form   string
-	Values map[string]string
-	Err    *fieldError
-}
-
-// Value returns a submitted field's value, for the form that was submitted.
-func (s *settingsData) Value(form, field string) string {
-	if s.Form != form {
-		return ""
-	}
-	return s.Values[field]
-}
-
-// ErrorOn returns the error of form's field; field "" is the form's error not tied to a field.
-func (s *settingsData) ErrorOn(form, field string) string {
-	if s.Form != form || s.Err == nil {
-		return ""
-	}
-	if field == "" {
-		// The form's own fields show their errors beside them; any other is the form's.
-		if formFields[form][s.Err.Field] {
-			return ""
-		}
-		return s.Err.Text
-	}
-	return s.Err.On(field)
+	formState
 }
 
 // formFields are the fields each Settings form shows beside themselves.
@@ -101,7 +74,7 @@ func (d *Dashboard) showSettings(w http.ResponseWriter, r *http.Request, p *page
 		status = d.showError(p, err)
 		p.Error = "" // shown beside the form instead
 	}
-	data.Org = c.Org
+	data.Org, data.shown = c.Org, formFields
 	data.Admin = c.Role.AtLeast(cleanroom.RoleAdmin) && c.User != nil && !c.User.ServiceAccount
 	data.CanMakeTokens = c.Role == cleanroom.RoleLimited || c.Role.AtLeast(cleanroom.RoleMember)
 	data.Advertisers, data.Names = map[string]string{}, map[string]string{}
@@ -139,11 +112,7 @@ func (d *Dashboard) showSettings(w http.ResponseWriter, r *http.Request, p *page
 
 // form returns a settings form's state: its name and the values of its fields.
 func form(r *http.Request, name string, fields ...string) *settingsData {
-	data := &settingsData{Form: name, Values: map[string]string{}}
-	for _, f := range fields {
-		data.Values[f] = strings.TrimSpace(r.PostFormValue(f))
-	}
-	return data
+	return &settingsData{formState: submitted(r, name, fields...)}
 }
 
 func (d *Dashboard) invitePerson(w http.ResponseWriter, r *http.Request, p *page) {
@@ -190,7 +159,7 @@ func (d *Dashboard) changeRole(w http.ResponseWriter, r *http.Request, p *page) 
 func (d *Dashboard) removePerson(w http.ResponseWriter, r *http.Request, p *page) {
 	m, err := d.Accounts.RemovePerson(r.Context(), p.Caller, idOf(r))
 	if err != nil {
-		d.showSettings(w, r, p, &settingsData{Form: "people"}, err)
+		d.showSettings(w, r, p, &settingsData{formState: formState{Form: "people"}}, err)
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{OrgID: p.Caller.OrgID(), Action: "user.remove", TargetType: "user", TargetID: m.ID,
@@ -201,7 +170,7 @@ func (d *Dashboard) removePerson(w http.ResponseWriter, r *http.Request, p *page
 func (d *Dashboard) withdrawFromSettings(w http.ResponseWriter, r *http.Request, p *page) {
 	inv, err := d.Accounts.WithdrawInvitation(r.Context(), p.Caller, idOf(r))
 	if err != nil {
-		d.showSettings(w, r, p, &settingsData{Form: "invitations"}, err)
+		d.showSettings(w, r, p, &settingsData{formState: formState{Form: "invitations"}}, err)
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{OrgID: inv.OrgID, PartnerOrgID: inv.RepresentsID, Action: "invitation.withdraw",
@@ -242,7 +211,7 @@ func (d *Dashboard) createToken(w http.ResponseWriter, r *http.Request, p *page)
 func (d *Dashboard) revokeToken(w http.ResponseWriter, r *http.Request, p *page) {
 	t, err := d.Accounts.RevokeToken(r.Context(), p.Caller, idOf(r))
 	if err != nil {
-		d.showSettings(w, r, p, &settingsData{Form: "tokens"}, err)
+		d.showSettings(w, r, p, &settingsData{formState: formState{Form: "tokens"}}, err)
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{OrgID: t.OrgID, Action: "token.revoke", TargetType: "token", TargetID: t.ID,
@@ -277,7 +246,7 @@ func (d *Dashboard) createServiceAccountToken(w http.ResponseWriter, r *http.Req
 func (d *Dashboard) deleteServiceAccount(w http.ResponseWriter, r *http.Request, p *page) {
 	m, err := d.Accounts.DeleteServiceAccount(r.Context(), p.Caller, idOf(r))
 	if err != nil {
-		d.showSettings(w, r, p, &settingsData{Form: "service-accounts"}, err)
+		d.showSettings(w, r, p, &settingsData{formState: formState{Form: "service-accounts"}}, err)
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{OrgID: p.Caller.OrgID(), Action: "service_account.delete", TargetType: "user", TargetID: m.ID,
