@@ -36,17 +36,17 @@ func (d *Dashboard) showJobs(w http.ResponseWriter, r *http.Request, p *page, ac
 	ctx, c, q := r.Context(), p.Caller, r.URL.Query()
 	data := &jobsData{State: q.Get("state"), Kind: q.Get("kind"), States: cleanroom.JobStates, Orgs: map[string]string{}}
 	f := cleanroom.JobFilter{Kind: data.Kind, State: cleanroom.JobState(data.State), Page: cleanroom.Page{After: q.Get("after"), Limit: 50}}
-	var err error
-	if c.Org == nil && c.Operator() {
-		data.AllOrgs = true
-		data.Jobs, data.Next, err = d.Jobs.ListAll(ctx, c, f)
-	} else {
-		data.Jobs, data.Next, err = d.Jobs.List(ctx, c, f)
+	data.AllOrgs = c.Org == nil && c.Operator()
+	list := d.Jobs.List
+	if data.AllOrgs {
+		list = d.Jobs.ListAll
 	}
+	var err error
+	data.Jobs, data.Next, err = list(ctx, c, f)
 	if cleanroom.ErrorCode(err) == cleanroom.EINVALID {
 		data.FilterError = cleanroom.ErrorText(err)
 		f.State, data.State = "", ""
-		data.Jobs, data.Next, err = d.Jobs.List(ctx, c, f)
+		data.Jobs, data.Next, err = list(ctx, c, f)
 	}
 	if err != nil {
 		d.showFailure(w, p, err)
