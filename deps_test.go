@@ -42,7 +42,7 @@ const module = "github.com/cleanroom-oss/cleanroom"
 // TestEnginesStayPure: the engines take plain values and files; they never reach HTTP or SQL, not
 // even through another package, so they can run anywhere (a worker, the edge, a benchmark).
 func TestEnginesStayPure(t *testing.T) {
-	engines := []string{"identity", "sealed", "vault", "ingest", "pubsync", "match", "lookalike", "bridge", "rows", "privacy", "edge"}
+	engines := []string{"identity", "sealed", "vault", "ingest", "pubsync", "match", "lookalike", "bridge", "rows", "privacy", "edge", "insights"}
 	forbidden := []string{"net/http", "database/sql"}
 	var paths []string
 	for _, e := range engines {

@@ -216,6 +216,21 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 			}
 		}
 
+	case "GET /v1/cohorts/{id}/insights", "GET /v1/cohorts/{id}/insights.csv":
+		home = "w"
+		conn, ds := e.ensureCohortInputs()
+		co, err := e.api.Cohorts.Create(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin),
+			cohorts.Spec{Name: uniq("Cohort "), Kind: cleanroom.CohortMatched, ConnectionIDs: []string{conn},
+				Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds}}}})
+		must(err)
+		e.drainJobs()
+		set(co.ID)
+		path += "?connection_id=" + conn
+	case "GET /v1/connections/{id}/served-users":
+		home = "a"
+		conn, _ := e.ensureCohortInputs()
+		set(conn)
+
 	case "POST /v1/admin/orgs":
 		body = map[string]string{"name": uniq("Org "), "kind": "advertiser"}
 	case "GET /v1/admin/orgs/{id}":

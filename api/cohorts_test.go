@@ -683,7 +683,12 @@ func (e *env) syncProfiles(token, taxonomy string, lines []string) {
 		map[string]string{"Content-Type": "text/csv"}}}); r.status != 200 {
 		e.t.Fatalf("taxonomy: %d %s", r.status, r.raw)
 	}
-	data := []byte("user_id\tcountry\tidentifiers\tcohorts\n" + strings.Join(lines, "\n") + "\n")
+	e.syncProfileFile(token, []byte("user_id\tcountry\tidentifiers\tcohorts\n"+strings.Join(lines, "\n")+"\n"))
+}
+
+// syncProfileFile uploads a whole profile file as the publisher's audience (the taxonomy set).
+func (e *env) syncProfileFile(token string, data []byte) {
+	e.t.Helper()
 	r := e.do(req{method: "POST", path: "/v1/publisher/uploads", token: token, body: map[string]any{"name": "p.tsv", "size": len(data), "sha256": hexSHA(data)}})
 	if r.status != http.StatusCreated {
 		e.t.Fatalf("begin: %d %s", r.status, r.raw)

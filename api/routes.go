@@ -99,6 +99,7 @@ func (s *Server) routes() []*route {
 		{"PATCH", "/v1/connections/{id}", inOrg, member, false, "connection.update", (*Server).updateConnection},
 		{"DELETE", "/v1/connections/{id}", inOrg, member, false, "connection.delete", (*Server).deleteConnection},
 		{"GET", "/v1/connections/{id}/publisher-cohorts", inOrg, viewer, false, "", (*Server).listPublisherCohorts},
+		{"GET", "/v1/connections/{id}/served-users", inOrg, viewer, false, "", (*Server).servedUsers},
 		{"GET", "/v1/standard-cohort-opt-outs", inOrg, viewer, false, "", (*Server).getOptOuts},
 		{"PUT", "/v1/standard-cohort-opt-outs", inOrg, member, false, "standard_opt_outs.set", (*Server).setOptOuts},
 
@@ -141,6 +142,8 @@ func (s *Server) routes() []*route {
 		{"PATCH", "/v1/cohorts/{id}", inOrg, member, false, "cohort.update", (*Server).updateCohort},
 		{"DELETE", "/v1/cohorts/{id}", inOrg, member, false, "cohort.delete", (*Server).deleteCohort},
 		{"GET", "/v1/cohorts/{id}/diagnostics", inOrg, viewer, false, "cohort.diagnostics.read", (*Server).cohortDiagnostics},
+		{"GET", "/v1/cohorts/{id}/insights", inOrg, viewer, false, "cohort.insights.read", (*Server).cohortInsights},
+		{"GET", "/v1/cohorts/{id}/insights.csv", inOrg, viewer, false, "cohort.insights.export", (*Server).cohortInsightsCSV},
 		{"GET", "/v1/data-sources/{id}/diagnostics", inOrg, member, false, "data_source.diagnose", (*Server).dataSourceDiagnostics},
 
 		{"GET", "/v1/admin/orgs", operatorOn, "", false, "", (*Server).adminListOrgs},

@@ -1,12 +1,9 @@
 package identity
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"hash"
 	"log/slog"
 )
 
@@ -61,9 +58,8 @@ func (f Fingerprint) LogValue() slog.Value {
 //
 // A Fingerprinter is not safe for concurrent use; give each goroutine its own with Clone.
 type Fingerprinter struct {
-	mac hash.Hash // HMAC-SHA256 under the key; Reset returns it to the keyed state
-	msg []byte    // scratch for tag || 0x00 || value
-	sum [sha256.Size]byte
+	mac *macSHA256 // HMAC-SHA256 under the key
+	msg []byte     // scratch for tag || 0x00 || value
 }
 
 // NewFingerprinter returns a Fingerprinter for key, which must be FingerprintKeySize random
@@ -80,7 +76,7 @@ func NewFingerprinter(key []byte) (*Fingerprinter, error) {
 	if zero {
 		return nil, errors.New("identity: the fingerprint key is all zeros")
 	}
-	return &Fingerprinter{mac: hmac.New(sha256.New, key)}, nil
+	return &Fingerprinter{mac: newMAC(key)}, nil
 }
 
 // Fingerprint returns the fingerprint of an identifier. The value must already be normalised
@@ -90,20 +86,13 @@ func (f *Fingerprinter) Fingerprint(tag Tag, normalized string) Fingerprint {
 	f.msg = append(f.msg[:0], tag...)
 	f.msg = append(f.msg, 0)
 	f.msg = append(f.msg, normalized...)
-	f.mac.Reset()
-	f.mac.Write(f.msg)
 	var fp Fingerprint
-	copy(fp[:], f.mac.Sum(f.sum[:0]))
+	f.mac.sum(fp[:], f.msg)
 	return fp
 }
 
 // Clone returns a Fingerprinter with the same key and its own state, for use by another
 // goroutine. It copies the keyed HMAC state rather than deriving it from the key again.
 func (f *Fingerprinter) Clone() *Fingerprinter {
-	mac, err := f.mac.(hash.Cloner).Clone()
-	if err != nil {
-		// HMAC-SHA256 from the standard library always supports cloning.
-		panic("identity: cannot clone the HMAC-SHA256 state: " + err.Error())
-	}
-	return &Fingerprinter{mac: mac}
+	return &Fingerprinter{mac: f.mac.clone()}
 }

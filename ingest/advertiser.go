@@ -407,8 +407,7 @@ type worker struct {
 	tagOf    map[string]int    // tag spellings seen -> position in run.tags
 	segCache map[string]segSet // segment fields seen -> their sets
 
-	lastTag    []byte // the tag spelling of the last row, and its position
-	lastTagIdx int
+	seen []seenTag // the first maxSeenTags tag spellings seen, scanned before tagOf
 
 	fields  [][]byte
 	scratch []byte
@@ -428,7 +427,7 @@ func newWorker(rn *run, id int, fp *identity.Fingerprinter, chunks *chunkPool) *
 	n := len(rn.tags)
 	return &worker{run: rn, id: id, fp: fp, chunks: chunks,
 		parts: make([][]recList, n),
-		pool:  []uint32{0}, tagOf: map[string]int{}, segCache: map[string]segSet{}, lastTagIdx: -1,
+		pool:  []uint32{0}, tagOf: map[string]int{}, segCache: map[string]segSet{},
 		sorter: taskSorter{masks: rn.masks}}
 }
 
@@ -583,10 +582,23 @@ func valueRowError(line int64, err error) RowError {
 	return RowError{Line: line, Reason: "invalid", Message: "the identifier is not valid"}
 }
 
+// seenTag is a tag spelling and its position in run.tags.
+type seenTag struct {
+	spelling []byte
+	i        int
+}
+
+// maxSeenTags is the most tag spellings a worker scans before it looks in its map.
+const maxSeenTags = 8
+
 // tag returns the position in run.tags of the tag spelled b.
 func (w *worker) tag(b []byte) (int, *identity.ValueError) {
-	if w.lastTagIdx >= 0 && bytes.Equal(b, w.lastTag) {
-		return w.lastTagIdx, nil
+	// Files mix a few types, row by row: a short list of the spellings seen first is faster to
+	// scan than a map lookup is to hash.
+	for k := range w.seen {
+		if bytes.Equal(b, w.seen[k].spelling) {
+			return w.seen[k].i, nil
+		}
 	}
 	i, ok := w.tagOf[string(b)]
 	if !ok {
@@ -602,8 +614,9 @@ func (w *worker) tag(b []byte) (int, *identity.ValueError) {
 			w.tagOf[string(b)] = i
 		}
 	}
-	w.lastTag = append(w.lastTag[:0], b...)
-	w.lastTagIdx = i
+	if len(w.seen) < maxSeenTags {
+		w.seen = append(w.seen, seenTag{spelling: append([]byte(nil), b...), i: i})
+	}
 	return i, nil
 }
 

@@ -56,16 +56,17 @@
 // The records take about 24 bytes per accepted row. While they fit in Options.MemoryBudget they
 // stay in memory: at the end every task is sorted in place, in parallel, and the version is
 // written from them. When they outgrow the budget, the workers pause and the records are
-// spilled: every task is sorted, deduplicated and written as one part of a run (fingerprints and
-// segment sets, never identifiers) in temporary files under Options.TempDir, sealed with a key
-// that exists only in memory; the memory is then reused. After the last block, the records still
-// in memory are sorted in place as the last run. The runs are then merged task by task, in
-// parallel: a task's parts (a few hundred KiB each) are read back together with its records in
-// memory and sorted together, which unites the segment sets of a fingerprint found in several
-// runs; the merged tasks are written in order to three more temporary files, holding the
-// version's fingerprints, each row's number of segments and the segment indices. The version
-// file, whose header gives every array's size, is then written from them in one stream
-// (Version.Write), and Close removes them. Memory thus stays near the budget plus a few MiB per
-// worker whatever the file's size (a task of a 2-billion-row file is about 200 MB); the
-// temporary files take about 40 bytes per row at their peak.
+// spilled as a run: every task's records, as they are (fingerprints and segment sets, never
+// identifiers), go to one part of a run in temporary files under Options.TempDir, sealed with a
+// key that exists only in memory; the memory is then reused. After the last block, the records
+// still in memory are sorted in place as the last run. Finishing the ingest then counts what
+// the merge makes of each task: its parts in all the runs (a few hundred KiB each) are read
+// back together with its records in memory and sorted together, which unites the segment sets
+// of a fingerprint found in several runs; the counts give the version's header and the report.
+// Writing the version (Version.Write) merges the tasks the same way again, in parallel and in
+// order, and streams their fingerprints straight into the version while the disk takes them;
+// only each row's number of segments and the segment indices go to two more temporary files,
+// read back for the version's last two arrays. Close removes the temporary files. Memory thus
+// stays near the budget plus a few MiB per worker whatever the file's size (a task of a
+// 2-billion-row file is about 200 MB); the temporary files take about 26 bytes per row.
 package ingest

@@ -313,13 +313,15 @@ func (s *sorter) spill(ctx context.Context, ws []*worker) error {
 				errs[i] = err
 				return
 			}
+			// The records go out as they are: the final merge sorts each task's records of
+			// every run together anyway.
 			s.takeTask(ws, ts, s.rn.byName[task/256], task%256)
-			for _, r := range ts.sorted() {
-				if err = pw.record(&r.fp, ts.set(&r)); err != nil {
+			for k := range ts.a {
+				if err = pw.record(&ts.a[k].fp, ts.set(&ts.a[k])); err != nil {
 					break
 				}
 			}
-			ts.reset()
+			ts.a = ts.a[:0]
 			if err == nil {
 				run.parts[task], err = pw.end()
 			}
@@ -654,40 +656,41 @@ type mergedTask struct {
 	rows, segEntries int64
 }
 
-// mergeSource is a version merged into temporary files: the fingerprints, each row's number of
-// segments (a uvarint) and the segment indices (little-endian uint32, as the version stores
-// them).
+// mergeSource is a version merged from the runs as it is written. Finishing the ingest counts
+// each merged task (mergeFinal), so that the version's header can give its sizes; writing the
+// fingerprints merges the tasks again and streams them straight into the version, while each
+// row's number of segments (a uvarint) and the segment indices (little-endian uint32, as the
+// version stores them) go to two temporary files, read back for the version's last two arrays.
+// The merge thus runs while the version is on its way to disk, and the fingerprints, the bulk
+// of the version, are never written to a temporary file.
 type mergeSource struct {
-	s                 *sorter
-	tasks             []mergedTask
-	fps, counts, segs part
+	s     *sorter
+	ctx   context.Context // the context of the write under way
+	last  *memSource      // the last run, in memory (nil if it was empty)
+	order []int           // the tasks that have records, in the version's order
+	tasks []mergedTask
+	// counts and segs are the temporary parts, once the first write of the fingerprints has
+	// made them.
+	counts, segs part
+	written      bool
 }
 
-// taskOut is what mergeFinal makes of a task.
+// taskOut is a merged task: its numbers, and with them (when asked for) its arrays.
 type taskOut struct {
+	rows, segEntries  int64
 	fps, counts, segs []byte
 	perSeg            []int64
 	err               error
 }
 
-// mergeFinal merges each task's records in the runs and in the last run (in memory), in parallel
-// on every core, each task by sorting its records together; the merged tasks are written in
-// order to the parts of a mergeSource, and the report completed.
-func (s *sorter) mergeFinal(ctx context.Context, rep *Report, last *memSource) (*Version, error) {
-	rn := s.rn
-	src := &mergeSource{s: s, tasks: make([]mergedTask, s.tasks())}
-	var tasks []int
-	for i := range s.tasks() {
-		has := last != nil && len(last.tasks[i]) > 0
-		for _, r := range s.runs {
-			has = has || r.parts[i].path != ""
-		}
-		if has {
-			tasks = append(tasks, i)
-		}
-	}
-	// A goroutine takes a token before a task and the writer gives it back after writing it, so
-	// at most 2n merged tasks are in memory.
+// mergeTasks merges each task of tasks (its parts in every run, and its records in the last
+// run, sorted together in memory), in parallel on every core, and hands the merged tasks to emit
+// in order, on the calling goroutine. With arrays, a merged task carries the fingerprints, the
+// segment counts and the segment indices it adds to the version; without, only its numbers. At
+// most 2n merged tasks are in memory at a time.
+func (s *sorter) mergeTasks(ctx context.Context, last *memSource, tasks []int, arrays bool, emit func(task int, out *taskOut) error) error {
+	nseg := s.rn.tax.Len()
+	// A goroutine takes a token before a task and emit's loop gives it back after emitting it.
 	outs := make([]chan taskOut, len(tasks))
 	for i := range outs {
 		outs[i] = make(chan taskOut, 1)
@@ -701,11 +704,6 @@ func (s *sorter) mergeFinal(ctx context.Context, rep *Report, last *memSource) (
 			ts, buf := s.finalSorter(last, g), []byte(nil)
 			for {
 				select {
-				case <-stop:
-					return
-				default:
-				}
-				select {
 				case tokens <- struct{}{}:
 				case <-stop:
 					return
@@ -718,20 +716,30 @@ func (s *sorter) mergeFinal(ctx context.Context, rep *Report, last *memSource) (
 				if out.err = ctx.Err(); out.err == nil {
 					var a []rec
 					a, buf, out.err = s.mergeTask(ts, last, tasks[k], buf)
-					out.fps = make([]byte, 0, 16*len(a))
-					out.counts = make([]byte, 0, len(a)+16)
-					out.perSeg = make([]int64, rn.tax.Len())
+					out.rows = int64(len(a))
+					out.perSeg = make([]int64, nseg)
+					if arrays {
+						out.fps = make([]byte, 0, 16*len(a))
+						out.counts = make([]byte, 0, len(a)+16)
+					}
 					for i := range a {
-						out.fps = append(out.fps, a[i].fp[:]...)
 						x := ts.set(&a[i])
-						out.counts = binary.AppendUvarint(out.counts, uint64(x.size()))
+						out.segEntries += int64(x.size())
+						if arrays {
+							out.fps = append(out.fps, a[i].fp[:]...)
+							out.counts = binary.AppendUvarint(out.counts, uint64(x.size()))
+						}
 						for _, j := range x.list {
-							out.segs = binary.LittleEndian.AppendUint32(out.segs, j)
+							if arrays {
+								out.segs = binary.LittleEndian.AppendUint32(out.segs, j)
+							}
 							out.perSeg[j]++
 						}
 						for mask := x.mask; mask != 0; mask &= mask - 1 {
 							j := bits.TrailingZeros64(mask)
-							out.segs = binary.LittleEndian.AppendUint32(out.segs, uint32(j))
+							if arrays {
+								out.segs = binary.LittleEndian.AppendUint32(out.segs, uint32(j))
+							}
 							out.perSeg[j]++
 						}
 					}
@@ -741,43 +749,14 @@ func (s *sorter) mergeFinal(ctx context.Context, rep *Report, last *memSource) (
 			}
 		})
 	}
-	perSeg := make([]int64, rn.tax.Len())
 	err := func() error {
-		var mu sync.Mutex
-		var files [3]*spillFile
-		var pw [3]*partWriter
-		for i, kind := range []string{"fps", "counts", "segs"} {
-			files[i] = &spillFile{s: s, mu: &mu, kind: kind}
-			defer files[i].close()
-			var err error
-			if pw[i], err = files[i].begin(); err != nil {
-				return err
-			}
-		}
 		for k, task := range tasks {
 			out := <-outs[k]
 			<-tokens
 			if out.err != nil {
 				return out.err
 			}
-			for i, b := range [][]byte{out.fps, out.counts, out.segs} {
-				if err := pw[i].write(b); err != nil {
-					return err
-				}
-			}
-			src.tasks[task] = mergedTask{rows: int64(len(out.fps) / 16), segEntries: int64(len(out.segs) / 4)}
-			for j, n := range out.perSeg {
-				perSeg[j] += n
-			}
-		}
-		var err error
-		for i, p := range []*part{&src.fps, &src.counts, &src.segs} {
-			if *p, err = pw[i].end(); err != nil {
-				return err
-			}
-		}
-		for _, f := range files {
-			if err := f.close(); err != nil {
+			if err := emit(task, &out); err != nil {
 				return err
 			}
 		}
@@ -785,18 +764,34 @@ func (s *sorter) mergeFinal(ctx context.Context, rep *Report, last *memSource) (
 	}()
 	close(stop)
 	wg.Wait()
+	return err
+}
+
+// mergeFinal counts what merging the runs and the last run (in memory) makes of each task, and
+// completes the report; the version's arrays are merged again as they are written.
+func (s *sorter) mergeFinal(ctx context.Context, rep *Report, last *memSource) (*Version, error) {
+	rn := s.rn
+	src := &mergeSource{s: s, last: last, tasks: make([]mergedTask, s.tasks())}
+	for i := range s.tasks() {
+		has := last != nil && len(last.tasks[i]) > 0
+		for _, r := range s.runs {
+			has = has || r.parts[i].path != ""
+		}
+		if has {
+			src.order = append(src.order, i)
+		}
+	}
+	perSeg := make([]int64, rn.tax.Len())
+	err := s.mergeTasks(ctx, last, src.order, false, func(task int, out *taskOut) error {
+		src.tasks[task] = mergedTask{rows: out.rows, segEntries: out.segEntries}
+		for j, n := range out.perSeg {
+			perSeg[j] += n
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	// The runs are merged: only the merged parts are needed now.
-	for _, r := range s.runs {
-		for _, p := range r.parts {
-			if p.path != "" {
-				os.Remove(p.path)
-			}
-		}
-	}
-	s.runs = nil
 	perTag := make([]int64, len(rn.tags))
 	var segEntries int64
 	for i := range src.tasks {
@@ -806,13 +801,58 @@ func (s *sorter) mergeFinal(ctx context.Context, rep *Report, last *memSource) (
 	return s.version(rep, perTag, segEntries, [][]int64{perSeg}, src)
 }
 
+// writeFPs merges the tasks again and writes their fingerprints to w; the first time, it also
+// writes the segment counts and indices to their temporary files.
 func (m *mergeSource) writeFPs(w io.Writer) error {
-	return pipeline(w, func(out *pipeWriter) error {
-		return m.readAll(m.fps, func(b []byte) error {
-			_, err := out.Write(b)
+	ctx := m.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	keep := !m.written
+	var mu sync.Mutex
+	var files [2]*spillFile
+	var pw [2]*partWriter
+	if keep {
+		for i, kind := range []string{"counts", "segs"} {
+			files[i] = &spillFile{s: m.s, mu: &mu, kind: kind}
+			defer files[i].close()
+			var err error
+			if pw[i], err = files[i].begin(); err != nil {
+				return err
+			}
+		}
+	}
+	err := m.s.mergeTasks(ctx, m.last, m.order, true, func(task int, out *taskOut) error {
+		if t := m.tasks[task]; out.rows != t.rows || out.segEntries != t.segEntries {
+			return errSpillCorrupt // the runs changed since they were counted
+		}
+		if _, err := w.Write(out.fps); err != nil {
 			return err
-		})
+		}
+		if keep {
+			for i, b := range [][]byte{out.counts, out.segs} {
+				if err := pw[i].write(b); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
+	if err != nil || !keep {
+		return err
+	}
+	for i, p := range []*part{&m.counts, &m.segs} {
+		if *p, err = pw[i].end(); err != nil {
+			return err
+		}
+	}
+	for _, f := range files {
+		if err := f.close(); err != nil {
+			return err
+		}
+	}
+	m.written = true
+	return nil
 }
 
 // readAll streams the plaintext of part p to fn in pieces.
@@ -844,6 +884,9 @@ func (m *mergeSource) readAll(p part, fn func(b []byte) error) error {
 }
 
 func (m *mergeSource) writeSegOff(w io.Writer) error {
+	if !m.written {
+		return errors.New("ingest: the fingerprints of a merged version are written first")
+	}
 	return pipeline(w, func(out *pipeWriter) error {
 		var off uint32
 		var rows int64
@@ -895,6 +938,9 @@ func (m *mergeSource) writeSegOff(w io.Writer) error {
 }
 
 func (m *mergeSource) writeSegs(w io.Writer) error {
+	if !m.written {
+		return errors.New("ingest: the fingerprints of a merged version are written first")
+	}
 	return pipeline(w, func(out *pipeWriter) error {
 		return m.readAll(m.segs, func(b []byte) error {
 			_, err := out.Write(b)
@@ -1031,6 +1077,10 @@ func (v *Version) Spilled() bool { _, ok := v.src.(*mergeSource); return ok }
 // vault.KindAdvertiser, read by vault.OpenAdvertiser), streaming: the version is never whole in
 // memory. It returns the number of bytes stored, and may be called again.
 func (v *Version) Write(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte) (int64, error) {
+	if m, ok := v.src.(*mergeSource); ok {
+		m.ctx = ctx
+		defer func() { m.ctx = nil }()
+	}
 	return v.stream.Write(ctx, blobs, key, dataKey)
 }
 

@@ -106,7 +106,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // no-op after the rename
-	n, err := io.Copy(f, contextReader{ctx, r})
+	n, err := io.CopyBuffer(&writebackWriter{f: f}, contextReader{ctx, r}, make([]byte, 1<<20))
 	if err == nil {
 		err = f.Sync()
 	}

@@ -208,6 +208,9 @@ func Apply(base *vault.PublisherVersion, batch Batch, opt Options) (*vault.Publi
 		Deleted:             base.Deleted,
 		FingerprintKeyCheck: fingerprintKeyCheck(cfg.fp),
 		UserKeyCheck:        cfg.users.Check(),
+		// Events do not change engagement attributes (bulk sync only); new users have none.
+		Attributes:       base.Attributes,
+		AttributeMembers: base.AttributeMembers,
 	}
 	if v.Deleted == nil {
 		v.Deleted = roaring.New()
@@ -456,6 +459,17 @@ func Erase(base *vault.PublisherVersion, userIDs []string, opt Options) (v *vaul
 			m = roaring.AndNot(m, gone)
 		}
 		v.Members[i] = m
+	}
+	v.Attributes = base.Attributes
+	for _, ms := range base.AttributeMembers {
+		out := make([]*roaring.Bitmap, len(ms))
+		for i, m := range ms {
+			if m.Intersects(gone) {
+				m = roaring.AndNot(m, gone)
+			}
+			out[i] = m
+		}
+		v.AttributeMembers = append(v.AttributeMembers, out)
 	}
 	if base.Deleted != nil {
 		v.Deleted = roaring.Or(base.Deleted, gone)

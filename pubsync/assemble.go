@@ -198,6 +198,7 @@ func (s *syncer) assemble(ctx context.Context) (*vault.PublisherVersion, error) 
 		})
 	}
 	v.Members = s.members
+	s.assembleAttributes(v, remap)
 	rep.Cohorts = make(map[string]int64, len(v.Cohorts))
 	for i, c := range v.Cohorts {
 		rep.Cohorts[c.ID] = int64(v.Members[i].GetCardinality())

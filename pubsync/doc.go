@@ -40,6 +40,11 @@
 //	    further types are rejected as too_many_types.
 //	  - cohorts: comma-separated cohort IDs from the taxonomy. An ID the taxonomy does not have is
 //	    an unknown_cohort error; the user keeps its other cohorts.
+//	  - number:<name> and list:<name> (optional, up to MaxAttributes): engagement attributes for
+//	    advanced insights, a whole number per user kept as its bucket (NumberBuckets) or
+//	    comma-separated categories. A bad value is a bad_attribute error that drops the value; the
+//	    version keeps one bitmap of users per bucket or category (vault.AttributeInfo). See
+//	    attributes.go.
 //
 // The file may also be CSV with the same header names: a header without a tab makes it CSV. The
 // identifiers and cohorts fields then hold commas and must be quoted ("..." with "" for a

@@ -25,6 +25,7 @@ type layout struct {
 	csv   bool
 	ncols int
 	col   [numCols]int // position of each column, -1 if absent
+	attrs []attrCol    // engagement attribute columns
 }
 
 // dialect returns how the file's lines split into fields.
@@ -94,6 +95,8 @@ type blockResult struct {
 	cohOff   []uint32
 	cohUsers []uint32
 
+	attrs []blockAttr // per engagement attribute
+
 	errs errorList // Line fields are block-relative (0-based) until the block is committed
 
 	firstLine int64 // file line number of the block's line 0
@@ -135,6 +138,7 @@ type worker struct {
 	rel    uint32 // current block-relative line
 	rowErr bool   // the current row has an error
 	nUsers uint32
+	attrs  []attrScratch // per engagement attribute
 }
 
 // cohortPair is one membership: block-local user u is in cohort c.
@@ -276,6 +280,14 @@ func (w *worker) line(l rows.Line) {
 	w.country = append(w.country, code)
 	w.identifiers(field(colIDs), local)
 	w.cohorts(field(colCohorts), local)
+	if len(w.lay.attrs) > 0 {
+		w.attributes(func(i int) []byte {
+			if i < len(w.fields) {
+				return w.fields[i]
+			}
+			return nil
+		}, local)
+	}
 }
 
 // unsafeString returns b as a string without copying; the string must not outlive b.
@@ -421,6 +433,7 @@ func (w *worker) finish() {
 	}
 	res.userRecs, res.uoff = w.arenas.urecs.alloc(len(in)), w.arenas.offs.alloc(numBuckets+1)
 	bucketURecs(in, tmp, res.userRecs, res.uoff)
+	w.finishAttributes()
 	// Memberships by cohort (a stable counting sort keeps users ascending).
 	if len(w.pairs) > 0 {
 		cnt := w.cohCount

@@ -71,6 +71,7 @@ type syncer struct {
 	accepted []int             // accepted registry tags in the order first seen
 	members  []*roaring.Bitmap // per cohort, over pre-ordinals (duplicates not yet removed)
 	ordBuf   []uint32
+	attrs    []syncAttr // per engagement attribute, over pre-ordinals
 }
 
 func (s *syncer) progress(phase string) {
@@ -238,6 +239,14 @@ func (s *syncer) readLayout(line []byte) error {
 				s.lay.col[c], found = i, true
 			}
 		}
+		if a, ok, err := parseAttrColumn(n, i); err != nil {
+			return err
+		} else if ok {
+			if err := s.lay.addAttrColumn(a); err != nil {
+				return err
+			}
+			found = true
+		}
 		if !found {
 			s.report.IgnoredColumns = append(s.report.IgnoredColumns, truncate(n, 40))
 		}
@@ -313,6 +322,7 @@ func (s *syncer) commit(b *blockResult) error {
 		s.members[c].AddMany(s.ordBuf)
 	}
 	b.cohIDs, b.cohOff, b.cohUsers = nil, nil, nil
+	s.commitAttributes(b)
 	// Errors, in line order.
 	all := b.errs.first
 	if len(tooMany) > 0 {

@@ -9,6 +9,9 @@ import (
 // ProfileHeader is the header line of a publisher profile file, without its newline.
 const ProfileHeader = "user_id\tcountry\tidentifiers\tcohorts"
 
+// ProfileHeaderEngagement is the header line of a profile file with engagement attributes.
+const ProfileHeaderEngagement = ProfileHeader + "\tnumber:page_views_30d\tlist:iab_categories"
+
 // profileChunk is the number of users per generated chunk.
 const profileChunk = 8192
 
@@ -16,13 +19,18 @@ const profileChunk = 8192
 // the header, then one line per user in index order. It returns the number of user lines written.
 func (u *Universe) WriteProfiles(w io.Writer, opts WriteOptions) (int64, error) {
 	return writeChunked(w, opts, spans(u.cfg.Users, profileChunk), func(s span, b []byte) ([]byte, int64, any) {
-		if s.lo == 0 {
+		if s.lo == 0 && opts.Engagement {
+			b = append(b, ProfileHeaderEngagement+"\n"...)
+		} else if s.lo == 0 {
 			b = append(b, ProfileHeader+"\n"...)
 		}
 		d := u.newDraw()
 		var scratch []byte
 		for i := s.lo; i < s.hi; i++ {
 			b, scratch = u.appendProfile(b, scratch, uint64(i), d)
+			if opts.Engagement {
+				b = u.appendEngagement(b[:len(b)-1], uint64(i), d.interests)
+			}
 		}
 		return b, int64(s.hi - s.lo), nil
 	}, nil)

@@ -16,6 +16,7 @@ const (
 	streamOverlap                      // which advertiser persons come from the universe
 	streamPII                          // how a person's raw PII is written
 	streamPublicKeys                   // keys of the per-salt bijections (phone numbers, IPv4)
+	streamEngagement                   // a universe user's engagement attributes
 )
 
 // mix64 is the SplitMix64 finaliser: a bijective scramble of x in which every input bit affects

@@ -19,6 +19,9 @@ type WriteOptions struct {
 	// Progress, if set, is called from the writing goroutine after each chunk with the number
 	// of rows written so far.
 	Progress func(rows int64)
+	// Engagement adds the engagement attribute columns to a publisher profile file
+	// (ProfileHeaderEngagement; see Universe.Engagement).
+	Engagement bool
 }
 
 func (o *WriteOptions) workers() int {

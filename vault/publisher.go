@@ -73,6 +73,10 @@ type PublisherVersion struct {
 	Members []*roaring.Bitmap
 	// Deleted holds the erased ordinals (tombstones). A nil Deleted is read as empty.
 	Deleted *roaring.Bitmap
+	// Attributes are the publisher's engagement attributes (optional; none in versions written
+	// before they existed), and AttributeMembers[a][k] the users holding value k of attribute a.
+	Attributes       []AttributeInfo
+	AttributeMembers [][]*roaring.Bitmap
 	// FingerprintKeyCheck and UserKeyCheck identify the keys the fingerprints and the user-ID
 	// hashes were made with (a keyed hash of a fixed label, not the key), so that an update made
 	// with other keys is refused instead of silently matching nothing. 0 means unknown.
@@ -108,6 +112,8 @@ type publisherMeta struct {
 	UserKeys            int            `json:"user_keys"`
 	FingerprintKeyCheck uint64         `json:"fingerprint_key_check,omitempty"`
 	UserKeyCheck        uint64         `json:"user_key_check,omitempty"`
+	// Attributes is absent in versions written before engagement attributes existed.
+	Attributes []AttributeInfo `json:"attributes,omitempty"`
 }
 
 // Section names of a publisher version file.
@@ -205,15 +211,23 @@ func (v *PublisherVersion) Write(ctx context.Context, blobs cleanroom.BlobStore,
 	if err := v.Validate(); err != nil {
 		return 0, err
 	}
-	bm, off, err := v.serializeBitmaps()
+	bm, off, err := serializeBitmaps(append(slices.Clip(v.Members), v.deletedOrEmpty()))
 	if err != nil {
 		return 0, err
 	}
 	meta := publisherMeta{
 		Users: v.Users, Tags: v.Tags, Cohorts: v.Cohorts, Rows: len(v.FPs), UserKeys: len(v.UserKeys),
-		FingerprintKeyCheck: v.FingerprintKeyCheck, UserKeyCheck: v.UserKeyCheck,
+		FingerprintKeyCheck: v.FingerprintKeyCheck, UserKeyCheck: v.UserKeyCheck, Attributes: v.Attributes,
 	}
-	return Write(ctx, blobs, key, dataKey, KindPublisher, meta, []Section{
+	var extra []Section
+	if len(v.Attributes) > 0 {
+		abm, aoff, err := serializeBitmaps(v.attributeBitmaps())
+		if err != nil {
+			return 0, err
+		}
+		extra = []Section{{Name: pubSectionAttrBitmaps, Data: abm}, {Name: pubSectionAttrBitmapOff, Data: Raw(aoff)}}
+	}
+	return Write(ctx, blobs, key, dataKey, KindPublisher, meta, append([]Section{
 		{Name: pubSectionUserKeys, Data: Raw(v.UserKeys)},
 		{Name: pubSectionUserOrds, Data: Raw(v.UserOrds)},
 		{Name: pubSectionTagStart, Data: Raw(v.TagStart)},
@@ -222,20 +236,21 @@ func (v *PublisherVersion) Write(ctx context.Context, blobs cleanroom.BlobStore,
 		{Name: pubSectionCountry, Data: Raw(v.Country)},
 		{Name: pubSectionBitmaps, Data: bm},
 		{Name: pubSectionBitmapOff, Data: Raw(off)},
-	})
+	}, extra...))
 }
 
-// serializeBitmaps returns Members then Deleted in roaring's portable format, each padded to a
-// multiple of 8 bytes, and the len(Members)+2 offsets of the bitmaps and of the end. Bitmaps are
-// serialised in parallel.
-func (v *PublisherVersion) serializeBitmaps() ([]byte, []uint64, error) {
-	all := make([]*roaring.Bitmap, 0, len(v.Members)+1)
-	all = append(all, v.Members...)
-	del := v.Deleted
-	if del == nil {
-		del = roaring.New()
+// deletedOrEmpty returns Deleted, or an empty bitmap when it is nil.
+func (v *PublisherVersion) deletedOrEmpty() *roaring.Bitmap {
+	if v.Deleted == nil {
+		return roaring.New()
 	}
-	all = append(all, del)
+	return v.Deleted
+}
+
+// serializeBitmaps returns the bitmaps in roaring's portable format, each padded to a multiple
+// of 8 bytes, and the len(all)+1 offsets of the bitmaps and of the end (the version's are Members
+// then Deleted). Bitmaps are serialised in parallel.
+func serializeBitmaps(all []*roaring.Bitmap) ([]byte, []uint64, error) {
 	off := make([]uint64, len(all)+1)
 	for i, b := range all {
 		off[i+1] = off[i] + uint64(align8(int64(b.GetSerializedSizeInBytes())))
@@ -365,6 +380,9 @@ func publisherFromFile(f *File) (*PublisherVersion, error) {
 		}
 	}
 	v.Members, v.Deleted = all[:len(v.Cohorts):len(v.Cohorts)], all[len(v.Cohorts)]
+	if err := v.readAttributes(f, meta.Attributes); err != nil {
+		return nil, err
+	}
 	if err := v.Validate(); err != nil {
 		return nil, err
 	}
@@ -525,6 +543,9 @@ func (v *PublisherVersion) Validate() error {
 		if ndel > 0 && m.AndCardinality(v.Deleted) != 0 {
 			return fail("cohort %d holds deleted ordinals", i)
 		}
+	}
+	if err := v.validateAttributes(); err != nil {
+		return fail("%v", err)
 	}
 	return nil
 }

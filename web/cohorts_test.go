@@ -85,7 +85,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 		_, _, err := acc.AddMember(ctx, m.org, accounts.NewUser{Email: m.email, Password: worldPassword, Role: m.role})
 		must(err)
 	}
-	// The publisher's audience: 20,000 synthetic users in 30 custom cohorts.
+	// The publisher's audience: 20,000 synthetic users in 30 custom cohorts, with engagement attributes.
 	u, err := synth.NewUniverse(synth.UniverseConfig{Seed: 5, Users: 20_000, Cohorts: 30})
 	must(err)
 	var buf bytes.Buffer
@@ -94,7 +94,7 @@ func newCohortWorld(t *testing.T) *cohortWorld {
 	must(err)
 	must(pipeline.PutPublisherTaxonomy(ctx, store, w.pub.ID, ptax, time.Now()))
 	buf.Reset()
-	_, err = u.WriteProfiles(&buf, synth.WriteOptions{})
+	_, err = u.WriteProfiles(&buf, synth.WriteOptions{Engagement: true})
 	must(err)
 	w.upload(w.pub.ID, cleanroom.UploadPublisher, w.pub.ID, buf.Bytes())
 	// The advertiser's CRM file.

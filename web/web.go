@@ -99,7 +99,16 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	for k, v := range cohortFuncs {
 		funcs[k] = v
 	}
+	for k, v := range insightFuncs {
+		if _, dup := funcs[k]; dup {
+			panic("web: template func " + k + " defined twice")
+		}
+		funcs[k] = v
+	}
 	for k, v := range dashboardFuncs {
+		if _, dup := funcs[k]; dup {
+			panic("web: template func " + k + " defined twice")
+		}
 		funcs[k] = v
 	}
 	funcs["deref"] = func(x *float64) float64 { return *x }
@@ -129,6 +138,8 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /cohorts", d.signedIn(d.createCohort))
 	d.mux.HandleFunc("GET /cohorts/{id}", d.signedIn(d.cohortPage))
 	d.mux.HandleFunc("POST /cohorts/{id}", d.signedIn(d.changeCohort))
+	d.mux.HandleFunc("GET /cohorts/{id}/insights", d.signedIn(d.insightsPage))
+	d.mux.HandleFunc("GET /served", d.signedIn(d.servedPage))
 	d.settingsRoutes()
 	d.jobsRoutes()
 	d.connectionsRoutes()

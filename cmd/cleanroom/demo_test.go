@@ -75,6 +75,29 @@ func TestDemoSeed(t *testing.T) {
 	if modeled != 2 {
 		t.Errorf("%d modeled cohorts, want 2", modeled)
 	}
+	// The demo's advertiser reads advanced insights of its matched cohort: the publisher's
+	// engagement attributes, with shown indexes.
+	for _, c := range cs {
+		if c.Kind != cleanroom.CohortMatched {
+			continue
+		}
+		in, err := m.Cohorts.Insights(ctx, cleanroom.NewCaller(d.AdvertiserID, cleanroom.RoleViewer), c.ID, c.Targets[0].ConnectionID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(in.Attributes) != 2 || len(in.Affinities) == 0 || in.Size == nil {
+			t.Fatalf("insights of %s: %+v", c.Name, in)
+		}
+		shown := 0
+		for _, v := range in.Attributes[1].Values {
+			if v.Index != nil {
+				shown++
+			}
+		}
+		if shown == 0 {
+			t.Errorf("no content category shown with its index: %+v", in.Attributes[1])
+		}
+	}
 }
 
 // liftAtReach returns the lift of the first curve point (highest similarity first) reaching at

@@ -23,7 +23,7 @@ import (
 const (
 	demoUsers   = 200_000
 	demoCohorts = 200
-	demoRows    = 60_000
+	demoRows    = 120_000
 	// demoInterests is the number of planted interests: few enough that each is tied to many of
 	// the publisher's cohorts, so a lookalike finds its readers from their cohorts.
 	demoInterests = 8
@@ -49,7 +49,7 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 		return err
 	}
 	buf.Reset()
-	if _, err := u.WriteProfiles(&buf, synth.WriteOptions{}); err != nil {
+	if _, err := u.WriteProfiles(&buf, synth.WriteOptions{Engagement: true}); err != nil {
 		return err
 	}
 	if err := demoUpload(ctx, m, pubID, pubAdminID, cleanroom.UploadPublisher, pubID, "profiles.tsv", buf.Bytes()); err != nil {
@@ -93,7 +93,7 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 	}
 	pubCaller := &cleanroom.Caller{User: &cleanroom.User{ID: pubAdminID}, Org: &cleanroom.Org{ID: pubID}, Role: cleanroom.RoleAdmin}
 	if _, err := m.Connections.UpdatePermissions(ctx, pubCaller, connID, cleanroom.Permissions{
-		StandardCohorts: true, MatchedCohorts: true, ModeledAudiences: true, Insights: true,
+		StandardCohorts: true, MatchedCohorts: true, ModeledAudiences: true, Insights: true, AdvancedInsights: true,
 		CustomCohorts: true, SharedCustomCohorts: shared,
 	}); err != nil {
 		return err

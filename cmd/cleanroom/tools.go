@@ -46,6 +46,7 @@ func (c *cli) genPublisherCommand() *cobra.Command {
 		out     string
 		gz      bool
 		workers int
+		engaged bool
 	)
 	cmd := &cobra.Command{
 		Use:   "publisher --users N --out DIR",
@@ -65,7 +66,7 @@ func (c *cli) genPublisherCommand() *cobra.Command {
 			name := withGzip("profiles.tsv", gz)
 			p := c.newToolProgress(int64(cfg.Users), "profiles", false)
 			if err := s.write(out, name, func(w io.Writer) (int64, error) {
-				n, err := u.WriteProfiles(w, synth.WriteOptions{Gzip: gz, Workers: workers, Progress: p.set})
+				n, err := u.WriteProfiles(w, synth.WriteOptions{Gzip: gz, Workers: workers, Progress: p.set, Engagement: engaged})
 				rows = n
 				return n, err
 			}); err != nil {
@@ -89,6 +90,7 @@ func (c *cli) genPublisherCommand() *cobra.Command {
 	f.StringVar(&out, "out", "", "output directory (created if missing)")
 	f.BoolVar(&gz, "gzip", false, "gzip the profile file (profiles.tsv.gz)")
 	f.IntVar(&workers, "workers", 0, "generating goroutines (default: one per CPU)")
+	f.BoolVar(&engaged, "engagement", false, "add engagement attributes (number:page_views_30d, list:iab_categories) for advanced insights")
 	cmd.MarkFlagRequired("out")
 	return cmd
 }

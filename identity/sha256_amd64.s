@@ -1,0 +1,323 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// The SHA-256 round constants, four per 16 bytes as the rounds take them.
+DATA sha256K<>+0(SB)/4, $0x428a2f98
+DATA sha256K<>+4(SB)/4, $0x71374491
+DATA sha256K<>+8(SB)/4, $0xb5c0fbcf
+DATA sha256K<>+12(SB)/4, $0xe9b5dba5
+DATA sha256K<>+16(SB)/4, $0x3956c25b
+DATA sha256K<>+20(SB)/4, $0x59f111f1
+DATA sha256K<>+24(SB)/4, $0x923f82a4
+DATA sha256K<>+28(SB)/4, $0xab1c5ed5
+DATA sha256K<>+32(SB)/4, $0xd807aa98
+DATA sha256K<>+36(SB)/4, $0x12835b01
+DATA sha256K<>+40(SB)/4, $0x243185be
+DATA sha256K<>+44(SB)/4, $0x550c7dc3
+DATA sha256K<>+48(SB)/4, $0x72be5d74
+DATA sha256K<>+52(SB)/4, $0x80deb1fe
+DATA sha256K<>+56(SB)/4, $0x9bdc06a7
+DATA sha256K<>+60(SB)/4, $0xc19bf174
+DATA sha256K<>+64(SB)/4, $0xe49b69c1
+DATA sha256K<>+68(SB)/4, $0xefbe4786
+DATA sha256K<>+72(SB)/4, $0x0fc19dc6
+DATA sha256K<>+76(SB)/4, $0x240ca1cc
+DATA sha256K<>+80(SB)/4, $0x2de92c6f
+DATA sha256K<>+84(SB)/4, $0x4a7484aa
+DATA sha256K<>+88(SB)/4, $0x5cb0a9dc
+DATA sha256K<>+92(SB)/4, $0x76f988da
+DATA sha256K<>+96(SB)/4, $0x983e5152
+DATA sha256K<>+100(SB)/4, $0xa831c66d
+DATA sha256K<>+104(SB)/4, $0xb00327c8
+DATA sha256K<>+108(SB)/4, $0xbf597fc7
+DATA sha256K<>+112(SB)/4, $0xc6e00bf3
+DATA sha256K<>+116(SB)/4, $0xd5a79147
+DATA sha256K<>+120(SB)/4, $0x06ca6351
+DATA sha256K<>+124(SB)/4, $0x14292967
+DATA sha256K<>+128(SB)/4, $0x27b70a85
+DATA sha256K<>+132(SB)/4, $0x2e1b2138
+DATA sha256K<>+136(SB)/4, $0x4d2c6dfc
+DATA sha256K<>+140(SB)/4, $0x53380d13
+DATA sha256K<>+144(SB)/4, $0x650a7354
+DATA sha256K<>+148(SB)/4, $0x766a0abb
+DATA sha256K<>+152(SB)/4, $0x81c2c92e
+DATA sha256K<>+156(SB)/4, $0x92722c85
+DATA sha256K<>+160(SB)/4, $0xa2bfe8a1
+DATA sha256K<>+164(SB)/4, $0xa81a664b
+DATA sha256K<>+168(SB)/4, $0xc24b8b70
+DATA sha256K<>+172(SB)/4, $0xc76c51a3
+DATA sha256K<>+176(SB)/4, $0xd192e819
+DATA sha256K<>+180(SB)/4, $0xd6990624
+DATA sha256K<>+184(SB)/4, $0xf40e3585
+DATA sha256K<>+188(SB)/4, $0x106aa070
+DATA sha256K<>+192(SB)/4, $0x19a4c116
+DATA sha256K<>+196(SB)/4, $0x1e376c08
+DATA sha256K<>+200(SB)/4, $0x2748774c
+DATA sha256K<>+204(SB)/4, $0x34b0bcb5
+DATA sha256K<>+208(SB)/4, $0x391c0cb3
+DATA sha256K<>+212(SB)/4, $0x4ed8aa4a
+DATA sha256K<>+216(SB)/4, $0x5b9cca4f
+DATA sha256K<>+220(SB)/4, $0x682e6ff3
+DATA sha256K<>+224(SB)/4, $0x748f82ee
+DATA sha256K<>+228(SB)/4, $0x78a5636f
+DATA sha256K<>+232(SB)/4, $0x84c87814
+DATA sha256K<>+236(SB)/4, $0x8cc70208
+DATA sha256K<>+240(SB)/4, $0x90befffa
+DATA sha256K<>+244(SB)/4, $0xa4506ceb
+DATA sha256K<>+248(SB)/4, $0xbef9a3f7
+DATA sha256K<>+252(SB)/4, $0xc67178f2
+GLOBL sha256K<>(SB), RODATA|NOPTR, $256
+
+// The byte order of a message block's big-endian words, for PSHUFB.
+DATA bswap32<>+0(SB)/8, $0x0405060700010203
+DATA bswap32<>+8(SB)/8, $0x0c0d0e0f08090a0b
+GLOBL bswap32<>(SB), RODATA|NOPTR, $16
+
+// func blockSHANI(h *[8]uint32, p *byte, blocks int)
+//
+// blockSHANI runs the SHA-256 compression function over blocks 64-byte blocks at p, updating
+// the state h, with the SHA extensions (SHA256RNDS2, SHA256MSG1, SHA256MSG2). The instructions
+// keep the state as two halves, ABEF and CDGH (A in the high lane), which the prologue and the
+// epilogue convert from and to h's order.
+TEXT ·blockSHANI(SB), NOSPLIT, $0-24
+	MOVQ h+0(FP), DI
+	MOVQ p+8(FP), SI
+	MOVQ blocks+16(FP), DX
+	TESTQ DX, DX
+	JZ done
+	MOVOU bswap32<>(SB), X8
+	MOVOU 0(DI), X1      // a b c d (lane 0 first)
+	MOVOU 16(DI), X2     // e f g h
+	PSHUFD $0xb1, X1, X1 // b a d c
+	PSHUFD $0x1b, X2, X2 // h g f e
+	MOVO X1, X7
+	PALIGNR $8, X2, X1   // f e b a: ABEF
+	PBLENDW $0xf0, X7, X2 // h g d c: CDGH
+
+loop:
+	MOVO X1, X9
+	MOVO X2, X10
+	// rounds 0 to 3
+	MOVOU 0(SI), X0
+	PSHUFB X8, X0
+	MOVO X0, X3
+	MOVOU sha256K<>+0(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	// rounds 4 to 7
+	MOVOU 16(SI), X0
+	PSHUFB X8, X0
+	MOVO X0, X4
+	MOVOU sha256K<>+16(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X4, X3
+	// rounds 8 to 11
+	MOVOU 32(SI), X0
+	PSHUFB X8, X0
+	MOVO X0, X5
+	MOVOU sha256K<>+32(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X5, X4
+	// rounds 12 to 15
+	MOVOU 48(SI), X0
+	PSHUFB X8, X0
+	MOVO X0, X6
+	MOVOU sha256K<>+48(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X6, X7
+	PALIGNR $4, X5, X7
+	PADDL X7, X3
+	SHA256MSG2 X6, X3
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X6, X5
+	// rounds 16 to 19
+	MOVO X3, X0
+	MOVOU sha256K<>+64(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X3, X7
+	PALIGNR $4, X6, X7
+	PADDL X7, X4
+	SHA256MSG2 X3, X4
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X3, X6
+	// rounds 20 to 23
+	MOVO X4, X0
+	MOVOU sha256K<>+80(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X4, X7
+	PALIGNR $4, X3, X7
+	PADDL X7, X5
+	SHA256MSG2 X4, X5
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X4, X3
+	// rounds 24 to 27
+	MOVO X5, X0
+	MOVOU sha256K<>+96(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X5, X7
+	PALIGNR $4, X4, X7
+	PADDL X7, X6
+	SHA256MSG2 X5, X6
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X5, X4
+	// rounds 28 to 31
+	MOVO X6, X0
+	MOVOU sha256K<>+112(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X6, X7
+	PALIGNR $4, X5, X7
+	PADDL X7, X3
+	SHA256MSG2 X6, X3
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X6, X5
+	// rounds 32 to 35
+	MOVO X3, X0
+	MOVOU sha256K<>+128(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X3, X7
+	PALIGNR $4, X6, X7
+	PADDL X7, X4
+	SHA256MSG2 X3, X4
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X3, X6
+	// rounds 36 to 39
+	MOVO X4, X0
+	MOVOU sha256K<>+144(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X4, X7
+	PALIGNR $4, X3, X7
+	PADDL X7, X5
+	SHA256MSG2 X4, X5
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X4, X3
+	// rounds 40 to 43
+	MOVO X5, X0
+	MOVOU sha256K<>+160(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X5, X7
+	PALIGNR $4, X4, X7
+	PADDL X7, X6
+	SHA256MSG2 X5, X6
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X5, X4
+	// rounds 44 to 47
+	MOVO X6, X0
+	MOVOU sha256K<>+176(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X6, X7
+	PALIGNR $4, X5, X7
+	PADDL X7, X3
+	SHA256MSG2 X6, X3
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X6, X5
+	// rounds 48 to 51
+	MOVO X3, X0
+	MOVOU sha256K<>+192(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X3, X7
+	PALIGNR $4, X6, X7
+	PADDL X7, X4
+	SHA256MSG2 X3, X4
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	SHA256MSG1 X3, X6
+	// rounds 52 to 55
+	MOVO X4, X0
+	MOVOU sha256K<>+208(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X4, X7
+	PALIGNR $4, X3, X7
+	PADDL X7, X5
+	SHA256MSG2 X4, X5
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	// rounds 56 to 59
+	MOVO X5, X0
+	MOVOU sha256K<>+224(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVO X5, X7
+	PALIGNR $4, X4, X7
+	PADDL X7, X6
+	SHA256MSG2 X5, X6
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	// rounds 60 to 63
+	MOVO X6, X0
+	MOVOU sha256K<>+240(SB), X7
+	PADDL X7, X0
+	SHA256RNDS2 X0, X1, X2
+	PSHUFD $0x0e, X0, X0
+	SHA256RNDS2 X0, X2, X1
+	PADDL X9, X1
+	PADDL X10, X2
+	ADDQ $64, SI
+	DECQ DX
+	JNZ loop
+
+	PSHUFD $0x1b, X1, X1 // a b e f
+	PSHUFD $0xb1, X2, X2 // g h c d
+	MOVO X1, X7
+	PBLENDW $0xf0, X2, X1 // a b c d
+	PALIGNR $8, X7, X2    // e f g h
+	MOVOU X1, 0(DI)
+	MOVOU X2, 16(DI)
+
+done:
+	RET
+
+// func cpuidSHA() bool
+//
+// cpuidSHA reports whether the processor has the SHA extensions and the SSSE3 and SSE4.1
+// instructions blockSHANI also uses.
+TEXT ·cpuidSHA(SB), NOSPLIT, $0-1
+	MOVL $0, AX
+	CPUID
+	CMPL AX, $7
+	JB no
+	MOVL $1, AX
+	CPUID
+	MOVL CX, R8
+	MOVL $7, AX
+	MOVL $0, CX
+	CPUID
+	BTL $29, BX          // SHA
+	JCC no
+	BTL $9, R8           // SSSE3
+	JCC no
+	BTL $19, R8          // SSE4.1
+	JCC no
+	MOVB $1, ret+0(FP)
+	RET
+no:
+	MOVB $0, ret+0(FP)
+	RET
