@@ -177,3 +177,43 @@ func TestBrowserOperatorAndPublisherWorkflows(t *testing.T) {
 		t.Errorf("delete: %d, connections left", resp.Status)
 	}
 }
+
+// TestBrowserSettingsTokens: on Settings, a person makes an API token and sees its secret once
+// (with a copy button), the reloaded page no longer shows it, and revoking it (after a
+// confirmation) stops it.
+func TestBrowserSettingsTokens(t *testing.T) {
+	f := newFixture(t)
+	b := f.newTab()
+	b.login("alice@example.com")
+	b.do("open Settings", chromedp.Click(chromedp.CSS(`nav a[href="/settings"]`)), chromedp.WaitVisible(chromedp.CSS("#token-form")))
+	if got := b.text("#settings-org-id"); got != f.pub.ID && got != f.ds.ID {
+		t.Fatalf("Settings shows the org ID %q", got)
+	}
+	b.fill("make a token", "#token-form", map[string]string{"input[name=name]": "ci-upload", "input[name=expires_in_days]": "30"})
+	secret := b.text("#token-secret")
+	if !strings.HasPrefix(secret, "crt_") || !b.exists(`button[data-copy="#token-secret"]`) {
+		t.Fatalf("new token %q, or no copy button", secret)
+	}
+	req, _ := http.NewRequest("GET", f.url+"/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	status := func() int {
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := status(); got != 200 {
+		t.Fatalf("the new token answers %d", got)
+	}
+	b.navigate("/settings")
+	if b.exists("#token-secret") || !strings.Contains(b.text("#settings-tokens"), "ci-upload") {
+		t.Error("the secret is shown again, or the token is not listed")
+	}
+	b.confirmAll()
+	b.submit("revoke", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#settings-tokens tbody tr")].find(tr => tr.cells[0].innerText.trim() === "ci-upload").querySelector("form").requestSubmit()`))
+	if got := status(); got != 401 {
+		t.Errorf("the revoked token answers %d, want 401", got)
+	}
+}
