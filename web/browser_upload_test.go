@@ -207,3 +207,31 @@ func TestBrowserUploadInPage(t *testing.T) {
 	}
 	b.screenshot("upload-in-page")
 }
+
+// TestBrowserDeleteAndAudit: the advertiser deletes a data source from its page (the
+// confirmation lists what is shredded), then finds the deletion in the audit log by filtering on
+// the action, with its own name as the actor, and the export link carries the filter.
+func TestBrowserDeleteAndAudit(t *testing.T) {
+	w := newUploadWorld(t)
+	b := w.newTab()
+	b.login("ada@acme.example")
+	b.navigate("/data-sources/" + w.ds.ID)
+	msg := js[string](b, `document.querySelector("#delete-form").dataset.confirm`)
+	if !strings.Contains(msg, "the taxonomy (2 segments)") || !strings.Contains(msg, "cannot be undone") {
+		t.Errorf("the delete confirmation says %q", msg)
+	}
+	b.confirmAll()
+	b.submit("delete", chromedp.Click(chromedp.CSS(`#delete-form button`)))
+	if p := b.path(); p != "/data-sources" || !b.exists("#no-data-sources") {
+		t.Fatalf("after the delete: at %s", p)
+	}
+	b.do("open the audit log", chromedp.Click(chromedp.CSS(`nav a[href="/audit"]`)), chromedp.WaitVisible(chromedp.CSS("#audit-filters")))
+	b.fill("filter", "#audit-filters", map[string]string{"input[name=action]": "data_source."})
+	rows := b.rows("table.audit")
+	if len(rows) != 1 || rows[0][1] != "data_source.unlink" || rows[0][2] != "Ada <ada@acme.example>" || rows[0][4] != "Acme Outdoor" {
+		t.Errorf("filtered audit rows = %q, want Ada's unlink", rows)
+	}
+	if href := js[string](b, `document.querySelector("#audit-export").getAttribute("href")`); href != "/audit.csv?action=data_source." {
+		t.Errorf("export link = %q", href)
+	}
+}
