@@ -25,6 +25,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
@@ -43,6 +44,8 @@ type Server struct {
 	Jobs *jobs.Queue
 	// Cohorts builds cohorts; nil on a server without cohorts.
 	Cohorts *cohorts.Service
+	// Privacy is the release gate's settings; nil on a server without it.
+	Privacy *disclosure.Service
 	Logger  *slog.Logger
 	Now     func() time.Time
 	// MaxBodyBytes limits JSON request bodies (default 1 MiB).

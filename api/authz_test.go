@@ -93,6 +93,13 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		}
 		must(err)
 		set(c.ID)
+	case "GET /v1/connections/{id}/privacy", "PUT /v1/connections/{id}/privacy":
+		c, _, err := svc.CreateConnection(ctx, e.orgA.ID, e.newOrg(uniq("Adv "), cleanroom.OrgAdvertiser, true).ID, cleanroom.Permissions{Insights: true})
+		must(err)
+		set(c.ID)
+		if rt.Method == "PUT" {
+			body = map[string]any{"k": 150, "epsilon": "0.25"}
+		}
 	case "GET /v1/connections/{id}", "PATCH /v1/connections/{id}", "DELETE /v1/connections/{id}":
 		c, _, err := svc.CreateConnection(ctx, e.orgA.ID, e.newOrg(uniq("Adv "), cleanroom.OrgAdvertiser, true).ID, cleanroom.Permissions{Insights: true})
 		must(err)

@@ -9,7 +9,8 @@ import (
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 )
 
-// cohortView is a cohort as the API shows it: counts below the privacy threshold are null.
+// cohortView is a cohort as the API shows it, its counts as the cohort service released them to
+// the caller's party (noisy, null below the threshold or when the budget is spent).
 type cohortView struct {
 	ID           string                 `json:"id"`
 	OrgID        string                 `json:"org_id"`
@@ -24,7 +25,8 @@ type cohortView struct {
 	Similarity   *float64               `json:"similarity,omitempty"`
 	IncludeSeeds bool                   `json:"include_seeds"`
 	Targets      []targetView           `json:"targets"`
-	// Threshold is the privacy threshold: sizes below it are null.
+	// Threshold is the deployment's floor of the privacy threshold; each target carries the
+	// one in force on its connection.
 	Threshold int64     `json:"threshold"`
 	BuiltAt   time.Time `json:"built_at,omitzero"`
 	CreatedBy string    `json:"created_by"`
@@ -33,15 +35,21 @@ type cohortView struct {
 }
 
 type targetView struct {
-	ConnectionID string     `json:"connection_id"`
-	PublisherID  string     `json:"publisher_id"`
-	Code         int64      `json:"code"`
-	Size         *int64     `json:"size"`
-	Seeds        *int64     `json:"seeds,omitempty"`
-	Active       bool       `json:"active"`
-	Reason       string     `json:"reason,omitempty"`
-	Model        *modelView `json:"model,omitempty"`
-	BuiltAt      time.Time  `json:"built_at,omitzero"`
+	ConnectionID string `json:"connection_id"`
+	PublisherID  string `json:"publisher_id"`
+	Code         int64  `json:"code"`
+	Size         *int64 `json:"size"`
+	// SizeState says how to read Size: noisy (about that many), exact, suppressed (below the
+	// threshold), over_budget (SizeReason says when the budget returns) or unavailable.
+	SizeState  string `json:"size_state"`
+	SizeReason string `json:"size_reason,omitempty"`
+	// Threshold is the k in force on the connection.
+	Threshold int64      `json:"threshold,omitempty"`
+	Seeds     *int64     `json:"seeds,omitempty"`
+	Active    bool       `json:"active"`
+	Reason    string     `json:"reason,omitempty"`
+	Model     *modelView `json:"model,omitempty"`
+	BuiltAt   time.Time  `json:"built_at,omitzero"`
 }
 
 // modelView is a modeled cohort's curve and what drove the model.
@@ -50,18 +58,21 @@ type modelView struct {
 	Features []featureView `json:"features"`
 	// HiddenFeatures counts the publisher cohorts the model uses that are not shared with the
 	// caller, so not named.
-	HiddenFeatures int     `json:"hidden_features"`
-	Seeds          int     `json:"seeds"`
-	HoldoutSeeds   int     `json:"holdout_seeds"`
-	AUC            float64 `json:"auc"`
+	HiddenFeatures int      `json:"hidden_features"`
+	Seeds          *int64   `json:"seeds"`
+	HoldoutSeeds   *int64   `json:"holdout_seeds"`
+	AUC            *float64 `json:"auc"`
 }
 
+// pointView is a point of the curve: reach noisy and null below the threshold (reach_state says
+// which), and recall, precision and lift null wherever the reach is.
 type pointView struct {
-	Similarity float64 `json:"similarity"`
-	Reach      *int64  `json:"reach"`
-	Recall     float64 `json:"recall"`
-	Precision  float64 `json:"precision"`
-	Lift       float64 `json:"lift"`
+	Similarity float64  `json:"similarity"`
+	Reach      *int64   `json:"reach"`
+	ReachState string   `json:"reach_state"`
+	Recall     *float64 `json:"recall"`
+	Precision  *float64 `json:"precision"`
+	Lift       *float64 `json:"lift"`
 }
 
 type featureView struct {
@@ -77,36 +88,40 @@ var errNoCohorts = cleanroom.Errorf(cleanroom.EUNAVAILABLE, "This server does no
 // maxFeaturesShown bounds the model features listed with a cohort (the strongest first).
 const maxFeaturesShown = 20
 
-func (s *Server) viewCohort(co *cleanroom.Cohort, orgID string) *cohortView {
-	thr := s.Cohorts.Threshold()
-	shown := func(n int64) *int64 {
-		if n < thr {
-			return nil
-		}
-		return &n
+func (s *Server) viewCohort(r *http.Request, c *call, co *cleanroom.Cohort) (*cohortView, error) {
+	counts, err := s.Cohorts.Counts(r.Context(), c.Caller, co)
+	if err != nil {
+		return nil, err
 	}
+	orgID := c.Org.ID
 	v := &cohortView{ID: co.ID, OrgID: co.OrgID, Name: co.Name, Description: co.Description, Kind: co.Kind, Query: co.Query,
 		Country: co.Country, Status: co.Status, StatusReason: co.StatusReason, Progress: co.Progress, Similarity: co.Similarity,
-		IncludeSeeds: co.IncludeSeeds, Targets: []targetView{}, Threshold: thr, BuiltAt: co.BuiltAt, CreatedBy: co.CreatedBy,
+		IncludeSeeds: co.IncludeSeeds, Targets: []targetView{}, Threshold: s.Cohorts.Threshold(), BuiltAt: co.BuiltAt, CreatedBy: co.CreatedBy,
 		CreatedAt: co.CreatedAt, UpdatedAt: co.UpdatedAt}
 	if v.Country == nil {
 		v.Country = []string{}
 	}
-	for _, t := range co.Targets {
+	for i, t := range co.Targets {
+		tc := counts[i]
 		tv := targetView{ConnectionID: t.ConnectionID, PublisherID: t.PublisherID, Code: t.Code, Active: t.Active,
-			Reason: t.Reason, BuiltAt: t.BuiltAt}
-		if !t.BuiltAt.IsZero() {
-			tv.Size = shown(t.Size)
-		}
+			Reason: t.Reason, BuiltAt: t.BuiltAt, Size: tc.Size.Value, SizeState: tc.Size.State, SizeReason: tc.Size.Reason, Threshold: tc.K}
 		if co.Kind == cleanroom.CohortModeled {
-			tv.Seeds = shown(t.Seeds)
+			if tc.Seeds != nil {
+				tv.Seeds = tc.Seeds.Value
+			}
 			var rec cohorts.ModelRecord
 			if len(t.Model) > 0 && json.Unmarshal(t.Model, &rec) == nil && rec.Model != nil {
-				mv := &modelView{Curve: []pointView{}, Features: []featureView{}, Seeds: rec.Seeds, HoldoutSeeds: rec.HoldoutSeeds, AUC: rec.AUC,
+				mv := &modelView{Curve: []pointView{}, Features: []featureView{}, AUC: tc.AUC,
 					HiddenFeatures: rec.Hidden(co.OrgID != orgID)}
-				for _, p := range rec.Curve {
-					mv.Curve = append(mv.Curve, pointView{Similarity: p.Similarity, Reach: shown(int64(p.Reach)), Recall: p.Recall,
-						Precision: p.Precision, Lift: p.Lift})
+				if tc.Seeds != nil {
+					mv.Seeds = tc.Seeds.Value
+				}
+				if tc.HoldoutSeeds != nil {
+					mv.HoldoutSeeds = tc.HoldoutSeeds.Value
+				}
+				for _, p := range tc.Curve {
+					mv.Curve = append(mv.Curve, pointView{Similarity: p.Similarity, Reach: p.Reach.Value, ReachState: p.Reach.State,
+						Recall: p.Recall, Precision: p.Precision, Lift: p.Lift})
 				}
 				for i, f := range rec.Visible(co.OrgID != orgID) {
 					if i == maxFeaturesShown {
@@ -119,7 +134,7 @@ func (s *Server) viewCohort(co *cleanroom.Cohort, orgID string) *cohortView {
 		}
 		v.Targets = append(v.Targets, tv)
 	}
-	return v
+	return v, nil
 }
 
 // cohortRequest is the body of a create or estimate.
@@ -153,7 +168,11 @@ func (s *Server) listCohorts(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	out := list[*cohortView]{Items: []*cohortView{}, Next: next}
 	for _, co := range cs {
-		out.Items = append(out.Items, s.viewCohort(co, c.Org.ID))
+		v, err := s.viewCohort(r, c, co)
+		if err != nil {
+			return err
+		}
+		out.Items = append(out.Items, v)
 	}
 	return c.reply(http.StatusOK, out)
 }
@@ -173,7 +192,11 @@ func (s *Server) createCohort(w http.ResponseWriter, r *http.Request, c *call) e
 	c.target("cohort", co.ID)
 	c.detail("kind", co.Kind)
 	c.detail("connections", req.Connections)
-	return c.created("/v1/cohorts/"+co.ID, s.viewCohort(co, c.Org.ID))
+	v, err := s.viewCohort(r, c, co)
+	if err != nil {
+		return err
+	}
+	return c.created("/v1/cohorts/"+co.ID, v)
 }
 
 func (s *Server) estimateCohort(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -216,7 +239,11 @@ func (s *Server) getCohort(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, s.viewCohort(co, c.Org.ID))
+	v, err := s.viewCohort(r, c, co)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, v)
 }
 
 func (s *Server) updateCohort(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -252,7 +279,11 @@ func (s *Server) updateCohort(w http.ResponseWriter, r *http.Request, c *call) e
 	if req.Paused != nil {
 		c.detail("paused", *req.Paused)
 	}
-	return c.reply(http.StatusOK, s.viewCohort(co, c.Org.ID))
+	v, err := s.viewCohort(r, c, co)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, v)
 }
 
 func (s *Server) deleteCohort(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/app/apptest"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
@@ -56,12 +57,25 @@ func newEnv(t *testing.T) *env {
 	return newEnvOn(t, nil)
 }
 
+// exactCounts configures a deployment without privacy noise, a large budget and no input
+// minimum, so the functional tests can assert the engines' exact counts where they cross (the
+// threshold still applies). The privacy tests (privacy_test.go) run the defaults.
+func exactCounts(c *app.Config) {
+	c.PrivacyNoise, c.PrivacyBudget, c.PrivacyInputMinimum = "none", "100000", 1
+}
+
 // newEnvOn is newEnv on the given metadata store (nil: SQLite in a temporary data directory).
 func newEnvOn(t *testing.T, store cleanroom.Store) *env {
 	t.Helper()
+	return newEnvWith(t, store, exactCounts)
+}
+
+// newEnvWith is newEnvOn with the configuration adjusted by configure (nil: the defaults).
+func newEnvWith(t *testing.T, store cleanroom.Store, configure func(*app.Config)) *env {
+	t.Helper()
 	e := &env{t: t, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC),
 		users: map[string]*cleanroom.Member{}, tokens: map[string]string{}}
-	m := apptest.Open(t, apptest.Options{Now: func() time.Time { return e.now }, Store: store})
+	m := apptest.Open(t, apptest.Options{Now: func() time.Time { return e.now }, Store: store, Configure: configure})
 	m.Uploads.MaxPartBytes = 1 << 20
 	h, err := m.Handler()
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
@@ -649,6 +650,11 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Query", reflect.TypeFor[cleanroom.CohortQuery](), false},
 		{"PublisherCohort", reflect.TypeFor[cohorts.PublisherCohort](), false},
 		{"QueryCondition", reflect.TypeFor[cleanroom.Condition](), false},
+		{"PrivacySettings", reflect.TypeFor[disclosure.SettingsView](), false},
+		{"PrivacyParty", reflect.TypeFor[disclosure.PartySettings](), false},
+		{"PrivacyEffective", reflect.TypeFor[disclosure.Effective](), false},
+		{"PrivacyBudget", reflect.TypeFor[disclosure.BudgetView](), false},
+		{"UpdatePrivacyRequest", reflect.TypeFor[disclosure.Change](), true},
 	} {
 		t.Run(c.schema+"="+c.typ.String(), func(t *testing.T) {
 			ref := "#/components/schemas/" + c.schema

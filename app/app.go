@@ -25,6 +25,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
@@ -57,6 +58,7 @@ type Main struct {
 	Versions    *versions.Store
 	Pipeline    *pipeline.Service
 	Cohorts     *cohorts.Service
+	Disclosure  *disclosure.Service
 	Jobs        *jobs.Runner
 	// Set by Handler: the sessions shared by the API and the dashboard, the API, the dashboard.
 	Auth *httpx.Auth
@@ -171,11 +173,15 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Pipeline.Conns = m.Connections
 	m.Pipeline.Register(m.Jobs)
 	m.Cohorts = cohorts.New(m.Store, m.Connections, m.Pipeline, m.Jobs, c.CacheVersions)
-	m.Cohorts.ActivationMinimum, m.Cohorts.PrivacyThreshold = c.ActivationMinimum, c.PrivacyThreshold
+	m.Cohorts.ActivationMinimum = c.ActivationMinimum
+	if m.Disclosure, err = c.disclosure(m.Store, m.Keys); err != nil {
+		return err
+	}
+	m.Cohorts.Disclosure = m.Disclosure
 	m.Cohorts.Register(m.Jobs)
 	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge() }
 	if m.Now != nil {
-		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now = m.Now, m.Now, m.Now
+		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now = m.Now, m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
 	}
 	return nil
@@ -205,9 +211,10 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Uploads = m.Uploads
 	m.API.Pipeline = m.Pipeline
 	m.API.Cohorts = m.Cohorts
+	m.API.Privacy = m.Disclosure
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.Registry = m.registry
-	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Now: m.Now}, m.Logger)
+	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Now: m.Now}, m.Logger)
 	return m.API.Handler(m.Web), nil
 }
 

@@ -46,6 +46,13 @@ type Config struct {
 	// ActivationMinimum is the fewest users a cohort is served with; PrivacyThreshold the
 	// smallest count shown to the other party.
 	ActivationMinimum, PrivacyThreshold int
+	// PrivacyEpsilon is the largest ε of one question (a decimal), PrivacyBudget the largest
+	// budget of a party per connection and period, PrivacyPeriod the shortest period (day, week,
+	// month), PrivacyNoise the mechanism (laplace, gaussian, none), PrivacyInputMinimum the
+	// fewest identifier rows a data source needs to be an input (0: the threshold). The
+	// deployment's floor: parties may only be stricter (package disclosure).
+	PrivacyEpsilon, PrivacyBudget, PrivacyPeriod, PrivacyNoise string
+	PrivacyInputMinimum                                        int64
 	// CohortRefresh is how often cohorts are checked for changed inputs (new versions, grants
 	// ended, erasures); CacheVersions how many decrypted versions builds keep in memory.
 	CohortRefresh time.Duration
@@ -61,7 +68,8 @@ func DefaultConfig() Config {
 	return Config{
 		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, JobLease: time.Minute, MaxBodyBytes: 1 << 20, MaxUploadBytes: 20 << 30, MaxIdentifierTypes: 5,
 		MaxFileBytes: rows.DefaultMaxBytes, MaxFileRows: rows.DefaultMaxRows, IngestMemory: ingest.DefaultMemoryBudget,
-		ActivationMinimum: 100, PrivacyThreshold: 100, CohortRefresh: time.Minute, CacheVersions: 4,
+		ActivationMinimum: 100, PrivacyThreshold: 100,
+		PrivacyEpsilon: "0.5", PrivacyBudget: "10", PrivacyPeriod: "week", PrivacyNoise: "laplace", CohortRefresh: time.Minute, CacheVersions: 4,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
 }

@@ -211,9 +211,20 @@ func (s *Service) evaluate(ctx context.Context, c *cleanroom.Caller, sp *Spec, i
 		return nil, err
 	}
 	ev := &evaluation{Pub: pub, Results: map[string]*match.Result{}}
+	minRows, err := s.inputMinimum(ctx, ti.Conn)
+	if err != nil {
+		return nil, err
+	}
 	for _, src := range in.Sources {
 		if src.Version == nil {
 			ev.Left = append(ev.Left, fmt.Sprintf("Data source %s left out: %s", src.ID, src.Reason))
+			continue
+		}
+		if src.Version.Rows < minRows {
+			// A data source of a few people would make any count that uses it a question about
+			// those people (set differencing); see docs/PRIVACY.md.
+			ev.Left = append(ev.Left, fmt.Sprintf("Data source %s left out: it has fewer than %d identifier rows, the smallest input the privacy settings allow.",
+				src.ID, minRows))
 			continue
 		}
 		adv, err := s.advertiserVersion(ctx, src.Version)
@@ -361,7 +372,7 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 			if reuseModels {
 				model = t.Model
 			}
-			m, err := s.model(ctx, co, ti.Conn, ev, model, func(f float64) { step(0.1+0.8*f, "Training") })
+			m, err := s.model(ctx, co, ti.Conn, in.Digest, ev, model, func(f float64) { step(0.1+0.8*f, "Training") })
 			if err != nil {
 				cleanup()
 				return err
@@ -382,7 +393,12 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 		t.BlobKey, t.WrappedKey = f.Key, f.WrappedKey
 		written = append(written, t.BlobKey)
 		t.Size, t.BuiltAt = int64(members.GetCardinality()), s.now()
-		s.activate(t, paused)
+		big, err := s.servable(ctx, ti.Conn, co, in.Digest, t.Size)
+		if err != nil {
+			cleanup()
+			return err
+		}
+		s.activate(t, paused, big)
 	}
 	status, reason := settle(targets, paused, awaiting)
 	if len(notes) > 0 {

@@ -22,8 +22,10 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/lookalike"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
+	"github.com/cleanroom-oss/cleanroom/privacy"
 	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
@@ -31,9 +33,6 @@ import (
 const (
 	// DefaultActivationMinimum is the fewest users a cohort needs to be served at a publisher.
 	DefaultActivationMinimum = 100
-	// DefaultPrivacyThreshold is the smallest count shown to the other party; smaller ones are
-	// reported as below the threshold.
-	DefaultPrivacyThreshold = 100
 	// JobBuild is the kind of the job that builds a cohort.
 	JobBuild = "cohort.build"
 )
@@ -55,9 +54,8 @@ type Service struct {
 	// ActivationMinimum is the fewest users a cohort is served with (DefaultActivationMinimum
 	// when 0).
 	ActivationMinimum int
-	// PrivacyThreshold is the smallest count shown across parties (DefaultPrivacyThreshold when
-	// 0).
-	PrivacyThreshold int
+	// Disclosure is the release gate every count shown to the other party passes through.
+	Disclosure *disclosure.Service
 	// Workers bounds the goroutines of a match or a model (< 1: GOMAXPROCS).
 	Workers int
 
@@ -81,12 +79,13 @@ func (s *Service) activationMinimum() int64 {
 	return DefaultActivationMinimum
 }
 
-// Threshold returns the privacy threshold in force.
+// Threshold returns the deployment's floor of the privacy threshold (a connection's parties
+// may set a higher one; released counts carry the one in force).
 func (s *Service) Threshold() int64 {
-	if s.PrivacyThreshold > 0 {
-		return int64(s.PrivacyThreshold)
+	if s.Disclosure != nil && s.Disclosure.Deployment.K > 0 {
+		return s.Disclosure.Deployment.K
 	}
-	return DefaultPrivacyThreshold
+	return privacy.DefaultThreshold
 }
 
 // versions returns the version store.
@@ -322,6 +321,12 @@ func forCaller(c *cleanroom.Caller, co *cleanroom.Cohort) *cleanroom.Cohort {
 	}
 	out := *co
 	out.Query = json.RawMessage(`null`)
+	// What the build left out names the advertiser's data sources and why (grants, sizes).
+	if before, _, found := strings.Cut(out.StatusReason, " Built without: "); found {
+		out.StatusReason = before
+	} else if strings.HasPrefix(out.StatusReason, "Built without: ") {
+		out.StatusReason = ""
+	}
 	out.Targets = nil
 	for _, t := range co.Targets {
 		if t.PublisherID == c.OrgID() {
@@ -464,7 +469,7 @@ func (s *Service) Update(ctx context.Context, c *cleanroom.Caller, id string, ch
 		reason, progress := "", 0.0
 		upd.Status, upd.StatusReason, upd.Progress, upd.BumpGeneration = &status, &reason, &progress, true
 	} else if ch.Paused != nil {
-		if err := s.pause(co, *ch.Paused, &upd); err != nil {
+		if err := s.pause(ctx, co, *ch.Paused, &upd); err != nil {
 			return nil, err
 		}
 	}
@@ -489,7 +494,7 @@ func (s *Service) Update(ctx context.Context, c *cleanroom.Caller, id string, ch
 }
 
 // pause fills upd to pause or resume a built cohort.
-func (s *Service) pause(co *cleanroom.Cohort, paused bool, upd *cleanroom.CohortUpdate) error {
+func (s *Service) pause(ctx context.Context, co *cleanroom.Cohort, paused bool, upd *cleanroom.CohortUpdate) error {
 	switch {
 	case paused && co.Status == cleanroom.CohortPaused, !paused && co.Status != cleanroom.CohortPaused:
 		return nil
@@ -498,15 +503,24 @@ func (s *Service) pause(co *cleanroom.Cohort, paused bool, upd *cleanroom.Cohort
 	}
 	targets := slices.Clone(co.Targets)
 	for i := range targets {
-		s.activate(&targets[i], paused)
+		big := false
+		if conn, err := s.Store.FindConnection(ctx, targets[i].ConnectionID); err == nil {
+			if big, err = s.servable(ctx, conn, co, co.Inputs, targets[i].Size); err != nil {
+				return err
+			}
+		} else if cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
+			return err
+		}
+		s.activate(&targets[i], paused, big)
 	}
 	status, reason := settle(targets, paused, false)
 	upd.Status, upd.StatusReason, upd.Targets = &status, &reason, &targets
 	return nil
 }
 
-// activate sets whether a built target is served: not when paused, failed or too small.
-func (s *Service) activate(t *cleanroom.CohortTarget, paused bool) {
+// activate sets whether a built target is served: not when paused, failed or too small (big is
+// servable's decision on its size).
+func (s *Service) activate(t *cleanroom.CohortTarget, paused, big bool) {
 	switch {
 	case t.BlobKey == "":
 		t.Active = false
@@ -515,7 +529,7 @@ func (s *Service) activate(t *cleanroom.CohortTarget, paused bool) {
 		}
 	case paused:
 		t.Active, t.Reason = false, "The cohort is paused."
-	case t.Size < s.activationMinimum():
+	case !big:
 		t.Active = false
 		t.Reason = fmt.Sprintf("The cohort has fewer users here than the activation minimum of %d.", s.activationMinimum())
 	default:
@@ -582,10 +596,14 @@ func (s *Service) Delete(ctx context.Context, c *cleanroom.Caller, id string) (*
 type Estimate struct {
 	ConnectionID string `json:"connection_id"`
 	PublisherID  string `json:"publisher_id"`
-	// Users is the number of users the query matches there (the seeds, for a modeled cohort);
-	// null below the privacy threshold.
+	// Users is the number of users the query matches there (the seeds, for a modeled cohort),
+	// as released: about that many when Noisy; null below the threshold, or when the budget is
+	// spent (the whole estimate is then refused).
 	Users          *int64 `json:"users"`
 	BelowThreshold bool   `json:"below_threshold"`
+	Noisy          bool   `json:"noisy"`
+	// Threshold is the k in force on this connection.
+	Threshold int64 `json:"threshold"`
 	// Activates says whether a matched cohort of this size would be served, or whether a
 	// lookalike has enough matched users to learn from.
 	Activates bool `json:"activates"`
@@ -634,13 +652,28 @@ func (s *Service) Estimate(ctx context.Context, c *cleanroom.Caller, sp Spec) (*
 		if err != nil {
 			return nil, err
 		}
-		n := int64(ev.Members.GetCardinality())
-		e.Users, e.BelowThreshold = s.shown(n), n < s.Threshold()
+		if s.Disclosure == nil {
+			return nil, errNoGate
+		}
+		// A matched cohort's estimate is the size its build would show (the same question); a
+		// modeled one's counts the seeds, another question.
+		q := sizeQuestion(co, in.Digest)
+		if sp.Kind == cleanroom.CohortModeled {
+			q = seedsQuestion(co, in.Digest)
+		}
+		a, err := s.Disclosure.Release(ctx, c, ti.Conn, q, int64(ev.Members.GetCardinality()))
+		if err != nil {
+			return nil, err
+		}
+		sh := shownOf(a.Counts[0], a.Params.Noisy())
+		e.Users, e.BelowThreshold, e.Noisy, e.Threshold = sh.Value, a.Counts[0].Suppressed, a.Params.Noisy(), a.Params.K
+		// Decisions read the released count only.
+		n := a.Counts[0].Value
 		if ev.Left != nil {
 			e.LeftOut = ev.Left
 		}
-		switch e.Activates = n >= s.activationMinimum(); {
-		case sp.Kind == cleanroom.CohortModeled && n < lookalike.DefaultMinSeeds:
+		switch e.Activates = !a.Counts[0].Suppressed && n >= s.activationMinimum(); {
+		case sp.Kind == cleanroom.CohortModeled && (a.Counts[0].Suppressed || n < lookalike.DefaultMinSeeds):
 			e.Activates = false
 			e.Reason = fmt.Sprintf("A lookalike needs at least %d matched users to learn from.", lookalike.DefaultMinSeeds)
 		case sp.Kind == cleanroom.CohortModeled:

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/identity"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/match"
@@ -22,8 +23,9 @@ import (
 type Diagnostics struct {
 	ConnectionID string `json:"connection_id"`
 	PublisherID  string `json:"publisher_id"`
-	// Threshold is the privacy threshold the counts respect.
+	// Threshold is the privacy threshold the counts respect; Noisy says they carry noise.
 	Threshold int64 `json:"threshold"`
+	Noisy     bool  `json:"noisy"`
 	// MatchedUsers is the number of publisher users the query matched (before any lookalike).
 	MatchedUsers *int64 `json:"matched_users"`
 	// PublisherTypes are the identifier types the publisher holds.
@@ -59,7 +61,10 @@ type TypeDiagnostics struct {
 	AdvertiserRows int64 `json:"advertiser_rows"`
 	// MatchedRows, MatchRate (MatchedRows / AdvertiserRows), PublisherIdentifiers and
 	// MatchedUsers respect the threshold.
-	MatchedRows          *int64   `json:"matched_rows"`
+	MatchedRows *int64 `json:"matched_rows"`
+	// BridgedRows (bridged types) is the advertiser's rows of Type the bridge maps, released
+	// like the match counts.
+	BridgedRows          *int64   `json:"bridged_rows,omitempty"`
 	MatchRate            *float64 `json:"match_rate"`
 	PublisherIdentifiers *int64   `json:"publisher_identifiers"`
 	MatchedUsers         *int64   `json:"matched_users"`
@@ -81,13 +86,9 @@ type Cause struct {
 	Fix     string   `json:"fix"`
 }
 
-// shown returns n if it is at or above the threshold, else nil.
-func (s *Service) shown(n int64) *int64 {
-	if n < s.Threshold() {
-		return nil
-	}
-	return &n
-}
+// count returns a pointer to n. The build stores diagnostics with exact counts, which nobody
+// sees: they are released (releaseDiagnostics) when shown.
+func count(n int64) *int64 { return &n }
 
 // hashedTypes are the types whose values are hashes of something the advertiser normalises
 // before hashing.
@@ -95,8 +96,8 @@ var hashedTypes = map[identity.Tag]bool{identity.TagEmailSHA256: true, identity.
 
 // diagnose builds the diagnostics of one evaluated target.
 func (s *Service) diagnose(ctx context.Context, in *inputs, ti *targetInput, ev *evaluation) *Diagnostics {
-	d := &Diagnostics{ConnectionID: ti.Conn.ID, PublisherID: ti.Conn.PublisherID, Threshold: s.Threshold(),
-		MatchedUsers: s.shown(int64(ev.Members.GetCardinality())), PublisherTypes: slices.Clone(ev.Pub.Tags),
+	d := &Diagnostics{ConnectionID: ti.Conn.ID, PublisherID: ti.Conn.PublisherID,
+		MatchedUsers: count(int64(ev.Members.GetCardinality())), PublisherTypes: slices.Clone(ev.Pub.Tags),
 		Sources: []SourceDiagnostics{}, Causes: []Cause{}}
 	if d.PublisherTypes == nil {
 		d.PublisherTypes = []identity.Tag{}
@@ -111,21 +112,71 @@ func (s *Service) diagnose(ctx context.Context, in *inputs, ti *targetInput, ev 
 		}
 		d.Sources = append(d.Sources, sd)
 	}
-	if ev.Members.GetCardinality() < uint64(s.Threshold()) {
-		d.Causes = append(d.Causes, Cause{Code: "few_matches",
-			Message: fmt.Sprintf("Fewer than %d users matched the query at this publisher.", s.Threshold()),
-			Fix: "Check the causes listed for each data source. If there are none, the audiences overlap little: " +
-				"widen the query (any instead of all, fewer segments, no geo-lock) or add more identifier types."})
-	}
 	return d
+}
+
+// fewMatches is the cause shown when the matched users are below the threshold k.
+func fewMatches(k int64) Cause {
+	return Cause{Code: "few_matches",
+		Message: fmt.Sprintf("Fewer than %d users matched the query at this publisher.", k),
+		Fix: "Check the causes listed for each data source. If there are none, the audiences overlap little: " +
+			"widen the query (any instead of all, fewer segments, no geo-lock) or add more identifier types."}
+}
+
+// bridgeCauses finds bridged types whose released bridged rows are withheld (fewer than k).
+func bridgeCauses(sd *SourceDiagnostics, k int64) []Cause {
+	var out []Cause
+	for _, td := range sd.Types {
+		if td.Bridged && td.BridgedRows == nil {
+			out = append(out, Cause{Code: "bridge_no_coverage", Type: td.Type, Rows: td.AdvertiserRows,
+				Message: fmt.Sprintf("The identity bridge maps fewer than about %d of your %s rows to %s.", k, td.Type, td.PublisherType),
+				Fix:     "Check that the values are hashed the way the bridge expects, or ask the operator for a bridge with more coverage."})
+		}
+	}
+	return out
+}
+
+// normalisationCauses finds hashed types that match far less often than the data source's other
+// types (values hashed before being normalised), from released match rates of types with at
+// least k rows.
+func normalisationCauses(sd *SourceDiagnostics, k int64) []Cause {
+	best := 0.0
+	rates := map[identity.Tag]float64{}
+	for _, td := range sd.Types {
+		switch {
+		case td.Bridged || td.PublisherType == "" || td.AdvertiserRows < k:
+			continue
+		case td.MatchRate == nil:
+			// Matched rows below k: a rate of about 0 for a type with many rows (at least 2k).
+			if td.AdvertiserRows < 2*k {
+				continue
+			}
+			rates[td.Type] = 0
+			continue
+		}
+		rates[td.Type] = *td.MatchRate
+		if !hashedTypes[td.Type] {
+			best = max(best, *td.MatchRate)
+		}
+	}
+	var out []Cause
+	for _, td := range sd.Types {
+		r, ok := rates[td.Type]
+		if ok && hashedTypes[td.Type] && best >= 0.05 && r < best/4 {
+			out = append(out, Cause{Code: "normalisation", Type: td.Type,
+				Message: fmt.Sprintf("Your %s rows match far less often than your other identifiers: the values were probably hashed before "+
+					"being trimmed and lowercased (emails) or put in E.164 form (phone numbers).", td.Type),
+				Fix: "Hash with \"cleanroom prepare\", which normalises before hashing, or trim spaces, lowercase and use E.164 before SHA-256."})
+		}
+	}
+	return out
 }
 
 // diagnoseSource fills one data source's counts and causes.
 func (s *Service) diagnoseSource(ctx context.Context, sd *SourceDiagnostics, ver *cleanroom.Version, res *match.Result, pub *vault.PublisherVersion, anyBridge bool) {
 	sd.Rows = ver.Rows
-	sd.MatchedUsers = s.shown(int64(res.Any.GetCardinality()))
-	shared, best := false, 0.0
-	rates := map[identity.Tag]float64{}
+	sd.MatchedUsers = count(int64(res.Any.GetCardinality()))
+	shared := false
 	for _, t := range res.Tags {
 		if t.AdvertiserRows == 0 {
 			continue // a publisher type the advertiser lacks: listed in PublisherTypes
@@ -133,24 +184,17 @@ func (s *Service) diagnoseSource(ctx context.Context, sd *SourceDiagnostics, ver
 		td := TypeDiagnostics{Type: t.Tag, PublisherType: t.PublisherTag, Bridged: t.Bridged, AdvertiserRows: int64(t.AdvertiserRows)}
 		if t.PublisherTag != "" {
 			shared = true
-			td.MatchedRows = s.shown(int64(t.MatchedAdvertiserRows))
-			if td.MatchedRows != nil {
-				r := float64(t.MatchedAdvertiserRows) / float64(t.AdvertiserRows)
-				td.MatchRate = &r
-			}
-			td.PublisherIdentifiers = s.shown(int64(t.PublisherIdentifiers))
-			td.MatchedUsers = s.shown(int64(t.MatchedPublisherUsers))
-			if !t.Bridged && t.AdvertiserRows >= int(s.Threshold()) {
-				r := float64(t.MatchedAdvertiserRows) / float64(t.AdvertiserRows)
-				rates[t.Tag] = r
-				if !hashedTypes[t.Tag] {
-					best = max(best, r)
-				}
-			}
+			td.MatchedRows = count(int64(t.MatchedAdvertiserRows))
+			td.PublisherIdentifiers = count(int64(t.PublisherIdentifiers))
+			td.MatchedUsers = count(int64(t.MatchedPublisherUsers))
+		}
+		if t.Bridged {
+			// The bridge is the publisher's data: how many rows it maps is released like the
+			// match counts, and bridge_no_coverage read from the release (bridgeCauses).
+			td.BridgedRows = count(int64(t.BridgedRows))
 		}
 		sd.Types = append(sd.Types, td)
-		switch {
-		case t.PublisherTag == "":
+		if t.PublisherTag == "" {
 			sd.Causes = append(sd.Causes, Cause{Code: "type_not_held", Type: t.Tag, Rows: int64(t.AdvertiserRows),
 				Message: fmt.Sprintf("The publisher holds no %s identifiers, so your %d rows of that type cannot match.", t.Tag, t.AdvertiserRows),
 				Fix: fmt.Sprintf("Add identifiers of a type the publisher holds (%s), or ask the operator to set up an identity bridge from %s to one of them.",
@@ -160,10 +204,6 @@ func (s *Service) diagnoseSource(ctx context.Context, sd *SourceDiagnostics, ver
 					Message: fmt.Sprintf("No identity bridge is configured for this publisher, so %s cannot be translated to a type it holds.", t.Tag),
 					Fix:     "Ask the operator to register an identity bridge for the publisher and upload its mapping."})
 			}
-		case t.Bridged && t.BridgedRows == 0:
-			sd.Causes = append(sd.Causes, Cause{Code: "bridge_no_coverage", Type: t.Tag, Rows: int64(t.AdvertiserRows),
-				Message: fmt.Sprintf("The identity bridge maps none of your %s rows to %s.", t.Tag, t.PublisherTag),
-				Fix:     "Check that the values are hashed the way the bridge expects, or ask the operator for a bridge with more coverage."})
 		}
 	}
 	if !shared && len(res.Tags) > 0 {
@@ -171,14 +211,6 @@ func (s *Service) diagnoseSource(ctx context.Context, sd *SourceDiagnostics, ver
 			Message: fmt.Sprintf("None of your identifier types (%s) is held by the publisher (%s), directly or through a bridge.",
 				tagList(advTags(res)), tagList(pub.Tags)),
 			Fix: "Upload identifiers of a type the publisher holds, or ask the operator to set up an identity bridge."})
-	}
-	for tag, r := range rates {
-		if hashedTypes[tag] && best >= 0.05 && r < best/4 {
-			sd.Causes = append(sd.Causes, Cause{Code: "normalisation", Type: tag,
-				Message: fmt.Sprintf("Your %s rows match far less often than your other identifiers: the values were probably hashed before "+
-					"being trimmed and lowercased (emails) or put in E.164 form (phone numbers).", tag),
-				Fix: "Hash with \"cleanroom prepare\", which normalises before hashing, or trim spaces, lowercase and use E.164 before SHA-256."})
-		}
 	}
 	s.reportCauses(ctx, sd, ver)
 	slices.SortStableFunc(sd.Causes, func(a, b Cause) int { return strings.Compare(a.Code, b.Code) })
@@ -329,9 +361,27 @@ func (s *Service) CohortDiagnostics(ctx context.Context, c *cleanroom.Caller, id
 	}
 	out := []json.RawMessage{}
 	for _, t := range co.Targets {
-		if len(t.Diagnostics) > 0 {
-			out = append(out, t.Diagnostics)
+		if len(t.Diagnostics) == 0 {
+			continue
 		}
+		var d Diagnostics
+		if err := json.Unmarshal(t.Diagnostics, &d); err != nil {
+			return nil, fmt.Errorf("cohorts: diagnostics of %s: %w", co.ID, err)
+		}
+		conn, err := s.Store.FindConnection(ctx, t.ConnectionID)
+		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
+			continue // the connection was deleted: nothing to release to
+		} else if err != nil {
+			return nil, err
+		}
+		if err := s.releaseDiagnostics(ctx, c, conn, cohortQuestion("diagnostics", co, co.Inputs), &d); err != nil {
+			return nil, err
+		}
+		raw, err := json.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, raw)
 	}
 	return out, nil
 }
@@ -370,5 +420,10 @@ func (s *Service) DataSourceDiagnostics(ctx context.Context, c *cleanroom.Caller
 	if err != nil {
 		return nil, err
 	}
-	return s.diagnose(ctx, in, ti, ev), nil
+	d := s.diagnose(ctx, in, ti, ev)
+	q := disclosure.Question{Kind: "data_source_diagnostics", Query: canonical(kind, sp.Query, nil, nil, false), Versions: []string{in.Digest}}
+	if err := s.releaseDiagnostics(ctx, c, ti.Conn, q, d); err != nil {
+		return nil, err
+	}
+	return d, nil
 }

@@ -64,12 +64,25 @@ type modelOutcome struct {
 
 // model trains a lookalike on the evaluation's matched users (the seeds), or reuses prev when the
 // inputs are unchanged, then cuts it at the cohort's chosen similarity if there is one.
-func (s *Service) model(ctx context.Context, co *cleanroom.Cohort, conn *cleanroom.Connection, ev *evaluation, prev json.RawMessage, progress func(float64)) (*modelOutcome, error) {
+func (s *Service) model(ctx context.Context, co *cleanroom.Cohort, conn *cleanroom.Connection, digest string, ev *evaluation, prev json.RawMessage, progress func(float64)) (*modelOutcome, error) {
 	var rec ModelRecord
 	if len(prev) > 0 && json.Unmarshal(prev, &rec) == nil && rec.Model != nil {
 		progress(1)
 	} else {
-		res, err := lookalike.Train(ctx, ev.Pub, ev.Members, lookalike.Options{Country: true, Workers: s.Workers, Progress: progress, Seed: seedOf(co.ID)})
+		// Whether there are enough seeds is decided on their released count, as the estimate
+		// says, never on the exact one (whose failure message would tell it): a build trains
+		// exactly when the noisy seeds reach the minimum.
+		seeds := int64(ev.Members.GetCardinality())
+		enough, err := s.enoughSeeds(ctx, conn, co, digest, seeds)
+		if err != nil {
+			return nil, err
+		}
+		if !enough {
+			return nil, cleanroom.Errorf(cleanroom.EINVALID, "Fewer than about %d matched users to learn from; a lookalike needs at least that many.",
+				lookalike.DefaultMinSeeds).Hint("Widen the query or add data, so that more of your users match the publisher's.")
+		}
+		res, err := lookalike.Train(ctx, ev.Pub, ev.Members, lookalike.Options{Country: true, Workers: s.Workers, Progress: progress, Seed: seedOf(co.ID),
+			MinSeeds: 1})
 		if err != nil {
 			return nil, err
 		}

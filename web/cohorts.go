@@ -45,11 +45,39 @@ type cohortRow struct {
 	Threshold int64
 	// names holds the names of the orgs the page mentions: the workspace, the publishers.
 	names map[string]string
+	// counts are the targets' counts as released to the caller, by connection.
+	counts map[string]cohorts.TargetCounts
 }
 
-// Size shows a target's size, withholding it below the privacy threshold.
+// Size shows a target's size as released: "about N" when noisy, "below k" when suppressed.
 func (r *cohortRow) Size(t cleanroom.CohortTarget) string {
-	return shownSize(t.Size, t.BuiltAt.IsZero(), r.Threshold)
+	tc, ok := r.counts[t.ConnectionID]
+	if !ok {
+		return "—"
+	}
+	return shownText(tc.Size, tc.K)
+}
+
+// Seeds shows a modeled target's seeds as released.
+func (r *cohortRow) Seeds(t cleanroom.CohortTarget) string {
+	tc, ok := r.counts[t.ConnectionID]
+	if !ok || tc.Seeds == nil {
+		return "—"
+	}
+	return shownText(*tc.Seeds, tc.K)
+}
+
+// newRow returns a cohort's row with its counts released to the caller.
+func (d *Dashboard) newRow(ctx context.Context, c *cleanroom.Caller, co *cleanroom.Cohort, names map[string]string) (*cohortRow, error) {
+	counts, err := d.Cohorts.Counts(ctx, c, co)
+	if err != nil {
+		return nil, err
+	}
+	row := &cohortRow{Cohort: co, Threshold: d.Cohorts.Threshold(), names: names, counts: map[string]cohorts.TargetCounts{}}
+	for _, tc := range counts {
+		row.counts[tc.ConnectionID] = tc
+	}
+	return row, nil
 }
 
 // OrgName returns an org's name, or its ID when it could not be found.
@@ -65,14 +93,23 @@ func (r *cohortRow) Busy() bool {
 	return r.Status == cleanroom.CohortBuilding || r.Status == cleanroom.CohortTraining
 }
 
-func shownSize(n int64, unbuilt bool, threshold int64) string {
-	switch {
-	case unbuilt:
-		return "—"
-	case n < threshold:
-		return fmt.Sprintf("< %d", threshold)
+// shownText writes a released count for people: "about N" (noisy), "N" (exact), "below k"
+// (suppressed), "budget spent" or "—".
+func shownText(s cohorts.Shown, k int64) string {
+	switch s.State {
+	case cohorts.StateNoisy:
+		return "about " + strconv.FormatInt(*s.Value, 10)
+	case cohorts.StateExact:
+		return strconv.FormatInt(*s.Value, 10)
+	case cohorts.StateSuppressed:
+		if k > 0 {
+			return fmt.Sprintf("below %d", k)
+		}
+		return "below threshold"
+	case cohorts.StateOverBudget:
+		return "budget spent"
 	}
-	return strconv.FormatInt(n, 10)
+	return "—"
 }
 
 // orgNames looks up the names of orgs, leaving out those not found.
@@ -175,7 +212,11 @@ func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page,
 	}
 	names := map[string]string{}
 	for _, co := range cs {
-		row := &cohortRow{co, data.Threshold, names}
+		row, err := d.newRow(ctx, p.Caller, co, names)
+		if err != nil {
+			d.fail(w, err)
+			return
+		}
 		err = d.orgNames(ctx, names, co.OrgID)
 		for _, t := range co.Targets {
 			if err == nil {
@@ -204,10 +245,12 @@ func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page,
 		for _, e := range est.Estimates {
 			row := estimateRow{Publisher: pubs[e.ConnectionID], Activates: e.Activates, Reason: e.Reason, LeftOut: e.LeftOut}
 			switch {
+			case e.Users != nil && e.Noisy:
+				row.Users = "about " + strconv.FormatInt(*e.Users, 10)
 			case e.Users != nil:
 				row.Users = strconv.FormatInt(*e.Users, 10)
 			case e.BelowThreshold:
-				row.Users = fmt.Sprintf("below %d", est.Threshold)
+				row.Users = fmt.Sprintf("below %d", e.Threshold)
 			default:
 				row.Users = "—"
 			}
@@ -435,7 +478,9 @@ type modelChart struct {
 	ConnectionID, PublisherID string
 	Code                      int64
 	Record                    cohorts.ModelRecord
-	Points                    []chartPoint
+	// Seeds and AUC as released to the caller.
+	Seeds, AUC string
+	Points     []chartPoint
 	// Drawn is Points from the lowest similarity up, so that where points coincide (scores tie)
 	// the highest similarity is on top.
 	Drawn []chartPoint
@@ -453,10 +498,10 @@ type chartPoint struct {
 	X, Y                    float64
 	Similarity              float64
 	Reach                   string
-	Recall, Precision, Lift float64
+	Recall, Precision, Lift string
 	Chosen                  bool
-	// Below is set when the reach is under the privacy threshold: the point is drawn at the
-	// threshold, since its exact reach is not shown.
+	// Below is set when the reach is withheld (under the privacy threshold): the point is drawn
+	// at the threshold, since its reach is not shown.
 	Below bool
 }
 
@@ -482,24 +527,50 @@ const (
 
 // chart lays a curve out in a 600 x 300 box: x = reach, y = the share of held-out seeds
 // reached (a gains chart: the diagonal is a random pick, the higher the curve the better the
-// model); each point is a similarity the user can pick. A reach under the privacy threshold is
-// drawn at the threshold: its position would tell the number the table withholds.
-func chart(rec cohorts.ModelRecord, threshold int64, chosen *float64, publisher bool) *modelChart {
-	m := &modelChart{Record: rec, Hidden: rec.Hidden(publisher)}
+// model); each point is a similarity the user can pick. The values are those released to the
+// caller (tc: noisy, withheld below the threshold); a withheld reach is drawn at the threshold,
+// with its recall at 0, since both are withheld.
+func chart(rec cohorts.ModelRecord, tc cohorts.TargetCounts, chosen *float64, publisher bool) *modelChart {
+	m := &modelChart{Record: rec, Hidden: rec.Hidden(publisher), Seeds: "—", AUC: "—"}
+	if tc.Seeds != nil {
+		m.Seeds = shownText(*tc.Seeds, tc.K)
+	}
+	if tc.AUC != nil {
+		m.AUC = fmt.Sprintf("%.2f", *tc.AUC)
+	}
 	if chosen != nil {
 		m.Chosen, m.HasChoice = *chosen, true
 	}
+	threshold := max(tc.K, 1)
 	scale := threshold
-	for _, p := range rec.Curve {
-		scale = max(scale, int64(p.Reach))
+	for _, p := range tc.Curve {
+		if p.Reach.Value != nil {
+			scale = max(scale, *p.Reach.Value)
+		}
 	}
-	m.MaxReach = shownSize(scale, false, threshold)
+	m.MaxReach = strconv.FormatInt(scale, 10)
+	if len(tc.Curve) > 0 && tc.Curve[0].Reach.State == cohorts.StateNoisy {
+		m.MaxReach = "about " + m.MaxReach
+	}
+	ratio := func(x *float64, f string, scale float64) string {
+		if x == nil {
+			return "withheld"
+		}
+		return fmt.Sprintf(f, scale**x)
+	}
 	var line []string
-	for _, p := range rec.Curve {
-		reach := max(int64(p.Reach), threshold)
-		cp := chartPoint{X: chartLeft + (chartRight-chartLeft)*float64(reach)/float64(scale), Y: chartBottom - (chartBottom-chartTop)*p.Recall,
-			Similarity: p.Similarity, Reach: shownSize(int64(p.Reach), false, threshold), Recall: p.Recall, Precision: p.Precision,
-			Lift: p.Lift, Chosen: chosen != nil && *chosen == p.Similarity, Below: int64(p.Reach) < threshold}
+	for _, p := range tc.Curve {
+		reach, recall := threshold, 0.0
+		if p.Reach.Value != nil {
+			reach = *p.Reach.Value
+		}
+		if p.Recall != nil {
+			recall = *p.Recall
+		}
+		cp := chartPoint{X: chartLeft + (chartRight-chartLeft)*float64(reach)/float64(scale), Y: chartBottom - (chartBottom-chartTop)*recall,
+			Similarity: p.Similarity, Reach: shownText(p.Reach, tc.K), Recall: ratio(p.Recall, "%.0f%%", 100),
+			Precision: ratio(p.Precision, "%.0f%%", 100), Lift: ratio(p.Lift, "%.2f", 1),
+			Chosen: chosen != nil && *chosen == p.Similarity, Below: p.Reach.Value == nil}
 		m.Points = append(m.Points, cp)
 		line = append(line, fmt.Sprintf("%.1f,%.1f", cp.X, cp.Y))
 	}
@@ -554,8 +625,12 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 		d.fail(w, err)
 		return
 	}
-	thr := d.Cohorts.Threshold()
-	data := &cohortData{cohortRow: &cohortRow{co, thr, map[string]string{}}, Own: co.OrgID == p.Caller.OrgID()}
+	row, err := d.newRow(ctx, p.Caller, co, map[string]string{})
+	if err != nil {
+		d.fail(w, err)
+		return
+	}
+	data := &cohortData{cohortRow: row, Own: co.OrgID == p.Caller.OrgID()}
 	data.CanEdit = data.Own && p.Caller.Role.AtLeast(cleanroom.RoleMember)
 	data.Refresh = d.refresh(data.Busy())
 	err = d.orgNames(ctx, data.names, co.OrgID)
@@ -575,7 +650,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 	for _, t := range co.Targets {
 		var rec cohorts.ModelRecord
 		if len(t.Model) > 0 && json.Unmarshal(t.Model, &rec) == nil && rec.Model != nil {
-			m := chart(rec, thr, co.Similarity, !data.Own)
+			m := chart(rec, row.counts[t.ConnectionID], co.Similarity, !data.Own)
 			m.ConnectionID, m.PublisherID, m.Code = t.ConnectionID, t.PublisherID, t.Code
 			data.Models = append(data.Models, m)
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/api"
+	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/app/apptest"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/ingest"
@@ -48,8 +50,15 @@ const worldPassword = "a long enough password"
 
 func newCohortWorld(t *testing.T) *cohortWorld {
 	t.Helper()
+	return newCohortWorldWith(t, exactCounts)
+}
+
+// newCohortWorldWith is newCohortWorld with the configuration adjusted by configure (nil: the
+// defaults, privacy noise on).
+func newCohortWorldWith(t *testing.T, configure func(*app.Config)) *cohortWorld {
+	t.Helper()
 	ctx := context.Background()
-	m := apptest.Open(t, apptest.Options{})
+	m := apptest.Open(t, apptest.Options{Configure: configure})
 	store, acc := m.Store, m.Accounts
 	h, err := m.Handler()
 	if err != nil {
@@ -344,7 +353,7 @@ func TestCohortPages(t *testing.T) {
 	w.drain()
 	_, html = crm.get(path)
 	targets := between(html, `id="targets"`, `</table>`)
-	if !strings.Contains(targets, "<td>&lt; 100</td>") || !strings.Contains(targets, "fewer users here than the activation minimum of 100") {
+	if !strings.Contains(targets, "<td>below 100</td>") || !strings.Contains(targets, "fewer users here than the activation minimum of 100") {
 		t.Errorf("a small cohort's targets:\n%s", targets)
 	}
 	diag := between(html, `class="card diagnostics"`, `</section>`)
@@ -466,12 +475,12 @@ func TestCohortCurveWithholdsSmallReach(t *testing.T) {
 	if cx["0.9"] != "53.5" || cx["0.8"] != "53.5" || cx["0.2"] != "580.0" || len(cx) != 4 {
 		t.Errorf("points drawn at %v, want 0.9 and 0.8 at the threshold's 53.5", cx)
 	}
-	reach := regexp.MustCompile(`<td>([^<]+)</td><td>(&lt; 100|\d+)</td><td>\d+%</td>`).FindAllStringSubmatch(between(html, `class="points"`, `</table>`), -1)
+	reach := regexp.MustCompile(`<td>([^<]+)</td><td>(below 100|\d+)</td><td>(?:\d+%|withheld)</td>`).FindAllStringSubmatch(between(html, `class="points"`, `</table>`), -1)
 	var shown []string
 	for _, m := range reach {
 		shown = append(shown, m[1]+"="+m[2])
 	}
-	if got := strings.Join(shown, " "); got != "0.90=&lt; 100 0.80=&lt; 100 0.50=1000 0.20=4000" {
+	if got := strings.Join(shown, " "); got != "0.90=below 100 0.80=below 100 0.50=1000 0.20=4000" {
 		t.Errorf("reach in the table: %s", got)
 	}
 	if strings.Contains(html, "40 users") || strings.Contains(html, "90 users") || !strings.Contains(html, "4000 users (reach)") {
@@ -502,4 +511,24 @@ func TestPublisherCohortSuggestions(t *testing.T) {
 	if !strings.Contains(list, `value="c2"`) || strings.Contains(list, `value="c3"`) || strings.Count(list, "<option") != 2 { // "—" and c2
 		t.Errorf("suggested publisher cohorts: %q", list)
 	}
+}
+
+// exactCounts configures a deployment without privacy noise, a large budget and no input
+// minimum, so the functional tests can compare the pages with the engines' exact counts.
+func exactCounts(c *app.Config) {
+	c.PrivacyNoise, c.PrivacyBudget, c.PrivacyInputMinimum = "none", "100000", 1
+}
+
+// aboutNear reports whether s shows n as a noisy release: "about m" with m within 30 of n
+// (more than ten standard deviations of the default noise).
+func aboutNear(s string, n int64) bool { return aboutWithin(s, n, 30) }
+
+// aboutWithin reports whether s is "about m" with m within tol of n.
+func aboutWithin(s string, n, tol int64) bool {
+	v, ok := strings.CutPrefix(s, "about ")
+	if !ok {
+		return false
+	}
+	m, err := strconv.ParseInt(v, 10, 64)
+	return err == nil && m >= n-tol && m <= n+tol
 }

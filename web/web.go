@@ -20,6 +20,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
@@ -74,6 +75,8 @@ type Services struct {
 	Pipeline    *pipeline.Service
 	// Cohorts is nil on a deployment without cohorts.
 	Cohorts *cohorts.Service
+	// Privacy is the release gate's settings; nil on a deployment without it.
+	Privacy *disclosure.Service
 	Now     func() time.Time
 }
 
@@ -112,6 +115,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 		funcs[k] = v
 	}
 	funcs["deref"] = func(x *float64) float64 { return *x }
+	funcs["list"] = func(s ...string) []string { return s }
 	// seconds rounds a period in milliseconds up to whole seconds (a meta refresh's unit).
 	funcs["seconds"] = func(ms int64) int64 { return (ms + 999) / 1000 }
 	// Every template but the layout is a page (parsed with the layout).
@@ -140,6 +144,8 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /cohorts/{id}", d.signedIn(d.changeCohort))
 	d.mux.HandleFunc("GET /cohorts/{id}/insights", d.signedIn(d.insightsPage))
 	d.mux.HandleFunc("GET /served", d.signedIn(d.servedPage))
+	d.mux.HandleFunc("GET /connections/{id}/privacy", d.signedIn(d.privacyPage))
+	d.mux.HandleFunc("POST /connections/{id}/privacy", d.signedIn(d.changePrivacy))
 	d.settingsRoutes()
 	d.jobsRoutes()
 	d.connectionsRoutes()
