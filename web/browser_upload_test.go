@@ -180,6 +180,20 @@ func TestBrowserUploadInPage(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#upload-form button[type=submit]`)),
 	)
 	run(b, "wait for the upload", chromedp.Poll[bool](`(document.querySelector("#upload-status") || {textContent: ""}).textContent.startsWith("Sent") || !!document.querySelector("#upload-report")`))
+	// The page reloads itself once sent; let it, so that the next navigation is not cut short.
+	reloaded := false
+	for range 100 { // evaluations fail while the page navigates: try again
+		ctx, cancel := b.step()
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && document.querySelector("#upload-status") !== null && document.querySelector("#upload-status").textContent === ""`))
+		cancel()
+		if reloaded = err == nil && ok; reloaded {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !reloaded {
+		t.Fatal("the page did not reload itself after the upload")
+	}
 	ups, _, err := w.store.ListUploads(context.Background(), cleanroom.UploadDataSource, w.ds.ID, cleanroom.Page{Limit: 10})
 	// Resumed, not begun again: one upload, and every byte of it sent once.
 	if err != nil || len(ups) != 1 {
