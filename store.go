@@ -22,6 +22,7 @@ type Store interface {
 	DataSourceStore
 	IngestStore
 	CohortStore
+	ActivationStore
 	PrivacyStore
 
 	// Ready returns nil when the database answers and every migration is applied.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
@@ -44,6 +45,8 @@ type Server struct {
 	Jobs *jobs.Queue
 	// Cohorts builds cohorts; nil on a server without cohorts.
 	Cohorts *cohorts.Service
+	// Activation takes cohorts to the ad servers; nil on a server without it.
+	Activation *activation.Service
 	// Privacy is the release gate's settings; nil on a server without it.
 	Privacy *disclosure.Service
 	Logger  *slog.Logger

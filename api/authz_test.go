@@ -237,6 +237,30 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		home = "a"
 		conn, _ := e.ensureCohortInputs()
 		set(conn)
+	case "GET /v1/ad-server-settings":
+	case "PUT /v1/ad-server-settings":
+		body = map[string]any{"gam_key": "crc", "xandr_key": "crc", "origins": []string{"https://www.a.example"}}
+	case "GET /v1/activation-export":
+	case "GET /v1/cohorts/{id}/activation", "PUT /v1/cohorts/{id}/activation/{connection_id}",
+		"PUT /v1/cohorts/{id}/frequency-cap", "DELETE /v1/cohorts/{id}/frequency-cap":
+		home = "w"
+		conn, ds := e.ensureCohortInputs()
+		co, err := e.api.Cohorts.Create(ctx, cleanroom.NewCaller(e.orgW.ID, cleanroom.RoleAdmin),
+			cohorts.Spec{Name: uniq("Cohort "), Kind: cleanroom.CohortMatched, ConnectionIDs: []string{conn},
+				Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds}}}})
+		must(err)
+		set(co.ID)
+		switch rt.Method + " " + rt.Path {
+		case "PUT /v1/cohorts/{id}/activation/{connection_id}":
+			home = "a" // the publisher sets the switches
+			path = strings.Replace(path, "{connection_id}", conn, 1)
+			body = map[string]any{"direct": true}
+		case "PUT /v1/cohorts/{id}/frequency-cap":
+			_, err := e.api.Activation.SetDeal(ctx, cleanroom.NewCaller(e.orgA.ID, cleanroom.RoleAdmin), co.ID, conn,
+				&cleanroom.Deal{ProposalID: "1", ProposalName: "P", LineItems: []cleanroom.LineItem{{ID: fmt.Sprintf("%010d", 1000000000+seq.Add(1)), Floor: "1", Currency: "USD"}}})
+			must(err)
+			body = map[string]any{"max_impressions": 3, "period": "week"}
+		}
 
 	case "POST /v1/admin/orgs":
 		body = map[string]string{"name": uniq("Org "), "kind": "advertiser"}

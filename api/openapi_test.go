@@ -20,6 +20,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
@@ -650,6 +651,13 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"Query", reflect.TypeFor[cleanroom.CohortQuery](), false},
 		{"PublisherCohort", reflect.TypeFor[cohorts.PublisherCohort](), false},
 		{"QueryCondition", reflect.TypeFor[cleanroom.Condition](), false},
+		{"AdServerSettings", reflect.TypeFor[cleanroom.AdServerSettings](), false},
+		{"Deal", reflect.TypeFor[cleanroom.Deal](), false},
+		{"LineItem", reflect.TypeFor[cleanroom.LineItem](), false},
+		{"FrequencyCap", reflect.TypeFor[cleanroom.FrequencyCap](), false},
+		{"CohortActivation", reflect.TypeFor[activation.CohortActivation](), false},
+		{"TargetActivation", reflect.TypeFor[activation.TargetActivation](), false},
+		{"ExportRow", reflect.TypeFor[activation.ExportRow](), false},
 		{"PrivacySettings", reflect.TypeFor[disclosure.SettingsView](), false},
 		{"PrivacyParty", reflect.TypeFor[disclosure.PartySettings](), false},
 		{"PrivacyEffective", reflect.TypeFor[disclosure.Effective](), false},

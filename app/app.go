@@ -22,10 +22,12 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/disclosure"
+	"github.com/cleanroom-oss/cleanroom/edgehttp"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
@@ -58,8 +60,11 @@ type Main struct {
 	Versions    *versions.Store
 	Pipeline    *pipeline.Service
 	Cohorts     *cohorts.Service
+	Activation  *activation.Service
 	Disclosure  *disclosure.Service
-	Jobs        *jobs.Runner
+	// Edge serves /edge (set by Handler).
+	Edge *edgehttp.Server
+	Jobs *jobs.Runner
 	// Set by Handler: the sessions shared by the API and the dashboard, the API, the dashboard.
 	Auth *httpx.Auth
 	API  *api.Server
@@ -179,9 +184,11 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Cohorts.Disclosure = m.Disclosure
 	m.Cohorts.Register(m.Jobs)
-	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge() }
+	m.Activation = activation.New(m.Store, m.Cohorts, m.Versions, m.Keys, m.Jobs, m.Logger)
+	m.Activation.Register(m.Jobs)
+	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge(); m.Activation.Nudge() }
 	if m.Now != nil {
-		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now = m.Now, m.Now, m.Now, m.Now
+		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now, m.Activation.Now = m.Now, m.Now, m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
 	}
 	return nil
@@ -214,8 +221,34 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Privacy = m.Disclosure
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.Registry = m.registry
-	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Now: m.Now}, m.Logger)
-	return m.API.Handler(m.Web), nil
+	m.API.Activation = m.Activation
+	var err error
+	if m.Edge, err = m.NewEdge(); err != nil {
+		return nil, err
+	}
+	m.Activation.Published = func(id string) {
+		if err := m.Edge.LoadPublisher(context.Background(), id); err != nil {
+			m.Logger.Warn("edge load failed", "publisher", id, "err", err)
+		}
+	}
+	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Activation: m.Activation, Now: m.Now}, m.Logger)
+	mux := http.NewServeMux()
+	mux.Handle("/edge/", m.Edge)
+	mux.Handle("/", m.API.Handler(m.Web))
+	return mux, nil
+}
+
+// NewEdge returns the edge over the data directory's blob store and master key: what Handler
+// mounts under /edge and what `cleanroom edge` serves alone. It needs no metadata store.
+func (m *Main) NewEdge() (*edgehttp.Server, error) {
+	opt := edgehttp.Options{
+		Versions: versions.New(nil, m.Blobs, m.Keys, m.Logger), UserKey: m.Keys.Derive(pipeline.UserKeyPurpose),
+		CounterDir: m.Config.CounterDir(), MaxAge: m.Config.EdgeCacheMaxAge, Logger: m.Logger, Now: m.Now,
+	}
+	if m.Auth != nil {
+		opt.ClientAddr = m.Auth.ClientAddr
+	}
+	return edgehttp.New(opt)
 }
 
 // Serve starts the job workers and the HTTP server on Config.Addr and returns once it listens.
@@ -268,6 +301,10 @@ func (m *Main) Serve() error {
 	go m.sweepSessions(ctx)
 	if c.CohortRefresh > 0 {
 		go m.Cohorts.RunRefresher(ctx, c.CohortRefresh, m.Logger)
+	}
+	if c.EdgeRefresh > 0 {
+		go m.Activation.RunPublisher(ctx, c.EdgeRefresh)
+		go m.Edge.Run(ctx, c.EdgeRefresh)
 	}
 	m.Logger.Info("serving", "url", m.URL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
 	return nil
@@ -356,6 +393,9 @@ func (m *Main) Close() error {
 	}
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
+	}
+	if m.Edge != nil {
+		errs = append(errs, m.Edge.Close())
 	}
 	if m.Store != nil && !m.borrowedStore {
 		errs = append(errs, m.Store.Close())

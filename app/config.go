@@ -57,6 +57,12 @@ type Config struct {
 	// ended, erasures); CacheVersions how many decrypted versions builds keep in memory.
 	CohortRefresh time.Duration
 	CacheVersions int
+	// EdgeRefresh is how often publishers are checked for a new edge snapshot and the edge
+	// loads the snapshots published; EdgeCacheMaxAge how long a browser keeps a targeting answer.
+	EdgeRefresh, EdgeCacheMaxAge time.Duration
+	// EdgeCounters is the directory of the edge's frequency counters; empty means
+	// <data>/edge-counters. Each edge process needs its own.
+	EdgeCounters string
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -70,6 +76,7 @@ func DefaultConfig() Config {
 		MaxFileBytes: rows.DefaultMaxBytes, MaxFileRows: rows.DefaultMaxRows, IngestMemory: ingest.DefaultMemoryBudget,
 		ActivationMinimum: 100, PrivacyThreshold: 100,
 		PrivacyEpsilon: "0.5", PrivacyBudget: "10", PrivacyPeriod: "week", PrivacyNoise: "laplace", CohortRefresh: time.Minute, CacheVersions: 4,
+		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
 }
@@ -79,6 +86,14 @@ func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "cleanroo
 
 // KeyPath is where the generated master key lives.
 func (c *Config) KeyPath() string { return filepath.Join(c.DataDir, "master.key") }
+
+// CounterDir is where the edge keeps its frequency counters' journals.
+func (c *Config) CounterDir() string {
+	if c.EdgeCounters != "" {
+		return c.EdgeCounters
+	}
+	return filepath.Join(c.DataDir, "edge-counters")
+}
 
 // BlobDir is the local blob area.
 func (c *Config) BlobDir() string { return filepath.Join(c.DataDir, "blobs") }

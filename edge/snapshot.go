@@ -290,6 +290,29 @@ func (s *Snapshot) Users() int { return len(s.entries) }
 // Memberships returns the number of (user, cohort) pairs.
 func (s *Snapshot) Memberships() int { return s.pairs }
 
+// ForEachUser calls fn with the keyed hash of every user served the cohort of code, in hash
+// order; nothing when the snapshot does not serve it. (A publisher's next snapshot carries a
+// cohort over by hash while the cohort is rebuilt on a new audience version.)
+func (s *Snapshot) ForEachUser(code uint32, fn func(hash uint64)) {
+	idx := -1
+	for i, c := range s.codes {
+		if c == code {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return
+	}
+	for i := range s.entries {
+		for _, c := range s.cohorts(&s.entries[i]) {
+			if int(c) == idx {
+				fn(s.entries[i].Key)
+				break
+			}
+		}
+	}
+}
+
 // Codes returns the codes of the served cohorts, in the snapshot's cohort order. It must not be
 // modified.
 func (s *Snapshot) Codes() []uint32 { return s.codes }

@@ -55,6 +55,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("SerialJobs", func(t *testing.T) { runCases(t, open, serialJobCases) })
 	t.Run("ConcurrentSerialJobs", func(t *testing.T) { runCases(t, open, concurrentSerialCases) })
 	t.Run("Cohorts", func(t *testing.T) { runCases(t, open, cohortCases) })
+	t.Run("Activation", func(t *testing.T) { runCases(t, open, activationCases) })
 	t.Run("Privacy", func(t *testing.T) { runCases(t, open, privacyCases) })
 	t.Run("Store", func(t *testing.T) { runCases(t, open, storeCases) })
 }

@@ -1,7 +1,7 @@
 // Package versions is the version store: the one place that writes, reads and deletes the
 // encrypted bulk files of the clean room and holds their data keys. It keeps the versions of an
 // owner (an advertiser's data source, a publisher's audience, an identity bridge's mapping) and
-// the other sealed files an owner has (a cohort's member files; the edge's snapshots will follow),
+// the other sealed files an owner has (a cohort's member files; the edge's snapshots),
 // over the blob store for the files and the metadata store for the version records.
 //
 // Every file is encrypted under a data key of its own, wrapped by the master key under a label
@@ -36,6 +36,9 @@ const (
 	Publisher       = Kind(cleanroom.UploadPublisher)
 	Bridge          = Kind(cleanroom.UploadBridge)
 	Cohort     Kind = "cohort"
+	// Snapshot owns a publisher's edge snapshots (files only; package activation keeps the
+	// record of the current one).
+	Snapshot Kind = "snapshot"
 )
 
 // Owner is what versions and files belong to.
@@ -64,6 +67,11 @@ func BridgeOwner(b *cleanroom.Bridge) Owner {
 
 // CohortOwner returns the owner of a cohort's member files.
 func CohortOwner(co *cleanroom.Cohort) Owner { return Owner{Kind: Cohort, ID: co.ID, OrgID: co.OrgID} }
+
+// SnapshotOwner returns the owner of a publisher's edge snapshots (in the publisher's vault).
+func SnapshotOwner(publisherID string) Owner {
+	return Owner{Kind: Snapshot, ID: publisherID, OrgID: publisherID}
+}
 
 // Prefix returns the blob key prefix under which the owner's files are stored, ending in "/".
 func (o Owner) Prefix() string {

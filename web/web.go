@@ -17,6 +17,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
@@ -75,6 +76,8 @@ type Services struct {
 	Pipeline    *pipeline.Service
 	// Cohorts is nil on a deployment without cohorts.
 	Cohorts *cohorts.Service
+	// Activation is nil on a deployment without it.
+	Activation *activation.Service
 	// Privacy is the release gate's settings; nil on a deployment without it.
 	Privacy *disclosure.Service
 	Now     func() time.Time
@@ -142,6 +145,11 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /cohorts", d.signedIn(d.createCohort))
 	d.mux.HandleFunc("GET /cohorts/{id}", d.signedIn(d.cohortPage))
 	d.mux.HandleFunc("POST /cohorts/{id}", d.signedIn(d.changeCohort))
+	d.mux.HandleFunc("GET /activation", d.signedIn(d.activationPage))
+	d.mux.HandleFunc("GET /activation/export.csv", d.signedIn(d.exportCSV))
+	d.mux.HandleFunc("POST /activation/settings", d.signedIn(d.saveAdServerSettings))
+	d.mux.HandleFunc("POST /activation/{id}/cap", d.signedIn(d.saveFrequencyCap))
+	d.mux.HandleFunc("POST /activation/{id}/{connection}", d.signedIn(d.saveCohortActivation))
 	d.mux.HandleFunc("GET /cohorts/{id}/insights", d.signedIn(d.insightsPage))
 	d.mux.HandleFunc("GET /served", d.signedIn(d.servedPage))
 	d.mux.HandleFunc("GET /connections/{id}/privacy", d.signedIn(d.privacyPage))

@@ -136,7 +136,7 @@ func (c *cli) rootCommand() *cobra.Command {
 	root.SetIn(c.stdin)
 	root.SetOut(c.stdout)
 	root.SetErr(c.stderr)
-	root.AddCommand(c.serveCommand(), c.demoCommand(), c.adminCommand(), c.genCommand(), c.prepareCommand(), c.uploadCommand(), c.versionCommand())
+	root.AddCommand(c.serveCommand(), c.edgeCommand(), c.demoCommand(), c.adminCommand(), c.genCommand(), c.prepareCommand(), c.uploadCommand(), c.versionCommand())
 	return root
 }
 

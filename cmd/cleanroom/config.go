@@ -44,8 +44,15 @@ func serverFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.StringVar(&c.PrivacyNoise, "privacy-noise", c.PrivacyNoise, "noise of cross-party counts: laplace, gaussian or none (threshold only)")
 	fs.Int64Var(&c.PrivacyInputMinimum, "privacy-input-minimum", c.PrivacyInputMinimum, "fewest identifier rows a data source needs to be used in a cross-party count (0: the threshold)")
 	fs.DurationVar(&c.CohortRefresh, "cohort-refresh", c.CohortRefresh, "how often cohorts are checked for changed inputs and rebuilt")
+	edgeFlags(fs, c)
 	fs.IntVar(&c.CacheVersions, "cache-versions", c.CacheVersions, "decrypted data versions kept in memory between cohort builds")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for requests and jobs")
+}
+
+// edgeFlags registers the flags of the edge, which serve and edge share.
+func edgeFlags(fs *pflag.FlagSet, c *app.Config) {
+	fs.DurationVar(&c.EdgeRefresh, "edge-refresh", c.EdgeRefresh, "how often edge snapshots are checked for changed inputs, published and loaded")
+	fs.DurationVar(&c.EdgeCacheMaxAge, "edge-cache-max-age", c.EdgeCacheMaxAge, "how long a browser may keep a targeting answer (private cache)")
 }
 
 // EnvName returns the environment twin of a flag: --max-body-bytes <-> CLEANROOM_MAX_BODY_BYTES.

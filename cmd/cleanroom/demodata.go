@@ -101,9 +101,10 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 
 	seg, other := demoSegments(u, a)
 	q := cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds.ID, Segment: seg.ID}}}
-	if _, err := m.Cohorts.Create(ctx, advCaller, cohorts.Spec{Name: "Northwind - " + seg.Name + " - Matched",
+	matched, err := m.Cohorts.Create(ctx, advCaller, cohorts.Spec{Name: "Northwind - " + seg.Name + " - Matched",
 		Description: "Customers in the " + seg.Name + " segment who read the Daily Courier", Kind: cleanroom.CohortMatched,
-		Query: q, ConnectionIDs: []string{connID}}); err != nil {
+		Query: q, ConnectionIDs: []string{connID}})
+	if err != nil {
 		return err
 	}
 	sim := 0.8
@@ -121,8 +122,27 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 		Query: oq, ConnectionIDs: []string{connID}}); err != nil {
 		return err
 	}
-	_, err = m.Jobs.RunPending(ctx)
-	return err
+	if _, err = m.Jobs.RunPending(ctx); err != nil {
+		return err
+	}
+	// The matched cohort activated: the publisher's ad-server settings, both switches and a GAM
+	// deal; the advertiser's frequency cap. The edge publishes it within --edge-refresh.
+	if _, err := m.Activation.PutSettings(ctx, pubCaller, cleanroom.AdServerSettings{GAMNetworkCode: "21700000000", GAMKey: "crc",
+		XandrMemberID: "958", XandrKey: "crc", Origins: []string{"http://127.0.0.1:8080"}, UIDCookie: "courier_uid"}); err != nil {
+		return err
+	}
+	if _, err := m.Activation.SetDeal(ctx, pubCaller, matched.ID, connID, &cleanroom.Deal{ProposalID: "1000042",
+		ProposalName: "Daily Courier - GAM - Northwind - Agency",
+		LineItems:    []cleanroom.LineItem{{ID: "5551234567", Floor: "2.50", Currency: "USD"}}}); err != nil {
+		return err
+	}
+	if _, err := m.Activation.SetSwitches(ctx, pubCaller, matched.ID, connID, cleanroom.ActivationSwitches{Direct: true, Programmatic: true}); err != nil {
+		return err
+	}
+	if _, err := m.Activation.SetCap(ctx, advCaller, matched.ID, cleanroom.FrequencyCap{MaxImpressions: 3, Period: cleanroom.CapWeek}); err != nil {
+		return err
+	}
+	return nil
 }
 
 // demoUpload uploads data in one part and processes it.

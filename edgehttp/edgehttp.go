@@ -1,0 +1,434 @@
+// Package edgehttp is the HTTP face of the edge: a thin handler over one edge.Engine per
+// publisher, serving
+//
+//	GET  /edge/v1/{publisher_id}/targeting?uid=...  the user's cohort codes (GAM, Xandr, OpenRTB)
+//	POST /edge/v1/{publisher_id}/events             batched impressions (sendBeacon, text/plain)
+//	GET  /edge/v1/{publisher_id}/tag.js             the page tag
+//
+// It reads what to serve from the publishers' manifests in the blob store (written by package
+// activation) and loads each new snapshot beside the one in use before swapping it in, so a
+// request never waits on a load; no database is on the path. It answers cross-origin requests
+// only from the origins a publisher lists, never sets or reads cookies, and never writes a user
+// ID, its hash or the client's address to an answer, a header or a log line.
+package edgehttp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/activation"
+	"github.com/cleanroom-oss/cleanroom/auth"
+	"github.com/cleanroom-oss/cleanroom/edge"
+	"github.com/cleanroom-oss/cleanroom/pubsync"
+	"github.com/cleanroom-oss/cleanroom/versions"
+)
+
+// Defaults.
+const (
+	// DefaultMaxAge is how long a browser may keep a targeting answer (private cache only).
+	DefaultMaxAge = 60 * time.Second
+	// DefaultTagTimeout is how long the page tag waits for the codes before the ads go on
+	// without them.
+	DefaultTagTimeout = 500 * time.Millisecond
+)
+
+// Options configures a Server.
+type Options struct {
+	// Blobs holds the manifests and snapshots; Versions opens the snapshots (its Keys unwrap
+	// their data keys; no metadata store is needed).
+	Versions *versions.Store
+	// UserKey is the key of the publishers' user-ID hashes (pipeline.UserKeyPurpose).
+	UserKey []byte
+	// CounterDir holds the frequency counters' journals, one per publisher; "" keeps them in
+	// memory only.
+	CounterDir string
+	// MaxCounters bounds each publisher's counters (0: edge.DefaultMaxCounters).
+	MaxCounters int
+	// ClientAddr returns the client's address for rate limiting (nil: the connection's).
+	ClientAddr func(*http.Request) string
+	// EventBurst and EventInterval limit event batches per client: EventBurst at once, then one
+	// per EventInterval (defaults 60 and 100 ms).
+	EventBurst    int
+	EventInterval time.Duration
+	// MaxAge is the targeting answer's private cache lifetime (DefaultMaxAge when 0).
+	MaxAge time.Duration
+	// TagTimeout is the page tag's wait for codes (DefaultTagTimeout when 0).
+	TagTimeout time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// publisher is what one publisher is served with, swapped whole.
+type publisher struct {
+	engine   *edge.Engine
+	counters *edge.Counters
+	format   edge.Format
+	loc      *time.Location
+	origins  []string
+	digest   string
+	tag      []byte
+	// empty is the answer without codes.
+	empty []byte
+}
+
+// Header values shared by every answer (net/http only reads them), so that an answer sets its
+// headers without allocating.
+var (
+	varyOrigin  = []string{"Origin"}
+	contentJSON = []string{"application/json"}
+	nosniff     = []string{"nosniff"}
+)
+
+// Server serves the edge routes of every publisher that has a manifest.
+type Server struct {
+	opt          Options
+	cacheControl []string
+	hasher       *pubsync.UserHasher
+	limiter      *auth.Limiter
+	pubs         sync.Map // publisher ID -> *atomic.Pointer[publisher]
+	loadMu       sync.Mutex
+	bufs         sync.Pool
+	mux          *http.ServeMux
+	// Stats.
+	Lookups, Events atomic.Int64
+}
+
+// New returns a server; Load (or Run) loads the publishers' manifests.
+func New(opt Options) (*Server, error) {
+	h, err := pubsync.NewUserHasher(opt.UserKey)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.EventBurst <= 0 {
+		opt.EventBurst = 60
+	}
+	if opt.EventInterval <= 0 {
+		opt.EventInterval = 100 * time.Millisecond
+	}
+	if opt.MaxAge <= 0 {
+		opt.MaxAge = DefaultMaxAge
+	}
+	if opt.TagTimeout <= 0 {
+		opt.TagTimeout = DefaultTagTimeout
+	}
+	s := &Server{opt: opt, hasher: h, limiter: auth.NewLimiter(opt.EventBurst, opt.EventInterval),
+		cacheControl: []string{"private, max-age=" + strconv.Itoa(int(opt.MaxAge/time.Second))}}
+	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /edge/v1/{publisher}/targeting", s.targeting)
+	s.mux.HandleFunc("OPTIONS /edge/v1/{publisher}/targeting", s.preflight)
+	s.mux.HandleFunc("POST /edge/v1/{publisher}/events", s.events)
+	s.mux.HandleFunc("OPTIONS /edge/v1/{publisher}/events", s.preflight)
+	s.mux.HandleFunc("GET /edge/v1/{publisher}/tag.js", s.tagJS)
+	s.mux.HandleFunc("/edge/", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, http.StatusNotFound, "No such edge route.")
+	})
+	return s, nil
+}
+
+// ServeHTTP serves the edge routes. Every answer is marked nosniff, as the API's are.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header()["X-Content-Type-Options"] = nosniff
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) get(id string) *publisher {
+	if p, ok := s.pubs.Load(id); ok {
+		return p.(*atomic.Pointer[publisher]).Load()
+	}
+	return nil
+}
+
+// Engine returns a publisher's engine, nil when it has none loaded.
+func (s *Server) Engine(publisherID string) *edge.Engine {
+	if p := s.get(publisherID); p != nil {
+		return p.engine
+	}
+	return nil
+}
+
+// Digest returns the digest of the manifest a publisher is served from ("" when none is loaded).
+func (s *Server) Digest(publisherID string) string {
+	if p := s.get(publisherID); p != nil {
+		return p.digest
+	}
+	return ""
+}
+
+// Load reads every publisher's manifest and swaps in what changed. A publisher whose manifest
+// cannot be loaded keeps what it had; the errors are returned joined.
+func (s *Server) Load(ctx context.Context) error {
+	keys, err := s.opt.Versions.Blobs.List(ctx, activation.ManifestPrefix)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range keys {
+		id, ok := strings.CutSuffix(strings.TrimPrefix(k, activation.ManifestPrefix), "/manifest.json")
+		if !ok || strings.Contains(id, "/") {
+			continue
+		}
+		if err := s.LoadPublisher(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LoadPublisher reads a publisher's manifest and, if it changed, loads its snapshot and swaps it
+// in with its configuration.
+func (s *Server) LoadPublisher(ctx context.Context, id string) error {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	m, err := activation.ReadManifest(ctx, s.opt.Versions.Blobs, id)
+	if err != nil {
+		return err
+	}
+	old := s.get(id)
+	if m.Digest == "" || old != nil && old.digest == m.Digest {
+		return nil
+	}
+	cfg, format, err := m.Config()
+	if err != nil {
+		return err
+	}
+	snap := &edge.Snapshot{}
+	if m.SnapshotKey != "" {
+		f, err := s.opt.Versions.OpenFile(ctx, versions.Snapshot, versions.File{Key: m.SnapshotKey, WrappedKey: m.WrappedKey}, edge.KindSnapshot)
+		if err != nil {
+			return fmt.Errorf("edge: snapshot of publisher %s: %w", id, err)
+		}
+		if snap, err = edge.FromFile(f); err != nil {
+			return fmt.Errorf("edge: snapshot of publisher %s: %w", id, err)
+		}
+	} else if snap, err = edge.Build(edge.Input{}); err != nil {
+		return err
+	}
+	p := &publisher{format: format, loc: cfg.Location, origins: m.Origins, digest: m.Digest}
+	if old != nil {
+		p.counters = old.counters
+		p.engine = old.engine
+	} else {
+		opt := edge.CounterOptions{MaxCounters: s.opt.MaxCounters}
+		if s.opt.CounterDir != "" {
+			if err := os.MkdirAll(s.opt.CounterDir, 0o700); err != nil {
+				return err
+			}
+			opt.Journal = filepath.Join(s.opt.CounterDir, id+".journal")
+		}
+		if p.counters, err = edge.OpenCounters(opt, s.opt.Now(), cfg.Location); err != nil {
+			return fmt.Errorf("edge: counters of publisher %s: %w", id, err)
+		}
+		p.engine = edge.NewEngine(s.hasher, p.counters)
+	}
+	if err := p.engine.Swap(snap, cfg); err != nil {
+		return err
+	}
+	p.empty = edge.AppendAnswer(nil, &p.format, nil)
+	p.tag = renderTag(id, m, s.opt.TagTimeout)
+	ptr, _ := s.pubs.LoadOrStore(id, &atomic.Pointer[publisher]{})
+	ptr.(*atomic.Pointer[publisher]).Store(p)
+	s.opt.Logger.Info("edge snapshot loaded", "publisher", id, "users", snap.Users(), "codes", len(snap.Codes()))
+	return nil
+}
+
+// Run loads the manifests every interval until ctx ends (Close then closes the counters).
+func (s *Server) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var expired time.Time // counters of ended windows are dropped once a minute
+	for {
+		if err := s.Load(ctx); err != nil && ctx.Err() == nil {
+			s.opt.Logger.Warn("edge load failed", "err", err)
+		}
+		if time.Since(expired) >= time.Minute {
+			s.expire()
+			expired = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// expire drops the counters of ended windows.
+func (s *Server) expire() {
+	s.pubs.Range(func(_, v any) bool {
+		if p := v.(*atomic.Pointer[publisher]).Load(); p != nil {
+			p.counters.Expire(s.opt.Now(), p.loc)
+		}
+		return true
+	})
+}
+
+// Close writes and closes the counters' journals.
+func (s *Server) Close() error {
+	var errs []error
+	s.pubs.Range(func(_, v any) bool {
+		if p := v.(*atomic.Pointer[publisher]).Load(); p != nil {
+			errs = append(errs, p.counters.Close())
+		}
+		return true
+	})
+	return errors.Join(errs...)
+}
+
+// cors sets the CORS headers when the request's origin is one the publisher lists, and reports
+// whether a cross-origin request is allowed. Credentials are never allowed.
+func cors(w http.ResponseWriter, r *http.Request, p *publisher) bool {
+	h := w.Header()
+	h["Vary"] = varyOrigin
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	if p == nil || !slices.Contains(p.origins, strings.ToLower(o)) {
+		return false
+	}
+	h.Set("Access-Control-Allow-Origin", o)
+	return true
+}
+
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+	p := s.get(r.PathValue("publisher"))
+	if !cors(w, r, p) {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// uidOf returns the uid query parameter without building the whole query map.
+func uidOf(raw string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if v, ok := strings.CutPrefix(kv, "uid="); ok {
+			if strings.ContainsAny(v, "%+") {
+				v, _ = url.QueryUnescape(v)
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+func (s *Server) targeting(w http.ResponseWriter, r *http.Request) {
+	p := s.get(r.PathValue("publisher"))
+	if p == nil {
+		fail(w, http.StatusNotFound, "This publisher has no edge configuration.")
+		return
+	}
+	if !cors(w, r, p) {
+		fail(w, http.StatusForbidden, "This page's origin is not listed in the publisher's ad-server settings.")
+		return
+	}
+	s.Lookups.Add(1)
+	h := w.Header()
+	h["Content-Type"], h["Cache-Control"] = contentJSON, s.cacheControl
+	uid := uidOf(r.URL.RawQuery)
+	if uid == "" || len(uid) > edge.MaxUserIDLength {
+		w.Write(p.empty)
+		return
+	}
+	bp := s.bufs.Get().(*[]byte)
+	var codes [16]uint32
+	cs := p.engine.DecideUser(uid, s.opt.Now(), codes[:0])
+	b := edge.AppendAnswer((*bp)[:0], &p.format, cs)
+	w.Write(b)
+	*bp = b
+	s.bufs.Put(bp)
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("publisher")
+	p := s.get(id)
+	if p == nil {
+		fail(w, http.StatusNotFound, "This publisher has no edge configuration.")
+		return
+	}
+	if !cors(w, r, p) {
+		fail(w, http.StatusForbidden, "This page's origin is not listed in the publisher's ad-server settings.")
+		return
+	}
+	addr := r.RemoteAddr
+	if s.opt.ClientAddr != nil {
+		addr = s.opt.ClientAddr(r)
+	} else if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	if ok, after := s.limiter.Allow(id + " " + addr); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(after/time.Second)+1))
+		fail(w, http.StatusTooManyRequests, "Too many event batches from this client; send fewer, larger batches.")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, edge.MaxBatchBytes))
+	if err != nil {
+		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("An event batch is at most %d bytes.", edge.MaxBatchBytes))
+		return
+	}
+	now := s.opt.Now()
+	b, err := edge.DecodeBatch(body, now)
+	if err != nil {
+		fail(w, http.StatusBadRequest, cleanroom.ErrorText(err))
+		return
+	}
+	rec, err := p.engine.Record(b, now)
+	if err != nil {
+		s.opt.Logger.Error("edge events: journal write failed", "publisher", id, "err", err)
+		fail(w, http.StatusServiceUnavailable, "The impressions could not be recorded; send them again.")
+		return
+	}
+	s.Events.Add(int64(len(b.Events)))
+	s.opt.Logger.Debug("edge events", "publisher", id, "events", len(b.Events), "counted", rec.Counted, "unknown", rec.Unknown)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) tagJS(w http.ResponseWriter, r *http.Request) {
+	p := s.get(r.PathValue("publisher"))
+	if p == nil {
+		fail(w, http.StatusNotFound, "This publisher has no edge configuration.")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/javascript; charset=utf-8")
+	h.Set("Cache-Control", "public, max-age=300")
+	w.Write(p.tag)
+}
+
+// fail writes an error in the API's shape.
+func fail(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]map[string]string{"error": {"message": msg}})
+	w.Write(b)
+}

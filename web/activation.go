@@ -1,0 +1,258 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/activation"
+)
+
+// The activation page: a publisher's ad-server settings, switches, deals and line-item export;
+// an advertiser's view of where each cohort is served, its deals and its frequency cap. Every
+// rule is the activation service's; the handlers translate forms.
+
+// activationRow is one cohort at one publisher on the page.
+type activationRow struct {
+	Cohort *cleanroom.Cohort
+	Org    string // who built it (publisher view) or the publisher (advertiser view)
+	activation.TargetActivation
+	LineItems string // the deal's rows as the form shows them
+	// ProposalHint is the conventional proposal name, suggested in the deal form.
+	ProposalHint string
+}
+
+type activationData struct {
+	Publisher bool
+	CanAdmin  bool
+	CanEdit   bool
+	Settings  *cleanroom.AdServerSettings
+	Origins   string
+	Rows      []activationRow
+	// Caps by cohort ID (advertiser view).
+	Caps     map[string]*cleanroom.FrequencyCap
+	CapNotes map[string]string
+	Cohorts  []*cleanroom.Cohort
+}
+
+func (d *Dashboard) activationAllowed(w http.ResponseWriter, p *page) bool {
+	if p.Caller.Org == nil || p.Caller.Role == cleanroom.RoleLimited || d.Activation == nil || d.Cohorts == nil {
+		http.Error(w, "Activation is not available here.", http.StatusNotFound)
+		return false
+	}
+	return true
+}
+
+func (d *Dashboard) activationPage(w http.ResponseWriter, r *http.Request, p *page) {
+	if !d.activationAllowed(w, p) {
+		return
+	}
+	flash := ""
+	if r.URL.Query().Get("saved") != "" {
+		flash = "Saved. The edge serves the change at its next snapshot, within seconds."
+	}
+	d.showActivation(w, r, p, nil, flash)
+}
+
+// showActivation renders the page with the error of a change that failed, or a flash.
+func (d *Dashboard) showActivation(w http.ResponseWriter, r *http.Request, p *page, changeErr error, flash string) {
+	ctx := r.Context()
+	c := p.Caller
+	data := &activationData{Publisher: c.Org.Kind == cleanroom.OrgPublisher, CanAdmin: c.Role.AtLeast(cleanroom.RoleAdmin),
+		CanEdit: c.Role.AtLeast(cleanroom.RoleMember), Caps: map[string]*cleanroom.FrequencyCap{}, CapNotes: map[string]string{}}
+	names := map[string]string{}
+	cs, err := d.allCohorts(r, c, data.Publisher)
+	if err != nil {
+		d.fail(w, err)
+		return
+	}
+	data.Cohorts = cs
+	if data.Publisher {
+		if data.Settings, err = d.Activation.Settings(ctx, c); err != nil {
+			d.fail(w, err)
+			return
+		}
+		data.Origins = strings.Join(data.Settings.Origins, "\n")
+	}
+	for _, co := range cs {
+		a, err := d.Activation.Activation(ctx, c, co.ID)
+		if err != nil {
+			d.fail(w, err)
+			return
+		}
+		data.Caps[co.ID], data.CapNotes[co.ID] = a.Cap, a.CapNote
+		for _, t := range a.Targets {
+			org := t.PublisherID
+			if data.Publisher {
+				org = co.OrgID
+			}
+			if err := d.orgNames(ctx, names, org); err != nil {
+				d.fail(w, err)
+				return
+			}
+			row := activationRow{Cohort: co, Org: names[org], TargetActivation: t}
+			if data.Publisher {
+				row.ProposalHint = activation.ProposalName(c.Org.Name, "GAM", names[org], "")
+			}
+			if t.Deal != nil {
+				var b strings.Builder
+				for _, li := range t.Deal.LineItems {
+					b.WriteString(li.ID + "," + li.Floor + "," + li.Currency + "\n")
+				}
+				row.LineItems = b.String()
+			}
+			data.Rows = append(data.Rows, row)
+		}
+	}
+	p.Title, p.Data, p.Flash = "Activation", data, flash
+	status := http.StatusOK
+	if changeErr != nil {
+		p.Error = cleanroom.ErrorText(changeErr)
+		status = httpStatus(changeErr)
+	}
+	d.render(w, status, "activation.html", p)
+}
+
+// allCohorts lists the caller's cohorts (its own, or those built for the publisher).
+func (d *Dashboard) allCohorts(r *http.Request, c *cleanroom.Caller, publisher bool) ([]*cleanroom.Cohort, error) {
+	var all []*cleanroom.Cohort
+	pg := cleanroom.Page{Limit: cleanroom.MaxPageLimit}
+	for {
+		cs, next, err := d.Cohorts.List(r.Context(), c, publisher, pg)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, cs...)
+		if next == "" {
+			return all, nil
+		}
+		pg.After = next
+	}
+}
+
+// httpStatus is the status of a refused change.
+func httpStatus(err error) int {
+	switch cleanroom.ErrorCode(err) {
+	case cleanroom.EINVALID:
+		return http.StatusBadRequest
+	case cleanroom.EFORBIDDEN:
+		return http.StatusForbidden
+	case cleanroom.ENOTFOUND:
+		return http.StatusNotFound
+	case cleanroom.ECONFLICT:
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+func (d *Dashboard) saveAdServerSettings(w http.ResponseWriter, r *http.Request, p *page) {
+	if !d.activationAllowed(w, p) {
+		return
+	}
+	f := r.PostFormValue
+	var origins []string
+	for _, o := range strings.Fields(strings.ReplaceAll(f("origins"), ",", " ")) {
+		origins = append(origins, o)
+	}
+	st, err := d.Activation.PutSettings(r.Context(), p.Caller, cleanroom.AdServerSettings{GAMNetworkCode: strings.TrimSpace(f("gam_network_code")),
+		GAMKey: strings.TrimSpace(f("gam_key")), XandrMemberID: strings.TrimSpace(f("xandr_member_id")), XandrKey: strings.TrimSpace(f("xandr_key")),
+		Origins: origins, UIDCookie: strings.TrimSpace(f("uid_cookie")), UIDStorageKey: strings.TrimSpace(f("uid_storage_key")),
+		TimeZone: strings.TrimSpace(f("time_zone"))})
+	if err != nil {
+		d.showActivation(w, r, p, err, "")
+		return
+	}
+	d.audit(r, (&cleanroom.AuditEntry{Action: "ad_server_settings.update", TargetType: "org", TargetID: st.PublisherID,
+		Details: map[string]any{"via": "dashboard"}}).By(p.Caller))
+	http.Redirect(w, r, "/activation?saved=settings", http.StatusSeeOther)
+}
+
+// parseLineItems reads the deal form's rows: "line item ID, floor, currency" per line.
+func parseLineItems(s string) []cleanroom.LineItem {
+	var out []cleanroom.LineItem
+	for _, line := range strings.Split(s, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		f := strings.Split(line, ",")
+		for len(f) < 3 {
+			f = append(f, "")
+		}
+		out = append(out, cleanroom.LineItem{ID: strings.TrimSpace(f[0]), Floor: strings.TrimSpace(f[1]), Currency: strings.TrimSpace(f[2])})
+	}
+	return out
+}
+
+// saveCohortActivation sets a cohort's switches (and deal) at a connection: the publisher's form.
+func (d *Dashboard) saveCohortActivation(w http.ResponseWriter, r *http.Request, p *page) {
+	if !d.activationAllowed(w, p) {
+		return
+	}
+	ctx, id, conn := r.Context(), r.PathValue("id"), r.PathValue("connection")
+	f := r.PostFormValue
+	var err error
+	details := map[string]any{"via": "dashboard", "connection_id": conn}
+	action := "cohort.activation.update"
+	if f("action") == "deal" {
+		var deal *cleanroom.Deal
+		if f("remove") == "" {
+			deal = &cleanroom.Deal{ProposalID: f("proposal_id"), ProposalName: f("proposal_name"), LineItems: parseLineItems(f("line_items"))}
+		}
+		_, err = d.Activation.SetDeal(ctx, p.Caller, id, conn, deal)
+		details["deal"] = deal != nil
+	} else {
+		sw := cleanroom.ActivationSwitches{Direct: f("direct") == "on", Programmatic: f("programmatic") == "on"}
+		_, err = d.Activation.SetSwitches(ctx, p.Caller, id, conn, sw)
+		details["direct"], details["programmatic"] = sw.Direct, sw.Programmatic
+	}
+	if err != nil {
+		d.showActivation(w, r, p, err, "")
+		return
+	}
+	d.audit(r, (&cleanroom.AuditEntry{Action: action, TargetType: "cohort", TargetID: id, Details: details}).By(p.Caller))
+	http.Redirect(w, r, "/activation?saved="+id, http.StatusSeeOther)
+}
+
+// saveFrequencyCap sets or removes a cohort's cap: the advertiser's form.
+func (d *Dashboard) saveFrequencyCap(w http.ResponseWriter, r *http.Request, p *page) {
+	if !d.activationAllowed(w, p) {
+		return
+	}
+	ctx, id := r.Context(), r.PathValue("id")
+	var err error
+	action := "cohort.frequency_cap.update"
+	if r.PostFormValue("remove") != "" {
+		action = "cohort.frequency_cap.delete"
+		err = d.Activation.DeleteCap(ctx, p.Caller, id)
+	} else {
+		n, perr := strconv.Atoi(strings.TrimSpace(r.PostFormValue("max_impressions")))
+		if perr != nil {
+			n = 0
+		}
+		_, err = d.Activation.SetCap(ctx, p.Caller, id, cleanroom.FrequencyCap{MaxImpressions: n, Period: cleanroom.CapPeriod(r.PostFormValue("period"))})
+	}
+	if err != nil {
+		d.showActivation(w, r, p, err, "")
+		return
+	}
+	d.audit(r, (&cleanroom.AuditEntry{Action: action, TargetType: "cohort", TargetID: id, Details: map[string]any{"via": "dashboard"}}).By(p.Caller))
+	http.Redirect(w, r, "/activation?saved="+id, http.StatusSeeOther)
+}
+
+// exportCSV downloads the publisher's line-item export.
+func (d *Dashboard) exportCSV(w http.ResponseWriter, r *http.Request, p *page) {
+	if !d.activationAllowed(w, p) {
+		return
+	}
+	rows, err := d.Activation.Export(r.Context(), p.Caller)
+	if err != nil {
+		http.Error(w, cleanroom.ErrorText(err), httpStatus(err))
+		return
+	}
+	d.audit(r, (&cleanroom.AuditEntry{Action: "activation.export", TargetType: "org", TargetID: p.Caller.OrgID(),
+		Details: map[string]any{"via": "dashboard", "cohorts": len(rows)}}).By(p.Caller))
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="cohort-codes.csv"`)
+	activation.WriteCSV(w, rows)
+}
