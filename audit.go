@@ -70,7 +70,15 @@ func (e *AuditEntry) By(c *Caller) *AuditEntry {
 type AuditFilter struct {
 	OrgID  string
 	Action string
-	Page   Page
+	// ActionPrefix selects actions starting with it (e.g. "token." for every token action).
+	ActionPrefix string
+	// ActorUserID selects one actor's entries; TargetType and TargetID one target's.
+	ActorUserID string
+	TargetType  string
+	TargetID    string
+	// Since and Until bound the entries' time (Since included, Until excluded) when non-zero.
+	Since, Until time.Time
+	Page         Page
 }
 
 // AuditStore appends and lists audit entries.

@@ -29,7 +29,7 @@ func (s *Service) Authenticate(ctx context.Context, cr Credentials) (*cleanroom.
 		t, err := s.Store.FindTokenByHash(ctx, auth.HashSecret(cr.Token))
 		if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND || (err == nil && !t.Active(now)) {
 			return nil, cleanroom.Errorf(cleanroom.EUNAUTHENTICATED, "The API token is not valid, or was revoked or has expired.").
-				Hint("Create a new token with POST /v1/tokens or cleanroom admin create-token; the dashboard's Overview page lists your tokens.")
+				Hint("Create a new token with POST /v1/tokens or cleanroom admin create-token; the dashboard's Settings page lists your tokens and makes new ones.")
 		} else if err != nil {
 			return nil, err
 		}

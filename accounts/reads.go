@@ -10,22 +10,7 @@ import (
 // the partner org included); for an operator acting in no org, every org's, or orgID's when set.
 // Invited advertisers read the entries that concern them in their own organization, not here.
 func (s *Service) Audit(ctx context.Context, c *cleanroom.Caller, orgID, action string, p cleanroom.Page) ([]*cleanroom.AuditEntry, string, error) {
-	if c.Role == cleanroom.RoleLimited {
-		return nil, "", cleanroom.Errorf(cleanroom.EFORBIDDEN, "An invited advertiser reads its audit log in its own organization, where every entry concerning it is listed.")
-	}
-	f := cleanroom.AuditFilter{OrgID: c.OrgID(), Action: action, Page: p}
-	if c.OrgID() == "" {
-		if err := c.RequireOperator(); err != nil {
-			return nil, "", cleanroom.Errorf(cleanroom.EFORBIDDEN, "Choose an organization to read its audit log.")
-		}
-		if orgID != "" {
-			var err error
-			if f.OrgID, err = cleanroom.ParseID("organization ID", orgID); err != nil {
-				return nil, "", err
-			}
-		}
-	}
-	return s.Store.ListAudit(ctx, f)
+	return s.SearchAudit(ctx, c, AuditQuery{OrgID: orgID, Action: action, Page: p})
 }
 
 // Members lists the people and service accounts of the caller's org. Invited advertisers see

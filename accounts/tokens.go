@@ -25,6 +25,12 @@ func (s *Service) CreateToken(ctx context.Context, c *cleanroom.Caller, name str
 		return "", nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "A token acts in an organization; choose one first.").
 			Hint("Switch to the organization (PUT /v1/session/org), or use cleanroom admin create-token for an operator token.")
 	}
+	if c.Role != cleanroom.RoleLimited {
+		if err := c.InOrg(cleanroom.RoleMember); err != nil {
+			return "", nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Making an API token needs the member role or higher; you are %s.", c.Role).
+				Hint("Ask an admin of the organization for the member role, or for a service account's token.")
+		}
+	}
 	return s.IssueToken(ctx, c.User.ID, c.OrgID(), name, ttl)
 }
 

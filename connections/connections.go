@@ -189,6 +189,9 @@ func (s *Service) Use(ctx context.Context, c *cleanroom.Caller, id string, capab
 
 // SetStandardOptOuts replaces the publisher's standard-cohort opt-outs.
 func (s *Service) SetStandardOptOuts(ctx context.Context, c *cleanroom.Caller, cohortIDs []string) ([]string, error) {
+	if err := c.InOrg(cleanroom.RoleMember); err != nil {
+		return nil, err
+	}
 	pub, err := s.Store.FindOrg(ctx, c.OrgID())
 	if err != nil {
 		return nil, err

@@ -57,6 +57,11 @@ func (s *Service) Invite(ctx context.Context, c *cleanroom.Caller, email, advert
 // CreateDataSource creates a data source in the caller's workspace: an advertiser's own, or a
 // demand-side workspace (for a limited member, on behalf of the advertiser it represents).
 func (s *Service) CreateDataSource(ctx context.Context, c *cleanroom.Caller, name, description string) (*cleanroom.DataSource, error) {
+	if c.Role != cleanroom.RoleLimited {
+		if err := c.InOrg(cleanroom.RoleMember); err != nil {
+			return nil, err
+		}
+	}
 	org, err := s.Store.FindOrg(ctx, c.OrgID())
 	if err != nil {
 		return nil, err

@@ -42,7 +42,20 @@ func (q *Queue) list(ctx context.Context, f cleanroom.JobFilter) ([]*cleanroom.J
 			return nil, "", cleanroom.Errorf(cleanroom.EINVALID, "state %q is not one of queued, running, succeeded, failed, cancelled.", f.State).With("field", "state")
 		}
 	}
-	return q.Store.ListJobs(ctx, f)
+	js, next, err := q.Store.ListJobs(ctx, f)
+	for _, j := range js {
+		complete(j)
+	}
+	return js, next, err
+}
+
+// complete shows a succeeded job as complete: its last progress report may have been sent before
+// the last units were done (or the work turned out smaller than announced), and a finished job at
+// 97% reads as one that stopped short.
+func complete(j *cleanroom.Job) {
+	if j.State == cleanroom.JobSucceeded && j.ProgressTotal > 0 {
+		j.ProgressDone = j.ProgressTotal
+	}
 }
 
 // Get returns a job of the caller's org; another org's job is not found.
@@ -57,6 +70,7 @@ func (q *Queue) Get(ctx context.Context, c *cleanroom.Caller, id int64) (*cleanr
 	if j.OrgID != c.OrgID() {
 		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "Job not found.")
 	}
+	complete(j)
 	return j, nil
 }
 
@@ -73,4 +87,12 @@ func (q *Queue) Cancel(ctx context.Context, c *cleanroom.Caller, id int64) (*cle
 		return nil, err
 	}
 	return q.Store.FindJob(ctx, j.ID)
+}
+
+// Counts returns how many jobs are in each state, by kind, over every org. Operators only.
+func (q *Queue) Counts(ctx context.Context, c *cleanroom.Caller) (map[string]map[cleanroom.JobState]int, error) {
+	if err := c.RequireOperator(); err != nil {
+		return nil, err
+	}
+	return q.Store.CountJobs(ctx)
 }

@@ -46,7 +46,7 @@ func (s *Service) BeginDataSourceUpload(ctx context.Context, c *cleanroom.Caller
 	}
 	if _, err := s.Store.FindTaxonomy(ctx, ds.ID); cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
 		return nil, cleanroom.Errorf(cleanroom.ECONFLICT, "Data source %q has no taxonomy yet.", ds.Name).
-			Hint("Upload the segment taxonomy CSV (segment_id,segment_name) with PUT /v1/data-sources/%s/taxonomy first.", ds.ID)
+			Hint("Upload the segment taxonomy CSV (segment_id,segment_name) first: on the data source's page in the dashboard, or with PUT /v1/data-sources/%s/taxonomy.", ds.ID)
 	} else if err != nil {
 		return nil, err
 	}
@@ -92,14 +92,16 @@ func (s *Service) Upload(ctx context.Context, c *cleanroom.Caller, id string, wr
 	if err != nil {
 		return nil, err
 	}
-	if c.OrgID() == "" || u.OrgID != c.OrgID() {
+	if u.Target == cleanroom.UploadBridge {
+		// An identity bridge's mapping is the operator's to handle, wherever the operator acts
+		// (operators register bridges for any publisher); nobody else's.
+		if c.RequireOperator() != nil {
+			return nil, notFound
+		}
+	} else if c.OrgID() == "" || u.OrgID != c.OrgID() {
 		return nil, notFound
 	}
 	switch u.Target {
-	case cleanroom.UploadBridge:
-		if c.RequireOperator() != nil {
-			return nil, notFound // an identity bridge's mapping is the operator's to handle
-		}
 	case cleanroom.UploadDataSource:
 		if write {
 			_, err = s.Conns.ManagedDataSource(ctx, c, u.TargetID)

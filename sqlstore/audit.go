@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/cleanroom-oss/cleanroom"
 )
@@ -44,6 +45,25 @@ func (db *DB) ListAudit(ctx context.Context, f cleanroom.AuditFilter) ([]*cleanr
 	}
 	if f.Action != "" {
 		w.add(`action = ?`, f.Action)
+	}
+	if f.ActionPrefix != "" {
+		// substr, not LIKE: no wildcard in the prefix needs escaping, and no collation orders it.
+		w.add(`substr(action, 1, ?) = ?`, utf8.RuneCountInString(f.ActionPrefix), f.ActionPrefix)
+	}
+	if f.ActorUserID != "" {
+		w.add(`actor_user_id = ?`, f.ActorUserID)
+	}
+	if f.TargetType != "" {
+		w.add(`target_type = ?`, f.TargetType)
+	}
+	if f.TargetID != "" {
+		w.add(`target_id = ?`, f.TargetID)
+	}
+	if !f.Since.IsZero() {
+		w.add(`time >= ?`, micros(cleanroom.UTC(f.Since)))
+	}
+	if !f.Until.IsZero() {
+		w.add(`time < ?`, micros(cleanroom.UTC(f.Until)))
 	}
 	if before > 0 {
 		w.add(`id < ?`, before)

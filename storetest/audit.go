@@ -96,6 +96,33 @@ var auditCases = []testCase{
 			same(t, c.name, want, got)
 		}
 	}},
+	{"filters by actor, target, action prefix and time", func(t *testing.T, s cleanroom.Store) {
+		es := appendAudit(t, s,
+			[3]string{orgID(1), "", "token.create"},  // 0, at t0
+			[3]string{orgID(1), "", "token.revoke"},  // 1, t0+1s
+			[3]string{orgID(1), "", "tokens.listed"}, // 2, t0+2s: not under "token."
+			[3]string{orgID(1), "", "user.add"},      // 3, t0+3s
+		)
+		e := &cleanroom.AuditEntry{Time: t0.Add(4 * time.Second), ActorUserID: userID(2), OrgID: orgID(1), Action: "user.remove",
+			TargetType: "user", TargetID: userID(3)}
+		ok(t, s.AppendAudit(t.Context(), e)) // 4: another actor, on a user
+		for _, c := range []struct {
+			name string
+			f    cleanroom.AuditFilter
+			want []*cleanroom.AuditEntry
+		}{
+			{"action prefix", cleanroom.AuditFilter{OrgID: orgID(1), ActionPrefix: "token."}, []*cleanroom.AuditEntry{es[1], es[0]}},
+			{"actor", cleanroom.AuditFilter{OrgID: orgID(1), ActorUserID: userID(2)}, []*cleanroom.AuditEntry{e}},
+			{"target", cleanroom.AuditFilter{TargetType: "user", TargetID: userID(3)}, []*cleanroom.AuditEntry{e}},
+			{"since (included)", cleanroom.AuditFilter{Since: t0.Add(2 * time.Second), ActionPrefix: "token"}, []*cleanroom.AuditEntry{es[2]}},
+			{"until (excluded)", cleanroom.AuditFilter{Until: t0.Add(time.Second)}, []*cleanroom.AuditEntry{es[0]}},
+			{"a prefix with a wildcard matches itself only", cleanroom.AuditFilter{ActionPrefix: "token%"}, nil},
+		} {
+			got, _, err := s.ListAudit(t.Context(), c.f)
+			ok(t, err)
+			same(t, c.name, c.want, got)
+		}
+	}},
 	{"pages", func(t *testing.T, s cleanroom.Store) {
 		var triples [][3]string
 		for i := 0; i < 7; i++ {

@@ -613,8 +613,8 @@ func TestBrowserAudit(t *testing.T) {
 	}
 	var logins [][]string
 	for _, r := range b.rows("table.audit") {
-		if len(r) != 5 {
-			t.Fatalf("audit row %q has %d cells, want 5", r, len(r))
+		if len(r) != 6 {
+			t.Fatalf("audit row %q has %d cells, want 6", r, len(r))
 		}
 		if r[1] == "session.create" {
 			logins = append(logins, r)
@@ -627,11 +627,15 @@ func TestBrowserAudit(t *testing.T) {
 	if !strings.HasSuffix(l[0], " UTC") {
 		t.Errorf("session.create time = %q", l[0])
 	}
-	if l[2] != f.alice.ID {
-		t.Errorf("session.create actor = %q, want Alice %s", l[2], f.alice.ID)
+	// People are shown by name and email, organizations by name, never as raw IDs.
+	if want := "Alice Admin <alice@example.com>"; l[2] != want {
+		t.Errorf("session.create actor = %q, want %q", l[2], want)
 	}
-	if l[3] != "user "+f.alice.ID {
-		t.Errorf("session.create target = %q, want user %s", l[3], f.alice.ID)
+	if want := "user Alice Admin <alice@example.com>"; l[3] != want {
+		t.Errorf("session.create target = %q, want %q", l[3], want)
+	}
+	if l[4] != f.pub.Name {
+		t.Errorf("session.create organization = %q, want %q", l[4], f.pub.Name)
 	}
 
 	// The overview's recent activity shows it too.
@@ -765,7 +769,7 @@ func TestBrowserViewer(t *testing.T) {
 		t.Errorf("the viewer sees people %v, want %v", people, want)
 	}
 	vic.navigate("/audit")
-	if got := vic.column("table.audit", 2); !slices.Contains(got, f.vic.ID) {
+	if got := vic.column("table.audit", 2); !slices.Contains(got, "Vic Viewer <vic@example.com>") {
 		t.Errorf("the viewer's audit log lacks their own login: actors %q", got)
 	}
 
@@ -970,9 +974,9 @@ func TestBrowserCohortForm(t *testing.T) {
 	}
 	b.do("fill the group",
 		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(1) select[name=ds]`), w.dataSource),
-		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(1) input[name=seg]`), "s01"),
+		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(1) select[name=seg]`), "s01"),
 		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(3) select[name=ds]`), w.dataSource),
-		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(3) input[name=seg]`), "s02"),
+		chromedp.SetValue(chromedp.CSS(`fieldset.group tbody tr:nth-child(3) select[name=seg]`), "s02"),
 	)
 	resp := b.submit("estimate", chromedp.Click(chromedp.CSS(`#new-cohort button[value=estimate]`)))
 	if resp.Status != http.StatusOK || b.exists(".error") {
@@ -985,7 +989,7 @@ func TestBrowserCohortForm(t *testing.T) {
 	predicted := estimate[0][1]
 	b.screenshot("cohorts-estimate")
 	// The form came back as typed.
-	if got := js[[]string](b, `[...document.querySelectorAll("#conditions input[name=seg]")].map(i => i.value)`); !slices.Equal(got, []string{"", "", "s01", "", "s02"}) {
+	if got := js[[]string](b, `[...document.querySelectorAll("#conditions select[name=seg]")].map(i => i.value)`); !slices.Equal(got, []string{"", "", "s01", "", "s02"}) {
 		t.Errorf("segments after the estimate: %q", got)
 	}
 	resp = b.submit("create", chromedp.Click(chromedp.CSS(`#new-cohort button[value=create]`)))

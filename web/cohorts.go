@@ -13,6 +13,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/httpx"
+	"github.com/cleanroom-oss/cleanroom/pubsync"
 )
 
 // Rows the query builder starts with: conditions at the top level, and in a new group.
@@ -179,7 +180,8 @@ func newForm() cohortForm {
 // cohortsAllowed answers pages that need an org and a role other than limited.
 func (d *Dashboard) cohortsAllowed(w http.ResponseWriter, p *page) bool {
 	if p.Caller.Org == nil || p.Caller.Role == cleanroom.RoleLimited || d.Cohorts == nil {
-		http.Error(w, "Cohorts are not available here.", http.StatusNotFound)
+		d.errorPage(w, p, http.StatusNotFound, "No cohorts here", "Cohorts are not available here.",
+			"Cohorts are built in an advertiser's organization or a publisher's demand-side workspace: switch with the selector at the top right.")
 		return false
 	}
 	return true
@@ -329,7 +331,7 @@ func (d *Dashboard) formChoices(r *http.Request, p *page, data *cohortsData) err
 // level), ds, seg and pc; and per group: group (its key) and gop.
 func readForm(r *http.Request) (cohortForm, cohorts.Spec, error) {
 	f := cohortForm{Name: strings.TrimSpace(r.PostFormValue("name")), Description: strings.TrimSpace(r.PostFormValue("description")),
-		Kind: r.PostFormValue("kind"), Op: r.PostFormValue("op"), Country: strings.TrimSpace(r.PostFormValue("country")),
+		Kind: r.PostFormValue("kind"), Op: r.PostFormValue("op"), Country: strings.TrimSpace(strings.Join(r.PostForm["country"], ",")),
 		Connections: map[string]bool{}}
 	sp := cohorts.Spec{Name: f.Name, Description: f.Description, Kind: cleanroom.CohortKind(f.Kind), Query: cleanroom.CohortQuery{Op: f.Op}}
 	for _, id := range r.PostForm["connection"] {
@@ -425,7 +427,8 @@ func (d *Dashboard) createCohort(w http.ResponseWriter, r *http.Request, p *page
 		return
 	}
 	if !canCreate(p) {
-		http.Error(w, "Only members and admins of a demand-side workspace create cohorts.", http.StatusForbidden)
+		d.errorPage(w, p, http.StatusForbidden, "Not allowed", "Only members and admins of a demand-side workspace create cohorts.",
+			"Ask an admin of your organization for the member role.")
 		return
 	}
 	form, sp, err := readForm(r)
@@ -615,7 +618,8 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 	ctx := r.Context()
 	co, err := d.Cohorts.Get(ctx, p.Caller, r.PathValue("id"))
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		http.Error(w, "Cohort not found.", http.StatusNotFound)
+		d.errorPage(w, p, http.StatusNotFound, "Cohort not found", "There is no such cohort in this organization.",
+			"Open it from the Cohorts page of the organization it belongs to.")
 		return
 	} else if err != nil {
 		d.fail(w, err)
@@ -641,12 +645,7 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 	}
 	var q cleanroom.CohortQuery
 	if data.Own && json.Unmarshal(co.Query, &q) == nil {
-		data.Query = describeQuery(q, func(id string) string {
-			if ds, _, _, err := d.Connections.DataSource(ctx, p.Caller, id); err == nil {
-				return ds.Name
-			}
-			return shortID(id)
-		})
+		data.Query = describeQuery(q, d.queryNamer(ctx, p.Caller, co))
 	}
 	for _, t := range co.Targets {
 		var rec cohorts.ModelRecord
@@ -675,8 +674,23 @@ func (d *Dashboard) showCohort(w http.ResponseWriter, r *http.Request, p *page, 
 	d.render(w, status, "cohort.html", p)
 }
 
-// describeQuery writes a query for people: (a AND b) OR c, naming data sources with name.
-func describeQuery(q cleanroom.CohortQuery, name func(id string) string) string {
+// queryNames names what a query mentions, for people: data sources, their segments and
+// publisher cohorts; each returns "" when it does not know the ID.
+type queryNames struct {
+	dataSource      func(id string) string
+	segment         func(dataSource, segment string) string
+	publisherCohort func(id string) string
+}
+
+// describeQuery writes a query for people: (a AND b) OR c, naming what it mentions by name (an
+// ID only when no name is known).
+func describeQuery(q cleanroom.CohortQuery, n queryNames) string {
+	ds := func(id string) string {
+		if name := n.dataSource(id); name != "" {
+			return name
+		}
+		return shortID(id)
+	}
 	var group func(op string, cs []cleanroom.Condition) string
 	group = func(op string, cs []cleanroom.Condition) string {
 		parts := make([]string, len(cs))
@@ -685,11 +699,19 @@ func describeQuery(q cleanroom.CohortQuery, name func(id string) string) string 
 			case c.IsGroup():
 				parts[i] = "(" + group(c.Op, c.Conditions) + ")"
 			case c.PublisherCohort != "":
-				parts[i] = "publisher cohort " + c.PublisherCohort
+				if name := n.publisherCohort(c.PublisherCohort); name != "" {
+					parts[i] = "publisher cohort " + name
+				} else {
+					parts[i] = "publisher cohort " + c.PublisherCohort
+				}
 			case c.Segment != "":
-				parts[i] = "segment " + c.Segment + " of " + name(c.DataSource)
+				if name := n.segment(c.DataSource, c.Segment); name != "" {
+					parts[i] = "segment " + name + " of " + ds(c.DataSource)
+				} else {
+					parts[i] = "segment " + c.Segment + " of " + ds(c.DataSource)
+				}
 			default:
-				parts[i] = "every row of " + name(c.DataSource)
+				parts[i] = "every row of " + ds(c.DataSource)
 			}
 		}
 		word := " AND "
@@ -699,6 +721,52 @@ func describeQuery(q cleanroom.CohortQuery, name func(id string) string) string 
 		return strings.Join(parts, word)
 	}
 	return group(q.Op, q.Conditions)
+}
+
+// queryNamer looks up the names a cohort's query mentions, through the services, as the caller
+// may read them; it remembers what it looked up.
+func (d *Dashboard) queryNamer(ctx context.Context, c *cleanroom.Caller, co *cleanroom.Cohort) queryNames {
+	dsNames, segNames := map[string]string{}, map[string]map[string]string{}
+	var pcNames map[string]string
+	return queryNames{
+		dataSource: func(id string) string {
+			if n, ok := dsNames[id]; ok {
+				return n
+			}
+			if ds, _, _, err := d.Connections.DataSource(ctx, c, id); err == nil {
+				dsNames[id] = ds.Name
+			} else {
+				dsNames[id] = ""
+			}
+			return dsNames[id]
+		},
+		segment: func(dsID, seg string) string {
+			if segNames[dsID] == nil {
+				segNames[dsID] = map[string]string{}
+				if tax, _, err := d.Pipeline.DataSourceSegments(ctx, c, dsID); err == nil {
+					for _, s := range tax.Segments() {
+						segNames[dsID][s.ID] = s.Name
+					}
+				}
+			}
+			return segNames[dsID][seg]
+		},
+		publisherCohort: func(id string) string {
+			if pcNames == nil {
+				pcNames = map[string]string{}
+				for _, t := range co.Targets {
+					pcs, err := d.Cohorts.PublisherCohorts(ctx, c, t.ConnectionID)
+					if err != nil {
+						continue
+					}
+					for _, pc := range pcs {
+						pcNames[pc.ID] = pc.Name
+					}
+				}
+			}
+			return pcNames[id]
+		},
+	}
 }
 
 func shortID(id string) string {
@@ -746,7 +814,8 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 		err = cleanroom.Errorf(cleanroom.EINVALID, "Unknown action.")
 	}
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		http.Error(w, "Cohort not found.", http.StatusNotFound)
+		d.errorPage(w, p, http.StatusNotFound, "Cohort not found", "There is no such cohort in this organization.",
+			"Open it from the Cohorts page of the organization it belongs to.")
 		return
 	}
 	if err != nil {
@@ -759,15 +828,15 @@ func (d *Dashboard) changeCohort(w http.ResponseWriter, r *http.Request, p *page
 }
 
 // conditionTableView and conditionGroupView are what the query builder's templates get: rows
-// or a group, and the data sources to choose from.
+// or a group, and the choices of the pickers (data sources, segments, publisher cohorts).
 type conditionTableView struct {
-	Rows        []conditionRow
-	DataSources []*cleanroom.DataSource
+	Rows    []conditionRow
+	Choices *cohortsData
 }
 
 type conditionGroupView struct {
 	conditionGroup
-	DataSources []*cleanroom.DataSource
+	Choices *cohortsData
 }
 
 // cohortFuncs are the template helpers of the cohort pages.
@@ -786,12 +855,16 @@ var cohortFuncs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f%%", 100**x)
 	},
-	"conditionTable": func(rows []conditionRow, dss []*cleanroom.DataSource) conditionTableView {
-		return conditionTableView{rows, dss}
+	"conditionTable": func(rows []conditionRow, choices *cohortsData) conditionTableView {
+		return conditionTableView{rows, choices}
 	},
-	"conditionGroupView": func(g conditionGroup, dss []*cleanroom.DataSource) conditionGroupView {
-		return conditionGroupView{g, dss}
+	"conditionGroupView": func(g conditionGroup, choices *cohortsData) conditionGroupView {
+		return conditionGroupView{g, choices}
 	},
+	// countries are the ISO 3166-1 alpha-2 codes the country picker offers.
+	"countries": pubsync.Countries,
+	// chosen says whether code is one of the comma-separated codes of list.
+	"chosen": func(list, code string) bool { return slices.Contains(strings.Split(list, ","), code) },
 	// newGroup is the group "Add group" copies in the page; the script gives it a key.
 	"newGroup": func() conditionGroup {
 		return conditionGroup{Op: cleanroom.OpAny, Rows: make([]conditionRow, groupRows)}

@@ -38,6 +38,7 @@ type cohortWorld struct {
 	store            cleanroom.Store
 	runner           *jobs.Runner
 	api              *api.Server
+	acc              *accounts.Service
 	pub, adv, other  *cleanroom.Org
 	conn, dataSource string
 	// wsConn connects the publisher to its own demand-side workspace (publisher-driven), where
@@ -64,7 +65,7 @@ func newCohortWorldWith(t *testing.T, configure func(*app.Config)) *cohortWorld 
 		t.Fatal(err)
 	}
 	m.Web.RefreshEvery = 100 * time.Millisecond // busy pages refresh quickly in tests
-	w := &cohortWorld{t: t, store: store, api: m.API, runner: m.Jobs}
+	w := &cohortWorld{t: t, store: store, api: m.API, acc: m.Accounts, runner: m.Jobs}
 	a := m.API
 	w.srv = httptest.NewServer(h)
 	t.Cleanup(w.srv.Close)
@@ -302,7 +303,7 @@ func TestCohortPages(t *testing.T) {
 		strings.Contains(html, "data-busy") {
 		t.Errorf("detail page lacks the code or the diagnostics, or still refreshes:\n%s", html)
 	}
-	if got, want := between(html, `id="query">`, `</dd>`), "every row of CRM customers AND (segment s01 of CRM customers OR segment s02 of CRM customers)"; got != want {
+	if got, want := between(html, `id="query">`, `</dd>`), "every row of CRM customers AND (segment Technology Buyers of CRM customers OR segment Personal Finance Buyers of CRM customers)"; got != want {
 		t.Errorf("query shown as %q, want %q", got, want)
 	}
 	_, html = crm.get("/cohorts")
@@ -497,8 +498,8 @@ func TestCohortCurveWithholdsSmallReach(t *testing.T) {
 	}
 }
 
-// TestPublisherCohortSuggestions: the query form suggests the publisher cohorts the workspace may
-// name, and only those.
+// TestPublisherCohortSuggestions: the query form's publisher cohort picker offers the publisher
+// cohorts the workspace may name, and only those.
 func TestPublisherCohortSuggestions(t *testing.T) {
 	w := newCohortWorld(t)
 	if _, err := w.api.Connections.UpdatePermissions(context.Background(), cleanroom.NewCaller(w.pub.ID, cleanroom.RoleAdmin), w.conn,
@@ -506,8 +507,8 @@ func TestPublisherCohortSuggestions(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, html := w.signIn("crm@acme.example").get("/cohorts")
-	list := between(html, `<datalist id="publisher-cohorts">`, `</datalist>`)
-	if !strings.Contains(list, `value="c2"`) || strings.Contains(list, `value="c3"`) || strings.Count(list, "<option") != 1 {
+	list := between(html, `<select name="pc" aria-label="Publisher cohort">`, `</select>`)
+	if !strings.Contains(list, `value="c2"`) || strings.Contains(list, `value="c3"`) || strings.Count(list, "<option") != 2 { // "—" and c2
 		t.Errorf("suggested publisher cohorts: %q", list)
 	}
 }

@@ -16,6 +16,9 @@ type dataSourcesData struct {
 	// the page refreshes itself at.
 	Busy    bool
 	Refresh int64
+	// New is the create form; CanCreate says whether the caller may create one.
+	New       *newDataSourceForm
+	CanCreate bool
 }
 
 type dataSourceRow struct {
@@ -37,10 +40,22 @@ type uploadRow struct {
 // uploadsShown is how many of a data source's latest uploads the page lists.
 const uploadsShown = 3
 
+// newDataSourceForm is the create form's values and error after a failed attempt.
+type newDataSourceForm struct {
+	Name, Description string
+	Err               *fieldError
+}
+
 func (d *Dashboard) dataSourcesPage(w http.ResponseWriter, r *http.Request, p *page) {
+	d.showDataSources(w, r, p, &newDataSourceForm{}, nil)
+}
+
+func (d *Dashboard) showDataSources(w http.ResponseWriter, r *http.Request, p *page, form *newDataSourceForm, formErr error) {
 	c := p.Caller
 	if c.Org == nil || c.Org.Kind == cleanroom.OrgPublisher {
-		http.Error(w, "Data sources live in demand-side workspaces.", http.StatusNotFound)
+		d.errorPage(w, p, http.StatusNotFound, "No data sources here",
+			"Data sources live in advertisers' organizations and publishers' demand-side workspaces.",
+			"Switch to your demand-side workspace with the selector at the top right.")
 		return
 	}
 	ctx := r.Context()
@@ -81,6 +96,15 @@ func (d *Dashboard) dataSourcesPage(w http.ResponseWriter, r *http.Request, p *p
 		data.Sources = append(data.Sources, row)
 	}
 	data.Refresh = d.refresh(data.Busy)
+	data.New = form
+	data.CanCreate = c.Role == cleanroom.RoleLimited || c.Role.AtLeast(cleanroom.RoleMember)
+	status := http.StatusOK
+	if formErr != nil {
+		status = d.showError(p, formErr)
+		if data.CanCreate {
+			p.Error = "" // shown in the form
+		}
+	}
 	p.Title, p.Data = "Data sources", data
-	d.render(w, http.StatusOK, "datasources.html", p)
+	d.render(w, status, "datasources.html", p)
 }

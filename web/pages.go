@@ -27,7 +27,7 @@ type overviewData struct {
 	Admin       bool
 	Tokens      []*cleanroom.Token
 	Jobs        []*cleanroom.Job
-	Audit       []*cleanroom.AuditEntry
+	Audit       []*accounts.AuditLine
 	AllOrgs     []*cleanroom.Org
 }
 
@@ -83,7 +83,10 @@ func (d *Dashboard) showOverview(w http.ResponseWriter, r *http.Request, p *page
 			data.Jobs, _, err = d.Jobs.List(ctx, c, cleanroom.JobFilter{Page: cleanroom.Page{Limit: 10}})
 		}
 		if err == nil {
-			data.Audit, _, err = d.Accounts.Audit(ctx, c, "", "", cleanroom.Page{Limit: 10})
+			var es []*cleanroom.AuditEntry
+			if es, _, err = d.Accounts.Audit(ctx, c, "", "", cleanroom.Page{Limit: 10}); err == nil {
+				data.Audit, err = d.Accounts.DescribeAudit(ctx, c, es)
+			}
 		}
 	}
 	if err != nil {
@@ -123,23 +126,4 @@ func (d *Dashboard) connections(r *http.Request, c *cleanroom.Caller) ([]connect
 		rows = append(rows, row)
 	}
 	return rows, nil
-}
-
-type auditData struct {
-	Entries []*cleanroom.AuditEntry
-	Next    string
-}
-
-func (d *Dashboard) auditPage(w http.ResponseWriter, r *http.Request, p *page) {
-	es, next, err := d.Accounts.Audit(r.Context(), p.Caller, "", "", cleanroom.Page{After: r.URL.Query().Get("after"), Limit: 100})
-	if cleanroom.ErrorCode(err) == cleanroom.EFORBIDDEN {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
-	}
-	if err != nil {
-		d.fail(w, err)
-		return
-	}
-	p.Title, p.Data = "Audit log", &auditData{Entries: es, Next: next}
-	d.render(w, http.StatusOK, "audit.html", p)
 }

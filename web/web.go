@@ -46,6 +46,9 @@ type Dashboard struct {
 	// RefreshEvery is how often a page showing work under way (a cohort building, an upload
 	// processing) fetches itself again to update that part (DefaultRefresh when 0).
 	RefreshEvery time.Duration
+
+	// UploadPartBytes is the size of the parts the in-page upload sends (0: its default, 4 MiB).
+	UploadPartBytes int64
 }
 
 // DefaultRefresh is how often a busy page refreshes its changing parts.
@@ -108,12 +111,22 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 		}
 		funcs[k] = v
 	}
+	for k, v := range dashboardFuncs {
+		if _, dup := funcs[k]; dup {
+			panic("web: template func " + k + " defined twice")
+		}
+		funcs[k] = v
+	}
 	funcs["deref"] = func(x *float64) float64 { return *x }
 	funcs["list"] = func(s ...string) []string { return s }
 	// seconds rounds a period in milliseconds up to whole seconds (a meta refresh's unit).
 	funcs["seconds"] = func(ms int64) int64 { return (ms + 999) / 1000 }
-	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html", "insights.html", "served.html", "privacy.html", "activation.html"} {
-		d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
+	// Every template but the layout is a page (parsed with the layout).
+	entries, _ := fs.ReadDir(templateFS, "templates")
+	for _, e := range entries {
+		if page := e.Name(); page != "layout.html" {
+			d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
+		}
 	}
 	sub, _ := fs.Sub(staticFS, "static")
 	d.static = http.StripPrefix("/static/", http.FileServerFS(sub))
@@ -126,6 +139,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /invitations/{id}/{answer}", d.signedIn(d.answerInvitation))
 	d.mux.HandleFunc("POST /org/invitations/{id}/withdraw", d.signedIn(d.withdrawInvitation))
 	d.mux.HandleFunc("GET /audit", d.signedIn(d.auditPage))
+	d.mux.HandleFunc("GET /audit.csv", d.signedIn(d.auditExport))
 	d.mux.HandleFunc("GET /data-sources", d.signedIn(d.dataSourcesPage))
 	d.mux.HandleFunc("GET /cohorts", d.signedIn(d.cohortsPage))
 	d.mux.HandleFunc("POST /cohorts", d.signedIn(d.createCohort))
@@ -140,6 +154,13 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("GET /served", d.signedIn(d.servedPage))
 	d.mux.HandleFunc("GET /connections/{id}/privacy", d.signedIn(d.privacyPage))
 	d.mux.HandleFunc("POST /connections/{id}/privacy", d.signedIn(d.changePrivacy))
+	d.settingsRoutes()
+	d.jobsRoutes()
+	d.connectionsRoutes()
+	d.dataSourceRoutes()
+	d.operatorRoutes()
+	d.audienceRoutes()
+	d.mux.HandleFunc("/", d.notFound)
 	return d
 }
 
@@ -203,25 +224,36 @@ func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, p *p
 			return
 		}
 		if r.Method == http.MethodPost && !auth.EqualSecret(r.PostFormValue("csrf_token"), c.Session.CSRFToken) {
-			http.Error(w, "The form's CSRF token is missing or wrong; reload the page and try again.", http.StatusForbidden)
+			d.errorPage(w, &page{}, http.StatusForbidden, "The form expired", "The form's CSRF token is missing or wrong.",
+				"Go back, reload the page and submit the form again.")
 			return
 		}
-		p := &page{Caller: c, CSRF: c.Session.CSRFToken}
-		ms, err := d.Accounts.Memberships(r.Context(), c)
-		if err != nil {
-			d.fail(w, err)
-			return
-		}
-		for _, m := range ms {
-			p.Orgs = append(p.Orgs, orgChoice{m.Org.ID, m.Org.Name, m.Org.Kind, m.Role, m.Org.ID == c.OrgID()})
-		}
-		h(w, r, p)
+		h(w, r, d.pageFor(r, c))
 	}
 }
 
+// pageFor returns the page of a signed-in caller, with the orgs it may switch to.
+func (d *Dashboard) pageFor(r *http.Request, c *cleanroom.Caller) *page {
+	p := &page{Caller: c, CSRF: c.Session.CSRFToken}
+	ms, err := d.Accounts.Memberships(r.Context(), c)
+	if err != nil {
+		d.log.Error("dashboard: memberships", "err", err)
+	}
+	for _, m := range ms {
+		p.Orgs = append(p.Orgs, orgChoice{m.Org.ID, m.Org.Name, m.Org.Kind, m.Role, m.Org.ID == c.OrgID()})
+	}
+	return p
+}
+
+// fail shows the error page for an error no page of its own can show.
 func (d *Dashboard) fail(w http.ResponseWriter, err error) {
+	if cleanroom.ErrorCode(err) != cleanroom.EINTERNAL {
+		d.showFailure(w, &page{}, err)
+		return
+	}
 	d.log.Error("dashboard", "err", err)
-	http.Error(w, cleanroom.ErrorMessage(err), http.StatusInternalServerError)
+	d.errorPage(w, &page{}, http.StatusInternalServerError, "Something went wrong", cleanroom.ErrorMessage(err),
+		"Try again in a moment; if it keeps happening, tell the operator the time it happened.")
 }
 
 func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {

@@ -93,3 +93,11 @@ document.addEventListener("click", (ev) => {
   add.before(group);
   group.querySelector("select").focus();
 });
+// A country picker ([data-country-names]) shows each code with its name, in the browser's language.
+document.querySelectorAll("[data-country-names]").forEach((sel) => {
+  if (!window.Intl || !Intl.DisplayNames) return;
+  const names = new Intl.DisplayNames([navigator.language || "en"], { type: "region" });
+  for (const o of sel.options) {
+    try { o.textContent = `${names.of(o.value)} (${o.value})`; } catch (e) { /* an unknown code keeps its code */ }
+  }
+});
