@@ -21,6 +21,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/delivery"
 	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
@@ -78,6 +79,9 @@ type Services struct {
 	// Privacy is the release gate's settings; nil on a deployment without it.
 	Privacy *disclosure.Service
 	Now     func() time.Time
+
+	// Delivery is nil on a deployment without delivery reports.
+	Delivery *delivery.Service
 }
 
 func (s *Services) now() time.Time {
@@ -112,7 +116,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	funcs["list"] = func(s ...string) []string { return s }
 	// seconds rounds a period in milliseconds up to whole seconds (a meta refresh's unit).
 	funcs["seconds"] = func(ms int64) int64 { return (ms + 999) / 1000 }
-	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html", "insights.html", "served.html", "privacy.html", "activation.html"} {
+	for _, page := range []string{"login.html", "overview.html", "audit.html", "cohorts.html", "cohort.html", "datasources.html", "insights.html", "served.html", "privacy.html", "activation.html", "delivery.html"} {
 		d.pages[page] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
@@ -138,6 +142,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /activation/{id}/{connection}", d.signedIn(d.saveCohortActivation))
 	d.mux.HandleFunc("GET /cohorts/{id}/insights", d.signedIn(d.insightsPage))
 	d.mux.HandleFunc("GET /served", d.signedIn(d.servedPage))
+	d.mux.HandleFunc("GET /delivery", d.signedIn(d.deliveryPage))
 	d.mux.HandleFunc("GET /connections/{id}/privacy", d.signedIn(d.privacyPage))
 	d.mux.HandleFunc("POST /connections/{id}/privacy", d.signedIn(d.changePrivacy))
 	return d
