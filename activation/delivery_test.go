@@ -114,3 +114,49 @@ func TestDeliveryReport(t *testing.T) {
 func js(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 func jsonEqual(a, b any) bool { return js(a) == js(b) }
+
+// TestXandrDealCounts: a publisher enters Xandr deal IDs only (no GAM proposal); impressions
+// reported with them count against the cohort's cap, which then withholds its code, and a deal ID
+// another cohort uses is refused.
+func TestXandrDealCounts(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 3000)
+	pubMember := cleanroom.NewCaller(w.pub.ID, cleanroom.RoleMember)
+	advMember := cleanroom.NewCaller(w.adv.ID, cleanroom.RoleMember)
+	act := w.m.Activation
+	co := w.cohort(advMember, "Acme - CRM", w.conn, w.ds)
+	code := co.Targets[0].Code
+	_, err := act.PutSettings(ctx, cleanroom.NewCaller(w.pub.ID, cleanroom.RoleAdmin), cleanroom.AdServerSettings{GAMKey: "crc", XandrKey: "crx",
+		Origins: []string{"https://www.planet.example"}})
+	must(t, err)
+	// Before any deal ID, a cap is refused.
+	if _, err := act.SetCap(ctx, advMember, co.ID, cleanroom.FrequencyCap{MaxImpressions: 2, Period: cleanroom.CapDay}); cleanroom.ErrorCode(err) != cleanroom.EINVALID {
+		t.Fatalf("cap without deal IDs: %v", err)
+	}
+	_, err = act.SetDeal(ctx, pubMember, co.ID, w.conn, &cleanroom.Deal{XandrDeals: []string{"acme-q4.1"}})
+	must(t, err)
+	_, err = act.SetSwitches(ctx, pubMember, co.ID, w.conn, cleanroom.ActivationSwitches{Programmatic: true})
+	must(t, err)
+	_, err = act.SetCap(ctx, advMember, co.ID, cleanroom.FrequencyCap{MaxImpressions: 2, Period: cleanroom.CapDay})
+	must(t, err)
+	w.waitFor("the deal to be published", func() bool {
+		m, err := act.Manifest(ctx, w.pub.ID)
+		must(t, err)
+		return m.Deals["acme-q4.1"] == uint32(code) && len(m.Caps) == 1 && w.m.Edge.Digest(w.pub.ID) == m.Digest
+	})
+	uid := w.member(code, nil)
+	for i := range 3 {
+		if got, want := has(w.codes(uid), code), i < 2; got != want {
+			t.Fatalf("after %d deal impressions: served %v, want %v", i, got, want)
+		}
+		body := fmt.Sprintf(`{"events":[{"uid":%q,"deal":"acme-q4.1","t":%d}]}`, uid, time.Now().UnixMilli())
+		if resp, b := w.do("POST", "/edge/v1/"+w.pub.ID+"/events", "https://www.planet.example", "text/plain", []byte(body)); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("events: %d %s", resp.StatusCode, b)
+		}
+	}
+	// The deal ID is the cohort's: another cohort cannot list it.
+	co2 := w.cohort(advMember, "Acme - CRM 2", w.conn, w.ds)
+	if _, err := act.SetDeal(ctx, pubMember, co2.ID, w.conn, &cleanroom.Deal{XandrDeals: []string{"acme-q4.1"}}); cleanroom.ErrorCode(err) != cleanroom.ECONFLICT {
+		t.Fatalf("a deal ID of another cohort: %v, want a conflict", err)
+	}
+}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,28 @@ func TestDeliveryPage(t *testing.T) {
 	}
 	if _, html := other.get("/delivery"); strings.Contains(html, "5551234567") {
 		t.Fatalf("another advertiser sees the delivery:\n%s", html)
+	}
+}
+
+// TestXandrDealForm: the publisher enters Xandr deal IDs in the deal form, without a GAM proposal.
+func TestXandrDealForm(t *testing.T) {
+	w := newCohortWorld(t)
+	ctx := context.Background()
+	co, err := w.api.Cohorts.Create(ctx, cleanroom.NewCaller(w.adv.ID, cleanroom.RoleAdmin), cohorts.Spec{Name: "Acme - CRM",
+		Kind: cleanroom.CohortMatched, ConnectionIDs: []string{w.conn},
+		Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: w.dataSource}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.drain()
+	ops := w.signIn("ops@planet.example")
+	path := "/activation/" + co.ID + "/" + w.conn
+	status, _, html := ops.post(path, url.Values{"action": {"deal"}, "xandr_deals": {"acme-q4.1\n998877"}})
+	if status != 200 || !strings.Contains(html, "2 Xandr deals") || !strings.Contains(html, "acme-q4.1\n998877</textarea>") {
+		t.Fatalf("xandr deals: %d\n%s", status, html)
+	}
+	status, _, html = ops.post(path, url.Values{"action": {"deal"}, "xandr_deals": {"bad!id"}})
+	if status != 400 || !strings.Contains(html, "Xandr deal 1: the ID is not valid") {
+		t.Fatalf("bad xandr deal: %d", status)
 	}
 }
