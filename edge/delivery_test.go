@@ -178,3 +178,41 @@ func TestDeliveryJournal(t *testing.T) {
 		t.Fatalf("days %v after Forget, want only today", days)
 	}
 }
+
+// TestDeliveryConcurrent: batches recorded concurrently (run with -race) add up exactly.
+func TestDeliveryConcurrent(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	d, err := OpenDelivery(DeliveryOptions{Journal: filepath.Join(t.TempDir(), "d")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	e := deliveryEngine(t, time.UTC, d)
+	const workers, batches = 8, 20
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range batches {
+				// Worker w's users u<w>-0..9 each see the deal once per batch.
+				var evs []Event
+				for u := range 10 {
+					evs = append(evs, Event{UserID: "u" + strconv.Itoa(w) + "-" + strconv.Itoa(u), DealID: "d-2", Time: now.UnixMilli()})
+				}
+				if _, err := e.Record(&Batch{Events: evs}, now); err != nil {
+					t.Error(err)
+				}
+				if i%5 == 0 {
+					d.Summary()
+				}
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	s := d.Summary()
+	if len(s.Rows) != 1 || s.Rows[0].Impressions != workers*batches*10 || s.Rows[0].Users != workers*10 || s.Rows[0].Frequency[5] != workers*10 {
+		t.Fatalf("rows %+v, want %d impressions by %d users, each 11+ times", s.Rows, workers*batches*10, workers*10)
+	}
+}
