@@ -119,3 +119,45 @@ func ReadDeliveryDays(ctx context.Context, blobs cleanroom.BlobStore, publisherI
 	}
 	return days, nil
 }
+
+// ActiveKey is the blob key of a publisher's active users (ActiveUsers).
+func ActiveKey(publisherID string) string { return ManifestPrefix + publisherID + "/active.json" }
+
+// ActiveUsers is how many of a publisher's users asked the edge for targeting in the 30 days up to
+// Day (edge.ActiveDays; written once a day by the edge), in all and per served code. Counts only.
+type ActiveUsers struct {
+	PublisherID string           `json:"publisher_id"`
+	Day         string           `json:"day"`
+	Users       int64            `json:"users"`
+	Codes       map[uint32]int64 `json:"codes"`
+	// Dropped counts users the edge's bounded table could not keep (the counts are then lower
+	// bounds).
+	Dropped int64 `json:"dropped,omitempty"`
+}
+
+// WriteActiveUsers stores a publisher's active users.
+func WriteActiveUsers(ctx context.Context, blobs cleanroom.BlobStore, a *ActiveUsers) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	_, err = blobs.Put(ctx, ActiveKey(a.PublisherID), bytes.NewReader(b))
+	return err
+}
+
+// ReadActiveUsers reads a publisher's active users (nil when the edge has written none).
+func ReadActiveUsers(ctx context.Context, blobs cleanroom.BlobStore, publisherID string) (*ActiveUsers, error) {
+	r, err := blobs.Open(ctx, ActiveKey(publisherID))
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var a ActiveUsers
+	if err := json.NewDecoder(io.LimitReader(r, 64<<20)).Decode(&a); err != nil {
+		return nil, fmt.Errorf("activation: active users of %s: %w", publisherID, err)
+	}
+	return &a, nil
+}

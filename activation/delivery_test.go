@@ -53,6 +53,14 @@ func TestDeliveryReport(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("events: %d %s", resp.StatusCode, b)
 	}
+	// Seven of the cohort's users ask for targeting (twice each): they are its active users.
+	skip := map[string]bool{}
+	for range 7 {
+		uid := w.member(co.Targets[0].Code, skip)
+		skip[uid] = true
+		w.codes(uid)
+		w.codes(uid)
+	}
 	must(t, w.m.Edge.StoreDelivery(ctx))
 	today := now.UTC().Format(time.DateOnly)
 
@@ -86,6 +94,9 @@ func TestDeliveryReport(t *testing.T) {
 			}
 			if len(rep.Held) != 1 || rep.Held[0].Users == nil || *rep.Held[0].Users != 24 {
 				t.Fatalf("held %s, want 24 users", js(rep.Held))
+			}
+			if len(rep.Active) != 1 || rep.Active[0].Users == nil || *rep.Active[0].Users != 7 || rep.Active[0].CohortID != co.ID || rep.ActiveDay != today {
+				t.Fatalf("active %s on %s, want 7 users on %s", js(rep.Active), rep.ActiveDay, today)
 			}
 			one, err := w.m.Delivery.Cohort(ctx, tc.caller, co.ID, w.conn, "", "")
 			must(t, err)

@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,6 +69,14 @@ type Held struct {
 	Users    *int64 `json:"users"`
 }
 
+// Active is how many of the users a cohort is served to asked the edge for targeting in the 30
+// days up to the report's ActiveDay, as released.
+type Active struct {
+	CohortID string `json:"cohort_id"`
+	Code     int64  `json:"code"`
+	Users    *int64 `json:"users"`
+}
+
 // Report is a connection's delivery over a period.
 type Report struct {
 	ConnectionID string `json:"connection_id"`
@@ -78,6 +87,10 @@ type Report struct {
 	Through string `json:"through"`
 	Rows    []Row  `json:"rows"`
 	Held    []Held `json:"held"`
+	// Active is, per cohort served through the connection, its users active in the 30 days up to
+	// ActiveDay (empty until the edge has seen traffic).
+	ActiveDay string   `json:"active_day,omitempty"`
+	Active    []Active `json:"active"`
 	// Buckets names the frequency buckets.
 	Buckets   [6]string `json:"frequency_buckets"`
 	Threshold int64     `json:"threshold"`
@@ -190,7 +203,7 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 	}
 	through := edge.DayString(edge.DayOf(now, loc) - edge.DeliveryLateDays - 1)
 	rep := &Report{ConnectionID: conn.ID, PublisherID: conn.PublisherID, From: from, To: to, Through: through,
-		Rows: []Row{}, Held: []Held{}, Buckets: edge.FrequencyBuckets}
+		Rows: []Row{}, Held: []Held{}, Active: []Active{}, Buckets: edge.FrequencyBuckets}
 	days, err := activation.ReadDeliveryDays(ctx, s.Blobs, conn.PublisherID, from, min(to, through))
 	if err != nil {
 		return nil, err
@@ -220,6 +233,27 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 	for _, h := range held {
 		exact = append(exact, h.Users)
 	}
+	// The active users of each of the caller's cohorts served at the publisher (a person is in
+	// each cohort's count at most once).
+	active, err := activation.ReadActiveUsers(ctx, s.Blobs, conn.PublisherID)
+	if err != nil {
+		return nil, err
+	}
+	var activeCodes []int64
+	if active != nil {
+		for code := range byCode {
+			if _, ok := active.Codes[uint32(code)]; ok {
+				activeCodes = append(activeCodes, code)
+			}
+		}
+		slices.Sort(activeCodes)
+		for _, code := range activeCodes {
+			exact = append(exact, active.Codes[uint32(code)])
+		}
+		if len(activeCodes) > 0 {
+			rep.ActiveDay = active.Day
+		}
+	}
 	params, err := s.Gate.Params(ctx, conn)
 	if err != nil {
 		return nil, err
@@ -230,9 +264,9 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 	}
 	q := disclosure.Question{
 		Kind:        "delivery",
-		Query:       []byte(strings.Join([]string{"delivery/v1", conn.ID, cohortID, from, min(to, through)}, "\n")),
-		Versions:    []string{digest(rows, held)},
-		Sensitivity: 2*len(rows) + len(held),
+		Query:       []byte(strings.Join([]string{"delivery/v1", conn.ID, cohortID, from, min(to, through), rep.ActiveDay}, "\n")),
+		Versions:    []string{digest(rows, held, activeCodes, active)},
+		Sensitivity: 2*len(rows) + len(held) + len(activeCodes),
 	}
 	a, err := s.Gate.Release(ctx, c, conn, q, exact...)
 	if err != nil {
@@ -263,6 +297,10 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 	}
 	for _, h := range held {
 		rep.Held = append(rep.Held, Held{Day: h.Day, CohortID: byCode[int64(h.Code)].id, Code: int64(h.Code), Users: shown(a.Counts[i])})
+		i++
+	}
+	for _, code := range activeCodes {
+		rep.Active = append(rep.Active, Active{CohortID: byCode[code].id, Code: code, Users: shown(a.Counts[i])})
 		i++
 	}
 	return rep, nil
@@ -296,10 +334,15 @@ func complement(b []privacy.Released) {
 }
 
 // digest identifies the exact rows a report read.
-func digest(rows []activation.DeliveryRow, held []activation.DeliveryHeld) string {
+func digest(rows []activation.DeliveryRow, held []activation.DeliveryHeld, activeCodes []int64, active *activation.ActiveUsers) string {
 	h := sha256.New()
 	json.NewEncoder(h).Encode(rows)
 	json.NewEncoder(h).Encode(held)
+	if active != nil {
+		for _, c := range activeCodes {
+			fmt.Fprintf(h, "%d %d\n", c, active.Codes[uint32(c)])
+		}
+	}
 	return "delivery:" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 

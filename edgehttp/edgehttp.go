@@ -62,6 +62,8 @@ type Options struct {
 	MaxCounters int
 	// MaxDeliveryUsers bounds each publisher's delivery entries (0: edge.DefaultMaxDeliveryUsers).
 	MaxDeliveryUsers int
+	// MaxLastSeen bounds each publisher's last-seen table (0: edge.DefaultMaxLastSeen).
+	MaxLastSeen int
 	// ClientAddr returns the client's address for rate limiting (nil: the connection's).
 	ClientAddr func(*http.Request) string
 	// EventBurst and EventInterval limit event batches per client: EventBurst at once, then one
@@ -81,12 +83,15 @@ type publisher struct {
 	engine   *edge.Engine
 	counters *edge.Counters
 	delivery *edge.Delivery
-	manifest *activation.Manifest
-	format   edge.Format
-	loc      *time.Location
-	origins  []string
-	digest   string
-	tag      []byte
+	seen     *edge.LastSeen
+	// activeDay is the day of the active users last stored.
+	activeDay *atomic.Int32
+	manifest  *activation.Manifest
+	format    edge.Format
+	loc       *time.Location
+	origins   []string
+	digest    string
+	tag       []byte
 	// empty is the answer without codes.
 	empty []byte
 }
@@ -234,6 +239,7 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 	if old != nil {
 		p.counters = old.counters
 		p.delivery = old.delivery
+		p.seen, p.activeDay = old.seen, old.activeDay
 		p.engine = old.engine
 	} else {
 		opt := edge.CounterOptions{MaxCounters: s.opt.MaxCounters}
@@ -256,6 +262,7 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 		}
 		p.engine = edge.NewEngine(s.hasher, p.counters)
 		p.engine.SetDelivery(p.delivery)
+		p.seen, p.activeDay = edge.NewLastSeen(s.opt.MaxLastSeen), &atomic.Int32{}
 	}
 	if err := p.engine.Swap(snap, cfg); err != nil {
 		return err
@@ -322,6 +329,16 @@ func (s *Server) StoreDelivery(ctx context.Context) error {
 		}
 		if ok {
 			errs = append(errs, p.delivery.Forget(edge.DayOf(now, p.loc)-edge.DeliveryLateDays))
+		}
+		// The active users, once a day (so that a report's question stays the same all day).
+		if today := edge.DayOf(now, p.loc); p.activeDay.Load() != today {
+			users, codes := edge.ActiveCounts(p.seen, p.engine.Snapshot(), today)
+			a := &activation.ActiveUsers{PublisherID: k.(string), Day: edge.DayString(today), Users: users, Codes: codes, Dropped: p.seen.Dropped()}
+			if err := activation.WriteActiveUsers(ctx, s.opt.Versions.Blobs, a); err != nil {
+				errs = append(errs, fmt.Errorf("edge: active users of publisher %s: %w", k, err))
+			} else {
+				p.activeDay.Store(today)
+			}
 		}
 		return true
 	})
@@ -404,7 +421,10 @@ func (s *Server) targeting(w http.ResponseWriter, r *http.Request) {
 	}
 	bp := s.bufs.Get().(*[]byte)
 	var codes [16]uint32
-	cs := p.engine.DecideUser(uid, s.opt.Now(), codes[:0])
+	now := s.opt.Now()
+	uh := p.engine.Hash(uid)
+	cs := p.engine.Decide(uh, now, codes[:0])
+	p.seen.Touch(uh, edge.DayOf(now, p.loc))
 	b := edge.AppendAnswer((*bp)[:0], &p.format, cs)
 	w.Write(b)
 	*bp = b
