@@ -279,6 +279,11 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 		out.Users = shown(a.Counts[i])
 		buckets := a.Counts[i+1 : i+7]
 		complement(buckets)
+		if out.Users == nil { // the buckets would add up to the withheld reach
+			for j := range buckets {
+				buckets[j].Suppressed = true
+			}
+		}
 		var imp int64
 		whole := true
 		for j := range 6 {
