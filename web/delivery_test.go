@@ -39,7 +39,7 @@ func TestDeliveryPage(t *testing.T) {
 		Held: []activation.DeliveryHeld{{HeldRow: edge.HeldRow{Day: day, Code: code, Users: 120}}}}))
 	// A row of another publisher's code never shows.
 	must(activation.WriteDeliveryDay(ctx, w.m.Blobs, &activation.DeliveryDay{PublisherID: w.pub.ID + "x", Day: day,
-		Rows: []activation.DeliveryRow{{DeliveryRow: edge.DeliveryRow{Day: day, Code: code, LineItem: "777", Users: 999}}}}))
+		Rows: []activation.DeliveryRow{{DeliveryRow: edge.DeliveryRow{Day: day, Code: code, LineItem: "other-publishers-line", Users: 999}}}}))
 	ops, crm, other := w.signIn("ops@planet.example"), w.signIn("crm@acme.example"), w.signIn("crm@other.example")
 	for _, tc := range []struct {
 		name   string
@@ -54,7 +54,7 @@ func TestDeliveryPage(t *testing.T) {
 			table := between(html, `<table id="delivery">`, `</table>`)
 			if status != 200 || !strings.Contains(table, "<td>5551234567</td><td>786</td><td>3041</td>") || !strings.Contains(table, "<td>200</td><td>150</td><td>120</td>") ||
 				!strings.Contains(html, `id="reach-chart"`) || !strings.Contains(html, "/v1/connections/"+w.conn+"/delivery?format=csv") ||
-				!strings.Contains(between(html, `<table id="held">`, `</table>`), "<td>120</td>") || strings.Contains(html, "777") {
+				!strings.Contains(between(html, `<table id="held">`, `</table>`), "<td>120</td>") || strings.Contains(html, "other-publishers-line") {
 				t.Fatalf("%d\n%s", status, html)
 			}
 			for _, l := range tc.labels {
