@@ -1,12 +1,15 @@
 package edge
 
 import (
+	"bufio"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -215,4 +218,63 @@ func TestDeliveryConcurrent(t *testing.T) {
 	if len(s.Rows) != 1 || s.Rows[0].Impressions != workers*batches*10 || s.Rows[0].Users != workers*10 || s.Rows[0].Frequency[5] != workers*10 {
 		t.Fatalf("rows %+v, want %d impressions by %d users, each 11+ times", s.Rows, workers*batches*10, workers*10)
 	}
+}
+
+// TestDeliverySurvivesKill: every batch Record returned for is in the delivery aggregate after
+// the process is killed (kill -9) and the journal replayed.
+func TestDeliverySurvivesKill(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	const per = 10
+	if path := os.Getenv("EDGE_KILL_CHILD_DELIVERY"); path != "" {
+		d, err := OpenDelivery(DeliveryOptions{Journal: path, SyncInterval: time.Hour})
+		if err != nil {
+			panic(err)
+		}
+		e := deliveryEngine(t, time.UTC, d)
+		w := bufio.NewWriter(os.Stdout)
+		for n := per; ; n += per {
+			var evs []Event
+			for i := range per {
+				evs = append(evs, Event{UserID: "u" + strconv.Itoa((n+i)%50), DealID: "d-2", Time: now.UnixMilli()})
+			}
+			record(t, e, now, evs...)
+			w.WriteString(strconv.Itoa(n) + "\n")
+			w.Flush()
+		}
+	}
+	path := filepath.Join(t.TempDir(), "d")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDeliverySurvivesKill$")
+	cmd.Env = append(os.Environ(), "EDGE_KILL_CHILD_DELIVERY="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	acked := 0
+	for sc.Scan() {
+		if n, err := strconv.Atoi(strings.TrimSpace(sc.Text())); err == nil {
+			acked = n
+		}
+		if acked >= 5000 {
+			break
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if acked < 5000 {
+		t.Fatalf("the child acknowledged only %d impressions", acked)
+	}
+	d, err := OpenDelivery(DeliveryOptions{Journal: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := d.Summary()
+	if len(s.Rows) != 1 || s.Rows[0].Impressions < int64(acked) || s.Rows[0].Impressions%per != 0 || s.Rows[0].Users != 50 {
+		t.Fatalf("after kill -9: %+v, %d acknowledged", s.Rows, acked)
+	}
+	t.Logf("acknowledged %d before the kill, %d in the journal", acked, s.Rows[0].Impressions)
 }
