@@ -7,7 +7,7 @@ import (
 // ActiveDays is the window of "active users": those seen in the last 30 days.
 const ActiveDays = 30
 
-// DefaultMaxLastSeen is the default number of users LastSeen keeps (12 bytes each: 48 MiB).
+// DefaultMaxLastSeen is the default bound on a LastSeen table (12 bytes a slot: 48 MiB).
 const DefaultMaxLastSeen = 4 << 20
 
 // lastSeenProbe is how many slots a user may take the place of before it is not kept.
@@ -84,6 +84,19 @@ func (l *LastSeen) Active(day int32, fn func(h uint64)) {
 			fn(k)
 		}
 	}
+}
+
+// Slots returns the table's number of slots.
+func (l *LastSeen) Slots() int { return len(l.keys) }
+
+// LastSeenSlots returns the slots a table for a snapshot of users users gets: twice the users
+// (at least 64K), at most limit (DefaultMaxLastSeen when limit <= 0).
+func LastSeenSlots(users, limit int) int {
+	if limit <= 0 {
+		limit = DefaultMaxLastSeen
+	}
+	n := max(2*users, 1<<16)
+	return min(n, limit)
 }
 
 // Dropped returns how many touches found no slot.

@@ -77,3 +77,16 @@ func TestActiveCountsPerCode(t *testing.T) {
 		t.Fatalf("Touch allocates %v times", a)
 	}
 }
+
+func TestLastSeenSlots(t *testing.T) {
+	for _, tc := range []struct{ users, limit, want int }{
+		{0, 0, 1 << 16},
+		{100_000, 0, 200_000},
+		{50_000_000, 0, DefaultMaxLastSeen},
+		{1000, 1 << 10, 1 << 10},
+	} {
+		if got := LastSeenSlots(tc.users, tc.limit); got != tc.want {
+			t.Errorf("LastSeenSlots(%d, %d) = %d, want %d", tc.users, tc.limit, got, tc.want)
+		}
+	}
+}

@@ -62,7 +62,8 @@ type Options struct {
 	MaxCounters int
 	// MaxDeliveryUsers bounds each publisher's delivery entries (0: edge.DefaultMaxDeliveryUsers).
 	MaxDeliveryUsers int
-	// MaxLastSeen bounds each publisher's last-seen table (0: edge.DefaultMaxLastSeen).
+	// MaxLastSeen bounds each publisher's last-seen table (0: edge.DefaultMaxLastSeen); a table has
+	// twice the slots of the snapshot's users, at least 64K.
 	MaxLastSeen int
 	// ClientAddr returns the client's address for rate limiting (nil: the connection's).
 	ClientAddr func(*http.Request) string
@@ -240,6 +241,9 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 		p.counters = old.counters
 		p.delivery = old.delivery
 		p.seen, p.activeDay = old.seen, old.activeDay
+		if want := edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen); p.seen.Slots() < want {
+			p.seen = edge.NewLastSeen(want) // the audience grew: a larger table, filled again by traffic
+		}
 		p.engine = old.engine
 	} else {
 		opt := edge.CounterOptions{MaxCounters: s.opt.MaxCounters}
@@ -262,7 +266,7 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 		}
 		p.engine = edge.NewEngine(s.hasher, p.counters)
 		p.engine.SetDelivery(p.delivery)
-		p.seen, p.activeDay = edge.NewLastSeen(s.opt.MaxLastSeen), &atomic.Int32{}
+		p.seen, p.activeDay = edge.NewLastSeen(edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen)), &atomic.Int32{}
 	}
 	if err := p.engine.Swap(snap, cfg); err != nil {
 		return err
