@@ -123,11 +123,32 @@ type LineItem struct {
 }
 
 // Deal is a GAM programmatic deal (PMP) for a cohort at one connection: the proposal, then the
-// line items once the buyer accepted and the order exists.
+// line items once the buyer accepted and the order exists; and the Xandr (Microsoft Monetize)
+// deal IDs that target the cohort, so that impressions reported with them count too.
 type Deal struct {
 	ProposalID   string     `json:"proposal_id"`
 	ProposalName string     `json:"proposal_name"`
 	LineItems    []LineItem `json:"line_items"`
+	// XandrDeals are Xandr deal IDs (letters, digits, '-', '_', '.'); a deal with Xandr deal IDs
+	// only needs no GAM proposal.
+	XandrDeals []string `json:"xandr_deals,omitempty"`
+}
+
+// MaxXandrDealLength bounds a Xandr deal ID (as the edge's events route does).
+const MaxXandrDealLength = 64
+
+// validXandrDeal reports whether id is a Xandr deal ID as the edge accepts it.
+func validXandrDeal(id string) bool {
+	if id == "" || len(id) > MaxXandrDealLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // MaxLineItems bounds the line items of a deal.
@@ -136,6 +157,25 @@ const MaxLineItems = 100
 // Validate checks a deal, naming the row and field of each problem.
 func (d *Deal) Validate() error {
 	d.ProposalID, d.ProposalName = strings.TrimSpace(d.ProposalID), strings.TrimSpace(d.ProposalName)
+	if len(d.XandrDeals) > MaxLineItems {
+		return Errorf(EINVALID, "A deal has at most %d Xandr deal IDs.", MaxLineItems).With("field", "xandr_deals")
+	}
+	seenDeal := map[string]bool{}
+	for i := range d.XandrDeals {
+		id := strings.TrimSpace(d.XandrDeals[i])
+		d.XandrDeals[i] = id
+		if !validXandrDeal(id) {
+			return Errorf(EINVALID, "Xandr deal %d: the ID is not valid.", i+1).With("field", "xandr_deals").With("row", i+1).
+				Hint("Copy the deal ID from Monetize (Deals); use letters, digits, '-', '_' or '.', at most %d.", MaxXandrDealLength)
+		}
+		if seenDeal[id] {
+			return Errorf(EINVALID, "Xandr deal %d: %s is listed twice.", i+1, id).With("field", "xandr_deals").With("row", i+1)
+		}
+		seenDeal[id] = true
+	}
+	if len(d.XandrDeals) > 0 && len(d.LineItems) == 0 && d.ProposalID == "" && d.ProposalName == "" {
+		return nil // Xandr only: no GAM proposal
+	}
 	if !digitsOnly(d.ProposalID, 1, 20) {
 		return Errorf(EINVALID, "The proposal ID must be digits.").With("field", "proposal_id").
 			Hint("Copy the proposal ID from Ad Manager's Sales > Proposals.")

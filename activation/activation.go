@@ -230,6 +230,13 @@ func (s *Service) lineItemsFree(ctx context.Context, publisherID, cohortID strin
 					Hint("A GAM line item targets one cohort code; create a line item per cohort.")
 			}
 		}
+		for _, id := range a.Deal.XandrDeals {
+			if i := slices.Index(d.XandrDeals, id); i >= 0 {
+				return cleanroom.Errorf(cleanroom.ECONFLICT, "Xandr deal %d: %s is already in the deal of another cohort.", i+1, id).
+					With("field", "xandr_deals").With("row", i+1).
+					Hint("A Xandr deal targets one cohort code; create a deal per cohort.")
+			}
+		}
 	}
 	return nil
 }
@@ -264,8 +271,10 @@ func (s *Service) SetCap(ctx context.Context, c *cleanroom.Caller, cohortID stri
 	if err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(as, func(a *cleanroom.CohortActivation) bool { return a.Deal != nil && len(a.Deal.LineItems) > 0 }) {
-		return nil, cleanroom.Errorf(cleanroom.EINVALID, "A frequency cap needs the cohort's line item IDs, and no publisher has entered any.").
+	if !slices.ContainsFunc(as, func(a *cleanroom.CohortActivation) bool {
+		return a.Deal != nil && (len(a.Deal.LineItems) > 0 || len(a.Deal.XandrDeals) > 0)
+	}) {
+		return nil, cleanroom.Errorf(cleanroom.EINVALID, "A frequency cap needs the cohort's line item IDs (or Xandr deal IDs), and no publisher has entered any.").
 			With("field", "max_impressions").
 			Hint("Ask the publisher to enter the deal's order line item IDs for this cohort; the edge counts impressions through them.")
 	}
@@ -344,7 +353,7 @@ func (s *Service) Activation(ctx context.Context, c *cleanroom.Caller, cohortID 
 			if a.ConnectionID == t.ConnectionID {
 				ta.ActivationSwitches, ta.Deal = a.ActivationSwitches, a.Deal
 				if a.Deal != nil {
-					lineItems += len(a.Deal.LineItems)
+					lineItems += len(a.Deal.LineItems) + len(a.Deal.XandrDeals)
 				}
 			}
 		}
@@ -365,7 +374,7 @@ func (s *Service) Activation(ctx context.Context, c *cleanroom.Caller, cohortID 
 		out.Targets = append(out.Targets, ta)
 	}
 	if out.Cap != nil && lineItems == 0 {
-		out.CapNote = "No publisher has entered line item IDs for this cohort, so the cap cannot be applied."
+		out.CapNote = "No publisher has entered line item IDs or Xandr deal IDs for this cohort, so the cap cannot be applied."
 	}
 	return out, nil
 }

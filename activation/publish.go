@@ -59,6 +59,8 @@ type Manifest struct {
 
 	Caps      []ManifestCap     `json:"caps,omitempty"`
 	LineItems map[string]uint32 `json:"line_items,omitempty"`
+	// Deals maps Xandr deal IDs to codes, as LineItems does GAM line items.
+	Deals map[string]uint32 `json:"deals,omitempty"`
 	// Served lists the codes served, with the cohort and connection and since when; Withheld the
 	// cohorts built for the publisher that are not, with why.
 	Served   []ServedCode   `json:"served"`
@@ -120,7 +122,7 @@ func (m *Manifest) Config() (edge.Config, edge.Format, error) {
 		}
 		loc = l
 	}
-	cfg := edge.Config{Location: loc, LineItems: m.LineItems}
+	cfg := edge.Config{Location: loc, LineItems: m.LineItems, Deals: m.Deals}
 	for _, c := range m.Caps {
 		p, ok := edge.ParsePeriod(c.Period)
 		if !ok {
@@ -310,12 +312,19 @@ func (s *Service) withheld(ctx context.Context, co *cleanroom.Cohort, t *cleanro
 
 // capOf adds a served cohort's cap (and the line items it counts through) to the manifest.
 func (s *Service) capOf(ctx context.Context, m *Manifest, c candidate, h io.Writer) error {
-	if c.deal == nil || len(c.deal.LineItems) == 0 {
+	if c.deal == nil || len(c.deal.LineItems) == 0 && len(c.deal.XandrDeals) == 0 {
 		return nil
 	}
 	for _, li := range c.deal.LineItems {
 		m.LineItems[li.ID] = uint32(c.t.Code)
 		fmt.Fprintf(h, "line item %s %d\n", li.ID, c.t.Code)
+	}
+	for _, id := range c.deal.XandrDeals {
+		if m.Deals == nil {
+			m.Deals = map[string]uint32{}
+		}
+		m.Deals[id] = uint32(c.t.Code)
+		fmt.Fprintf(h, "xandr deal %s %d\n", id, c.t.Code)
 	}
 	f, err := s.Store.FindFrequencyCap(ctx, c.co.ID)
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {

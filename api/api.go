@@ -26,6 +26,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/delivery"
 	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
@@ -59,6 +60,9 @@ type Server struct {
 	// serves them on a listener of its own (MetricsHandler), since they show every tenant's
 	// activity.
 	Registry prometheus.Registerer
+
+	// Delivery reports what served cohorts delivered; nil on a server without it.
+	Delivery *delivery.Service
 
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec

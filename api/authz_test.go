@@ -233,7 +233,7 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 		e.drainJobs()
 		set(co.ID)
 		path += "?connection_id=" + conn
-	case "GET /v1/connections/{id}/served-users":
+	case "GET /v1/connections/{id}/served-users", "GET /v1/connections/{id}/delivery":
 		home = "a"
 		conn, _ := e.ensureCohortInputs()
 		set(conn)

@@ -100,6 +100,7 @@ func (s *Server) routes() []*route {
 		{"DELETE", "/v1/connections/{id}", inOrg, member, false, "connection.delete", (*Server).deleteConnection},
 		{"GET", "/v1/connections/{id}/publisher-cohorts", inOrg, viewer, false, "", (*Server).listPublisherCohorts},
 		{"GET", "/v1/connections/{id}/served-users", inOrg, viewer, false, "", (*Server).servedUsers},
+		{"GET", "/v1/connections/{id}/delivery", inOrg, viewer, false, "", (*Server).connectionDelivery},
 		{"GET", "/v1/connections/{id}/privacy", inOrg, viewer, false, "", (*Server).getPrivacy},
 		{"PUT", "/v1/connections/{id}/privacy", inOrg, admin, false, "connection.privacy.update", (*Server).updatePrivacy},
 		{"GET", "/v1/standard-cohort-opt-outs", inOrg, viewer, false, "", (*Server).getOptOuts},

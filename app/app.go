@@ -26,6 +26,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/delivery"
 	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/edgehttp"
 	"github.com/cleanroom-oss/cleanroom/httpx"
@@ -62,6 +63,8 @@ type Main struct {
 	Cohorts     *cohorts.Service
 	Activation  *activation.Service
 	Disclosure  *disclosure.Service
+	// Delivery reports what the edge's served cohorts delivered.
+	Delivery *delivery.Service
 	// Edge serves /edge (set by Handler).
 	Edge *edgehttp.Server
 	Jobs *jobs.Runner
@@ -187,6 +190,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Activation = activation.New(m.Store, m.Cohorts, m.Versions, m.Keys, m.Jobs, m.Logger)
 	m.Activation.Register(m.Jobs)
 	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge(); m.Activation.Nudge() }
+	m.Delivery = &delivery.Service{Store: m.Store, Conns: m.Connections, Blobs: m.Blobs, Gate: m.Disclosure, Now: m.Now}
 	if m.Now != nil {
 		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now, m.Activation.Now = m.Now, m.Now, m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
@@ -222,6 +226,7 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.MaxBodyBytes = c.MaxBodyBytes
 	m.API.Registry = m.registry
 	m.API.Activation = m.Activation
+	m.API.Delivery = m.Delivery
 	var err error
 	if m.Edge, err = m.NewEdge(); err != nil {
 		return nil, err
@@ -231,7 +236,7 @@ func (m *Main) Handler() (http.Handler, error) {
 			m.Logger.Warn("edge load failed", "publisher", id, "err", err)
 		}
 	}
-	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Activation: m.Activation, Now: m.Now}, m.Logger)
+	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Activation: m.Activation, Delivery: m.Delivery, Now: m.Now}, m.Logger)
 	mux := http.NewServeMux()
 	mux.Handle("/edge/", m.Edge)
 	mux.Handle("/", m.API.Handler(m.Web))

@@ -203,7 +203,12 @@ func BenchmarkDecideUser(b *testing.B) {
 }
 
 // BenchmarkRecord counts batches of 100 impressions with caps applied, journal on disk.
-func BenchmarkRecord(b *testing.B) {
+func BenchmarkRecord(b *testing.B) { benchRecord(b, false) }
+
+// BenchmarkRecordDelivery is BenchmarkRecord with the delivery aggregate (journalled) as well.
+func BenchmarkRecordDelivery(b *testing.B) { benchRecord(b, true) }
+
+func benchRecord(b *testing.B, delivery bool) {
 	f := getFixture(b)
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	c, err := OpenCounters(CounterOptions{Journal: filepath.Join(b.TempDir(), "j")}, now, time.UTC)
@@ -212,6 +217,14 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	defer c.Close()
 	e := NewEngine(testHasher(b), c)
+	if delivery {
+		d, err := OpenDelivery(DeliveryOptions{Journal: filepath.Join(b.TempDir(), "d")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close()
+		e.SetDelivery(d)
+	}
 	items := map[string]uint32{}
 	var caps []Cap
 	for i := 0; i < 100; i++ {

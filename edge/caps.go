@@ -257,8 +257,9 @@ func (c *Counters) Count(user uint64, code uint32, w Window) uint32 {
 
 // add counts one impression of code by user in window w (the current window of its period, cur
 // holding the current window of every period, for sweeping). The journal record goes to the
-// buffer; flush writes it. Reports false when the counter could not be kept (bound reached).
-func (c *Counters) add(user uint64, code uint32, w Window, cur *windows) bool {
+// buffer; flush writes it. It returns the new count, 0 when the counter could not be kept (bound
+// reached).
+func (c *Counters) add(user uint64, code uint32, w Window, cur *windows) uint32 {
 	k := counterKey{user, code}
 	sh := c.shard(k)
 	sh.mu.Lock()
@@ -274,7 +275,7 @@ func (c *Counters) add(user uint64, code uint32, w Window, cur *windows) bool {
 	}
 	if !ok && len(sh.m) >= c.perShard {
 		c.dropped.Add(1)
-		return false
+		return 0
 	}
 	if v.window != w {
 		v = counterVal{window: w}
@@ -286,7 +287,7 @@ func (c *Counters) add(user uint64, code uint32, w Window, cur *windows) bool {
 		c.jbuf = appendRecord(c.jbuf, k, w, 1)
 		c.jmu.Unlock()
 	}
-	return true
+	return v.count
 }
 
 // flush writes the buffered journal records to the file (one write), so that they survive the

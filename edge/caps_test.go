@@ -206,7 +206,7 @@ func TestCountersBoundedAndExpired(t *testing.T) {
 	cur := currentWindows(now, time.UTC)
 	added := 0
 	for u := range uint64(10 * shards) {
-		if c.add(u, 1, cur[Day], &cur) {
+		if c.add(u, 1, cur[Day], &cur) > 0 {
 			added++
 		}
 	}
@@ -216,7 +216,7 @@ func TestCountersBoundedAndExpired(t *testing.T) {
 	// The next day, the full shards make room by sweeping yesterday's counters.
 	next := now.Add(24 * time.Hour)
 	cur2 := currentWindows(next, time.UTC)
-	if !c.add(1<<40, 1, cur2[Day], &cur2) {
+	if c.add(1<<40, 1, cur2[Day], &cur2) == 0 {
 		t.Fatal("a full shard did not sweep expired counters")
 	}
 	if n := c.Expire(next, time.UTC); n != shards-1 {

@@ -12,6 +12,11 @@
 //   - An Engine holds the snapshot and the config (caps, time zone, line item and deal tables) in
 //     use, swapped atomically. Decide answers a targeting request without allocating; Record
 //     counts a validated impression Batch (DecodeBatch).
+//   - Delivery aggregates the impressions Record counts per day, cohort and line item or deal
+//     (impressions, exact reach, frequency buckets, users held back by a cap), bounded and
+//     journalled; its Summary holds counts only.
+//   - LastSeen records each user's last day of a targeting request in a fixed lock-free table;
+//     ActiveCounts counts the users seen in the last 30 days per served code.
 //   - AppendAnswer and the other Append functions write the answer in the shapes pages need (GAM
 //     key-values, Xandr keywords, OpenRTB 2.6 user.data and user.keywords) into a byte buffer
 //     without allocating.

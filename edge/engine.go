@@ -50,8 +50,13 @@ type state struct {
 type Engine struct {
 	hasher   *pubsync.UserHasher
 	counters *Counters
+	delivery *Delivery
 	state    atomic.Pointer[state]
 }
+
+// SetDelivery makes Record also aggregate impressions into d (see Delivery). Call it before the
+// engine is used.
+func (e *Engine) SetDelivery(d *Delivery) { e.delivery = d }
 
 // NewEngine returns an engine that hashes user IDs with hasher (the publisher's, the one its
 // versions' user index was made with) and counts impressions in counters (nil: in memory only,
@@ -163,6 +168,9 @@ type Recorded struct {
 	Stale int
 	// Dropped impressions found the counters full (see Counters).
 	Dropped int
+	// Delivered impressions went into the delivery aggregate (known line item or deal, reported
+	// at most DeliveryLateDays late).
+	Delivered int
 }
 
 // Record counts a validated batch's impressions into the caps of the cohorts their line items
@@ -176,33 +184,54 @@ func (e *Engine) Record(b *Batch, now time.Time) (Recorded, error) {
 		return r, nil
 	}
 	cur := currentWindows(now, st.loc)
+	today := DayOf(now, st.loc)
 	for i := range b.Events {
 		ev := &b.Events[i]
 		var code uint32
 		var ok bool
+		var prefix, id string
 		if ev.LineItemID != "" {
 			code, ok = st.lineItems[ev.LineItemID]
+			prefix, id = "li:", ev.LineItemID
 		} else {
 			code, ok = st.deals[ev.DealID]
+			prefix, id = "deal:", ev.DealID
 		}
 		if !ok {
 			r.Unknown++
 			continue
+		}
+		h := e.hasher.Hash(ev.UserID)
+		at := time.UnixMilli(ev.Time)
+		day := DayOf(at, st.loc)
+		delivered := e.delivery != nil && day >= today-DeliveryLateDays && day <= today
+		if delivered {
+			e.delivery.add(recImpression, h, code, prefix+id, day)
+			r.Delivered++
 		}
 		ru, capped := st.byCode[code]
 		if !capped {
 			r.Uncapped++
 			continue
 		}
-		w := WindowOf(ru.period, time.UnixMilli(ev.Time), st.loc)
+		w := WindowOf(ru.period, at, st.loc)
 		if w != cur[ru.period] {
 			r.Stale++
 			continue
 		}
-		if e.counters.add(e.hasher.Hash(ev.UserID), code, w, &cur) {
-			r.Counted++
-		} else {
+		switch n := e.counters.add(h, code, w, &cur); {
+		case n == 0:
 			r.Dropped++
+		default:
+			r.Counted++
+			if n == ru.limit && delivered {
+				e.delivery.add(recHeld, h, code, "", day)
+			}
+		}
+	}
+	if e.delivery != nil {
+		if err := e.delivery.flush(); err != nil {
+			return r, err
 		}
 	}
 	return r, e.counters.flush()

@@ -60,6 +60,11 @@ type Options struct {
 	CounterDir string
 	// MaxCounters bounds each publisher's counters (0: edge.DefaultMaxCounters).
 	MaxCounters int
+	// MaxDeliveryUsers bounds each publisher's delivery entries (0: edge.DefaultMaxDeliveryUsers).
+	MaxDeliveryUsers int
+	// MaxLastSeen bounds each publisher's last-seen table (0: edge.DefaultMaxLastSeen); a table has
+	// twice the slots of the snapshot's users, at least 64K.
+	MaxLastSeen int
 	// ClientAddr returns the client's address for rate limiting (nil: the connection's).
 	ClientAddr func(*http.Request) string
 	// EventBurst and EventInterval limit event batches per client: EventBurst at once, then one
@@ -78,11 +83,16 @@ type Options struct {
 type publisher struct {
 	engine   *edge.Engine
 	counters *edge.Counters
-	format   edge.Format
-	loc      *time.Location
-	origins  []string
-	digest   string
-	tag      []byte
+	delivery *edge.Delivery
+	seen     *edge.LastSeen
+	// activeDay is the day of the active users last stored.
+	activeDay *atomic.Int32
+	manifest  *activation.Manifest
+	format    edge.Format
+	loc       *time.Location
+	origins   []string
+	digest    string
+	tag       []byte
 	// empty is the answer without codes.
 	empty []byte
 }
@@ -226,9 +236,14 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 	} else if snap, err = edge.Build(edge.Input{}); err != nil {
 		return err
 	}
-	p := &publisher{format: format, loc: cfg.Location, origins: m.Origins, digest: m.Digest}
+	p := &publisher{format: format, loc: cfg.Location, origins: m.Origins, digest: m.Digest, manifest: m}
 	if old != nil {
 		p.counters = old.counters
+		p.delivery = old.delivery
+		p.seen, p.activeDay = old.seen, old.activeDay
+		if want := edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen); p.seen.Slots() < want {
+			p.seen = edge.NewLastSeen(want) // the audience grew: a larger table, filled again by traffic
+		}
 		p.engine = old.engine
 	} else {
 		opt := edge.CounterOptions{MaxCounters: s.opt.MaxCounters}
@@ -241,7 +256,17 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 		if p.counters, err = edge.OpenCounters(opt, s.opt.Now(), cfg.Location); err != nil {
 			return fmt.Errorf("edge: counters of publisher %s: %w", id, err)
 		}
+		dopt := edge.DeliveryOptions{MaxUsers: s.opt.MaxDeliveryUsers}
+		if s.opt.CounterDir != "" {
+			dopt.Journal = filepath.Join(s.opt.CounterDir, id+".delivery")
+		}
+		if p.delivery, err = edge.OpenDelivery(dopt); err != nil {
+			p.counters.Close()
+			return fmt.Errorf("edge: delivery of publisher %s: %w", id, err)
+		}
 		p.engine = edge.NewEngine(s.hasher, p.counters)
+		p.engine.SetDelivery(p.delivery)
+		p.seen, p.activeDay = edge.NewLastSeen(edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen)), &atomic.Int32{}
 	}
 	if err := p.engine.Swap(snap, cfg); err != nil {
 		return err
@@ -265,6 +290,9 @@ func (s *Server) Run(ctx context.Context, every time.Duration) {
 		}
 		if time.Since(expired) >= time.Minute {
 			s.expire()
+			if err := s.StoreDelivery(ctx); err != nil && ctx.Err() == nil {
+				s.opt.Logger.Warn("edge delivery store failed", "err", err)
+			}
 			expired = time.Now()
 		}
 		select {
@@ -285,12 +313,48 @@ func (s *Server) expire() {
 	})
 }
 
-// Close writes and closes the counters' journals.
+// StoreDelivery writes every publisher's delivery days to the blob store (activation.DeliveryDay,
+// one file per day, replaced as the day goes on) and then forgets the days that can no longer
+// change (older than edge.DeliveryLateDays), so the edge holds at most two days.
+func (s *Server) StoreDelivery(ctx context.Context) error {
+	var errs []error
+	s.pubs.Range(func(k, v any) bool {
+		p := v.(*atomic.Pointer[publisher]).Load()
+		if p == nil {
+			return true
+		}
+		now := s.opt.Now()
+		ok := true
+		for _, d := range activation.DeliveryDays(p.manifest, p.delivery.Summary(), now) {
+			if err := activation.WriteDeliveryDay(ctx, s.opt.Versions.Blobs, &d); err != nil {
+				errs = append(errs, fmt.Errorf("edge: delivery of publisher %s: %w", k, err))
+				ok = false
+			}
+		}
+		if ok {
+			errs = append(errs, p.delivery.Forget(edge.DayOf(now, p.loc)-edge.DeliveryLateDays))
+		}
+		// The active users, once a day (so that a report's question stays the same all day).
+		if today := edge.DayOf(now, p.loc); p.activeDay.Load() != today {
+			users, codes := edge.ActiveCounts(p.seen, p.engine.Snapshot(), today)
+			a := &activation.ActiveUsers{PublisherID: k.(string), Day: edge.DayString(today), Users: users, Codes: codes, Dropped: p.seen.Dropped()}
+			if err := activation.WriteActiveUsers(ctx, s.opt.Versions.Blobs, a); err != nil {
+				errs = append(errs, fmt.Errorf("edge: active users of publisher %s: %w", k, err))
+			} else {
+				p.activeDay.Store(today)
+			}
+		}
+		return true
+	})
+	return errors.Join(errs...)
+}
+
+// Close writes and closes the counters' and delivery journals.
 func (s *Server) Close() error {
 	var errs []error
 	s.pubs.Range(func(_, v any) bool {
 		if p := v.(*atomic.Pointer[publisher]).Load(); p != nil {
-			errs = append(errs, p.counters.Close())
+			errs = append(errs, p.counters.Close(), p.delivery.Close())
 		}
 		return true
 	})
@@ -361,7 +425,10 @@ func (s *Server) targeting(w http.ResponseWriter, r *http.Request) {
 	}
 	bp := s.bufs.Get().(*[]byte)
 	var codes [16]uint32
-	cs := p.engine.DecideUser(uid, s.opt.Now(), codes[:0])
+	now := s.opt.Now()
+	uh := p.engine.Hash(uid)
+	cs := p.engine.Decide(uh, now, codes[:0])
+	p.seen.Touch(uh, edge.DayOf(now, p.loc))
 	b := edge.AppendAnswer((*bp)[:0], &p.format, cs)
 	w.Write(b)
 	*bp = b

@@ -20,6 +20,8 @@ type activationRow struct {
 	Org    string // who built it (publisher view) or the publisher (advertiser view)
 	activation.TargetActivation
 	LineItems string // the deal's rows as the form shows them
+	// XandrDeals is the deal's Xandr deal IDs as the form shows them, one per line.
+	XandrDeals string
 	// ProposalHint is the conventional proposal name, suggested in the deal form.
 	ProposalHint string
 }
@@ -102,6 +104,7 @@ func (d *Dashboard) showActivation(w http.ResponseWriter, r *http.Request, p *pa
 					b.WriteString(li.ID + "," + li.Floor + "," + li.Currency + "\n")
 				}
 				row.LineItems = b.String()
+				row.XandrDeals = strings.Join(t.Deal.XandrDeals, "\n")
 			}
 			data.Rows = append(data.Rows, row)
 		}
@@ -183,7 +186,8 @@ func (d *Dashboard) saveCohortActivation(w http.ResponseWriter, r *http.Request,
 	if f("action") == "deal" {
 		var deal *cleanroom.Deal
 		if f("remove") == "" {
-			deal = &cleanroom.Deal{ProposalID: f("proposal_id"), ProposalName: f("proposal_name"), LineItems: parseLineItems(f("line_items"))}
+			deal = &cleanroom.Deal{ProposalID: f("proposal_id"), ProposalName: f("proposal_name"), LineItems: parseLineItems(f("line_items")),
+				XandrDeals: strings.FieldsFunc(f("xandr_deals"), func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' })}
 		}
 		_, err = d.Activation.SetDeal(ctx, p.Caller, id, conn, deal)
 		details["deal"] = deal != nil

@@ -44,6 +44,8 @@ type cohortWorld struct {
 	// wsConn connects the publisher to its own demand-side workspace (publisher-driven), where
 	// agency@acme.example is also invited with the limited role.
 	wsConn string
+	// m is the whole application.
+	m *app.Main
 }
 
 const worldPassword = "a long enough password"
@@ -65,7 +67,7 @@ func newCohortWorldWith(t *testing.T, configure func(*app.Config)) *cohortWorld 
 		t.Fatal(err)
 	}
 	m.Web.RefreshEvery = 100 * time.Millisecond // busy pages refresh quickly in tests
-	w := &cohortWorld{t: t, store: store, api: m.API, acc: m.Accounts, runner: m.Jobs}
+	w := &cohortWorld{t: t, store: store, api: m.API, acc: m.Accounts, runner: m.Jobs, m: m}
 	a := m.API
 	w.srv = httptest.NewServer(h)
 	t.Cleanup(w.srv.Close)

@@ -21,6 +21,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/delivery"
 	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/jobs"
@@ -81,6 +82,9 @@ type Services struct {
 	// Privacy is the release gate's settings; nil on a deployment without it.
 	Privacy *disclosure.Service
 	Now     func() time.Time
+
+	// Delivery is nil on a deployment without delivery reports.
+	Delivery *delivery.Service
 }
 
 func (s *Services) now() time.Time {
@@ -152,6 +156,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /activation/{id}/{connection}", d.signedIn(d.saveCohortActivation))
 	d.mux.HandleFunc("GET /cohorts/{id}/insights", d.signedIn(d.insightsPage))
 	d.mux.HandleFunc("GET /served", d.signedIn(d.servedPage))
+	d.mux.HandleFunc("GET /delivery", d.signedIn(d.deliveryPage))
 	d.mux.HandleFunc("GET /connections/{id}/privacy", d.signedIn(d.privacyPage))
 	d.mux.HandleFunc("POST /connections/{id}/privacy", d.signedIn(d.changePrivacy))
 	d.settingsRoutes()
