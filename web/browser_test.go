@@ -15,6 +15,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/color/palette"
+	"image/draw"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -870,17 +873,9 @@ func TestBrowserScreenshot(t *testing.T) {
 	if s := img.Bounds().Size(); s.X != 1280 || s.Y < 900 {
 		t.Errorf("screenshot is %v, want 1280 wide and at least 900 high", s)
 	}
-	dir := os.Getenv("CLEANROOM_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+	if dir := os.Getenv("CLEANROOM_SCREENSHOTS"); dir != "" {
+		writeScreenshot(t, dir, "overview", shot)
 	}
-	file := filepath.Join(dir, "overview.png")
-	if err := os.WriteFile(file, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot of the overview: %s", file)
 
 	// The page is laid out as designed: the stylesheet applies, the header is one row with the
 	// user's controls on the right, and nothing is wider than the window.
@@ -922,11 +917,28 @@ func (b *tab) screenshot(name string) {
 		return
 	}
 	shot := run(b, "screenshot "+name, chromedp.FullScreenshot(100)) // 100: PNG
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.t.Fatal(err)
+	writeScreenshot(b.t, dir, name, shot)
+}
+
+// writeScreenshot writes the PNG shot as DIR/name.png, in 256 colours (the Plan 9 palette: the
+// dashboard's flat colours and grey text survive it) to keep docs/img small.
+func writeScreenshot(t *testing.T, dir, name string, shot []byte) {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), shot, 0o644); err != nil {
-		b.t.Fatal(err)
+	small := image.NewPaletted(img.Bounds(), palette.Plan9)
+	draw.Draw(small, small.Rect, img, img.Bounds().Min, draw.Src)
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, small); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/app/apptest"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
+	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 // uploadWorld is a running server with an advertiser (Acme, admin Ada) and a data source, whose
@@ -248,4 +249,42 @@ func TestBrowserDeleteAndAudit(t *testing.T) {
 	if href := js[string](b, `document.querySelector("#audit-export").getAttribute("href")`); href != "/audit.csv?action=data_source." {
 		t.Errorf("export link = %q", href)
 	}
+}
+
+// TestBrowserUploadRawPII: a file of raw email addresses sent as if hashed (with `cleanroom
+// upload`, not prepared) is refused row by row, and the data source page's report lists each row
+// with the raw_email reason and its fix, without echoing the address.
+func TestBrowserUploadRawPII(t *testing.T) {
+	w := newUploadWorld(t)
+	ctx := context.Background()
+	data := []byte("ada.lovelace@example.com\temail_sha256\tbuyers\ncharles.babbage@example.org\temail_sha256\tvip\n")
+	up, err := w.app.Uploads.Begin(ctx, uploads.Spec{OrgID: w.adv.ID, Target: cleanroom.UploadDataSource, TargetID: w.ds.ID, Name: "raw.tsv", Size: int64(len(data))})
+	if err == nil {
+		up, err = w.app.Uploads.WritePart(ctx, up, 0, bytes.NewReader(data), "")
+	}
+	if err == nil {
+		_, err = w.app.Uploads.Complete(ctx, up)
+	}
+	if err == nil {
+		_, err = w.app.Jobs.RunPending(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := w.newTab()
+	b.login("ada@acme.example")
+	b.navigate("/data-sources/" + w.ds.ID)
+	rows := b.rows("#row-errors")
+	if len(rows) != 2 {
+		t.Fatalf("row errors shown: %q, want the two rows", rows)
+	}
+	for _, r := range rows {
+		if !strings.Contains(r[1], "raw_email") || !strings.Contains(r[2], "SHA-256") {
+			t.Errorf("row error %q, want raw_email and how to hash it", r)
+		}
+	}
+	if got := b.text("main"); strings.Contains(got, "ada.lovelace") || strings.Contains(got, "babbage") {
+		t.Errorf("the page echoes a raw address: %q", got)
+	}
+	b.screenshot("upload-raw-pii")
 }
