@@ -57,7 +57,7 @@
 // stay in memory: at the end every task is sorted in place, in parallel, and the version is
 // written from them. When they outgrow the budget, the workers pause and the records are
 // spilled as a run: every task's records, as they are (fingerprints and segment sets, never
-// identifiers), go to one part of a run in temporary files under Options.TempDir, sealed with a
+// identifiers; bitmask sets as the records' own bytes), go to one part of a run in temporary files under Options.TempDir, sealed with a
 // key that exists only in memory; the memory is then reused. After the last block, the records
 // still in memory are sorted in place as the last run. Finishing the ingest then counts what
 // the merge makes of each task: its parts in all the runs (a few hundred KiB each) are read

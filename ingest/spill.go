@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/identity"
@@ -316,9 +317,13 @@ func (s *sorter) spill(ctx context.Context, ws []*worker) error {
 			// The records go out as they are: the final merge sorts each task's records of
 			// every run together anyway.
 			s.takeTask(ws, ts, s.rn.byName[task/256], task%256)
-			for k := range ts.a {
-				if err = pw.record(&ts.a[k].fp, ts.set(&ts.a[k])); err != nil {
-					break
+			if s.rn.masks {
+				err = pw.write(recBytes(ts.a))
+			} else {
+				for k := range ts.a {
+					if err = pw.record(&ts.a[k].fp, ts.set(&ts.a[k])); err != nil {
+						break
+					}
 				}
 			}
 			ts.a = ts.a[:0]
@@ -523,7 +528,17 @@ func readPart(p part, key, buf []byte) ([]byte, error) {
 // decode appends the records of a part's plaintext to the gathered records; their segment
 // lists, when not bitmasks, go to the sorter's own pool.
 func (ts *taskSorter) decode(b []byte) error {
-	if !ts.masks && len(ts.mine) == 0 {
+	if ts.masks {
+		if len(b)%int(recSize) != 0 {
+			return errSpillCorrupt
+		}
+		n := len(b) / int(recSize)
+		ts.a = slices.Grow(ts.a, n)
+		copy(recBytes(ts.a[len(ts.a):len(ts.a)+n]), b)
+		ts.a = ts.a[:len(ts.a)+n]
+		return nil
+	}
+	if len(ts.mine) == 0 {
 		ts.mine = append(ts.mine, 0) // offset 0 is the empty list
 	}
 	for len(b) > 0 {
@@ -639,6 +654,16 @@ func (e *encoder) flush() error {
 	_, err := e.w.Write(e.buf)
 	e.buf = e.buf[:0]
 	return err
+}
+
+// recBytes returns the memory of records as bytes: the form in which a run's records go to disk
+// when their segment sets are bitmasks. The files are read back only by this process, so the
+// layout and byte order of rec in memory are the format.
+func recBytes(a []rec) []byte {
+	if len(a) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&a[0])), len(a)*int(recSize))
 }
 
 // errSpillCorrupt reports a spill file that does not decode: a bug, or the disk.
