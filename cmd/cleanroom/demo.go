@@ -223,7 +223,10 @@ func (d *demo) print(w io.Writer, m *app.Main) {
 	for _, l := range d.Logins {
 		fmt.Fprintf(w, "  %-18s %s\n", l.Role, l.Token)
 	}
-	fmt.Fprintf(w, "\nTry: curl -H \"Authorization: Bearer %s\" %s/v1/org\nPress Ctrl-C to stop.\n", d.Logins[1].Token, m.URL())
+	// The README's examples read the server's URL from CLEANROOM_SERVER (as cleanroom upload
+	// does), so they work on whichever port the demo took.
+	fmt.Fprintf(w, "\nFor the README's examples, in another shell:\n  export CLEANROOM_SERVER=%s\n  export TOKEN=%s   # the publisher admin's; pick another above\n", m.URL(), d.Logins[1].Token)
+	fmt.Fprintf(w, "\nTry: curl -H \"Authorization: Bearer $TOKEN\" $CLEANROOM_SERVER/v1/org\nPress Ctrl-C to stop.\n")
 }
 
 // seedDemoConnections connects the demo publisher both ways: to the advertiser (operator-driven)
