@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"unsafe"
 
 	"github.com/cleanroom-oss/cleanroom"
@@ -155,28 +156,44 @@ type File struct {
 	sections map[string][]byte
 }
 
-// Open reads, authenticates and decrypts the file at key (in parallel over workers) and checks
-// its kind. Returns an error wrapping cleanroom.ErrBlobNotFound if there is no such file.
+// RangeWorkers is the fewest chunks Open reads at once from a store with ranged reads, so that a
+// remote store's round trips overlap (each holds one chunk in memory, 1 MiB by default).
+const RangeWorkers = 8
+
+// Open reads, authenticates and decrypts the file at key (in parallel over workers; 0 means
+// GOMAXPROCS) and checks its kind. From a store with ranged reads (cleanroom.BlobRangeReader,
+// as every store in this repository has), each chunk is read on its own, so nothing but the
+// plaintext and a chunk per worker is ever in memory, and from a remote store at least
+// RangeWorkers chunks are on their way at once. Returns an error wrapping
+// cleanroom.ErrBlobNotFound if there is no such file.
 func Open(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte, kind string, workers int) (*File, error) {
-	rc, err := blobs.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var plain []byte
 	size, err := blobs.Stat(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	ra, ok := rc.(io.ReaderAt)
-	if !ok {
-		b, err := io.ReadAll(rc)
-		if err != nil {
-			return nil, fmt.Errorf("vault: read %s: %w", key, err)
+	var ra io.ReaderAt
+	if rr, ok := blobs.(cleanroom.BlobRangeReader); ok {
+		ra = cleanroom.RangeReaderAt(ctx, rr, key)
+		if workers < 1 {
+			workers = max(runtime.GOMAXPROCS(0), RangeWorkers)
 		}
-		ra, size = bytes.NewReader(b), int64(len(b))
+	} else {
+		rc, err := blobs.Open(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		var ok bool
+		if ra, ok = rc.(io.ReaderAt); !ok {
+			b, err := io.ReadAll(rc)
+			if err != nil {
+				return nil, fmt.Errorf("vault: read %s: %w", key, err)
+			}
+			ra, size = bytes.NewReader(b), int64(len(b))
+		}
 	}
-	if plain, err = sealed.DecryptAll(ra, size, dataKey, workers); err != nil {
+	plain, err := sealed.DecryptAll(ra, size, dataKey, workers)
+	if err != nil {
 		return nil, fmt.Errorf("vault: open %s: %w", key, err)
 	}
 	return parse(plain, kind)
