@@ -85,6 +85,22 @@ func redact(raw string) string {
 	return raw
 }
 
+// String describes the configuration without its secret key and session token, so that
+// printing or logging it does not leak them.
+func (c Config) String() string {
+	hidden := func(v string) string {
+		if v == "" {
+			return ""
+		}
+		return "REDACTED"
+	}
+	return fmt.Sprintf("s3blob.Config{Endpoint:%q Region:%q AccessKey:%q SecretKey:%q SessionToken:%q Bucket:%q Prefix:%q}",
+		c.Endpoint, c.Region, c.AccessKey, hidden(c.SecretKey), hidden(c.SessionToken), c.Bucket, c.Prefix)
+}
+
+// GoString is String, for %#v.
+func (c Config) GoString() string { return c.String() }
+
 func (c Config) check() error {
 	if len(c.Bucket) < 3 || len(c.Bucket) > 63 || strings.Trim(c.Bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
 		return fmt.Errorf("blob store: bucket name %q: want 3 to 63 lowercase letters, digits, dots and hyphens", c.Bucket)

@@ -62,6 +62,11 @@ func TestFromURL(t *testing.T) {
 	if err != nil || c != want {
 		t.Fatalf("FromURL = %+v, %v; want %+v", c, err, want)
 	}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if p := fmt.Sprintf(f, c); strings.Contains(p, "s3cr3t") || strings.Contains(p, "tok") || !strings.Contains(p, "my-bucket") {
+			t.Errorf("%s of the configuration: %s", f, p)
+		}
+	}
 	env["AWS_REGION"], env["AWS_ENDPOINT_URL_S3"] = "us-west-2", ""
 	if c, _ := s3blob.FromURL("s3://my-bucket", func(k string) string { return env[k] }); c.Region != "us-west-2" || c.Endpoint != "http://generic:1" || c.Prefix != "" {
 		t.Errorf("AWS_REGION and AWS_ENDPOINT_URL: %+v", c)
