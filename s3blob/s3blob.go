@@ -2,8 +2,8 @@
 // and the like) with minio-go. A file is one object, under an optional key prefix in the bucket.
 //
 // Writes stream: a file larger than one part is sent as a multipart upload of PartSize parts, so
-// memory stays at about one part per write whatever the file's size; a smaller one is a single
-// PUT. Either way the object appears whole when the upload completes (S3 replaces an object
+// memory stays at two parts per write (the first, read to tell a small file from a large one, and
+// the one being sent) whatever the file's size; a file within one part is a single PUT. Either way the object appears whole when the upload completes (S3 replaces an object
 // atomically), so a reader sees the old file or the new one, never part of one; a failed or
 // cancelled write aborts its upload and leaves the old object. Reads stream too, and OpenRange
 // reads part of an object (a ranged GET), which is how a version is read chunk by chunk.
@@ -22,6 +22,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -30,8 +31,8 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 )
 
-// PartSize is the size of one part of a multipart upload, and the most a write holds in memory
-// (S3 allows at most 10,000 parts, so files up to 160 GiB).
+// PartSize is the size of one part of a multipart upload (S3 allows at most 10,000 parts, so files
+// up to 160 GiB).
 const PartSize = 16 << 20
 
 // Config says where the bucket is and how to sign in.
@@ -218,26 +219,31 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 	if err := ctx.Err(); err != nil {
 		return 0, s.wrap("put", key, err)
 	}
-	var head bytes.Buffer
-	n, err := io.CopyN(&head, r, PartSize)
+	bp := heads.Get().(*[]byte)
+	defer heads.Put(bp)
+	head := *bp
+	n, err := io.ReadFull(r, head)
 	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: PartSize}
 	switch err {
-	case io.EOF: // the whole file is in head
-		_, err = s.client.PutObject(ctx, s.bucket, obj, &head, n, opts)
+	case io.EOF, io.ErrUnexpectedEOF: // the whole file is in head
+		_, err = s.client.PutObject(ctx, s.bucket, obj, bytes.NewReader(head[:n]), int64(n), opts)
 		if err != nil {
 			return 0, s.wrap("put", key, err)
 		}
-		return n, nil
+		return int64(n), nil
 	case nil:
 	default:
 		return 0, s.wrap("put", key, err)
 	}
-	cr := &countingReader{r: io.MultiReader(&head, r)}
+	cr := &countingReader{r: io.MultiReader(bytes.NewReader(head), r)}
 	if _, err := s.client.PutObject(ctx, s.bucket, obj, cr, -1, opts); err != nil {
 		return 0, s.wrap("put", key, err)
 	}
 	return cr.n, nil
 }
+
+// heads are the buffers of the first part of the files being written.
+var heads = sync.Pool{New: func() any { b := make([]byte, PartSize); return &b }}
 
 // countingReader counts the bytes read through it.
 type countingReader struct {
