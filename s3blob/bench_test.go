@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/keyring"
@@ -63,9 +64,12 @@ func BenchmarkReadVersion(b *testing.B) {
 				}
 				return nil
 			}}
+			start := time.Now()
 			if _, err := vault.WriteStream(b.Context(), blobs, "vaults/bench/v1", key, "bench", nil, []vault.StreamSection{section}); err != nil {
 				b.Fatal(err)
 			}
+			took := time.Since(start)
+			b.Logf("wrote %d bytes in %s (%.0f MB/s)", size, took.Round(time.Millisecond), float64(size)/took.Seconds()/1e6)
 			runtime.GC()
 			b.SetBytes(size)
 			b.ResetTimer()
