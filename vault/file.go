@@ -156,15 +156,19 @@ type File struct {
 	sections map[string][]byte
 }
 
-// RangeWorkers is the fewest chunks Open reads at once from a store with ranged reads, so that a
-// remote store's round trips overlap (each holds one chunk in memory, 1 MiB by default).
-const RangeWorkers = 8
+// From a store with ranged reads, Open has at least RangeWorkers reads on their way at once, each
+// of RangeBatch chunks (8 MiB at the default 1 MiB chunk), so that a remote store's round trips
+// overlap and each request carries enough to amortise its cost. Memory beyond the plaintext is
+// RangeWorkers × RangeBatch chunks.
+const (
+	RangeWorkers = 8
+	RangeBatch   = 8
+)
 
 // Open reads, authenticates and decrypts the file at key (in parallel over workers; 0 means
 // GOMAXPROCS) and checks its kind. From a store with ranged reads (cleanroom.BlobRangeReader,
 // as every store in this repository has), each chunk is read on its own, so nothing but the
-// plaintext and a chunk per worker is ever in memory, and from a remote store at least
-// RangeWorkers chunks are on their way at once. Returns an error wrapping
+// plaintext and a batch of chunks per worker is ever in memory (see RangeWorkers). Returns an error wrapping
 // cleanroom.ErrBlobNotFound if there is no such file.
 func Open(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte, kind string, workers int) (*File, error) {
 	size, err := blobs.Stat(ctx, key)
@@ -172,7 +176,9 @@ func Open(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []
 		return nil, err
 	}
 	var ra io.ReaderAt
+	batch := 1
 	if rr, ok := blobs.(cleanroom.BlobRangeReader); ok {
+		batch = RangeBatch
 		ra = cleanroom.RangeReaderAt(ctx, rr, key)
 		if workers < 1 {
 			workers = max(runtime.GOMAXPROCS(0), RangeWorkers)
@@ -192,7 +198,7 @@ func Open(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []
 			ra, size = bytes.NewReader(b), int64(len(b))
 		}
 	}
-	plain, err := sealed.DecryptAll(ra, size, dataKey, workers)
+	plain, err := sealed.DecryptAllBatched(ra, size, dataKey, workers, batch)
 	if err != nil {
 		return nil, fmt.Errorf("vault: open %s: %w", key, err)
 	}
