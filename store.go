@@ -67,7 +67,7 @@ type BlobRangeReader interface {
 }
 
 // RangeReaderAt returns an io.ReaderAt over key that reads each ReadAt with one OpenRange, so
-// parallel readers (sealed.DecryptAll) fetch their chunks at once. Safe for concurrent use.
+// parallel readers (sealed.DecryptAllBatched) fetch their chunks at once. Safe for concurrent use.
 func RangeReaderAt(ctx context.Context, b BlobRangeReader, key string) io.ReaderAt {
 	return rangeReaderAt{ctx, b, key}
 }
