@@ -34,8 +34,9 @@ type Store interface {
 
 // BlobStore keeps bulk files (encrypted identity data, uploads) by key. Keys are slash-separated
 // relative paths of [a-z0-9._-] segments. Put is atomic: a reader sees the whole new file or the
-// old one (or none), never part of one. Implementations: localblob (a directory); an
-// S3-compatible bucket can follow, so the interface stays this narrow.
+// old one (or none), never part of one. Implementations: localblob (a directory), memblob (in
+// memory, for tests) and s3blob (an S3-compatible bucket); all pass the conformance suite
+// (blobtest) and also implement BlobRangeReader.
 //
 // Blob store errors are never *Error values: a key names internal storage, and a missing or
 // unreadable file is a fault of the deployment, not of the request, so it reaches users as an
@@ -53,6 +54,47 @@ type BlobStore interface {
 	Delete(ctx context.Context, key string) error
 	// List returns the keys under prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// BlobRangeReader is implemented by blob stores that read part of a file without the rest:
+// localblob, memblob and s3blob. A version is read in chunks through it (RangeReaderAt), so a
+// remote store streams it rather than handing it over whole.
+type BlobRangeReader interface {
+	// OpenRange opens at most n bytes of key starting at offset off; the reader ends early where
+	// the file does (an off at or past the end gives an empty reader). Returns an error wrapping
+	// ErrBlobNotFound if there is no such file.
+	OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error)
+}
+
+// RangeReaderAt returns an io.ReaderAt over key that reads each ReadAt with one OpenRange, so
+// parallel readers (sealed.DecryptAllBatched) fetch their chunks at once. Safe for concurrent use.
+func RangeReaderAt(ctx context.Context, b BlobRangeReader, key string) io.ReaderAt {
+	return rangeReaderAt{ctx, b, key}
+}
+
+type rangeReaderAt struct {
+	ctx context.Context
+	b   BlobRangeReader
+	key string
+}
+
+func (r rangeReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("blob %s: negative offset %d", r.key, off)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	rc, err := r.b.OpenRange(r.ctx, r.key, off, int64(len(p)))
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	n, err := io.ReadFull(rc, p)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	return n, err
 }
 
 // blobSegment is one segment of a blob key.

@@ -33,7 +33,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
-	"github.com/cleanroom-oss/cleanroom/localblob"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/postgres"
 	"github.com/cleanroom-oss/cleanroom/rows"
@@ -158,7 +157,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open metadata store: %w", err)
 	}
-	if m.Blobs, err = localblob.Open(c.BlobDir()); err != nil {
+	if m.Blobs, err = OpenBlobs(ctx, *c); err != nil {
 		return err
 	}
 	m.Accounts = accounts.New(m.Store, m.Keys)

@@ -15,6 +15,9 @@ type Config struct {
 	DataDir string
 	// Database is a postgres:// URL to keep the metadata on PostgreSQL; empty for SQLite in DataDir.
 	Database string
+	// Blobs is an s3://bucket/prefix URL to keep the bulk files in an S3-compatible bucket (the
+	// endpoint, region and credentials from the AWS_* environment); empty for <data>/blobs.
+	Blobs string
 	// Addr is the HTTP listen address.
 	Addr string
 	// MetricsAddr is the listen address of the Prometheus metrics (GET /metrics); empty serves

@@ -12,7 +12,6 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/keyring"
-	"github.com/cleanroom-oss/cleanroom/localblob"
 )
 
 // ServeEdge runs the edge alone (`cleanroom edge`): it opens only the data directory's master
@@ -34,7 +33,7 @@ func (m *Main) ServeEdge() error {
 	if m.Keys, _, err = keyring.LoadOrCreate(c.KeyPath(), c.MasterKey); err != nil {
 		return err
 	}
-	if m.Blobs, err = localblob.Open(c.BlobDir()); err != nil {
+	if m.Blobs, err = OpenBlobs(context.Background(), *c); err != nil {
 		return err
 	}
 	m.Auth = httpx.NewAuth(nil, m.Logger)

@@ -1,20 +1,26 @@
-// Package blobtest is the conformance suite for cleanroom.BlobStore implementations: localblob
-// and memblob run it, and so will any other (an S3-compatible bucket), so that code written
-// against one behaves the same on all.
+// Package blobtest is the conformance suite for cleanroom.BlobStore implementations: localblob,
+// memblob and s3blob (against a real S3 server) run it, so that code written against one behaves
+// the same on all. It also checks cleanroom.BlobRangeReader, which every store implements.
 package blobtest
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/cleanroom-oss/cleanroom"
 )
+
+// LargeSize is the size of the suite's large file: more than two parts of a multipart upload
+// (s3blob writes in parts of 16 MiB), so a store that writes in parts writes several.
+const LargeSize = 40<<20 + 12345
 
 // Open returns a fresh, empty blob store for one test.
 type Open func(t *testing.T) cleanroom.BlobStore
@@ -91,6 +97,56 @@ func (f *failingReader) Read(p []byte) (int, error) {
 		return copy(p, "partial"), nil
 	}
 	return 0, errors.New("connection reset")
+}
+
+// pattern is a reproducible stream of n bytes that is never whole in memory: the byte at offset i
+// is derived from i, so any range of it can be checked on its own.
+type pattern struct{ off, n int64 }
+
+func patternByte(i int64) byte { return byte(i*7 + i>>11 + i>>19) }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	if p.off >= p.n {
+		return 0, io.EOF
+	}
+	b = b[:min(int64(len(b)), p.n-p.off)]
+	for j := range b {
+		b[j] = patternByte(p.off + int64(j))
+	}
+	p.off += int64(len(b))
+	return len(b), nil
+}
+
+// patternRange returns bytes [off, off+n) of the pattern.
+func patternRange(off, n int64) []byte {
+	b := make([]byte, n)
+	for j := range b {
+		b[j] = patternByte(off + int64(j))
+	}
+	return b
+}
+
+func rangeReader(t *testing.T, b cleanroom.BlobStore) cleanroom.BlobRangeReader {
+	t.Helper()
+	rr, ok := b.(cleanroom.BlobRangeReader)
+	if !ok {
+		t.Fatalf("%T does not implement cleanroom.BlobRangeReader", b)
+	}
+	return rr
+}
+
+func readRange(t *testing.T, rr cleanroom.BlobRangeReader, key string, off, n int64) []byte {
+	t.Helper()
+	rc, err := rr.OpenRange(t.Context(), key, off, n)
+	if err != nil {
+		t.Fatalf("open %s [%d, +%d): %v", key, off, n, err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read %s [%d, +%d): %v", key, off, n, err)
+	}
+	return got
 }
 
 var cases = []struct {
@@ -200,7 +256,8 @@ var cases = []struct {
 		wantMissing(t, "open", err)
 	}},
 	{"readers see a whole file while it is replaced", func(t *testing.T, b cleanroom.BlobStore) {
-		versions := []string{strings.Repeat("a", 1<<20), strings.Repeat("b", 1<<19)}
+		// One version is written in parts by a store that writes in parts (more than 16 MiB).
+		versions := []string{strings.Repeat("a", 17<<20), strings.Repeat("b", 1<<19)}
 		put(t, b, "k", versions[0])
 		var wg sync.WaitGroup
 		errs := make(chan error, 64)
@@ -229,6 +286,99 @@ var cases = []struct {
 		close(errs)
 		for err := range errs {
 			t.Error(err)
+		}
+	}},
+	{"ranged reads", func(t *testing.T, b cleanroom.BlobStore) {
+		rr := rangeReader(t, b)
+		const size = 1000
+		if _, err := b.Put(t.Context(), "r/x", &pattern{n: size}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ off, n, want int64 }{
+			{0, 10, 10}, {0, size, size}, {123, 456, 456}, {990, 10, 10}, {995, 10, 5},
+			{0, 5000, size}, {size, 10, 0}, {2 * size, 5, 0}, {0, 0, 0}, {500, 0, 0},
+		} {
+			got := readRange(t, rr, "r/x", c.off, c.n)
+			if !bytes.Equal(got, patternRange(c.off, c.want)) {
+				t.Errorf("range [%d, +%d): %d bytes, want the file's %d from there", c.off, c.n, len(got), c.want)
+			}
+		}
+		_, err := rr.OpenRange(t.Context(), "r/none", 0, 10)
+		wantMissing(t, "open a range of a missing file", err)
+		_, err = rr.OpenRange(t.Context(), "../x", 0, 10)
+		wantCode(t, "open a range of a bad key", err, cleanroom.EINTERNAL)
+
+		// RangeReaderAt reads the same bytes with the io.ReaderAt contract.
+		ra := cleanroom.RangeReaderAt(t.Context(), rr, "r/x")
+		p := make([]byte, 100)
+		if n, err := ra.ReadAt(p, 400); n != 100 || err != nil || !bytes.Equal(p, patternRange(400, 100)) {
+			t.Errorf("ReadAt(100 at 400) = %d, %v", n, err)
+		}
+		if n, err := ra.ReadAt(p, size-30); n != 30 || err != io.EOF || !bytes.Equal(p[:n], patternRange(size-30, 30)) {
+			t.Errorf("ReadAt(100 at %d) = %d, %v; want 30, EOF", size-30, n, err)
+		}
+		if n, err := ra.ReadAt(p, size); n != 0 || err != io.EOF {
+			t.Errorf("ReadAt at the end = %d, %v; want 0, EOF", n, err)
+		}
+	}},
+	{"a large file streams in and out, whole and in ranges", func(t *testing.T, b cleanroom.BlobStore) {
+		n, err := b.Put(t.Context(), "big/v1", &pattern{n: LargeSize})
+		if err != nil || n != LargeSize {
+			t.Fatalf("put: %d, %v", n, err)
+		}
+		if size, err := b.Stat(t.Context(), "big/v1"); err != nil || size != LargeSize {
+			t.Fatalf("stat: %d, %v", size, err)
+		}
+		rc, err := b.Open(t.Context(), "big/v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, want := sha256.New(), sha256.New()
+		got, err := io.Copy(h, rc)
+		rc.Close()
+		io.Copy(want, &pattern{n: LargeSize})
+		if err != nil || got != LargeSize || !bytes.Equal(h.Sum(nil), want.Sum(nil)) {
+			t.Fatalf("read back %d bytes (%v), want the %d written", got, err, int64(LargeSize))
+		}
+		rr := rangeReader(t, b)
+		for _, off := range []int64{0, 16<<20 - 5, 32<<20 - 1, LargeSize - 7} {
+			if got := readRange(t, rr, "big/v1", off, 10); !bytes.Equal(got, patternRange(off, min(10, LargeSize-off))) {
+				t.Errorf("range [%d, +10): wrong bytes", off)
+			}
+		}
+	}},
+	{"list many keys", func(t *testing.T, b cleanroom.BlobStore) {
+		// More than one page of an S3 listing (1000 keys).
+		const n = 1100
+		want := make([]string, 0, n)
+		var wg sync.WaitGroup
+		keys := make(chan string)
+		for range 8 {
+			wg.Go(func() {
+				for k := range keys {
+					if _, err := b.Put(t.Context(), k, strings.NewReader(k)); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		for i := range n {
+			k := fmt.Sprintf("many/%02d/%04d", i%17, i)
+			want = append(want, k)
+			keys <- k
+		}
+		close(keys)
+		wg.Wait()
+		put(t, b, "other/x", "x")
+		slices.Sort(want)
+		if got := list(t, b, "many/"); !slices.Equal(got, want) {
+			t.Fatalf("listed %d keys, want %d (first %v)", len(got), len(want), got[:min(3, len(got))])
+		}
+		if got := list(t, b, "many/03/"); len(got) != len(slices.DeleteFunc(slices.Clone(want), func(k string) bool { return !strings.HasPrefix(k, "many/03/") })) {
+			t.Fatalf("listed %d keys under many/03/", len(got))
+		}
+		if got := list(t, b, ""); len(got) != n+1 {
+			t.Fatalf("listed %d keys in all, want %d", len(got), n+1)
 		}
 	}},
 }

@@ -24,7 +24,10 @@ type Dir struct {
 	root string
 }
 
-var _ cleanroom.BlobStore = (*Dir)(nil)
+var (
+	_ cleanroom.BlobStore       = (*Dir)(nil)
+	_ cleanroom.BlobRangeReader = (*Dir)(nil)
+)
 
 // tempPrefix starts the name of every temporary file: no key segment can start with a dot.
 const tempPrefix = ".tmp-"
@@ -139,6 +142,27 @@ func (d *Dir) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	}
 	return f, nil
 }
+
+// OpenRange implements cleanroom.BlobRangeReader.
+func (d *Dir) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	if off < 0 || n < 0 {
+		return nil, fmt.Errorf("localblob: open %s: bad range %d+%d", key, off, n)
+	}
+	rc, err := d.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	f := rc.(*os.File)
+	return sectionCloser{io.NewSectionReader(f, off, n), f}, nil
+}
+
+// sectionCloser reads a section of a file and closes the file.
+type sectionCloser struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (s sectionCloser) Close() error { return s.f.Close() }
 
 // Stat implements cleanroom.BlobStore.
 func (d *Dir) Stat(ctx context.Context, key string) (int64, error) {

@@ -20,7 +20,10 @@ type Store struct {
 	files map[string][]byte
 }
 
-var _ cleanroom.BlobStore = (*Store)(nil)
+var (
+	_ cleanroom.BlobStore       = (*Store)(nil)
+	_ cleanroom.BlobRangeReader = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store { return &Store{files: map[string][]byte{}} }
@@ -48,6 +51,19 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	return readCloser{bytes.NewReader(b)}, nil
+}
+
+// OpenRange implements cleanroom.BlobRangeReader.
+func (s *Store) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	if off < 0 || n < 0 {
+		return nil, fmt.Errorf("memblob: open %s: bad range %d+%d", key, off, n)
+	}
+	b, err := s.get(key)
+	if err != nil {
+		return nil, err
+	}
+	off = min(off, int64(len(b)))
+	return readCloser{bytes.NewReader(b[off : off+min(n, int64(len(b))-off)])}, nil
 }
 
 // Stat implements cleanroom.BlobStore.

@@ -21,6 +21,13 @@ import (
 // wrap an error of r; when several chunks are damaged, the error names the first. A size larger
 // than the data r holds is reported as ErrTruncated; bytes beyond size are not examined.
 func DecryptAll(r io.ReaderAt, size int64, key []byte, workers int) ([]byte, error) {
+	return DecryptAllBatched(r, size, key, workers, 1)
+}
+
+// DecryptAllBatched is DecryptAll with each worker reading batch consecutive chunks with one
+// ReadAt (batch < 1 means 1): fewer, larger reads, for a reader where each read is a request (a
+// ranged GET of a remote store). Memory use is the plaintext plus batch chunks per worker.
+func DecryptAllBatched(r io.ReaderAt, size int64, key []byte, workers, batch int) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -52,7 +59,7 @@ func DecryptAll(r io.ReaderAt, size int64, key []byte, workers int) ([]byte, err
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = int(min(int64(workers), l.chunks))
-	d := &parallelDecrypt{r: r, keys: keys, l: l, out: out, errIndex: math.MaxInt64}
+	d := &parallelDecrypt{r: r, keys: keys, l: l, out: out, batch: int64(max(batch, 1)), errIndex: math.MaxInt64}
 	if workers == 1 {
 		d.work()
 	} else {
@@ -71,61 +78,76 @@ func DecryptAll(r io.ReaderAt, size int64, key []byte, workers int) ([]byte, err
 
 // parallelDecrypt is the shared state of DecryptAll's workers.
 type parallelDecrypt struct {
-	r    io.ReaderAt
-	keys *fileKeys
-	l    layout
-	out  []byte
-	next atomic.Int64 // next chunk index to hand out
-	stop atomic.Bool  // set after the first error
+	r     io.ReaderAt
+	keys  *fileKeys
+	l     layout
+	out   []byte
+	batch int64        // chunks read at once
+	next  atomic.Int64 // next chunk index to hand out
+	stop  atomic.Bool  // set after the first error
 
 	mu       sync.Mutex
 	errIndex int64 // index of the lowest failing chunk
 	err      error
 }
 
-// work decrypts chunks handed out in increasing index order until none are left or one fails.
-// Because indices are handed out in order, every chunk below a failing one is still processed,
-// so the reported error is that of the lowest failing chunk regardless of scheduling.
+// work decrypts batches of chunks handed out in increasing index order until none are left or
+// one fails. Because indices are handed out in order, and a batch taken is processed in order up
+// to its first failure, every chunk below a failing one is still processed, so the reported error
+// is that of the lowest failing chunk regardless of scheduling.
 func (d *parallelDecrypt) work() {
 	g := d.keys.aead()
 	cs := int64(d.keys.chunkSize)
 	full := cs + TagSize
-	buf := make([]byte, min(full, (d.l.chunks-1)*full+d.l.lastLen))
+	body := (d.l.chunks-1)*full + d.l.lastLen
+	buf := make([]byte, min(d.batch*full, body))
 	for !d.stop.Load() {
-		i := d.next.Add(1) - 1
-		if i >= d.l.chunks {
+		first := d.next.Add(d.batch) - d.batch
+		if first >= d.l.chunks {
 			return
 		}
-		if err := d.chunk(g, buf, i, cs, full); err != nil {
-			d.mu.Lock()
-			if i < d.errIndex {
-				d.errIndex, d.err = i, err
-			}
-			d.mu.Unlock()
-			d.stop.Store(true)
+		if err := d.chunks(g, buf, first, min(first+d.batch, d.l.chunks), cs, full, body); err != nil {
 			return
 		}
 	}
 }
 
-// chunk reads, authenticates and decrypts chunk i into its place in d.out.
-func (d *parallelDecrypt) chunk(g cipher.AEAD, buf []byte, i, cs, full int64) error {
-	final := i == d.l.chunks-1
-	clen := full
-	if final {
-		clen = d.l.lastLen
+// fail records the error of chunk i and stops the workers.
+func (d *parallelDecrypt) fail(i int64, err error) error {
+	d.mu.Lock()
+	if i < d.errIndex {
+		d.errIndex, d.err = i, err
 	}
-	if clen < TagSize {
-		return fmt.Errorf("%w: stream ends inside chunk %d", ErrTruncated, i)
-	}
-	ct := buf[:clen]
-	if err := readFullAt(d.r, ct, HeaderSize+i*full); err != nil {
-		return err
-	}
-	start := i * cs
-	end := start + clen - TagSize
-	_, err := d.keys.open(g, d.out[start:start:end], ct, uint64(i), final)
+	d.mu.Unlock()
+	d.stop.Store(true)
 	return err
+}
+
+// chunks reads chunks [first, last) with one read, then authenticates and decrypts each into its
+// place in d.out.
+func (d *parallelDecrypt) chunks(g cipher.AEAD, buf []byte, first, last, cs, full, body int64) error {
+	readLast := last
+	if last == d.l.chunks && d.l.lastLen < TagSize {
+		readLast-- // the final chunk is too short to hold its tag: fail it without reading it
+	}
+	start, end := first*full, min(readLast*full, body)
+	if end > start {
+		if err := readFullAt(d.r, buf[:end-start], HeaderSize+start); err != nil {
+			return d.fail(first, err)
+		}
+	}
+	for i := first; i < last; i++ {
+		if i >= readLast {
+			return d.fail(i, fmt.Errorf("%w: stream ends inside chunk %d", ErrTruncated, i))
+		}
+		off := (i - first) * full
+		ct := buf[off:min(off+full, end-start)]
+		out := i * cs
+		if _, err := d.keys.open(g, d.out[out:out:out+int64(len(ct))-TagSize], ct, uint64(i), i == d.l.chunks-1); err != nil {
+			return d.fail(i, err)
+		}
+	}
+	return nil
 }
 
 // readFullAt reads exactly len(b) bytes at off, treating a short read as truncation.

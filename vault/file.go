@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"unsafe"
 
 	"github.com/cleanroom-oss/cleanroom"
@@ -155,28 +156,50 @@ type File struct {
 	sections map[string][]byte
 }
 
-// Open reads, authenticates and decrypts the file at key (in parallel over workers) and checks
-// its kind. Returns an error wrapping cleanroom.ErrBlobNotFound if there is no such file.
+// From a store with ranged reads, Open has at least RangeWorkers reads on their way at once, each
+// of RangeBatch chunks (8 MiB at the default 1 MiB chunk), so that a remote store's round trips
+// overlap and each request carries enough to amortise its cost. Memory beyond the plaintext is
+// RangeWorkers × RangeBatch chunks.
+const (
+	RangeWorkers = 8
+	RangeBatch   = 8
+)
+
+// Open reads, authenticates and decrypts the file at key (in parallel over workers; 0 means
+// GOMAXPROCS) and checks its kind. From a store with ranged reads (cleanroom.BlobRangeReader,
+// as every store in this repository has), each chunk is read on its own, so nothing but the
+// plaintext and a batch of chunks per worker is ever in memory (see RangeWorkers). Returns an error wrapping
+// cleanroom.ErrBlobNotFound if there is no such file.
 func Open(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte, kind string, workers int) (*File, error) {
-	rc, err := blobs.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var plain []byte
 	size, err := blobs.Stat(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	ra, ok := rc.(io.ReaderAt)
-	if !ok {
-		b, err := io.ReadAll(rc)
-		if err != nil {
-			return nil, fmt.Errorf("vault: read %s: %w", key, err)
+	var ra io.ReaderAt
+	batch := 1
+	if rr, ok := blobs.(cleanroom.BlobRangeReader); ok {
+		batch = RangeBatch
+		ra = cleanroom.RangeReaderAt(ctx, rr, key)
+		if workers < 1 {
+			workers = max(runtime.GOMAXPROCS(0), RangeWorkers)
 		}
-		ra, size = bytes.NewReader(b), int64(len(b))
+	} else {
+		rc, err := blobs.Open(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		var ok bool
+		if ra, ok = rc.(io.ReaderAt); !ok {
+			b, err := io.ReadAll(rc)
+			if err != nil {
+				return nil, fmt.Errorf("vault: read %s: %w", key, err)
+			}
+			ra, size = bytes.NewReader(b), int64(len(b))
+		}
 	}
-	if plain, err = sealed.DecryptAll(ra, size, dataKey, workers); err != nil {
+	plain, err := sealed.DecryptAllBatched(ra, size, dataKey, workers, batch)
+	if err != nil {
 		return nil, fmt.Errorf("vault: open %s: %w", key, err)
 	}
 	return parse(plain, kind)

@@ -16,8 +16,15 @@ import (
 func storageFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (SQLite database, blobs, master key)")
 	fs.StringVar(&c.Database, "database", c.Database, "PostgreSQL URL for the metadata (default: SQLite in the data directory)")
+	blobsFlag(fs, c)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+}
+
+// blobsFlag registers --blobs, where the bulk files are; serve, the admin commands and the edge
+// take it.
+func blobsFlag(fs *pflag.FlagSet, c *app.Config) {
+	fs.StringVar(&c.Blobs, "blobs", c.Blobs, "s3://bucket/prefix to keep the bulk files in an S3-compatible bucket (endpoint, region, credentials from AWS_* variables); default: <data>/blobs")
 }
 
 // serverFlags registers the flags of a serving process.

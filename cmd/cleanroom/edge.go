@@ -44,6 +44,7 @@ loaded every --edge-refresh. Each edge process keeps its own frequency counters
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&m.Config.DataDir, "data", m.Config.DataDir, "data directory (blobs and master key) that serve writes the snapshots to")
+	blobsFlag(fs, &m.Config)
 	fs.StringVar(&m.Config.LogLevel, "log-level", m.Config.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&m.Config.LogFormat, "log-format", m.Config.LogFormat, "log format: text or json")
 	fs.StringVar(&m.Config.Addr, "addr", m.Config.Addr, "HTTP listen address")
