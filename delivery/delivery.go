@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
@@ -29,6 +30,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/edge"
 	"github.com/cleanroom-oss/cleanroom/privacy"
+	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
 // MaxDays is the longest period a report covers.
@@ -41,6 +43,11 @@ type Service struct {
 	Blobs cleanroom.BlobStore
 	Gate  *disclosure.Service
 	Now   func() time.Time
+	// Versions opens the edge's sealed active-user sets (ActiveSet).
+	Versions *versions.Store
+
+	activeMu   sync.Mutex
+	activeSets map[string]activeSet
 }
 
 // Row is one day's delivery of a cohort through a line item or deal, as released. A nil count is
@@ -235,7 +242,7 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 	}
 	// The active users of each of the caller's cohorts served at the publisher (a person is in
 	// each cohort's count at most once).
-	active, err := activation.ReadActiveUsers(ctx, s.Blobs, conn.PublisherID)
+	active, err := s.ActiveUsers(ctx, conn.PublisherID)
 	if err != nil {
 		return nil, err
 	}

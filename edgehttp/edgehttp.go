@@ -242,7 +242,9 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 		p.delivery = old.delivery
 		p.seen, p.activeDay = old.seen, old.activeDay
 		if want := edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen); p.seen.Slots() < want {
-			p.seen = edge.NewLastSeen(want) // the audience grew: a larger table, filled again by traffic
+			seen := edge.NewLastSeen(want) // the audience grew: a larger table, with the users seen so far
+			seen.Restore(old.seen.Set(edge.DayOf(s.opt.Now(), cfg.Location)))
+			p.seen = seen
 		}
 		p.engine = old.engine
 	} else {
@@ -267,6 +269,12 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 		p.engine = edge.NewEngine(s.hasher, p.counters)
 		p.engine.SetDelivery(p.delivery)
 		p.seen, p.activeDay = edge.NewLastSeen(edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen)), &atomic.Int32{}
+		// The users seen before a restart still count.
+		if day, err := s.restoreActive(ctx, id, p.seen); err != nil {
+			s.opt.Logger.Warn("edge active users not restored", "publisher", id, "err", err)
+		} else {
+			p.activeDay.Store(day)
+		}
 	}
 	if err := p.engine.Swap(snap, cfg); err != nil {
 		return err
@@ -336,9 +344,7 @@ func (s *Server) StoreDelivery(ctx context.Context) error {
 		}
 		// The active users, once a day (so that a report's question stays the same all day).
 		if today := edge.DayOf(now, p.loc); p.activeDay.Load() != today {
-			users, codes := edge.ActiveCounts(p.seen, p.engine.Snapshot(), today)
-			a := &activation.ActiveUsers{PublisherID: k.(string), Day: edge.DayString(today), Users: users, Codes: codes, Dropped: p.seen.Dropped()}
-			if err := activation.WriteActiveUsers(ctx, s.opt.Versions.Blobs, a); err != nil {
+			if err := s.storeActive(ctx, k.(string), p, today); err != nil {
 				errs = append(errs, fmt.Errorf("edge: active users of publisher %s: %w", k, err))
 			} else {
 				p.activeDay.Store(today)

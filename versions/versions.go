@@ -39,6 +39,9 @@ const (
 	// Snapshot owns a publisher's edge snapshots (files only; package activation keeps the
 	// record of the current one).
 	Snapshot Kind = "snapshot"
+	// Active owns a publisher's edge active-user sets (files only; the edge records the current
+	// one in activation.ActiveUsers).
+	Active Kind = "active"
 )
 
 // Owner is what versions and files belong to.
@@ -71,6 +74,11 @@ func CohortOwner(co *cleanroom.Cohort) Owner { return Owner{Kind: Cohort, ID: co
 // SnapshotOwner returns the owner of a publisher's edge snapshots (in the publisher's vault).
 func SnapshotOwner(publisherID string) Owner {
 	return Owner{Kind: Snapshot, ID: publisherID, OrgID: publisherID}
+}
+
+// ActiveOwner returns the owner of a publisher's active-user sets (in the publisher's vault).
+func ActiveOwner(publisherID string) Owner {
+	return Owner{Kind: Active, ID: publisherID, OrgID: publisherID}
 }
 
 // Prefix returns the blob key prefix under which the owner's files are stored, ending in "/".
