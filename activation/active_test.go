@@ -1,0 +1,109 @@
+package activation_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/app"
+	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/synth"
+)
+
+// servedTo returns every synthetic user the edge serves code to.
+func (w *world) servedTo(code int64) []string {
+	e := w.m.Edge.Engine(w.pub.ID)
+	var buf [8]uint32
+	var out []string
+	for i := range w.users {
+		for _, c := range e.DecideUser(synth.UserID(i), time.Now(), buf[:0]) {
+			if int64(c) == code {
+				out = append(out, synth.UserID(i))
+			}
+		}
+	}
+	return out
+}
+
+// TestActiveUsersBesideSizes: before any traffic, a cohort's size and an estimate say "no
+// traffic yet"; once some of its users asked the edge for targeting and the edge stored its
+// active users, both parties see the count beside the size (through the gate: no noise and k = 5
+// here, so exact), the estimate states it too, and a count that would leave fewer than k users
+// not active is withheld, saying why.
+func TestActiveUsersBesideSizes(t *testing.T) {
+	ctx := context.Background()
+	w := newWorldWith(t, 3000, func(c *app.Config) { c.PrivacyNoise, c.PrivacyThreshold = "none", 5 })
+	pubMember := cleanroom.NewCaller(w.pub.ID, cleanroom.RoleMember)
+	advMember := cleanroom.NewCaller(w.adv.ID, cleanroom.RoleMember)
+	co := w.cohort(advMember, "Acme - CRM", w.conn, w.ds)
+	spec := cohorts.Spec{Name: "Estimate", Kind: cleanroom.CohortMatched, ConnectionIDs: []string{w.conn},
+		Query: cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: w.ds}}}}
+	active := func(c *cleanroom.Caller) (*cohorts.Active, *cohorts.Active, int64) {
+		t.Helper()
+		cur, err := w.m.Cohorts.Get(ctx, c, co.ID)
+		must(t, err)
+		tcs, err := w.m.Cohorts.Counts(ctx, c, cur)
+		must(t, err)
+		if len(tcs) != 1 || tcs[0].Size.Value == nil {
+			t.Fatalf("counts %s", js(tcs))
+		}
+		var est *cohorts.Active
+		if c.OrgID() == w.adv.ID {
+			e, err := w.m.Cohorts.Estimate(ctx, c, spec)
+			must(t, err)
+			est = e.Estimates[0].Active
+		}
+		return tcs[0].Active, est, *tcs[0].Size.Value
+	}
+	a, est, _ := active(advMember)
+	if a == nil || a.State != cohorts.StateNoTraffic || est == nil || est.State != cohorts.StateNoTraffic {
+		t.Fatalf("before traffic: size's %s, estimate's %s; want no_traffic", js(a), js(est))
+	}
+
+	_, err := w.m.Activation.PutSettings(ctx, cleanroom.NewCaller(w.pub.ID, cleanroom.RoleAdmin), cleanroom.AdServerSettings{GAMKey: "crc", XandrKey: "crc"})
+	must(t, err)
+	_, err = w.m.Activation.SetSwitches(ctx, pubMember, co.ID, w.conn, cleanroom.ActivationSwitches{Direct: true})
+	must(t, err)
+	w.waitFor("the cohort to be served", func() bool {
+		m, err := w.m.Activation.Manifest(ctx, w.pub.ID)
+		must(t, err)
+		return len(m.Served) == 1 && w.m.Edge.Digest(w.pub.ID) == m.Digest
+	})
+	members := w.servedTo(co.Targets[0].Code)
+	// Seven members ask twice each, and users outside the cohort too: only the members count.
+	for _, uid := range members[:7] {
+		w.codes(uid)
+		w.codes(uid)
+	}
+	for i := range 20 {
+		w.codes("not-a-member-" + itoa(int64(i)))
+	}
+	must(t, w.m.Edge.StoreActive(ctx, w.pub.ID))
+	today := time.Now().UTC().Format(time.DateOnly)
+	for _, c := range []*cleanroom.Caller{advMember, pubMember} {
+		a, est, size := active(c)
+		if a == nil || a.Value == nil || *a.Value != 7 || a.State != cohorts.StateExact || a.Day != today {
+			t.Fatalf("org %s: active %s, want 7 on %s", c.OrgID(), js(a), today)
+		}
+		if size != int64(len(members)) {
+			t.Fatalf("size %d, served %d", size, len(members))
+		}
+		if c == advMember && (est == nil || est.Value == nil || *est.Value != 7) {
+			t.Fatalf("estimate's active %s, want 7", js(est))
+		}
+	}
+
+	// All but three members active: the size less the count would be 3, below k = 5.
+	for _, uid := range members[7 : len(members)-3] {
+		w.codes(uid)
+	}
+	must(t, w.m.Edge.StoreActive(ctx, w.pub.ID))
+	a, est, _ = active(advMember)
+	for _, x := range []*cohorts.Active{a, est} {
+		if x == nil || x.Value != nil || x.State != cohorts.StateSuppressed || !strings.Contains(x.Reason, "Nearly all") {
+			t.Fatalf("all but 3 active: %s, want withheld", js(x))
+		}
+	}
+}
