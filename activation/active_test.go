@@ -102,7 +102,7 @@ func TestActiveUsersBesideSizes(t *testing.T) {
 	must(t, w.m.Edge.StoreActive(ctx, w.pub.ID))
 	a, est, _ = active(advMember)
 	for _, x := range []*cohorts.Active{a, est} {
-		if x == nil || x.Value != nil || x.State != cohorts.StateSuppressed || !strings.Contains(x.Reason, "Nearly all") {
+		if x == nil || x.Value != nil || x.State != cohorts.StateNearlyAll || !strings.Contains(x.Reason, "Nearly all") {
 			t.Fatalf("all but 3 active: %s, want withheld", js(x))
 		}
 	}

@@ -19,9 +19,14 @@ import (
 // audience version the members' ordinals are of, and the count is released through the gate
 // beside the size (releaseActive).
 
-// StateNoTraffic is the state of an active-user count before the publisher's edge has seen any
-// traffic.
-const StateNoTraffic = "no_traffic"
+// States of an active-user count besides those of Shown.
+const (
+	// StateNoTraffic: the publisher's edge has not seen any traffic yet.
+	StateNoTraffic = "no_traffic"
+	// StateNearlyAll: withheld because fewer than k of the users were not active (the count and
+	// the size together would single them out).
+	StateNearlyAll = "nearly_all"
+)
 
 // ActiveSource gives a publisher's active-user set as the edge stored it last and an ID naming
 // it (delivery.Service.ActiveSet); nil and "" before any traffic.
@@ -103,7 +108,7 @@ func (s *Service) releaseActive(ctx context.Context, c *cleanroom.Caller, conn *
 	case size.Suppressed:
 		out.Shown = Shown{State: StateSuppressed, Reason: "Withheld with the size."}
 	case size.Value-r.Value < k:
-		out.Shown = Shown{State: StateSuppressed, Reason: fmt.Sprintf(
+		out.Shown = Shown{State: StateNearlyAll, Reason: fmt.Sprintf(
 			"Nearly all of these users were active: the count is shown once at least %d were not, so that it and the size do not single anyone out.", k)}
 	default:
 		out.Shown = shownOf(r, a.Params.Noisy())

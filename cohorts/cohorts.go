@@ -616,7 +616,7 @@ type Estimate struct {
 	LeftOut []string `json:"left_out"`
 	// Active is how many of Users asked the publisher's edge for targeting in the 30 days up to
 	// its day, released as Users is (state no_traffic before any traffic).
-	Active *Active `json:"active,omitempty"`
+	Active *Active `json:"active_users,omitempty"`
 }
 
 // Estimates is the answer to an estimate.

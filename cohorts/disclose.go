@@ -168,7 +168,7 @@ type TargetCounts struct {
 	Size Shown `json:"size"`
 	// Active is how many of the size's users asked the publisher's edge for targeting in the 30
 	// days up to its day (state no_traffic before any traffic); nil when not stated.
-	Active *Active `json:"active,omitempty"`
+	Active *Active `json:"active_users,omitempty"`
 	// For a modeled cohort: the matched users it grew from, the held-out ones and the curve.
 	Seeds        *Shown       `json:"seeds,omitempty"`
 	HoldoutSeeds *Shown       `json:"holdout_seeds,omitempty"`
