@@ -171,7 +171,7 @@ type estimateRow struct {
 	// Active is the users active in the last 30 days among Users.
 	Active    activeCell
 	Activates bool
-	LeftOut                  []string
+	LeftOut   []string
 }
 
 func newForm() cohortForm {
