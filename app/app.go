@@ -246,10 +246,14 @@ func (m *Main) Handler() (http.Handler, error) {
 
 // NewEdge returns the edge over the data directory's blob store and master key: what Handler
 // mounts under /edge and what `cleanroom edge` serves alone. It needs no metadata store.
-func (m *Main) NewEdge() (*edgehttp.Server, error) {
+func (m *Main) NewEdge() (*edgehttp.Server, error) { return m.NewEdgeAt(m.Now) }
+
+// NewEdgeAt is NewEdge with the edge's clock (nil: time.Now): the demo replays past days of
+// traffic through it.
+func (m *Main) NewEdgeAt(now func() time.Time) (*edgehttp.Server, error) {
 	opt := edgehttp.Options{
 		Versions: versions.New(nil, m.Blobs, m.Keys, m.Logger), UserKey: m.Keys.Derive(pipeline.UserKeyPurpose),
-		CounterDir: m.Config.CounterDir(), MaxAge: m.Config.EdgeCacheMaxAge, Logger: m.Logger, Now: m.Now,
+		CounterDir: m.Config.CounterDir(), MaxAge: m.Config.EdgeCacheMaxAge, Logger: m.Logger, Now: now,
 	}
 	if m.Auth != nil {
 		opt.ClientAddr = m.Auth.ClientAddr
