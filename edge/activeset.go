@@ -10,7 +10,7 @@ import (
 )
 
 // KindActiveSet is the vault file kind of a publisher's active users (ActiveSet).
-const KindActiveSet = "edge-active"
+const KindActiveSet = "edge-active-users"
 
 // ActiveSet is the set of a publisher's users (by keyed user-ID hash, as in the publisher
 // version's user index and the snapshot) who asked the edge for targeting in the ActiveDays days
