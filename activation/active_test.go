@@ -2,11 +2,14 @@ package activation_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/synth"
@@ -93,6 +96,28 @@ func TestActiveUsersBesideSizes(t *testing.T) {
 		if c == advMember && (est == nil || est.Value == nil || *est.Value != 7) {
 			t.Fatalf("estimate's active %s, want 7", js(est))
 		}
+	}
+
+	// The API states them beside the size.
+	mem, _, err := w.m.Accounts.AddMember(ctx, w.adv.ID, accounts.NewUser{Email: "viewer@acme.example", Name: "Viewer", Password: "a long enough password", Role: cleanroom.RoleViewer})
+	must(t, err)
+	tok, _, err := w.m.Accounts.IssueToken(ctx, mem.ID, w.adv.ID, "test", 0)
+	must(t, err)
+	req, err := http.NewRequest("GET", w.m.URL()+"/v1/cohorts/"+co.ID, nil)
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	var view struct {
+		Targets []struct {
+			Size        int64          `json:"size"`
+			ActiveUsers cohorts.Active `json:"active_users"`
+		} `json:"targets"`
+	}
+	must(t, json.NewDecoder(resp.Body).Decode(&view))
+	resp.Body.Close()
+	if len(view.Targets) != 1 || view.Targets[0].ActiveUsers.Value == nil || *view.Targets[0].ActiveUsers.Value != 7 || view.Targets[0].ActiveUsers.Day != today {
+		t.Fatalf("GET /v1/cohorts/{id}: %d %+v, want 7 active users on %s", resp.StatusCode, view, today)
 	}
 
 	// All but three members active: the size less the count would be 3, below k = 5.
