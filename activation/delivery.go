@@ -134,7 +134,7 @@ type ActiveUsers struct {
 	// bounds).
 	Dropped int64 `json:"dropped,omitempty"`
 	// SetKey and WrappedKey locate the sealed set of those users' hashes (edge.ActiveSet, owner
-	// versions.ActiveOwner), which the cohort service counts cohorts and estimates against.
+	// versions.EdgeOwner, under active/), which the cohort service counts cohorts and estimates against.
 	SetKey     string `json:"set_key,omitempty"`
 	WrappedKey []byte `json:"wrapped_key,omitempty"`
 }

@@ -190,12 +190,13 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Activation = activation.New(m.Store, m.Cohorts, m.Versions, m.Keys, m.Jobs, m.Logger)
 	m.Activation.Register(m.Jobs)
 	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge(); m.Activation.Nudge() }
-	m.Delivery = &delivery.Service{Store: m.Store, Conns: m.Connections, Blobs: m.Blobs, Gate: m.Disclosure, Now: m.Now, Versions: m.Versions}
-	m.Cohorts.ActiveSets = m.Delivery.ActiveSet
+	m.Delivery = &delivery.Service{Store: m.Store, Conns: m.Connections, Blobs: m.Blobs, Versions: m.Versions, Gate: m.Disclosure, Now: m.Now}
 	if m.Now != nil {
 		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now, m.Activation.Now = m.Now, m.Now, m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
 	}
+	// Sizes and estimates state the users active at the edge, as the delivery service reads them.
+	m.Cohorts.ActiveSets = m.Delivery.ActiveSet
 	return nil
 }
 
@@ -246,14 +247,10 @@ func (m *Main) Handler() (http.Handler, error) {
 
 // NewEdge returns the edge over the data directory's blob store and master key: what Handler
 // mounts under /edge and what `cleanroom edge` serves alone. It needs no metadata store.
-func (m *Main) NewEdge() (*edgehttp.Server, error) { return m.NewEdgeAt(m.Now) }
-
-// NewEdgeAt is NewEdge with the edge's clock (nil: time.Now): the demo replays past days of
-// traffic through it.
-func (m *Main) NewEdgeAt(now func() time.Time) (*edgehttp.Server, error) {
+func (m *Main) NewEdge() (*edgehttp.Server, error) {
 	opt := edgehttp.Options{
 		Versions: versions.New(nil, m.Blobs, m.Keys, m.Logger), UserKey: m.Keys.Derive(pipeline.UserKeyPurpose),
-		CounterDir: m.Config.CounterDir(), MaxAge: m.Config.EdgeCacheMaxAge, Logger: m.Logger, Now: now,
+		CounterDir: m.Config.CounterDir(), MaxAge: m.Config.EdgeCacheMaxAge, Logger: m.Logger, Now: m.Now,
 	}
 	if m.Auth != nil {
 		opt.ClientAddr = m.Auth.ClientAddr

@@ -21,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
@@ -38,16 +37,16 @@ const MaxDays = 92
 
 // Service builds delivery reports.
 type Service struct {
+	// active caches the active-user set read last per publisher (ActiveSet).
+	active activeCache
+
 	Store cleanroom.Store
 	Conns *connections.Service
 	Blobs cleanroom.BlobStore
-	Gate  *disclosure.Service
-	Now   func() time.Time
-	// Versions opens the edge's sealed active-user sets (ActiveSet).
+	// Versions opens the edge replicas' sealed files (delivery records, active users).
 	Versions *versions.Store
-
-	activeMu   sync.Mutex
-	activeSets map[string]activeSet
+	Gate     *disclosure.Service
+	Now      func() time.Time
 }
 
 // Row is one day's delivery of a cohort through a line item or deal, as released. A nil count is
@@ -242,7 +241,7 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 	}
 	// The active users of each of the caller's cohorts served at the publisher (a person is in
 	// each cohort's count at most once).
-	active, err := s.ActiveUsers(ctx, conn.PublisherID)
+	active, err := activation.ReadActiveUsers(ctx, s.Blobs, conn.PublisherID)
 	if err != nil {
 		return nil, err
 	}

@@ -11,13 +11,16 @@ import (
 	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
+// activeFolder holds the active-user sets among the files of the publisher's edge owner.
+const activeFolder = "active/"
+
 // storeActive stores a publisher's active users as of today: the sealed set of their hashes and
-// last days (edge.ActiveSet, a file of versions.ActiveOwner), then the counts with the set's
+// last days (edge.ActiveSet, a file of versions.EdgeOwner under activeFolder), then the counts with the set's
 // location (activation.ActiveUsers), then deletes the older sets.
 func (s *Server) storeActive(ctx context.Context, id string, p *publisher, today int32) error {
 	set := p.seen.Set(today)
 	vs := s.opt.Versions
-	f, err := vs.PutFile(ctx, versions.ActiveOwner(id), edge.DayString(today)+"-"+strconv.FormatInt(s.opt.Now().UnixNano(), 10), set.Write)
+	f, err := vs.PutFile(ctx, versions.EdgeOwner(id), activeFolder+edge.DayString(today)+"-"+strconv.FormatInt(s.opt.Now().UnixNano(), 10), set.Write)
 	if err != nil {
 		return err
 	}
@@ -28,7 +31,7 @@ func (s *Server) storeActive(ctx context.Context, id string, p *publisher, today
 		vs.DeleteFile(context.WithoutCancel(ctx), f)
 		return err
 	}
-	keys, err := vs.Blobs.List(ctx, versions.ActiveOwner(id).Prefix())
+	keys, err := vs.Blobs.List(ctx, versions.EdgeOwner(id).Prefix()+activeFolder)
 	if err != nil {
 		return err
 	}
@@ -48,7 +51,7 @@ func (s *Server) restoreActive(ctx context.Context, id string, seen *edge.LastSe
 	if err != nil || a == nil || a.SetKey == "" {
 		return 0, err
 	}
-	f, err := s.opt.Versions.OpenFile(ctx, versions.Active, versions.File{Key: a.SetKey, WrappedKey: a.WrappedKey}, edge.KindActiveSet)
+	f, err := s.opt.Versions.OpenFile(ctx, versions.Edge, versions.File{Key: a.SetKey, WrappedKey: a.WrappedKey}, edge.KindActiveSet)
 	if err != nil {
 		return 0, fmt.Errorf("edge: active users of publisher %s: %w", id, err)
 	}

@@ -1,16 +1,80 @@
 package edgehttp_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cleanroom-oss/cleanroom/activation"
+	"github.com/cleanroom-oss/cleanroom/edge"
+	"github.com/cleanroom-oss/cleanroom/edgehttp"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/memblob"
+	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/versions"
 )
+
+const activePublisher = "01900000-0000-7000-8000-0000000ac71e"
+
+var activeUserKey = bytes.Repeat([]byte{9}, pubsync.UserKeySize)
+
+// publishActive stores in vs a manifest and snapshot of users users, all in one cohort, and
+// returns their IDs.
+func publishActive(t *testing.T, users int, vs *versions.Store) []string {
+	t.Helper()
+	ctx := context.Background()
+	h, err := pubsync.NewUserHasher(activeUserKey)
+	must(t, err)
+	type pair struct {
+		k uint64
+		o uint32
+	}
+	ids, pairs := make([]string, users), make([]pair, users)
+	for o := range users {
+		ids[o] = fmt.Sprintf("reader-%d", o)
+		pairs[o] = pair{h.Hash(ids[o]), uint32(o)}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int {
+		if a.k < b.k {
+			return -1
+		}
+		return 1
+	})
+	in := edge.Input{Users: uint32(users), UserKeys: make([]uint64, users), UserOrds: make([]uint32, users)}
+	for i, p := range pairs {
+		in.UserKeys[i], in.UserOrds[i] = p.k, p.o
+	}
+	all := roaring.New()
+	all.AddRange(0, uint64(users))
+	in.Cohorts = []edge.ServedCohort{{Code: 100001, Members: all}}
+	snap, err := edge.Build(in)
+	must(t, err)
+	f, err := vs.PutFile(ctx, versions.SnapshotOwner(activePublisher), "1", snap.Write)
+	must(t, err)
+	m := &activation.Manifest{PublisherID: activePublisher, Digest: "active", GAMKey: "crc", XandrKey: "crc", DataName: "cleanroom",
+		SnapshotKey: f.Key, WrappedKey: f.WrappedKey}
+	b, err := json.Marshal(m)
+	must(t, err)
+	_, err = vs.Blobs.Put(ctx, activation.ManifestKey(activePublisher), bytes.NewReader(b))
+	must(t, err)
+	return ids
+}
+
+func newActiveServer(t *testing.T, vs *versions.Store) *edgehttp.Server {
+	t.Helper()
+	srv, err := edgehttp.New(edgehttp.Options{Versions: vs, UserKey: activeUserKey, Now: time.Now})
+	must(t, err)
+	must(t, srv.Load(context.Background()))
+	return srv
+}
 
 // TestActiveUsersSurviveARestart: the active users an edge stored (a sealed set of hashes) fill
 // a new edge's table, so its next count still holds the users seen before the restart; older
@@ -18,37 +82,37 @@ import (
 func TestActiveUsersSurviveARestart(t *testing.T) {
 	ctx := context.Background()
 	vs := versions.New(nil, memblob.New(), keyring.Generate(), nil)
-	ids := publishBench(t, 2000, vs)
+	ids := publishActive(t, 2000, vs)
 	ask := func(srv http.Handler, uids []string) {
 		for _, uid := range uids {
 			rec := httptest.NewRecorder()
-			srv.ServeHTTP(rec, httptest.NewRequest("GET", "/edge/v1/"+benchPublisher+"/targeting?uid="+uid, nil))
+			srv.ServeHTTP(rec, httptest.NewRequest("GET", "/edge/v1/"+activePublisher+"/targeting?uid="+uid, nil))
 			if rec.Code != http.StatusOK {
 				t.Fatalf("targeting: %d", rec.Code)
 			}
 		}
 	}
 	count := func() *activation.ActiveUsers {
-		a, err := activation.ReadActiveUsers(ctx, vs.Blobs, benchPublisher)
+		a, err := activation.ReadActiveUsers(ctx, vs.Blobs, activePublisher)
 		must(t, err)
 		return a
 	}
-	first := newBenchServer(t, vs)
+	first := newActiveServer(t, vs)
 	ask(first, ids[:10])
-	must(t, first.StoreActive(ctx, benchPublisher))
+	must(t, first.StoreActive(ctx, activePublisher))
 	must(t, first.Close())
 	if a := count(); a.Users != 10 || a.SetKey == "" {
 		t.Fatalf("first edge stored %+v", a)
 	}
-	second := newBenchServer(t, vs)
+	second := newActiveServer(t, vs)
 	defer second.Close()
 	ask(second, ids[5:15]) // five seen before, five new
-	must(t, second.StoreActive(ctx, benchPublisher))
+	must(t, second.StoreActive(ctx, activePublisher))
 	a := count()
 	if a.Users != 15 {
 		t.Fatalf("after a restart: %d active users, want 15", a.Users)
 	}
-	keys, err := vs.Blobs.List(ctx, versions.ActiveOwner(benchPublisher).Prefix())
+	keys, err := vs.Blobs.List(ctx, versions.EdgeOwner(activePublisher).Prefix()+"active/")
 	must(t, err)
 	if len(keys) != 1 || keys[0] != a.SetKey {
 		t.Fatalf("sets kept %v, want only %s", keys, a.SetKey)

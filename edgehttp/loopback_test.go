@@ -45,14 +45,6 @@ const benchPublisher = "01900000-0000-7000-8000-00000000beef"
 // capped at 3 a day through line item 50000000<nn>, and returns the edge serving it.
 func benchEdge(t testing.TB, users int) (*edgehttp.Server, []string) {
 	t.Helper()
-	vs := versions.New(nil, memblob.New(), keyring.Generate(), nil)
-	ids := publishBench(t, users, vs)
-	return newBenchServer(t, vs), ids
-}
-
-// publishBench stores benchEdge's manifest and snapshot in vs and returns the user IDs.
-func publishBench(t testing.TB, users int, vs *versions.Store) []string {
-	t.Helper()
 	ctx := context.Background()
 	userKey := bytes.Repeat([]byte{7}, pubsync.UserKeySize)
 	h, err := pubsync.NewUserHasher(userKey)
@@ -96,6 +88,7 @@ func publishBench(t testing.TB, users int, vs *versions.Store) []string {
 	}
 	snap, err := edge.Build(in)
 	must(t, err)
+	vs := versions.New(nil, memblob.New(), keyring.Generate(), nil)
 	f, err := vs.PutFile(ctx, versions.SnapshotOwner(benchPublisher), "1", snap.Write)
 	must(t, err)
 	m.SnapshotKey, m.WrappedKey = f.Key, f.WrappedKey
@@ -103,16 +96,10 @@ func publishBench(t testing.TB, users int, vs *versions.Store) []string {
 	must(t, err)
 	_, err = vs.Blobs.Put(ctx, activation.ManifestKey(benchPublisher), bytes.NewReader(b))
 	must(t, err)
-	return ids
-}
-
-// newBenchServer returns an edge serving what publishBench stored in vs.
-func newBenchServer(t testing.TB, vs *versions.Store) *edgehttp.Server {
-	t.Helper()
-	srv, err := edgehttp.New(edgehttp.Options{Versions: vs, UserKey: bytes.Repeat([]byte{7}, pubsync.UserKeySize), EventBurst: 1 << 30, EventInterval: time.Nanosecond})
+	srv, err := edgehttp.New(edgehttp.Options{Versions: vs, UserKey: userKey, EventBurst: 1 << 30, EventInterval: time.Nanosecond})
 	must(t, err)
-	must(t, srv.Load(context.Background()))
-	return srv
+	must(t, srv.Load(ctx))
+	return srv, ids
 }
 
 func must(t testing.TB, err error) {

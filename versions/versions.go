@@ -39,9 +39,9 @@ const (
 	// Snapshot owns a publisher's edge snapshots (files only; package activation keeps the
 	// record of the current one).
 	Snapshot Kind = "snapshot"
-	// Active owns a publisher's edge active-user sets (files only; the edge records the current
-	// one in activation.ActiveUsers).
-	Active Kind = "active"
+	// Edge owns what edge replicas store of a publisher's traffic, sealed (files only, under
+	// edges/<publisher>/; package activation keeps the pointers to the current ones).
+	Edge Kind = "edge"
 )
 
 // Owner is what versions and files belong to.
@@ -76,9 +76,9 @@ func SnapshotOwner(publisherID string) Owner {
 	return Owner{Kind: Snapshot, ID: publisherID, OrgID: publisherID}
 }
 
-// ActiveOwner returns the owner of a publisher's active-user sets (in the publisher's vault).
-func ActiveOwner(publisherID string) Owner {
-	return Owner{Kind: Active, ID: publisherID, OrgID: publisherID}
+// EdgeOwner returns the owner of the files edge replicas store for a publisher.
+func EdgeOwner(publisherID string) Owner {
+	return Owner{Kind: Edge, ID: publisherID, OrgID: publisherID}
 }
 
 // Prefix returns the blob key prefix under which the owner's files are stored, ending in "/".

@@ -61,10 +61,11 @@ func seedDemoTraffic(ctx context.Context, m *app.Main, pubID, matchedID, lookali
 	var clock atomic.Int64
 	now := time.Now().UTC()
 	clock.Store(now.UnixNano())
-	srv, err := m.NewEdgeAt(func() time.Time { return time.Unix(0, clock.Load()).UTC() })
+	srv, err := m.NewEdge()
 	if err != nil {
 		return "", err
 	}
+	srv.SetClock(func() time.Time { return time.Unix(0, clock.Load()).UTC() })
 	defer func() { err = errors.Join(err, srv.Close()) }()
 	if err := srv.LoadPublisher(ctx, pubID); err != nil {
 		return "", err
