@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,6 +94,9 @@ type Main struct {
 	// borrowedStore says Store was given before Open, so Close leaves it open.
 	borrowedStore bool
 	cancel        context.CancelFunc
+	// background counts the loops that write to the data directory (the edge's loads and
+	// stores, the publisher's check), which Close waits for before closing what they use.
+	background sync.WaitGroup
 }
 
 // NewMain returns a Main with the default configuration, logging to stderr.
@@ -310,8 +314,8 @@ func (m *Main) Serve() error {
 		go m.Cohorts.RunRefresher(ctx, c.CohortRefresh, m.Logger)
 	}
 	if c.EdgeRefresh > 0 {
-		go m.Activation.RunPublisher(ctx, c.EdgeRefresh)
-		go m.Edge.Run(ctx, c.EdgeRefresh)
+		m.background.Go(func() { m.Activation.RunPublisher(ctx, c.EdgeRefresh) })
+		m.background.Go(func() { m.Edge.Run(ctx, c.EdgeRefresh) })
 	}
 	m.Logger.Info("serving", "url", m.URL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
 	return nil
@@ -401,6 +405,7 @@ func (m *Main) Close() error {
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
 	}
+	m.background.Wait() // their context is cancelled: each ends after its current step
 	if m.Edge != nil {
 		errs = append(errs, m.Edge.Close())
 	}
