@@ -63,6 +63,11 @@ type Config struct {
 	// EdgeCounters is the directory of the edge's frequency counters; empty means
 	// <data>/edge-counters. Each edge process needs its own.
 	EdgeCounters string
+	// Redis is a redis:// URL: the edge's frequency counters then live in Redis, shared by every
+	// edge replica (package edgeredis); empty keeps them in EdgeCounters. RedisOutageGrace is how
+	// long Redis may be unreachable before capped cohorts are withheld from everyone.
+	Redis            string
+	RedisOutageGrace time.Duration
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -76,7 +81,7 @@ func DefaultConfig() Config {
 		MaxFileBytes: rows.DefaultMaxBytes, MaxFileRows: rows.DefaultMaxRows, IngestMemory: ingest.DefaultMemoryBudget,
 		ActivationMinimum: 100, PrivacyThreshold: 100,
 		PrivacyEpsilon: "0.5", PrivacyBudget: "10", PrivacyPeriod: "week", PrivacyNoise: "laplace", CohortRefresh: time.Minute, CacheVersions: 4,
-		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second,
+		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second, RedisOutageGrace: 30 * time.Second,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/edge"
+	"github.com/cleanroom-oss/cleanroom/edgeredis"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/versions"
 )
@@ -60,11 +61,18 @@ type Options struct {
 	CounterDir string
 	// MaxCounters bounds each publisher's counters (0: edge.DefaultMaxCounters).
 	MaxCounters int
+	// Redis, when its URL is set, keeps the frequency counters in Redis, shared by every edge
+	// replica (package edgeredis) instead of in CounterDir's journals. The server opens and closes
+	// it; its Logger, Now and MaxCounters default to the server's.
+	Redis edgeredis.Options
 	// MaxDeliveryUsers bounds each publisher's delivery entries (0: edge.DefaultMaxDeliveryUsers).
 	MaxDeliveryUsers int
 	// MaxLastSeen bounds each publisher's last-seen table (0: edge.DefaultMaxLastSeen); a table has
 	// twice the slots of the snapshot's users, at least 64K.
 	MaxLastSeen int
+	// EdgeID names this replica among the edges serving the same blob store (its delivery files
+	// are its own); "" means "edge".
+	EdgeID string
 	// ClientAddr returns the client's address for rate limiting (nil: the connection's).
 	ClientAddr func(*http.Request) string
 	// EventBurst and EventInterval limit event batches per client: EventBurst at once, then one
@@ -82,7 +90,7 @@ type Options struct {
 // publisher is what one publisher is served with, swapped whole.
 type publisher struct {
 	engine   *edge.Engine
-	counters *edge.Counters
+	counters edge.CapCounter
 	delivery *edge.Delivery
 	seen     *edge.LastSeen
 	// activeDay is the day of the active users last stored.
@@ -115,6 +123,7 @@ type Server struct {
 	loadMu       sync.Mutex
 	bufs         sync.Pool
 	mux          *http.ServeMux
+	redis        *edgeredis.Client
 	// Stats.
 	Lookups, Events atomic.Int64
 }
@@ -145,6 +154,21 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{opt: opt, hasher: h, limiter: auth.NewLimiter(opt.EventBurst, opt.EventInterval),
 		cacheControl: []string{"private, max-age=" + strconv.Itoa(int(opt.MaxAge/time.Second))}}
+	if opt.Redis.URL != "" {
+		ro := opt.Redis
+		if ro.Logger == nil {
+			ro.Logger = opt.Logger
+		}
+		if ro.Now == nil {
+			ro.Now = opt.Now
+		}
+		if ro.MaxCounters == 0 {
+			ro.MaxCounters = opt.MaxCounters
+		}
+		if s.redis, err = edgeredis.Open(ro); err != nil {
+			return nil, err
+		}
+	}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /edge/v1/{publisher}/targeting", s.targeting)
@@ -253,7 +277,9 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 			}
 			opt.Journal = filepath.Join(s.opt.CounterDir, id+".journal")
 		}
-		if p.counters, err = edge.OpenCounters(opt, s.opt.Now(), cfg.Location); err != nil {
+		if s.redis != nil {
+			p.counters = s.redis.Counter(id)
+		} else if p.counters, err = edge.OpenCounters(opt, s.opt.Now(), cfg.Location); err != nil {
 			return fmt.Errorf("edge: counters of publisher %s: %w", id, err)
 		}
 		dopt := edge.DeliveryOptions{MaxUsers: s.opt.MaxDeliveryUsers}
@@ -270,6 +296,9 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 	}
 	if err := p.engine.Swap(snap, cfg); err != nil {
 		return err
+	}
+	if rc, ok := p.counters.(*edgeredis.Counter); ok {
+		rc.SetLocation(cfg.Location)
 	}
 	p.empty = edge.AppendAnswer(nil, &p.format, nil)
 	p.tag = renderTag(id, m, s.opt.TagTimeout)
@@ -349,7 +378,7 @@ func (s *Server) StoreDelivery(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close writes and closes the counters' and delivery journals.
+// Close writes and closes the counters' and delivery journals (and adds to Redis what waits).
 func (s *Server) Close() error {
 	var errs []error
 	s.pubs.Range(func(_, v any) bool {
@@ -358,8 +387,14 @@ func (s *Server) Close() error {
 		}
 		return true
 	})
+	if s.redis != nil {
+		errs = append(errs, s.redis.Close())
+	}
 	return errors.Join(errs...)
 }
+
+// Redis returns the Redis client of the counters, nil without one.
+func (s *Server) Redis() *edgeredis.Client { return s.redis }
 
 // cors sets the CORS headers when the request's origin is one the publisher lists, and reports
 // whether a cross-origin request is allowed. Credentials are never allowed.

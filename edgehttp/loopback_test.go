@@ -36,6 +36,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/memblob"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
+	"github.com/cleanroom-oss/cleanroom/redistest"
 	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
@@ -153,28 +154,7 @@ func load(clients int, d time.Duration, do func(client, i int) error) (rate floa
 // redis starts Debian's redis-server on a free port and returns its address.
 func redis(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("no redis-server (apt-get install redis-server)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir(), "--io-threads", "1")
-	must(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for range 100 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("redis-server did not start")
-	return ""
+	return redistest.Start(t, redistest.Options{}).Addr
 }
 
 // resp writes a RESP command.
