@@ -164,4 +164,3 @@ func TestTwoEdgesShareRedisCounters(t *testing.T) {
 		}
 	}
 }
-
