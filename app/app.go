@@ -191,7 +191,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Activation = activation.New(m.Store, m.Cohorts, m.Versions, m.Keys, m.Jobs, m.Logger)
 	m.Activation.Register(m.Jobs)
 	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge(); m.Activation.Nudge() }
-	m.Delivery = &delivery.Service{Store: m.Store, Conns: m.Connections, Blobs: m.Blobs, Gate: m.Disclosure, Now: m.Now}
+	m.Delivery = &delivery.Service{Store: m.Store, Conns: m.Connections, Blobs: m.Blobs, Versions: m.Versions, Gate: m.Disclosure, Now: m.Now}
 	if m.Now != nil {
 		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now, m.Activation.Now = m.Now, m.Now, m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
@@ -250,7 +250,8 @@ func (m *Main) NewEdge() (*edgehttp.Server, error) {
 	opt := edgehttp.Options{
 		Versions: versions.New(nil, m.Blobs, m.Keys, m.Logger), UserKey: m.Keys.Derive(pipeline.UserKeyPurpose),
 		CounterDir: m.Config.CounterDir(), MaxAge: m.Config.EdgeCacheMaxAge, Logger: m.Logger, Now: m.Now,
-		Redis: edgeredis.Options{URL: m.Config.Redis, Grace: m.Config.RedisOutageGrace},
+		Redis:  edgeredis.Options{URL: m.Config.Redis, Grace: m.Config.RedisOutageGrace},
+		EdgeID: m.Config.EdgeReplicaID(),
 	}
 	if m.Auth != nil {
 		opt.ClientAddr = m.Auth.ClientAddr

@@ -14,6 +14,7 @@ package edgehttp
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,8 +94,9 @@ type publisher struct {
 	counters edge.CapCounter
 	delivery *edge.Delivery
 	seen     *edge.LastSeen
-	// activeDay is the day of the active users last stored.
+	// activeDay is the day of the active users last stored; stored the delivery days'.
 	activeDay *atomic.Int32
+	stored    *storedDays
 	manifest  *activation.Manifest
 	format    edge.Format
 	loc       *time.Location
@@ -154,6 +156,12 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{opt: opt, hasher: h, limiter: auth.NewLimiter(opt.EventBurst, opt.EventInterval),
 		cacheControl: []string{"private, max-age=" + strconv.Itoa(int(opt.MaxAge/time.Second))}}
+	if opt.EdgeID == "" {
+		opt.EdgeID = "edge"
+	}
+	if err := CheckEdgeID(opt.EdgeID); err != nil {
+		return nil, err
+	}
 	if opt.Redis.URL != "" {
 		ro := opt.Redis
 		if ro.Logger == nil {
@@ -264,7 +272,7 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 	if old != nil {
 		p.counters = old.counters
 		p.delivery = old.delivery
-		p.seen, p.activeDay = old.seen, old.activeDay
+		p.seen, p.activeDay, p.stored = old.seen, old.activeDay, old.stored
 		if want := edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen); p.seen.Slots() < want {
 			p.seen = edge.NewLastSeen(want) // the audience grew: a larger table, filled again by traffic
 		}
@@ -292,7 +300,7 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 		}
 		p.engine = edge.NewEngine(s.hasher, p.counters)
 		p.engine.SetDelivery(p.delivery)
-		p.seen, p.activeDay = edge.NewLastSeen(edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen)), &atomic.Int32{}
+		p.seen, p.activeDay, p.stored = edge.NewLastSeen(edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen)), &atomic.Int32{}, &storedDays{}
 	}
 	if err := p.engine.Swap(snap, cfg); err != nil {
 		return err
@@ -342,9 +350,11 @@ func (s *Server) expire() {
 	})
 }
 
-// StoreDelivery writes every publisher's delivery days to the blob store (activation.DeliveryDay,
-// one file per day, replaced as the day goes on) and then forgets the days that can no longer
-// change (older than edge.DeliveryLateDays), so the edge holds at most two days.
+// StoreDelivery stores, for every publisher, this replica's delivery days (its records of each
+// day held, sealed, beside the other replicas': package delivery merges them) and then forgets
+// the days that can no longer change (older than edge.DeliveryLateDays), so the edge holds at
+// most two days. Once a day it stores its active users (the user hashes seen in the last 30
+// days, per served code, sealed) the same way.
 func (s *Server) StoreDelivery(ctx context.Context) error {
 	var errs []error
 	s.pubs.Range(func(k, v any) bool {
@@ -352,23 +362,33 @@ func (s *Server) StoreDelivery(ctx context.Context) error {
 		if p == nil {
 			return true
 		}
+		id := k.(string)
 		now := s.opt.Now()
 		ok := true
-		for _, d := range activation.DeliveryDays(p.manifest, p.delivery.Summary(), now) {
-			if err := activation.WriteDeliveryDay(ctx, s.opt.Versions.Blobs, &d); err != nil {
-				errs = append(errs, fmt.Errorf("edge: delivery of publisher %s: %w", k, err))
-				ok = false
+		for _, day := range p.delivery.Days() {
+			recs := p.delivery.DayRecords(day)
+			sum := sha256.Sum256(recs)
+			if p.stored.get(day) == sum {
+				continue
 			}
+			ds := edge.DayString(day)
+			if err := s.storeReplicaFile(ctx, id, activation.ReplicaDeliveryKey(id, s.opt.EdgeID, ds), "delivery-"+ds,
+				&activation.ReplicaFile{Day: ds, UpdatedAt: now}, edge.RecordsWriter(recs)); err != nil {
+				errs = append(errs, fmt.Errorf("edge: delivery of publisher %s: %w", id, err))
+				ok = false
+				continue
+			}
+			p.stored.set(day, sum)
 		}
 		if ok {
 			errs = append(errs, p.delivery.Forget(edge.DayOf(now, p.loc)-edge.DeliveryLateDays))
 		}
 		// The active users, once a day (so that a report's question stays the same all day).
 		if today := edge.DayOf(now, p.loc); p.activeDay.Load() != today {
-			users, codes := edge.ActiveCounts(p.seen, p.engine.Snapshot(), today)
-			a := &activation.ActiveUsers{PublisherID: k.(string), Day: edge.DayString(today), Users: users, Codes: codes, Dropped: p.seen.Dropped()}
-			if err := activation.WriteActiveUsers(ctx, s.opt.Versions.Blobs, a); err != nil {
-				errs = append(errs, fmt.Errorf("edge: active users of publisher %s: %w", k, err))
+			users, codes := edge.ActiveSets(p.seen, p.engine.Snapshot(), today)
+			f := &activation.ReplicaFile{Day: edge.DayString(today), UpdatedAt: now, Dropped: p.seen.Dropped()}
+			if err := s.storeReplicaFile(ctx, id, activation.ReplicaActiveKey(id, s.opt.EdgeID), "active", f, edge.ActiveWriter(users, codes)); err != nil {
+				errs = append(errs, fmt.Errorf("edge: active users of publisher %s: %w", id, err))
 			} else {
 				p.activeDay.Store(today)
 			}
@@ -376,6 +396,56 @@ func (s *Server) StoreDelivery(ctx context.Context) error {
 		return true
 	})
 	return errors.Join(errs...)
+}
+
+// storeReplicaFile seals a file of this replica through the version store (a fresh data key
+// wrapped by the master key), points pointer at it, then deletes the file it replaced.
+func (s *Server) storeReplicaFile(ctx context.Context, publisherID, pointer, name string, f *activation.ReplicaFile, w versions.Writer) error {
+	old, err := activation.ReadReplicaFile(ctx, s.opt.Versions.Blobs, pointer)
+	if err != nil {
+		return err
+	}
+	file, err := s.opt.Versions.PutFile(ctx, versions.EdgeOwner(publisherID),
+		fmt.Sprintf("%s/%s-%d", s.opt.EdgeID, name, s.opt.Now().UnixNano()), w)
+	if err != nil {
+		return err
+	}
+	f.EdgeID, f.Key, f.WrappedKey = s.opt.EdgeID, file.Key, file.WrappedKey
+	if err := activation.WriteReplicaFile(ctx, s.opt.Versions.Blobs, pointer, f); err != nil {
+		s.opt.Versions.DeleteFile(context.WithoutCancel(ctx), file)
+		return err
+	}
+	if old != nil && old.Key != file.Key {
+		s.opt.Versions.DeleteFile(ctx, versions.File{Key: old.Key})
+	}
+	return nil
+}
+
+// storedDays remembers the digest of the records last stored per day, so that an unchanged day
+// is not stored again.
+type storedDays struct {
+	mu sync.Mutex
+	m  map[int32][32]byte
+}
+
+func (d *storedDays) get(day int32) [32]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m[day]
+}
+
+func (d *storedDays) set(day int32, sum [32]byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[int32][32]byte{}
+	}
+	for k := range d.m {
+		if k < day-edge.DeliveryLateDays-1 {
+			delete(d.m, k)
+		}
+	}
+	d.m[day] = sum
 }
 
 // Close writes and closes the counters' and delivery journals (and adds to Redis what waits).
@@ -533,4 +603,17 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	b, _ := json.Marshal(map[string]map[string]string{"error": {"message": msg}})
 	w.Write(b)
+}
+
+// CheckEdgeID checks a replica's ID: 1 to 64 letters, digits, '.', '-' or '_'.
+func CheckEdgeID(id string) error {
+	ok := len(id) > 0 && len(id) <= 64
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.'
+	}
+	if !ok || id == "." || id == ".." {
+		return fmt.Errorf("--edge-id %q: use 1 to 64 letters, digits, '.', '-' or '_'", id)
+	}
+	return nil
 }
