@@ -46,6 +46,12 @@ const benchPublisher = "01900000-0000-7000-8000-00000000beef"
 // capped at 3 a day through line item 50000000<nn>, and returns the edge serving it.
 func benchEdge(t testing.TB, users int) (*edgehttp.Server, []string) {
 	t.Helper()
+	return benchEdgeWith(t, users, nil)
+}
+
+// benchEdgeWith is benchEdge with the server's options changed by opt.
+func benchEdgeWith(t testing.TB, users int, opt func(*edgehttp.Options)) (*edgehttp.Server, []string) {
+	t.Helper()
 	ctx := context.Background()
 	userKey := bytes.Repeat([]byte{7}, pubsync.UserKeySize)
 	h, err := pubsync.NewUserHasher(userKey)
@@ -97,7 +103,11 @@ func benchEdge(t testing.TB, users int) (*edgehttp.Server, []string) {
 	must(t, err)
 	_, err = vs.Blobs.Put(ctx, activation.ManifestKey(benchPublisher), bytes.NewReader(b))
 	must(t, err)
-	srv, err := edgehttp.New(edgehttp.Options{Versions: vs, UserKey: userKey, EventBurst: 1 << 30, EventInterval: time.Nanosecond})
+	o := edgehttp.Options{Versions: vs, UserKey: userKey, EventBurst: 1 << 30, EventInterval: time.Nanosecond}
+	if opt != nil {
+		opt(&o)
+	}
+	srv, err := edgehttp.New(o)
 	must(t, err)
 	must(t, srv.Load(ctx))
 	return srv, ids

@@ -7,9 +7,11 @@
 // counter is new, sets it to expire at the window's end plus Slack (PEXPIREAT), so Redis holds
 // only current windows. The script runs atomically, so counts are exact under concurrent
 // impressions on any number of replicas, and the one impression that takes a counter to its cap
-// is known (delivery's held-back users count it once). A counter at or over its cap is also
+// is known (delivery's held-back users count it once). A counter that reaches its cap is also
 // written to the window's capped hash (one per publisher and window, expiring with it) and
-// published on the publisher's channel.
+// published on the publisher's channel, once: impressions past the cap (in flight when it was
+// reached) only count. So after a cap is raised, a replica that did not count a user's
+// impressions learns that the user is past the new cap when it counts one itself.
 //
 // Deciding. edge.Engine.Decide reads Count, which never touches the network: each replica keeps
 // a view (an in-memory edge.Counters, bounded) of the counts it learned: the counts its own
@@ -99,7 +101,8 @@ type Client struct {
 
 // script counts a batch. KEYS: per impression, its counter and its window's capped hash. ARGV[1]
 // is the publisher's channel, then per impression: the increment, the expiry (Unix ms), the cap
-// and the capped hash's field. It returns the counters' new counts.
+// and the capped hash's field. A counter that reaches the cap with this increment goes into the
+// capped hash and the channel. It returns the counters' new counts.
 var script = redis.NewScript(`
 local out = {}
 local n = #KEYS / 2
@@ -108,7 +111,8 @@ for i = 1, n do
   local d = tonumber(ARGV[a])
   local c = redis.call('INCRBY', KEYS[2*i-1], d)
   if c == d then redis.call('PEXPIREAT', KEYS[2*i-1], ARGV[a+1]) end
-  if c >= tonumber(ARGV[a+2]) then
+  local lim = tonumber(ARGV[a+2])
+  if c >= lim and c - d < lim then
     if redis.call('HSET', KEYS[2*i], ARGV[a+3], c) == 1 then redis.call('PEXPIREAT', KEYS[2*i], ARGV[a+1]) end
     redis.call('PUBLISH', ARGV[1], ARGV[a+3] .. c)
   end
