@@ -412,3 +412,24 @@ func TestOutage(t *testing.T) {
 		t.Fatalf("after reconnecting, an impression is not counted in Redis: %+v", rec)
 	}
 }
+
+// TestDecideStaysInProcess: with Redis counters a decision allocates nothing and does not wait
+// on Redis, even when Redis is gone.
+func TestDecideStaysInProcess(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	clk := newClock(time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC))
+	r := newReplica(t, srv.URL(4), snapshot(t, hasher(t), 10), clk, edgeredis.Options{Interval: time.Hour})
+	now := clk.now()
+	r.record(t, now, uid(1), "1001", "1001", "1001")
+	h := r.e.Hash(uid(1))
+	buf := make([]uint32, 0, 8)
+	for _, phase := range []string{"up", "down"} {
+		if n := testing.AllocsPerRun(100, func() { buf = r.e.Decide(h, now, buf[:0]) }); n != 0 {
+			t.Errorf("Decide with Redis %s: %v allocations", phase, n)
+		}
+		if hasCode(buf, 100001) || !hasCode(buf, 100003) {
+			t.Errorf("Decide with Redis %s: %v", phase, buf)
+		}
+		srv.Kill()
+	}
+}
