@@ -2,12 +2,11 @@
 // (go-redis): an edge.CapCounter per publisher whose counts live in Redis, exact whichever
 // replica counts an impression, with a local view that keeps targeting decisions in process.
 //
-// Counting. A batch's impressions go to Redis in one round trip: one Lua script that, per
-// impression, INCRBYs the counter of (publisher, user hash, cohort code, window) and, when the
-// counter is new, sets it to expire at the window's end plus Slack (PEXPIREAT), so Redis holds
-// only current windows. The script runs atomically, so counts are exact under concurrent
-// impressions on any number of replicas, and the one impression that takes a counter to its cap
-// is known (delivery's held-back users count it once). A counter that reaches its cap is also
+// Counting. A batch's impressions go to Redis in one round trip: a pipeline that, per impression,
+// INCRBYs the counter of (publisher, user hash, cohort code, window) and sets it to expire at the
+// window's end plus Slack (PEXPIREAT NX: once), so Redis holds only current windows. INCRBY is
+// atomic, so counts are exact under concurrent impressions on any number of replicas, and the one
+// impression that takes a counter to its cap is known (delivery's held-back users count it once). A counter that reaches its cap is also
 // written to the window's capped hash (one per publisher and window, expiring with it) and
 // published on the publisher's channel, once: impressions past the cap (in flight when it was
 // reached) only count. So after a cap is raised, a replica that did not count a user's
@@ -21,7 +20,7 @@
 //
 // Outages. When Redis cannot be reached the edge keeps answering: Decide keeps withholding what
 // the view knows capped, and impressions are counted into the view (so each replica enforces its
-// own) and kept as pending increments, added to Redis in one script when it answers again (the
+// own) and kept as pending increments, added to Redis in one pipeline when it answers again (the
 // Sync loop pings it every Interval). Once an outage has lasted Grace, the capped cohorts fail
 // closed: Count answers "over any cap", so every capped cohort's code is withheld from every user
 // until Redis is back; uncapped cohorts keep serving. A user can thus see at most R×limit
@@ -98,28 +97,6 @@ type Client struct {
 	cancel     context.CancelFunc
 	done       sync.WaitGroup
 }
-
-// script counts a batch. KEYS: per impression, its counter and its window's capped hash. ARGV[1]
-// is the publisher's channel, then per impression: the increment, the expiry (Unix ms), the cap
-// and the capped hash's field. A counter that reaches the cap with this increment goes into the
-// capped hash and the channel. It returns the counters' new counts.
-var script = redis.NewScript(`
-local out = {}
-local n = #KEYS / 2
-for i = 1, n do
-  local a = 2 + (i - 1) * 4
-  local d = tonumber(ARGV[a])
-  local c = redis.call('INCRBY', KEYS[2*i-1], d)
-  if c == d then redis.call('PEXPIREAT', KEYS[2*i-1], ARGV[a+1]) end
-  local lim = tonumber(ARGV[a+2])
-  if c >= lim and c - d < lim then
-    if redis.call('HSET', KEYS[2*i], ARGV[a+3], c) == 1 then redis.call('PEXPIREAT', KEYS[2*i], ARGV[a+1]) end
-    redis.call('PUBLISH', ARGV[1], ARGV[a+3] .. c)
-  end
-  out[i] = c
-end
-return out
-`)
 
 // Open connects to Redis (it need not answer yet: an edge starts in an outage then) and starts
 // the Sync loop and the subscription to the capped channels.
@@ -400,37 +377,56 @@ func (k *Counter) Add(hits []edge.Hit, now time.Time, loc *time.Location) error 
 	return nil
 }
 
-// run runs the counting script over hits with the given increments and returns the new counts.
+// run counts hits with the given increments in one pipeline (one round trip): per hit, INCRBY
+// of its counter and PEXPIREAT ... NX (the window's end plus Slack, set once), so a counter never
+// outlives its window even if a replica dies between the two. Each INCRBY is atomic, so the counts
+// are exact and exactly one increment takes a counter to its cap; for those (rare: a user reaching
+// a cap), a second pipeline writes the window's capped hash and publishes it. It returns the new
+// counts.
 func (k *Counter) run(ctx context.Context, hits []edge.Hit, delta func(i int) uint32, loc *time.Location) ([]uint32, error) {
-	keys := make([]string, 0, 2*len(hits))
-	args := make([]any, 0, 1+4*len(hits))
-	args = append(args, k.channel)
+	pipe := k.cl.rdb.Pipeline()
+	incs := make([]*redis.IntCmd, len(hits))
 	ends := map[edge.Window]int64{}
+	members := make([][]byte, len(hits))
 	for i, h := range hits {
-		m := member(h.User, h.Code, h.Window)
+		members[i] = member(h.User, h.Code, h.Window)
 		end, ok := ends[h.Window]
 		if !ok {
 			end = h.Window.End(loc).Add(k.cl.opt.Slack).UnixMilli()
 			ends[h.Window] = end
 		}
-		keys = append(keys, k.counterKey(m), k.cappedKey(h.Window))
-		args = append(args, delta(i), end, h.Limit, m)
+		key := k.counterKey(members[i])
+		incs[i] = pipe.IncrBy(ctx, key, int64(delta(i)))
+		pipe.Do(ctx, "PEXPIREAT", key, end, "NX")
 	}
-	res, err := script.Run(ctx, k.cl.rdb, keys, args...).Int64Slice()
-	if err != nil {
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, err
 	}
-	if len(res) != len(hits) {
-		return nil, fmt.Errorf("edgeredis: %d counts for %d impressions", len(res), len(hits))
-	}
-	ns := make([]uint32, len(res))
-	for i, n := range res {
+	ns := make([]uint32, len(hits))
+	var capped redis.Pipeliner
+	for i, h := range hits {
+		n := incs[i].Val()
 		ns[i] = uint32(min(n, math.MaxUint32))
+		if d := int64(delta(i)); n >= int64(h.Limit) && n-d < int64(h.Limit) {
+			if capped == nil {
+				capped = k.cl.rdb.Pipeline()
+			}
+			ck := k.cappedKey(h.Window)
+			capped.HSet(ctx, ck, string(members[i]), n)
+			capped.Do(ctx, "PEXPIREAT", ck, ends[h.Window], "NX")
+			capped.Publish(ctx, k.channel, string(members[i])+strconv.FormatInt(n, 10))
+		}
+	}
+	if capped != nil {
+		if _, err := capped.Exec(ctx); err != nil {
+			// The counts are in; the other replicas learn the caps at their next reload.
+			k.cl.opt.Logger.Warn("redis: recording reached caps failed", "err", err)
+		}
 	}
 	return ns, nil
 }
 
-// flushPending adds the increments counted during an outage to Redis (one script) and learns
+// flushPending adds the increments counted during an outage to Redis (one pipeline per 500) and learns
 // the counts.
 func (k *Counter) flushPending(ctx context.Context) error {
 	k.pmu.Lock()
