@@ -30,6 +30,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/delivery"
 	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/edgehttp"
+	"github.com/cleanroom-oss/cleanroom/edgeredis"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
@@ -255,6 +256,8 @@ func (m *Main) NewEdge() (*edgehttp.Server, error) {
 	opt := edgehttp.Options{
 		Versions: versions.New(nil, m.Blobs, m.Keys, m.Logger), UserKey: m.Keys.Derive(pipeline.UserKeyPurpose),
 		CounterDir: m.Config.CounterDir(), MaxAge: m.Config.EdgeCacheMaxAge, Logger: m.Logger, Now: m.Now,
+		Redis:  edgeredis.Options{URL: m.Config.Redis, Grace: m.Config.RedisOutageGrace},
+		EdgeID: m.Config.EdgeReplicaID(),
 	}
 	if m.Auth != nil {
 		opt.ClientAddr = m.Auth.ClientAddr

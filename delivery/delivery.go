@@ -210,7 +210,11 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 	through := edge.DayString(edge.DayOf(now, loc) - edge.DeliveryLateDays - 1)
 	rep := &Report{ConnectionID: conn.ID, PublisherID: conn.PublisherID, From: from, To: to, Through: through,
 		Rows: []Row{}, Held: []Held{}, Active: []Active{}, Buckets: edge.FrequencyBuckets}
-	days, err := activation.ReadDeliveryDays(ctx, s.Blobs, conn.PublisherID, from, min(to, through))
+	rf, err := activation.ReadReplicaFiles(ctx, s.Blobs, conn.PublisherID, from, min(to, through))
+	if err != nil {
+		return nil, err
+	}
+	days, err := s.deliveryDays(ctx, m, rf, from, min(to, through))
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +245,7 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 	}
 	// The active users of each of the caller's cohorts served at the publisher (a person is in
 	// each cohort's count at most once).
-	active, err := activation.ReadActiveUsers(ctx, s.Blobs, conn.PublisherID)
+	active, err := s.activeUsers(ctx, conn.PublisherID, rf)
 	if err != nil {
 		return nil, err
 	}

@@ -171,3 +171,38 @@ func Merge(sets ...*ActiveSet) *ActiveSet {
 	out.Hashes, out.Days = out.Hashes[:k], out.Days[:k]
 	return out
 }
+
+// ActiveSetOfReplica returns the users of a replica's active-users file (ActiveWriter, kind
+// KindActiveSets) taken on day, with their last days (day itself for a file written without
+// them), sorted and unique.
+func ActiveSetOfReplica(f *vault.File, day int32) (*ActiveSet, error) {
+	users, _, err := ActiveFromFile(f)
+	if err != nil {
+		return nil, err
+	}
+	var days []int32
+	if f.Has(secActiveDays) {
+		if days, err = vault.View[int32](f, secActiveDays); err != nil {
+			return nil, err
+		}
+		if len(days) != len(users) {
+			return nil, fmt.Errorf("edge: active users file has %d users and %d days", len(users), len(days))
+		}
+	}
+	s := &ActiveSet{Day: day, Hashes: make([]uint64, 0, len(users)), Days: make([]int32, 0, len(users))}
+	for i, h := range users {
+		if i > 0 && h < users[i-1] {
+			return nil, fmt.Errorf("edge: active users not sorted at %d", i)
+		}
+		d := day
+		if days != nil {
+			d = days[i]
+		}
+		if n := len(s.Hashes); n > 0 && s.Hashes[n-1] == h {
+			s.Days[n-1] = max(s.Days[n-1], d)
+			continue
+		}
+		s.Hashes, s.Days = append(s.Hashes, h), append(s.Days, d)
+	}
+	return s, nil
+}

@@ -4,58 +4,40 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"time"
 
 	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/edge"
 	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
-// activeFolder holds the active-user sets among the files of the publisher's edge owner.
-const activeFolder = "active/"
-
-// storeActive stores a publisher's active users as of today: the sealed set of their hashes and
-// last days (edge.ActiveSet, a file of versions.EdgeOwner under activeFolder), then the counts with the set's
-// location (activation.ActiveUsers), then deletes the older sets.
+// storeActive stores this replica's active users as of today (sealed, as its delivery records):
+// the hashes of the users seen in the last 30 days with their last days (edge.ActiveSet) and, per
+// code the snapshot serves, those it serves it to. Package delivery unions the replicas' sets.
 func (s *Server) storeActive(ctx context.Context, id string, p *publisher, today int32) error {
 	set := p.seen.Set(today)
-	vs := s.opt.Versions
-	f, err := vs.PutFile(ctx, versions.EdgeOwner(id), activeFolder+edge.DayString(today)+"-"+strconv.FormatInt(s.opt.Now().UnixNano(), 10), set.Write)
-	if err != nil {
-		return err
-	}
-	users, codes := edge.ActiveCounts(p.seen, p.engine.Snapshot(), today)
-	a := &activation.ActiveUsers{PublisherID: id, Day: edge.DayString(today), Users: users, Codes: codes, Dropped: p.seen.Dropped(),
-		SetKey: f.Key, WrappedKey: f.WrappedKey}
-	if err := activation.WriteActiveUsers(ctx, vs.Blobs, a); err != nil {
-		vs.DeleteFile(context.WithoutCancel(ctx), f)
-		return err
-	}
-	keys, err := vs.Blobs.List(ctx, versions.EdgeOwner(id).Prefix()+activeFolder)
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if k != f.Key {
-			vs.DeleteFile(ctx, versions.File{Key: k})
-		}
-	}
-	return nil
+	_, codes := edge.ActiveSets(p.seen, p.engine.Snapshot(), today)
+	f := &activation.ReplicaFile{Day: edge.DayString(today), UpdatedAt: s.opt.Now(), Dropped: p.seen.Dropped()}
+	return s.storeReplicaFile(ctx, id, activation.ReplicaActiveKey(id, s.opt.EdgeID), "active", f, edge.ActiveWriter(set.Hashes, set.Days, codes))
 }
 
-// restoreActive fills a publisher's new last-seen table from the active set the edge stored
-// last (before a restart, or by another edge process on the same data directory), and returns
-// that set's day (0 when none), so that the day's counts are not stored again emptier.
+// restoreActive fills a publisher's new last-seen table from the active users this replica
+// stored last (before a restart), and returns their day (0 when none), so that the day's are not
+// stored again emptier.
 func (s *Server) restoreActive(ctx context.Context, id string, seen *edge.LastSeen) (int32, error) {
-	a, err := activation.ReadActiveUsers(ctx, s.opt.Versions.Blobs, id)
-	if err != nil || a == nil || a.SetKey == "" {
+	f, err := activation.ReadReplicaFile(ctx, s.opt.Versions.Blobs, activation.ReplicaActiveKey(id, s.opt.EdgeID))
+	if err != nil || f == nil {
 		return 0, err
 	}
-	f, err := s.opt.Versions.OpenFile(ctx, versions.Edge, versions.File{Key: a.SetKey, WrappedKey: a.WrappedKey}, edge.KindActiveSet)
+	day, err := time.Parse(time.DateOnly, f.Day)
+	if err != nil {
+		return 0, fmt.Errorf("edge: active users of publisher %s: day %q: %w", id, f.Day, err)
+	}
+	vf, err := s.opt.Versions.OpenFile(ctx, versions.Edge, versions.File{Key: f.Key, WrappedKey: f.WrappedKey}, edge.KindActiveSets)
 	if err != nil {
 		return 0, fmt.Errorf("edge: active users of publisher %s: %w", id, err)
 	}
-	set, err := edge.ActiveSetFromFile(f)
+	set, err := edge.ActiveSetOfReplica(vf, edge.DayOf(day, time.UTC))
 	if err != nil {
 		return 0, fmt.Errorf("edge: active users of publisher %s: %w", id, err)
 	}
