@@ -3,7 +3,11 @@ package activation_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +16,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
+	"github.com/cleanroom-oss/cleanroom/edge"
 	"github.com/cleanroom-oss/cleanroom/synth"
 )
 
@@ -130,5 +135,73 @@ func TestActiveUsersBesideSizes(t *testing.T) {
 		if x == nil || x.Value != nil || x.State != cohorts.StateNearlyAll || !strings.Contains(x.Reason, "Nearly all") {
 			t.Fatalf("all but 3 active: %s, want withheld", js(x))
 		}
+	}
+}
+
+// TestActiveUsersAttack: the publisher chooses who is active (anyone with a user ID can ask the
+// edge for its codes): 150 users it knows are in a cohort plus a target, or not, then reads the
+// cohort's active users to learn whether the target asked (the same difference as whether a
+// user it made active is a member). Each day's set is a new question with fresh noise: at the
+// defaults (ε 0.5, k 100) it is right at most e^0.5/(1+e^0.5) = 62.2% of the time, plus sampling
+// error; without noise, every time.
+func TestActiveUsersAttack(t *testing.T) {
+	bound := math.Exp(0.5) / (1 + math.Exp(0.5))
+	for _, noise := range []string{"laplace", "none"} {
+		t.Run(noise, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorldWith(t, 3000, func(c *app.Config) { c.PrivacyBudget, c.PrivacyNoise = "1000000", noise })
+			co := w.cohort(cleanroom.NewCaller(w.adv.ID, cleanroom.RoleMember), "Acme - CRM", w.conn, w.ds)
+			v, err := w.m.Store.CurrentVersion(ctx, w.pub.ID)
+			must(t, err)
+			pv, err := w.m.Versions.OpenPublisher(ctx, v)
+			must(t, err)
+			members, err := w.m.Cohorts.Members(ctx, &co.Targets[0])
+			must(t, err)
+			var hashes []uint64 // the members' user hashes, as the edge records them
+			for i, o := range pv.UserOrds {
+				if members.Contains(o) {
+					hashes = append(hashes, pv.UserKeys[i])
+				}
+			}
+			known, target := hashes[:150], hashes[150]
+			day := edge.DayOf(time.Now(), time.UTC)
+			var set *edge.ActiveSet
+			var setID string
+			w.m.Cohorts.ActiveSets = func(context.Context, string) (*edge.ActiveSet, string, error) { return set, setID, nil }
+			trials := 320
+			if noise == "none" {
+				trials = 16
+			}
+			rng := rand.New(rand.NewPCG(7, 11))
+			pub := cleanroom.NewCaller(w.pub.ID, cleanroom.RoleViewer)
+			right := 0
+			for i := range trials {
+				in := rng.IntN(2) == 1
+				hs := slices.Clone(known)
+				if in {
+					hs = append(hs, target)
+				}
+				slices.Sort(hs)
+				set, setID = &edge.ActiveSet{Day: day, Hashes: hs, Days: make([]int32, len(hs))}, fmt.Sprintf("attack-%d", i)
+				tcs, err := w.m.Cohorts.Counts(ctx, pub, co)
+				must(t, err)
+				a := tcs[0].Active
+				if a == nil || a.Value == nil {
+					t.Fatalf("active users %s", js(a))
+				}
+				if (*a.Value >= 151) == in {
+					right++
+				}
+			}
+			acc := float64(right) / float64(trials)
+			limit := bound + 3.5*math.Sqrt(bound*(1-bound)/float64(trials))
+			t.Logf("right %.1f%% of %d times (bound %.1f%%, with sampling error %.1f%%)", 100*acc, trials, 100*bound, 100*limit)
+			switch {
+			case noise == "none" && right != trials:
+				t.Errorf("without noise: right %d of %d, want every time (the attack works on exact counts)", right, trials)
+			case noise != "none" && acc > limit:
+				t.Errorf("right %.1f%% of the time, above the bound %.1f%%", 100*acc, 100*limit)
+			}
+		})
 	}
 }
