@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,6 +116,26 @@ func checkDemoActivation(t *testing.T, m *app.Main, d *demo, cs []*cleanroom.Coh
 	ctx := context.Background()
 	if d.TargetedUser == "" {
 		t.Fatal("no demo reader is served the matched cohort's code")
+	}
+	// The printed curl: the server's edge (a new one over the seeded journals and blobs) answers
+	// the reader with the matched cohort's code.
+	h, err := m.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Edge.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/edge/v1/"+d.PublisherID+"/targeting?uid="+d.TargetedUser, nil))
+	var matchedCode int64
+	for _, co := range cs {
+		if co.Kind == cleanroom.CohortMatched {
+			matchedCode = co.Targets[0].Code
+		}
+	}
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), fmt.Sprintf(`"%d"`, matchedCode)) {
+		t.Fatalf("targeting for %s: %d %s, want code %d", d.TargetedUser, rec.Code, rec.Body, matchedCode)
 	}
 	adv, pub := cleanroom.NewCaller(d.AdvertiserID, cleanroom.RoleViewer), cleanroom.NewCaller(d.PublisherID, cleanroom.RoleViewer)
 	// The service as the server runs it later (a week after, every seeded day is finished).
