@@ -201,23 +201,29 @@ func (c *Client) Sync(ctx context.Context) error {
 		reload = true
 	default:
 	}
-	if c.Down() {
+	wasDown := c.Down()
+	if wasDown {
 		cctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 		err := c.rdb.Ping(cctx).Err()
 		cancel()
 		if err != nil {
 			return err
 		}
-		// Up again: new impressions go to Redis; those counted meanwhile are added now.
-		c.downSince.Store(0)
-		c.opt.Logger.Info("redis answers again: adding the impressions counted meanwhile, reloading caps")
 		reload = true
 	}
-	for _, k := range c.all() {
-		if err := k.flushPending(ctx); err != nil {
-			c.markDown()
-			return err
+	// The outage ends (new impressions go to Redis again) only once what was counted meanwhile
+	// is in, so a Redis that answers pings but fails commands does not restart the grace.
+	flush := func() error {
+		for _, k := range c.all() {
+			if err := k.flushPending(ctx); err != nil {
+				c.markDown()
+				return err
+			}
 		}
+		return nil
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	if reload {
 		for _, k := range c.all() {
@@ -227,6 +233,13 @@ func (c *Client) Sync(ctx context.Context) error {
 			}
 		}
 		c.lastReload.Store(c.opt.Now().UnixNano())
+	}
+	if wasDown {
+		c.downSince.Store(0)
+		c.opt.Logger.Info("redis answers again: the impressions counted meanwhile are added, caps reloaded")
+		if err := flush(); err != nil { // those counted while the first flush ran
+			return err
+		}
 	}
 	c.checkGrace()
 	return nil
