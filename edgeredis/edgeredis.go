@@ -128,7 +128,7 @@ func Open(opt Options) (*Client, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	redis.SetLogger(quiet{opt.Logger})
+	setLogger.Do(func() { redis.SetLogger(quiet{opt.Logger}) }) // go-redis's logger is global
 	ro.MaxRetries = -1 // a failed call is an outage; the Sync loop retries
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = opt.Timeout, opt.Timeout, opt.Timeout
 	c := &Client{opt: opt, rdb: redis.NewClient(ro), counters: map[string]*Counter{}, reload: make(chan struct{}, 1)}
@@ -586,6 +586,8 @@ func (k *Counter) Stats() edge.Stats { return k.view.Stats() }
 // Close does nothing: the counter lives as long as its Client, whose Close adds the pending
 // increments.
 func (k *Counter) Close() error { return nil }
+
+var setLogger sync.Once
 
 // quiet sends go-redis's own messages (reconnection attempts) to the debug log.
 type quiet struct{ l *slog.Logger }
