@@ -129,7 +129,7 @@ func Open(opt Options) (*Client, error) {
 		opt.Now = time.Now
 	}
 	setLogger.Do(func() { redis.SetLogger(quiet{opt.Logger}) }) // go-redis's logger is global
-	ro.MaxRetries = -1 // a failed call is an outage; the Sync loop retries
+	ro.MaxRetries = -1                                          // a failed call is an outage; the Sync loop retries
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = opt.Timeout, opt.Timeout, opt.Timeout
 	c := &Client{opt: opt, rdb: redis.NewClient(ro), counters: map[string]*Counter{}, reload: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
