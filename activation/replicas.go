@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/edge"
+	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
 // Several edge replicas serve a publisher from the same blob store; each stores its own share of
@@ -118,4 +121,64 @@ func ReadReplicaFiles(ctx context.Context, blobs cleanroom.BlobStore, publisherI
 		}
 	}
 	return out, nil
+}
+
+// MergeReplicaDay merges the replicas' delivery records of day (their files in files) into one
+// day of counts: each user's impressions summed across replicas, so reach, the frequency buckets
+// and the held-back users are exact. Cohorts are named from m's served codes.
+func MergeReplicaDay(ctx context.Context, vs *versions.Store, m *Manifest, day string, files []ReplicaFile) (*DeliveryDay, error) {
+	merged, _ := edge.OpenDelivery(edge.DeliveryOptions{MaxUsers: 1 << 40}) // in memory: cannot fail
+	var updated time.Time
+	for _, f := range files {
+		vf, err := vs.OpenFile(ctx, versions.Edge, versions.File{Key: f.Key, WrappedKey: f.WrappedKey}, edge.KindDeliveryRecords)
+		if err != nil {
+			return nil, err
+		}
+		recs, err := edge.RecordsFromFile(vf)
+		if err == nil {
+			err = merged.MergeRecords(recs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("activation: delivery records of edge %s on %s: %w", f.EdgeID, day, err)
+		}
+		if f.UpdatedAt.After(updated) {
+			updated = f.UpdatedAt
+		}
+	}
+	for _, d := range DeliveryDays(m, merged.Summary(), updated) {
+		if d.Day == day {
+			return &d, nil
+		}
+	}
+	return &DeliveryDay{PublisherID: m.PublisherID, Day: day, UpdatedAt: updated, Rows: []DeliveryRow{}, Held: []DeliveryHeld{}}, nil
+}
+
+// FinalizeReplicaDays turns the replicas' records of every day before before (YYYY-MM-DD) into
+// the day's file of counts (DeliveryKey) and then deletes the records and their pointers, so no
+// user hash is kept once a day can no longer change. Any replica may run it: the result is the
+// same, and a file another replica deleted meanwhile is left for the next run.
+func FinalizeReplicaDays(ctx context.Context, vs *versions.Store, m *Manifest, before string) error {
+	rf, err := ReadReplicaFiles(ctx, vs.Blobs, m.PublisherID, "", before)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for day, files := range rf.Delivery {
+		if day >= before {
+			continue
+		}
+		d, err := MergeReplicaDay(ctx, vs, m, day, files)
+		if err == nil {
+			err = WriteDeliveryDay(ctx, vs.Blobs, d)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, f := range files {
+			errs = append(errs, vs.Blobs.Delete(ctx, ReplicaDeliveryKey(m.PublisherID, f.EdgeID, day)),
+				vs.DeleteFile(ctx, versions.File{Key: f.Key}))
+		}
+	}
+	return errors.Join(errs...)
 }

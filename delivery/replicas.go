@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/edge"
@@ -27,29 +26,11 @@ func (s *Service) deliveryDays(ctx context.Context, m *activation.Manifest, rf *
 		}
 	}
 	for day, files := range rf.Delivery {
-		merged, _ := edge.OpenDelivery(edge.DeliveryOptions{MaxUsers: 1 << 40}) // in memory: cannot fail
-		var updated time.Time
-		for _, f := range files {
-			vf, err := s.Versions.OpenFile(ctx, versions.Edge, versions.File{Key: f.Key, WrappedKey: f.WrappedKey}, edge.KindDeliveryRecords)
-			if err != nil {
-				return nil, err
-			}
-			recs, err := edge.RecordsFromFile(vf)
-			if err == nil {
-				err = merged.MergeRecords(recs)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("delivery: records of edge %s on %s: %w", f.EdgeID, day, err)
-			}
-			if f.UpdatedAt.After(updated) {
-				updated = f.UpdatedAt
-			}
+		d, err := activation.MergeReplicaDay(ctx, s.Versions, m, day, files)
+		if err != nil {
+			return nil, err
 		}
-		for _, d := range activation.DeliveryDays(m, merged.Summary(), updated) {
-			if d.Day == day {
-				days = append(days, d)
-			}
-		}
+		days = append(days, *d)
 	}
 	slices.SortFunc(days, func(a, b activation.DeliveryDay) int { return compare(a.Day, b.Day) })
 	return days, nil

@@ -173,4 +173,28 @@ func testReplicasMerge(t *testing.T, redisURL string) {
 	if len(keysInStore) != 2*2 {
 		t.Fatalf("%d sealed files, want one day and one active file per replica: %q", len(keysInStore), keysInStore)
 	}
+
+	// Three days on, no replica can change the day any more: the first replica to store turns it
+	// into counts only and deletes the records (the user hashes); the report reads the same.
+	now = now.Add(3 * 24 * time.Hour)
+	must(t, srvs[1].StoreDelivery(ctx))
+	rf, err = activation.ReadReplicaFiles(ctx, vs.Blobs, replicaPub, day, day)
+	must(t, err)
+	if len(rf.Delivery[day]) != 0 {
+		t.Fatalf("the finished day's records are still kept: %+v", rf.Delivery[day])
+	}
+	after, err := s.deliveryDays(ctx, m, rf, day, day)
+	must(t, err)
+	if len(after) != 1 || js(after[0].Rows) != js(days[0].Rows) || js(after[0].Held) != js(days[0].Held) {
+		t.Fatalf("after finalizing: %+v, want %+v", after, days)
+	}
+	left, err := vs.Blobs.List(ctx, versions.EdgeOwner(replicaPub).Prefix())
+	must(t, err)
+	for _, k := range left {
+		if strings.Contains(k, "delivery-") {
+			t.Fatalf("sealed records left: %q", left)
+		}
+	}
 }
+
+func js(v any) string { b, _ := json.Marshal(v); return string(b) }

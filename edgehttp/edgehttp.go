@@ -97,6 +97,8 @@ type publisher struct {
 	// activeDay is the day of the active users last stored; stored the delivery days'.
 	activeDay *atomic.Int32
 	stored    *storedDays
+	// finalized is the day FinalizeReplicaDays last ran.
+	finalized *atomic.Int32
 	manifest  *activation.Manifest
 	format    edge.Format
 	loc       *time.Location
@@ -273,7 +275,7 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 	if old != nil {
 		p.counters = old.counters
 		p.delivery = old.delivery
-		p.seen, p.activeDay, p.stored = old.seen, old.activeDay, old.stored
+		p.seen, p.activeDay, p.stored, p.finalized = old.seen, old.activeDay, old.stored, old.finalized
 		if want := edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen); p.seen.Slots() < want {
 			seen := edge.NewLastSeen(want) // the audience grew: a larger table, with the users seen so far
 			seen.Restore(old.seen.Set(edge.DayOf(s.opt.Now(), cfg.Location)))
@@ -303,7 +305,7 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 		}
 		p.engine = edge.NewEngine(s.hasher, p.counters)
 		p.engine.SetDelivery(p.delivery)
-		p.seen, p.activeDay, p.stored = edge.NewLastSeen(edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen)), &atomic.Int32{}, &storedDays{}
+		p.seen, p.activeDay, p.stored, p.finalized = edge.NewLastSeen(edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen)), &atomic.Int32{}, &storedDays{}, &atomic.Int32{}
 		// The users seen before a restart still count.
 		if day, err := s.restoreActive(ctx, id, p.seen); err != nil {
 			s.opt.Logger.Warn("edge active users not restored", "publisher", id, "err", err)
@@ -374,7 +376,11 @@ func (s *Server) StoreDelivery(ctx context.Context) error {
 		id := k.(string)
 		now := s.opt.Now()
 		ok := true
+		today := edge.DayOf(now, p.loc)
 		for _, day := range p.delivery.Days() {
+			if day < today-edge.DeliveryLateDays {
+				continue // ended before this replica could store it (it was down): forgotten below
+			}
 			recs := p.delivery.DayRecords(day)
 			sum := sha256.Sum256(recs)
 			if p.stored.get(day) == sum {
@@ -390,10 +396,18 @@ func (s *Server) StoreDelivery(ctx context.Context) error {
 			p.stored.set(day, sum)
 		}
 		if ok {
-			errs = append(errs, p.delivery.Forget(edge.DayOf(now, p.loc)-edge.DeliveryLateDays))
+			errs = append(errs, p.delivery.Forget(today-edge.DeliveryLateDays))
+		}
+		// Days no replica stores any more (forgotten everywhere a day ago) become counts only.
+		if p.finalized.Load() != today {
+			if err := activation.FinalizeReplicaDays(ctx, s.opt.Versions, p.manifest, edge.DayString(today-edge.DeliveryLateDays-1)); err != nil {
+				errs = append(errs, fmt.Errorf("edge: delivery of publisher %s: %w", id, err))
+			} else {
+				p.finalized.Store(today)
+			}
 		}
 		// The active users, once a day (so that a report's question stays the same all day).
-		if today := edge.DayOf(now, p.loc); p.activeDay.Load() != today {
+		if p.activeDay.Load() != today {
 			if err := s.storeActive(ctx, id, p, today); err != nil {
 				errs = append(errs, fmt.Errorf("edge: active users of publisher %s: %w", id, err))
 			} else {

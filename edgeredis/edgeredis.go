@@ -21,7 +21,9 @@
 // Outages. When Redis cannot be reached the edge keeps answering: Decide keeps withholding what
 // the view knows capped, and impressions are counted into the view (so each replica enforces its
 // own) and kept as pending increments, added to Redis in one pipeline when it answers again (the
-// Sync loop pings it every Interval). Once an outage has lasted Grace, the capped cohorts fail
+// Sync loop pings it every Interval). A batch in flight when the connection broke is counted
+// again that way, since its error does not say whether Redis applied it: Redis may then hold a
+// few impressions more than were reported (a cap acts sooner, never later), never fewer. Once an outage has lasted Grace, the capped cohorts fail
 // closed: Count answers "over any cap", so every capped cohort's code is withheld from every user
 // until Redis is back; uncapped cohorts keep serving. A user can thus see at most R×limit
 // impressions of a capped cohort in a window during an outage (R replicas each enforcing its own
@@ -94,8 +96,11 @@ type Client struct {
 	closed     atomic.Bool
 	lastReload atomic.Int64
 	reload     chan struct{}
-	cancel     context.CancelFunc
-	done       sync.WaitGroup
+	// syncMu makes Syncs one at a time: a Sync that returns nil has added every increment
+	// pending when it began, even if the loop's Sync held them.
+	syncMu sync.Mutex
+	cancel context.CancelFunc
+	done   sync.WaitGroup
 }
 
 // Open connects to Redis (it need not answer yet: an edge starts in an outage then) and starts
@@ -123,8 +128,8 @@ func Open(opt Options) (*Client, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	redis.SetLogger(quiet{opt.Logger})
-	ro.MaxRetries = -1 // a failed call is an outage; the Sync loop retries
+	setLogger.Do(func() { redis.SetLogger(quiet{opt.Logger}) }) // go-redis's logger is global
+	ro.MaxRetries = -1                                          // a failed call is an outage; the Sync loop retries
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = opt.Timeout, opt.Timeout, opt.Timeout
 	c := &Client{opt: opt, rdb: redis.NewClient(ro), counters: map[string]*Counter{}, reload: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -187,6 +192,8 @@ func (c *Client) checkGrace() {
 // ReloadInterval has passed (or a counter or subscription asked for it). It returns Redis's error
 // when it is still unreachable.
 func (c *Client) Sync(ctx context.Context) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
 	c.checkGrace()
 	reload := c.opt.Now().UnixNano()-c.lastReload.Load() >= int64(c.opt.ReloadInterval)
 	select {
@@ -194,23 +201,29 @@ func (c *Client) Sync(ctx context.Context) error {
 		reload = true
 	default:
 	}
-	if c.Down() {
+	wasDown := c.Down()
+	if wasDown {
 		cctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 		err := c.rdb.Ping(cctx).Err()
 		cancel()
 		if err != nil {
 			return err
 		}
-		// Up again: new impressions go to Redis; those counted meanwhile are added now.
-		c.downSince.Store(0)
-		c.opt.Logger.Info("redis answers again: adding the impressions counted meanwhile, reloading caps")
 		reload = true
 	}
-	for _, k := range c.all() {
-		if err := k.flushPending(ctx); err != nil {
-			c.markDown()
-			return err
+	// The outage ends (new impressions go to Redis again) only once what was counted meanwhile
+	// is in, so a Redis that answers pings but fails commands does not restart the grace.
+	flush := func() error {
+		for _, k := range c.all() {
+			if err := k.flushPending(ctx); err != nil {
+				c.markDown()
+				return err
+			}
 		}
+		return nil
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	if reload {
 		for _, k := range c.all() {
@@ -220,6 +233,13 @@ func (c *Client) Sync(ctx context.Context) error {
 			}
 		}
 		c.lastReload.Store(c.opt.Now().UnixNano())
+	}
+	if wasDown {
+		c.downSince.Store(0)
+		c.opt.Logger.Info("redis answers again: the impressions counted meanwhile are added, caps reloaded")
+		if err := flush(); err != nil { // those counted while the first flush ran
+			return err
+		}
 	}
 	c.checkGrace()
 	return nil
@@ -286,6 +306,8 @@ func (c *Client) Close() error {
 	c.cancel()
 	c.done.Wait()
 	var errs []error
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
 	if !c.Down() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.opt.Timeout)
 		for _, k := range c.all() {
@@ -401,6 +423,14 @@ func (k *Counter) run(ctx context.Context, hits []edge.Hit, delta func(i int) ui
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, err
+	}
+	for _, c := range incs {
+		if err := c.Err(); err != nil {
+			return nil, err
+		}
+		if c.Val() <= 0 {
+			return nil, fmt.Errorf("edgeredis: a counter answered %d", c.Val())
+		}
 	}
 	ns := make([]uint32, len(hits))
 	var capped redis.Pipeliner
@@ -556,6 +586,8 @@ func (k *Counter) Stats() edge.Stats { return k.view.Stats() }
 // Close does nothing: the counter lives as long as its Client, whose Close adds the pending
 // increments.
 func (k *Counter) Close() error { return nil }
+
+var setLogger sync.Once
 
 // quiet sends go-redis's own messages (reconnection attempts) to the debug log.
 type quiet struct{ l *slog.Logger }

@@ -433,3 +433,12 @@ func TestDecideStaysInProcess(t *testing.T) {
 		srv.Kill()
 	}
 }
+
+func TestOpenChecksTheURL(t *testing.T) {
+	for _, u := range []string{"http://localhost:6379", "redis://localhost:6379/notadb", ""} {
+		if cl, err := edgeredis.Open(edgeredis.Options{URL: u}); err == nil {
+			cl.Close()
+			t.Errorf("Open(%q) accepted", u)
+		}
+	}
+}
