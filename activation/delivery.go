@@ -133,6 +133,10 @@ type ActiveUsers struct {
 	// Dropped counts users the edge's bounded table could not keep (the counts are then lower
 	// bounds).
 	Dropped int64 `json:"dropped,omitempty"`
+	// SetKey and WrappedKey locate the sealed set of those users' hashes (edge.ActiveSet, owner
+	// versions.EdgeOwner, under active/), which the cohort service counts cohorts and estimates against.
+	SetKey     string `json:"set_key,omitempty"`
+	WrappedKey []byte `json:"wrapped_key,omitempty"`
 }
 
 // WriteActiveUsers stores a publisher's active users.

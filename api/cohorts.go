@@ -44,12 +44,15 @@ type targetView struct {
 	SizeState  string `json:"size_state"`
 	SizeReason string `json:"size_reason,omitempty"`
 	// Threshold is the k in force on the connection.
-	Threshold int64      `json:"threshold,omitempty"`
-	Seeds     *int64     `json:"seeds,omitempty"`
-	Active    bool       `json:"active"`
-	Reason    string     `json:"reason,omitempty"`
-	Model     *modelView `json:"model,omitempty"`
-	BuiltAt   time.Time  `json:"built_at,omitzero"`
+	Threshold int64 `json:"threshold,omitempty"`
+	// ActiveUsers is how many of the size's users asked the publisher's edge for targeting in
+	// the 30 days up to its day, released beside the size (state no_traffic before any traffic).
+	ActiveUsers *cohorts.Active `json:"active_users,omitempty"`
+	Seeds       *int64          `json:"seeds,omitempty"`
+	Active      bool            `json:"active"`
+	Reason      string          `json:"reason,omitempty"`
+	Model       *modelView      `json:"model,omitempty"`
+	BuiltAt     time.Time       `json:"built_at,omitzero"`
 }
 
 // modelView is a modeled cohort's curve and what drove the model.
@@ -104,7 +107,7 @@ func (s *Server) viewCohort(r *http.Request, c *call, co *cleanroom.Cohort) (*co
 	for i, t := range co.Targets {
 		tc := counts[i]
 		tv := targetView{ConnectionID: t.ConnectionID, PublisherID: t.PublisherID, Code: t.Code, Active: t.Active,
-			Reason: t.Reason, BuiltAt: t.BuiltAt, Size: tc.Size.Value, SizeState: tc.Size.State, SizeReason: tc.Size.Reason, Threshold: tc.K}
+			Reason: t.Reason, BuiltAt: t.BuiltAt, Size: tc.Size.Value, SizeState: tc.Size.State, SizeReason: tc.Size.Reason, Threshold: tc.K, ActiveUsers: tc.Active}
 		if co.Kind == cleanroom.CohortModeled {
 			if tc.Seeds != nil {
 				tv.Seeds = tc.Seeds.Value

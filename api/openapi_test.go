@@ -644,6 +644,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"UploadReport", reflect.TypeFor[cleanroom.UploadReport](), false},
 		{"CohortEstimates", reflect.TypeFor[cohorts.Estimates](), false},
 		{"CohortEstimate", reflect.TypeFor[cohorts.Estimate](), false},
+		{"ActiveUsers", reflect.TypeFor[cohorts.Active](), false},
 		{"CohortDiagnostics", reflect.TypeFor[cohorts.Diagnostics](), false},
 		{"SourceDiagnostics", reflect.TypeFor[cohorts.SourceDiagnostics](), false},
 		{"TypeDiagnostics", reflect.TypeFor[cohorts.TypeDiagnostics](), false},

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/delivery"
 	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/edgehttp"
+	"github.com/cleanroom-oss/cleanroom/edgeredis"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
@@ -92,6 +94,9 @@ type Main struct {
 	// borrowedStore says Store was given before Open, so Close leaves it open.
 	borrowedStore bool
 	cancel        context.CancelFunc
+	// background counts the loops that write to the data directory (the edge's loads and
+	// stores, the publisher's check), which Close waits for before closing what they use.
+	background sync.WaitGroup
 }
 
 // NewMain returns a Main with the default configuration, logging to stderr.
@@ -189,11 +194,13 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Activation = activation.New(m.Store, m.Cohorts, m.Versions, m.Keys, m.Jobs, m.Logger)
 	m.Activation.Register(m.Jobs)
 	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge(); m.Activation.Nudge() }
-	m.Delivery = &delivery.Service{Store: m.Store, Conns: m.Connections, Blobs: m.Blobs, Gate: m.Disclosure, Now: m.Now}
+	m.Delivery = &delivery.Service{Store: m.Store, Conns: m.Connections, Blobs: m.Blobs, Versions: m.Versions, Gate: m.Disclosure, Now: m.Now}
 	if m.Now != nil {
 		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now, m.Activation.Now = m.Now, m.Now, m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
 	}
+	// Sizes and estimates state the users active at the edge, as the delivery service reads them.
+	m.Cohorts.ActiveSets = m.Delivery.ActiveSet
 	return nil
 }
 
@@ -248,6 +255,8 @@ func (m *Main) NewEdge() (*edgehttp.Server, error) {
 	opt := edgehttp.Options{
 		Versions: versions.New(nil, m.Blobs, m.Keys, m.Logger), UserKey: m.Keys.Derive(pipeline.UserKeyPurpose),
 		CounterDir: m.Config.CounterDir(), MaxAge: m.Config.EdgeCacheMaxAge, Logger: m.Logger, Now: m.Now,
+		Redis:  edgeredis.Options{URL: m.Config.Redis, Grace: m.Config.RedisOutageGrace},
+		EdgeID: m.Config.EdgeReplicaID(),
 	}
 	if m.Auth != nil {
 		opt.ClientAddr = m.Auth.ClientAddr
@@ -307,8 +316,8 @@ func (m *Main) Serve() error {
 		go m.Cohorts.RunRefresher(ctx, c.CohortRefresh, m.Logger)
 	}
 	if c.EdgeRefresh > 0 {
-		go m.Activation.RunPublisher(ctx, c.EdgeRefresh)
-		go m.Edge.Run(ctx, c.EdgeRefresh)
+		m.background.Go(func() { m.Activation.RunPublisher(ctx, c.EdgeRefresh) })
+		m.background.Go(func() { m.Edge.Run(ctx, c.EdgeRefresh) })
 	}
 	m.Logger.Info("serving", "url", m.URL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
 	return nil
@@ -398,6 +407,7 @@ func (m *Main) Close() error {
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
 	}
+	m.background.Wait() // their context is cancelled: each ends after its current step
 	if m.Edge != nil {
 		errs = append(errs, m.Edge.Close())
 	}

@@ -1,7 +1,11 @@
 package app
 
 import (
+	"crypto/sha256"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom/ingest"
@@ -66,6 +70,15 @@ type Config struct {
 	// EdgeCounters is the directory of the edge's frequency counters; empty means
 	// <data>/edge-counters. Each edge process needs its own.
 	EdgeCounters string
+	// Redis is a redis:// URL: the edge's frequency counters then live in Redis, shared by every
+	// edge replica (package edgeredis); empty keeps them in EdgeCounters. RedisOutageGrace is how
+	// long Redis may be unreachable before capped cohorts are withheld from everyone.
+	Redis            string
+	RedisOutageGrace time.Duration
+	// EdgeID names this edge replica among those serving the same blob store (its delivery and
+	// active-user files are its own); empty means the host name and a digest of the counter
+	// directory (EdgeReplicaID), stable across restarts.
+	EdgeID string
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -79,7 +92,7 @@ func DefaultConfig() Config {
 		MaxFileBytes: rows.DefaultMaxBytes, MaxFileRows: rows.DefaultMaxRows, IngestMemory: ingest.DefaultMemoryBudget,
 		ActivationMinimum: 100, PrivacyThreshold: 100,
 		PrivacyEpsilon: "0.5", PrivacyBudget: "10", PrivacyPeriod: "week", PrivacyNoise: "laplace", CohortRefresh: time.Minute, CacheVersions: 4,
-		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second,
+		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second, RedisOutageGrace: 30 * time.Second,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
 }
@@ -96,6 +109,31 @@ func (c *Config) CounterDir() string {
 		return c.EdgeCounters
 	}
 	return filepath.Join(c.DataDir, "edge-counters")
+}
+
+// EdgeReplicaID returns EdgeID, or the host name and a digest of the counter directory's absolute
+// path when it is empty: the same across restarts, distinct for two edges of one host.
+func (c *Config) EdgeReplicaID() string {
+	if c.EdgeID != "" {
+		return c.EdgeID
+	}
+	host, _ := os.Hostname()
+	var b strings.Builder
+	for _, r := range strings.ToLower(host) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			b.WriteRune(r)
+		}
+	}
+	dir, err := filepath.Abs(c.CounterDir())
+	if err != nil {
+		dir = c.CounterDir()
+	}
+	sum := sha256.Sum256([]byte(dir))
+	name := b.String()
+	if name == "" {
+		name = "edge"
+	}
+	return fmt.Sprintf("%.40s-%x", name, sum[:4])
 }
 
 // BlobDir is the local blob area.

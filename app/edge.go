@@ -73,7 +73,7 @@ func (m *Main) ServeEdge() error {
 		m.done <- err
 	}()
 	if c.EdgeRefresh > 0 {
-		go m.Edge.Run(ctx, c.EdgeRefresh)
+		m.background.Go(func() { m.Edge.Run(ctx, c.EdgeRefresh) })
 	}
 	m.Logger.Info("serving the edge", "url", m.URL(), "data", c.DataDir)
 	return nil

@@ -385,7 +385,7 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 			}
 			members = m.Members
 		}
-		f, err := s.writeMembers(ctx, co, fmt.Sprintf("%s-%d", t.ConnectionID, gen), members, ev.Pub.Users)
+		f, err := s.writeMembers(ctx, co, fmt.Sprintf("%s-%d", t.ConnectionID, gen), members, ev.Pub.Users, ti.Pub.ID)
 		if err != nil {
 			cleanup()
 			return err
@@ -422,13 +422,14 @@ func (s *Service) build(ctx context.Context, co *cleanroom.Cohort, report func(c
 }
 
 // writeMembers stores a member bitmap as the cohort's file name, encrypted under a fresh data key.
-func (s *Service) writeMembers(ctx context.Context, co *cleanroom.Cohort, name string, b *roaring.Bitmap, users uint32) (versions.File, error) {
+// The audience version it was built on is kept in its meta (active users are counted on it).
+func (s *Service) writeMembers(ctx context.Context, co *cleanroom.Cohort, name string, b *roaring.Bitmap, users uint32, pubVersion string) (versions.File, error) {
 	b.RunOptimize()
 	var buf bytes.Buffer
 	if _, err := b.WriteTo(&buf); err != nil {
 		return versions.File{}, err
 	}
-	meta := map[string]any{"users": users, "members": b.GetCardinality()}
+	meta := map[string]any{"users": users, "members": b.GetCardinality(), "pub_version": pubVersion}
 	return s.versions().PutFile(ctx, versions.CohortOwner(co), name, func(ctx context.Context, blobs cleanroom.BlobStore, key string, dataKey []byte) (int64, error) {
 		return vault.Write(ctx, blobs, key, dataKey, KindMembers, meta, []vault.Section{{Name: "members", Data: buf.Bytes()}})
 	})
@@ -439,15 +440,29 @@ func (s *Service) Members(ctx context.Context, t *cleanroom.CohortTarget) (*roar
 	if t.BlobKey == "" {
 		return nil, cleanroom.Errorf(cleanroom.ENOTFOUND, "The cohort has no members at this publisher yet.")
 	}
+	b, _, err := s.membersOn(ctx, t)
+	return b, err
+}
+
+// membersOn returns a built target's member bitmap and the ID of the audience version its
+// ordinals are of ("" for a file written before it was recorded).
+func (s *Service) membersOn(ctx context.Context, t *cleanroom.CohortTarget) (*roaring.Bitmap, string, error) {
+	if t.BlobKey == "" {
+		return nil, "", cleanroom.Errorf(cleanroom.ENOTFOUND, "The cohort has no members at this publisher yet.")
+	}
 	f, err := s.versions().OpenFile(ctx, versions.Cohort, versions.File{Key: t.BlobKey, WrappedKey: t.WrappedKey}, KindMembers)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	b := roaring.New()
 	if _, err := b.ReadFrom(bytes.NewReader(f.Bytes("members"))); err != nil {
-		return nil, fmt.Errorf("cohorts: members of %s: %w", t.BlobKey, err)
+		return nil, "", fmt.Errorf("cohorts: members of %s: %w", t.BlobKey, err)
 	}
-	return b, nil
+	var meta struct {
+		PubVersion string `json:"pub_version"`
+	}
+	f.DecodeMeta(&meta) //nolint:errcheck // an old file without it is read on the current version
+	return b, meta.PubVersion, nil
 }
 
 // Refresh rebuilds every settled cohort whose inputs changed since its last build: a new

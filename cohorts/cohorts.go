@@ -58,6 +58,9 @@ type Service struct {
 	Disclosure *disclosure.Service
 	// Workers bounds the goroutines of a match or a model (< 1: GOMAXPROCS).
 	Workers int
+	// ActiveSets gives the publishers' active users (the edge's), stated beside sizes and
+	// estimates; nil states none.
+	ActiveSets ActiveSource
 
 	cache  *cache
 	nudges chan struct{}
@@ -611,6 +614,9 @@ type Estimate struct {
 	Reason string `json:"reason,omitempty"`
 	// LeftOut lists what the query could not use at this publisher.
 	LeftOut []string `json:"left_out"`
+	// Active is how many of Users asked the publisher's edge for targeting in the 30 days up to
+	// its day, released as Users is (state no_traffic before any traffic).
+	Active *Active `json:"active_users,omitempty"`
 }
 
 // Estimates is the answer to an estimate.
@@ -671,6 +677,9 @@ func (s *Service) Estimate(ctx context.Context, c *cleanroom.Caller, sp Spec) (*
 		n := a.Counts[0].Value
 		if ev.Left != nil {
 			e.LeftOut = ev.Left
+		}
+		if e.Active, err = s.estimateActive(ctx, c, ti.Conn, q, ti.Pub, ev.Members, a.Counts[0]); err != nil {
+			return nil, err
 		}
 		switch e.Activates = !a.Counts[0].Suppressed && n >= s.activationMinimum(); {
 		case sp.Kind == cleanroom.CohortModeled && (a.Counts[0].Suppressed || n < lookalike.DefaultMinSeeds):

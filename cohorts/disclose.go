@@ -166,6 +166,9 @@ type TargetCounts struct {
 	// K is the threshold in force on the connection (0 when unknown).
 	K    int64 `json:"k"`
 	Size Shown `json:"size"`
+	// Active is how many of the size's users asked the publisher's edge for targeting in the 30
+	// days up to its day (state no_traffic before any traffic); nil when not stated.
+	Active *Active `json:"active_users,omitempty"`
 	// For a modeled cohort: the matched users it grew from, the held-out ones and the curve.
 	Seeds        *Shown       `json:"seeds,omitempty"`
 	HoldoutSeeds *Shown       `json:"holdout_seeds,omitempty"`
@@ -224,6 +227,9 @@ func (s *Service) targetCounts(ctx context.Context, c *cleanroom.Caller, co *cle
 			tc.Size = withheld(StateOverBudget, cleanroom.ErrorMessage(err))
 		} else {
 			tc.K, tc.Size = a.Params.K, shownOf(a.Counts[0], a.Params.Noisy())
+			if tc.Active, err = s.targetActive(ctx, c, conn, co, t, a.Counts[0]); err != nil {
+				return tc, err
+			}
 		}
 	}
 	var rec ModelRecord

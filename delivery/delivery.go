@@ -29,6 +29,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/edge"
 	"github.com/cleanroom-oss/cleanroom/privacy"
+	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
 // MaxDays is the longest period a report covers.
@@ -36,11 +37,16 @@ const MaxDays = 92
 
 // Service builds delivery reports.
 type Service struct {
+	// active caches the active-user set read last per publisher (ActiveSet).
+	active activeCache
+
 	Store cleanroom.Store
 	Conns *connections.Service
 	Blobs cleanroom.BlobStore
-	Gate  *disclosure.Service
-	Now   func() time.Time
+	// Versions opens the edge replicas' sealed files (delivery records, active users).
+	Versions *versions.Store
+	Gate     *disclosure.Service
+	Now      func() time.Time
 }
 
 // Row is one day's delivery of a cohort through a line item or deal, as released. A nil count is
@@ -204,7 +210,11 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 	through := edge.DayString(edge.DayOf(now, loc) - edge.DeliveryLateDays - 1)
 	rep := &Report{ConnectionID: conn.ID, PublisherID: conn.PublisherID, From: from, To: to, Through: through,
 		Rows: []Row{}, Held: []Held{}, Active: []Active{}, Buckets: edge.FrequencyBuckets}
-	days, err := activation.ReadDeliveryDays(ctx, s.Blobs, conn.PublisherID, from, min(to, through))
+	rf, err := activation.ReadReplicaFiles(ctx, s.Blobs, conn.PublisherID, from, min(to, through))
+	if err != nil {
+		return nil, err
+	}
+	days, err := s.deliveryDays(ctx, m, rf, from, min(to, through))
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +245,7 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 	}
 	// The active users of each of the caller's cohorts served at the publisher (a person is in
 	// each cohort's count at most once).
-	active, err := activation.ReadActiveUsers(ctx, s.Blobs, conn.PublisherID)
+	active, err := s.activeUsers(ctx, conn.PublisherID, rf)
 	if err != nil {
 		return nil, err
 	}

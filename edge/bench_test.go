@@ -120,7 +120,7 @@ func populate(b *testing.B, e *Engine, f *benchFixture, now time.Time) {
 		for _, c := range f.snap.cohorts(u) {
 			if r := st.rules[c]; r.limit > 0 {
 				for range i % 5 {
-					e.counters.add(h, f.snap.codes[c], cur[r.period], &cur)
+					e.counters.(*Counters).add(h, f.snap.codes[c], cur[r.period], &cur)
 				}
 			}
 		}

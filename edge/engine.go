@@ -36,7 +36,7 @@ type rule struct {
 // state is what one swap installs: read by every decision through one atomic load.
 type state struct {
 	snap      *Snapshot
-	counters  *Counters
+	counters  CapCounter
 	loc       *time.Location
 	rules     []rule // by the snapshot's cohort index
 	byCode    map[uint32]rule
@@ -49,7 +49,7 @@ type state struct {
 // atomically (Swap); a decision never waits on a build or a swap. Safe for concurrent use.
 type Engine struct {
 	hasher   *pubsync.UserHasher
-	counters *Counters
+	counters CapCounter
 	delivery *Delivery
 	state    atomic.Pointer[state]
 }
@@ -59,9 +59,9 @@ type Engine struct {
 func (e *Engine) SetDelivery(d *Delivery) { e.delivery = d }
 
 // NewEngine returns an engine that hashes user IDs with hasher (the publisher's, the one its
-// versions' user index was made with) and counts impressions in counters (nil: in memory only,
-// with the default bound). It serves nothing until the first Swap.
-func NewEngine(hasher *pubsync.UserHasher, counters *Counters) *Engine {
+// versions' user index was made with) and counts impressions in counters (nil: Counters in
+// memory only, with the default bound). It serves nothing until the first Swap.
+func NewEngine(hasher *pubsync.UserHasher, counters CapCounter) *Engine {
 	if counters == nil {
 		counters, _ = OpenCounters(CounterOptions{}, time.Time{}, time.UTC) // no journal: cannot fail
 	}
@@ -175,7 +175,7 @@ type Recorded struct {
 
 // Record counts a validated batch's impressions into the caps of the cohorts their line items
 // or deals target, in the window each impression happened in, if that window is still the
-// current one at now. The journal gets the batch in one write.
+// current one at now. The counter gets the batch in one call (one journal write, one round trip).
 func (e *Engine) Record(b *Batch, now time.Time) (Recorded, error) {
 	var r Recorded
 	st := e.state.Load()
@@ -185,6 +185,8 @@ func (e *Engine) Record(b *Batch, now time.Time) (Recorded, error) {
 	}
 	cur := currentWindows(now, st.loc)
 	today := DayOf(now, st.loc)
+	hits := make([]Hit, 0, len(b.Events))
+	days := make([]int32, 0, len(b.Events)) // per hit: the day it is delivered on, -1 if not
 	for i := range b.Events {
 		ev := &b.Events[i]
 		var code uint32
@@ -208,6 +210,8 @@ func (e *Engine) Record(b *Batch, now time.Time) (Recorded, error) {
 		if delivered {
 			e.delivery.add(recImpression, h, code, prefix+id, day)
 			r.Delivered++
+		} else {
+			day = -1
 		}
 		ru, capped := st.byCode[code]
 		if !capped {
@@ -219,20 +223,29 @@ func (e *Engine) Record(b *Batch, now time.Time) (Recorded, error) {
 			r.Stale++
 			continue
 		}
-		switch n := e.counters.add(h, code, w, &cur); {
-		case n == 0:
+		hits = append(hits, Hit{User: h, Code: code, Window: w, Limit: ru.limit})
+		days = append(days, day)
+	}
+	var err error
+	if len(hits) > 0 {
+		err = st.counters.Add(hits, now, st.loc)
+	}
+	for i, h := range hits {
+		switch {
+		case h.N == 0:
 			r.Dropped++
 		default:
 			r.Counted++
-			if n == ru.limit && delivered {
-				e.delivery.add(recHeld, h, code, "", day)
+			// Exactly one impression takes a counter to its cap, whichever replica counts it.
+			if h.N == h.Limit && days[i] >= 0 {
+				e.delivery.add(recHeld, h.User, h.Code, "", days[i])
 			}
 		}
 	}
 	if e.delivery != nil {
-		if err := e.delivery.flush(); err != nil {
-			return r, err
+		if derr := e.delivery.flush(); derr != nil {
+			return r, derr
 		}
 	}
-	return r, e.counters.flush()
+	return r, err
 }

@@ -17,7 +17,8 @@ const lastSeenProbe = 16
 // fixed table (bounded memory; no allocation and no lock: a few atomic operations per request).
 // A user seen before ActiveDays ago gives up its slot to a new one; when a user finds no slot
 // among the lastSeenProbe it may take, it is not recorded (Dropped), so counts are then lower
-// bounds. It is kept in memory only: after a restart it fills again with traffic.
+// bounds. It is kept in memory; the edge stores it once a day as an ActiveSet, which a
+// restarted edge restores.
 type LastSeen struct {
 	keys    []atomic.Uint64
 	days    []atomic.Uint32

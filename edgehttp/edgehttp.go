@@ -14,6 +14,7 @@ package edgehttp
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/edge"
+	"github.com/cleanroom-oss/cleanroom/edgeredis"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/versions"
 )
@@ -60,11 +62,18 @@ type Options struct {
 	CounterDir string
 	// MaxCounters bounds each publisher's counters (0: edge.DefaultMaxCounters).
 	MaxCounters int
+	// Redis, when its URL is set, keeps the frequency counters in Redis, shared by every edge
+	// replica (package edgeredis) instead of in CounterDir's journals. The server opens and closes
+	// it; its Logger, Now and MaxCounters default to the server's.
+	Redis edgeredis.Options
 	// MaxDeliveryUsers bounds each publisher's delivery entries (0: edge.DefaultMaxDeliveryUsers).
 	MaxDeliveryUsers int
 	// MaxLastSeen bounds each publisher's last-seen table (0: edge.DefaultMaxLastSeen); a table has
 	// twice the slots of the snapshot's users, at least 64K.
 	MaxLastSeen int
+	// EdgeID names this replica among the edges serving the same blob store (its delivery files
+	// are its own); "" means "edge".
+	EdgeID string
 	// ClientAddr returns the client's address for rate limiting (nil: the connection's).
 	ClientAddr func(*http.Request) string
 	// EventBurst and EventInterval limit event batches per client: EventBurst at once, then one
@@ -82,11 +91,14 @@ type Options struct {
 // publisher is what one publisher is served with, swapped whole.
 type publisher struct {
 	engine   *edge.Engine
-	counters *edge.Counters
+	counters edge.CapCounter
 	delivery *edge.Delivery
 	seen     *edge.LastSeen
-	// activeDay is the day of the active users last stored.
+	// activeDay is the day of the active users last stored; stored the delivery days'.
 	activeDay *atomic.Int32
+	stored    *storedDays
+	// finalized is the day FinalizeReplicaDays last ran.
+	finalized *atomic.Int32
 	manifest  *activation.Manifest
 	format    edge.Format
 	loc       *time.Location
@@ -115,6 +127,7 @@ type Server struct {
 	loadMu       sync.Mutex
 	bufs         sync.Pool
 	mux          *http.ServeMux
+	redis        *edgeredis.Client
 	// Stats.
 	Lookups, Events atomic.Int64
 }
@@ -145,6 +158,28 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{opt: opt, hasher: h, limiter: auth.NewLimiter(opt.EventBurst, opt.EventInterval),
 		cacheControl: []string{"private, max-age=" + strconv.Itoa(int(opt.MaxAge/time.Second))}}
+	if opt.EdgeID == "" {
+		opt.EdgeID = "edge"
+		s.opt.EdgeID = opt.EdgeID
+	}
+	if err := CheckEdgeID(opt.EdgeID); err != nil {
+		return nil, err
+	}
+	if opt.Redis.URL != "" {
+		ro := opt.Redis
+		if ro.Logger == nil {
+			ro.Logger = opt.Logger
+		}
+		if ro.Now == nil {
+			ro.Now = opt.Now
+		}
+		if ro.MaxCounters == 0 {
+			ro.MaxCounters = opt.MaxCounters
+		}
+		if s.redis, err = edgeredis.Open(ro); err != nil {
+			return nil, err
+		}
+	}
 	s.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /edge/v1/{publisher}/targeting", s.targeting)
@@ -240,9 +275,11 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 	if old != nil {
 		p.counters = old.counters
 		p.delivery = old.delivery
-		p.seen, p.activeDay = old.seen, old.activeDay
+		p.seen, p.activeDay, p.stored, p.finalized = old.seen, old.activeDay, old.stored, old.finalized
 		if want := edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen); p.seen.Slots() < want {
-			p.seen = edge.NewLastSeen(want) // the audience grew: a larger table, filled again by traffic
+			seen := edge.NewLastSeen(want) // the audience grew: a larger table, with the users seen so far
+			seen.Restore(old.seen.Set(edge.DayOf(s.opt.Now(), cfg.Location)))
+			p.seen = seen
 		}
 		p.engine = old.engine
 	} else {
@@ -253,7 +290,9 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 			}
 			opt.Journal = filepath.Join(s.opt.CounterDir, id+".journal")
 		}
-		if p.counters, err = edge.OpenCounters(opt, s.opt.Now(), cfg.Location); err != nil {
+		if s.redis != nil {
+			p.counters = s.redis.Counter(id)
+		} else if p.counters, err = edge.OpenCounters(opt, s.opt.Now(), cfg.Location); err != nil {
 			return fmt.Errorf("edge: counters of publisher %s: %w", id, err)
 		}
 		dopt := edge.DeliveryOptions{MaxUsers: s.opt.MaxDeliveryUsers}
@@ -266,10 +305,19 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 		}
 		p.engine = edge.NewEngine(s.hasher, p.counters)
 		p.engine.SetDelivery(p.delivery)
-		p.seen, p.activeDay = edge.NewLastSeen(edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen)), &atomic.Int32{}
+		p.seen, p.activeDay, p.stored, p.finalized = edge.NewLastSeen(edge.LastSeenSlots(snap.Users(), s.opt.MaxLastSeen)), &atomic.Int32{}, &storedDays{}, &atomic.Int32{}
+		// The users seen before a restart still count.
+		if day, err := s.restoreActive(ctx, id, p.seen); err != nil {
+			s.opt.Logger.Warn("edge active users not restored", "publisher", id, "err", err)
+		} else {
+			p.activeDay.Store(day)
+		}
 	}
 	if err := p.engine.Swap(snap, cfg); err != nil {
 		return err
+	}
+	if rc, ok := p.counters.(*edgeredis.Counter); ok {
+		rc.SetLocation(cfg.Location)
 	}
 	p.empty = edge.AppendAnswer(nil, &p.format, nil)
 	p.tag = renderTag(id, m, s.opt.TagTimeout)
@@ -313,9 +361,11 @@ func (s *Server) expire() {
 	})
 }
 
-// StoreDelivery writes every publisher's delivery days to the blob store (activation.DeliveryDay,
-// one file per day, replaced as the day goes on) and then forgets the days that can no longer
-// change (older than edge.DeliveryLateDays), so the edge holds at most two days.
+// StoreDelivery stores, for every publisher, this replica's delivery days (its records of each
+// day held, sealed, beside the other replicas': package delivery merges them) and then forgets
+// the days that can no longer change (older than edge.DeliveryLateDays), so the edge holds at
+// most two days. Once a day it stores its active users (the user hashes seen in the last 30
+// days, per served code, sealed) the same way.
 func (s *Server) StoreDelivery(ctx context.Context) error {
 	var errs []error
 	s.pubs.Range(func(k, v any) bool {
@@ -323,23 +373,43 @@ func (s *Server) StoreDelivery(ctx context.Context) error {
 		if p == nil {
 			return true
 		}
+		id := k.(string)
 		now := s.opt.Now()
 		ok := true
-		for _, d := range activation.DeliveryDays(p.manifest, p.delivery.Summary(), now) {
-			if err := activation.WriteDeliveryDay(ctx, s.opt.Versions.Blobs, &d); err != nil {
-				errs = append(errs, fmt.Errorf("edge: delivery of publisher %s: %w", k, err))
-				ok = false
+		today := edge.DayOf(now, p.loc)
+		for _, day := range p.delivery.Days() {
+			if day < today-edge.DeliveryLateDays {
+				continue // ended before this replica could store it (it was down): forgotten below
 			}
+			recs := p.delivery.DayRecords(day)
+			sum := sha256.Sum256(recs)
+			if p.stored.get(day) == sum {
+				continue
+			}
+			ds := edge.DayString(day)
+			if err := s.storeReplicaFile(ctx, id, activation.ReplicaDeliveryKey(id, s.opt.EdgeID, ds), "delivery-"+ds,
+				&activation.ReplicaFile{Day: ds, UpdatedAt: now}, edge.RecordsWriter(recs)); err != nil {
+				errs = append(errs, fmt.Errorf("edge: delivery of publisher %s: %w", id, err))
+				ok = false
+				continue
+			}
+			p.stored.set(day, sum)
 		}
 		if ok {
-			errs = append(errs, p.delivery.Forget(edge.DayOf(now, p.loc)-edge.DeliveryLateDays))
+			errs = append(errs, p.delivery.Forget(today-edge.DeliveryLateDays))
+		}
+		// Days no replica stores any more (forgotten everywhere a day ago) become counts only.
+		if p.finalized.Load() != today {
+			if err := activation.FinalizeReplicaDays(ctx, s.opt.Versions, p.manifest, edge.DayString(today-edge.DeliveryLateDays-1)); err != nil {
+				errs = append(errs, fmt.Errorf("edge: delivery of publisher %s: %w", id, err))
+			} else {
+				p.finalized.Store(today)
+			}
 		}
 		// The active users, once a day (so that a report's question stays the same all day).
-		if today := edge.DayOf(now, p.loc); p.activeDay.Load() != today {
-			users, codes := edge.ActiveCounts(p.seen, p.engine.Snapshot(), today)
-			a := &activation.ActiveUsers{PublisherID: k.(string), Day: edge.DayString(today), Users: users, Codes: codes, Dropped: p.seen.Dropped()}
-			if err := activation.WriteActiveUsers(ctx, s.opt.Versions.Blobs, a); err != nil {
-				errs = append(errs, fmt.Errorf("edge: active users of publisher %s: %w", k, err))
+		if p.activeDay.Load() != today {
+			if err := s.storeActive(ctx, id, p, today); err != nil {
+				errs = append(errs, fmt.Errorf("edge: active users of publisher %s: %w", id, err))
 			} else {
 				p.activeDay.Store(today)
 			}
@@ -349,7 +419,57 @@ func (s *Server) StoreDelivery(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close writes and closes the counters' and delivery journals.
+// storeReplicaFile seals a file of this replica through the version store (a fresh data key
+// wrapped by the master key), points pointer at it, then deletes the file it replaced.
+func (s *Server) storeReplicaFile(ctx context.Context, publisherID, pointer, name string, f *activation.ReplicaFile, w versions.Writer) error {
+	old, err := activation.ReadReplicaFile(ctx, s.opt.Versions.Blobs, pointer)
+	if err != nil {
+		return err
+	}
+	file, err := s.opt.Versions.PutFile(ctx, versions.EdgeOwner(publisherID),
+		fmt.Sprintf("%s/%s-%d", s.opt.EdgeID, name, s.opt.Now().UnixNano()), w)
+	if err != nil {
+		return err
+	}
+	f.EdgeID, f.Key, f.WrappedKey = s.opt.EdgeID, file.Key, file.WrappedKey
+	if err := activation.WriteReplicaFile(ctx, s.opt.Versions.Blobs, pointer, f); err != nil {
+		s.opt.Versions.DeleteFile(context.WithoutCancel(ctx), file)
+		return err
+	}
+	if old != nil && old.Key != file.Key {
+		s.opt.Versions.DeleteFile(ctx, versions.File{Key: old.Key})
+	}
+	return nil
+}
+
+// storedDays remembers the digest of the records last stored per day, so that an unchanged day
+// is not stored again.
+type storedDays struct {
+	mu sync.Mutex
+	m  map[int32][32]byte
+}
+
+func (d *storedDays) get(day int32) [32]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m[day]
+}
+
+func (d *storedDays) set(day int32, sum [32]byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[int32][32]byte{}
+	}
+	for k := range d.m {
+		if k < day-edge.DeliveryLateDays-1 {
+			delete(d.m, k)
+		}
+	}
+	d.m[day] = sum
+}
+
+// Close writes and closes the counters' and delivery journals (and adds to Redis what waits).
 func (s *Server) Close() error {
 	var errs []error
 	s.pubs.Range(func(_, v any) bool {
@@ -358,8 +478,14 @@ func (s *Server) Close() error {
 		}
 		return true
 	})
+	if s.redis != nil {
+		errs = append(errs, s.redis.Close())
+	}
 	return errors.Join(errs...)
 }
+
+// Redis returns the Redis client of the counters, nil without one.
+func (s *Server) Redis() *edgeredis.Client { return s.redis }
 
 // cors sets the CORS headers when the request's origin is one the publisher lists, and reports
 // whether a cross-origin request is allowed. Credentials are never allowed.
@@ -498,4 +624,17 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	b, _ := json.Marshal(map[string]map[string]string{"error": {"message": msg}})
 	w.Write(b)
+}
+
+// CheckEdgeID checks a replica's ID: 1 to 64 letters, digits, '.', '-' or '_'.
+func CheckEdgeID(id string) error {
+	ok := len(id) > 0 && len(id) <= 64
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.'
+	}
+	if !ok || id == "." || id == ".." {
+		return fmt.Errorf("--edge-id %q: use 1 to 64 letters, digits, '.', '-' or '_'", id)
+	}
+	return nil
 }

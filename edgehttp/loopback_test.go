@@ -36,6 +36,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/memblob"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
+	"github.com/cleanroom-oss/cleanroom/redistest"
 	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
@@ -44,6 +45,12 @@ const benchPublisher = "01900000-0000-7000-8000-00000000beef"
 // benchEdge publishes a snapshot of users users, each in 3 of 1,000 cohorts, every 10th cohort
 // capped at 3 a day through line item 50000000<nn>, and returns the edge serving it.
 func benchEdge(t testing.TB, users int) (*edgehttp.Server, []string) {
+	t.Helper()
+	return benchEdgeWith(t, users, nil)
+}
+
+// benchEdgeWith is benchEdge with the server's options changed by opt.
+func benchEdgeWith(t testing.TB, users int, opt func(*edgehttp.Options)) (*edgehttp.Server, []string) {
 	t.Helper()
 	ctx := context.Background()
 	userKey := bytes.Repeat([]byte{7}, pubsync.UserKeySize)
@@ -96,7 +103,11 @@ func benchEdge(t testing.TB, users int) (*edgehttp.Server, []string) {
 	must(t, err)
 	_, err = vs.Blobs.Put(ctx, activation.ManifestKey(benchPublisher), bytes.NewReader(b))
 	must(t, err)
-	srv, err := edgehttp.New(edgehttp.Options{Versions: vs, UserKey: userKey, EventBurst: 1 << 30, EventInterval: time.Nanosecond})
+	o := edgehttp.Options{Versions: vs, UserKey: userKey, EventBurst: 1 << 30, EventInterval: time.Nanosecond}
+	if opt != nil {
+		opt(&o)
+	}
+	srv, err := edgehttp.New(o)
 	must(t, err)
 	must(t, srv.Load(ctx))
 	return srv, ids
@@ -153,28 +164,7 @@ func load(clients int, d time.Duration, do func(client, i int) error) (rate floa
 // redis starts Debian's redis-server on a free port and returns its address.
 func redis(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("no redis-server (apt-get install redis-server)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir(), "--io-threads", "1")
-	must(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for range 100 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("redis-server did not start")
-	return ""
+	return redistest.Start(t, redistest.Options{}).Addr
 }
 
 // resp writes a RESP command.

@@ -39,6 +39,9 @@ const (
 	// Snapshot owns a publisher's edge snapshots (files only; package activation keeps the
 	// record of the current one).
 	Snapshot Kind = "snapshot"
+	// Edge owns what edge replicas store of a publisher's traffic, sealed (files only, under
+	// edges/<publisher>/; package activation keeps the pointers to the current ones).
+	Edge Kind = "edge"
 )
 
 // Owner is what versions and files belong to.
@@ -71,6 +74,11 @@ func CohortOwner(co *cleanroom.Cohort) Owner { return Owner{Kind: Cohort, ID: co
 // SnapshotOwner returns the owner of a publisher's edge snapshots (in the publisher's vault).
 func SnapshotOwner(publisherID string) Owner {
 	return Owner{Kind: Snapshot, ID: publisherID, OrgID: publisherID}
+}
+
+// EdgeOwner returns the owner of the files edge replicas store for a publisher.
+func EdgeOwner(publisherID string) Owner {
+	return Owner{Kind: Edge, ID: publisherID, OrgID: publisherID}
 }
 
 // Prefix returns the blob key prefix under which the owner's files are stored, ending in "/".

@@ -168,8 +168,10 @@ type segmentChoice struct {
 // estimateRow is an estimate as the form shows it.
 type estimateRow struct {
 	Publisher, Users, Reason string
-	Activates                bool
-	LeftOut                  []string
+	// Active is the users active in the last 30 days among Users.
+	Active    activeCell
+	Activates bool
+	LeftOut   []string
 }
 
 func newForm() cohortForm {
@@ -254,6 +256,7 @@ func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page,
 			default:
 				row.Users = "—"
 			}
+			row.Active = activeText(e.Active, e.Threshold)
 			if row.Publisher == "" {
 				row.Publisher = e.ConnectionID
 			}

@@ -60,6 +60,9 @@ func serverFlags(fs *pflag.FlagSet, c *app.Config) {
 func edgeFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.DurationVar(&c.EdgeRefresh, "edge-refresh", c.EdgeRefresh, "how often edge snapshots are checked for changed inputs, published and loaded")
 	fs.DurationVar(&c.EdgeCacheMaxAge, "edge-cache-max-age", c.EdgeCacheMaxAge, "how long a browser may keep a targeting answer (private cache)")
+	fs.StringVar(&c.Redis, "redis", c.Redis, "redis://host:port/db: frequency counters shared by every edge replica in Redis (default: this process's counter files)")
+	fs.StringVar(&c.EdgeID, "edge-id", c.EdgeID, "this edge replica's name among the edges of one blob store (default: host name and a digest of the counter directory)")
+	fs.DurationVar(&c.RedisOutageGrace, "redis-outage-grace", c.RedisOutageGrace, "how long Redis may be unreachable before capped cohorts are withheld from every user (0: at once)")
 }
 
 // EnvName returns the environment twin of a flag: --max-body-bytes <-> CLEANROOM_MAX_BODY_BYTES.

@@ -123,6 +123,8 @@ type demo struct {
 	Logins []demoLogin
 	// PublisherID, DemandSideID and AdvertiserID are the demo's organizations.
 	PublisherID, DemandSideID, AdvertiserID string
+	// TargetedUser is a demo reader the edge serves the matched cohort's code to.
+	TargetedUser string
 }
 
 // seedDemo creates the demo's organizations, accounts and tokens.
@@ -202,7 +204,7 @@ func seedDemo(ctx context.Context, m *app.Main) (*demo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := seedDemoData(ctx, m, pub.ID, pubAdminID, adv.ID, advAdminID, connID); err != nil {
+	if err := seedDemoData(ctx, m, d, pub.ID, pubAdminID, adv.ID, advAdminID, connID); err != nil {
 		return nil, fmt.Errorf("demo data: %w", err)
 	}
 	err = m.Store.AppendAudit(ctx, &cleanroom.AuditEntry{Time: cleanroom.UTC(time.Now()), Action: "demo.seed",
@@ -226,7 +228,12 @@ func (d *demo) print(w io.Writer, m *app.Main) {
 	// The README's examples read the server's URL from CLEANROOM_SERVER (as cleanroom upload
 	// does), so they work on whichever port the demo took.
 	fmt.Fprintf(w, "\nFor the README's examples, in another shell:\n  export CLEANROOM_SERVER=%s\n  export TOKEN=%s   # the publisher admin's; pick another above\n", m.URL(), d.Logins[1].Token)
-	fmt.Fprintf(w, "\nTry: curl -H \"Authorization: Bearer $TOKEN\" $CLEANROOM_SERVER/v1/org\nPress Ctrl-C to stop.\n")
+	fmt.Fprintf(w, "\nTry: curl -H \"Authorization: Bearer $TOKEN\" $CLEANROOM_SERVER/v1/org\n")
+	if d.TargetedUser != "" {
+		// The edge's answer for a demo reader (no token: pages call it).
+		fmt.Fprintf(w, "The edge's codes for demo reader %s:\n  curl \"$CLEANROOM_SERVER/edge/v1/%s/targeting?uid=%s\"\n", d.TargetedUser, d.PublisherID, d.TargetedUser)
+	}
+	fmt.Fprintf(w, "Press Ctrl-C to stop.\n")
 }
 
 // seedDemoConnections connects the demo publisher both ways: to the advertiser (operator-driven)

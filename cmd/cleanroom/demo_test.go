@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +25,8 @@ import (
 
 // TestDemoSeed runs the demo's seeding on a fresh data directory: the publisher's audience and
 // the advertiser's upload are processed, and the cohorts are built (the matched one and the
-// lookalike with a chosen similarity active, the other lookalike waiting for a choice).
+// lookalike with a chosen similarity active, the other lookalike waiting for a choice), then
+// activated with traffic (checkDemoActivation).
 func TestDemoSeed(t *testing.T) {
 	m := app.NewMain()
 	m.Config.DataDir = filepath.Join(t.TempDir(), "demo")
@@ -32,10 +36,12 @@ func TestDemoSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	start := time.Now()
 	d, err := seedDemo(ctx, m)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("seeded in %s", time.Since(start).Round(time.Millisecond))
 	cs, _, err := m.Store.ListCohorts(ctx, cleanroom.CohortFilter{OrgID: d.AdvertiserID})
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +60,7 @@ func TestDemoSeed(t *testing.T) {
 	if states[cleanroom.CohortActive] != 2 || states[cleanroom.CohortAwaitingSelection] != 1 {
 		t.Errorf("cohort states %v, want 2 active and 1 awaiting selection", states)
 	}
+	checkDemoActivation(t, m, d, cs)
 	// The demo's lookalikes show a model that works: the holdout AUC well above chance and a
 	// lift of 3 or more at five times the seeds' reach (issue 12: they showed 0.51-0.58 and ~1).
 	modeled := 0
@@ -99,6 +106,81 @@ func TestDemoSeed(t *testing.T) {
 		}
 	}
 }
+
+// checkDemoActivation: the demo's seeding replayed a week of readers through the edge, so the
+// matched cohort has delivery rows (with the cap holding readers back) and both cohorts served
+// have active users, each released through the gate (noisy, k = 100) to both parties; the demo
+// prints a reader the edge serves.
+func checkDemoActivation(t *testing.T, m *app.Main, d *demo, cs []*cleanroom.Cohort) {
+	t.Helper()
+	ctx := context.Background()
+	if d.TargetedUser == "" {
+		t.Fatal("no demo reader is served the matched cohort's code")
+	}
+	// The printed curl: the server's edge (a new one over the seeded journals and blobs) answers
+	// the reader with the matched cohort's code.
+	h, err := m.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Edge.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/edge/v1/"+d.PublisherID+"/targeting?uid="+d.TargetedUser, nil))
+	var matchedCode int64
+	for _, co := range cs {
+		if co.Kind == cleanroom.CohortMatched {
+			matchedCode = co.Targets[0].Code
+		}
+	}
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), fmt.Sprintf(`"%d"`, matchedCode)) {
+		t.Fatalf("targeting for %s: %d %s, want code %d", d.TargetedUser, rec.Code, rec.Body, matchedCode)
+	}
+	adv, pub := cleanroom.NewCaller(d.AdvertiserID, cleanroom.RoleViewer), cleanroom.NewCaller(d.PublisherID, cleanroom.RoleViewer)
+	// The service as the server runs it later (a week after, every seeded day is finished).
+	m.Delivery.Now = func() time.Time { return time.Now().Add(2 * 24 * time.Hour) }
+	served := 0
+	for _, co := range cs {
+		if co.Status != cleanroom.CohortActive {
+			continue
+		}
+		served++
+		for _, c := range []*cleanroom.Caller{adv, pub} {
+			tcs, err := m.Cohorts.Counts(ctx, c, co)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := tcs[0].Active
+			if a == nil || a.State != cohorts.StateNoisy || a.Value == nil || tcs[0].Size.Value == nil || *a.Value >= *tcs[0].Size.Value {
+				t.Fatalf("%s to %s: active users %s, size %+v; want a noisy count below the size", co.Name, c.OrgID(), js(a), tcs[0].Size)
+			}
+			t.Logf("%s to %s: size about %d, active about %d (30 days to %s)", co.Name, c.OrgID(), *tcs[0].Size.Value, *a.Value, a.Day)
+		}
+		if co.Kind != cleanroom.CohortMatched {
+			continue
+		}
+		rep, err := m.Delivery.Connection(ctx, adv, co.Targets[0].ConnectionID, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown, held := 0, len(rep.Held)
+		for _, r := range rep.Rows {
+			if r.Users != nil {
+				shown++
+			}
+		}
+		t.Logf("delivery: %d rows (%d shown), %d held-back counts, through %s, noisy %v, k %d", len(rep.Rows), shown, held, rep.Through, rep.Noisy, rep.Threshold)
+		if shown < demoTrafficDays-2 || held == 0 || !rep.Noisy || rep.Threshold != 100 || len(rep.Active) == 0 || rep.Active[0].Users == nil {
+			t.Fatalf("delivery report %s; want a shown row for each finished day, held-back users and active users, released with noise", js(rep))
+		}
+	}
+	if served != 2 {
+		t.Fatalf("%d cohorts served, want 2", served)
+	}
+}
+
+func js(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 // liftAtReach returns the lift of the first curve point (highest similarity first) reaching at
 // least reach users, or of the last point.

@@ -32,7 +32,7 @@ const (
 // seedDemoData gives the demo publisher a synthetic audience and the advertiser a processed CRM
 // upload, shares a few of the publisher's custom cohorts with the advertiser, and builds a matched
 // and a modeled cohort. It runs the jobs itself, before the server starts.
-func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, advAdminID, connID string) error {
+func seedDemoData(ctx context.Context, m *app.Main, d *demo, pubID, pubAdminID, advID, advAdminID, connID string) error {
 	u, err := synth.NewUniverse(synth.UniverseConfig{Seed: 7, Users: demoUsers, Cohorts: demoCohorts, Interests: demoInterests})
 	if err != nil {
 		return err
@@ -108,9 +108,10 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 		return err
 	}
 	sim := 0.8
-	if _, err := m.Cohorts.Create(ctx, advCaller, cohorts.Spec{Name: "Northwind - " + seg.Name + " - Lookalike 80%",
+	lookalike, err := m.Cohorts.Create(ctx, advCaller, cohorts.Spec{Name: "Northwind - " + seg.Name + " - Lookalike 80%",
 		Description: "Readers most like the matched " + seg.Name + " customers", Kind: cleanroom.CohortModeled,
-		Query: q, ConnectionIDs: []string{connID}, Similarity: &sim}); err != nil {
+		Query: q, ConnectionIDs: []string{connID}, Similarity: &sim})
+	if err != nil {
 		return err
 	}
 	// A lookalike of another interest segment, left for the user to pick a point on its curve.
@@ -133,7 +134,7 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 	}
 	if _, err := m.Activation.SetDeal(ctx, pubCaller, matched.ID, connID, &cleanroom.Deal{ProposalID: "1000042",
 		ProposalName: "Daily Courier - GAM - Northwind - Agency",
-		LineItems:    []cleanroom.LineItem{{ID: "5551234567", Floor: "2.50", Currency: "USD"}}}); err != nil {
+		LineItems:    []cleanroom.LineItem{{ID: demoLineItem, Floor: "2.50", Currency: "USD"}}}); err != nil {
 		return err
 	}
 	if _, err := m.Activation.SetSwitches(ctx, pubCaller, matched.ID, connID, cleanroom.ActivationSwitches{Direct: true, Programmatic: true}); err != nil {
@@ -142,6 +143,20 @@ func seedDemoData(ctx context.Context, m *app.Main, pubID, pubAdminID, advID, ad
 	if _, err := m.Activation.SetCap(ctx, advCaller, matched.ID, cleanroom.FrequencyCap{MaxImpressions: 3, Period: cleanroom.CapWeek}); err != nil {
 		return err
 	}
+	// The lookalike too, through a deal of its own, uncapped.
+	if _, err := m.Activation.SetDeal(ctx, pubCaller, lookalike.ID, connID, &cleanroom.Deal{ProposalID: "1000043",
+		ProposalName: "Daily Courier - GAM - Northwind Lookalike - Agency",
+		LineItems:    []cleanroom.LineItem{{ID: demoLookalikeLineItem, Floor: "1.80", Currency: "USD"}}}); err != nil {
+		return err
+	}
+	if _, err := m.Activation.SetSwitches(ctx, pubCaller, lookalike.ID, connID, cleanroom.ActivationSwitches{Direct: true, Programmatic: true}); err != nil {
+		return err
+	}
+	uid, err := seedDemoTraffic(ctx, m, pubID, matched.ID, lookalike.ID)
+	if err != nil {
+		return fmt.Errorf("demo traffic: %w", err)
+	}
+	d.TargetedUser = uid
 	return nil
 }
 

@@ -19,7 +19,9 @@ func (c *cli) edgeCommand() *cobra.Command {
 that ` + "`cleanroom serve`" + ` publishes into the data directory's blob store, with no database: it
 needs the data directory's blobs and master key (or CLEANROOM_MASTER_KEY). New snapshots are
 loaded every --edge-refresh. Each edge process keeps its own frequency counters
-(--edge-counters); serve runs an edge of its own under /edge.`,
+(--edge-counters) unless --redis shares them between every edge in Redis; each stores its own
+delivery figures under --edge-id, merged by the delivery reports. serve runs an edge of its own
+under /edge.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m.Config.MasterKey = os.Getenv("CLEANROOM_MASTER_KEY")
