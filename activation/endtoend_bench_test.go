@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +41,15 @@ func benchEnv(b *testing.B, name string, def int) int {
 	return n
 }
 
+// cpuSeconds returns the process's user and system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
 // BenchmarkUploadToEdge measures an advertiser's file to codes answered by the edge, through the
 // whole application as `cleanroom serve` wires it (SQLite, the encrypted blob store, the job
 // runner with its default 2 workers, the publisher loop and the edge with their default 2 s
@@ -48,10 +59,11 @@ func benchEnv(b *testing.B, name string, def int) int {
 //
 //   - upload: the file sent through the upload protocol in 64 MiB parts and processed;
 //   - matched: a matched cohort on one of its segments created and built (active);
-//   - publish: the publisher switches it on (direct) until the manifest serves its code (the
-//     edge.publish job: the publisher's version opened, the snapshot built, sealed and stored);
+//   - publish: the publisher switches it on (direct) until the manifest that serves its code is
+//     written (the check, then job edge.publish: the publisher's version opened, the snapshot
+//     built, sealed and stored);
 //   - edge load: from there until GET /edge/v1/{pub}/targeting for a member answers the code
-//     (the edge opens and swaps the snapshot in; the member is polled over HTTP);
+//     (the in-process edge opens and swaps the snapshot in; the member is polled over HTTP);
 //
 // then the same for a lookalike at similarity 0.8 (modeled: upload, lookalike build, publish,
 // edge load). Finding a member's user ID (from the cohort's member bitmap, a test-side step) is
@@ -183,22 +195,34 @@ func BenchmarkUploadToEdge(b *testing.B) {
 		}
 		return false
 	}
-	// serve switches the cohort on and returns the time until the manifest serves its code
-	// (publish) and from there until the edge answers it for a member (edge load).
-	serve := func(co *cleanroom.Cohort) (publish, load time.Duration) {
+	// The moment each manifest is written: Published is called right after (in `serve` the
+	// in-process edge then loads the snapshot at once).
+	var published atomic.Int64
+	load := m.Activation.Published
+	m.Activation.Published = func(id string) {
+		published.Store(time.Now().UnixNano())
+		load(id)
+	}
+	// serve switches the cohort on and returns the time until the manifest that serves its code
+	// is written (publish) and from there until the edge answers it for a member (edge load),
+	// with the CPU seconds of the whole.
+	serve := func(co *cleanroom.Cohort) (publish, edge time.Duration, cpu float64) {
 		code := co.Targets[0].Code
 		uids := member(co)
+		cpu0 := cpuSeconds()
 		t0 := time.Now()
 		_, err := m.Activation.SetSwitches(ctx, pubAdmin, co.ID, conn.ID, cleanroom.ActivationSwitches{Direct: true})
 		must(b, err)
+		var at time.Time
 		wait("the manifest to serve the code", func() bool {
+			p := published.Load()
 			man, err := m.Activation.Manifest(ctx, pub.ID)
 			must(b, err)
-			return slices.ContainsFunc(man.Served, func(s activation.ServedCode) bool { return int64(s.Code) == code })
+			at = time.Unix(0, p)
+			return p > t0.UnixNano() && slices.ContainsFunc(man.Served, func(s activation.ServedCode) bool { return int64(s.Code) == code })
 		})
-		t1 := time.Now()
 		wait("the edge to answer the code", func() bool { return answers(uids, code) })
-		return t1.Sub(t0), time.Since(t1)
+		return at.Sub(t0), time.Since(at), cpuSeconds() - cpu0
 	}
 	active := func(id string) *cleanroom.Cohort {
 		var co *cleanroom.Cohort
@@ -218,25 +242,26 @@ func BenchmarkUploadToEdge(b *testing.B) {
 		ds, err := m.Connections.CreateDataSource(ctx, cleanroom.NewCaller(adv.ID, cleanroom.RoleAdmin), "CRM", "")
 		must(b, err)
 		must(b, pipeline.PutDataSourceTaxonomy(ctx, m.Store, ds.ID, atax, time.Now()))
+		cpu0 := cpuSeconds()
 		t0 := time.Now()
 		send(adv.ID, cleanroom.UploadDataSource, ds.ID, dataPath)
-		upload := time.Since(t0)
+		upload, uploadCPU := time.Since(t0), cpuSeconds()-cpu0
 		q := cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds.ID, Segment: a.Segments()[1].ID}}}
 
-		t1 := time.Now()
+		cpu0, t1 := cpuSeconds(), time.Now()
 		matched, err := m.Cohorts.Create(ctx, advMember, cohorts.Spec{Name: "Matched", Kind: cleanroom.CohortMatched, Query: q, ConnectionIDs: []string{conn.ID}})
 		must(b, err)
 		matched = active(matched.ID)
-		matchedBuild := time.Since(t1)
-		matchedPublish, matchedLoad := serve(matched)
+		matchedBuild, matchedBuildCPU := time.Since(t1), cpuSeconds()-cpu0
+		matchedPublish, matchedLoad, matchedServeCPU := serve(matched)
 
-		t2 := time.Now()
+		cpu0, t2 := cpuSeconds(), time.Now()
 		sim := 0.8
 		modeled, err := m.Cohorts.Create(ctx, advMember, cohorts.Spec{Name: "Lookalike", Kind: cleanroom.CohortModeled, Query: q, ConnectionIDs: []string{conn.ID}, Similarity: &sim})
 		must(b, err)
 		modeled = active(modeled.ID)
-		modeledBuild := time.Since(t2)
-		modeledPublish, modeledLoad := serve(modeled)
+		modeledBuild, modeledBuildCPU := time.Since(t2), cpuSeconds()-cpu0
+		modeledPublish, modeledLoad, modeledServeCPU := serve(modeled)
 
 		b.Logf("matched: %d users, code %d; lookalike: %d users, code %d", matched.Targets[0].Size, matched.Targets[0].Code, modeled.Targets[0].Size, modeled.Targets[0].Code)
 		b.ReportMetric(upload.Seconds(), "s-upload")
@@ -248,5 +273,12 @@ func BenchmarkUploadToEdge(b *testing.B) {
 		b.ReportMetric(modeledPublish.Seconds(), "s-modeled-publish")
 		b.ReportMetric(modeledLoad.Seconds(), "s-modeled-edge")
 		b.ReportMetric((upload + modeledBuild + modeledPublish + modeledLoad).Seconds(), "s-upload-to-modeled-edge")
+		// CPU seconds (the whole process, both cores) of each step: what a busy machine does not
+		// stretch. A step mostly on one core takes about its CPU time on a quiet machine.
+		b.ReportMetric(uploadCPU, "cpu-upload")
+		b.ReportMetric(matchedBuildCPU, "cpu-matched-build")
+		b.ReportMetric(matchedServeCPU, "cpu-matched-publish+edge")
+		b.ReportMetric(modeledBuildCPU, "cpu-modeled-build")
+		b.ReportMetric(modeledServeCPU, "cpu-modeled-publish+edge")
 	}
 }
