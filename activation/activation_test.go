@@ -486,6 +486,8 @@ func TestSwitchDuringPublish(t *testing.T) {
 		load(id)
 	}
 	co := w.cohort(cleanroom.NewCaller(w.adv.ID, cleanroom.RoleMember), "Acme - CRM", w.conn, w.ds)
+	_, err = act.Check(ctx) // the check that queues its publish (if a nudge did not already)
+	must(t, err)
 	select { // the publish of the new cohort, withheld (switches off), is running
 	case <-entered:
 	case <-time.After(2 * time.Minute):
