@@ -3,6 +3,7 @@ package edge
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"fmt"
@@ -141,8 +142,10 @@ func TestBuildMatchesReference(t *testing.T) {
 		{"no cohorts", 1000, 0, 0, 0, 0},
 		{"small", 100, 5, 2, 7, 0},
 		{"inline", 300_000, 1000, 3, 11, 0},
-		{"overflow", 300_000, 200, 4, 13, 5},
-		{"several ranges", 1 << 18, 64, 2, 0, 3},
+		{"few in many cohorts (spilled)", 300_000, 200, 2, 13, 400},
+		{"many in many cohorts (second pass)", 300_000, 200, 4, 13, 5},
+		{"several ranges, spilled", 1 << 18, 64, 2, 0, 400},
+		{"several ranges, second pass", 1 << 18, 64, 2, 0, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := refInput(tc.users, tc.cohorts, tc.per, tc.erasedEvery, tc.heavyEvery)
@@ -150,9 +153,15 @@ func TestBuildMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			second := false
+			buildPhase = func(p int) { second = second || p == 6 }
 			got, err := Build(in)
+			buildPhase = nil
 			if err != nil {
 				t.Fatal(err)
+			}
+			if wantSecond := strings.Contains(tc.name, "second pass"); second != wantSecond {
+				t.Errorf("second pass over the bitmaps: %v, want %v", second, wantSecond)
 			}
 			if !slices.Equal(got.entries, want.entries) || !slices.Equal(got.members, want.members) ||
 				!slices.Equal(got.codes, want.codes) || got.pairs != want.pairs || !slices.Equal(got.bucket, want.bucket) {

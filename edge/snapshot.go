@@ -1,11 +1,13 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"math/bits"
 	"runtime"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -101,12 +103,15 @@ type snapshotMeta struct {
 // Build builds the snapshot of in, users in the order of UserKeys; erased ordinals (no entry in
 // UserKeys) are left out. Both cores share every pass:
 //
-//  1. Two passes over the member bitmaps in cache-sized blocks of ordinals: count each ordinal's
-//     cohorts, then write them into the ordinal's 8-byte slot (the entry without its key: up to 3
-//     cohort indexes inline, else an offset into an overflow list in ordinal order).
-//  2. Two passes in key order, each reading one slot per user (one cache miss, independent of
-//     the previous user's, so the misses overlap): count the served users and overflow cohorts
-//     of each range of keys, then write the entries, which are the slots with their keys.
+//  1. One pass over the member bitmaps in cache-sized blocks of ordinals: count each ordinal's
+//     cohorts and write them into the ordinal's 8-byte slot (the entry without its key: up to 3
+//     cohort indexes inline, else an offset into an overflow list in ordinal order, where the
+//     cohorts beyond 3 go from a spill list; a second pass writes them instead when the users
+//     are in so many cohorts that the spill list would outgrow a quarter of the ordinals).
+//  2. Two passes in key order: one gathers the slots in key order (one cache miss per user,
+//     independent of the previous user's, so the misses overlap) and counts the served users
+//     and overflow cohorts of each range of keys; the other writes the entries, which are the
+//     gathered slots with their keys, sequentially.
 func Build(in Input) (*Snapshot, error) {
 	if err := checkInput(in); err != nil {
 		return nil, err
@@ -115,14 +120,159 @@ func Build(in Input) (*Snapshot, error) {
 	for i, c := range in.Cohorts {
 		codes[i] = c.Code
 	}
-	// 1. Each ordinal's cohorts, in its slot.
+	// 1. Each ordinal's cohorts, in its slot: one pass over the bitmaps counts them (N) and
+	// writes the first inlineCohorts; the others spill, with their ordinals, and go to an
+	// overflow list in ordinal order. Where users are in many cohorts (more spills than a
+	// quarter of the ordinals), a second pass writes the overflow list in place of the spills.
 	phase(0)
 	slots := vault.MakeLarge[slot](int(in.Users))
-	forBlocks(in, func(ci int, ords []uint32) {
+	workers := runtime.GOMAXPROCS(0)
+	spills := make([][]spill, workers)
+	over := make([]bool, workers)
+	budget := int(in.Users)/4/workers + 1024
+	forBlocks(in, func(w, ci int, ords []uint32) {
 		for _, o := range ords {
-			slots[o].N++
+			s := &slots[o]
+			if s.N < inlineCohorts {
+				s.In[s.N] = uint16(ci)
+			} else if !over[w] {
+				spills[w] = append(spills[w], spill{o, uint16(ci)})
+				over[w] = len(spills[w]) > budget
+			}
+			s.N++
 		}
 	})
+	phase(1)
+	var ov []uint16
+	var err error
+	if slices.Contains(over, true) {
+		spills = nil
+		ov, err = fillOverflow(in, slots)
+	} else {
+		ov, err = placeSpills(slots, spills)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// 2. In key order: gather the slots (the one pass of random reads) and count, then write
+	// the served users' entries in one sequential pass (a slot's unused inline indexes zeroed,
+	// an offset moved onto the members array, which is in key order).
+	phase(2)
+	type part struct{ n, extra, pairs int }
+	parts := make([]part, runtime.GOMAXPROCS(0)+1)
+	byKey := vault.MakeLarge[slot](len(in.UserOrds))
+	parallel(len(in.UserOrds), func(w, lo, hi int) {
+		var p part
+		for i, o := range in.UserOrds[lo:hi] {
+			byKey[lo+i] = slots[o]
+			if k := int(slots[o].N); k > 0 {
+				p.n++
+				p.pairs += k
+				if k > inlineCohorts {
+					p.extra += k
+				}
+			}
+		}
+		parts[w+1] = p
+	})
+	for w := 1; w < len(parts); w++ {
+		parts[w].n += parts[w-1].n
+		parts[w].extra += parts[w-1].extra
+		parts[w].pairs += parts[w-1].pairs
+	}
+	slots = nil
+	all := parts[len(parts)-1]
+	s := &Snapshot{codes: codes, pairs: all.pairs}
+	phase(3)
+	s.entries = vault.MakeLarge[entry](all.n)
+	s.members = vault.MakeLarge[uint16](all.extra)
+	parallel(len(in.UserOrds), func(w, lo, hi int) {
+		j, m := parts[w].n, parts[w].extra
+		for i, sl := range byKey[lo:hi] {
+			if sl.N == 0 {
+				continue
+			}
+			e := &s.entries[j]
+			j++
+			e.Key, e.N = in.UserKeys[lo+i], sl.N
+			if sl.N <= inlineCohorts {
+				e.In = sl.In
+				for k := sl.N; k < inlineCohorts; k++ {
+					e.In[k] = 0
+				}
+				continue
+			}
+			m += copy(s.members[m:], ov[sl.off():sl.off()+uint32(sl.N)])
+			e.In = [inlineCohorts]uint16{uint16(m - int(sl.N)), uint16((m - int(sl.N)) >> 16), 0}
+		}
+	})
+	phase(4)
+	s.index()
+	phase(5)
+	return s, nil
+}
+
+// buildPhase, when set (by a benchmark or a test), is called as each phase of Build begins (0
+// the pass over the bitmaps, 1 the overflow list, 2 counting the entries, 3 writing them, 4
+// indexing) and with 5 at its end; with 6 when the overflow list takes a second pass.
+var buildPhase func(int)
+
+func phase(p int) {
+	if buildPhase != nil {
+		buildPhase(p)
+	}
+}
+
+// spill is a cohort of an ordinal beyond the inlineCohorts its slot holds.
+type spill struct {
+	o uint32
+	c uint16
+}
+
+// placeSpills gives every slot in more than inlineCohorts cohorts its place in an overflow list
+// in ordinal order and moves its cohorts there: the inline ones, then the spilled ones (each
+// worker's spills are in block order, and in cohort order within a block).
+func placeSpills(slots []slot, spills [][]spill) ([]uint16, error) {
+	base := make([]uint64, len(spills)+1)
+	for w, sp := range spills {
+		slices.SortStableFunc(sp, func(a, b spill) int { return cmp.Compare(a.o, b.o) })
+		n := uint64(len(sp))
+		for i := range sp {
+			if i == 0 || sp[i].o != sp[i-1].o {
+				n += inlineCohorts
+			}
+		}
+		base[w+1] = base[w] + n
+	}
+	if base[len(spills)] > math.MaxUint32 {
+		return nil, fmt.Errorf("edge: too many memberships for one snapshot")
+	}
+	ov := vault.MakeLarge[uint16](int(base[len(spills)]))
+	var wg sync.WaitGroup
+	for w, sp := range spills {
+		wg.Go(func() {
+			off := base[w]
+			for i := 0; i < len(sp); {
+				o, s := sp[i].o, &slots[sp[i].o]
+				at := off
+				off += uint64(copy(ov[off:], s.In[:]))
+				for ; i < len(sp) && sp[i].o == o; i++ {
+					ov[off] = sp[i].c
+					off++
+				}
+				s.In = [inlineCohorts]uint16{uint16(at), uint16(at >> 16), 0}
+			}
+		})
+	}
+	wg.Wait()
+	return ov, nil
+}
+
+// fillOverflow gives every slot in more than inlineCohorts cohorts its place in an overflow list
+// in ordinal order, then writes every slot's cohorts again in a second pass over the bitmaps:
+// inline, or in the overflow list.
+func fillOverflow(in Input, slots []slot) ([]uint16, error) {
+	phase(6)
 	sums := make([]uint64, runtime.GOMAXPROCS(0)+1)
 	parallel(len(slots), func(w, lo, hi int) {
 		n := uint64(0)
@@ -151,9 +301,8 @@ func Build(in Input) (*Snapshot, error) {
 			}
 		}
 	})
-	phase(1)
 	ov := vault.MakeLarge[uint16](int(sums[len(sums)-1]))
-	forBlocks(in, func(ci int, ords []uint32) {
+	forBlocks(in, func(_, ci int, ords []uint32) {
 		for _, o := range ords {
 			s := &slots[o]
 			switch {
@@ -169,69 +318,7 @@ func Build(in Input) (*Snapshot, error) {
 			}
 		}
 	})
-	// 2. In key order: count, then write the served users' entries (a slot's unused inline
-	// indexes zeroed, an offset moved onto the members array, which is in key order).
-	phase(2)
-	type part struct{ n, extra, pairs int }
-	parts := make([]part, runtime.GOMAXPROCS(0)+1)
-	parallel(len(in.UserOrds), func(w, lo, hi int) {
-		var p part
-		for _, o := range in.UserOrds[lo:hi] {
-			if k := int(slots[o].N); k > 0 {
-				p.n++
-				p.pairs += k
-				if k > inlineCohorts {
-					p.extra += k
-				}
-			}
-		}
-		parts[w+1] = p
-	})
-	for w := 1; w < len(parts); w++ {
-		parts[w].n += parts[w-1].n
-		parts[w].extra += parts[w-1].extra
-		parts[w].pairs += parts[w-1].pairs
-	}
-	all := parts[len(parts)-1]
-	s := &Snapshot{codes: codes, pairs: all.pairs}
-	phase(3)
-	s.entries = vault.MakeLarge[entry](all.n)
-	s.members = vault.MakeLarge[uint16](all.extra)
-	parallel(len(in.UserOrds), func(w, lo, hi int) {
-		j, m := parts[w].n, parts[w].extra
-		for i, o := range in.UserOrds[lo:hi] {
-			sl := slots[o]
-			if sl.N == 0 {
-				continue
-			}
-			e := &s.entries[j]
-			j++
-			e.Key, e.N = in.UserKeys[lo+i], sl.N
-			if sl.N <= inlineCohorts {
-				e.In = sl.In
-				for k := sl.N; k < inlineCohorts; k++ {
-					e.In[k] = 0
-				}
-				continue
-			}
-			m += copy(s.members[m:], ov[sl.off():sl.off()+uint32(sl.N)])
-			e.In = [inlineCohorts]uint16{uint16(m - int(sl.N)), uint16((m - int(sl.N)) >> 16), 0}
-		}
-	})
-	phase(4)
-	s.index()
-	phase(5)
-	return s, nil
-}
-
-// buildPhase, when set (by a benchmark), is called as each phase of Build begins (0 counting the
-// slots, 1 filling them, 2 counting the entries, 3 writing them, 4 indexing) and with 5 at its end.
-var buildPhase func(int)
-
-func phase(p int) {
-	if buildPhase != nil {
-		buildPhase(p)
-	}
+	return ov, nil
 }
 
 // slot is an ordinal's cohorts during a build: an entry without its key. Unwritten inline
@@ -314,13 +401,13 @@ const blockBits = 17
 // batch is the number of members a build pass reads from a bitmap at a time.
 const batch = 64
 
-// forBlocks calls f(cohort, ordinals) for every member of every cohort, ordinals ascending, block
+// forBlocks calls f(worker, cohort, ordinals) for every member of every cohort, ordinals ascending, block
 // of ordinals by block, cohorts in order within a block, so that per-ordinal arrays are written
 // within a cache-sized window and an ordinal sees its cohorts in order. Blocks are split over
 // GOMAXPROCS workers (each owns a contiguous range of blocks, so f never sees an ordinal of
 // another worker's range). Members are read from the bitmaps batch by batch (a few calls per
 // batch instead of several per member).
-func forBlocks(in Input, f func(ci int, ords []uint32)) {
+func forBlocks(in Input, f func(w, ci int, ords []uint32)) {
 	blocks := int((uint64(in.Users) + 1<<blockBits - 1) >> blockBits)
 	workers := min(runtime.GOMAXPROCS(0), blocks)
 	var wg sync.WaitGroup
@@ -369,7 +456,7 @@ func forBlocks(in Input, f func(ci int, ords []uint32)) {
 							j++
 						}
 						if j > cur.pos {
-							f(ci, cur.buf[cur.pos:j])
+							f(w, ci, cur.buf[cur.pos:j])
 						}
 						cur.pos = j
 						if j < cur.n {
