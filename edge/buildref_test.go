@@ -1,23 +1,23 @@
 package edge
 
 import (
-	"math/rand/v2"
-	"slices"
-	"strings"
-	"testing"
-
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
+	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
-// buildReference is the previous Build, kept to check the new one against; it builds the snapshot of in: two passes over the member bitmaps (count per ordinal, then
-// fill), users kept in the order of UserKeys. Erased ordinals (no entry in UserKeys) are left out.
+// buildReference is the previous Build, kept to check the new one against and to measure it
+// beside the new one: two passes over the member bitmaps (count per ordinal, then fill), then
+// two in key order with random reads of the per-ordinal lists.
 func buildReference(in Input) (*Snapshot, error) {
 	if len(in.UserKeys) != len(in.UserOrds) {
 		return nil, fmt.Errorf("edge: %d user keys but %d ordinals", len(in.UserKeys), len(in.UserOrds))
@@ -93,12 +93,13 @@ func buildReference(in Input) (*Snapshot, error) {
 	return s, nil
 }
 
-// refForBlocks is the previous forBlocks; it calls f(lo, hi, cohort, ordinal) for every member of every cohort, block of ordinals
-// by block ([lo, hi)), cohorts in order within a block, so that per-ordinal arrays are written
-// within a cache-sized window. Blocks are split over GOMAXPROCS workers (each owns a contiguous
-// range of blocks, so f never sees an ordinal of another worker's range).
+// refBlockBits is the previous build's block size.
+const refBlockBits = 18
+
+// refForBlocks is the previous forBlocks: f(lo, hi, cohort, ordinal) for every member of every
+// cohort, block of ordinals by block, cohorts in order within a block, member by member.
 func refForBlocks(in Input, f func(lo, hi uint32, ci int, o uint32)) {
-	blocks := int((uint64(in.Users) + 1<<blockBits - 1) >> blockBits)
+	blocks := int((uint64(in.Users) + 1<<refBlockBits - 1) >> refBlockBits)
 	workers := min(runtime.GOMAXPROCS(0), blocks)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -110,12 +111,12 @@ func refForBlocks(in Input, f func(lo, hi uint32, ci int, o uint32)) {
 			for ci, c := range in.Cohorts {
 				if c.Members != nil {
 					its[ci] = c.Members.Iterator()
-					its[ci].AdvanceIfNeeded(uint32(first) << blockBits)
+					its[ci].AdvanceIfNeeded(uint32(first) << refBlockBits)
 				}
 			}
 			for b := first; b < last; b++ {
-				lo := uint32(b) << blockBits
-				hi := uint32(min(uint64(b+1)<<blockBits, uint64(in.Users)))
+				lo := uint32(b) << refBlockBits
+				hi := uint32(min(uint64(b+1)<<refBlockBits, uint64(in.Users)))
 				for ci, it := range its {
 					if it == nil {
 						continue
