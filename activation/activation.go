@@ -55,6 +55,7 @@ type Service struct {
 	nudges  chan struct{}
 	mu      sync.Mutex
 	pending map[string]int64 // publisher -> queued publish job
+	rerun   map[string]bool  // publisher -> checked while its publish job was running
 }
 
 // New returns the service.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -466,4 +467,37 @@ func TestErasedUserNotCarried(t *testing.T) {
 	if has(w.codes(uid), code) {
 		t.Errorf("the erased user, identified again, gets the code of before")
 	}
+}
+
+// TestSwitchDuringPublish: a switch turned on while a publish job runs is served when that job
+// ends, not at the next periodic check (an hour here).
+func TestSwitchDuringPublish(t *testing.T) {
+	ctx := context.Background()
+	w := newWorldWith(t, 3000, func(c *app.Config) { c.EdgeRefresh = time.Hour })
+	pubAdmin := cleanroom.NewCaller(w.pub.ID, cleanroom.RoleAdmin)
+	act := w.m.Activation
+	_, err := act.PutSettings(ctx, pubAdmin, cleanroom.AdServerSettings{GAMKey: "crc", XandrKey: "crx", GAMNetworkCode: "1234"})
+	must(t, err)
+	load := act.Published
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	act.Published = func(id string) {
+		once.Do(func() { close(entered); <-release })
+		load(id)
+	}
+	co := w.cohort(cleanroom.NewCaller(w.adv.ID, cleanroom.RoleMember), "Acme - CRM", w.conn, w.ds)
+	_, err = act.Check(ctx) // the check that queues its publish (if a nudge did not already)
+	must(t, err)
+	select { // the publish of the new cohort, withheld (switches off), is running
+	case <-entered:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no publish")
+	}
+	_, err = act.SetSwitches(ctx, pubAdmin, co.ID, w.conn, cleanroom.ActivationSwitches{Direct: true})
+	must(t, err)
+	_, err = act.Check(ctx) // as the switch's nudge does, while the job still runs
+	must(t, err)
+	close(release)
+	code := co.Targets[0].Code
+	w.waitFor("the code to be served", func() bool { return w.servedUsers(code) > 0 })
 }

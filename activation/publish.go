@@ -349,8 +349,23 @@ func (s *Service) runPublish(ctx context.Context, job *cleanroom.Job, report fun
 	if err := json.Unmarshal(job.Args, &args); err != nil {
 		return cleanroom.Errorf(cleanroom.EINVALID, "bad job arguments: %v", err)
 	}
-	_, err := s.Publish(ctx, args.PublisherID)
-	return err
+	// A check while this job runs (a switch turned on, say) queues no other job; the job
+	// publishes again instead, so the change is served now rather than at the next check.
+	for range 10 {
+		s.mu.Lock()
+		delete(s.rerun, args.PublisherID)
+		s.mu.Unlock()
+		if _, err := s.Publish(ctx, args.PublisherID); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		again := s.rerun[args.PublisherID]
+		s.mu.Unlock()
+		if !again {
+			break
+		}
+	}
+	return nil
 }
 
 // Publish builds the publisher's snapshot from its current audience version and the member
@@ -504,6 +519,12 @@ func (s *Service) check(ctx context.Context, publisherID string) (bool, error) {
 	if id, ok := s.pending[publisherID]; ok {
 		j, err := s.Store.FindJob(ctx, id)
 		if err == nil && (j.State == cleanroom.JobQueued || j.State == cleanroom.JobRunning) {
+			if j.State == cleanroom.JobRunning {
+				if s.rerun == nil {
+					s.rerun = map[string]bool{}
+				}
+				s.rerun[publisherID] = true
+			}
 			return false, nil
 		}
 		delete(s.pending, publisherID)

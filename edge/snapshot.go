@@ -1,11 +1,13 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"math/bits"
 	"runtime"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -98,120 +100,372 @@ type snapshotMeta struct {
 	Cohorts     int `json:"cohorts"`
 }
 
-// Build builds the snapshot of in: two passes over the member bitmaps (count per ordinal, then
-// fill), users kept in the order of UserKeys. Erased ordinals (no entry in UserKeys) are left out.
+// Build builds the snapshot of in, users in the order of UserKeys; erased ordinals (no entry in
+// UserKeys) are left out. Both cores share every pass:
+//
+//  1. One pass over the member bitmaps in cache-sized blocks of ordinals: count each ordinal's
+//     cohorts and write them into the ordinal's 8-byte slot (the entry without its key: up to 3
+//     cohort indexes inline, else an offset into an overflow list in ordinal order, where the
+//     cohorts beyond 3 go from a spill list; a second pass writes them instead when the users
+//     are in so many cohorts that the spill list would outgrow a quarter of the ordinals).
+//  2. Two passes in key order: one gathers the slots in key order (one cache miss per user,
+//     independent of the previous user's, so the misses overlap) and counts the served users
+//     and overflow cohorts of each range of keys; the other writes the entries, which are the
+//     gathered slots with their keys, sequentially.
 func Build(in Input) (*Snapshot, error) {
-	if len(in.UserKeys) != len(in.UserOrds) {
-		return nil, fmt.Errorf("edge: %d user keys but %d ordinals", len(in.UserKeys), len(in.UserOrds))
-	}
-	if len(in.Cohorts) > MaxCohorts {
-		return nil, fmt.Errorf("edge: %d cohorts, at most %d are served", len(in.Cohorts), MaxCohorts)
+	if err := checkInput(in); err != nil {
+		return nil, err
 	}
 	codes := make([]uint32, len(in.Cohorts))
-	seen := make(map[uint32]bool, len(in.Cohorts))
 	for i, c := range in.Cohorts {
-		if c.Code == 0 || seen[c.Code] {
-			return nil, fmt.Errorf("edge: cohort %d has a zero or repeated code %d", i, c.Code)
-		}
-		seen[c.Code] = true
 		codes[i] = c.Code
-		if c.Members != nil && !c.Members.IsEmpty() && c.Members.Maximum() >= in.Users {
-			return nil, fmt.Errorf("edge: cohort %d has ordinal %d, beyond the %d users", c.Code, c.Members.Maximum(), in.Users)
-		}
 	}
-	for i := range in.UserOrds {
-		if i > 0 && in.UserKeys[i] <= in.UserKeys[i-1] {
-			return nil, fmt.Errorf("edge: user keys are not sorted and unique at %d", i)
+	// 1. Each ordinal's cohorts, in its slot: one pass over the bitmaps counts them (N) and
+	// writes the first inlineCohorts; the others spill, with their ordinals, and go to an
+	// overflow list in ordinal order. Where users are in many cohorts (more spills than a
+	// quarter of the ordinals), a second pass writes the overflow list in place of the spills.
+	phase(0)
+	slots := vault.MakeLarge[slot](int(in.Users))
+	workers := runtime.GOMAXPROCS(0)
+	spills := make([][]spill, workers)
+	over := make([]bool, workers)
+	budget := int(in.Users)/4/workers + 1024
+	forBlocks(in, func(w, ci int, ords []uint32) {
+		for _, o := range ords {
+			s := &slots[o]
+			if s.N < inlineCohorts {
+				s.In[s.N] = uint16(ci)
+			} else if !over[w] {
+				spills[w] = append(spills[w], spill{o, uint16(ci)})
+				over[w] = len(spills[w]) > budget
+			}
+			s.N++
 		}
-		if in.UserOrds[i] >= in.Users {
-			return nil, fmt.Errorf("edge: user ordinal %d beyond the %d users", in.UserOrds[i], in.Users)
-		}
+	})
+	phase(1)
+	var ov []uint16
+	var err error
+	if slices.Contains(over, true) {
+		spills = nil
+		ov, err = fillOverflow(in, slots)
+	} else {
+		ov, err = placeSpills(slots, spills)
 	}
-	// The cohorts of each ordinal, in ordinal order: ordOff[o]..ordOff[o+1] in ordList.
-	ordOff := vault.MakeLarge[uint32](int(in.Users) + 1)
-	forBlocks(in, func(lo, hi uint32, ci int, o uint32) { ordOff[o+1]++ })
-	for o := 1; o < len(ordOff); o++ {
-		if ordOff[o] > math.MaxUint32-ordOff[o-1] {
-			return nil, fmt.Errorf("edge: too many memberships for one snapshot")
-		}
-		ordOff[o] += ordOff[o-1]
+	if err != nil {
+		return nil, err
 	}
-	total := ordOff[in.Users]
-	ordList := vault.MakeLarge[uint16](int(total))
-	fill := vault.MakeLarge[uint32](int(in.Users))
-	copy(fill, ordOff[:in.Users])
-	forBlocks(in, func(lo, hi uint32, ci int, o uint32) { ordList[fill[o]] = uint16(ci); fill[o]++ })
-	fill = nil
-	// Then in key order: the served users' entries and their other cohorts. Erased ordinals
-	// (absent from UserOrds) are left out.
-	s := &Snapshot{codes: codes}
-	n, extra := 0, 0
-	for _, o := range in.UserOrds {
-		if k := int(ordOff[o+1] - ordOff[o]); k > 0 {
-			n++
-			if k > inlineCohorts {
-				extra += k
+	// 2. In key order: gather the slots (the one pass of random reads) and count, then write
+	// the served users' entries in one sequential pass (a slot's unused inline indexes zeroed,
+	// an offset moved onto the members array, which is in key order).
+	phase(2)
+	type part struct{ n, extra, pairs int }
+	parts := make([]part, runtime.GOMAXPROCS(0)+1)
+	byKey := vault.MakeLarge[slot](len(in.UserOrds))
+	parallel(len(in.UserOrds), func(w, lo, hi int) {
+		var p part
+		for i, o := range in.UserOrds[lo:hi] {
+			byKey[lo+i] = slots[o]
+			if k := int(slots[o].N); k > 0 {
+				p.n++
+				p.pairs += k
+				if k > inlineCohorts {
+					p.extra += k
+				}
 			}
 		}
+		parts[w+1] = p
+	})
+	for w := 1; w < len(parts); w++ {
+		parts[w].n += parts[w-1].n
+		parts[w].extra += parts[w-1].extra
+		parts[w].pairs += parts[w-1].pairs
 	}
-	s.members = vault.MakeLarge[uint16](extra)[:0]
-	s.entries = vault.MakeLarge[entry](n)[:0]
-	for i, o := range in.UserOrds {
-		l := ordList[ordOff[o]:ordOff[o+1]]
-		if len(l) == 0 {
-			continue
+	slots = nil
+	all := parts[len(parts)-1]
+	s := &Snapshot{codes: codes, pairs: all.pairs}
+	phase(3)
+	s.entries = vault.MakeLarge[entry](all.n)
+	s.members = vault.MakeLarge[uint16](all.extra)
+	parallel(len(in.UserOrds), func(w, lo, hi int) {
+		j, m := parts[w].n, parts[w].extra
+		for i, sl := range byKey[lo:hi] {
+			if sl.N == 0 {
+				continue
+			}
+			e := &s.entries[j]
+			j++
+			e.Key, e.N = in.UserKeys[lo+i], sl.N
+			if sl.N <= inlineCohorts {
+				e.In = sl.In
+				for k := sl.N; k < inlineCohorts; k++ {
+					e.In[k] = 0
+				}
+				continue
+			}
+			m += copy(s.members[m:], ov[sl.off():sl.off()+uint32(sl.N)])
+			e.In = [inlineCohorts]uint16{uint16(m - int(sl.N)), uint16((m - int(sl.N)) >> 16), 0}
 		}
-		e := entry{Key: in.UserKeys[i], N: uint16(len(l))}
-		if len(l) <= inlineCohorts {
-			copy(e.In[:], l)
-		} else {
-			e.In[0], e.In[1] = uint16(len(s.members)), uint16(len(s.members)>>16)
-			s.members = append(s.members, l...)
-		}
-		s.entries = append(s.entries, e)
-		s.pairs += len(l)
-	}
+	})
+	phase(4)
 	s.index()
+	phase(5)
 	return s, nil
 }
 
-// blockBits sets the ordinals a build pass handles at a time (2^18: 1 MiB of per-ordinal
-// counters, which stay in cache while every cohort's members in the block are visited).
-const blockBits = 18
+// buildPhase, when set (by a benchmark or a test), is called as each phase of Build begins (0
+// the pass over the bitmaps, 1 the overflow list, 2 counting the entries, 3 writing them, 4
+// indexing) and with 5 at its end; with 6 when the overflow list takes a second pass.
+var buildPhase func(int)
 
-// forBlocks calls f(lo, hi, cohort, ordinal) for every member of every cohort, block of ordinals
-// by block ([lo, hi)), cohorts in order within a block, so that per-ordinal arrays are written
-// within a cache-sized window. Blocks are split over GOMAXPROCS workers (each owns a contiguous
-// range of blocks, so f never sees an ordinal of another worker's range).
-func forBlocks(in Input, f func(lo, hi uint32, ci int, o uint32)) {
+func phase(p int) {
+	if buildPhase != nil {
+		buildPhase(p)
+	}
+}
+
+// spill is a cohort of an ordinal beyond the inlineCohorts its slot holds.
+type spill struct {
+	o uint32
+	c uint16
+}
+
+// placeSpills gives every slot in more than inlineCohorts cohorts its place in an overflow list
+// in ordinal order and moves its cohorts there: the inline ones, then the spilled ones (each
+// worker's spills are in block order, and in cohort order within a block).
+func placeSpills(slots []slot, spills [][]spill) ([]uint16, error) {
+	base := make([]uint64, len(spills)+1)
+	for w, sp := range spills {
+		slices.SortStableFunc(sp, func(a, b spill) int { return cmp.Compare(a.o, b.o) })
+		n := uint64(len(sp))
+		for i := range sp {
+			if i == 0 || sp[i].o != sp[i-1].o {
+				n += inlineCohorts
+			}
+		}
+		base[w+1] = base[w] + n
+	}
+	if base[len(spills)] > math.MaxUint32 {
+		return nil, fmt.Errorf("edge: too many memberships for one snapshot")
+	}
+	ov := vault.MakeLarge[uint16](int(base[len(spills)]))
+	var wg sync.WaitGroup
+	for w, sp := range spills {
+		wg.Go(func() {
+			off := base[w]
+			for i := 0; i < len(sp); {
+				o, s := sp[i].o, &slots[sp[i].o]
+				at := off
+				off += uint64(copy(ov[off:], s.In[:]))
+				for ; i < len(sp) && sp[i].o == o; i++ {
+					ov[off] = sp[i].c
+					off++
+				}
+				s.In = [inlineCohorts]uint16{uint16(at), uint16(at >> 16), 0}
+			}
+		})
+	}
+	wg.Wait()
+	return ov, nil
+}
+
+// fillOverflow gives every slot in more than inlineCohorts cohorts its place in an overflow list
+// in ordinal order, then writes every slot's cohorts again in a second pass over the bitmaps:
+// inline, or in the overflow list.
+func fillOverflow(in Input, slots []slot) ([]uint16, error) {
+	phase(6)
+	sums := make([]uint64, runtime.GOMAXPROCS(0)+1)
+	parallel(len(slots), func(w, lo, hi int) {
+		n := uint64(0)
+		for _, s := range slots[lo:hi] {
+			if s.N > inlineCohorts {
+				n += uint64(s.N)
+			}
+		}
+		sums[w+1] = n
+	})
+	for w := 1; w < len(sums); w++ {
+		sums[w] += sums[w-1]
+	}
+	if sums[len(sums)-1] > math.MaxUint32 {
+		return nil, fmt.Errorf("edge: too many memberships for one snapshot")
+	}
+	parallel(len(slots), func(w, lo, hi int) {
+		off := sums[w]
+		for i := lo; i < hi; i++ {
+			s := &slots[i]
+			if s.N > inlineCohorts {
+				s.In = [inlineCohorts]uint16{uint16(off), uint16(off >> 16), 0} // In[2]: cohorts written
+				off += uint64(s.N)
+			} else {
+				s.In = [inlineCohorts]uint16{noCohort, noCohort, noCohort}
+			}
+		}
+	})
+	ov := vault.MakeLarge[uint16](int(sums[len(sums)-1]))
+	forBlocks(in, func(_, ci int, ords []uint32) {
+		for _, o := range ords {
+			s := &slots[o]
+			switch {
+			case s.N > inlineCohorts:
+				ov[s.off()+uint32(s.In[2])] = uint16(ci)
+				s.In[2]++
+			case s.In[0] == noCohort:
+				s.In[0] = uint16(ci)
+			case s.In[1] == noCohort:
+				s.In[1] = uint16(ci)
+			default:
+				s.In[2] = uint16(ci)
+			}
+		}
+	})
+	return ov, nil
+}
+
+// slot is an ordinal's cohorts during a build: an entry without its key. Unwritten inline
+// indexes are noCohort; an overflowing slot's In[2] counts the cohorts written so far.
+type slot struct {
+	In [inlineCohorts]uint16
+	N  uint16
+}
+
+func (s *slot) off() uint32 { return uint32(s.In[0]) | uint32(s.In[1])<<16 }
+
+// noCohort marks an unwritten inline cohort index (MaxCohorts keeps indexes below it).
+const noCohort = math.MaxUint16
+
+// checkInput checks in's shape and codes: parallel, sorted unique keys; ordinals and members
+// below Users; at most MaxCohorts cohorts with distinct non-zero codes.
+func checkInput(in Input) error {
+	if len(in.UserKeys) != len(in.UserOrds) {
+		return fmt.Errorf("edge: %d user keys but %d ordinals", len(in.UserKeys), len(in.UserOrds))
+	}
+	if len(in.Cohorts) > MaxCohorts {
+		return fmt.Errorf("edge: %d cohorts, at most %d are served", len(in.Cohorts), MaxCohorts)
+	}
+	seen := make(map[uint32]bool, len(in.Cohorts))
+	for i, c := range in.Cohorts {
+		if c.Code == 0 || seen[c.Code] {
+			return fmt.Errorf("edge: cohort %d has a zero or repeated code %d", i, c.Code)
+		}
+		seen[c.Code] = true
+		if c.Members != nil && !c.Members.IsEmpty() && c.Members.Maximum() >= in.Users {
+			return fmt.Errorf("edge: cohort %d has ordinal %d, beyond the %d users", c.Code, c.Members.Maximum(), in.Users)
+		}
+	}
+	errs := make([]error, runtime.GOMAXPROCS(0))
+	parallel(len(in.UserOrds), func(w, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if i > 0 && in.UserKeys[i] <= in.UserKeys[i-1] {
+				errs[w] = fmt.Errorf("edge: user keys are not sorted and unique at %d", i)
+				return
+			}
+			if in.UserOrds[i] >= in.Users {
+				errs[w] = fmt.Errorf("edge: user ordinal %d beyond the %d users", in.UserOrds[i], in.Users)
+				return
+			}
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parallel splits [0, n) into GOMAXPROCS contiguous ranges, in order, and runs f(w, lo, hi) on
+// range w of each concurrently (a single call below 1<<16 items).
+func parallel(n int, f func(w, lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if n < 1<<16 {
+		for w := range workers {
+			lo, hi := 0, 0
+			if w == workers-1 {
+				hi = n
+			}
+			f(w, lo, hi)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { f(w, n*w/workers, n*(w+1)/workers) })
+	}
+	wg.Wait()
+}
+
+// blockBits sets the ordinals a build pass handles at a time (2^17: 1 MiB of slots, which stay
+// in cache while every cohort's members in the block are visited).
+const blockBits = 17
+
+// batch is the number of members a build pass reads from a bitmap at a time.
+const batch = 64
+
+// forBlocks calls f(worker, cohort, ordinals) for every member of every cohort, ordinals ascending, block
+// of ordinals by block, cohorts in order within a block, so that per-ordinal arrays are written
+// within a cache-sized window and an ordinal sees its cohorts in order. Blocks are split over
+// GOMAXPROCS workers (each owns a contiguous range of blocks, so f never sees an ordinal of
+// another worker's range). Members are read from the bitmaps batch by batch (a few calls per
+// batch instead of several per member).
+func forBlocks(in Input, f func(w, ci int, ords []uint32)) {
 	blocks := int((uint64(in.Users) + 1<<blockBits - 1) >> blockBits)
 	workers := min(runtime.GOMAXPROCS(0), blocks)
 	var wg sync.WaitGroup
 	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			first, last := blocks*w/workers, blocks*(w+1)/workers
-			its := make([]roaring.IntPeekable, len(in.Cohorts))
+			type cursor struct {
+				it     roaring.ManyIntIterator
+				buf    []uint32
+				pos, n int
+			}
+			curs := make([]cursor, len(in.Cohorts))
+			bufs := make([]uint32, len(in.Cohorts)*batch)
+			empty := roaring.New()
+			start := uint32(first) << blockBits
 			for ci, c := range in.Cohorts {
-				if c.Members != nil {
-					its[ci] = c.Members.Iterator()
-					its[ci].AdvanceIfNeeded(uint32(first) << blockBits)
+				cur := &curs[ci]
+				cur.buf = bufs[ci*batch : (ci+1)*batch : (ci+1)*batch]
+				if c.Members == nil {
+					cur.it.Initialize(empty)
+					continue
+				}
+				cur.it.Initialize(c.Members)
+				// Skip the members before the worker's first block.
+				for {
+					cur.n, cur.pos = cur.it.NextMany(cur.buf), 0
+					if cur.n == 0 || cur.buf[cur.n-1] >= start {
+						break
+					}
+				}
+				for cur.pos < cur.n && cur.buf[cur.pos] < start {
+					cur.pos++
 				}
 			}
 			for b := first; b < last; b++ {
-				lo := uint32(b) << blockBits
 				hi := uint32(min(uint64(b+1)<<blockBits, uint64(in.Users)))
-				for ci, it := range its {
-					if it == nil {
-						continue
-					}
-					for it.HasNext() && it.PeekNext() < hi {
-						f(lo, hi, ci, it.Next())
+				for ci := range curs {
+					cur := &curs[ci]
+					for cur.n > 0 {
+						if cur.pos == cur.n {
+							cur.n, cur.pos = cur.it.NextMany(cur.buf), 0
+							continue
+						}
+						j := cur.pos
+						for j < cur.n && cur.buf[j] < hi {
+							j++
+						}
+						if j > cur.pos {
+							f(w, ci, cur.buf[cur.pos:j])
+						}
+						cur.pos = j
+						if j < cur.n {
+							break
+						}
 					}
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }
