@@ -45,6 +45,12 @@ const benchPublisher = "01900000-0000-7000-8000-00000000beef"
 // capped at 3 a day through line item 50000000<nn>, and returns the edge serving it.
 func benchEdge(t testing.TB, users int) (*edgehttp.Server, []string) {
 	t.Helper()
+	return newEdge(t, users, nil)
+}
+
+// newEdge is benchEdge with the origins the publisher lists.
+func newEdge(t testing.TB, users int, origins []string) (*edgehttp.Server, []string) {
+	t.Helper()
 	ctx := context.Background()
 	userKey := bytes.Repeat([]byte{7}, pubsync.UserKeySize)
 	h, err := pubsync.NewUserHasher(userKey)
@@ -76,7 +82,7 @@ func benchEdge(t testing.TB, users int) (*edgehttp.Server, []string) {
 		in.UserKeys[i], in.UserOrds[i] = p.k, p.o
 	}
 	m := &activation.Manifest{PublisherID: benchPublisher, Digest: "bench", GAMKey: "crc", XandrKey: "crc", DataName: "cleanroom",
-		TimeZone: "Europe/Paris", LineItems: map[string]uint32{}}
+		TimeZone: "Europe/Paris", LineItems: map[string]uint32{}, Origins: origins, UIDCookie: "planet_uid"}
 	for c := range 1000 {
 		bm := roaring.New()
 		bm.AddMany(members[c])
