@@ -63,6 +63,9 @@ type Config struct {
 	// EdgeCounters is the directory of the edge's frequency counters; empty means
 	// <data>/edge-counters. Each edge process needs its own.
 	EdgeCounters string
+	// EdgeAddr, when set, makes serve also answer the edge's routes on a listener of their own,
+	// with the edge's own HTTP loop (as `cleanroom edge` does); /edge stays on Addr too.
+	EdgeAddr string
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
