@@ -162,6 +162,9 @@ type respWriter struct {
 }
 
 func (w *respWriter) reset() {
+	if cap(w.body) > keepBuf {
+		w.body = nil
+	}
 	w.h, w.sent, w.status, w.body = http.Header{}, nil, 0, w.body[:0]
 }
 

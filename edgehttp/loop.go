@@ -160,7 +160,8 @@ const (
 	readBufSize  = 4 << 10
 	flushAt      = 16 << 10 // pending pipelined answers are written at this size
 	maxDrain     = 256 << 10
-	maxFallback  = 1 << 20 // the largest answer of a fallback handler
+	maxFallback  = 1 << 20  // the largest answer of a fallback handler
+	keepBuf      = 64 << 10 // larger buffers are dropped after use
 	maxPublisher = 64
 )
 
@@ -243,6 +244,9 @@ func (c *conn) flush() error {
 	c.writeBy(time.Now(), c.h.opt.WriteTimeout)
 	_, err := c.nc.Write(c.out)
 	c.out = c.out[:0]
+	if cap(c.out) > keepBuf {
+		c.out = make([]byte, 0, 4<<10) // a large fallback answer: not kept for the connection's life
+	}
 	return err
 }
 

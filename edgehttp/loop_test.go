@@ -236,7 +236,7 @@ func TestLoopTimeouts(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	es := srv.NewHTTPServer(edgehttp.LoopOptions{ReadHeaderTimeout: 100 * time.Millisecond, IdleTimeout: 200 * time.Millisecond,
-		BodyTimeout: 100 * time.Millisecond})
+		BodyTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond})
 	go es.Serve(ln)
 	defer es.Shutdown(context.Background())
 	for _, raw := range []string{
@@ -257,6 +257,22 @@ func TestLoopTimeouts(t *testing.T) {
 		}
 		c.Close()
 	}
+	// A client that pipelines requests and never reads its answers is dropped once the answers
+	// it leaves unread have filled the connection and WriteTimeout has passed: its writes fail.
+	c0, err := net.Dial("tcp", ln.Addr().String())
+	must(t, err)
+	req := bytes.Repeat([]byte("GET /edge/v1/"+benchPublisher+"/targeting?uid=x HTTP/1.1\r\nHost: e\r\n\r\n"), 1000)
+	c0.SetWriteDeadline(time.Now().Add(60 * time.Second))
+	for {
+		if _, err = c0.Write(req); err != nil {
+			break
+		}
+	}
+	if isTimeout(err) {
+		t.Errorf("a client that does not read is kept: %v", err)
+	}
+	c0.Close()
+
 	// Shutdown with an idle kept-alive connection returns and closes it.
 	c, err := net.Dial("tcp", ln.Addr().String())
 	must(t, err)
@@ -313,4 +329,9 @@ func TestLoopNoAllocation(t *testing.T) {
 	if allocs := testing.AllocsPerRun(2000, do); allocs >= 1 {
 		t.Errorf("%v allocations per request", allocs)
 	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
 }
