@@ -10,6 +10,10 @@
 // request never waits on a load; no database is on the path. It answers cross-origin requests
 // only from the origins a publisher lists, never sets or reads cookies, and never writes a user
 // ID, its hash or the client's address to an answer, a header or a log line.
+//
+// Server is an http.Handler (serve mounts it under /edge). On a listener of its own the edge
+// runs HTTPServer instead: its own HTTP/1.1 loop, which answers the targeting route from the
+// connection's buffer without allocating and hands every other request to the same handler.
 package edgehttp
 
 import (

@@ -38,7 +38,6 @@ type HTTPServer struct {
 	ln       net.Listener
 	conns    map[*conn]struct{}
 	shutting atomic.Bool
-	closed   chan struct{}
 }
 
 // LoopOptions configures an HTTPServer.
@@ -76,7 +75,7 @@ func (s *Server) NewHTTPServer(opt LoopOptions) *HTTPServer {
 	if opt.Logger == nil {
 		opt.Logger = s.opt.Logger
 	}
-	return &HTTPServer{edge: s, opt: opt, conns: map[*conn]struct{}{}, closed: make(chan struct{})}
+	return &HTTPServer{edge: s, opt: opt, conns: map[*conn]struct{}{}}
 }
 
 // Serve accepts connections on ln until Shutdown, then returns http.ErrServerClosed.
