@@ -16,9 +16,11 @@ import (
 // appends the answer to the connection's output. head is the request's head when it fitted
 // the buffer (nil otherwise). It reports whether the connection may serve another request.
 func (c *conn) fallback(head []byte) (keep bool) {
-	c.readBy(time.Now(), c.h.opt.ReadHeaderTimeout)
+	c.now = time.Now()
+	c.readBy(c.now, c.h.opt.ReadHeaderTimeout)
 	c.lr.n = int64(c.h.opt.MaxHeaderBytes)
 	req, err := http.ReadRequest(c.br)
+	c.now = time.Now()
 	tooLarge := c.lr.n == 0
 	c.lr.n = -1
 	if err != nil {
@@ -53,7 +55,8 @@ func (c *conn) fallback(head []byte) (keep bool) {
 		req.Header.Del("Expect")
 	}
 	if req.ContentLength != 0 {
-		c.readBy(time.Now(), c.h.opt.BodyTimeout)
+		c.now = time.Now()
+		c.readBy(c.now, c.h.opt.BodyTimeout)
 	}
 	req.RemoteAddr = c.remote
 	w := &c.rw
@@ -79,6 +82,7 @@ func (c *conn) fallback(head []byte) (keep bool) {
 			keep = false
 		}
 	}
+	c.now = time.Now()
 	c.out = w.appendTo(c.out, req, keep)
 	return keep && !hasToken(w.sent.Get("Connection"), "close")
 }

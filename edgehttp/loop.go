@@ -177,8 +177,10 @@ type conn struct {
 	second int64
 	remote string
 	idle   atomic.Bool
-	// rdl and wdl are the read and write deadlines set last.
-	rdl, wdl time.Time
+	// rdl and wdl are the read and write deadlines set last; now is the time the last request
+	// was read or answered (the deadlines that follow a request are reckoned from it, rather
+	// than reading the clock again).
+	rdl, wdl, now time.Time
 	// pubID and pub cache the publisher of the connection's last targeting request (a page
 	// asks for one publisher).
 	pubID []byte
@@ -188,7 +190,7 @@ type conn struct {
 
 func (h *HTTPServer) newConn(nc net.Conn) *conn {
 	c := &conn{h: h, nc: nc, out: make([]byte, 0, 4<<10), body: make([]byte, 0, 1<<10), date: make([]byte, 0, 32),
-		remote: nc.RemoteAddr().String(), pubID: make([]byte, 0, maxPublisher)}
+		remote: nc.RemoteAddr().String(), pubID: make([]byte, 0, maxPublisher), now: time.Now()}
 	c.lr = limitReader{r: nc, n: -1}
 	c.br = bufio.NewReaderSize(&c.lr, readBufSize)
 	return c
@@ -240,7 +242,7 @@ func (c *conn) flush() error {
 	if len(c.out) == 0 {
 		return nil
 	}
-	c.writeBy(time.Now(), c.h.opt.WriteTimeout)
+	c.writeBy(c.now, c.h.opt.WriteTimeout)
 	_, err := c.nc.Write(c.out)
 	c.out = c.out[:0]
 	if cap(c.out) > keepBuf {
@@ -265,7 +267,7 @@ func (c *conn) serve() {
 			if c.h.shutting.Load() {
 				return
 			}
-			c.readBy(time.Now(), c.h.opt.IdleTimeout)
+			c.readBy(c.now, c.h.opt.IdleTimeout)
 			_, err := c.br.Peek(1)
 			c.idle.Store(false)
 			if err != nil {
@@ -513,6 +515,7 @@ func (c *conn) fast(head []byte) (keep, fast bool) {
 	// The user ID's bytes are read by the hash only, while the buffer holds them.
 	c.body = c.h.edge.answer(c.body[:0], p, unsafe.String(unsafe.SliceData(uid), len(uid)))
 	now := time.Now()
+	c.now = now
 	if s := now.Unix(); s != c.second {
 		c.second, c.date = s, now.UTC().AppendFormat(c.date[:0], http.TimeFormat)
 	}
