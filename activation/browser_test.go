@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/app"
 )
 
 func chromium(t *testing.T) string {
@@ -73,7 +74,8 @@ setTimeout(function () {
 func TestBrowserTag(t *testing.T) {
 	path := chromium(t)
 	ctx := context.Background()
-	w := newWorld(t, 3000)
+	// The page talks to the edge's own listener (serve --edge-addr: the edge's HTTP loop).
+	w := newWorldWith(t, 3000, func(c *app.Config) { c.EdgeAddr = "127.0.0.1:0" })
 	act := w.m.Activation
 	pubMember := cleanroom.NewCaller(w.pub.ID, cleanroom.RoleMember)
 	co := w.cohort(cleanroom.NewCaller(w.adv.ID, cleanroom.RoleMember), "Acme - CRM", w.conn, w.ds)
@@ -129,7 +131,7 @@ func TestBrowserTag(t *testing.T) {
 		return len(m.Caps) == 1 && w.m.Edge.Digest(w.pub.ID) == m.Digest
 	})
 	uid := w.member(code, nil)
-	tagURL := w.m.URL() + "/edge/v1/" + w.pub.ID + "/tag.js"
+	tagURL := w.m.EdgeURL() + "/edge/v1/" + w.pub.ID + "/tag.js"
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox,
 		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-dev-shm-usage", true))

@@ -84,6 +84,9 @@ type Main struct {
 
 	ln     net.Listener
 	server *http.Server
+	// edgeLn and edgeServer serve the edge with its own HTTP loop (ServeEdge, Config.EdgeAddr).
+	edgeLn     net.Listener
+	edgeServer *edgehttp.HTTPServer
 	// registry holds the process's metrics (set by Handler); metricsLn and metricsServer serve
 	// them when Config.MetricsAddr is set.
 	registry      *prometheus.Registry
@@ -295,6 +298,21 @@ func (m *Main) Serve() error {
 			}
 		}()
 	}
+	if c.EdgeAddr != "" {
+		if err := m.listenEdge(c.EdgeAddr, "--edge-addr"); err != nil {
+			ln.Close()
+			if m.metricsLn != nil {
+				m.metricsLn.Close()
+			}
+			cancel()
+			return err
+		}
+		go func() {
+			if err := m.edgeServer.Serve(m.edgeLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Logger.Error("edge listener stopped", "err", err)
+			}
+		}()
+	}
 	m.Jobs.Start()
 	m.done = make(chan error, 1)
 	m.stopped = make(chan struct{})
@@ -319,7 +337,7 @@ func (m *Main) Serve() error {
 		m.background.Go(func() { m.Activation.RunPublisher(ctx, c.EdgeRefresh) })
 		m.background.Go(func() { m.Edge.Run(ctx, c.EdgeRefresh) })
 	}
-	m.Logger.Info("serving", "url", m.URL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
+	m.Logger.Info("serving", "url", m.URL(), "edge", m.EdgeURL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
 	return nil
 }
 
@@ -403,6 +421,9 @@ func (m *Main) Close() error {
 	}
 	if m.metricsServer != nil {
 		errs = append(errs, m.metricsServer.Shutdown(ctx))
+	}
+	if m.edgeServer != nil {
+		errs = append(errs, m.edgeServer.Shutdown(ctx))
 	}
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))

@@ -79,6 +79,9 @@ type Config struct {
 	// active-user files are its own); empty means the host name and a digest of the counter
 	// directory (EdgeReplicaID), stable across restarts.
 	EdgeID string
+	// EdgeAddr, when set, makes serve also answer the edge's routes on a listener of their own,
+	// with the edge's own HTTP loop (as `cleanroom edge` does); /edge stays on Addr too.
+	EdgeAddr string
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.

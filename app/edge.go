@@ -9,14 +9,17 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/cleanroom-oss/cleanroom/edgehttp"
 	"github.com/cleanroom-oss/cleanroom/httpx"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 )
 
 // ServeEdge runs the edge alone (`cleanroom edge`): it opens only the data directory's master
-// key and blob store, no database, serves /edge on Config.Addr, and loads the snapshots that
-// `serve` publishes there every Config.EdgeRefresh. Close stops it.
+// key and blob store, no database, serves /edge and /healthz on Config.Addr with the edge's own
+// HTTP loop (edgehttp.HTTPServer), and loads the snapshots that `serve` publishes there every
+// Config.EdgeRefresh. Close stops it.
 func (m *Main) ServeEdge() error {
 	c := &m.Config
 	if m.Logger == nil {
@@ -52,21 +55,16 @@ func (m *Main) ServeEdge() error {
 	if err := m.Edge.Load(ctx); err != nil {
 		m.Logger.Warn("edge load failed", "err", err)
 	}
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
+	if err := m.listenEdge(c.Addr, "--addr"); err != nil {
 		cancel()
-		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+		return err
 	}
-	m.ln = ln
-	mux := http.NewServeMux()
-	mux.Handle("/edge/", m.Edge)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"status":"ok"}`)) })
-	m.server = m.httpServer(mux)
+	m.ln = m.edgeLn
 	m.done = make(chan error, 1)
 	m.stopped = make(chan struct{})
 	go func() {
 		defer close(m.stopped)
-		err := m.server.Serve(ln)
+		err := m.edgeServer.Serve(m.edgeLn)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -77,4 +75,29 @@ func (m *Main) ServeEdge() error {
 	}
 	m.Logger.Info("serving the edge", "url", m.URL(), "data", c.DataDir)
 	return nil
+}
+
+// listenEdge listens on addr (named flag in errors) for the edge's own HTTP loop, which answers
+// the targeting route itself and every other request with the edge's routes and /healthz, with
+// the same timeouts as the main listener. Serve it with m.edgeServer.Serve(m.edgeLn).
+func (m *Main) listenEdge(addr, flag string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: listen on %s: %w", flag, addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/edge/", m.Edge)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"status":"ok"}`)) })
+	m.edgeLn = ln
+	m.edgeServer = m.Edge.NewHTTPServer(edgehttp.LoopOptions{Fallback: mux, ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, Logger: m.Logger})
+	return nil
+}
+
+// EdgeURL is the base URL of the edge's own listener (ServeEdge, Config.EdgeAddr), or "".
+func (m *Main) EdgeURL() string {
+	if m.edgeLn == nil {
+		return ""
+	}
+	return "http://" + m.edgeLn.Addr().String()
 }

@@ -10,6 +10,10 @@
 // request never waits on a load; no database is on the path. It answers cross-origin requests
 // only from the origins a publisher lists, never sets or reads cookies, and never writes a user
 // ID, its hash or the client's address to an answer, a header or a log line.
+//
+// Server is an http.Handler (serve mounts it under /edge). On a listener of its own the edge
+// runs HTTPServer instead: its own HTTP/1.1 loop, which answers the targeting route from the
+// connection's buffer without allocating and hands every other request to the same handler.
 package edgehttp
 
 import (
@@ -541,24 +545,30 @@ func (s *Server) targeting(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, "This page's origin is not listed in the publisher's ad-server settings.")
 		return
 	}
-	s.Lookups.Add(1)
 	h := w.Header()
 	h["Content-Type"], h["Cache-Control"] = contentJSON, s.cacheControl
-	uid := uidOf(r.URL.RawQuery)
-	if uid == "" || len(uid) > edge.MaxUserIDLength {
-		w.Write(p.empty)
-		return
-	}
 	bp := s.bufs.Get().(*[]byte)
+	b := s.answer((*bp)[:0], p, uidOf(r.URL.RawQuery))
+	w.Write(b)
+	*bp = b
+	s.bufs.Put(bp)
+}
+
+// answer appends to dst the targeting answer of a user ID for publisher p, once the route and
+// the origin are checked: the user's codes less the capped ones, the empty answer for no or an
+// over-long ID. It records the user's last-seen day and counts the lookup. Both serving paths
+// (ServeHTTP and the HTTPServer's own loop) answer through it.
+func (s *Server) answer(dst []byte, p *publisher, uid string) []byte {
+	s.Lookups.Add(1)
+	if uid == "" || len(uid) > edge.MaxUserIDLength {
+		return append(dst, p.empty...)
+	}
 	var codes [16]uint32
 	now := s.opt.Now()
 	uh := p.engine.Hash(uid)
 	cs := p.engine.Decide(uh, now, codes[:0])
 	p.seen.Touch(uh, edge.DayOf(now, p.loc))
-	b := edge.AppendAnswer((*bp)[:0], &p.format, cs)
-	w.Write(b)
-	*bp = b
-	s.bufs.Put(bp)
+	return edge.AppendAnswer(dst, &p.format, cs)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,10 @@ package edgehttp_test
 // its figures with t.Log.
 //
 //	CLEANROOM_BENCH_LOOPBACK=1 go test -run TestLoopbackVersusRedis -v -timeout 10m ./edgehttp
+//
+// The edge process serves with the edge's own loop (HTTPServer); CLEANROOM_BENCH_EDGE_NETHTTP=1
+// serves it with net/http as before, for comparison; CLEANROOM_BENCH_EDGE_CPUPROFILE=<file>
+// writes the edge process's CPU profile of the targeting load (and skips the events).
 
 import (
 	"bufio"
@@ -20,9 +24,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,11 +53,24 @@ const benchPublisher = "01900000-0000-7000-8000-00000000beef"
 // capped at 3 a day through line item 50000000<nn>, and returns the edge serving it.
 func benchEdge(t testing.TB, users int) (*edgehttp.Server, []string) {
 	t.Helper()
-	return benchEdgeWith(t, users, nil)
+	return edgeWith(t, users, nil, nil)
 }
 
 // benchEdgeWith is benchEdge with the server's options changed by opt.
 func benchEdgeWith(t testing.TB, users int, opt func(*edgehttp.Options)) (*edgehttp.Server, []string) {
+	t.Helper()
+	return edgeWith(t, users, nil, opt)
+}
+
+// newEdge is benchEdge with the origins the publisher lists.
+func newEdge(t testing.TB, users int, origins []string) (*edgehttp.Server, []string) {
+	t.Helper()
+	return edgeWith(t, users, origins, nil)
+}
+
+// edgeWith builds the benchmark's edge with the publisher's origins and the server's options
+// changed by opt.
+func edgeWith(t testing.TB, users int, origins []string, opt func(*edgehttp.Options)) (*edgehttp.Server, []string) {
 	t.Helper()
 	ctx := context.Background()
 	userKey := bytes.Repeat([]byte{7}, pubsync.UserKeySize)
@@ -83,7 +103,7 @@ func benchEdgeWith(t testing.TB, users int, opt func(*edgehttp.Options)) (*edgeh
 		in.UserKeys[i], in.UserOrds[i] = p.k, p.o
 	}
 	m := &activation.Manifest{PublisherID: benchPublisher, Digest: "bench", GAMKey: "crc", XandrKey: "crc", DataName: "cleanroom",
-		TimeZone: "Europe/Paris", LineItems: map[string]uint32{}}
+		TimeZone: "Europe/Paris", LineItems: map[string]uint32{}, Origins: origins, UIDCookie: "planet_uid"}
 	for c := range 1000 {
 		bm := roaring.New()
 		bm.AddMany(members[c])
@@ -123,6 +143,22 @@ func must(t testing.TB, err error) {
 // load runs clients goroutines, each calling do in a loop for d, and returns the calls per
 // second and the latency percentiles.
 func load(clients int, d time.Duration, do func(client, i int) error) (rate float64, p50, p99 time.Duration, err error) {
+	var tl tally
+	if err := tl.load(clients, d, 0, do); err != nil {
+		return 0, 0, 0, err
+	}
+	return tl.result()
+}
+
+// tally gathers the latencies and the time of one side's rounds.
+type tally struct {
+	lat     []time.Duration
+	elapsed time.Duration
+}
+
+// load runs clients goroutines, each calling do(client, from+i) in a loop for d, and adds
+// their calls to the tally.
+func (tl *tally) load(clients int, d time.Duration, from int, do func(client, i int) error) error {
 	var wg sync.WaitGroup
 	lat := make([][]time.Duration, clients)
 	var firstErr atomic.Value
@@ -132,7 +168,7 @@ func load(clients int, d time.Duration, do func(client, i int) error) (rate floa
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; ; i++ {
+			for i := from; ; i++ {
 				t0 := time.Now()
 				if t0.After(stop) {
 					return
@@ -146,19 +182,37 @@ func load(clients int, d time.Duration, do func(client, i int) error) (rate floa
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	var all []time.Duration
+	tl.elapsed += time.Since(start)
 	for _, l := range lat {
-		all = append(all, l...)
+		tl.lat = append(tl.lat, l...)
 	}
 	if e, ok := firstErr.Load().(error); ok {
-		return 0, 0, 0, e
+		return e
 	}
+	return nil
+}
+
+// result returns the calls per second and the latency percentiles.
+func (tl *tally) result() (rate float64, p50, p99 time.Duration, err error) {
+	all := tl.lat
 	slices.Sort(all)
 	if len(all) == 0 {
 		return 0, 0, 0, fmt.Errorf("no calls")
 	}
-	return float64(len(all)) / elapsed.Seconds(), all[len(all)/2], all[len(all)*99/100], nil
+	return float64(len(all)) / tl.elapsed.Seconds(), all[len(all)/2], all[len(all)*99/100], nil
+}
+
+// loadAverage returns the machine's load averages (/proc/loadavg), "" where there are none.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // redis starts Debian's redis-server on a free port and returns its address.
@@ -237,9 +291,26 @@ func TestEdgeServerProcess(t *testing.T) {
 	srv, _ := benchEdge(t, users)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
+	if prof := os.Getenv("CLEANROOM_BENCH_EDGE_CPUPROFILE"); prof != "" {
+		f, err := os.Create(prof)
+		must(t, err)
+		must(t, pprof.StartCPUProfile(f))
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, os.Interrupt)
+		go func() {
+			<-stop
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(0)
+		}()
+	}
 	must(t, os.WriteFile(file+".tmp", []byte(ln.Addr().String()), 0o600))
 	must(t, os.Rename(file+".tmp", file))
-	http.Serve(ln, srv)
+	if os.Getenv("CLEANROOM_BENCH_EDGE_NETHTTP") == "1" {
+		http.Serve(ln, edgeMux(srv)) // the path before the edge's own loop, for comparison
+		return
+	}
+	srv.NewHTTPServer(edgehttp.LoopOptions{Fallback: edgeMux(srv)}).Serve(ln)
 }
 
 // TestLoopbackVersusRedis measures, in one run, the edge over loopback HTTP and Redis GET of the
@@ -307,16 +378,6 @@ func TestLoopbackVersusRedis(t *testing.T) {
 		defer nc.Close()
 		hc[c].w, hc[c].r = bufio.NewWriter(nc), bufio.NewReader(nc)
 	}
-	path := "/edge/v1/" + benchPublisher + "/targeting?uid="
-	edgeRate, edge50, edge99, err := load(clients, d, func(c, i int) error {
-		fmt.Fprintf(hc[c].w, "GET %s%s HTTP/1.1\r\nHost: edge\r\n\r\n", path, probe(c, i))
-		if err := hc[c].w.Flush(); err != nil {
-			return err
-		}
-		return readHTTP(hc[c].r)
-	})
-	must(t, err)
-
 	conns := make([]struct {
 		w *bufio.Writer
 		r *bufio.Reader
@@ -327,18 +388,52 @@ func TestLoopbackVersusRedis(t *testing.T) {
 		defer nc.Close()
 		conns[c].w, conns[c].r = bufio.NewWriter(nc), bufio.NewReader(nc)
 	}
-	redisRate, redis50, redis99, err := load(clients, d, func(c, i int) error {
+	path := "/edge/v1/" + benchPublisher + "/targeting?uid="
+	edgeGet := func(c, i int) error {
+		fmt.Fprintf(hc[c].w, "GET %s%s HTTP/1.1\r\nHost: edge\r\n\r\n", path, probe(c, i))
+		if err := hc[c].w.Flush(); err != nil {
+			return err
+		}
+		return readHTTP(hc[c].r)
+	}
+	redisGet := func(c, i int) error {
 		resp(conns[c].w, "GET", "u:"+probe(c, i))
 		if err := conns[c].w.Flush(); err != nil {
 			return err
 		}
 		return readReply(conns[c].r)
-	})
+	}
+	// The two sides take turns, rounds short rounds each, so that a change in the machine's
+	// load falls on both alike.
+	rounds := 5
+	if n, _ := strconv.Atoi(os.Getenv("CLEANROOM_BENCH_ROUNDS")); n > 0 {
+		rounds = n
+	}
+	loadBefore := loadAverage()
+	var edgeT, redisT tally
+	for r := range rounds {
+		must(t, edgeT.load(clients, d/time.Duration(rounds), r<<20, edgeGet))
+		must(t, redisT.load(clients, d/time.Duration(rounds), r<<20, redisGet))
+	}
+	loadAfter := loadAverage()
+	if os.Getenv("CLEANROOM_BENCH_EDGE_CPUPROFILE") != "" {
+		// The edge process writes its profile and exits.
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}
+	edgeRate, edge50, edge99, err := edgeT.result()
 	must(t, err)
-	t.Logf("%d users, %d clients, %v each, GOMAXPROCS %d; each server in its own process, the load client in this one", users, clients, d, runtime.GOMAXPROCS(0))
+	redisRate, redis50, redis99, err := redisT.result()
+	must(t, err)
+	t.Logf("%d users, %d clients, %v each in %d alternating rounds, GOMAXPROCS %d; each server in its own process, the load client in this one",
+		users, clients, d, rounds, runtime.GOMAXPROCS(0))
+	t.Logf("load average before %s, after %s", loadBefore, loadAfter)
 	t.Logf("edge HTTP targeting: %.0f lookups/s, p50 %v, p99 %v", edgeRate, edge50, edge99)
 	t.Logf("redis GET:           %.0f gets/s, p50 %v, p99 %v", redisRate, redis50, redis99)
 	t.Logf("ratio edge/redis: %.2f", edgeRate/redisRate)
+	if os.Getenv("CLEANROOM_BENCH_EDGE_CPUPROFILE") != "" {
+		return
+	}
 
 	// Events: batches of 100 impressions of capped line items, as text/plain.
 	var batches [][]byte

@@ -30,6 +30,7 @@ func blobsFlag(fs *pflag.FlagSet, c *app.Config) {
 // serverFlags registers the flags of a serving process.
 func serverFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address")
+	fs.StringVar(&c.EdgeAddr, "edge-addr", c.EdgeAddr, "also serve the edge's routes on this address with the edge's own HTTP loop (as `cleanroom edge` does), e.g. 127.0.0.1:8081; empty serves them under /edge on --addr only")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address of the Prometheus metrics (GET /metrics), e.g. 127.0.0.1:9090; empty serves none")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM); with --tls-key serves HTTPS")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key file (PEM)")
