@@ -30,6 +30,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/edgehttp"
 	"github.com/cleanroom-oss/cleanroom/httpx"
+	"github.com/cleanroom-oss/cleanroom/imports"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
@@ -65,6 +66,8 @@ type Main struct {
 	Disclosure  *disclosure.Service
 	// Delivery reports what the edge's served cohorts delivered.
 	Delivery *delivery.Service
+	// Imports takes data sources' and audiences' files from their buckets.
+	Imports *imports.Service
 	// Edge serves /edge (set by Handler).
 	Edge *edgehttp.Server
 	Jobs *jobs.Runner
@@ -190,10 +193,14 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Activation = activation.New(m.Store, m.Cohorts, m.Versions, m.Keys, m.Jobs, m.Logger)
 	m.Activation.Register(m.Jobs)
 	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge(); m.Activation.Nudge() }
+	m.Imports = imports.New(m.Store, m.Connections, m.Pipeline, m.Keys, m.Jobs, m.Logger)
+	m.Imports.Policy = imports.Policy{AllowPrivate: c.ImportAllowPrivate, AllowHTTP: c.ImportAllowHTTP}
+	m.Imports.Register(m.Jobs)
 	m.Delivery = &delivery.Service{Store: m.Store, Conns: m.Connections, Blobs: m.Blobs, Gate: m.Disclosure, Now: m.Now}
 	if m.Now != nil {
 		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now, m.Activation.Now = m.Now, m.Now, m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
+		m.Imports.Now = m.Now
 	}
 	return nil
 }
@@ -227,6 +234,7 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Registry = m.registry
 	m.API.Activation = m.Activation
 	m.API.Delivery = m.Delivery
+	m.API.Imports = m.Imports
 	var err error
 	if m.Edge, err = m.NewEdge(); err != nil {
 		return nil, err
@@ -307,6 +315,7 @@ func (m *Main) Serve() error {
 	if c.CohortRefresh > 0 {
 		go m.Cohorts.RunRefresher(ctx, c.CohortRefresh, m.Logger)
 	}
+	go m.Imports.RunScheduler(ctx, importCheck)
 	if c.EdgeRefresh > 0 {
 		go m.Activation.RunPublisher(ctx, c.EdgeRefresh)
 		go m.Edge.Run(ctx, c.EdgeRefresh)
@@ -314,6 +323,9 @@ func (m *Main) Serve() error {
 	m.Logger.Info("serving", "url", m.URL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
 	return nil
 }
+
+// importCheck is how often scheduled imports are checked for a run that is due.
+const importCheck = time.Minute
 
 // httpServer returns an HTTP server of h with the process's timeouts and error log.
 func (m *Main) httpServer(h http.Handler) *http.Server {

@@ -63,6 +63,9 @@ type Config struct {
 	// EdgeCounters is the directory of the edge's frequency counters; empty means
 	// <data>/edge-counters. Each edge process needs its own.
 	EdgeCounters string
+	// ImportAllowPrivate lets imports from buckets connect to loopback and private addresses
+	// (a bucket server in the deployment's own network); ImportAllowHTTP to plain http endpoints.
+	ImportAllowPrivate, ImportAllowHTTP bool
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
