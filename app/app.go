@@ -244,7 +244,7 @@ func (m *Main) Handler() (http.Handler, error) {
 			m.Logger.Warn("edge load failed", "publisher", id, "err", err)
 		}
 	}
-	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Activation: m.Activation, Delivery: m.Delivery, Now: m.Now}, m.Logger)
+	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Activation: m.Activation, Delivery: m.Delivery, Imports: m.Imports, Now: m.Now}, m.Logger)
 	mux := http.NewServeMux()
 	mux.Handle("/edge/", m.Edge)
 	mux.Handle("/", m.API.Handler(m.Web))
