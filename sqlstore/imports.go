@@ -162,7 +162,7 @@ func (db *DB) ClaimDueImports(ctx context.Context, now time.Time, limit int) ([]
 	at := micros(now)
 	const due = `enabled = ? AND schedule <> 'off' AND next_run_at > 0 AND next_run_at <= ?`
 	rows, err := db.write.QueryContext(ctx, db.q(`UPDATE import_sources
-		SET next_run_at = CASE schedule WHEN 'hourly' THEN ? ELSE ? END
+		SET next_run_at = CASE schedule WHEN 'hourly' THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END
 		WHERE `+due+` AND id IN (SELECT id FROM import_sources WHERE `+due+` ORDER BY next_run_at, id LIMIT ?)
 		RETURNING `+importSourceColumns),
 		micros(now.Add(cleanroom.ImportHourly.Interval())), micros(now.Add(cleanroom.ImportDaily.Interval())),
