@@ -277,6 +277,14 @@ func (s *Service) transfer(ctx context.Context, src *cleanroom.ImportSource, cl 
 			report(cleanroom.Progress{Done: u.Received, Total: u.Size, Message: "importing " + obj.Key})
 		}
 	}
+	// A run that lost its job's lease may still be here beside the one that took over: only the
+	// run that finds the upload still open queues it (a second queueing in the window between
+	// would only add a job that finds the upload processed and does nothing).
+	if cur, err := s.Store.FindUpload(ctx, u.ID); err != nil {
+		return false, err
+	} else if cur.State != cleanroom.UploadOpen {
+		return false, nil
+	}
 	if _, err := s.Pipeline.QueueUpload(ctx, u); err != nil {
 		if cleanroom.ErrorCode(err) == cleanroom.ECONFLICT {
 			return false, nil // another run completed it
