@@ -561,3 +561,4 @@ func TestImportSchedule(t *testing.T) {
 		t.Errorf("an import without a schedule was queued %d times", n)
 	}
 }
+
