@@ -561,4 +561,3 @@ func TestImportSchedule(t *testing.T) {
 		t.Errorf("an import without a schedule was queued %d times", n)
 	}
 }
-
