@@ -107,6 +107,10 @@ func (s *Service) resolve(ctx context.Context, c *cleanroom.Caller, t Target, wr
 			return "", "", cleanroom.Errorf(cleanroom.EFORBIDDEN, "Audience sync is done in a publisher's supply-side workspace.").
 				Hint("Switch to the publisher's organization.")
 		}
+		if !c.Org.CleanRoomEnabled() {
+			return "", "", cleanroom.Errorf(cleanroom.EFORBIDDEN, "The clean room is not enabled for %s.", c.Org.Name).
+				Hint("Ask the operator to enable it; that creates the vault your audience is kept in.")
+		}
 		min := cleanroom.RoleViewer
 		if write {
 			min = cleanroom.RoleMember
