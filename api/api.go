@@ -29,6 +29,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/delivery"
 	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
+	"github.com/cleanroom-oss/cleanroom/imports"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/uploads"
@@ -63,6 +64,8 @@ type Server struct {
 
 	// Delivery reports what served cohorts delivered; nil on a server without it.
 	Delivery *delivery.Service
+	// Imports takes files from buckets; nil on a server without it.
+	Imports *imports.Service
 
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec

@@ -15,10 +15,14 @@ import (
 	"github.com/cleanroom-oss/cleanroom/api"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/imports"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 var seq atomic.Int64
+
+// fixtureSecret is the secret access key of the import sources fixtures set up.
+var fixtureSecret = "fixture-secret"
 
 func uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, seq.Add(1)) }
 
@@ -182,6 +186,32 @@ func (e *env) fixture(rt api.RouteInfo, callerLabel string) (home, path string, 
 				must(err)
 				body = map[string]any{}
 			}
+		}
+	case "GET /v1/data-sources/{id}/import-source", "PUT /v1/data-sources/{id}/import-source", "DELETE /v1/data-sources/{id}/import-source",
+		"POST /v1/data-sources/{id}/import", "GET /v1/data-sources/{id}/imported-objects",
+		"GET /v1/publisher/import-source", "PUT /v1/publisher/import-source", "DELETE /v1/publisher/import-source",
+		"POST /v1/publisher/import", "GET /v1/publisher/imported-objects":
+		// A data source of W (the invited advertiser's own for it), or publisher A's audience,
+		// with an import source set up.
+		settings := imports.Settings{Endpoint: "https://s3.example.com", Bucket: "crm-exports", AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: &fixtureSecret}
+		target, c := imports.Publisher(), &cleanroom.Caller{Org: e.orgA, Role: cleanroom.RoleAdmin}
+		if strings.HasPrefix(rt.Path, "/v1/data-sources/") {
+			home = "w"
+			c = &cleanroom.Caller{Org: e.orgW, Role: cleanroom.RoleAdmin}
+			if callerLabel == "w-limited" {
+				c = &cleanroom.Caller{Org: e.orgW, Role: cleanroom.RoleLimited, RepresentsID: e.orgB.ID}
+			}
+			ds, err := svc.CreateDataSource(ctx, c, uniq("DS "), "")
+			must(err)
+			set(ds.ID)
+			target = imports.DataSource(ds.ID)
+		}
+		_, err := e.api.Imports.Put(ctx, c, target, settings)
+		must(err)
+		if rt.Method == "PUT" {
+			body = map[string]any{"endpoint": "https://s3.example.com", "bucket": "crm-exports", "prefix": "daily/", "access_key_id": "AKIAEXAMPLE", "schedule": "daily"}
+		} else if rt.Method == "POST" {
+			body = map[string]any{}
 		}
 	case "POST /v1/data-sources/{id}/grants", "DELETE /v1/grants/{id}", "GET /v1/grants/{id}":
 		// The advertiser's own data, granted to the publisher's workspace.

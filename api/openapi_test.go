@@ -664,6 +664,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"PrivacyEffective", reflect.TypeFor[disclosure.Effective](), false},
 		{"PrivacyBudget", reflect.TypeFor[disclosure.BudgetView](), false},
 		{"UpdatePrivacyRequest", reflect.TypeFor[disclosure.Change](), true},
+		{"ImportSource", reflect.TypeFor[cleanroom.ImportSource](), false},
+		{"ImportedObject", reflect.TypeFor[cleanroom.ImportedObject](), false},
 	} {
 		t.Run(c.schema+"="+c.typ.String(), func(t *testing.T) {
 			ref := "#/components/schemas/" + c.schema

@@ -32,6 +32,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/edgehttp"
 	"github.com/cleanroom-oss/cleanroom/edgeredis"
 	"github.com/cleanroom-oss/cleanroom/httpx"
+	"github.com/cleanroom-oss/cleanroom/imports"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
@@ -66,6 +67,8 @@ type Main struct {
 	Disclosure  *disclosure.Service
 	// Delivery reports what the edge's served cohorts delivered.
 	Delivery *delivery.Service
+	// Imports takes data sources' and audiences' files from their buckets.
+	Imports *imports.Service
 	// Edge serves /edge (set by Handler).
 	Edge *edgehttp.Server
 	Jobs *jobs.Runner
@@ -197,10 +200,14 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Activation = activation.New(m.Store, m.Cohorts, m.Versions, m.Keys, m.Jobs, m.Logger)
 	m.Activation.Register(m.Jobs)
 	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge(); m.Activation.Nudge() }
+	m.Imports = imports.New(m.Store, m.Connections, m.Pipeline, m.Keys, m.Jobs, m.Logger)
+	m.Imports.Policy = imports.Policy{AllowPrivate: c.ImportAllowPrivate, AllowHTTP: c.ImportAllowHTTP}
+	m.Imports.Register(m.Jobs)
 	m.Delivery = &delivery.Service{Store: m.Store, Conns: m.Connections, Blobs: m.Blobs, Versions: m.Versions, Gate: m.Disclosure, Now: m.Now}
 	if m.Now != nil {
 		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now, m.Activation.Now = m.Now, m.Now, m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
+		m.Imports.Now = m.Now
 	}
 	// Sizes and estimates state the users active at the edge, as the delivery service reads them.
 	m.Cohorts.ActiveSets = m.Delivery.ActiveSet
@@ -236,6 +243,7 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Registry = m.registry
 	m.API.Activation = m.Activation
 	m.API.Delivery = m.Delivery
+	m.API.Imports = m.Imports
 	var err error
 	if m.Edge, err = m.NewEdge(); err != nil {
 		return nil, err
@@ -245,7 +253,7 @@ func (m *Main) Handler() (http.Handler, error) {
 			m.Logger.Warn("edge load failed", "publisher", id, "err", err)
 		}
 	}
-	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Activation: m.Activation, Delivery: m.Delivery, Now: m.Now}, m.Logger)
+	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Activation: m.Activation, Delivery: m.Delivery, Imports: m.Imports, Now: m.Now}, m.Logger)
 	mux := http.NewServeMux()
 	mux.Handle("/edge/", m.Edge)
 	mux.Handle("/", m.API.Handler(m.Web))
@@ -333,6 +341,7 @@ func (m *Main) Serve() error {
 	if c.CohortRefresh > 0 {
 		go m.Cohorts.RunRefresher(ctx, c.CohortRefresh, m.Logger)
 	}
+	go m.Imports.RunScheduler(ctx, importCheck)
 	if c.EdgeRefresh > 0 {
 		m.background.Go(func() { m.Activation.RunPublisher(ctx, c.EdgeRefresh) })
 		m.background.Go(func() { m.Edge.Run(ctx, c.EdgeRefresh) })
@@ -340,6 +349,9 @@ func (m *Main) Serve() error {
 	m.Logger.Info("serving", "url", m.URL(), "edge", m.EdgeURL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
 	return nil
 }
+
+// importCheck is how often scheduled imports are checked for a run that is due.
+const importCheck = time.Minute
 
 // httpServer returns an HTTP server of h with the process's timeouts and error log.
 func (m *Main) httpServer(h http.Handler) *http.Server {

@@ -82,6 +82,9 @@ type Config struct {
 	// EdgeAddr, when set, makes serve also answer the edge's routes on a listener of their own,
 	// with the edge's own HTTP loop (as `cleanroom edge` does); /edge stays on Addr too.
 	EdgeAddr string
+	// ImportAllowPrivate lets imports from buckets connect to loopback and private addresses
+	// (a bucket server in the deployment's own network); ImportAllowHTTP to plain http endpoints.
+	ImportAllowPrivate, ImportAllowHTTP bool
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.

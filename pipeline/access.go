@@ -155,16 +155,7 @@ func (s *Service) Complete(ctx context.Context, c *cleanroom.Caller, id string) 
 	if err != nil {
 		return nil, err
 	}
-	if u, err = s.Uploads.Complete(ctx, u); err != nil {
-		return nil, err
-	}
-	if u.Target == cleanroom.UploadDataSource {
-		st := cleanroom.DataSourceProcessing
-		if _, err := s.Store.UpdateDataSource(ctx, u.TargetID, cleanroom.DataSourceUpdate{Status: &st}, s.now()); err != nil {
-			return nil, err
-		}
-	}
-	return u, nil
+	return s.QueueUpload(ctx, u)
 }
 
 // Abort abandons an open upload the caller may change and deletes its parts.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom"
+	"github.com/cleanroom-oss/cleanroom/imports"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
 	"github.com/cleanroom-oss/cleanroom/uploads"
@@ -28,6 +29,8 @@ type audienceData struct {
 	Erasures []*cleanroom.Job
 	CanWrite bool
 	Refresh  int64
+	// Import is the bucket import's card (nil: not shown).
+	Import *importStatus
 
 	Form         string
 	Err          *fieldError
@@ -102,6 +105,7 @@ func (d *Dashboard) showAudience(w http.ResponseWriter, r *http.Request, p *page
 	}
 	data.Refresh = d.refresh(busy)
 	data.CanWrite = c.Role.AtLeast(cleanroom.RoleMember) && c.Org.CleanRoomEnabled()
+	data.Import = d.importStatusOf(ctx, c, imports.Publisher())
 	status := http.StatusOK
 	if formErr != nil {
 		data.Err = formError(formErr)

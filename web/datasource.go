@@ -11,6 +11,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/connections"
+	"github.com/cleanroom-oss/cleanroom/imports"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 )
 
@@ -42,6 +43,8 @@ type dataSourceData struct {
 	Now      time.Time
 	// Shredded lists what deleting shreds, as the confirmation says it.
 	Shredded string
+	// Import is the bucket import's card (nil: not shown).
+	Import *importStatus
 
 	formState
 	// TaxonomyRows are the first bad rows of a refused taxonomy file.
@@ -134,6 +137,7 @@ func (d *Dashboard) showDataSource(w http.ResponseWriter, r *http.Request, p *pa
 			return
 		}
 		data.Versions = len(vs)
+		data.Import = d.importStatusOf(ctx, c, imports.DataSource(ds.ID))
 	}
 	gs, _, err := d.Connections.Grants(ctx, c, ds.ID)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/delivery"
 	"github.com/cleanroom-oss/cleanroom/disclosure"
 	"github.com/cleanroom-oss/cleanroom/httpx"
+	"github.com/cleanroom-oss/cleanroom/imports"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 )
@@ -85,6 +86,8 @@ type Services struct {
 
 	// Delivery is nil on a deployment without delivery reports.
 	Delivery *delivery.Service
+	// Imports is nil on a deployment without bucket imports.
+	Imports *imports.Service
 }
 
 func (s *Services) now() time.Time {
@@ -165,6 +168,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.dataSourceRoutes()
 	d.operatorRoutes()
 	d.audienceRoutes()
+	d.importRoutes()
 	d.mux.HandleFunc("/", d.notFound)
 	return d
 }

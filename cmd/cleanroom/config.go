@@ -53,6 +53,8 @@ func serverFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.Int64Var(&c.PrivacyInputMinimum, "privacy-input-minimum", c.PrivacyInputMinimum, "fewest identifier rows a data source needs to be used in a cross-party count (0: the threshold)")
 	fs.DurationVar(&c.CohortRefresh, "cohort-refresh", c.CohortRefresh, "how often cohorts are checked for changed inputs and rebuilt")
 	edgeFlags(fs, c)
+	fs.BoolVar(&c.ImportAllowPrivate, "import-allow-private", c.ImportAllowPrivate, "let bucket imports connect to loopback and private addresses (a bucket server in your own network)")
+	fs.BoolVar(&c.ImportAllowHTTP, "import-allow-http", c.ImportAllowHTTP, "let bucket imports use plain http endpoints")
 	fs.IntVar(&c.CacheVersions, "cache-versions", c.CacheVersions, "decrypted data versions kept in memory between cohort builds")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for requests and jobs")
 }
