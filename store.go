@@ -24,6 +24,7 @@ type Store interface {
 	CohortStore
 	ActivationStore
 	PrivacyStore
+	LeaseStore
 
 	// Ready returns nil when the database answers and every migration is applied.
 	// Returns EUNAVAILABLE otherwise.

@@ -1,0 +1,74 @@
+package storetest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cleanroom-oss/cleanroom"
+)
+
+var leaseCases = []testCase{
+	{"one holder until expiry, renewal, release", func(t *testing.T, s cleanroom.Store) {
+		ctx := t.Context()
+		steps := []struct {
+			what, holder string
+			now          time.Duration
+			release      bool
+			want         bool
+		}{
+			{"a takes a free lease", "a", 0, false, true},
+			{"b cannot take a's lease", "b", time.Second, false, false},
+			{"a renews its own", "a", 5 * time.Second, false, true},
+			{"b still cannot before the renewed expiry", "b", 12 * time.Second, false, false},
+			{"b takes it once expired", "b", 15 * time.Second, false, true},
+			{"a cannot take b's", "a", 16 * time.Second, false, false},
+			{"a's release of b's lease does nothing", "a", 16 * time.Second, true, false},
+			{"b releases", "b", 17 * time.Second, true, false},
+			{"a takes a released lease", "a", 17 * time.Second, false, true},
+		}
+		for _, st := range steps {
+			if st.release {
+				ok(t, s.ReleaseLease(ctx, "task", st.holder))
+				continue
+			}
+			got, err := s.TakeLease(ctx, "task", st.holder, at(st.now), at(st.now+10*time.Second))
+			ok(t, err)
+			if got != st.want {
+				t.Fatalf("%s: took = %v, want %v", st.what, got, st.want)
+			}
+		}
+		// After a's release of b's lease was refused, b held it until it released it: a's take
+		// at 16 s failed above; names are independent.
+		got, err := s.TakeLease(ctx, "other", "b", at(17*time.Second), at(20*time.Second))
+		ok(t, err)
+		if !got {
+			t.Fatal("a second name is not held by the first's holder")
+		}
+	}},
+	{"of many takers of an expired lease one wins", func(t *testing.T, s cleanroom.Store) {
+		ctx := t.Context()
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		won := 0
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := s.TakeLease(ctx, "race", string(rune('a'+i)), at(0), at(time.Minute))
+				if err != nil {
+					t.Error(err)
+				}
+				if got {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if won != 1 {
+			t.Fatalf("%d takers won, want 1", won)
+		}
+	}},
+}
