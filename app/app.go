@@ -34,6 +34,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
+	"github.com/cleanroom-oss/cleanroom/periodic"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/postgres"
 	"github.com/cleanroom-oss/cleanroom/rows"
@@ -68,6 +69,9 @@ type Main struct {
 	// Edge serves /edge (set by Handler).
 	Edge *edgehttp.Server
 	Jobs *jobs.Runner
+	// Periodic runs the deployment's periodic work (periodicTasks) in a worker process, each task
+	// once across the deployment.
+	Periodic *periodic.Scheduler
 	// Set by Handler: the sessions shared by the API and the dashboard, the API, the dashboard.
 	Auth *httpx.Auth
 	API  *api.Server
@@ -93,6 +97,10 @@ type Main struct {
 	// borrowedStore says Store was given before Open, so Close leaves it open.
 	borrowedStore bool
 	cancel        context.CancelFunc
+	// roles are the process's roles (Config.Role); pg is the store when it is PostgreSQL, which
+	// carries notifications between the processes.
+	roles Roles
+	pg    *postgres.DB
 }
 
 // NewMain returns a Main with the default configuration, logging to stderr.
@@ -131,7 +139,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	var err error
-	if m.Keys, m.KeyCreated, err = keyring.LoadOrCreate(c.KeyPath(), c.MasterKey); err != nil {
+	if m.Keys, m.KeyCreated, err = loadKeys(c, true); err != nil {
 		return err
 	}
 	if m.KeyCreated {
@@ -159,6 +167,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("open metadata store: %w", err)
 	}
 	if m.Blobs, err = localblob.Open(c.BlobDir()); err != nil {
+		return err
+	}
+	if err = openRoot(ctx, m.Blobs, m.Keys); err != nil {
 		return err
 	}
 	m.Accounts = accounts.New(m.Store, m.Keys)
@@ -195,7 +206,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Accounts.Now, m.Connections.Now, m.Cohorts.Now, m.Disclosure.Now, m.Activation.Now = m.Now, m.Now, m.Now, m.Now, m.Now
 		m.Accounts.Throttle.SetClock(m.Now)
 	}
-	return nil
+	return m.openShared()
 }
 
 // Handler builds the API and the dashboard over the opened services and returns the HTTP
@@ -227,19 +238,20 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Registry = m.registry
 	m.API.Activation = m.Activation
 	m.API.Delivery = m.Delivery
-	var err error
-	if m.Edge, err = m.NewEdge(); err != nil {
-		return nil, err
-	}
-	m.Activation.Published = func(id string) {
-		if err := m.Edge.LoadPublisher(context.Background(), id); err != nil {
-			m.Logger.Warn("edge load failed", "publisher", id, "err", err)
+	mux := http.NewServeMux()
+	if m.roles.Edge {
+		var err error
+		if m.Edge, err = m.NewEdge(); err != nil {
+			return nil, err
 		}
+		mux.Handle("/edge/", m.Edge)
 	}
 	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Activation: m.Activation, Delivery: m.Delivery, Now: m.Now}, m.Logger)
-	mux := http.NewServeMux()
-	mux.Handle("/edge/", m.Edge)
-	mux.Handle("/", m.API.Handler(m.Web))
+	if m.roles.API {
+		mux.Handle("/", m.API.Handler(m.Web))
+	} else {
+		m.rolesHandler(mux)
+	}
 	return mux, nil
 }
 
@@ -287,7 +299,10 @@ func (m *Main) Serve() error {
 			}
 		}()
 	}
-	m.Jobs.Start()
+	if m.roles.Worker {
+		m.Jobs.Start()
+		m.Periodic.Start()
+	}
 	m.done = make(chan error, 1)
 	m.stopped = make(chan struct{})
 	go func() {
@@ -303,15 +318,13 @@ func (m *Main) Serve() error {
 		}
 		m.done <- err
 	}()
-	go m.sweepSessions(ctx)
-	if c.CohortRefresh > 0 {
-		go m.Cohorts.RunRefresher(ctx, c.CohortRefresh, m.Logger)
+	if m.pg != nil {
+		go m.listener(c.Database).Run(ctx)
 	}
-	if c.EdgeRefresh > 0 {
-		go m.Activation.RunPublisher(ctx, c.EdgeRefresh)
+	if m.roles.Edge && c.EdgeRefresh > 0 {
 		go m.Edge.Run(ctx, c.EdgeRefresh)
 	}
-	m.Logger.Info("serving", "url", m.URL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
+	m.Logger.Info("serving", "url", m.URL(), "roles", m.roles.String(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
 	return nil
 }
 
@@ -331,24 +344,6 @@ func (m *Main) MetricsURL() string {
 		return ""
 	}
 	return "http://" + m.metricsLn.Addr().String() + "/metrics"
-}
-
-// sweepSessions deletes expired sessions every hour until ctx ends.
-func (m *Main) sweepSessions(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := m.Store.DeleteExpiredSessions(ctx, cleanroom.UTC(time.Now())); err != nil && ctx.Err() == nil {
-			m.Logger.Warn("delete expired sessions", "err", err)
-		} else if n > 0 {
-			m.Logger.Info("deleted expired sessions", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func (m *Main) databaseKind() string {
@@ -398,6 +393,9 @@ func (m *Main) Close() error {
 	}
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
+	}
+	if m.Periodic != nil && m.Store != nil {
+		errs = append(errs, m.Periodic.Stop(ctx))
 	}
 	if m.Edge != nil {
 		errs = append(errs, m.Edge.Close())

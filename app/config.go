@@ -15,6 +15,8 @@ type Config struct {
 	DataDir string
 	// Database is a postgres:// URL to keep the metadata on PostgreSQL; empty for SQLite in DataDir.
 	Database string
+	// Role lists the roles the process takes (api, worker, edge; comma-separated; empty: all).
+	Role string
 	// Addr is the HTTP listen address.
 	Addr string
 	// MetricsAddr is the listen address of the Prometheus metrics (GET /metrics); empty serves
@@ -23,6 +25,9 @@ type Config struct {
 	// MasterKey, from CLEANROOM_MASTER_KEY only (never a flag, so it stays out of process lists),
 	// overrides the key file.
 	MasterKey string
+	// MasterKeyFile is a file holding the master key (a secrets mount); it must exist. Empty:
+	// the data directory's master.key, generated on first start.
+	MasterKeyFile string
 	// TLSCert and TLSKey, when both set, make the server speak HTTPS.
 	TLSCert, TLSKey string
 	// SecureCookies marks session cookies Secure (behind a TLS-terminating proxy).

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/cleanroom-oss/cleanroom/httpx"
-	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
 )
 
@@ -27,14 +26,16 @@ func (m *Main) ServeEdge() error {
 		}
 		m.Logger = l
 	}
-	if _, err := os.Stat(c.KeyPath()); err != nil && c.MasterKey == "" {
-		return fmt.Errorf("the edge reads the master key of a data directory that `cleanroom serve` created: %w", err)
-	}
 	var err error
-	if m.Keys, _, err = keyring.LoadOrCreate(c.KeyPath(), c.MasterKey); err != nil {
+	if m.Keys, _, err = loadKeys(c, false); err != nil {
 		return err
 	}
 	if m.Blobs, err = localblob.Open(c.BlobDir()); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	if err := openRoot(ctx, m.Blobs, m.Keys); err != nil {
 		return err
 	}
 	m.Auth = httpx.NewAuth(nil, m.Logger)
@@ -48,8 +49,6 @@ func (m *Main) ServeEdge() error {
 	if m.Edge, err = m.NewEdge(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
 	if err := m.Edge.Load(ctx); err != nil {
 		m.Logger.Warn("edge load failed", "err", err)
 	}
@@ -75,6 +74,11 @@ func (m *Main) ServeEdge() error {
 	}()
 	if c.EdgeRefresh > 0 {
 		go m.Edge.Run(ctx, c.EdgeRefresh)
+	}
+	if c.Database != "" {
+		// A wake-up as soon as a snapshot is published; the poll above stays as the fallback.
+		m.roles = Roles{Edge: true}
+		go m.listener(c.Database).Run(ctx)
 	}
 	m.Logger.Info("serving the edge", "url", m.URL(), "data", c.DataDir)
 	return nil

@@ -39,9 +39,9 @@ func (s *Service) Nudge() {
 	if s == nil {
 		return
 	}
-	select {
-	case s.nudges <- struct{}{}:
-	default:
+	s.Wake()
+	if s.OnNudge != nil {
+		s.OnNudge()
 	}
 }
 

@@ -59,6 +59,10 @@ type Service struct {
 	// Workers bounds the goroutines of a match or a model (< 1: GOMAXPROCS).
 	Workers int
 
+	// OnNudge, when set, is called by Nudge after waking this process's refresher: app passes the
+	// nudge to the other processes of the deployment (Wake wakes them).
+	OnNudge func()
+
 	cache  *cache
 	nudges chan struct{}
 }

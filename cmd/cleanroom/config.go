@@ -16,6 +16,7 @@ import (
 func storageFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (SQLite database, blobs, master key)")
 	fs.StringVar(&c.Database, "database", c.Database, "PostgreSQL URL for the metadata (default: SQLite in the data directory)")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "file holding the master key, e.g. on a secrets mount (default: the data directory's master.key, generated on first start; CLEANROOM_MASTER_KEY wins)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 }
