@@ -25,6 +25,7 @@ type Store interface {
 	ActivationStore
 	PrivacyStore
 	LeaseStore
+	KeyStore
 
 	// Ready returns nil when the database answers and every migration is applied.
 	// Returns EUNAVAILABLE otherwise.

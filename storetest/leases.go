@@ -72,3 +72,45 @@ var leaseCases = []testCase{
 		}
 	}},
 }
+
+var keyCases = []testCase{
+	{"wrapped keys listed by page and replaced by compare-and-swap", func(t *testing.T, s cleanroom.Store) {
+		ctx := t.Context()
+		for n := 1; n <= 2; n++ {
+			pub := createOrg(t, s, n, cleanroom.OrgPublisher)
+			vault, ds, dsVault := demandSide(n)
+			_, err := s.EnableCleanRoom(ctx, pub.ID, vault, ds, dsVault, t0)
+			ok(t, err)
+		}
+		var all []cleanroom.WrappedKey
+		after := ""
+		for {
+			page, err := s.ListWrappedKeys(ctx, cleanroom.KeyVault, after, 3)
+			ok(t, err)
+			if len(page) == 0 {
+				break
+			}
+			all = append(all, page...)
+			after = page[len(page)-1].Ref
+		}
+		if len(all) != 4 || all[0].Ref != orgID(1) || string(all[0].Wrapped) != "publisher key" {
+			t.Fatalf("vault keys %+v, want 4 from org 1's", all)
+		}
+		replaced, err := s.ReplaceWrappedKey(ctx, all[0], []byte("rewrapped"))
+		ok(t, err)
+		again, err := s.ReplaceWrappedKey(ctx, all[0], []byte("stale"))
+		ok(t, err)
+		if !replaced || again {
+			t.Fatalf("replace: %v, with a stale key: %v; want true, false", replaced, again)
+		}
+		v, err := s.FindVault(ctx, orgID(1))
+		ok(t, err)
+		if string(v.WrappedKey) != "rewrapped" {
+			t.Fatalf("vault key %q", v.WrappedKey)
+		}
+		for _, kind := range s.WrappedKeyKinds() {
+			_, err := s.ListWrappedKeys(ctx, kind, "", 10)
+			ok(t, err)
+		}
+	}},
+}
