@@ -68,6 +68,9 @@ type Config struct {
 	// EdgeCounters is the directory of the edge's frequency counters; empty means
 	// <data>/edge-counters. Each edge process needs its own.
 	EdgeCounters string
+	// PeriodicLease is how long a worker holds a periodic task without renewing it: how long the
+	// deployment may go without the task after the worker holding it died.
+	PeriodicLease time.Duration
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -81,7 +84,7 @@ func DefaultConfig() Config {
 		MaxFileBytes: rows.DefaultMaxBytes, MaxFileRows: rows.DefaultMaxRows, IngestMemory: ingest.DefaultMemoryBudget,
 		ActivationMinimum: 100, PrivacyThreshold: 100,
 		PrivacyEpsilon: "0.5", PrivacyBudget: "10", PrivacyPeriod: "week", PrivacyNoise: "laplace", CohortRefresh: time.Minute, CacheVersions: 4,
-		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second,
+		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second, PeriodicLease: 30 * time.Second,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
 }

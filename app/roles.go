@@ -107,6 +107,9 @@ func (m *Main) openShared() error {
 		return err
 	}
 	m.Periodic = periodic.New(m.Store, m.Logger)
+	if m.Config.PeriodicLease > 0 {
+		m.Periodic.LeaseTTL = m.Config.PeriodicLease
+	}
 	for _, t := range m.periodicTasks() {
 		m.Periodic.Add(t)
 	}

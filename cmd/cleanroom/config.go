@@ -47,6 +47,7 @@ func serverFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.DurationVar(&c.CohortRefresh, "cohort-refresh", c.CohortRefresh, "how often cohorts are checked for changed inputs and rebuilt")
 	edgeFlags(fs, c)
 	fs.IntVar(&c.CacheVersions, "cache-versions", c.CacheVersions, "decrypted data versions kept in memory between cohort builds")
+	fs.DurationVar(&c.PeriodicLease, "periodic-lease", c.PeriodicLease, "how long a worker holds a periodic task (cohort refresh, edge publishing, session sweep) without renewing it before another worker takes it over")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for requests and jobs")
 }
 
