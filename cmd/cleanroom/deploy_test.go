@@ -352,9 +352,12 @@ func TestMultiProcessDeployment(t *testing.T) {
 	})
 	d.kill(victim)
 	t.Logf("killed %s (pid %d) during the ingest", victim.name, victim.cmd.Process.Pid)
-	d.waitFor("the large ingest to be taken over", 3*time.Minute, func() bool { return uploadState(big.ID) == cleanroom.UploadProcessed })
+	d.waitFor("the large ingest to be taken over", 3*time.Minute, func() bool {
+		j, err := m.Store.FindJob(ctx, big.JobID)
+		return err == nil && j.State != cleanroom.JobRunning && j.State != cleanroom.JobQueued
+	})
 	j, err := m.Store.FindJob(ctx, big.JobID)
-	if err != nil || j.Attempt < 2 || j.State != cleanroom.JobSucceeded {
+	if err != nil || j.Attempt < 2 || j.State != cleanroom.JobSucceeded || uploadState(big.ID) != cleanroom.UploadProcessed {
 		t.Fatalf("the large ingest's job after the kill: %+v %v", j, err)
 	}
 	smallDone, _ := m.Store.FindUpload(ctx, small.ID)
@@ -447,7 +450,7 @@ func TestMultiProcessDeployment(t *testing.T) {
 		a, ok1 := codesAt(edges[0].addr, pub.ID, uid)
 		b, ok2 := codesAt(edges[1].addr, pub.ID, uid)
 		if !ok1 || !ok2 || !slices.Equal(a, b) {
-			t.Fatalf("user %s: edge1 %v (%v), edge2 %v (%v); want the same codes", uid, a, ok1, b, ok2)
+			t.Fatalf("user %s: edge1 %v (%v), edge2 %v (%v); want the same codes\n%s", uid, a, ok1, b, ok2, tail(edges[0].log))
 		}
 	}
 	if !serves(edges[0], code2) || !serves(edges[0], code1) {
