@@ -2,11 +2,14 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,4 +179,89 @@ func TestRolesOnPostgres(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the api's nudge never reached the worker")
 	}
+}
+
+// TestQueueAcrossMains: two worker processes on one PostgreSQL database share the queue: each of
+// 60 jobs runs once, and the jobs of one serial key run one at a time, in the order queued,
+// whichever process claims them.
+func TestQueueAcrossMains(t *testing.T) {
+	dsn := pgDSN(t)
+	noRefresh := func(c *app.Config) { c.CohortRefresh, c.EdgeRefresh, c.Workers = 0, 0, 3 }
+	a := openMain(t, "", dsn, "worker", testKey, noRefresh)
+	b := openMain(t, "", dsn, "worker", testKey, noRefresh)
+	var mu sync.Mutex
+	runs := map[int64]int{}
+	var order []int
+	busy := 0
+	overlap := false
+	byProcess := map[string]int{}
+	for name, m := range map[string]*app.Main{"a": a, "b": b} {
+		m.Jobs.Register("test.count", func(ctx context.Context, j *cleanroom.Job, _ func(cleanroom.Progress)) error {
+			mu.Lock()
+			runs[j.ID]++
+			byProcess[name]++
+			serial := j.SerialKey != ""
+			if serial {
+				if busy++; busy > 1 {
+					overlap = true
+				}
+				var n int
+				json.Unmarshal(j.Args, &n)
+				order = append(order, n)
+			}
+			mu.Unlock()
+			time.Sleep(2 * time.Millisecond) // room for another claim to overlap
+			if serial {
+				mu.Lock()
+				busy--
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	ctx := context.Background()
+	var ids []int64
+	for i := range 60 {
+		j := &cleanroom.Job{Kind: "test.count", Args: []byte(strconv.Itoa(i))}
+		if i%2 == 0 {
+			j.SerialKey = "publisher:p1"
+		}
+		if err := a.Jobs.Enqueue(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	for _, m := range []*app.Main{a, b} {
+		if err := m.Serve(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		counts, err := a.Store.CountJobs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts["test.count"][cleanroom.JobSucceeded] == 60 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs did not finish: %v", counts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		if runs[id] != 1 {
+			t.Errorf("job %d ran %d times", id, runs[id])
+		}
+	}
+	if overlap {
+		t.Error("two jobs of one serial key ran at once")
+	}
+	if !slices.IsSorted(order) || len(order) != 30 {
+		t.Errorf("serial jobs ran in the order %v", order)
+	}
+	t.Logf("jobs run by process: %v", byProcess)
 }
