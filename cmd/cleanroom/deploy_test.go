@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -40,7 +41,7 @@ import (
 // database, one blob directory and one master key file shared by every process, each process with
 // a data directory of its own (temporary files, edge counters) whose blobs/ links to the shared one.
 type deployment struct {
-	t              *testing.T
+	t              testing.TB
 	bin, dir, dsn  string
 	keyFile, blobs string
 	mu             sync.Mutex
@@ -58,7 +59,7 @@ type proc struct {
 // it answers /healthz.
 func (d *deployment) start(name string, args ...string) *proc {
 	d.t.Helper()
-	p := &proc{name: name, addr: freeAddr(d.t), data: filepath.Join(d.dir, name)}
+	p := &proc{name: name, addr: freePort(d.t), data: filepath.Join(d.dir, name)}
 	if err := os.MkdirAll(p.data, 0o700); err != nil {
 		d.t.Fatal(err)
 	}
@@ -487,7 +488,17 @@ func TestMultiProcessDeployment(t *testing.T) {
 	t.Logf("jobs by kind %v; edge load: edge1 %d answered before its kill, edge2 %d answered, 0 failed; survivor %s", kinds, loadOK[0].Load(), loadOK[1].Load(), survivor.name)
 }
 
-func mustRead(t *testing.T, path string) []byte {
+// freePort returns a local address nobody listens on.
+func freePort(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func mustRead(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
