@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -99,16 +97,7 @@ func TestIngestJobsPerMinute(t *testing.T) {
 				if err := cl.PutTaxonomy(ctx, dsID, strings.NewReader("segment_id,segment_name\ns1,One\ns2,Two\n")); err != nil {
 					t.Fatal(err)
 				}
-				data := mustRead(t, p)
-				u, err := cl.BeginUpload(ctx, dsID, filepath.Base(p), int64(len(data)), "", 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				s := sha256.Sum256(data)
-				if _, err := cl.PutPart(ctx, u.ID, 0, data, hex.EncodeToString(s[:])); err != nil {
-					t.Fatal(err)
-				}
-				ups = append(ups, u)
+				ups = append(ups, beginUpload(t, cl, dsID, filepath.Base(p), mustRead(t, p)))
 			}
 			start := time.Now()
 			for _, u := range ups {

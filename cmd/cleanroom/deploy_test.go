@@ -293,18 +293,9 @@ func TestMultiProcessDeployment(t *testing.T) {
 
 	// Advertiser files through the API.
 	send := func(dsID, name string, data []byte) *cleanroom.Upload {
-		u, err := cl.BeginUpload(ctx, dsID, name, int64(len(data)), "", 0)
+		u := beginUpload(t, cl, dsID, name, data)
+		u, err := cl.CompleteUpload(ctx, u.ID)
 		if err != nil {
-			t.Fatal(err)
-		}
-		for off := 0; off < len(data); off += 32 << 20 {
-			part := data[off:min(off+32<<20, len(data))]
-			s := sha256.Sum256(part)
-			if _, err := cl.PutPart(ctx, u.ID, int64(off), part, hex.EncodeToString(s[:])); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if u, err = cl.CompleteUpload(ctx, u.ID); err != nil {
 			t.Fatal(err)
 		}
 		return u
@@ -496,6 +487,25 @@ func freePort(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// beginUpload sends data for a data source through the API in parts of 32 MiB, without
+// completing the upload.
+func beginUpload(t testing.TB, cl *client.Client, dsID, name string, data []byte) *cleanroom.Upload {
+	t.Helper()
+	ctx := context.Background()
+	u, err := cl.BeginUpload(ctx, dsID, name, int64(len(data)), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(data); off += 32 << 20 {
+		part := data[off:min(off+32<<20, len(data))]
+		s := sha256.Sum256(part)
+		if _, err := cl.PutPart(ctx, u.ID, int64(off), part, hex.EncodeToString(s[:])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return u
 }
 
 func mustRead(t testing.TB, path string) []byte {
