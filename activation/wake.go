@@ -1,7 +1,7 @@
 package activation
 
-// Wake wakes this process's publisher loop (RunPublisher) only, without OnNudge: for a nudge another process
-// sent. It never blocks; a nil service does nothing.
+// Wake asks this process only for an early publishing check, without OnNudge: for a nudge another
+// process sent. It never blocks; a nil service does nothing.
 func (s *Service) Wake() {
 	if s == nil {
 		return

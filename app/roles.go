@@ -120,6 +120,9 @@ func (m *Main) openShared() error {
 		m.Activation.OnNudge = func() { m.notify(topicPublishers, "") }
 	}
 	m.Activation.Published = m.published
+	if !m.roles.Worker && m.pg == nil {
+		m.Logger.Warn("this process runs no jobs (--role without worker) and SQLite carries no wake-ups: jobs wait until a worker process on the same database file claims them", "roles", m.roles.String())
+	}
 	return nil
 }
 

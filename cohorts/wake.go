@@ -1,7 +1,7 @@
 package cohorts
 
-// Wake wakes this process's refresher (RunRefresher) only, without OnNudge: for a nudge another process
-// sent. It never blocks; a nil service does nothing.
+// Wake asks this process only for an early refresh, without OnNudge: for a nudge another
+// process sent. It never blocks; a nil service does nothing.
 func (s *Service) Wake() {
 	if s == nil {
 		return
