@@ -527,4 +527,3 @@ func (s *Service) check(ctx context.Context, publisherID string) (bool, error) {
 	s.pending[publisherID] = j.ID
 	return true, nil
 }
-
