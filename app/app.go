@@ -66,7 +66,7 @@ type Main struct {
 	Disclosure  *disclosure.Service
 	// Delivery reports what the edge's served cohorts delivered.
 	Delivery *delivery.Service
-	// Edge serves /edge (set by Handler).
+	// Edge serves /edge (set by Handler in a process with the edge role).
 	Edge *edgehttp.Server
 	Jobs *jobs.Runner
 	// Periodic runs the deployment's periodic work (periodicTasks) in a worker process, each task
@@ -318,7 +318,7 @@ func (m *Main) Serve() error {
 		}
 		m.done <- err
 	}()
-	if m.pg != nil {
+	if m.pg != nil && c.Database != "" {
 		go m.listener(c.Database).Run(ctx)
 	}
 	if m.roles.Edge && c.EdgeRefresh > 0 {
