@@ -26,6 +26,9 @@ func (m *Main) ServeEdge() error {
 		}
 		m.Logger = l
 	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		return fmt.Errorf("--database must be a postgres:// URL (the edge only listens there for published snapshots)")
+	}
 	var err error
 	if m.Keys, _, err = loadKeys(c, false); err != nil {
 		return err
