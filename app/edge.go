@@ -14,9 +14,11 @@ import (
 	"github.com/cleanroom-oss/cleanroom/localblob"
 )
 
-// ServeEdge runs the edge alone (`cleanroom edge`): it opens only the data directory's master
-// key and blob store, no database, serves /edge on Config.Addr, and loads the snapshots that
-// `serve` publishes there every Config.EdgeRefresh. Close stops it.
+// ServeEdge runs the edge alone (`cleanroom edge`): it opens only the master key and the blob
+// store, no metadata store, serves /edge on Config.Addr, and loads the snapshots that `serve`
+// publishes there every Config.EdgeRefresh and, when Config.Database names the deployment's
+// PostgreSQL, as soon as a notification says one was published (a listening connection, never
+// on a request's path). Close stops it.
 func (m *Main) ServeEdge() error {
 	c := &m.Config
 	if m.Logger == nil {
