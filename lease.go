@@ -15,4 +15,12 @@ type LeaseStore interface {
 	// ReleaseLease ends holder's lease on name; releasing a lease held by another or by nobody
 	// does nothing.
 	ReleaseLease(ctx context.Context, name, holder string) error
+	// ListLeases returns the leases held until after now, by name.
+	ListLeases(ctx context.Context, now time.Time) ([]Lease, error)
+}
+
+// Lease is a named lease and its holder.
+type Lease struct {
+	Name, Holder string
+	ExpiresAt    time.Time
 }

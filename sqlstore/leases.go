@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/cleanroom-oss/cleanroom"
 )
 
 // TakeLease implements cleanroom.LeaseStore with one conditional upsert: the row is written only
@@ -30,4 +32,24 @@ func (db *DB) ReleaseLease(ctx context.Context, name, holder string) error {
 		return fmt.Errorf("sqlstore: release lease %s: %w", name, err)
 	}
 	return nil
+}
+
+// ListLeases implements cleanroom.LeaseStore.
+func (db *DB) ListLeases(ctx context.Context, now time.Time) ([]cleanroom.Lease, error) {
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT name, holder, expires_at FROM leases WHERE expires_at > ? ORDER BY name`), micros(now))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list leases: %w", err)
+	}
+	defer rows.Close()
+	var out []cleanroom.Lease
+	for rows.Next() {
+		var l cleanroom.Lease
+		var exp int64
+		if err := rows.Scan(&l.Name, &l.Holder, &exp); err != nil {
+			return nil, fmt.Errorf("sqlstore: list leases: %w", err)
+		}
+		l.ExpiresAt = fromMicros(exp)
+		out = append(out, l)
+	}
+	return out, rows.Err()
 }

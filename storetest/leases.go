@@ -45,6 +45,14 @@ var leaseCases = []testCase{
 		if !got {
 			t.Fatal("a second name is not held by the first's holder")
 		}
+		held, err := s.ListLeases(ctx, at(18*time.Second))
+		ok(t, err)
+		same(t, "leases held at 18 s", []cleanroom.Lease{{Name: "other", Holder: "b", ExpiresAt: at(20 * time.Second)}, {Name: "task", Holder: "a", ExpiresAt: at(27 * time.Second)}}, held)
+		held, err = s.ListLeases(ctx, at(27*time.Second))
+		ok(t, err)
+		if len(held) != 0 {
+			t.Fatalf("leases held at 27 s: %+v", held)
+		}
 	}},
 	{"of many takers of an expired lease one wins", func(t *testing.T, s cleanroom.Store) {
 		ctx := t.Context()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +19,7 @@ import (
 // rotateMasterKeyCommand re-wraps every data key under a new master key (app.RotateMasterKey).
 func (c *cli) rotateMasterKeyCommand(run runner) *cobra.Command {
 	var newKeyFile string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "rotate-master-key",
 		Short: "Re-wrap every data key under a new master key (stop the deployment first)",
@@ -33,10 +35,21 @@ finishes the job. Back up the new key before starting the deployment again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return run(func(ctx context.Context, m *app.Main) error {
+				if !force {
+					held, err := m.Store.ListLeases(ctx, time.Now())
+					if err != nil {
+						return err
+					}
+					if len(held) > 0 {
+						return fmt.Errorf("a worker is running (it holds %s until %s): stop every serve and edge process first, or wait for a stopped one's lease to expire; --force skips this check",
+							held[0].Name, held[0].ExpiresAt.Format(time.RFC3339))
+					}
+				}
 				return c.rotateMasterKey(ctx, m, newKeyFile)
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "rotate even though a worker seems to be running (it holds a periodic task's lease)")
 	cmd.Flags().StringVar(&newKeyFile, "new-master-key-file", "", "file holding the new master key (needed when the key comes from CLEANROOM_MASTER_KEY or --master-key-file)")
 	return cmd
 }

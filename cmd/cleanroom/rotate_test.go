@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/keyring"
@@ -94,6 +95,23 @@ func TestRotateMasterKeyFromFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "master.key")); !os.IsNotExist(err) {
 		t.Fatalf("a key was generated in the data directory beside --master-key-file: %v", err)
 	}
+	// A worker holding a periodic task's lease stops the rotation.
+	m := app.NewMain()
+	m.Config.DataDir, m.Config.MasterKeyFile, m.Logger = dir, oldPath, slog.New(slog.DiscardHandler)
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := m.Store.TakeLease(context.Background(), "cohort-refresh", "worker-1", now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := with(oldPath, "rotate-master-key", "--new-master-key-file", newPath); code == 0 || !strings.Contains(errs, "a worker is running") {
+		t.Fatalf("rotation beside a running worker: %d %s", code, errs)
+	}
+	if err := m.Store.ReleaseLease(context.Background(), "cohort-refresh", "worker-1"); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
 	if code, _, errs := with(oldPath, "rotate-master-key"); code == 0 || !strings.Contains(errs, "--new-master-key-file") {
 		t.Fatalf("rotation without the new key: %d %s", code, errs)
 	}
