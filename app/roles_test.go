@@ -156,7 +156,7 @@ func TestRolesOnPostgres(t *testing.T) {
 
 	// The listener may not listen yet: queue until the worker ran one (a bound, not an assert).
 	ctx := context.Background()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	var got string
 	for got == "" {
 		if time.Now().After(deadline) {
@@ -173,11 +173,17 @@ func TestRolesOnPostgres(t *testing.T) {
 	if got != "worker" {
 		t.Fatalf("the job ran in the %s process", got)
 	}
-	api.Cohorts.Nudge()
-	select {
-	case <-worker.Cohorts.Nudged():
-	case <-time.After(time.Minute):
-		t.Fatal("the api's nudge never reached the worker")
+	// Nudged until heard (a bound, not an assert).
+	for heard := false; !heard; {
+		if time.Now().After(deadline) {
+			t.Fatal("the api's nudge never reached the worker")
+		}
+		api.Cohorts.Nudge()
+		select {
+		case <-worker.Cohorts.Nudged():
+			heard = true
+		case <-time.After(2 * time.Second):
+		}
 	}
 }
 
