@@ -25,6 +25,8 @@ type Store interface {
 	ActivationStore
 	PrivacyStore
 	ImportStore
+	LeaseStore
+	KeyStore
 
 	// Ready returns nil when the database answers and every migration is applied.
 	// Returns EUNAVAILABLE otherwise.

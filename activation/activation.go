@@ -52,6 +52,10 @@ type Service struct {
 	// in-process edge loads it at once).
 	Published func(publisherID string)
 
+	// OnNudge, when set, is called by Nudge after waking this process's publishing check: app
+	// passes the nudge to the other processes of the deployment (Wake wakes them).
+	OnNudge func()
+
 	nudges  chan struct{}
 	mu      sync.Mutex
 	pending map[string]int64 // publisher -> queued publish job

@@ -472,15 +472,15 @@ func carried(old *edge.Snapshot, code uint32, keys []uint64, ords []uint32) *roa
 	return b
 }
 
-// Nudge asks the publisher loop (RunPublisher) for an early check. It never blocks; a nil
-// service does nothing.
+// Nudge asks for an early Check (the periodic task that runs it waits on Nudged; OnNudge reaches
+// the other processes). It never blocks; a nil service does nothing.
 func (s *Service) Nudge() {
 	if s == nil {
 		return
 	}
-	select {
-	case s.nudges <- struct{}{}:
-	default:
+	s.Wake()
+	if s.OnNudge != nil {
+		s.OnNudge()
 	}
 }
 
@@ -547,24 +547,4 @@ func (s *Service) check(ctx context.Context, publisherID string) (bool, error) {
 	}
 	s.pending[publisherID] = j.ID
 	return true, nil
-}
-
-// RunPublisher checks every publisher (Check) every interval and soon after each Nudge, until
-// ctx ends. One process should run it; the jobs it queues run on any worker.
-func (s *Service) RunPublisher(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.nudges:
-		}
-		if n, err := s.Check(ctx); err != nil && ctx.Err() == nil {
-			s.Logger.Warn("edge publish check failed", "err", err)
-		} else if n > 0 {
-			s.Logger.Debug("edge snapshots queued", "count", n)
-		}
-	}
 }

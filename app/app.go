@@ -36,6 +36,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/jobs"
 	"github.com/cleanroom-oss/cleanroom/keyring"
+	"github.com/cleanroom-oss/cleanroom/periodic"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/postgres"
 	"github.com/cleanroom-oss/cleanroom/rows"
@@ -69,9 +70,12 @@ type Main struct {
 	Delivery *delivery.Service
 	// Imports takes data sources' and audiences' files from their buckets.
 	Imports *imports.Service
-	// Edge serves /edge (set by Handler).
+	// Edge serves /edge (set by Handler in a process with the edge role).
 	Edge *edgehttp.Server
 	Jobs *jobs.Runner
+	// Periodic runs the deployment's periodic work (periodicTasks) in a worker process, each task
+	// once across the deployment.
+	Periodic *periodic.Scheduler
 	// Set by Handler: the sessions shared by the API and the dashboard, the API, the dashboard.
 	Auth *httpx.Auth
 	API  *api.Server
@@ -103,6 +107,10 @@ type Main struct {
 	// background counts the loops that write to the data directory (the edge's loads and
 	// stores, the publisher's check), which Close waits for before closing what they use.
 	background sync.WaitGroup
+	// roles are the process's roles (Config.Role); pg is the store when it is PostgreSQL, which
+	// carries notifications between the processes.
+	roles Roles
+	pg    *postgres.DB
 }
 
 // NewMain returns a Main with the default configuration, logging to stderr.
@@ -141,7 +149,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	var err error
-	if m.Keys, m.KeyCreated, err = keyring.LoadOrCreate(c.KeyPath(), c.MasterKey); err != nil {
+	if m.Keys, m.KeyCreated, err = loadKeys(c, true); err != nil {
 		return err
 	}
 	if m.KeyCreated {
@@ -169,6 +177,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("open metadata store: %w", err)
 	}
 	if m.Blobs, err = OpenBlobs(ctx, *c); err != nil {
+		return err
+	}
+	if err = openRoot(ctx, m.Blobs, m.Keys); err != nil {
 		return err
 	}
 	m.Accounts = accounts.New(m.Store, m.Keys)
@@ -211,7 +222,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	// Sizes and estimates state the users active at the edge, as the delivery service reads them.
 	m.Cohorts.ActiveSets = m.Delivery.ActiveSet
-	return nil
+	return m.openShared()
 }
 
 // Handler builds the API and the dashboard over the opened services and returns the HTTP
@@ -244,19 +255,20 @@ func (m *Main) Handler() (http.Handler, error) {
 	m.API.Activation = m.Activation
 	m.API.Delivery = m.Delivery
 	m.API.Imports = m.Imports
-	var err error
-	if m.Edge, err = m.NewEdge(); err != nil {
-		return nil, err
-	}
-	m.Activation.Published = func(id string) {
-		if err := m.Edge.LoadPublisher(context.Background(), id); err != nil {
-			m.Logger.Warn("edge load failed", "publisher", id, "err", err)
+	mux := http.NewServeMux()
+	if m.roles.Edge {
+		var err error
+		if m.Edge, err = m.NewEdge(); err != nil {
+			return nil, err
 		}
+		mux.Handle("/edge/", m.Edge)
 	}
 	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Activation: m.Activation, Delivery: m.Delivery, Imports: m.Imports, Now: m.Now}, m.Logger)
-	mux := http.NewServeMux()
-	mux.Handle("/edge/", m.Edge)
-	mux.Handle("/", m.API.Handler(m.Web))
+	if m.roles.API {
+		mux.Handle("/", m.API.Handler(m.Web))
+	} else {
+		m.rolesHandler(mux)
+	}
 	return mux, nil
 }
 
@@ -306,7 +318,7 @@ func (m *Main) Serve() error {
 			}
 		}()
 	}
-	if c.EdgeAddr != "" {
+	if c.EdgeAddr != "" && m.Edge != nil {
 		if err := m.listenEdge(c.EdgeAddr, "--edge-addr"); err != nil {
 			ln.Close()
 			if m.metricsLn != nil {
@@ -321,7 +333,10 @@ func (m *Main) Serve() error {
 			}
 		}()
 	}
-	m.Jobs.Start()
+	if m.roles.Worker {
+		m.Jobs.Start()
+		m.Periodic.Start()
+	}
 	m.done = make(chan error, 1)
 	m.stopped = make(chan struct{})
 	go func() {
@@ -337,21 +352,15 @@ func (m *Main) Serve() error {
 		}
 		m.done <- err
 	}()
-	go m.sweepSessions(ctx)
-	if c.CohortRefresh > 0 {
-		go m.Cohorts.RunRefresher(ctx, c.CohortRefresh, m.Logger)
+	if m.pg != nil && c.Database != "" {
+		go m.listener(c.Database).Run(ctx)
 	}
-	go m.Imports.RunScheduler(ctx, importCheck)
-	if c.EdgeRefresh > 0 {
-		m.background.Go(func() { m.Activation.RunPublisher(ctx, c.EdgeRefresh) })
+	if m.roles.Edge && c.EdgeRefresh > 0 {
 		m.background.Go(func() { m.Edge.Run(ctx, c.EdgeRefresh) })
 	}
-	m.Logger.Info("serving", "url", m.URL(), "edge", m.EdgeURL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
+	m.Logger.Info("serving", "url", m.URL(), "roles", m.roles.String(), "edge", m.EdgeURL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
 	return nil
 }
-
-// importCheck is how often scheduled imports are checked for a run that is due.
-const importCheck = time.Minute
 
 // httpServer returns an HTTP server of h with the process's timeouts and error log.
 func (m *Main) httpServer(h http.Handler) *http.Server {
@@ -369,24 +378,6 @@ func (m *Main) MetricsURL() string {
 		return ""
 	}
 	return "http://" + m.metricsLn.Addr().String() + "/metrics"
-}
-
-// sweepSessions deletes expired sessions every hour until ctx ends.
-func (m *Main) sweepSessions(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := m.Store.DeleteExpiredSessions(ctx, cleanroom.UTC(time.Now())); err != nil && ctx.Err() == nil {
-			m.Logger.Warn("delete expired sessions", "err", err)
-		} else if n > 0 {
-			m.Logger.Info("deleted expired sessions", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func (m *Main) databaseKind() string {
@@ -439,6 +430,9 @@ func (m *Main) Close() error {
 	}
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
+	}
+	if m.Periodic != nil && m.Store != nil {
+		errs = append(errs, m.Periodic.Stop(ctx))
 	}
 	m.background.Wait() // their context is cancelled: each ends after its current step
 	if m.Edge != nil {

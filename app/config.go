@@ -22,6 +22,8 @@ type Config struct {
 	// Blobs is an s3://bucket/prefix URL to keep the bulk files in an S3-compatible bucket (the
 	// endpoint, region and credentials from the AWS_* environment); empty for <data>/blobs.
 	Blobs string
+	// Role lists the roles the process takes (api, worker, edge; comma-separated; empty: all).
+	Role string
 	// Addr is the HTTP listen address.
 	Addr string
 	// MetricsAddr is the listen address of the Prometheus metrics (GET /metrics); empty serves
@@ -30,6 +32,9 @@ type Config struct {
 	// MasterKey, from CLEANROOM_MASTER_KEY only (never a flag, so it stays out of process lists),
 	// overrides the key file.
 	MasterKey string
+	// MasterKeyFile is a file holding the master key (a secrets mount); it must exist. Empty:
+	// the data directory's master.key, generated on first start.
+	MasterKeyFile string
 	// TLSCert and TLSKey, when both set, make the server speak HTTPS.
 	TLSCert, TLSKey string
 	// SecureCookies marks session cookies Secure (behind a TLS-terminating proxy).
@@ -85,6 +90,9 @@ type Config struct {
 	// ImportAllowPrivate lets imports from buckets connect to loopback and private addresses
 	// (a bucket server in the deployment's own network); ImportAllowHTTP to plain http endpoints.
 	ImportAllowPrivate, ImportAllowHTTP bool
+	// PeriodicLease is how long a worker holds a periodic task without renewing it: how long the
+	// deployment may go without the task after the worker holding it died.
+	PeriodicLease time.Duration
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -98,7 +106,7 @@ func DefaultConfig() Config {
 		MaxFileBytes: rows.DefaultMaxBytes, MaxFileRows: rows.DefaultMaxRows, IngestMemory: ingest.DefaultMemoryBudget,
 		ActivationMinimum: 100, PrivacyThreshold: 100,
 		PrivacyEpsilon: "0.5", PrivacyBudget: "10", PrivacyPeriod: "week", PrivacyNoise: "laplace", CohortRefresh: time.Minute, CacheVersions: 4,
-		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second, RedisOutageGrace: 30 * time.Second,
+		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second, RedisOutageGrace: 30 * time.Second, PeriodicLease: 30 * time.Second,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
 }

@@ -13,13 +13,14 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom/edgehttp"
 	"github.com/cleanroom-oss/cleanroom/httpx"
-	"github.com/cleanroom-oss/cleanroom/keyring"
 )
 
-// ServeEdge runs the edge alone (`cleanroom edge`): it opens only the data directory's master
-// key and blob store, no database, serves /edge and /healthz on Config.Addr with the edge's own
-// HTTP loop (edgehttp.HTTPServer), and loads the snapshots that `serve` publishes there every
-// Config.EdgeRefresh. Close stops it.
+// ServeEdge runs the edge alone (`cleanroom edge`): it opens only the master key and the blob
+// store, no metadata store, serves /edge and /healthz on Config.Addr with the edge's own HTTP loop
+// (edgehttp.HTTPServer), and loads the snapshots that `serve` publishes there every
+// Config.EdgeRefresh and, when Config.Database names the deployment's PostgreSQL, as soon as a
+// notification says one was published (a listening connection, never on a request's path).
+// Close stops it.
 func (m *Main) ServeEdge() error {
 	c := &m.Config
 	if m.Logger == nil {
@@ -29,14 +30,19 @@ func (m *Main) ServeEdge() error {
 		}
 		m.Logger = l
 	}
-	if _, err := os.Stat(c.KeyPath()); err != nil && c.MasterKey == "" {
-		return fmt.Errorf("the edge reads the master key of a data directory that `cleanroom serve` created: %w", err)
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		return fmt.Errorf("--database must be a postgres:// URL (the edge only listens there for published snapshots)")
 	}
 	var err error
-	if m.Keys, _, err = keyring.LoadOrCreate(c.KeyPath(), c.MasterKey); err != nil {
+	if m.Keys, _, err = loadKeys(c, false); err != nil {
 		return err
 	}
 	if m.Blobs, err = OpenBlobs(context.Background(), *c); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	if err := openRoot(ctx, m.Blobs, m.Keys); err != nil {
 		return err
 	}
 	m.Auth = httpx.NewAuth(nil, m.Logger)
@@ -50,8 +56,6 @@ func (m *Main) ServeEdge() error {
 	if m.Edge, err = m.NewEdge(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
 	if err := m.Edge.Load(ctx); err != nil {
 		m.Logger.Warn("edge load failed", "err", err)
 	}
@@ -72,6 +76,11 @@ func (m *Main) ServeEdge() error {
 	}()
 	if c.EdgeRefresh > 0 {
 		m.background.Go(func() { m.Edge.Run(ctx, c.EdgeRefresh) })
+	}
+	if c.Database != "" {
+		// A wake-up as soon as a snapshot is published; the poll above stays as the fallback.
+		m.roles = Roles{Edge: true}
+		go m.listener(c.Database).Run(ctx)
 	}
 	m.Logger.Info("serving the edge", "url", m.URL(), "data", c.DataDir)
 	return nil

@@ -7,10 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -32,42 +30,17 @@ type buildArgs struct {
 // Register adds the build job to a runner.
 func (s *Service) Register(r *jobs.Runner) { r.Register(JobBuild, s.runBuild) }
 
-// Nudge asks the refresher (RunRefresher) for an early Refresh: callers use it after a change
-// cohorts may depend on (a grant given or revoked, a data source unlinked, a connection changed,
-// a new version). It never blocks; a nil service does nothing.
+// Nudge asks for an early Refresh (the periodic task that runs it waits on Nudged; OnNudge
+// reaches the other processes): callers use it after a change cohorts may depend on (a grant
+// given or revoked, a data source unlinked, a connection changed, a new version). It never
+// blocks; a nil service does nothing.
 func (s *Service) Nudge() {
 	if s == nil {
 		return
 	}
-	select {
-	case s.nudges <- struct{}{}:
-	default:
-	}
-}
-
-// RunRefresher calls Refresh every interval and soon after each Nudge, until ctx ends. Several
-// instances may run it: a cohort's rebuild is queued once, by whichever sees the change first.
-func (s *Service) RunRefresher(ctx context.Context, every time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.nudges:
-			// Let a burst of changes settle into one refresh.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-		}
-		if n, err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
-			logger.Warn("cohort refresh failed", "err", err)
-		} else if n > 0 {
-			logger.Info("cohorts queued for rebuild", "count", n)
-		}
+	s.Wake()
+	if s.OnNudge != nil {
+		s.OnNudge()
 	}
 }
 

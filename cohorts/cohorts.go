@@ -62,6 +62,10 @@ type Service struct {
 	// estimates; nil states none.
 	ActiveSets ActiveSource
 
+	// OnNudge, when set, is called by Nudge after waking this process's refresher: app passes the
+	// nudge to the other processes of the deployment (Wake wakes them).
+	OnNudge func()
+
 	cache  *cache
 	nudges chan struct{}
 }

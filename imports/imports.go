@@ -66,8 +66,9 @@ func New(store Store, conns *connections.Service, p *pipeline.Service, keys *key
 
 func (s *Service) now() time.Time { return cleanroom.UTC(s.Now()) }
 
-// secretLabel binds a wrapped secret to its import source.
-func secretLabel(sourceID string) string { return "import-secret:" + sourceID }
+// SecretLabel binds a wrapped secret to its import source (the master key's rotation re-wraps
+// it under the same label).
+func SecretLabel(sourceID string) string { return "import-secret:" + sourceID }
 
 // Target is what an import feeds, as the caller names it.
 type Target struct {
@@ -230,7 +231,7 @@ func (s *Service) Put(ctx context.Context, c *cleanroom.Caller, t Target, st Set
 			Hint("The secret is needed for a new import and whenever the endpoint or the access key ID changes; it is stored encrypted and never shown again.")
 	}
 	if st.SecretAccessKey != nil {
-		if src.WrappedSecret, err = s.Keys.Wrap([]byte(*st.SecretAccessKey), secretLabel(src.ID)); err != nil {
+		if src.WrappedSecret, err = s.Keys.Wrap([]byte(*st.SecretAccessKey), SecretLabel(src.ID)); err != nil {
 			return nil, err
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/minio/minio-go/v7"
@@ -90,7 +89,7 @@ func (s *Service) handle(ctx context.Context, job *cleanroom.Job, report func(cl
 
 // client returns an S3 client of src, its connections checked against the policy.
 func (s *Service) client(src *cleanroom.ImportSource) (*minio.Client, error) {
-	secret, err := s.Keys.Unwrap(src.WrappedSecret, secretLabel(src.ID))
+	secret, err := s.Keys.Unwrap(src.WrappedSecret, SecretLabel(src.ID))
 	if err != nil {
 		return nil, fmt.Errorf("imports: secret of %s: %w", src.ID, err)
 	}
@@ -370,22 +369,6 @@ func bucketError(src *cleanroom.ImportSource, err error) error {
 			Hint("Check the endpoint URL and that the bucket's server is reachable from the clean room's servers; the next run tries again.")
 	}
 	return err
-}
-
-// RunScheduler queues the due imports (EnqueueDue) every interval until ctx ends.
-func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if _, err := s.EnqueueDue(ctx); err != nil && ctx.Err() == nil {
-			s.Logger.Warn("queue due imports", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // EnqueueDue queues an import of every scheduled source whose next run has come, and moves its

@@ -52,6 +52,9 @@ type Runner struct {
 	Poll time.Duration
 	// Owner names this runner in leases (default host:pid:random).
 	Owner string
+	// OnEnqueue, when set, is called after each Enqueue: app tells the workers of the other
+	// processes (which call Notify) that a job is waiting.
+	OnEnqueue func()
 
 	handlers map[string]Handler
 	wake     chan struct{}
@@ -104,6 +107,9 @@ func (r *Runner) Enqueue(ctx context.Context, j *cleanroom.Job) error {
 		return err
 	}
 	r.Notify()
+	if r.OnEnqueue != nil {
+		r.OnEnqueue()
+	}
 	return nil
 }
 

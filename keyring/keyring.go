@@ -2,6 +2,11 @@
 // (HKDF-SHA256) such as the identifier fingerprint key, and the wrapping of per-vault and
 // per-version data keys (AES-256-GCM). Losing the master key makes every stored bulk file
 // unreadable; deleting a data key shreds the files it encrypted.
+//
+// Purpose keys come from a root of their own, not from the master key, so that rotating the
+// master key (which re-wraps every data key) leaves fingerprints, user keys and privacy seeds as
+// they were: the root is the value of the deployment's first master key, and after a rotation it
+// is kept wrapped under the current key in a root record (RootRecord, stored in the blob store).
 package keyring
 
 import (
@@ -27,6 +32,9 @@ const KeySize = 32
 // Master is the deployment's master key.
 type Master struct {
 	key [KeySize]byte
+	// root is the root of purpose keys (Derive): the key itself until OpenRoot or InheritRoot
+	// sets the deployment's first key's value.
+	root [KeySize]byte
 }
 
 // Parse decodes a master key given as 64 hex characters or as standard or URL-safe Base64 of 32
@@ -49,6 +57,7 @@ func Parse(s string) (*Master, error) {
 	}
 	m := &Master{}
 	copy(m.key[:], raw)
+	m.root = m.key
 	return m, nil
 }
 
@@ -56,6 +65,7 @@ func Parse(s string) (*Master, error) {
 func Generate() *Master {
 	m := &Master{}
 	rand.Read(m.key[:])
+	m.root = m.key
 	return m
 }
 
@@ -73,20 +83,9 @@ func LoadOrCreate(path, env string) (m *Master, created bool, err error) {
 		}
 		return m, false, nil
 	}
-	b, err := os.ReadFile(path)
+	m, err = Load(path)
 	switch {
 	case err == nil:
-		fi, err := os.Stat(path)
-		if err != nil {
-			return nil, false, err
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, false, fmt.Errorf("keyring: %s is readable by others (mode %v); run chmod 600 on it", path, fi.Mode().Perm())
-		}
-		m, err := Parse(string(b))
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", path, err)
-		}
 		return m, false, nil
 	case errors.Is(err, fs.ErrNotExist):
 		m := Generate()
@@ -107,14 +106,60 @@ func LoadOrCreate(path, env string) (m *Master, created bool, err error) {
 		}
 		return m, true, f.Close()
 	default:
-		return nil, false, fmt.Errorf("keyring: read master key: %w", err)
+		return nil, false, err
 	}
+}
+
+// Load reads the master key from the file at path, which must exist (an error wrapping
+// fs.ErrNotExist otherwise) and be readable by its owner only.
+func Load(path string) (*Master, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: read master key: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("keyring: %s is readable by others (mode %v); run chmod 600 on it", path, fi.Mode().Perm())
+	}
+	m, err := Parse(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// WriteFile writes the key to a new file at path with mode 0600, synced; an existing file is not
+// replaced (an error wrapping fs.ErrExist).
+func (m *Master) WriteFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("keyring: write master key: %w", err)
+	}
+	if _, err := f.WriteString(m.String() + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Derive returns the 32-byte key for purpose (e.g. "identity-fingerprint/v1"). The same master key
 // and purpose always give the same key; different purposes give independent keys.
 func (m *Master) Derive(purpose string) []byte {
-	k, err := hkdf.Key(sha256.New, m.key[:], nil, "cleanroom/"+purpose, KeySize)
+	return derive(m.root[:], purpose)
+}
+
+func derive(secret []byte, purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, secret, nil, "cleanroom/"+purpose, KeySize)
 	if err != nil {
 		panic(err) // only for lengths HKDF cannot produce
 	}
@@ -157,7 +202,8 @@ func (m *Master) Unwrap(wrapped []byte, label string) ([]byte, error) {
 }
 
 func (m *Master) wrapAEAD() (cipher.AEAD, error) {
-	block, err := aes.NewCipher(m.Derive("key-wrap/v1"))
+	// From the key itself, not the root: wrapping is what a rotation changes.
+	block, err := aes.NewCipher(derive(m.key[:], "key-wrap/v1"))
 	if err != nil {
 		return nil, err
 	}

@@ -79,3 +79,37 @@ func TestDeriveAndWrap(t *testing.T) {
 		t.Error("unwrap under another master key succeeded")
 	}
 }
+
+// TestRootKeptAcrossRotation: a next key that inherits the root derives the same purpose keys
+// but wraps differently; the root record opens the root for the keys it names only.
+func TestRootKeptAcrossRotation(t *testing.T) {
+	old, next := keyring.Generate(), keyring.Generate()
+	next.InheritRoot(old)
+	if !bytes.Equal(old.Derive("user-key"), next.Derive("user-key")) {
+		t.Fatal("the next key derives other purpose keys")
+	}
+	w, err := next.Wrap(keyring.NewDataKey(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Unwrap(w, "x"); err == nil {
+		t.Fatal("the old key unwraps what the next wrapped")
+	}
+	var rec keyring.RootRecord
+	if err := next.AddTo(&rec); err != nil {
+		t.Fatal(err)
+	}
+	reloaded, err := keyring.Parse(next.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(reloaded.Derive("user-key"), old.Derive("user-key")) {
+		t.Fatal("a key without its root record derives the old root's keys")
+	}
+	if err := reloaded.OpenRoot(&rec); err != nil || !bytes.Equal(reloaded.Derive("user-key"), old.Derive("user-key")) {
+		t.Fatalf("the root record did not give the root back: %v", err)
+	}
+	if err := old.OpenRoot(&rec); err != keyring.ErrNotInRecord {
+		t.Fatalf("a key the record does not name: %v", err)
+	}
+}

@@ -44,6 +44,11 @@ func Open(root string) (*Dir, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("localblob: %w", err)
 	}
+	// A root that is a symbolic link (a data directory whose blobs/ points at a shared or mounted
+	// directory) is resolved, so that walking it (List) descends into the target.
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
 	d := &Dir{root: root}
 	if _, err := d.RemoveStaleTemp(time.Now().Add(-StaleTemp)); err != nil {
 		return nil, err

@@ -58,6 +58,8 @@ func Run(t *testing.T, open Open) {
 	t.Run("Activation", func(t *testing.T) { runCases(t, open, activationCases) })
 	t.Run("Privacy", func(t *testing.T) { runCases(t, open, privacyCases) })
 	t.Run("Imports", func(t *testing.T) { runCases(t, open, importCases) })
+	t.Run("Leases", func(t *testing.T) { runCases(t, open, leaseCases) })
+	t.Run("WrappedKeys", func(t *testing.T) { runCases(t, open, keyCases) })
 	t.Run("Store", func(t *testing.T) { runCases(t, open, storeCases) })
 }
 

@@ -55,6 +55,7 @@ password), so it can be captured: TOKEN=$(cleanroom admin create-token --email o
 		c.createTokenCommand(run),
 		c.enableCleanRoomCommand(run),
 		c.recordDPACommand(run),
+		c.rotateMasterKeyCommand(run),
 	)
 	return cmd
 }

@@ -169,6 +169,7 @@ generated on first start.`,
 	}
 	storageFlags(cmd.Flags(), &m.Config)
 	serverFlags(cmd.Flags(), &m.Config)
+	cmd.Flags().StringVar(&m.Config.Role, "role", app.AllRoles, "roles of this process, comma-separated: api (/v1, dashboard), worker (jobs, periodic work), edge (/edge)")
 	return cmd
 }
 

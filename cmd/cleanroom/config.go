@@ -17,6 +17,7 @@ func storageFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (SQLite database, blobs, master key)")
 	fs.StringVar(&c.Database, "database", c.Database, "PostgreSQL URL for the metadata (default: SQLite in the data directory)")
 	blobsFlag(fs, c)
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "file holding the master key, e.g. on a secrets mount (default: the data directory's master.key, generated on first start; CLEANROOM_MASTER_KEY wins)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 }
@@ -56,6 +57,7 @@ func serverFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.BoolVar(&c.ImportAllowPrivate, "import-allow-private", c.ImportAllowPrivate, "let bucket imports connect to loopback and private addresses (a bucket server in your own network)")
 	fs.BoolVar(&c.ImportAllowHTTP, "import-allow-http", c.ImportAllowHTTP, "let bucket imports use plain http endpoints")
 	fs.IntVar(&c.CacheVersions, "cache-versions", c.CacheVersions, "decrypted data versions kept in memory between cohort builds")
+	fs.DurationVar(&c.PeriodicLease, "periodic-lease", c.PeriodicLease, "how long a worker holds a periodic task (cohort refresh, edge publishing, session sweep) without renewing it before another worker takes it over")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown waits for requests and jobs")
 }
 
