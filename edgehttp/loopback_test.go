@@ -323,6 +323,9 @@ func TestLoopbackVersusRedis(t *testing.T) {
 	if n, _ := strconv.Atoi(os.Getenv("CLEANROOM_BENCH_EDGE_USERS")); n > 0 {
 		users = n
 	}
+	if n, _ := strconv.Atoi(os.Getenv("CLEANROOM_BENCH_CLIENTS")); n > 0 {
+		clients = n
+	}
 	srv, ids := benchEdge(t, users)
 	// The edge serves from a process of its own, as redis-server does: this test's binary again,
 	// running TestEdgeServerProcess with the same snapshot.
