@@ -19,8 +19,8 @@ import (
 // RotateReport counts what a rotation of the master key did.
 type RotateReport struct {
 	// Rewrapped counts the keys re-wrapped by this run, by kind ("manifest" for the snapshot keys
-	// in the edge's manifests); Current the keys that were already the next key's (a run after
-	// one that stopped half-way).
+	// in the edge's manifests, "replica" and "active" for the keys of the edge replicas' files);
+	// Current the keys that were already the next key's (a run after one that stopped half-way).
 	Rewrapped, Current map[string]int
 	// Done reports that every key is now wrapped by the next key.
 	Done bool
@@ -45,7 +45,8 @@ func keyLabel(k cleanroom.WrappedKey) (string, error) {
 
 // RotateMasterKey re-wraps every data key under next, the master key that replaces m.Keys: the
 // keys the metadata store keeps (vaults, uploads, versions, cohorts' member files, bucket imports' secrets) and the
-// snapshot keys in the edge's manifests. Bulk files are not rewritten: their data keys stay,
+// data keys in the blob store's records (pointerKinds: the snapshot keys in the edge's manifests,
+// the edge replicas' delivery records and active users). Bulk files are not rewritten: their data keys stay,
 // only their wrapping changes. next inherits the root of purpose keys (keyring), so fingerprints,
 // user keys and privacy seeds do not change.
 //
@@ -128,69 +129,102 @@ func (m *Main) RotateMasterKey(ctx context.Context, next *keyring.Master, limit 
 			}
 		}
 	}
-	manifests, err := manifestKeys(ctx, m.Blobs)
+	pointers, err := pointerKeys(ctx, m.Blobs)
 	if err != nil {
 		return rep, err
 	}
-	for _, key := range manifests {
+	for _, pk := range pointers {
 		if full() {
 			break
 		}
-		changed, err := rewrapManifest(ctx, m.Blobs, key, rewrap)
+		changed, err := rewrapPointer(ctx, m.Blobs, pk, rewrap)
 		if err != nil {
 			return rep, err
 		}
 		if changed {
-			rep.Rewrapped["manifest"]++
+			rep.Rewrapped[pk.kind.name]++
 			done++
 		} else {
-			rep.Current["manifest"]++
+			rep.Current[pk.kind.name]++
 		}
 	}
 	rep.Done = !full()
 	return rep, nil
 }
 
-// readManifestKey reads the manifest at key as raw fields (fields this version does not know
-// included) and its snapshot key and wrapped data key ("" and nil when it serves nothing).
-func readManifestKey(ctx context.Context, blobs cleanroom.BlobStore, key string) (raw map[string]json.RawMessage, snapshot string, wrapped []byte, err error) {
-	r, err := blobs.Open(ctx, key)
+// pointerKind is a kind of JSON record of the blob store that names a sealed file and holds its
+// data key wrapped under the master key: the edge's manifests (their snapshot), the pointers edge
+// replicas store (their delivery records and active users) and the active users an edge of an
+// earlier release stored. A kind of record that gains a wrapped key is one entry here.
+type pointerKind struct {
+	// name counts the kind in RotateReport.
+	name string
+	// match reports whether a blob key's path under activation.ManifestPrefix is of this kind.
+	match func(parts []string) bool
+	// field is the record's field naming the sealed file; owner the file's owner kind (its
+	// wrapping label, versions.FileKeyLabel). The wrapped key is the field "wrapped_key".
+	field string
+	owner versions.Kind
+}
+
+var pointerKinds = []pointerKind{
+	{"manifest", func(p []string) bool { return len(p) == 2 && p[1] == "manifest.json" }, "snapshot_key", versions.Snapshot},
+	{"replica", func(p []string) bool {
+		return len(p) >= 4 && p[1] == "replicas" && strings.HasSuffix(p[len(p)-1], ".json")
+	}, "key", versions.Edge},
+	{"active", func(p []string) bool { return len(p) == 2 && p[1] == "active.json" }, "set_key", versions.Edge},
+}
+
+// pointerKey is a record of the blob store holding a wrapped key, and its kind.
+type pointerKey struct {
+	key  string
+	kind *pointerKind
+}
+
+// pointerKeys returns the records of the blob store that hold wrapped keys.
+func pointerKeys(ctx context.Context, blobs cleanroom.BlobStore) ([]pointerKey, error) {
+	all, err := blobs.List(ctx, activation.ManifestPrefix)
+	var out []pointerKey
+	for _, k := range all {
+		parts := strings.Split(strings.TrimPrefix(k, activation.ManifestPrefix), "/")
+		for i := range pointerKinds {
+			if pointerKinds[i].match(parts) {
+				out = append(out, pointerKey{k, &pointerKinds[i]})
+				break
+			}
+		}
+	}
+	return out, err
+}
+
+// readPointer reads the record pk as raw fields (fields this version does not know included) and
+// the file it names and its wrapped data key ("" and nil when it names none).
+func readPointer(ctx context.Context, blobs cleanroom.BlobStore, pk pointerKey) (raw map[string]json.RawMessage, file string, wrapped []byte, err error) {
+	r, err := blobs.Open(ctx, pk.key)
 	if err != nil {
 		return nil, "", nil, err
 	}
 	err = json.NewDecoder(r).Decode(&raw)
 	r.Close()
-	if err == nil && raw["snapshot_key"] != nil {
-		err = json.Unmarshal(raw["snapshot_key"], &snapshot)
+	if err == nil && raw[pk.kind.field] != nil {
+		err = json.Unmarshal(raw[pk.kind.field], &file)
 	}
 	if err == nil && raw["wrapped_key"] != nil {
 		err = json.Unmarshal(raw["wrapped_key"], &wrapped)
 	}
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("rotate: %s: %w", key, err)
+		return nil, "", nil, fmt.Errorf("rotate: %s: %w", pk.key, err)
 	}
-	return raw, snapshot, wrapped, nil
+	return raw, file, wrapped, nil
 }
 
-// manifestKeys returns the blob keys of the edge's manifests.
-func manifestKeys(ctx context.Context, blobs cleanroom.BlobStore) ([]string, error) {
-	all, err := blobs.List(ctx, activation.ManifestPrefix)
-	var keys []string
-	for _, k := range all {
-		if strings.HasSuffix(k, "/manifest.json") {
-			keys = append(keys, k)
-		}
-	}
-	return keys, err
-}
-
-// rewrapManifest re-wraps the snapshot key of the manifest at key, keeping every other field.
-func rewrapManifest(ctx context.Context, blobs cleanroom.BlobStore, key string, rewrap func(w []byte, label, what string) ([]byte, error)) (bool, error) {
-	raw, snapshot, wrapped, err := readManifestKey(ctx, blobs, key)
-	if err != nil || snapshot == "" || len(wrapped) == 0 {
+// rewrapPointer re-wraps the data key of the record pk, keeping every other field.
+func rewrapPointer(ctx context.Context, blobs cleanroom.BlobStore, pk pointerKey, rewrap func(w []byte, label, what string) ([]byte, error)) (bool, error) {
+	raw, file, wrapped, err := readPointer(ctx, blobs, pk)
+	if err != nil || file == "" || len(wrapped) == 0 {
 		return false, err
 	}
-	w, err := rewrap(wrapped, versions.FileKeyLabel(versions.Snapshot, snapshot), "the snapshot key of "+key)
+	w, err := rewrap(wrapped, versions.FileKeyLabel(pk.kind.owner, file), "the data key in "+pk.key)
 	if err != nil || w == nil {
 		return false, err
 	}
@@ -201,7 +235,7 @@ func rewrapManifest(ctx context.Context, blobs cleanroom.BlobStore, key string, 
 	if err != nil {
 		return false, err
 	}
-	_, err = blobs.Put(ctx, key, bytes.NewReader(b))
+	_, err = blobs.Put(ctx, pk.key, bytes.NewReader(b))
 	return err == nil, err
 }
 
@@ -230,20 +264,20 @@ func (m *Main) FinishRotation(ctx context.Context, keep *keyring.Master) error {
 			}
 		}
 	}
-	manifests, err := manifestKeys(ctx, m.Blobs)
+	pointers, err := pointerKeys(ctx, m.Blobs)
 	if err != nil {
 		return err
 	}
-	for _, key := range manifests {
-		_, snapshot, wrapped, err := readManifestKey(ctx, m.Blobs, key)
+	for _, pk := range pointers {
+		_, file, wrapped, err := readPointer(ctx, m.Blobs, pk)
 		if err != nil {
 			return err
 		}
-		if snapshot == "" || len(wrapped) == 0 {
+		if file == "" || len(wrapped) == 0 {
 			continue
 		}
-		if _, err := keep.Unwrap(wrapped, versions.FileKeyLabel(versions.Snapshot, snapshot)); err != nil {
-			return fmt.Errorf("rotate: the snapshot key of %s does not open with the new master key yet; run the rotation again", key)
+		if _, err := keep.Unwrap(wrapped, versions.FileKeyLabel(pk.kind.owner, file)); err != nil {
+			return fmt.Errorf("rotate: the data key in %s does not open with the new master key yet; run the rotation again", pk.key)
 		}
 	}
 	rec := &keyring.RootRecord{}
