@@ -28,6 +28,9 @@ func (c *conn) fallback(head []byte) (keep bool) {
 		case tooLarge:
 			c.plain(http.StatusRequestHeaderFieldsTooLarge, "")
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isTimeout(err):
+		case strings.HasPrefix(err.Error(), "unsupported transfer encoding") || strings.HasPrefix(err.Error(), "too many transfer encodings"):
+			// As net/http: 501, without echoing the encoding.
+			c.out = append(c.out, "HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nUnsupported transfer encoding"...)
 		default:
 			c.plain(http.StatusBadRequest, "")
 		}

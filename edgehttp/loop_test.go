@@ -165,6 +165,25 @@ func TestLoopSameAsNetHTTP(t *testing.T) {
 		{"bad version", "GET " + base + "/targeting?uid=" + uid + " HTTP/9.9\r\nHost: e\r\n\r\n", "GET"},
 		{"unknown expectation", post(base+"/events", "text/plain", batch, "Expect: something\r\n"), "POST"},
 		{"huge head", get(base+"/targeting?uid="+uid, "X-Big: "+strings.Repeat("x", 2<<20)+"\r\n"), "GET"},
+		// Smuggling and head forms a front proxy might read otherwise: answered as net/http does.
+		{"two hosts, long head", get(base+"/targeting?uid="+uid, "Cookie: c="+strings.Repeat("x", 6000)+"\r\n", "Host: other.example\r\n"), "GET"},
+		{"host after a long header", "GET " + base + "/targeting?uid=" + uid + " HTTP/1.1\r\nX-Big: " + strings.Repeat("x", 6000) + "\r\nHost: a\r\nHost: b\r\n\r\n", "GET"},
+		{"length and chunked", post(base+"/events", "text/plain", "0\r\n\r\n", "Transfer-Encoding: chunked\r\n"), "POST"},
+		{"two lengths", get(base+"/targeting?uid="+uid, "Content-Length: 0\r\nContent-Length: 5\r\n") + "abcde", "GET"},
+		{"same two lengths", get(base+"/targeting?uid="+uid, "Content-Length: 3\r\nContent-Length: 3\r\n") + "abc", "GET"},
+		{"chunked twice", get(base+"/targeting?uid="+uid, "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n") + "0\r\n\r\n", "GET"},
+		{"gzip, chunked", get(base+"/targeting?uid="+uid, "Transfer-Encoding: gzip, chunked\r\n") + "0\r\n\r\n", "GET"},
+		{"identity", get(base+"/targeting?uid="+uid, "Transfer-Encoding: identity\r\n"), "GET"},
+		{"folded header", get(base+"/targeting?uid="+uid, "X-A: a\r\n b\r\n"), "GET"},
+		{"folded host", "GET " + base + "/targeting?uid=" + uid + " HTTP/1.1\r\nHost: a\r\n b\r\n\r\n", "GET"},
+		{"space before colon", get(base+"/targeting?uid="+uid, "Transfer-Encoding : chunked\r\n") + "0\r\n\r\n", "GET"},
+		{"bare CR", get(base+"/targeting?uid="+uid, "X-A: a\rb\r\n"), "GET"},
+		{"mixed line ends", "GET " + base + "/targeting?uid=" + uid + " HTTP/1.1\r\nHost: e\nX-A: b\r\n\r\n", "GET"},
+		{"leading empty line", "\r\n" + get(base+"/targeting?uid="+uid), "GET"},
+		{"negative length", get(base+"/targeting?uid="+uid, "Content-Length: -1\r\n"), "GET"},
+		{"plus length", get(base+"/targeting?uid="+uid, "Content-Length: +3\r\n") + "abc", "GET"},
+		{"NUL in target", "GET " + base + "/targeting?uid=a\x00b HTTP/1.1\r\nHost: e\r\n\r\n", "GET"},
+		{"tab in target", "GET " + base + "/targeting?uid=a\tb HTTP/1.1\r\nHost: e\r\n\r\n", "GET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
