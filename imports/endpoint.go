@@ -22,10 +22,14 @@ import (
 //
 //   - always: link-local addresses (169.254.0.0/16, where clouds serve instance metadata and
 //     credentials, and fe80::/10), the other well-known metadata addresses (fd00:ec2::254,
-//     100.100.100.200), unspecified, multicast and broadcast addresses;
+//     100.100.100.200, 192.0.0.0/24), unspecified, multicast, reserved (240/4) and broadcast
+//     addresses, and Teredo (2001::/32);
 //   - unless the operator allows private endpoints (--import-allow-private): loopback, private
-//     (10/8, 172.16/12, 192.168/16, fc00::/7), shared (100.64/10) and benchmarking (198.18/15)
-//     ranges: the deployment's own network.
+//     (10/8, 172.16/12, 192.168/16, fc00::/7, fec0::/10), shared (100.64/10) and benchmarking
+//     (198.18/15) ranges: the deployment's own network.
+//
+// An IPv6 address that carries an IPv4 address (IPv4-mapped and -compatible, NAT64, 6to4) is
+// judged by that IPv4 address.
 //
 // Plain http is accepted for a loopback endpoint (when private ones are allowed) or when the
 // operator allows it (--import-allow-http); otherwise endpoints speak https.
@@ -45,14 +49,44 @@ var (
 		netip.MustParsePrefix("fd00:ec2::254/128"),
 		netip.MustParsePrefix("100.100.100.200/32"),
 		netip.MustParsePrefix("0.0.0.0/8"),
-		netip.MustParsePrefix("255.255.255.255/32"),
+		netip.MustParsePrefix("192.0.0.0/24"), // IETF protocol assignments (192.0.0.192: a cloud's metadata)
+		netip.MustParsePrefix("240.0.0.0/4"),  // reserved, and broadcast
+		netip.MustParsePrefix("2001::/32"),    // Teredo: tunnels to an address the server cannot judge
 	}
 	privateRanges = []netip.Prefix{
 		netip.MustParsePrefix("100.64.0.0/10"),
 		netip.MustParsePrefix("198.18.0.0/15"),
+		netip.MustParsePrefix("fec0::/10"), // site-local (deprecated, still routed in some networks)
 	}
-	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+	// embedded4 are IPv6 ranges whose addresses carry an IPv4 address, which is judged instead:
+	// NAT64 (well-known and local-use prefixes) and IPv4-compatible addresses in the last 32 bits,
+	// 6to4 in bits 16 to 47.
+	embedded4 = []netip.Prefix{
+		netip.MustParsePrefix("64:ff9b::/96"),
+		netip.MustParsePrefix("64:ff9b:1::/48"),
+		netip.MustParsePrefix("::/96"),
+	}
+	sixToFour = netip.MustParsePrefix("2002::/16")
 )
+
+// ipv4Of returns the IPv4 address a carries (a itself when it carries none).
+func ipv4Of(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if !a.Is6() {
+		return a
+	}
+	b := a.As16()
+	if sixToFour.Contains(a) {
+		return netip.AddrFrom4([4]byte(b[2:6]))
+	}
+	for _, p := range embedded4 {
+		// ::/96 holds :: and ::1 too, which are judged as IPv6.
+		if p.Contains(a) && !(p.Bits() == 96 && p.Addr().IsUnspecified() && (a.IsUnspecified() || a.IsLoopback())) {
+			return netip.AddrFrom4([4]byte(b[12:]))
+		}
+	}
+	return a
+}
 
 // refusedAddress is the error of an endpoint address the policy refuses.
 type refusedAddress struct {
@@ -75,12 +109,7 @@ func (r *refusedAddress) userError(endpoint string) *cleanroom.Error {
 
 // check returns a *refusedAddress error unless the policy allows connecting to a.
 func (p Policy) check(a netip.Addr) error {
-	a = a.Unmap()
-	if a.Is6() && nat64.Contains(a) {
-		// An IPv4 address reached through NAT64: judge the IPv4 address.
-		b := a.As16()
-		a = netip.AddrFrom4([4]byte(b[12:]))
-	}
+	a = ipv4Of(a) // an IPv4 address reached through NAT64, 6to4 or the like: judge the IPv4 address
 	if a.IsUnspecified() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() {
 		return &refusedAddress{addr: a}
 	}

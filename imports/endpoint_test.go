@@ -39,6 +39,17 @@ func TestPolicyCheck(t *testing.T) {
 		{"100.64.0.1", false, true},
 		{"::ffff:10.0.0.1", false, true},
 		{"64:ff9b::a00:1", false, true}, // 10.0.0.1 through NAT64
+		// Addresses that embed an IPv4 address are judged by it; reserved ranges are refused.
+		{"::a9fe:a9fe", true, false},                          // IPv4-compatible 169.254.169.254
+		{"::7f00:1", false, true},                             // IPv4-compatible 127.0.0.1
+		{"2002:a9fe:a9fe::1", true, false},                    // 6to4 of 169.254.169.254
+		{"2002:a00:1::1", false, true},                        // 6to4 of 10.0.0.1
+		{"64:ff9b:1::a9fe:a9fe", true, false},                 // local-use NAT64 of 169.254.169.254
+		{"2001:0:4136:e378:8000:63bf:5601:fefe", true, false}, // Teredo
+		{"fec0::1", false, true},                              // site-local
+		{"192.0.0.192", true, false},                          // IETF protocol assignments (a cloud's metadata)
+		{"240.0.0.1", true, false},                            // reserved
+		{"2002:3400:1::1", false, false},                      // 6to4 of 52.0.0.1
 		{"52.95.110.1", false, false},
 		{"2600:1f18::1", false, false},
 	} {
