@@ -105,7 +105,7 @@ func (s *Service) client(src *cleanroom.ImportSource) (*minio.Client, error) {
 		Creds:      credentials.NewStaticV4(src.AccessKeyID, string(secret), ""),
 		Secure:     u.Scheme == "https",
 		Region:     src.Region,
-		Transport:  s.Policy.transport(),
+		Transport:  s.Policy.roundTripper(),
 		MaxRetries: retries,
 	})
 }
@@ -130,6 +130,10 @@ func (s *Service) Import(ctx context.Context, src *cleanroom.ImportSource, repor
 		}
 		if strings.HasSuffix(obj.Key, "/") {
 			continue // a folder marker
+		}
+		if len(obj.Key) > maxKeyBytes {
+			return n, cleanroom.Errorf(cleanroom.EUNAVAILABLE, "The server at %s listed a key of %d bytes; S3 keys are at most %d.", src.Endpoint, len(obj.Key), maxKeyBytes).
+				Hint("Check the endpoint is the bucket's S3 endpoint.")
 		}
 		report(cleanroom.Progress{Done: int64(n), Message: "checking " + obj.Key})
 		queued, err := s.object(ctx, src, cl, obj, report)
@@ -268,7 +272,7 @@ func (s *Service) transfer(ctx context.Context, src *cleanroom.ImportSource, cl 
 				return false, nil
 			default:
 				var re minio.ErrorResponse
-				if errors.As(err, &re) || isNetwork(err) {
+				if errors.As(err, &re) || isNetwork(err) || unbounded(err) {
 					return false, bucketError(src, err)
 				}
 				return false, err
@@ -319,6 +323,14 @@ func bucketError(src *cleanroom.ImportSource, err error) error {
 	var refused *refusedAddress
 	if errors.As(err, &refused) {
 		return refused.userError(src.Endpoint)
+	}
+	switch {
+	case errors.Is(err, errResponseTooLarge):
+		return cleanroom.Errorf(cleanroom.EUNAVAILABLE, "The server at %s sent a listing or error larger than %d MiB, more than an S3 server sends.", src.Endpoint, limits.maxMeta>>20).Wrap(err).
+			Hint("Check the endpoint is the bucket's S3 endpoint.")
+	case errors.Is(err, errResponseStalled), errors.Is(err, errResponseTooSlow):
+		return cleanroom.Errorf(cleanroom.EUNAVAILABLE, "The server at %s stopped sending or sent too slowly (under %d KiB/s).", src.Endpoint, limits.minRate>>10).Wrap(err).
+			Hint("Check that the bucket's server is reachable from the clean room's servers; the next run resumes where this one stopped.")
 	}
 	var re minio.ErrorResponse
 	if errors.As(err, &re) && re.Code != "" {
