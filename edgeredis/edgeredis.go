@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,7 +109,12 @@ type Client struct {
 func Open(opt Options) (*Client, error) {
 	ro, err := redis.ParseURL(opt.URL)
 	if err != nil {
-		return nil, fmt.Errorf("--redis: %w (use redis://host:port/db)", err)
+		// url.Parse's errors repeat the URL, password included: keep only what is wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("--redis: %w (use redis://[user:password@]host:port/db)", err)
 	}
 	if opt.Interval <= 0 {
 		opt.Interval = DefaultInterval

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -439,6 +440,21 @@ func TestOpenChecksTheURL(t *testing.T) {
 		if cl, err := edgeredis.Open(edgeredis.Options{URL: u}); err == nil {
 			cl.Close()
 			t.Errorf("Open(%q) accepted", u)
+		}
+	}
+}
+
+// TestOpenErrorHidesThePassword: a malformed --redis URL's error does not repeat the password it
+// carries (it is printed at start and may reach shared logs).
+func TestOpenErrorHidesThePassword(t *testing.T) {
+	for _, u := range []string{"redis://u:s3cret@host:notaport/0", "redis://u:s3cret@ho st:6379/0", "redis://:s3cret%zz@host/0"} {
+		cl, err := edgeredis.Open(edgeredis.Options{URL: u})
+		if err == nil {
+			cl.Close()
+			t.Fatalf("Open(%q) accepted", u)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open(%q): %v", u, err)
 		}
 	}
 }
