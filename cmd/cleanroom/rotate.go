@@ -23,8 +23,9 @@ func (c *cli) rotateMasterKeyCommand(run runner) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rotate-master-key",
 		Short: "Re-wrap every data key under a new master key (stop the deployment first)",
-		Long: `Re-wrap every data key (org vaults, uploads, versions, cohorts' member files, the edge's
-snapshot keys) under a new master key, without rewriting the bulk files. Fingerprints, user keys
+		Long: `Re-wrap every data key (org vaults, uploads, versions, cohorts' member files, bucket
+imports' secrets, the edge's snapshot keys and its replicas' delivery records and active users)
+under a new master key, without rewriting the bulk files. Fingerprints, user keys
 and privacy seeds do not change: they derive from a root the new key keeps.
 
 Stop every serve and edge process first. With the data directory's master.key, the new key is
