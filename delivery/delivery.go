@@ -244,7 +244,9 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 		exact = append(exact, h.Users)
 	}
 	// The active users of each of the caller's cohorts served at the publisher (a person is in
-	// each cohort's count at most once).
+	// each cohort's count at most once). Every cohort is listed, with its count (0 when none of
+	// its users was active): which ones are listed must not depend on the data, or it would say
+	// exactly, outside the gate, that a cohort had an active user.
 	active, err := s.activeUsers(ctx, conn.PublisherID, rf)
 	if err != nil {
 		return nil, err
@@ -252,9 +254,7 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 	var activeCodes []int64
 	if active != nil {
 		for code := range byCode {
-			if _, ok := active.Codes[uint32(code)]; ok {
-				activeCodes = append(activeCodes, code)
-			}
+			activeCodes = append(activeCodes, code)
 		}
 		slices.Sort(activeCodes)
 		for _, code := range activeCodes {
