@@ -408,7 +408,7 @@ func (s *Service) Publish(ctx context.Context, publisherID string) (*Manifest, e
 			var b *roaring.Bitmap
 			if c.carry {
 				if old == nil {
-					f, err := s.Versions.OpenFile(ctx, versions.Snapshot, versions.File{Key: prev.SnapshotKey, WrappedKey: prev.WrappedKey}, edge.KindSnapshot)
+					f, err := s.Versions.OpenOwnedFile(ctx, versions.SnapshotOwner(publisherID), versions.File{Key: prev.SnapshotKey, WrappedKey: prev.WrappedKey}, edge.KindSnapshot)
 					if err != nil {
 						return nil, err
 					}

@@ -130,7 +130,7 @@ func MergeReplicaDay(ctx context.Context, vs *versions.Store, m *Manifest, day s
 	merged, _ := edge.OpenDelivery(edge.DeliveryOptions{MaxUsers: 1 << 40}) // in memory: cannot fail
 	var updated time.Time
 	for _, f := range files {
-		vf, err := vs.OpenFile(ctx, versions.Edge, versions.File{Key: f.Key, WrappedKey: f.WrappedKey}, edge.KindDeliveryRecords)
+		vf, err := vs.OpenOwnedFile(ctx, versions.EdgeOwner(m.PublisherID), versions.File{Key: f.Key, WrappedKey: f.WrappedKey}, edge.KindDeliveryRecords)
 		if err != nil {
 			return nil, err
 		}

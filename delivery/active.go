@@ -53,7 +53,7 @@ func (s *Service) ActiveSet(ctx context.Context, publisherID string) (*edge.Acti
 	}
 	var sets []*edge.ActiveSet
 	for _, f := range files {
-		vf, err := s.Versions.OpenFile(ctx, versions.Edge, versions.File{Key: f.Key, WrappedKey: f.WrappedKey}, edge.KindActiveSets)
+		vf, err := s.Versions.OpenOwnedFile(ctx, versions.EdgeOwner(publisherID), versions.File{Key: f.Key, WrappedKey: f.WrappedKey}, edge.KindActiveSets)
 		if err != nil {
 			return nil, "", err
 		}
@@ -79,7 +79,7 @@ func (s *Service) legacyActiveSet(ctx context.Context, publisherID string) (*edg
 	if set, ok := s.active.get(publisherID, id); ok {
 		return set, id, nil
 	}
-	f, err := s.Versions.OpenFile(ctx, versions.Edge, versions.File{Key: a.SetKey, WrappedKey: a.WrappedKey}, edge.KindActiveSet)
+	f, err := s.Versions.OpenOwnedFile(ctx, versions.EdgeOwner(publisherID), versions.File{Key: a.SetKey, WrappedKey: a.WrappedKey}, edge.KindActiveSet)
 	if err != nil {
 		return nil, "", err
 	}

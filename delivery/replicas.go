@@ -55,7 +55,7 @@ func (s *Service) activeUsers(ctx context.Context, publisherID string, rf *activ
 			continue // a replica that stopped: its users are days old
 		}
 		a.Dropped += f.Dropped
-		vf, err := s.Versions.OpenFile(ctx, versions.Edge, versions.File{Key: f.Key, WrappedKey: f.WrappedKey}, edge.KindActiveSets)
+		vf, err := s.Versions.OpenOwnedFile(ctx, versions.EdgeOwner(publisherID), versions.File{Key: f.Key, WrappedKey: f.WrappedKey}, edge.KindActiveSets)
 		if err != nil {
 			return nil, err
 		}

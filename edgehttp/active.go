@@ -33,7 +33,7 @@ func (s *Server) restoreActive(ctx context.Context, id string, seen *edge.LastSe
 	if err != nil {
 		return 0, fmt.Errorf("edge: active users of publisher %s: day %q: %w", id, f.Day, err)
 	}
-	vf, err := s.opt.Versions.OpenFile(ctx, versions.Edge, versions.File{Key: f.Key, WrappedKey: f.WrappedKey}, edge.KindActiveSets)
+	vf, err := s.opt.Versions.OpenOwnedFile(ctx, versions.EdgeOwner(id), versions.File{Key: f.Key, WrappedKey: f.WrappedKey}, edge.KindActiveSets)
 	if err != nil {
 		return 0, fmt.Errorf("edge: active users of publisher %s: %w", id, err)
 	}

@@ -265,7 +265,7 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 	}
 	snap := &edge.Snapshot{}
 	if m.SnapshotKey != "" {
-		f, err := s.opt.Versions.OpenFile(ctx, versions.Snapshot, versions.File{Key: m.SnapshotKey, WrappedKey: m.WrappedKey}, edge.KindSnapshot)
+		f, err := s.opt.Versions.OpenOwnedFile(ctx, versions.SnapshotOwner(id), versions.File{Key: m.SnapshotKey, WrappedKey: m.WrappedKey}, edge.KindSnapshot)
 		if err != nil {
 			return fmt.Errorf("edge: snapshot of publisher %s: %w", id, err)
 		}

@@ -17,6 +17,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -355,6 +357,17 @@ func (s *Store) PutFile(ctx context.Context, o Owner, name string, w Writer) (Fi
 		return File{}, err
 	}
 	return f, nil
+}
+
+// OpenOwnedFile is OpenFile of a file that must be o's: one named by a record that is not sealed
+// (the edge's manifests and replica pointers in the blob store) is refused unless it lies under
+// o's prefix, so that such a record, rewritten by someone who can write the bucket, cannot make
+// one owner read another's file.
+func (s *Store) OpenOwnedFile(ctx context.Context, o Owner, f File, kind string) (*vault.File, error) {
+	if !strings.HasPrefix(f.Key, o.Prefix()) || slices.Contains(strings.Split(f.Key, "/"), "..") {
+		return nil, fmt.Errorf("versions: file %q is not one of %s %s's", f.Key, o.Kind, o.ID)
+	}
+	return s.OpenFile(ctx, o.Kind, f, kind)
 }
 
 // OpenFile decrypts a file of the owner's kind k that holds a vault file of the given kind.
