@@ -82,6 +82,15 @@ func redact(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
 		u.User = url.User("REDACTED")
 		return u.String()
+	} else if err != nil {
+		// Not a URL: whatever stands between the scheme and the last @ may be a password.
+		rest, scheme := raw, ""
+		if i := strings.Index(raw, "://"); i >= 0 {
+			scheme, rest = raw[:i+3], raw[i+3:]
+		}
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			return scheme + "REDACTED" + rest[i:]
+		}
 	}
 	return raw
 }

@@ -88,6 +88,9 @@ func TestFromURL(t *testing.T) {
 		{"s3://bucket/x", "ftp://host", "", "endpoint"},
 		{"s3://bucket/x", "http://host/path", "", "endpoint"},
 		{"s3://bucket/x", "http://user:hunter2@host", "", "endpoint"},
+		{"s3://user:hunter2%zz@bucket/x", "", "", "want s3://bucket"},  // not a URL at all
+		{"s3://bucket/x", "http://user:hunter2@ho st", "", "endpoint"}, // nor this
+		{"s3://bucket/x", "http://user:hunter2@host:port", "", "endpoint"},
 		{"s3://bucket/x", "", "only-the-secret", "AWS_ACCESS_KEY_ID"},
 	} {
 		env := map[string]string{"AWS_ENDPOINT_URL_S3": bad.endpoint, "AWS_SECRET_ACCESS_KEY": bad.secret}
