@@ -86,7 +86,7 @@ func TestPeriodicOnceAcrossMains(t *testing.T) {
 			a := openMain(t, dir, dsn, "worker", testKey, nil)
 			b := openMain(t, dir, dsn, "worker", testKey, nil)
 			tasks := a.Periodic.Tasks()
-			if want := []string{"cohort-refresh", "edge-publish", "session-sweep"}; !slices.Equal(tasks, want) {
+			if want := []string{"cohort-refresh", "edge-publish", "session-sweep", "import-schedule"}; !slices.Equal(tasks, want) {
 				t.Fatalf("tasks %v, want %v", tasks, want)
 			}
 			ctx := context.Background()
