@@ -32,7 +32,7 @@ type bodyLimits struct {
 }
 
 // limits are the bounds in force (tests lower them).
-var limits = bodyLimits{maxMeta: 16 << 20, idle: time.Minute, window: time.Minute, minRate: 256 << 10}
+var limits = bodyLimits{maxMeta: 16 << 20, idle: time.Minute, window: time.Minute, minRate: 64 << 10}
 
 var (
 	errResponseTooLarge = errors.New("imports: the bucket's server sent a listing or error response larger than allowed")
