@@ -102,9 +102,14 @@ func (g *boundedBody) Read(p []byte) (int, error) {
 	if g.left == 0 {
 		// At the bound: the body must end here.
 		var one [1]byte
-		n, err := g.read(one[:])
-		if n == 0 && err != nil {
-			return 0, err
+		for {
+			n, err := g.read(one[:])
+			if n > 0 {
+				break
+			}
+			if err != nil {
+				return 0, err
+			}
 		}
 		g.err = errResponseTooLarge
 		g.rc.Close()
