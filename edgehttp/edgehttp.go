@@ -327,7 +327,7 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 	p.tag = renderTag(id, m, s.opt.TagTimeout)
 	ptr, _ := s.pubs.LoadOrStore(id, &atomic.Pointer[publisher]{})
 	ptr.(*atomic.Pointer[publisher]).Store(p)
-	s.opt.Logger.Info("edge snapshot loaded", "publisher", id, "users", snap.Users(), "codes", len(snap.Codes()))
+	s.opt.Logger.Info("edge snapshot loaded", "publisher", id, "users", snap.Users(), "codes", len(snap.Codes()), "caps", len(m.Caps), "digest", m.Digest)
 	return nil
 }
 
