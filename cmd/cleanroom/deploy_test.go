@@ -616,6 +616,25 @@ func TestMultiProcessDeployment(t *testing.T) {
 	if kinds["ingest.data_source"] != 3 || kinds["ingest.publisher"] != 1 {
 		t.Errorf("jobs by kind %v; want one per upload", kinds)
 	}
+	// The advertiser sees the same through the job API: each upload's job once, succeeded.
+	var page struct {
+		Items []cleanroom.Job `json:"items"`
+	}
+	if _, err := cl.Do(ctx, "GET", "/v1/jobs?limit=100", nil, &page, nil); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[int64]int{}
+	for _, j := range page.Items {
+		listed[j.ID]++
+		if j.State != cleanroom.JobSucceeded {
+			t.Errorf("the job API shows job %d (%s) %s", j.ID, j.Kind, j.State)
+		}
+	}
+	for _, up := range []*cleanroom.Upload{crm, small, big} {
+		if listed[up.JobID] != 1 {
+			t.Errorf("the job API lists upload %s's job %d %d times", up.Name, up.JobID, listed[up.JobID])
+		}
+	}
 	t.Logf("jobs by kind %v, all succeeded; edge load: edge1 %d answered before its kill, edge2 %d answered, 0 failed; survivor %s", kinds, loadOK[0].Load(), loadOK[1].Load(), survivor.name)
 }
 
