@@ -588,6 +588,18 @@ func TestMultiProcessDeployment(t *testing.T) {
 	}
 	t.Logf("cap of %d a day: %d impressions of %d users, alternately to both edges: served on both after %d, withheld on both after %d",
 		capN, impressions.Load(), len(capped), capN-1, capN)
+	// An edge killed and started again withholds the capped users from its first answer (it
+	// learns them from Redis before it serves), and serves the others.
+	d.kill(edges[1])
+	edges[1] = startEdge("edge2")
+	for _, uid := range capped {
+		if servedTo(edges[1], uid) {
+			t.Errorf("the restarted edge2 serves the capped cohort to a user past the cap")
+		}
+	}
+	if !servedTo(edges[1], control) {
+		t.Errorf("the restarted edge2 withholds the cohort from a user who saw no impression")
+	}
 
 	// Every job succeeded, once: none failed, none left, none repeated for one upload or build.
 	d.waitFor("the queue to drain", time.Minute, func() bool {
