@@ -298,7 +298,7 @@ func TestMultiProcessDeployment(t *testing.T) {
 	edges := []*proc{startEdge("edge1"), startEdge("edge2")}
 	cl := client.New("http://"+api.addr, token)
 	pcl := client.New("http://"+api.addr, pubToken)
-	if _, err := pcl.Do(ctx, "PUT", "/v1/ad-server-settings", map[string]any{"gam_key": "crc", "xandr_key": "crx"}, nil, nil); err != nil {
+	if _, err := pcl.Do(ctx, "PUT", "/v1/ad-server-settings", map[string]any{"gam_key": "crc", "xandr_key": "crx", "time_zone": "Pacific/Auckland"}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -586,10 +586,11 @@ func TestMultiProcessDeployment(t *testing.T) {
 			t.Errorf("%s withholds the cohort from a user who saw no impression", e.name)
 		}
 	}
-	t.Logf("cap of %d a day: %d impressions of %d users, alternately to both edges: served on both after %d, withheld on both after %d",
+	t.Logf("cap of %d a day (Pacific/Auckland): %d impressions of %d users, alternately to both edges: served on both after %d, withheld on both after %d",
 		capN, impressions.Load(), len(capped), capN-1, capN)
 	// An edge killed and started again withholds the capped users from its first answer (it
-	// learns them from Redis before it serves), and serves the others.
+	// reads them from Redis, for the windows of the publisher's time zone, before it serves), and
+	// serves the others.
 	d.kill(edges[1])
 	edges[1] = startEdge("edge2")
 	for _, uid := range capped {
