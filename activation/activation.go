@@ -326,7 +326,7 @@ type TargetActivation struct {
 type CohortActivation struct {
 	CohortID string                  `json:"cohort_id"`
 	Cap      *cleanroom.FrequencyCap `json:"frequency_cap,omitempty"`
-	// CapNote says why a cap set has no effect (no line items).
+	// CapNote says why a cap set has no effect (no line items, or none in a deal switched on).
 	CapNote string             `json:"frequency_cap_note,omitempty"`
 	Targets []TargetActivation `json:"targets"`
 }
@@ -351,14 +351,18 @@ func (s *Service) Activation(ctx context.Context, c *cleanroom.Caller, cohortID 
 	} else if cleanroom.ErrorCode(err) != cleanroom.ENOTFOUND {
 		return nil, err
 	}
-	lineItems := 0
+	lineItems, live := 0, 0 // live: in deals whose programmatic switch is on, through which the cap counts
 	for _, t := range co.Targets {
 		ta := TargetActivation{ConnectionID: t.ConnectionID, PublisherID: t.PublisherID, Code: t.Code}
 		for _, a := range as {
 			if a.ConnectionID == t.ConnectionID {
 				ta.ActivationSwitches, ta.Deal = a.ActivationSwitches, a.Deal
 				if a.Deal != nil {
-					lineItems += len(a.Deal.LineItems) + len(a.Deal.XandrDeals)
+					n := len(a.Deal.LineItems) + len(a.Deal.XandrDeals)
+					lineItems += n
+					if a.Programmatic {
+						live += n
+					}
 				}
 			}
 		}
@@ -378,8 +382,12 @@ func (s *Service) Activation(ctx context.Context, c *cleanroom.Caller, cohortID 
 		}
 		out.Targets = append(out.Targets, ta)
 	}
-	if out.Cap != nil && lineItems == 0 {
+	switch {
+	case out.Cap == nil:
+	case lineItems == 0:
 		out.CapNote = "No publisher has entered line item IDs or Xandr deal IDs for this cohort, so the cap cannot be applied."
+	case live == 0:
+		out.CapNote = "The publisher's programmatic switch is off for this cohort, so its deal's line items are not counted and the cap is not applied."
 	}
 	return out, nil
 }

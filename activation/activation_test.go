@@ -311,8 +311,15 @@ func TestCapWithholdsCode(t *testing.T) {
 	}
 	a, err := act.Activation(ctx, advMember, co.ID)
 	must(t, err)
-	if a.Cap == nil || a.Targets[0].Deal == nil || a.Targets[0].Deal.LineItems[0].Currency != "USD" {
+	if a.Cap == nil || a.Targets[0].Deal == nil || a.Targets[0].Deal.LineItems[0].Currency != "USD" || a.CapNote != "" {
 		t.Errorf("advertiser's view: %+v", a)
+	}
+	// The deal counts only while the programmatic switch is on: off, the view says the cap is
+	// not applied.
+	_, err = act.SetSwitches(ctx, pubMember, co.ID, w.conn, cleanroom.ActivationSwitches{Direct: true})
+	must(t, err)
+	if a, err = act.Activation(ctx, advMember, co.ID); err != nil || !strings.Contains(a.CapNote, "programmatic switch is off") {
+		t.Errorf("advertiser's view with the programmatic switch off: %+v %v", a, err)
 	}
 }
 

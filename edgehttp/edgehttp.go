@@ -295,7 +295,13 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 			opt.Journal = filepath.Join(s.opt.CounterDir, id+".journal")
 		}
 		if s.redis != nil {
-			p.counters = s.redis.Counter(id)
+			// The users other replicas took to a cap are withheld from the first answer on.
+			rc := s.redis.Counter(id)
+			rc.SetLocation(cfg.Location)
+			if err := rc.Reload(ctx); err != nil {
+				s.opt.Logger.Warn("edge: capped users not read from redis before serving", "publisher", id, "err", err)
+			}
+			p.counters = rc
 		} else if p.counters, err = edge.OpenCounters(opt, s.opt.Now(), cfg.Location); err != nil {
 			return fmt.Errorf("edge: counters of publisher %s: %w", id, err)
 		}
@@ -327,7 +333,7 @@ func (s *Server) LoadPublisher(ctx context.Context, id string) error {
 	p.tag = renderTag(id, m, s.opt.TagTimeout)
 	ptr, _ := s.pubs.LoadOrStore(id, &atomic.Pointer[publisher]{})
 	ptr.(*atomic.Pointer[publisher]).Store(p)
-	s.opt.Logger.Info("edge snapshot loaded", "publisher", id, "users", snap.Users(), "codes", len(snap.Codes()))
+	s.opt.Logger.Info("edge snapshot loaded", "publisher", id, "users", snap.Users(), "codes", len(snap.Codes()), "caps", len(m.Caps), "digest", m.Digest)
 	return nil
 }
 

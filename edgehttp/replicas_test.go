@@ -165,6 +165,47 @@ func TestTwoEdgesShareRedisCounters(t *testing.T) {
 	}
 }
 
+// TestNewReplicaWithholdsCappedAtOnce: a replica started after another took a user to a cap
+// withholds the capped code from its first answer, asked as soon as it has loaded: it reads the
+// capped hashes of the publisher's windows (in its time zone) before it serves, not only in its
+// background loop, which first read them for UTC's.
+func TestNewReplicaWithholdsCappedAtOnce(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	w := newReplicaWorld(t, 10)
+	// In a time zone whose day is not UTC's at the world's time (the capped hashes are per window).
+	ctx := context.Background()
+	m, err := activation.ReadManifest(ctx, w.vs.Blobs, replicaPublisher)
+	must(t, err)
+	m.TimeZone = "Pacific/Auckland"
+	b, err := json.Marshal(m)
+	must(t, err)
+	_, err = w.vs.Blobs.Put(ctx, activation.ManifestKey(replicaPublisher), bytes.NewReader(b))
+	must(t, err)
+	_, ha := w.replica(t, "edge-a", rs.URL(0))
+	for range 3 {
+		postEvents(t, ha.URL, w.now(), edge.Event{UserID: "u0", LineItemID: "5000000001"})
+	}
+	answer := func(srv *edgehttp.Server, uid string) string {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", "/edge/v1/"+replicaPublisher+"/targeting?uid="+uid, nil))
+		return rec.Body.String()
+	}
+	for i := range 20 {
+		srv, err := edgehttp.New(edgehttp.Options{Versions: w.vs, UserKey: w.userKey, CounterDir: t.TempDir(), EdgeID: fmt.Sprintf("edge-b%d", i), Now: w.now,
+			Redis: edgeredis.Options{URL: rs.URL(0), Interval: time.Hour, ReloadInterval: time.Hour}})
+		must(t, err)
+		must(t, srv.Load(ctx))
+		capped, below := answer(srv, "u0"), answer(srv, "u1")
+		srv.Close()
+		if strings.Contains(capped, "100001") || !strings.Contains(capped, "100002") {
+			t.Fatalf("replica %d, first answer to a user past the cap: %s", i, capped)
+		}
+		if !strings.Contains(below, "100001") {
+			t.Fatalf("replica %d withholds the capped cohort from a user below the cap: %s", i, below)
+		}
+	}
+}
+
 // TestRedisKilledMidLoad: two edges under concurrent targeting and impressions lose their Redis
 // in the middle of the load: every request is still answered, and once Redis is back the
 // impressions counted meanwhile are in it (at least every one; a batch in flight when Redis died

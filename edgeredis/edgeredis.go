@@ -15,8 +15,8 @@
 // Deciding. edge.Engine.Decide reads Count, which never touches the network: each replica keeps
 // a view (an in-memory edge.Counters, bounded) of the counts it learned: the counts its own
 // impressions returned, and the capped counters of other replicas, from the channel (PSUBSCRIBE,
-// delivered within a round trip) and from the capped hashes, read whole at start, after each
-// reconnection and every ReloadInterval.
+// delivered within a round trip) and from the capped hashes, read whole at start (Reload, before
+// an edge first serves the publisher), after each reconnection and every ReloadInterval.
 //
 // Outages. When Redis cannot be reached the edge keeps answering: Decide keeps withholding what
 // the view knows capped, and impressions are counted into the view (so each replica enforces its
@@ -558,6 +558,21 @@ func (k *Counter) reloadCapped(ctx context.Context) error {
 				break
 			}
 		}
+	}
+	return nil
+}
+
+// Reload reads the capped hashes of the current windows into the view now, as the Sync loop
+// does at start (but after it): an edge calls it before it first serves a publisher, so that its
+// first answers already withhold the users other replicas took to a cap. During an outage it does
+// nothing (the loop reads them once Redis answers).
+func (k *Counter) Reload(ctx context.Context) error {
+	if k.cl.Down() {
+		return nil
+	}
+	if err := k.reloadCapped(ctx); err != nil {
+		k.cl.markDown()
+		return err
 	}
 	return nil
 }

@@ -14,6 +14,9 @@ import (
 	"time"
 )
 
+// EnvRequire, set to 1, makes a test that needs redis-server fail instead of skipping without it.
+const EnvRequire = "CLEANROOM_TEST_REQUIRE_REDIS"
+
 // Server is a running redis-server.
 type Server struct {
 	// Addr is host:port.
@@ -38,7 +41,7 @@ func Start(t testing.TB, opt Options) *Server {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
-		if os.Getenv("CLEANROOM_TEST_REQUIRE_REDIS") == "1" {
+		if os.Getenv(EnvRequire) == "1" {
 			t.Fatal("CLEANROOM_TEST_REQUIRE_REDIS=1 but no redis-server on PATH (apt-get install redis-server)")
 		}
 		t.Skip("no redis-server (apt-get install redis-server; CLEANROOM_TEST_REQUIRE_REDIS=1 makes this fail)")

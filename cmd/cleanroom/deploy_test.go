@@ -26,6 +26,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/client"
 	"github.com/cleanroom-oss/cleanroom/ingest"
@@ -33,17 +34,23 @@ import (
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/postgres"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
+	"github.com/cleanroom-oss/cleanroom/redistest"
+	"github.com/cleanroom-oss/cleanroom/s3blob/s3test"
 	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
 // deployment is a multi-process deployment of the built binary on this machine: one PostgreSQL
-// database, one blob directory and one master key file shared by every process, each process with
-// a data directory of its own (temporary files, edge counters) whose blobs/ links to the shared one.
+// database, one blob store and one master key file shared by every process, each process with a
+// data directory of its own (temporary files, edge counters). The blob store is the bucket
+// blobsURL names (s3://bucket/prefix, on the server env's AWS variables name) or, without it,
+// the directory blobs, which each process's blobs/ links to.
 type deployment struct {
 	t              testing.TB
 	bin, dir, dsn  string
 	keyFile, blobs string
+	blobsURL       string
+	env            []string
 	mu             sync.Mutex
 	procs          []*proc
 }
@@ -63,7 +70,7 @@ func (d *deployment) start(name string, args ...string) *proc {
 	if err := os.MkdirAll(p.data, 0o700); err != nil {
 		d.t.Fatal(err)
 	}
-	if _, err := os.Lstat(filepath.Join(p.data, "blobs")); os.IsNotExist(err) {
+	if _, err := os.Lstat(filepath.Join(p.data, "blobs")); os.IsNotExist(err) && d.blobsURL == "" {
 		if err := os.Symlink(d.blobs, filepath.Join(p.data, "blobs")); err != nil {
 			d.t.Fatal(err)
 		}
@@ -74,8 +81,12 @@ func (d *deployment) start(name string, args ...string) *proc {
 		d.t.Fatal(err)
 	}
 	defer lf.Close()
-	p.cmd = exec.Command(d.bin, append(args, "--data", p.data, "--addr", p.addr, "--database", d.dsn, "--log-level", "info")...)
-	p.cmd.Env = append(os.Environ(), "CLEANROOM_MASTER_KEY_FILE="+d.keyFile)
+	args = append(args, "--data", p.data, "--addr", p.addr, "--database", d.dsn, "--log-level", "info")
+	if d.blobsURL != "" {
+		args = append(args, "--blobs", d.blobsURL)
+	}
+	p.cmd = exec.Command(d.bin, args...)
+	p.cmd.Env = append(append(os.Environ(), "CLEANROOM_MASTER_KEY_FILE="+d.keyFile), d.env...)
 	p.cmd.Stdout, p.cmd.Stderr = lf, lf
 	if err := p.cmd.Start(); err != nil {
 		d.t.Fatal(err)
@@ -155,24 +166,40 @@ func codesAt(addr, publisherID, uid string) (codes []string, ok bool) {
 	return codes, true
 }
 
-// TestMultiProcessDeployment runs the deployment that grows past one process, with the binary
-// built from this tree: one api process, two workers and two edges (`cleanroom edge --database`,
-// whose poll is an hour so that only PostgreSQL's NOTIFY brings them new snapshots) on one
-// PostgreSQL database. It uploads and builds cohorts through the API, kills the worker running an
-// ingest with SIGKILL (the other takes the job over after its lease), kills an edge under load
-// and publishes a new snapshot while it is down; every job then has succeeded once, the data
-// source's versions are exactly its two uploads' (none lost, none resurrected), and both edges
-// serve the same codes to every user after the swap.
+// TestMultiProcessDeployment runs the deployment that grows past one machine, with the binary
+// built from this tree, on the engines it grows on: PostgreSQL (metadata, the job queue, NOTIFY),
+// an S3 server (MinIO) holding every bulk file (`--blobs s3://...`, the AWS_* variables), and Redis
+// holding the edges' frequency counters. One api process, two workers and two edges (`cleanroom
+// edge --blobs s3://... --redis ... --database ...`, each with its own --edge-id, polling only
+// every hour so that only PostgreSQL's NOTIFY brings them new snapshots).
 //
-// It needs $CLEANROOM_TEST_POSTGRES (.ci/run sets it) and skips without it, except under CI.
+// Through the API it uploads files and builds cohorts (the advertiser), switches them on and
+// enters a deal's line item (the publisher) and caps the cohort (the advertiser). It kills the
+// worker running an ingest with SIGKILL (the other takes the job over after its lease), kills an
+// edge under load and publishes a new snapshot while it is down. Then: every job has succeeded,
+// once; the data source's versions are exactly its two uploads', both in the bucket (none lost,
+// none resurrected); both edges serve the same codes to every user after the swap; and a cap of
+// capN holds exactly across both edges: capN−1 impressions of a user sent at once, alternately to
+// the two edges, leave the code served on both, and the capN-th takes it away on both.
+//
+// It needs $CLEANROOM_TEST_POSTGRES, the S3 server of $CLEANROOM_TEST_S3_* (package s3test) and
+// redis-server (package redistest), which .ci/run provides; without one it skips, except under CI
+// or with CLEANROOM_TEST_REQUIRE_S3=1 / CLEANROOM_TEST_REQUIRE_REDIS=1, where it fails.
 func TestMultiProcessDeployment(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts five processes")
 	}
-	if os.Getenv(postgres.TestDSNEnv) == "" && os.Getenv("CI") != "" {
-		t.Fatalf("CI without %s: the multi-process test must run", postgres.TestDSNEnv)
+	if os.Getenv("CI") != "" {
+		if os.Getenv(postgres.TestDSNEnv) == "" {
+			t.Fatalf("CI without %s: the multi-process test must run", postgres.TestDSNEnv)
+		}
+		// The helpers then fail instead of skipping.
+		t.Setenv(s3test.EnvRequire, "1")
+		t.Setenv(redistest.EnvRequire, "1")
 	}
 	cfg := postgres.TestSchema(t) // skips without $CLEANROOM_TEST_POSTGRES
+	s3 := s3test.Require(t)
+	rds := redistest.Start(t, redistest.Options{})
 	dsn := os.Getenv(postgres.TestDSNEnv)
 	sep := "?"
 	if strings.Contains(dsn, "?") {
@@ -181,8 +208,11 @@ func TestMultiProcessDeployment(t *testing.T) {
 	dsn += sep + "search_path=" + cfg.RuntimeParams["search_path"]
 	ctx := context.Background()
 	dir := t.TempDir()
-	d := &deployment{t: t, dir: dir, dsn: dsn, bin: filepath.Join(dir, "cleanroom"), blobs: filepath.Join(dir, "shared-blobs"), keyFile: filepath.Join(dir, "secrets", "master.key")}
-	t.Cleanup(func() {
+	bucket := s3.Bucket(t)
+	s3.Setenv(t) // for the setup below, which opens the same bucket
+	d := &deployment{t: t, dir: dir, dsn: dsn, bin: filepath.Join(dir, "cleanroom"), keyFile: filepath.Join(dir, "secrets", "master.key"),
+		blobsURL: "s3://" + bucket + "/deploy", env: s3.Env()}
+	t.Cleanup(func() { // before the bucket is emptied and Redis stopped
 		for _, p := range d.procs {
 			p.cmd.Process.Kill()
 			p.cmd.Wait()
@@ -197,16 +227,13 @@ func TestMultiProcessDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The setup an operator does with the admin commands, in-process on the same database: a
-	// publisher with an audience, an advertiser with two data sources, a connection.
+	// The setup an operator does with the admin commands, in-process on the same database and
+	// bucket: a publisher with an audience and a person, an advertiser with two data sources, a
+	// connection.
 	setupDir := filepath.Join(dir, "setup")
 	os.MkdirAll(setupDir, 0o700)
-	if err := os.Symlink(d.blobs, filepath.Join(setupDir, "blobs")); err != nil {
-		t.Fatal(err)
-	}
-	os.MkdirAll(d.blobs, 0o700)
 	m := app.NewMain()
-	m.Config.DataDir, m.Config.Database, m.Config.MasterKeyFile, m.Config.Role = setupDir, dsn, d.keyFile, app.RoleAPI
+	m.Config.DataDir, m.Config.Database, m.Config.MasterKeyFile, m.Config.Role, m.Config.Blobs = setupDir, dsn, d.keyFile, app.RoleAPI, d.blobsURL
 	m.Logger = slog.New(slog.DiscardHandler)
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
@@ -231,6 +258,14 @@ func TestMultiProcessDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pubMember, _, err := m.Accounts.AddMember(ctx, pub.ID, accounts.NewUser{Email: "ads@planet.example", Password: pw, Role: cleanroom.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubToken, _, err := m.Accounts.IssueToken(ctx, pubMember.ID, pub.ID, "cli", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	const users = 3000
 	u, err := synth.NewUniverse(synth.UniverseConfig{Seed: 5, Users: users, Cohorts: 10})
 	if err != nil {
@@ -249,22 +284,23 @@ func TestMultiProcessDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubAdmin := cleanroom.NewCaller(pub.ID, cleanroom.RoleAdmin)
-	if _, err := m.Activation.PutSettings(ctx, pubAdmin, cleanroom.AdServerSettings{GAMKey: "crc", XandrKey: "crx"}); err != nil {
-		t.Fatal(err)
-	}
 
-	// The deployment: one api, two workers, two edges.
+	// The deployment: one api, two workers, two edges sharing Redis.
 	api := d.start("api", "serve", "--role", "api")
 	serveWorker := func(name string) *proc {
 		return d.start(name, "serve", "--role", "worker", "--workers", "2", "--job-lease", "3s", "--periodic-lease", "3s", "--cohort-refresh", "1s", "--edge-refresh", "1s")
 	}
 	workers := []*proc{serveWorker("worker1"), serveWorker("worker2")}
 	startEdge := func(name string) *proc {
-		return d.start(name, "edge", "--edge-refresh", "1h", "--edge-counters", filepath.Join(dir, name, "counters"))
+		return d.start(name, "edge", "--edge-refresh", "1h", "--edge-counters", filepath.Join(dir, name, "counters"),
+			"--redis", rds.URL(0), "--edge-id", name)
 	}
 	edges := []*proc{startEdge("edge1"), startEdge("edge2")}
 	cl := client.New("http://"+api.addr, token)
+	pcl := client.New("http://"+api.addr, pubToken)
+	if _, err := pcl.Do(ctx, "PUT", "/v1/ad-server-settings", map[string]any{"gam_key": "crc", "xandr_key": "crx", "time_zone": "Pacific/Auckland"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
 
 	// The publisher's audience (queued here, processed by a worker).
 	buf.Reset()
@@ -343,7 +379,7 @@ func TestMultiProcessDeployment(t *testing.T) {
 		return victim != nil
 	})
 	d.kill(victim)
-	t.Logf("killed %s (pid %d) during the ingest", victim.name, victim.cmd.Process.Pid)
+	t.Logf("killed %s (pid %d) with SIGKILL during the ingest", victim.name, victim.cmd.Process.Pid)
 	d.waitFor("the large ingest to be taken over", 3*time.Minute, func() bool {
 		j, err := m.Store.FindJob(ctx, big.JobID)
 		return err == nil && j.State != cleanroom.JobRunning && j.State != cleanroom.JobQueued
@@ -361,6 +397,9 @@ func TestMultiProcessDeployment(t *testing.T) {
 	var got []string
 	for _, v := range vs {
 		got = append(got, v.ID)
+		if _, err := m.Blobs.Stat(ctx, v.BlobKey); err != nil {
+			t.Errorf("version %s is not in the bucket: %v", v.ID, err)
+		}
 	}
 	if want := []string{bigDone.VersionID, smallDone.VersionID}; !slices.Equal(got, want) {
 		t.Fatalf("versions of the data source %v, want the two uploads' %v", got, want)
@@ -368,13 +407,15 @@ func TestMultiProcessDeployment(t *testing.T) {
 	if cur, err := m.Store.CurrentVersion(ctx, ds2.ID); err != nil || cur.ID != bigDone.VersionID {
 		t.Fatalf("current version %+v %v, want the large upload's", cur, err)
 	}
+	t.Logf("large ingest: job %d succeeded at attempt %d; data source versions %d (both in the bucket)", j.ID, j.Attempt, len(vs))
 	survivor := workers[0]
 	if survivor == victim {
 		survivor = workers[1]
 	}
 
-	// Cohorts through the API, served at both edges.
-	newCohort := func(name string) int64 {
+	// Cohorts through the API (the advertiser builds, the publisher switches on), served at both
+	// edges.
+	newCohort := func(name string) (id string, code int64) {
 		var co cleanroom.Cohort
 		if _, err := cl.Do(ctx, "POST", "/v1/cohorts", map[string]any{"name": name, "kind": "matched", "connections": []string{conn.ID},
 			"query": cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds1}}}}, &co, nil); err != nil {
@@ -387,13 +428,13 @@ func TestMultiProcessDeployment(t *testing.T) {
 			}
 			return c.Status == cleanroom.CohortActive
 		})
-		if _, err := m.Activation.SetSwitches(ctx, pubAdmin, co.ID, conn.ID, cleanroom.ActivationSwitches{Direct: true}); err != nil {
+		if _, err := pcl.Do(ctx, "PUT", "/v1/cohorts/"+co.ID+"/activation/"+conn.ID, map[string]any{"direct": true}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		c, _ := m.Store.FindCohort(ctx, co.ID)
-		return c.Targets[0].Code
+		return co.ID, c.Targets[0].Code
 	}
-	code1 := newCohort("CRM")
+	cohort1, code1 := newCohort("CRM")
 	sample := make([]string, 400)
 	for i := range sample {
 		sample[i] = synth.UserID(i)
@@ -430,7 +471,7 @@ func TestMultiProcessDeployment(t *testing.T) {
 	}
 	d.waitFor("load on both edges", time.Minute, func() bool { return loadOK[0].Load() > 100 && loadOK[1].Load() > 100 })
 	d.kill(edges[0])
-	code2 := newCohort("CRM again")
+	_, code2 := newCohort("CRM again")
 	d.waitFor("edge2 to load the new snapshot (NOTIFY)", 2*time.Minute, func() bool { return serves(edges[1], code2) })
 	stop.Store(true)
 	wg.Wait()
@@ -447,6 +488,118 @@ func TestMultiProcessDeployment(t *testing.T) {
 	}
 	if !serves(edges[0], code2) || !serves(edges[0], code1) {
 		t.Fatal("the restarted edge does not serve both cohorts")
+	}
+	t.Logf("after the swap both edges serve the same codes to all %d sampled users (cohort codes %d and %d)", len(sample), code1, code2)
+
+	// A frequency cap: the publisher switches the PMP deal on with its line item, the advertiser
+	// caps the cohort;
+	// both edges apply it once they have swapped in the manifest that holds it (an edge logs the
+	// digest of each manifest it loads).
+	const capN, lineItem = 5, "5550000001"
+	if _, err := pcl.Do(ctx, "PUT", "/v1/cohorts/"+cohort1+"/activation/"+conn.ID, map[string]any{"direct": true, "programmatic": true, "deal": cleanroom.Deal{
+		ProposalID: "4242", ProposalName: "CRM deal", LineItems: []cleanroom.LineItem{{ID: lineItem, Floor: "2.50", Currency: "USD"}}}}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Do(ctx, "PUT", "/v1/cohorts/"+cohort1+"/frequency-cap", map[string]any{"max_impressions": capN, "period": "day"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range edges {
+		d.waitFor(e.name+" to load the cap", 2*time.Minute, func() bool {
+			mf, err := activation.ReadManifest(ctx, m.Blobs, pub.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mf.LineItems[lineItem] != uint32(code1) || !slices.Contains(mf.Caps, activation.ManifestCap{Code: uint32(code1), Limit: capN, Period: "day"}) {
+				return false
+			}
+			b, err := os.ReadFile(e.log)
+			return err == nil && bytes.Contains(b, []byte("digest="+mf.Digest))
+		})
+	}
+	c1 := strconv.FormatInt(code1, 10)
+	servedTo := func(e *proc, uid string) bool {
+		c, ok := codesAt(e.addr, pub.ID, uid)
+		if !ok {
+			t.Fatalf("%s did not answer", e.name)
+		}
+		return slices.Contains(c, c1)
+	}
+	var members []string // users the first cohort is served to: three capped, one not
+	for _, uid := range sample {
+		if len(members) < 4 && servedTo(edges[0], uid) && servedTo(edges[1], uid) {
+			members = append(members, uid)
+		}
+	}
+	if len(members) < 4 {
+		t.Fatalf("the first cohort is served to %d sampled users", len(members))
+	}
+	capped, control := members[:3], members[3]
+	var impressions atomic.Int64
+	impress := func(wg *sync.WaitGroup, k int, uid string) { // the k-th impression goes to edge k%2
+		defer wg.Done()
+		body := fmt.Sprintf(`{"events":[{"uid":%q,"line_item":%q,"t":%d}]}`, uid, lineItem, time.Now().UnixMilli())
+		res, err := http.Post("http://"+edges[k%2].addr+"/edge/v1/"+pub.ID+"/events", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Errorf("impression %d of %s: %v", k, uid, err)
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusNoContent {
+			t.Errorf("impression %d of %s: %s %s", k, uid, res.Status, b)
+			return
+		}
+		impressions.Add(1)
+	}
+	// capN−1 impressions of each capped user at once, alternately to the two edges: the code
+	// stays on both (a cap that acted on a count of the one edge's own, or counted an impression
+	// twice, would take it away here).
+	var iw sync.WaitGroup
+	for _, uid := range capped {
+		for k := range capN - 1 {
+			iw.Add(1)
+			go impress(&iw, k, uid)
+		}
+	}
+	iw.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, uid := range capped {
+		for _, e := range edges {
+			if !servedTo(e, uid) {
+				t.Fatalf("%s withholds the capped cohort after %d impressions of a cap of %d", e.name, capN-1, capN)
+			}
+		}
+	}
+	// The capN-th, to one edge: the code goes from both (the other learns it from Redis).
+	for _, uid := range capped {
+		iw.Add(1)
+		go impress(&iw, capN-1, uid)
+	}
+	iw.Wait()
+	for _, e := range edges {
+		d.waitFor(e.name+" to withhold the capped cohort after the cap's last impression", time.Minute, func() bool {
+			return !slices.ContainsFunc(capped, func(uid string) bool { return servedTo(e, uid) })
+		})
+		if !servedTo(e, control) {
+			t.Errorf("%s withholds the cohort from a user who saw no impression", e.name)
+		}
+	}
+	t.Logf("cap of %d a day (Pacific/Auckland): %d impressions of %d users, alternately to both edges: served on both after %d, withheld on both after %d",
+		capN, impressions.Load(), len(capped), capN-1, capN)
+	// An edge killed and started again withholds the capped users from its first answer (it
+	// reads them from Redis, for the windows of the publisher's time zone, before it serves), and
+	// serves the others.
+	d.kill(edges[1])
+	edges[1] = startEdge("edge2")
+	for _, uid := range capped {
+		if servedTo(edges[1], uid) {
+			t.Errorf("the restarted edge2 serves the capped cohort to a user past the cap")
+		}
+	}
+	if !servedTo(edges[1], control) {
+		t.Errorf("the restarted edge2 withholds the cohort from a user who saw no impression")
 	}
 
 	// Every job succeeded, once: none failed, none left, none repeated for one upload or build.
@@ -476,7 +629,26 @@ func TestMultiProcessDeployment(t *testing.T) {
 	if kinds["ingest.data_source"] != 3 || kinds["ingest.publisher"] != 1 {
 		t.Errorf("jobs by kind %v; want one per upload", kinds)
 	}
-	t.Logf("jobs by kind %v; edge load: edge1 %d answered before its kill, edge2 %d answered, 0 failed; survivor %s", kinds, loadOK[0].Load(), loadOK[1].Load(), survivor.name)
+	// The advertiser sees the same through the job API: each upload's job once, succeeded.
+	var page struct {
+		Items []cleanroom.Job `json:"items"`
+	}
+	if _, err := cl.Do(ctx, "GET", "/v1/jobs?limit=100", nil, &page, nil); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[int64]int{}
+	for _, j := range page.Items {
+		listed[j.ID]++
+		if j.State != cleanroom.JobSucceeded {
+			t.Errorf("the job API shows job %d (%s) %s", j.ID, j.Kind, j.State)
+		}
+	}
+	for _, up := range []*cleanroom.Upload{crm, small, big} {
+		if listed[up.JobID] != 1 {
+			t.Errorf("the job API lists upload %s's job %d %d times", up.Name, up.JobID, listed[up.JobID])
+		}
+	}
+	t.Logf("jobs by kind %v, all succeeded; edge load: edge1 %d answered before its kill, edge2 %d answered, 0 failed; survivor %s", kinds, loadOK[0].Load(), loadOK[1].Load(), survivor.name)
 }
 
 // freePort returns a local address nobody listens on.
