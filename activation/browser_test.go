@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,31 +43,39 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// page is the test page: stand-ins for GPT (its command queue runs once "GPT loads", 300 ms
-// after the page), Prebid (a que, getConfig with the page's own ortb2, setConfig recorded) and
-// AST (anq, setPageOpts recorded), and the page's own ad calls queued before the tag loads.
+// page is the test page: stand-ins for GPT (its command queue runs once "GPT loads", right
+// after the tag's script ran, so the tag must hold the page's commands while it waits for the
+// edge), Prebid (a que, getConfig with the page's own ortb2, setConfig recorded and replacing
+// ortb2 as Prebid's does) and AST (anq, setPageOpts recorded), and the page's own ad calls queued
+// before the tag loads; the Prebid one sets ortb2 of its own again, as pages do, and records the
+// ortb2 requestBids would send. The page gives the tag its wait for the codes (wait, in ms; the
+// tag's own when 0).
 const page = `<!doctype html><html><head><script>
 window.calls = [];
 window.listeners = {};
 window.cleanroom = {uid: %q};
+if (%d > 0) { window.cleanroom.timeout = %d; }
 window.googletag = {cmd: []};
 window.pbjs = {que: [], ortb2: {site: {page: "x"}, user: {data: [{name: "other.example", segment: [{id: "7"}]}], keywords: "a=b"}},
   getConfig: function (k) { return k === "ortb2" ? window.pbjs.ortb2 : undefined; },
   setConfig: function (c) { calls.push(["pbjs.setConfig", c]); if (c.ortb2) { window.pbjs.ortb2 = c.ortb2; } }};
 window.apntag = {anq: [], setPageOpts: function (o) { calls.push(["apntag.setPageOpts", o]); }};
 googletag.cmd.push(function () { calls.push(["page.display"]); });
-pbjs.que.push(function () { calls.push(["page.requestBids"]); });
+pbjs.que.push(function () {
+  pbjs.setConfig({ortb2: {site: {page: "x"}, user: {keywords: "late=1"}}});
+  calls.push(["page.requestBids", JSON.parse(JSON.stringify(pbjs.getConfig("ortb2")))]);
+});
 apntag.anq.push(function () { calls.push(["page.loadTags"]); });
 function run(q) { for (var i = 0; i < q.length; i++) { q[i](); } q.length = 0; return {push: function (f) { f(); }}; }
-setTimeout(function () {
+function gptLoads() {
   googletag.pubads = function () { return {
     setTargeting: function (k, v) { calls.push(["gpt.setTargeting", k, v]); },
     addEventListener: function (n, f) { (listeners[n] = listeners[n] || []).push(f); }}; };
   googletag.cmd = run(googletag.cmd);
   pbjs.que = run(pbjs.que);
   apntag.anq = run(apntag.anq);
-}, 300);
-</script><script async src="%s"></script></head><body>page</body></html>`
+}
+</script><script async src="%s" onload="gptLoads()" onerror="gptLoads()"></script></head><body>page</body></html>`
 
 // TestBrowserTag: the tag sets the codes before the page's ad calls (GPT key-values, Prebid
 // ortb2 merged with the page's, AST keywords), beacons impressions after slotRenderEnded until a
@@ -86,7 +95,8 @@ func TestBrowserTag(t *testing.T) {
 	var mode string
 	pages := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "text/html")
-		fmt.Fprintf(rw, page, r.URL.Query().Get("uid"), r.URL.Query().Get("tag"))
+		wait, _ := strconv.Atoi(r.URL.Query().Get("wait"))
+		fmt.Fprintf(rw, page, r.URL.Query().Get("uid"), wait, wait, r.URL.Query().Get("tag"))
 	}))
 	defer pages.Close()
 	broken := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -144,10 +154,14 @@ func TestBrowserTag(t *testing.T) {
 
 	type call []json.RawMessage
 	name := func(c call) string { var s string; json.Unmarshal(c[0], &s); return s }
-	// load opens the page and returns its calls once the page's three ad calls have run.
-	load := func(uid, tag string) []call {
+	// load opens the page and returns its calls once the page's three ad calls have run. The
+	// cases that expect the edge's answer give the tag a long wait (answer is set): an answer
+	// slowed down by a loaded machine must not pass for a timeout. The edge slow or down keeps the
+	// tag's own 500 ms.
+	const answerWait = 10000
+	load := func(uid, tag string, wait int) []call {
 		t.Helper()
-		u := pages.URL + "/?uid=" + url.QueryEscape(uid) + "&tag=" + url.QueryEscape(tag)
+		u := pages.URL + "/?uid=" + url.QueryEscape(uid) + "&tag=" + url.QueryEscape(tag) + "&wait=" + strconv.Itoa(wait)
 		_, err := chromedp.Run(bctx, chromedp.Navigate(u))
 		must(t, err)
 		var calls []call
@@ -176,7 +190,7 @@ func TestBrowserTag(t *testing.T) {
 	c := itoa(code)
 
 	t.Run("codes before the ads", func(t *testing.T) {
-		calls := load(uid, tagURL)
+		calls := load(uid, tagURL, answerWait)
 		set, display := index(calls, "gpt.setTargeting"), index(calls, "page.display")
 		if set < 0 || display < 0 || set > display {
 			t.Fatalf("setTargeting at %d, display at %d: %s", set, display, mustMarshal(calls))
@@ -208,6 +222,24 @@ func TestBrowserTag(t *testing.T) {
 			u.Keywords != "a=b,crx="+c {
 			t.Errorf("ortb2 not merged: %s", calls[pc][1])
 		}
+		// The page's own setConfig({ortb2}) after the tag's (Prebid replaces ortb2) keeps the
+		// codes: what requestBids sends is the page's ortb2 with the codes added.
+		var bid struct {
+			Site map[string]string `json:"site"`
+			User struct {
+				Data []struct {
+					Segment []struct {
+						ID string `json:"id"`
+					} `json:"segment"`
+				} `json:"data"`
+				Keywords string `json:"keywords"`
+			} `json:"user"`
+		}
+		rb := index(calls, "page.requestBids")
+		must(t, json.Unmarshal(calls[rb][1], &bid))
+		if bid.Site["page"] != "x" || bid.User.Keywords != "late=1,crx="+c || len(bid.User.Data) != 1 || bid.User.Data[0].Segment[0].ID != c {
+			t.Errorf("ortb2 at requestBids, after the page's own setConfig: %s", calls[rb][1])
+		}
 		ap := index(calls, "apntag.setPageOpts")
 		if ap < 0 || ap > index(calls, "page.loadTags") || string(calls[ap][1]) != `{"keywords":{"crx":["`+c+`"]}}` {
 			t.Errorf("AST: %s", mustMarshal(calls))
@@ -216,7 +248,7 @@ func TestBrowserTag(t *testing.T) {
 
 	t.Run("impressions reach the cap", func(t *testing.T) {
 		for i := range 2 {
-			load(uid, tagURL)
+			load(uid, tagURL, answerWait)
 			_, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`(listeners.slotRenderEnded||[]).forEach(function (f) {
 				f({isEmpty: false, lineItemId: 5551234567}); f({isEmpty: true}); }); true`))
 			must(t, err)
@@ -231,7 +263,7 @@ func TestBrowserTag(t *testing.T) {
 			}
 		}
 		w.waitFor("the cap to withhold the code", func() bool { return !has(w.codes(uid), code) })
-		calls := load(uid, tagURL)
+		calls := load(uid, tagURL, answerWait)
 		if index(calls, "gpt.setTargeting") >= 0 || index(calls, "page.display") < 0 {
 			t.Errorf("capped user: %s", mustMarshal(calls))
 		}
@@ -241,10 +273,10 @@ func TestBrowserTag(t *testing.T) {
 		t.Run("edge "+m, func(t *testing.T) {
 			mode = m
 			start := time.Now()
-			calls := load(uid, broken.URL+"/edge/v1/"+w.pub.ID+"/tag.js")
+			calls := load(uid, broken.URL+"/edge/v1/"+w.pub.ID+"/tag.js", 0)
 			t.Logf("edge %s: the page's ad calls ran after %v", m, time.Since(start))
-			if index(calls, "gpt.setTargeting") >= 0 {
-				t.Errorf("targeting set without an answer")
+			if index(calls, "gpt.setTargeting") >= 0 || index(calls, "pbjs.setConfig") != index(calls, "page.requestBids")-1 {
+				t.Errorf("targeting set without an answer: %s", mustMarshal(calls))
 			}
 		})
 	}
