@@ -49,11 +49,17 @@ func chromium(t *testing.T) string {
 // ortb2 as Prebid's does) and AST (anq, setPageOpts recorded), and the page's own ad calls queued
 // before the tag loads; the Prebid one sets ortb2 of its own again, as pages do, and records the
 // ortb2 requestBids would send. The page gives the tag its wait for the codes (wait, in ms; the
-// tag's own when 0).
+// tag's own when 0), and the user ID as the publisher configured it (via: "cookie" or "storage",
+// the cookie or localStorage key planet_uid; window.cleanroom.uid otherwise).
 const page = `<!doctype html><html><head><script>
 window.calls = [];
 window.listeners = {};
-window.cleanroom = {uid: %q};
+window.cleanroom = {};
+(function (uid, via) {
+  if (via === "cookie") { document.cookie = "planet_uid=" + encodeURIComponent(uid) + "; path=/"; }
+  else if (via === "storage") { localStorage.setItem("planet_uid", uid); }
+  else { window.cleanroom.uid = uid; }
+})(%q, %q);
 if (%d > 0) { window.cleanroom.timeout = %d; }
 window.googletag = {cmd: []};
 window.pbjs = {que: [], ortb2: {site: {page: "x"}, user: {data: [{name: "other.example", segment: [{id: "7"}]}], keywords: "a=b"}},
@@ -96,7 +102,8 @@ func TestBrowserTag(t *testing.T) {
 	pages := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "text/html")
 		wait, _ := strconv.Atoi(r.URL.Query().Get("wait"))
-		fmt.Fprintf(rw, page, r.URL.Query().Get("uid"), wait, wait, r.URL.Query().Get("tag"))
+		q := r.URL.Query()
+		fmt.Fprintf(rw, page, q.Get("uid"), q.Get("via"), wait, wait, q.Get("tag"))
 	}))
 	defer pages.Close()
 	broken := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -126,7 +133,7 @@ func TestBrowserTag(t *testing.T) {
 	defer broken.Close()
 
 	_, err := act.PutSettings(ctx, cleanroom.NewCaller(w.pub.ID, cleanroom.RoleAdmin), cleanroom.AdServerSettings{GAMKey: "crc", XandrKey: "crx",
-		Origins: []string{pages.URL}})
+		Origins: []string{pages.URL}, UIDCookie: "planet_uid", UIDStorageKey: "planet_uid"})
 	must(t, err)
 	_, err = act.SetDeal(ctx, pubMember, co.ID, w.conn, &cleanroom.Deal{ProposalID: "4242", ProposalName: "Planet - GAM - Acme - Agency",
 		LineItems: []cleanroom.LineItem{{ID: "5551234567", Floor: "2.50", Currency: "USD"}}})
@@ -159,9 +166,10 @@ func TestBrowserTag(t *testing.T) {
 	// slowed down by a loaded machine must not pass for a timeout. The edge slow or down keeps the
 	// tag's own 500 ms.
 	const answerWait = 10000
+	var via string // how the page gives the user ID
 	load := func(uid, tag string, wait int) []call {
 		t.Helper()
-		u := pages.URL + "/?uid=" + url.QueryEscape(uid) + "&tag=" + url.QueryEscape(tag) + "&wait=" + strconv.Itoa(wait)
+		u := pages.URL + "/?uid=" + url.QueryEscape(uid) + "&tag=" + url.QueryEscape(tag) + "&wait=" + strconv.Itoa(wait) + "&via=" + via
 		_, err := chromedp.Run(bctx, chromedp.Navigate(u))
 		must(t, err)
 		var calls []call
@@ -246,6 +254,21 @@ func TestBrowserTag(t *testing.T) {
 		}
 	})
 
+	// The tag finds the user ID in the cookie or the localStorage key the publisher configured.
+	for _, v := range []string{"cookie", "storage"} {
+		t.Run("user ID from the "+v, func(t *testing.T) {
+			via = v
+			defer func() { via = "" }()
+			calls := load(uid, tagURL, answerWait)
+			set := index(calls, "gpt.setTargeting")
+			if set < 0 || set > index(calls, "page.display") || string(calls[set][2]) != `["`+c+`"]` {
+				t.Errorf("codes by the %s's user ID: %s", v, mustMarshal(calls))
+			}
+			_, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.cookie = "planet_uid=; path=/; max-age=0"; localStorage.removeItem("planet_uid"); true`))
+			must(t, err)
+		})
+	}
+
 	t.Run("impressions reach the cap", func(t *testing.T) {
 		for i := range 2 {
 			load(uid, tagURL, answerWait)
@@ -279,6 +302,14 @@ func TestBrowserTag(t *testing.T) {
 				t.Errorf("targeting set without an answer: %s", mustMarshal(calls))
 			}
 		})
+	}
+
+	// The browser's requests (tag, targeting, beacons, through the edge's own loop) left the
+	// user ID in no log line.
+	for _, line := range strings.Split(w.log.String(), "\n") {
+		if strings.Contains(line, uid) {
+			t.Errorf("log line holds the user ID: %s", line)
+		}
 	}
 }
 
