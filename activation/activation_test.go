@@ -317,10 +317,11 @@ func TestCapWithholdsCode(t *testing.T) {
 }
 
 // TestEdgeHTTP: CORS only for listed origins, no cookies, private caching, size and shape
-// limits, the tag, and the leak scan over every answer, header and log line.
+// limits, the tag, the user.data entry named as configured, and the leak scan over every
+// answer, header and log line.
 func TestEdgeHTTP(t *testing.T) {
 	ctx := context.Background()
-	w := newWorld(t, 2000)
+	w := newWorldWith(t, 2000, func(c *app.Config) { c.ORTB2DataName, c.ORTB2Segtax = "planet-cr.example", 600 })
 	act := w.m.Activation
 	co := w.cohort(cleanroom.NewCaller(w.adv.ID, cleanroom.RoleMember), "Acme - CRM", w.conn, w.ds)
 	code := co.Targets[0].Code
@@ -338,7 +339,8 @@ func TestEdgeHTTP(t *testing.T) {
 	must(t, json.Unmarshal(b, &a))
 	c := itoa(code)
 	if resp.StatusCode != 200 || a.GAM["crc"][0] != c || a.Xandr["crx"][0] != c || a.ORTB2.User.Keywords != "crx="+c ||
-		len(a.ORTB2.User.Data) != 1 || a.ORTB2.User.Data[0].Segment[0].ID != c {
+		len(a.ORTB2.User.Data) != 1 || a.ORTB2.User.Data[0].Segment[0].ID != c || a.ORTB2.User.Data[0].Name != "planet-cr.example" ||
+		a.ORTB2.User.Data[0].Ext.Segtax != 600 {
 		t.Errorf("answer %d %s", resp.StatusCode, b)
 	}
 	h := resp.Header
