@@ -267,6 +267,37 @@ func TestRulesInTheService(t *testing.T) {
 	if len(rows) != 1 || fmt.Sprintf("%d %s %s %s", rows[0].Code, rows[0].Name, rows[0].GAMExpression, rows[0].XandrKeyword) != want {
 		t.Errorf("export %+v, want %q", rows, want)
 	}
+
+	// A line item or a Xandr deal belongs to one cohort: an impression counts for the cohort
+	// its line item targets. The cohort that has it may save it again.
+	pubMember := cleanroom.NewCaller(w.pub.ID, cleanroom.RoleMember)
+	deal := func(lineItem, xandr string) *cleanroom.Deal {
+		d := &cleanroom.Deal{ProposalID: "4242", ProposalName: "P", LineItems: []cleanroom.LineItem{{ID: lineItem, Floor: "1.00", Currency: "USD"}}}
+		if xandr != "" {
+			d.XandrDeals = []string{xandr}
+		}
+		return d
+	}
+	_, err = act.SetDeal(ctx, pubMember, co.ID, w.conn, deal("5551234567", "acme-1"))
+	must(t, err)
+	_, err = act.SetDeal(ctx, pubMember, co.ID, w.conn, deal("5551234567", "acme-1"))
+	must(t, err)
+	co2 := w.cohort(advMember, "Acme - Lapsed", w.conn, w.ds)
+	for _, tt := range []struct {
+		name string
+		d    *cleanroom.Deal
+		want string // in the message
+	}{
+		{"another cohort's line item", deal("5551234567", ""), "Line item 1: 5551234567 is already in the deal of another cohort."},
+		{"another cohort's Xandr deal", deal("5551234568", "acme-1"), "Xandr deal 1: acme-1 is already in the deal of another cohort."},
+	} {
+		_, err := act.SetDeal(ctx, pubMember, co2.ID, w.conn, tt.d)
+		if cleanroom.ErrorCode(err) != cleanroom.ECONFLICT || !strings.Contains(cleanroom.ErrorText(err), tt.want) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	_, err = act.SetDeal(ctx, pubMember, co2.ID, w.conn, deal("5551234568", "acme-2"))
+	must(t, err)
 }
 
 // TestCapWithholdsCode: with a deal's line item and a cap of 2 a day, a user's code disappears
