@@ -440,14 +440,14 @@ func (s *Service) Export(ctx context.Context, c *cleanroom.Caller) ([]ExportRow,
 	return rows, nil
 }
 
-// WriteCSV writes the export as CSV (a name that a spreadsheet would read as a formula is
-// prefixed with a quote).
+// WriteCSV writes the export as CSV (a name that a spreadsheet would read as a formula, one
+// starting with =, +, -, @, a tab or a carriage return, is prefixed with a quote).
 func WriteCSV(w io.Writer, rows []ExportRow) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"code", "name", "gam_targeting", "xandr_keyword", "served", "cohort_id", "connection_id"})
 	for _, x := range rows {
 		name := x.Name
-		if name != "" && strings.ContainsRune("=+-@", rune(name[0])) {
+		if name != "" && strings.ContainsRune("=+-@\t\r", rune(name[0])) {
 			name = "'" + name
 		}
 		cw.Write([]string{strconv.FormatInt(x.Code, 10), name, x.GAMExpression, x.XandrKeyword, strconv.FormatBool(x.Served), x.CohortID, x.ConnectionID})
