@@ -12,6 +12,7 @@
 package activation
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -319,6 +320,8 @@ type TargetActivation struct {
 	// GAMExpression and XandrKeyword are what line items target.
 	GAMExpression string `json:"gam_expression"`
 	XandrKeyword  string `json:"xandr_keyword"`
+	// CapTimeZone is the publisher's time zone, in which a cap's days, weeks and months run.
+	CapTimeZone string `json:"cap_time_zone"`
 }
 
 // CohortActivation is a cohort's activation as the caller sees it: the workspace sees every
@@ -367,6 +370,7 @@ func (s *Service) Activation(ctx context.Context, c *cleanroom.Caller, cohortID 
 			return nil, err
 		}
 		ta.GAMExpression, ta.XandrKeyword = gamExpression(st.GAMKey, t.Code), xandrKeyword(st.XandrKey, t.Code)
+		ta.CapTimeZone = cmp.Or(st.TimeZone, "UTC")
 		m, err := s.Manifest(ctx, t.PublisherID)
 		if err != nil {
 			return nil, err

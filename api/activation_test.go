@@ -105,7 +105,8 @@ func TestActivationAPI(t *testing.T) {
 	ta := targets[0].(map[string]any)
 	d, _ := ta["deal"].(map[string]any)
 	if len(targets) != 1 || ta["direct"] != true || ta["programmatic"] != true || d == nil || d["proposal_id"] != "4242" ||
-		len(d["line_items"].([]any)) != 2 || fmt.Sprint(d["xandr_deals"]) != "[acme-q4.1]" || r.body["frequency_cap"] == nil {
+		len(d["line_items"].([]any)) != 2 || fmt.Sprint(d["xandr_deals"]) != "[acme-q4.1]" || r.body["frequency_cap"] == nil ||
+		ta["cap_time_zone"] != "Europe/Paris" {
 		t.Errorf("the advertiser's view: %s", r.raw)
 	}
 	if r := e.do(req{method: "DELETE", path: "/v1/cohorts/" + id + "/frequency-cap", token: e.tokens["w-viewer"]}); r.status != http.StatusForbidden {

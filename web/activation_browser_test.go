@@ -41,6 +41,7 @@ func TestBrowserActivation(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`#ad-server-settings input[name=gam_key]`), "aud"),
 		chromedp.SetValue(chromedp.CSS(`#ad-server-settings input[name=xandr_member_id]`), "9325"),
 		chromedp.SetValue(chromedp.CSS(`#ad-server-settings input[name=xandr_key]`), "seg"),
+		chromedp.SetValue(chromedp.CSS(`#ad-server-settings input[name=time_zone]`), "Europe/Paris"),
 	)
 	if resp := pub.submit("save the settings", chromedp.Click(chromedp.CSS(`#ad-server-settings button[type=submit]`))); resp.Status != http.StatusOK {
 		t.Fatalf("settings: %d", resp.Status)
@@ -108,6 +109,9 @@ func TestBrowserActivation(t *testing.T) {
 	if got := adv.text(row + " td.deal"); !strings.Contains(got, "proposal 4242") || !strings.Contains(got, "line item 5551234567, floor 2.50 USD") ||
 		!strings.Contains(got, "Xandr deal acme-q4.1") {
 		t.Errorf("advertiser's deal: %q", got)
+	}
+	if got := adv.text(row + " td.time-zone"); got != "Europe/Paris" {
+		t.Errorf("the advertiser sees the cap's days in %q, the publisher's time zone is Europe/Paris", got)
 	}
 	adv.do("the cap",
 		chromedp.SetValue(chromedp.CSS(`form.cap input[name=max_impressions]`), "3"),
