@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"testing"
 
@@ -69,12 +70,14 @@ func TestORTB2DataNameChecked(t *testing.T) {
 		{"planet.example", -1, false},
 	} {
 		m := app.NewMain()
+		m.Logger = slog.New(slog.DiscardHandler)
 		m.Config.DataDir, m.Config.Addr, m.Config.EdgeRefresh, m.Config.CohortRefresh = t.TempDir(), "127.0.0.1:0", 0, 0
 		m.Config.ORTB2DataName, m.Config.ORTB2Segtax = tt.name, tt.segtax
 		err := m.Open(context.Background())
 		if err == nil {
 			m.Close()
 		}
+		t.Logf("%q, %d: %v", tt.name, tt.segtax, err)
 		if (err == nil) != tt.ok {
 			t.Errorf("%q, %d: %v", tt.name, tt.segtax, err)
 		}
