@@ -46,9 +46,9 @@ func chromium(t *testing.T) string {
 // page is the test page: stand-ins for GPT (its command queue runs once "GPT loads", right
 // after the tag's script ran, so the tag must hold the page's commands while it waits for the
 // edge), Prebid (a que, getConfig with the page's own ortb2, setConfig recorded and replacing
-// ortb2 as Prebid's does) and AST (anq, setPageOpts recorded), and the page's own ad calls queued
-// before the tag loads; the Prebid one sets ortb2 of its own again, as pages do, and records the
-// ortb2 requestBids would send. The page gives the tag its wait for the codes (wait, in ms; the
+// ortb2 as Prebid's does, mergeConfig replacing user.keywords as Prebid's merge of a string does) and AST (anq, setPageOpts recorded), and the page's own ad calls queued
+// before the tag loads; the Prebid one sets ortb2 of its own again and merges keywords, as pages
+// do, and records the ortb2 requestBids would send. The page gives the tag its wait for the codes (wait, in ms; the
 // tag's own when 0), and the user ID as the publisher configured it (via: "cookie" or "storage",
 // the cookie or localStorage key planet_uid; window.cleanroom.uid otherwise).
 const page = `<!doctype html><html><head><script>
@@ -64,11 +64,14 @@ if (%d > 0) { window.cleanroom.timeout = %d; }
 window.googletag = {cmd: []};
 window.pbjs = {que: [], ortb2: {site: {page: "x"}, user: {data: [{name: "other.example", segment: [{id: "7"}]}], keywords: "a=b"}},
   getConfig: function (k) { return k === "ortb2" ? window.pbjs.ortb2 : undefined; },
-  setConfig: function (c) { calls.push(["pbjs.setConfig", c]); if (c.ortb2) { window.pbjs.ortb2 = c.ortb2; } }};
+  setConfig: function (c) { calls.push(["pbjs.setConfig", JSON.parse(JSON.stringify(c))]); if (c.ortb2) { window.pbjs.ortb2 = c.ortb2; } },
+  mergeConfig: function (c) { calls.push(["pbjs.mergeConfig", c]); var u = window.pbjs.ortb2.user = window.pbjs.ortb2.user || {};
+    if (c.ortb2 && c.ortb2.user && c.ortb2.user.keywords) { u.keywords = c.ortb2.user.keywords; } }};
 window.apntag = {anq: [], setPageOpts: function (o) { calls.push(["apntag.setPageOpts", o]); }};
 googletag.cmd.push(function () { calls.push(["page.display"]); });
 pbjs.que.push(function () {
   pbjs.setConfig({ortb2: {site: {page: "x"}, user: {keywords: "late=1"}}});
+  pbjs.mergeConfig({ortb2: {user: {keywords: "late=2"}}});
   calls.push(["page.requestBids", JSON.parse(JSON.stringify(pbjs.getConfig("ortb2")))]);
 });
 apntag.anq.push(function () { calls.push(["page.loadTags"]); });
@@ -243,10 +246,15 @@ func TestBrowserTag(t *testing.T) {
 				Keywords string `json:"keywords"`
 			} `json:"user"`
 		}
+		// Nor does its mergeConfig of keywords (Prebid replaces a string): the codes' keywords
+		// are appended.
 		rb := index(calls, "page.requestBids")
 		must(t, json.Unmarshal(calls[rb][1], &bid))
-		if bid.Site["page"] != "x" || bid.User.Keywords != "late=1,crx="+c || len(bid.User.Data) != 1 || bid.User.Data[0].Segment[0].ID != c {
-			t.Errorf("ortb2 at requestBids, after the page's own setConfig: %s", calls[rb][1])
+		if bid.Site["page"] != "x" || bid.User.Keywords != "late=2,crx="+c || len(bid.User.Data) != 1 || bid.User.Data[0].Segment[0].ID != c {
+			t.Errorf("ortb2 at requestBids, after the page's own setConfig and mergeConfig: %s", calls[rb][1])
+		}
+		if pageSet := calls[rb-2]; name(pageSet) != "pbjs.setConfig" || !strings.Contains(string(pageSet[1]), `"keywords":"late=1,crx=`+c+`"`) {
+			t.Errorf("the page's setConfig: %s", mustMarshal(pageSet))
 		}
 		ap := index(calls, "apntag.setPageOpts")
 		if ap < 0 || ap > index(calls, "page.loadTags") || string(calls[ap][1]) != `{"keywords":{"crx":["`+c+`"]}}` {
@@ -298,7 +306,8 @@ func TestBrowserTag(t *testing.T) {
 			start := time.Now()
 			calls := load(uid, broken.URL+"/edge/v1/"+w.pub.ID+"/tag.js", 0)
 			t.Logf("edge %s: the page's ad calls ran after %v", m, time.Since(start))
-			if index(calls, "gpt.setTargeting") >= 0 || index(calls, "pbjs.setConfig") != index(calls, "page.requestBids")-1 {
+			rb := index(calls, "page.requestBids")
+			if index(calls, "gpt.setTargeting") >= 0 || index(calls, "pbjs.setConfig") != rb-2 || strings.Contains(string(calls[rb][1]), "crx=") {
 				t.Errorf("targeting set without an answer: %s", mustMarshal(calls))
 			}
 		})

@@ -73,21 +73,32 @@
   // setConfig({ortb2}) replaces the whole ortb2, so a page command run after ours (its held
   // commands are) would drop the codes before requestBids. The page's value is kept as it is,
   // the codes added to it.
+  // mergeConfig merges arrays (user.data stays) but replaces strings: a later user.keywords
+  // gets the codes' keywords appended.
   function keepOrtb2(answer) {
-    var set = w.pbjs.setConfig;
-    if (typeof set !== "function" || set.cleanroom) { return; }
+    wrap("setConfig", function (o) { return mergeOrtb2(o, answer); });
+    wrap("mergeConfig", function (o) {
+      if (!o.user || typeof o.user.keywords !== "string") { return o; }
+      var copy = JSON.parse(JSON.stringify(o));
+      copy.user.keywords = mergeOrtb2({ user: { keywords: o.user.keywords } }, { ortb2: { user: { keywords: answer.ortb2.user.keywords } } }).user.keywords;
+      return copy;
+    });
+  }
+  function wrap(name, change) {
+    var fn = w.pbjs[name];
+    if (typeof fn !== "function" || fn.cleanroom) { return; }
     var wrapped = function (c) {
       var args = Array.prototype.slice.call(arguments);
       if (c && typeof c === "object" && c.ortb2 && typeof c.ortb2 === "object") {
         var copy = {}, k;
         for (k in c) { if (c.hasOwnProperty(k)) { copy[k] = c[k]; } }
-        copy.ortb2 = mergeOrtb2(c.ortb2, answer);
+        copy.ortb2 = change(c.ortb2);
         args[0] = copy;
       }
-      return set.apply(this, args);
+      return fn.apply(this, args);
     };
     wrapped.cleanroom = true;
-    w.pbjs.setConfig = wrapped;
+    w.pbjs[name] = wrapped;
   }
 
   function apply(answer) {
