@@ -12,6 +12,7 @@
 package activation
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -319,6 +320,8 @@ type TargetActivation struct {
 	// GAMExpression and XandrKeyword are what line items target.
 	GAMExpression string `json:"gam_expression"`
 	XandrKeyword  string `json:"xandr_keyword"`
+	// CapTimeZone is the publisher's time zone, in which a cap's days, weeks and months run.
+	CapTimeZone string `json:"cap_time_zone"`
 }
 
 // CohortActivation is a cohort's activation as the caller sees it: the workspace sees every
@@ -371,6 +374,7 @@ func (s *Service) Activation(ctx context.Context, c *cleanroom.Caller, cohortID 
 			return nil, err
 		}
 		ta.GAMExpression, ta.XandrKeyword = gamExpression(st.GAMKey, t.Code), xandrKeyword(st.XandrKey, t.Code)
+		ta.CapTimeZone = cmp.Or(st.TimeZone, "UTC")
 		m, err := s.Manifest(ctx, t.PublisherID)
 		if err != nil {
 			return nil, err
@@ -448,14 +452,14 @@ func (s *Service) Export(ctx context.Context, c *cleanroom.Caller) ([]ExportRow,
 	return rows, nil
 }
 
-// WriteCSV writes the export as CSV (a name that a spreadsheet would read as a formula is
-// prefixed with a quote).
+// WriteCSV writes the export as CSV (a name that a spreadsheet would read as a formula, one
+// starting with =, +, -, @, a tab or a carriage return, is prefixed with a quote).
 func WriteCSV(w io.Writer, rows []ExportRow) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"code", "name", "gam_targeting", "xandr_keyword", "served", "cohort_id", "connection_id"})
 	for _, x := range rows {
 		name := x.Name
-		if name != "" && strings.ContainsRune("=+-@", rune(name[0])) {
+		if name != "" && strings.ContainsRune("=+-@\t\r", rune(name[0])) {
 			name = "'" + name
 		}
 		cw.Write([]string{strconv.FormatInt(x.Code, 10), name, x.GAMExpression, x.XandrKeyword, strconv.FormatBool(x.Served), x.CohortID, x.ConnectionID})

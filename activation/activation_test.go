@@ -267,6 +267,37 @@ func TestRulesInTheService(t *testing.T) {
 	if len(rows) != 1 || fmt.Sprintf("%d %s %s %s", rows[0].Code, rows[0].Name, rows[0].GAMExpression, rows[0].XandrKeyword) != want {
 		t.Errorf("export %+v, want %q", rows, want)
 	}
+
+	// A line item or a Xandr deal belongs to one cohort: an impression counts for the cohort
+	// its line item targets. The cohort that has it may save it again.
+	pubMember := cleanroom.NewCaller(w.pub.ID, cleanroom.RoleMember)
+	deal := func(lineItem, xandr string) *cleanroom.Deal {
+		d := &cleanroom.Deal{ProposalID: "4242", ProposalName: "P", LineItems: []cleanroom.LineItem{{ID: lineItem, Floor: "1.00", Currency: "USD"}}}
+		if xandr != "" {
+			d.XandrDeals = []string{xandr}
+		}
+		return d
+	}
+	_, err = act.SetDeal(ctx, pubMember, co.ID, w.conn, deal("5551234567", "acme-1"))
+	must(t, err)
+	_, err = act.SetDeal(ctx, pubMember, co.ID, w.conn, deal("5551234567", "acme-1"))
+	must(t, err)
+	co2 := w.cohort(advMember, "Acme - Lapsed", w.conn, w.ds)
+	for _, tt := range []struct {
+		name string
+		d    *cleanroom.Deal
+		want string // in the message
+	}{
+		{"another cohort's line item", deal("5551234567", ""), "Line item 1: 5551234567 is already in the deal of another cohort."},
+		{"another cohort's Xandr deal", deal("5551234568", "acme-1"), "Xandr deal 1: acme-1 is already in the deal of another cohort."},
+	} {
+		_, err := act.SetDeal(ctx, pubMember, co2.ID, w.conn, tt.d)
+		if cleanroom.ErrorCode(err) != cleanroom.ECONFLICT || !strings.Contains(cleanroom.ErrorText(err), tt.want) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	_, err = act.SetDeal(ctx, pubMember, co2.ID, w.conn, deal("5551234568", "acme-2"))
+	must(t, err)
 }
 
 // TestCapWithholdsCode: with a deal's line item and a cap of 2 a day, a user's code disappears
@@ -324,10 +355,11 @@ func TestCapWithholdsCode(t *testing.T) {
 }
 
 // TestEdgeHTTP: CORS only for listed origins, no cookies, private caching, size and shape
-// limits, the tag, and the leak scan over every answer, header and log line.
+// limits, the tag, the user.data entry named as configured, and the leak scan over every
+// answer, header and log line.
 func TestEdgeHTTP(t *testing.T) {
 	ctx := context.Background()
-	w := newWorld(t, 2000)
+	w := newWorldWith(t, 2000, func(c *app.Config) { c.ORTB2DataName, c.ORTB2Segtax = "planet-cr.example", 600 })
 	act := w.m.Activation
 	co := w.cohort(cleanroom.NewCaller(w.adv.ID, cleanroom.RoleMember), "Acme - CRM", w.conn, w.ds)
 	code := co.Targets[0].Code
@@ -345,7 +377,8 @@ func TestEdgeHTTP(t *testing.T) {
 	must(t, json.Unmarshal(b, &a))
 	c := itoa(code)
 	if resp.StatusCode != 200 || a.GAM["crc"][0] != c || a.Xandr["crx"][0] != c || a.ORTB2.User.Keywords != "crx="+c ||
-		len(a.ORTB2.User.Data) != 1 || a.ORTB2.User.Data[0].Segment[0].ID != c {
+		len(a.ORTB2.User.Data) != 1 || a.ORTB2.User.Data[0].Segment[0].ID != c || a.ORTB2.User.Data[0].Name != "planet-cr.example" ||
+		a.ORTB2.User.Data[0].Ext.Segtax != 600 {
 		t.Errorf("answer %d %s", resp.StatusCode, b)
 	}
 	h := resp.Header

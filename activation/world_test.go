@@ -189,7 +189,10 @@ type answer struct {
 	ORTB2 struct {
 		User struct {
 			Data []struct {
-				Name    string `json:"name"`
+				Name string `json:"name"`
+				Ext  struct {
+					Segtax int `json:"segtax"`
+				} `json:"ext"`
 				Segment []struct {
 					ID string `json:"id"`
 				} `json:"segment"`

@@ -29,6 +29,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/delivery"
 	"github.com/cleanroom-oss/cleanroom/disclosure"
+	"github.com/cleanroom-oss/cleanroom/edge"
 	"github.com/cleanroom-oss/cleanroom/edgehttp"
 	"github.com/cleanroom-oss/cleanroom/edgeredis"
 	"github.com/cleanroom-oss/cleanroom/httpx"
@@ -209,6 +210,10 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Cohorts.Disclosure = m.Disclosure
 	m.Cohorts.Register(m.Jobs)
 	m.Activation = activation.New(m.Store, m.Cohorts, m.Versions, m.Keys, m.Jobs, m.Logger)
+	m.Activation.DataName, m.Activation.Segtax = orDefault(c.ORTB2DataName, "cleanroom"), c.ORTB2Segtax
+	if err := (&edge.Format{GAMKey: "crc", XandrKey: "crc", Name: m.Activation.DataName, Segtax: c.ORTB2Segtax}).Check(); err != nil {
+		return fmt.Errorf("--ortb2-data-name %q, --ortb2-segtax %d: %s", m.Activation.DataName, c.ORTB2Segtax, cleanroom.ErrorText(err))
+	}
 	m.Activation.Register(m.Jobs)
 	m.Versions.AfterCommit = func(context.Context) { m.Cohorts.Nudge(); m.Activation.Nudge() }
 	m.Imports = imports.New(m.Store, m.Connections, m.Pipeline, m.Keys, m.Jobs, m.Logger)

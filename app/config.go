@@ -58,6 +58,10 @@ type Config struct {
 	// ActivationMinimum is the fewest users a cohort is served with; PrivacyThreshold the
 	// smallest count shown to the other party.
 	ActivationMinimum, PrivacyThreshold int
+	// ORTB2DataName and ORTB2Segtax name the OpenRTB user.data entry of the edge's answers (the
+	// provider's domain; "cleanroom" when empty) and its ext.segtax (0 leaves ext out).
+	ORTB2DataName string
+	ORTB2Segtax   int
 	// PrivacyEpsilon is the largest ε of one question (a decimal), PrivacyBudget the largest
 	// budget of a party per connection and period, PrivacyPeriod the shortest period (day, week,
 	// month), PrivacyNoise the mechanism (laplace, gaussian, none), PrivacyInputMinimum the
@@ -104,7 +108,7 @@ func DefaultConfig() Config {
 	return Config{
 		DataDir: "cleanroom-data", Addr: "127.0.0.1:8080", Workers: 2, JobLease: time.Minute, MaxBodyBytes: 1 << 20, MaxUploadBytes: 20 << 30, MaxIdentifierTypes: 5,
 		MaxFileBytes: rows.DefaultMaxBytes, MaxFileRows: rows.DefaultMaxRows, IngestMemory: ingest.DefaultMemoryBudget,
-		ActivationMinimum: 100, PrivacyThreshold: 100,
+		ActivationMinimum: 100, PrivacyThreshold: 100, ORTB2DataName: "cleanroom",
 		PrivacyEpsilon: "0.5", PrivacyBudget: "10", PrivacyPeriod: "week", PrivacyNoise: "laplace", CohortRefresh: time.Minute, CacheVersions: 4,
 		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second, RedisOutageGrace: 30 * time.Second, PeriodicLease: 30 * time.Second,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",

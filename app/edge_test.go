@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"testing"
 
@@ -50,5 +52,34 @@ func TestServeEdgeAddr(t *testing.T) {
 	}
 	if _, err := http.Get(edge + "/healthz"); err == nil {
 		t.Errorf("the edge listener still answers after Close")
+	}
+}
+
+// TestORTB2DataNameChecked: a user.data name that is not a domain's characters (it would reach
+// every bidder's request) or a negative segtax stops the application from opening.
+func TestORTB2DataNameChecked(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		segtax int
+		ok     bool
+	}{
+		{"planet-cr.example", 600, true},
+		{"", 0, true}, // the default, cleanroom
+		{`evil"name`, 0, false},
+		{"a b", 0, false},
+		{"planet.example", -1, false},
+	} {
+		m := app.NewMain()
+		m.Logger = slog.New(slog.DiscardHandler)
+		m.Config.DataDir, m.Config.Addr, m.Config.EdgeRefresh, m.Config.CohortRefresh = t.TempDir(), "127.0.0.1:0", 0, 0
+		m.Config.ORTB2DataName, m.Config.ORTB2Segtax = tt.name, tt.segtax
+		err := m.Open(context.Background())
+		if err == nil {
+			m.Close()
+		}
+		t.Logf("%q, %d: %v", tt.name, tt.segtax, err)
+		if (err == nil) != tt.ok {
+			t.Errorf("%q, %d: %v", tt.name, tt.segtax, err)
+		}
 	}
 }

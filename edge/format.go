@@ -44,11 +44,25 @@ func (f *Format) Check() error {
 	if err := CheckKey(f.XandrKey); err != nil {
 		return err
 	}
-	if f.Name == "" || !utf8.ValidString(f.Name) || f.Segtax < 0 {
-		return cleanroom.Errorf(cleanroom.EINVALID, "The OpenRTB data name or segtax is not valid.").
-			Hint("Use the provider's domain as the name and a segtax of 0 or more.")
+	if !validDataName(f.Name) || f.Segtax < 0 {
+		return cleanroom.Errorf(cleanroom.EINVALID, "The OpenRTB data name or segtax is not valid.").With("name", f.Name).With("segtax", f.Segtax).
+			Hint("Use the provider's domain as the name (letters, digits, '.', '-', '_', at most 253) and a segtax of 0 or more.")
 	}
 	return nil
+}
+
+// validDataName reports whether name can name a user.data entry: a domain's characters.
+func validDataName(name string) bool {
+	if name == "" || len(name) > 253 || !utf8.ValidString(name) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // AppendAnswer appends the whole answer for codes to dst:

@@ -51,9 +51,10 @@
   var uid = readUID();
   var done = false;
 
-  function mergeOrtb2(answer) {
-    var cfg = (typeof pb.getConfig === "function" && pb.getConfig("ortb2")) || {};
-    var ortb2 = JSON.parse(JSON.stringify(cfg));
+  // mergeOrtb2 returns a copy of cfg (an ortb2 object) with the codes' user.data entry and
+  // user.keywords added: the page's own entries and keywords are kept.
+  function mergeOrtb2(cfg, answer) {
+    var ortb2 = JSON.parse(JSON.stringify(cfg || {}));
     var user = ortb2.user = ortb2.user || {};
     var mine = answer.ortb2.user;
     if (mine.data) {
@@ -68,6 +69,38 @@
     return ortb2;
   }
 
+  // keepOrtb2 keeps the codes in Prebid's ortb2 when the page sets its own later: Prebid's
+  // setConfig({ortb2}) replaces the whole ortb2, so a page command run after ours (its held
+  // commands are) would drop the codes before requestBids. The page's value is kept as it is,
+  // the codes added to it.
+  // mergeConfig merges arrays (user.data stays) but replaces strings: a later user.keywords
+  // gets the codes' keywords appended.
+  function keepOrtb2(answer) {
+    wrap("setConfig", function (o) { return mergeOrtb2(o, answer); });
+    wrap("mergeConfig", function (o) {
+      if (!o.user || typeof o.user.keywords !== "string") { return o; }
+      var copy = JSON.parse(JSON.stringify(o));
+      copy.user.keywords = mergeOrtb2({ user: { keywords: o.user.keywords } }, { ortb2: { user: { keywords: answer.ortb2.user.keywords } } }).user.keywords;
+      return copy;
+    });
+  }
+  function wrap(name, change) {
+    var fn = w.pbjs[name];
+    if (typeof fn !== "function" || fn.cleanroom) { return; }
+    var wrapped = function (c) {
+      var args = Array.prototype.slice.call(arguments);
+      if (c && typeof c === "object" && c.ortb2 && typeof c.ortb2 === "object") {
+        var copy = {}, k;
+        for (k in c) { if (c.hasOwnProperty(k)) { copy[k] = c[k]; } }
+        copy.ortb2 = change(c.ortb2);
+        args[0] = copy;
+      }
+      return fn.apply(this, args);
+    };
+    wrapped.cleanroom = true;
+    w.pbjs[name] = wrapped;
+  }
+
   function apply(answer) {
     if (done) { return; }
     done = true;
@@ -78,7 +111,10 @@
     releaseGPT(has ? function () {
       for (var key in gam) { if (gam.hasOwnProperty(key)) { w.googletag.pubads().setTargeting(key, gam[key]); } }
     } : null);
-    releasePB(has ? function () { w.pbjs.setConfig({ ortb2: mergeOrtb2(answer) }); } : null);
+    releasePB(has ? function () {
+      w.pbjs.setConfig({ ortb2: mergeOrtb2(typeof w.pbjs.getConfig === "function" && w.pbjs.getConfig("ortb2"), answer) });
+      keepOrtb2(answer);
+    } : null);
     // Page-level keywords reach every AST tag on the page (setKeywords would set one tag's).
     releaseAPN(has ? function () { w.apntag.setPageOpts({ keywords: xandr }); } : null);
   }
@@ -112,7 +148,11 @@
 
   if (!uid || !w.fetch) { apply(null); return; }
   var ctrl = w.AbortController ? new w.AbortController() : null;
-  var t = w.setTimeout(function () { if (ctrl) { ctrl.abort(); } apply(null); }, C.timeout || 500);
+  // The wait for the codes: the edge's (500 ms), or the page's own window.cleanroom.timeout in
+  // milliseconds (at most 10 s).
+  var wait = C.timeout || 500;
+  if (typeof cr.timeout === "number" && cr.timeout > 0) { wait = Math.min(cr.timeout, 10000); }
+  var t = w.setTimeout(function () { if (ctrl) { ctrl.abort(); } apply(null); }, wait);
   w.fetch(base + "/targeting?uid=" + encodeURIComponent(uid) + version(), { credentials: "omit", mode: "cors", signal: ctrl && ctrl.signal })
     .then(function (r) { return r.ok ? r.json() : null; })
     .then(function (a) { w.clearTimeout(t); apply(a); }, function () { w.clearTimeout(t); apply(null); });

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,6 +38,8 @@ type activationData struct {
 	Caps     map[string]*cleanroom.FrequencyCap
 	CapNotes map[string]string
 	Cohorts  []*cleanroom.Cohort
+	// Periods are the cap periods the form offers, the cap's own selected.
+	Periods []cleanroom.CapPeriod
 }
 
 func (d *Dashboard) activationAllowed(w http.ResponseWriter, p *page) bool {
@@ -63,7 +66,8 @@ func (d *Dashboard) showActivation(w http.ResponseWriter, r *http.Request, p *pa
 	ctx := r.Context()
 	c := p.Caller
 	data := &activationData{Publisher: c.Org.Kind == cleanroom.OrgPublisher, CanAdmin: c.Role.AtLeast(cleanroom.RoleAdmin),
-		CanEdit: c.Role.AtLeast(cleanroom.RoleMember), Caps: map[string]*cleanroom.FrequencyCap{}, CapNotes: map[string]string{}}
+		CanEdit: c.Role.AtLeast(cleanroom.RoleMember), Caps: map[string]*cleanroom.FrequencyCap{}, CapNotes: map[string]string{},
+		Periods: []cleanroom.CapPeriod{cleanroom.CapDay, cleanroom.CapWeek, cleanroom.CapMonth}}
 	names := map[string]string{}
 	cs, err := d.allCohorts(r, c, data.Publisher)
 	if err != nil {
@@ -230,7 +234,8 @@ func (d *Dashboard) saveFrequencyCap(w http.ResponseWriter, r *http.Request, p *
 	http.Redirect(w, r, "/activation?saved="+id, http.StatusSeeOther)
 }
 
-// exportCSV downloads the publisher's line-item export.
+// exportCSV downloads the publisher's line-item export as CSV, or as JSON under export.json
+// (the API's shape: {"items": [...]}).
 func (d *Dashboard) exportCSV(w http.ResponseWriter, r *http.Request, p *page) {
 	if !d.activationAllowed(w, p) {
 		return
@@ -242,6 +247,15 @@ func (d *Dashboard) exportCSV(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	d.audit(r, (&cleanroom.AuditEntry{Action: "activation.export", TargetType: "org", TargetID: p.Caller.OrgID(),
 		Details: map[string]any{"via": "dashboard", "cohorts": len(rows)}}).By(p.Caller))
+	if strings.HasSuffix(r.URL.Path, ".json") {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Disposition", `attachment; filename="cohort-codes.json"`)
+		if rows == nil {
+			rows = []activation.ExportRow{}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"items": rows})
+		return
+	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="cohort-codes.csv"`)
 	activation.WriteCSV(w, rows)

@@ -154,6 +154,7 @@ func New(svc Services, log *slog.Logger) *Dashboard {
 	d.mux.HandleFunc("POST /cohorts/{id}", d.signedIn(d.changeCohort))
 	d.mux.HandleFunc("GET /activation", d.signedIn(d.activationPage))
 	d.mux.HandleFunc("GET /activation/export.csv", d.signedIn(d.exportCSV))
+	d.mux.HandleFunc("GET /activation/export.json", d.signedIn(d.exportCSV))
 	d.mux.HandleFunc("POST /activation/settings", d.signedIn(d.saveAdServerSettings))
 	d.mux.HandleFunc("POST /activation/{id}/cap", d.signedIn(d.saveFrequencyCap))
 	d.mux.HandleFunc("POST /activation/{id}/{connection}", d.signedIn(d.saveCohortActivation))

@@ -46,6 +46,8 @@ func serverFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.Int64Var(&c.IngestMemory, "ingest-memory", c.IngestMemory, "memory in bytes for sorting one advertiser file's rows; beyond it they are sorted on disk")
 	fs.IntVar(&c.MaxIdentifierTypes, "max-identifier-types", c.MaxIdentifierTypes, "identifier types each publisher may sync")
 	fs.IntVar(&c.ActivationMinimum, "activation-minimum", c.ActivationMinimum, "fewest users a cohort needs to be served")
+	fs.StringVar(&c.ORTB2DataName, "ortb2-data-name", c.ORTB2DataName, "the name of the OpenRTB user.data entry the edge answers for Prebid (your domain as the data provider)")
+	fs.IntVar(&c.ORTB2Segtax, "ortb2-segtax", c.ORTB2Segtax, "the ext.segtax of that user.data entry (0: no ext)")
 	fs.IntVar(&c.PrivacyThreshold, "privacy-threshold", c.PrivacyThreshold, "smallest count shown to the other party (the floor of k; parties may set more per connection)")
 	fs.StringVar(&c.PrivacyEpsilon, "privacy-epsilon", c.PrivacyEpsilon, "largest epsilon one question may spend (parties may set less per connection)")
 	fs.StringVar(&c.PrivacyBudget, "privacy-budget", c.PrivacyBudget, "largest epsilon budget of a party per connection and period")
