@@ -29,7 +29,7 @@ type deliveryConn struct {
 // ?from=, ?to=): the delivery service applies the rules and releases every number.
 func (d *Dashboard) deliveryPage(w http.ResponseWriter, r *http.Request, p *page) {
 	if p.Caller.Org == nil || d.Delivery == nil {
-		http.Error(w, "This page needs a workspace.", http.StatusNotFound)
+		d.notFound(w, r)
 		return
 	}
 	ctx := r.Context()

@@ -26,7 +26,7 @@ func (d *Dashboard) privacyPage(w http.ResponseWriter, r *http.Request, p *page)
 
 func (d *Dashboard) showPrivacy(w http.ResponseWriter, r *http.Request, p *page, form *disclosure.Change, changeErr error) {
 	if d.Privacy == nil || p.Caller.Org == nil {
-		http.Error(w, "Privacy settings are not available here.", http.StatusNotFound)
+		d.notFound(w, r)
 		return
 	}
 	ctx := r.Context()
@@ -34,7 +34,7 @@ func (d *Dashboard) showPrivacy(w http.ResponseWriter, r *http.Request, p *page,
 	switch cleanroom.ErrorCode(err) {
 	case "":
 	case cleanroom.ENOTFOUND, cleanroom.EFORBIDDEN:
-		http.Error(w, "Connection not found.", http.StatusNotFound)
+		d.notFound(w, r)
 		return
 	default:
 		d.fail(w, err)
@@ -65,7 +65,7 @@ func (d *Dashboard) showPrivacy(w http.ResponseWriter, r *http.Request, p *page,
 // changePrivacy saves the caller's party's settings (admins; the service decides).
 func (d *Dashboard) changePrivacy(w http.ResponseWriter, r *http.Request, p *page) {
 	if d.Privacy == nil || p.Caller.Org == nil {
-		http.Error(w, "Privacy settings are not available here.", http.StatusNotFound)
+		d.notFound(w, r)
 		return
 	}
 	ch := disclosure.Change{Epsilon: strings.TrimSpace(r.PostFormValue("epsilon")), Budget: strings.TrimSpace(r.PostFormValue("budget")),
@@ -81,7 +81,7 @@ func (d *Dashboard) changePrivacy(w http.ResponseWriter, r *http.Request, p *pag
 	id := r.PathValue("id")
 	v, err := d.Privacy.UpdateSettings(r.Context(), d.Connections, p.Caller, id, ch)
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		http.Error(w, "Connection not found.", http.StatusNotFound)
+		d.notFound(w, r)
 		return
 	}
 	if err != nil {
