@@ -14,9 +14,16 @@ type privacyData struct {
 	*disclosure.SettingsView
 	PartnerName string
 	CanEdit     bool
-	// Form holds what was typed when a change failed.
+	// Form holds what was typed when a change failed, Err its error when it concerns a field.
 	Form disclosure.Change
+	Err  *fieldError
 }
+
+// privacyFields are the fields of the settings form, which show their errors beside themselves.
+var privacyFields = map[string]bool{"k": true, "epsilon": true, "budget": true, "period": true}
+
+// ErrorOn returns the failed change's error when it concerns field.
+func (d *privacyData) ErrorOn(field string) string { return d.Err.On(field) }
 
 // privacyPage shows a connection's privacy settings: the deployment's floor, each party's own,
 // those in force, and the caller's party's budget left.
@@ -58,6 +65,9 @@ func (d *Dashboard) showPrivacy(w http.ResponseWriter, r *http.Request, p *page,
 	status := http.StatusOK
 	if changeErr != nil {
 		status = d.showError(p, changeErr)
+		if fe := formError(changeErr); privacyFields[fe.Field] {
+			data.Err, p.Error = fe, ""
+		}
 	}
 	d.render(w, status, "privacy.html", p)
 }
