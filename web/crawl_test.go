@@ -13,7 +13,9 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/app"
+	"github.com/cleanroom-oss/cleanroom/edge"
 )
 
 var pageLink = regexp.MustCompile(`href="(/[^"]*)"`)
@@ -91,10 +93,16 @@ func crawlWorld(t *testing.T) *cohortWorld {
 			t.Fatalf("%s: import setup: %d", x.email, status)
 		}
 	}
-	if _, err := w.api.Cohorts.Create(ctx, cleanroom.NewCaller(w.adv.ID, cleanroom.RoleAdmin), cohortSpecAll(w)); err != nil {
-		t.Fatal(err)
-	}
+	co, err := w.api.Cohorts.Create(ctx, cleanroom.NewCaller(w.adv.ID, cleanroom.RoleAdmin), cohortSpecAll(w))
+	must(err)
 	w.drain()
+	// A day of delivery and the active users of the cohort, which both parties' delivery pages show.
+	code := uint32(co.Targets[0].Code)
+	day := time.Now().UTC().AddDate(0, 0, -3).Format(time.DateOnly)
+	must(activation.WriteDeliveryDay(ctx, w.m.Blobs, &activation.DeliveryDay{PublisherID: w.pub.ID, Day: day,
+		Rows: []activation.DeliveryRow{{DeliveryRow: edge.DeliveryRow{Day: day, Code: code, LineItem: "5551234567", Impressions: 4000, Users: 786,
+			Frequency: [6]int64{200, 150, 120, 110, 105, 101}}}}}))
+	must(activation.WriteActiveUsers(ctx, w.m.Blobs, &activation.ActiveUsers{PublisherID: w.pub.ID, Day: day, Users: 900, Codes: map[uint32]int64{code: 701}}))
 	return w
 }
 
@@ -139,8 +147,11 @@ func TestEveryPageShowsNoOtherOrgsData(t *testing.T) {
 	}
 	// Names never shown to another org, anywhere; IDs never shown on a page whose path does not
 	// carry them (the 404 page repeats the path it was asked).
-	names := []string{"Acme", "acme.example", "acme-secret-token", "acme-private-bucket", "CRM customers", "Daily Planet", "planet.example", "planet-private-bucket"}
+	names := []string{"Acme", "acme.example", "5551234567", "acme-secret-token", "acme-private-bucket", "CRM customers", "Daily Planet", "planet.example", "planet-private-bucket"}
 	ids := []string{w.adv.ID, w.pub.ID, w.pub.DemandSideID, w.dataSource, w.conn, w.wsConn, co[0].ID}
+	if _, page := w.signIn("ops@planet.example").get("/delivery?connection=" + w.conn); !strings.Contains(page, "Acme - All customers") || !strings.Contains(page, "5551234567") {
+		t.Fatalf("the publisher's delivery page does not show the cohort's delivery")
+	}
 	var paths []string
 	for _, email := range []string{"crm@acme.example", "ops@planet.example", "ws@planet.example"} {
 		for path := range w.signIn(email).crawl(300) {
