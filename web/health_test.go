@@ -46,7 +46,7 @@ func TestOperatorHealth(t *testing.T) {
 	if !strings.Contains(snaps, "Daily Planet") || strings.Contains(snaps, "never") {
 		t.Errorf("edge snapshots: want the Daily Planet's published\n%s", snaps)
 	}
-	if !strings.Contains(between(html, `id="health-process"`, `</dl>`), "roles <code>api,worker,edge</code>") {
+	if !strings.Contains(between(html, `id="health-roles"`, `</dd>`), "roles <code>api,worker,edge</code>") {
 		t.Errorf("no roles of the serving process")
 	}
 }
