@@ -511,7 +511,17 @@ func TestBrowserLogin(t *testing.T) {
 		t.Error("wrong password: the browser got a session cookie")
 	}
 
-	resp = b.typeLogin("alice@example.com", testPassword)
+	// The address typed is kept and the password field has the focus: typing the password again
+	// is enough.
+	if got := js[string](b, `document.querySelector("#login-form input[name=email]").value`); got != "alice@example.com" {
+		t.Errorf("wrong password: the address field holds %q", got)
+	}
+	if got := js[string](b, `document.activeElement.name`); got != "password" {
+		t.Errorf("wrong password: the focus is on %q, want the password", got)
+	}
+	resp = b.submit("sign in again with the password alone",
+		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=password]`), testPassword),
+		chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
 	if resp.Status != http.StatusOK {
 		t.Errorf("right password: status %d, want 200", resp.Status)
 	}

@@ -288,7 +288,8 @@ func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusTooManyRequests
 			w.Header().Set("Retry-After", strconv.Itoa(wait))
 		}
-		d.render(w, status, "login.html", &page{Title: "Sign in", Error: cleanroom.ErrorMessage(err)})
+		// The address typed stays in the form; the password does not.
+		d.render(w, status, "login.html", &page{Title: "Sign in", Error: cleanroom.ErrorMessage(err), Data: strings.TrimSpace(r.PostFormValue("email"))})
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{OrgID: sess.OrgID, Action: "session.create", TargetType: "user", TargetID: u.ID,
