@@ -373,12 +373,6 @@ func (b *tab) fillLogin(email, password string) *network.Response {
 	return b.fillLoginWith(chromedp.SetValue[chromedp.CSS], email, password)
 }
 
-// typeLogin is fillLogin typing key by key (slower).
-func (b *tab) typeLogin(email, password string) *network.Response {
-	b.t.Helper()
-	return b.fillLoginWith(chromedp.SendKeys[chromedp.CSS], email, password)
-}
-
 func (b *tab) fillLoginWith(fill func(chromedp.CSS, string, ...chromedp.QueryOption) chromedp.Action[chromedp.Void], email, password string) *network.Response {
 	b.t.Helper()
 	if got := b.text("main h1"); got != "Sign in" {
