@@ -160,6 +160,11 @@ type cohortRef struct {
 }
 
 func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID, cohortID, from, to string) (*Report, error) {
+	if c.Role == cleanroom.RoleLimited {
+		// An invited advertiser uploads and grants its own data; the workspace's delivery is not its.
+		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Delivery reports are for the workspace's members.").
+			Hint("Ask the workspace's admin for a member or viewer role.")
+	}
 	conn, err := s.Conns.Connection(ctx, c, connectionID, cleanroom.CapViewConnection)
 	if err != nil {
 		return nil, err

@@ -194,3 +194,42 @@ func TestEveryPageShowsNoOtherOrgsData(t *testing.T) {
 		}
 	}
 }
+
+// TestInvitedAdvertiserReachesNoMore: an invited advertiser (limited) in the publisher's
+// demand-side workspace, asking by URL for the pages the workspace's staff reach, gets none but
+// its own (its tokens on Settings; the audit log sends it to the overview).
+func TestInvitedAdvertiserReachesNoMore(t *testing.T) {
+	w := crawlWorld(t)
+	agency := w.signIn("agency@acme.example").in(w.pub.DemandSideID)
+	own := agency.crawl(300)
+	for path := range w.signIn("ws@planet.example").crawl(300) {
+		if _, ok := own[path]; ok || path == "/settings" || path == "/audit" {
+			continue
+		}
+		if status, _ := agency.get(path); status != 403 && status != 404 {
+			t.Errorf("the invited advertiser GET %s: %d, want 403 or 404", path, status)
+		}
+	}
+	if _, err := w.m.Delivery.Connection(context.Background(), agencyCaller(t, w), w.wsConn, "", ""); cleanroom.ErrorCode(err) != cleanroom.EFORBIDDEN {
+		t.Errorf("the invited advertiser's delivery report: %v, want EFORBIDDEN", err)
+	}
+}
+
+// agencyCaller is the invited advertiser acting in the publisher's demand-side workspace.
+func agencyCaller(t *testing.T, w *cohortWorld) *cleanroom.Caller {
+	t.Helper()
+	ctx := context.Background()
+	u, err := w.store.FindUserByEmail(ctx, "agency@acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := w.store.FindMember(ctx, w.pub.DemandSideID, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := w.store.FindOrg(ctx, w.pub.DemandSideID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cleanroom.Caller{User: u, Org: ws, Role: m.Role, RepresentsID: m.RepresentsID}
+}
