@@ -570,8 +570,8 @@ func TestBrowserSwitchOrg(t *testing.T) {
 	}
 	b.checkOverview(other)
 	if other == f.ds {
-		if got := b.facts()["Workspace of publisher"]; got != f.pub.ID {
-			t.Errorf("Workspace of publisher = %q, want %s", got, f.pub.ID)
+		if got, want := b.facts()["Workspace of publisher"], f.pub.Name+" "+f.pub.ID; got != want {
+			t.Errorf("Workspace of publisher = %q, want %q", got, want)
 		}
 	}
 
