@@ -3,6 +3,7 @@ package cleanroom
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 )
 
@@ -107,7 +108,9 @@ type CohortTarget struct {
 // Validate checks the fields a user sets.
 func (c *Cohort) Validate() error {
 	if err := ValidateName("cohort name", c.Name); err != nil {
-		return err
+		var e *Error
+		errors.As(err, &e)
+		return e.With("field", "name")
 	}
 	if len(c.Description) > 2000 {
 		return Errorf(EINVALID, "The description is longer than 2000 characters.").With("field", "description")

@@ -88,22 +88,22 @@ func validateGroup(op string, conds []Condition, depth int, where, path string, 
 		return Errorf(EINVALID, "The %s's op must be %q or %q.", where, OpAll, OpAny).With("field", "op")
 	}
 	if len(conds) == 0 {
-		return Errorf(EINVALID, "The %s has no conditions.", where).
+		return Errorf(EINVALID, "The %s has no conditions.", where).With("field", path).
 			Hint("Add at least one data-source segment or publisher cohort.")
 	}
 	for i, c := range conds {
 		at := fmt.Sprintf("%s.conditions[%d]", path, i)
 		if *n++; *n > MaxConditions {
-			return Errorf(EINVALID, "The query has more than %d conditions.", MaxConditions)
+			return Errorf(EINVALID, "The query has more than %d conditions.", MaxConditions).With("field", "query")
 		}
 		leaf := c.DataSource != "" || c.Segment != "" || c.PublisherCohort != ""
 		switch {
 		case c.IsGroup() && leaf:
-			return Errorf(EINVALID, "A condition is both a group and a segment or cohort.").
+			return Errorf(EINVALID, "A condition is both a group and a segment or cohort.").With("field", at).
 				Hint("Put the segment or cohort in the group's conditions.")
 		case c.IsGroup():
 			if depth >= 2 {
-				return Errorf(EINVALID, "Groups nest only one level deep.").
+				return Errorf(EINVALID, "Groups nest only one level deep.").With("field", at).
 					Hint("Flatten the inner group into its parent, or move it to the top level.")
 			}
 			if err := validateGroup(c.Op, c.Conditions, depth+1, "group", at, n); err != nil {
@@ -111,7 +111,7 @@ func validateGroup(op string, conds []Condition, depth int, where, path string, 
 			}
 			continue
 		case c.PublisherCohort != "" && (c.DataSource != "" || c.Segment != ""):
-			return Errorf(EINVALID, "A condition names both a publisher cohort and a data source.").
+			return Errorf(EINVALID, "A condition names both a publisher cohort and a data source.").With("field", at).
 				Hint("Use one condition for each.")
 		case c.PublisherCohort != "":
 		case c.DataSource == "":

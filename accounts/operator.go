@@ -59,6 +59,8 @@ type Health struct {
 	Orgs map[cleanroom.OrgKind]int
 	// CheckedAt is when it was measured.
 	CheckedAt time.Time
+	// Processes are the worker processes seen through the work they hold (processes.go).
+	Processes []Process
 }
 
 // DeploymentHealth reports the metadata database's readiness and the organizations. Operators
@@ -83,7 +85,7 @@ func (s *Service) DeploymentHealth(ctx context.Context, c *cleanroom.Caller) (*H
 			h.Orgs[o.Kind]++
 		}
 		if next == "" {
-			return h, nil
+			return h, s.processes(ctx, h)
 		}
 		page.After = next
 	}

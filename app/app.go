@@ -269,6 +269,10 @@ func (m *Main) Handler() (http.Handler, error) {
 		mux.Handle("/edge/", m.Edge)
 	}
 	m.Web = web.New(web.Services{Store: m.Store, Auth: m.Auth, Accounts: m.Accounts, Connections: m.Connections, Jobs: m.API.Jobs, Pipeline: m.Pipeline, Cohorts: m.Cohorts, Privacy: m.Disclosure, Activation: m.Activation, Delivery: m.Delivery, Imports: m.Imports, Now: m.Now}, m.Logger)
+	m.Web.Process = web.Process{Roles: m.roles.String(), Database: m.databaseKind(), Blobs: "local", Redis: m.Config.Redis != ""}
+	if m.Config.Blobs != "" {
+		m.Web.Process.Blobs = "s3"
+	}
 	if m.roles.API {
 		mux.Handle("/", m.API.Handler(m.Web))
 	} else {

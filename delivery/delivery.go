@@ -69,18 +69,20 @@ type Row struct {
 
 // Held is the number of users a cohort's cap held back on a day, as released.
 type Held struct {
-	Day      string `json:"day"`
-	CohortID string `json:"cohort_id"`
-	Code     int64  `json:"code"`
-	Users    *int64 `json:"users"`
+	Day        string `json:"day"`
+	CohortID   string `json:"cohort_id"`
+	CohortName string `json:"cohort_name,omitempty"`
+	Code       int64  `json:"code"`
+	Users      *int64 `json:"users"`
 }
 
 // Active is how many of the users a cohort is served to asked the edge for targeting in the 30
 // days up to the report's ActiveDay, as released.
 type Active struct {
-	CohortID string `json:"cohort_id"`
-	Code     int64  `json:"code"`
-	Users    *int64 `json:"users"`
+	CohortID   string `json:"cohort_id"`
+	CohortName string `json:"cohort_name,omitempty"`
+	Code       int64  `json:"code"`
+	Users      *int64 `json:"users"`
 }
 
 // Report is a connection's delivery over a period.
@@ -158,6 +160,11 @@ type cohortRef struct {
 }
 
 func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID, cohortID, from, to string) (*Report, error) {
+	if c.Role == cleanroom.RoleLimited {
+		// An invited advertiser uploads and grants its own data; the workspace's delivery is not its.
+		return nil, cleanroom.Errorf(cleanroom.EFORBIDDEN, "Delivery reports are for the workspace's members.").
+			Hint("Ask the workspace's admin for a member or viewer role.")
+	}
 	conn, err := s.Conns.Connection(ctx, c, connectionID, cleanroom.CapViewConnection)
 	if err != nil {
 		return nil, err
@@ -182,11 +189,10 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 			if t == nil || cohortID != "" && co.ID != cohortID {
 				continue
 			}
-			switch c.OrgID() {
-			case co.OrgID:
+			// The cohort's owner, and the publisher it is served at (which sees the names of the
+			// cohorts built for it on its activation page too).
+			if c.OrgID() == co.OrgID || c.OrgID() == conn.PublisherID {
 				byCode[t.Code] = cohortRef{co.ID, co.Name}
-			case conn.PublisherID:
-				byCode[t.Code] = cohortRef{id: co.ID}
 			}
 		}
 		if next == "" {
@@ -311,11 +317,12 @@ func (s *Service) report(ctx context.Context, c *cleanroom.Caller, connectionID,
 		i += 7
 	}
 	for _, h := range held {
-		rep.Held = append(rep.Held, Held{Day: h.Day, CohortID: byCode[int64(h.Code)].id, Code: int64(h.Code), Users: shown(a.Counts[i])})
+		ref := byCode[int64(h.Code)]
+		rep.Held = append(rep.Held, Held{Day: h.Day, CohortID: ref.id, CohortName: ref.name, Code: int64(h.Code), Users: shown(a.Counts[i])})
 		i++
 	}
 	for _, code := range activeCodes {
-		rep.Active = append(rep.Active, Active{CohortID: byCode[code].id, Code: code, Users: shown(a.Counts[i])})
+		rep.Active = append(rep.Active, Active{CohortID: byCode[code].id, CohortName: byCode[code].name, Code: code, Users: shown(a.Counts[i])})
 		i++
 	}
 	return rep, nil

@@ -44,7 +44,7 @@ type activationData struct {
 
 func (d *Dashboard) activationAllowed(w http.ResponseWriter, p *page) bool {
 	if p.Caller.Org == nil || p.Caller.Role == cleanroom.RoleLimited || d.Activation == nil || d.Cohorts == nil {
-		http.Error(w, "Activation is not available here.", http.StatusNotFound)
+		d.errorPage(w, p, http.StatusNotFound, "Page not found", "Activation is not available here.", "Use the navigation above, or switch organization with the selector at the top right.")
 		return false
 	}
 	return true
@@ -242,7 +242,7 @@ func (d *Dashboard) exportCSV(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	rows, err := d.Activation.Export(r.Context(), p.Caller)
 	if err != nil {
-		http.Error(w, cleanroom.ErrorText(err), httpx.StatusOf(cleanroom.ErrorCode(err)))
+		d.showFailure(w, p, err)
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{Action: "activation.export", TargetType: "org", TargetID: p.Caller.OrgID(),

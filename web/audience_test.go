@@ -2,11 +2,13 @@ package web_test
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
 
-// TestAudiencePage: the publisher sees its cohort taxonomy, its syncs with their reports, its
+// TestAudiencePage: the publisher sees its cohort taxonomy, its syncs with their reports (users and
+// identifiers per type), its
 // versions, and requests an erasure (a job it then sees); a bad taxonomy lists its rows and changes
 // nothing; an advertiser has no audience page, and its forms change nothing of the publisher's.
 func TestAudiencePage(t *testing.T) {
@@ -15,6 +17,9 @@ func TestAudiencePage(t *testing.T) {
 	status, html := pub.get("/audience")
 	if status != 200 || !strings.Contains(html, `id="audience-cohorts"`) || !strings.Contains(html, "<td>20000</td>") || !strings.Contains(html, `id="audience-versions"`) {
 		t.Fatalf("audience: %d, want the taxonomy, the sync of 20000 users and the versions", status)
+	}
+	if tags := between(html, `<td class="per-tag">`, `</td>`); !regexp.MustCompile(`<span>email_sha256 [1-9][0-9]*</span>`).MatchString(tags) || !strings.Contains(tags, "users without an identifier") {
+		t.Errorf("the sync does not show its identifiers per type: %s", tags)
 	}
 	status, html = pub.postFile("/audience/taxonomy", "taxonomy", "tax.csv", []byte("cohort_id,name,iab_id,standard\nc1,One,,maybe\n"))
 	if status != 400 || !strings.Contains(html, `id="audience-taxonomy-errors"`) || !strings.Contains(html, `id="audience-cohorts"`) {

@@ -373,12 +373,6 @@ func (b *tab) fillLogin(email, password string) *network.Response {
 	return b.fillLoginWith(chromedp.SetValue[chromedp.CSS], email, password)
 }
 
-// typeLogin is fillLogin typing key by key (slower).
-func (b *tab) typeLogin(email, password string) *network.Response {
-	b.t.Helper()
-	return b.fillLoginWith(chromedp.SendKeys[chromedp.CSS], email, password)
-}
-
 func (b *tab) fillLoginWith(fill func(chromedp.CSS, string, ...chromedp.QueryOption) chromedp.Action[chromedp.Void], email, password string) *network.Response {
 	b.t.Helper()
 	if got := b.text("main h1"); got != "Sign in" {
@@ -511,7 +505,17 @@ func TestBrowserLogin(t *testing.T) {
 		t.Error("wrong password: the browser got a session cookie")
 	}
 
-	resp = b.typeLogin("alice@example.com", testPassword)
+	// The address typed is kept and the password field has the focus: typing the password again
+	// is enough.
+	if got := js[string](b, `document.querySelector("#login-form input[name=email]").value`); got != "alice@example.com" {
+		t.Errorf("wrong password: the address field holds %q", got)
+	}
+	if got := js[string](b, `document.activeElement.name`); got != "password" {
+		t.Errorf("wrong password: the focus is on %q, want the password", got)
+	}
+	resp = b.submit("sign in again with the password alone",
+		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=password]`), testPassword),
+		chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
 	if resp.Status != http.StatusOK {
 		t.Errorf("right password: status %d, want 200", resp.Status)
 	}
@@ -566,8 +570,8 @@ func TestBrowserSwitchOrg(t *testing.T) {
 	}
 	b.checkOverview(other)
 	if other == f.ds {
-		if got := b.facts()["Workspace of publisher"]; got != f.pub.ID {
-			t.Errorf("Workspace of publisher = %q, want %s", got, f.pub.ID)
+		if got, want := b.facts()["Workspace of publisher"], f.pub.Name+" "+f.pub.ID; got != want {
+			t.Errorf("Workspace of publisher = %q, want %q", got, want)
 		}
 	}
 

@@ -38,6 +38,31 @@ type cohortsData struct {
 	Form             cohortForm
 	Estimates        []estimateRow
 	Threshold        int64
+	// Err is the new-cohort form's error when it concerns one of its parts (cohortFormPart).
+	Err *fieldError
+}
+
+// cohortFormPart is the part of the new-cohort form a service error's field belongs to, where
+// the page shows it: the name, description, kind, publishers, conditions or countries; "" for
+// none (the error is shown at the top).
+func cohortFormPart(field string) string {
+	switch {
+	case field == "name" || field == "description" || field == "kind" || field == "country":
+		return field
+	case field == "connections":
+		return "connections"
+	case field == "op" || field == "data_source" || strings.HasPrefix(field, "query") || strings.HasPrefix(field, "conditions"):
+		return "conditions"
+	}
+	return ""
+}
+
+// ErrorOn returns the form's error when it belongs to part.
+func (c *cohortsData) ErrorOn(part string) string {
+	if c.Err == nil || cohortFormPart(c.Err.Field) != part {
+		return ""
+	}
+	return c.Err.Text
 }
 
 type cohortRow struct {
@@ -267,6 +292,9 @@ func (d *Dashboard) showCohorts(w http.ResponseWriter, r *http.Request, p *page,
 	status := http.StatusOK
 	if formErr != nil {
 		status = d.showError(p, formErr)
+		if fe := formError(formErr); data.CanEdit && cohortFormPart(fe.Field) != "" {
+			data.Err, p.Error = fe, ""
+		}
 	}
 	d.render(w, status, "cohorts.html", p)
 }

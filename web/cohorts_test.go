@@ -325,21 +325,27 @@ func TestCohortPages(t *testing.T) {
 		t.Errorf("add a row to group g1: %d\n%s", status, fields)
 	}
 
-	// A form error names the problem and keeps what was typed.
+	// A form error names the problem beside the part of the form it concerns, and keeps what was
+	// typed.
 	for _, c := range []struct {
-		name string
-		form queryForm
-		want string
+		name   string
+		form   queryForm
+		want   string
+		beside string // what the error follows
 	}{
-		{"no condition", queryForm{name: "Nothing", kind: "matched", op: "any", conn: w.conn, rows: []conditionRow{{}}}, "no conditions. Add at least one"},
-		{"no connection", queryForm{name: "Nowhere", kind: "matched", op: "any", rows: []conditionRow{{"", w.dataSource, "", ""}}}, "names no connection"},
-		{"both in a row", queryForm{name: "Both", kind: "matched", op: "any", conn: w.conn, rows: []conditionRow{{"", w.dataSource, "", "c1"}}}, "both a publisher cohort and a data source"},
-		{"bad country", queryForm{name: "Far", kind: "matched", op: "any", conn: w.conn, country: "Germany", rows: []conditionRow{{"", w.dataSource, "", ""}}}, "ISO 3166-1"},
+		{"no name", queryForm{name: "", kind: "matched", op: "any", conn: w.conn, rows: []conditionRow{{"", w.dataSource, "", ""}}}, "cohort name is empty", `<input name="name"[^>]*>`},
+		{"no condition", queryForm{name: "Nothing", kind: "matched", op: "any", conn: w.conn, rows: []conditionRow{{}}}, "no conditions. Add at least one", `of these conditions</legend>`},
+		{"no connection", queryForm{name: "Nowhere", kind: "matched", op: "any", rows: []conditionRow{{"", w.dataSource, "", ""}}}, "names no connection", `<legend>Publishers</legend>`},
+		{"both in a row", queryForm{name: "Both", kind: "matched", op: "any", conn: w.conn, rows: []conditionRow{{"", w.dataSource, "", "c1"}}}, "both a publisher cohort and a data source", `of these conditions</legend>`},
+		{"bad country", queryForm{name: "Far", kind: "matched", op: "any", conn: w.conn, country: "Germany", rows: []conditionRow{{"", w.dataSource, "", ""}}}, "ISO 3166-1", `</select>`},
 	} {
 		status, _, html := crm.post("/cohorts", c.form.values("create"))
-		alert := between(html, `role="alert">`, `</p>`)
+		alert := between(html, `role="alert">`, `</span>`)
 		if status != 400 || !strings.Contains(alert, c.want) || !strings.Contains(html, `value="`+c.form.name+`"`) {
-			t.Errorf("%s: %d, alert %q\n%s", c.name, status, alert, html)
+			t.Errorf("%s: %d, alert %q\n%s", c.name, status, alert, between(html, "<main>", "</main>"))
+		}
+		if !regexp.MustCompile(c.beside + `\s*<span class="field-error" role="alert">[^<]*` + regexp.QuoteMeta(c.want)).MatchString(html) {
+			t.Errorf("%s: the error is not beside the form's part it concerns (after %s)\n%s", c.name, c.beside, between(html, "<main>", "</main>"))
 		}
 	}
 

@@ -28,8 +28,8 @@ type deliveryConn struct {
 // deliveryPage shows what the cohorts served through a connection delivered (?connection=,
 // ?from=, ?to=): the delivery service applies the rules and releases every number.
 func (d *Dashboard) deliveryPage(w http.ResponseWriter, r *http.Request, p *page) {
-	if p.Caller.Org == nil || d.Delivery == nil {
-		http.Error(w, "This page needs a workspace.", http.StatusNotFound)
+	if p.Caller.Org == nil || p.Caller.Role == cleanroom.RoleLimited || d.Delivery == nil {
+		d.notFound(w, r)
 		return
 	}
 	ctx := r.Context()

@@ -13,8 +13,9 @@ import (
 	"github.com/cleanroom-oss/cleanroom/edge"
 )
 
-// TestDeliveryPage: a stored delivery day shows on both parties' delivery pages (the cohort's
-// name to its owner only), with the reach chart and the CSV link, and not to another org.
+// TestDeliveryPage: a stored delivery day and the active users show on both parties' delivery
+// pages, every table naming the cohort (the publisher sees the names of the cohorts built for it),
+// with the reach chart and the CSV link, and not to another org.
 func TestDeliveryPage(t *testing.T) {
 	w := newCohortWorld(t)
 	ctx := context.Background()
@@ -37,6 +38,7 @@ func TestDeliveryPage(t *testing.T) {
 		Rows: []activation.DeliveryRow{{DeliveryRow: edge.DeliveryRow{Day: day, Code: code, LineItem: "5551234567", Impressions: 4000, Users: 786,
 			Frequency: [6]int64{200, 150, 120, 110, 105, 101}}}},
 		Held: []activation.DeliveryHeld{{HeldRow: edge.HeldRow{Day: day, Code: code, Users: 120}}}}))
+	must(activation.WriteActiveUsers(ctx, w.m.Blobs, &activation.ActiveUsers{PublisherID: w.pub.ID, Day: day, Users: 900, Codes: map[uint32]int64{code: 701}}))
 	// A row of another publisher's code never shows.
 	must(activation.WriteDeliveryDay(ctx, w.m.Blobs, &activation.DeliveryDay{PublisherID: w.pub.ID + "x", Day: day,
 		Rows: []activation.DeliveryRow{{DeliveryRow: edge.DeliveryRow{Day: day, Code: code, LineItem: "other-publishers-line", Users: 999}}}}))
@@ -47,7 +49,7 @@ func TestDeliveryPage(t *testing.T) {
 		labels []string
 	}{
 		{"advertiser", crm, []string{"Acme - CRM"}},
-		{"publisher", ops, []string{co.ID}},
+		{"publisher", ops, []string{"Acme - CRM"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, html := tc.c.get("/delivery")
@@ -62,8 +64,14 @@ func TestDeliveryPage(t *testing.T) {
 					t.Errorf("no %q in\n%s", l, table)
 				}
 			}
-			if tc.name == "publisher" && strings.Contains(table, "Acme - CRM") {
-				t.Errorf("the publisher sees the cohort's name")
+			for _, id := range []string{"held", "active"} {
+				rows := between(html, `<table id="`+id+`">`, `</table>`)
+				if !strings.Contains(rows, ">Acme - CRM<") {
+					t.Errorf("the %s table does not name the cohort:\n%s", id, rows)
+				}
+			}
+			if rows := between(html, `<table id="active">`, `</table>`); !strings.Contains(rows, "<td>701</td>") {
+				t.Errorf("the active users are not shown:\n%s", rows)
 			}
 		})
 	}

@@ -51,7 +51,7 @@ func (d *Dashboard) insightsPage(w http.ResponseWriter, r *http.Request, p *page
 	ctx := r.Context()
 	co, err := d.Cohorts.Get(ctx, p.Caller, r.PathValue("id"))
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		http.Error(w, "Cohort not found.", http.StatusNotFound)
+		d.notFound(w, r)
 		return
 	} else if err != nil {
 		d.fail(w, err)
@@ -235,7 +235,8 @@ type servedRow struct {
 // through it.
 func (d *Dashboard) servedPage(w http.ResponseWriter, r *http.Request, p *page) {
 	if p.Caller.Org == nil || p.Caller.Org.Kind != cleanroom.OrgPublisher || d.Cohorts == nil {
-		http.Error(w, "This page is for publishers.", http.StatusNotFound)
+		d.errorPage(w, p, http.StatusNotFound, "Page not found", "Served users is a page of a publisher's workspace.",
+			"Switch to the publisher's organization with the selector at the top right.")
 		return
 	}
 	ctx := r.Context()

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,27 @@ func TestJobsPage(t *testing.T) {
 	}
 	if strings.Contains(html, "ingest.publisher") || strings.Contains(html, "data-busy") {
 		t.Errorf("advertiser's jobs show the publisher's job, or a busy page")
+	}
+	// A job that succeeded after reporting part of its work is complete on both pages.
+	part := &cleanroom.Job{Kind: "test.partial", OrgID: w.adv.ID, MaxAttempts: 1}
+	if err := w.store.EnqueueJob(ctx, part, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.store.ClaimJob(ctx, "test:1:1", []string{"test.partial"}, time.Now(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.ReportJobProgress(ctx, part.ID, "test:1:1", cleanroom.Progress{Done: 3, Total: 10}, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.FinishJob(ctx, part.ID, "test:1:1", nil, time.Time{}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/jobs", "/"} {
+		_, html := w.signIn("crm@acme.example").get(path)
+		row := regexp.MustCompile(`<tr( data-job="[0-9]+")?><td>` + itoa(part.ID) + `</td>.*?</tr>`).FindString(strings.ReplaceAll(html, "\n", " "))
+		if !strings.Contains(row, `<progress max="1" value="1" aria-label="complete"></progress> complete`) {
+			t.Errorf("%s: the succeeded job is not shown complete: %s", path, row)
+		}
 	}
 	// A queued job makes the page busy; a viewer sees no cancel button, and its post is refused.
 	j := &cleanroom.Job{Kind: "test.wait", OrgID: w.adv.ID}

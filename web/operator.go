@@ -9,6 +9,7 @@ import (
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
 
@@ -28,6 +29,9 @@ type operatorData struct {
 	JobStates   []cleanroom.JobState
 	JobKinds    []jobCountRow
 	Now         time.Time
+	// Snapshots are the publishers' edge snapshots; This the process serving the page.
+	Snapshots []activation.SnapshotState
+	This      Process
 
 	formState
 }
@@ -115,6 +119,10 @@ func (d *Dashboard) showOperator(w http.ResponseWriter, r *http.Request, p *page
 	if err == nil {
 		counts, err = d.Jobs.Counts(ctx, c)
 	}
+	if err == nil && d.Activation != nil {
+		data.Snapshots, err = d.Activation.Snapshots(ctx, c)
+	}
+	data.This = d.Process
 	if err != nil {
 		d.showFailure(w, p, err)
 		return

@@ -29,6 +29,8 @@ type overviewData struct {
 	Jobs        []*cleanroom.Job
 	Audit       []*accounts.AuditLine
 	AllOrgs     []*cleanroom.Org
+	// ParentName is the name of the publisher a demand-side workspace belongs to.
+	ParentName string
 }
 
 func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, p *page) {
@@ -43,6 +45,11 @@ func (d *Dashboard) showOverview(w http.ResponseWriter, r *http.Request, p *page
 	first := cleanroom.Page{Limit: 20}
 	var err error
 	data.Received, err = d.Accounts.ReceivedInvitations(ctx, c)
+	if err == nil && c.Org != nil && c.Org.ParentID != "" {
+		names := map[string]string{}
+		err = d.orgNames(ctx, names, c.Org.ParentID)
+		data.ParentName = names[c.Org.ParentID]
+	}
 	switch {
 	case err != nil:
 	case c.Org == nil:

@@ -14,9 +14,16 @@ type privacyData struct {
 	*disclosure.SettingsView
 	PartnerName string
 	CanEdit     bool
-	// Form holds what was typed when a change failed.
+	// Form holds what was typed when a change failed, Err its error when it concerns a field.
 	Form disclosure.Change
+	Err  *fieldError
 }
+
+// privacyFields are the fields of the settings form, which show their errors beside themselves.
+var privacyFields = map[string]bool{"k": true, "epsilon": true, "budget": true, "period": true}
+
+// ErrorOn returns the failed change's error when it concerns field.
+func (d *privacyData) ErrorOn(field string) string { return d.Err.On(field) }
 
 // privacyPage shows a connection's privacy settings: the deployment's floor, each party's own,
 // those in force, and the caller's party's budget left.
@@ -26,7 +33,7 @@ func (d *Dashboard) privacyPage(w http.ResponseWriter, r *http.Request, p *page)
 
 func (d *Dashboard) showPrivacy(w http.ResponseWriter, r *http.Request, p *page, form *disclosure.Change, changeErr error) {
 	if d.Privacy == nil || p.Caller.Org == nil {
-		http.Error(w, "Privacy settings are not available here.", http.StatusNotFound)
+		d.notFound(w, r)
 		return
 	}
 	ctx := r.Context()
@@ -34,7 +41,7 @@ func (d *Dashboard) showPrivacy(w http.ResponseWriter, r *http.Request, p *page,
 	switch cleanroom.ErrorCode(err) {
 	case "":
 	case cleanroom.ENOTFOUND, cleanroom.EFORBIDDEN:
-		http.Error(w, "Connection not found.", http.StatusNotFound)
+		d.notFound(w, r)
 		return
 	default:
 		d.fail(w, err)
@@ -58,6 +65,9 @@ func (d *Dashboard) showPrivacy(w http.ResponseWriter, r *http.Request, p *page,
 	status := http.StatusOK
 	if changeErr != nil {
 		status = d.showError(p, changeErr)
+		if fe := formError(changeErr); privacyFields[fe.Field] {
+			data.Err, p.Error = fe, ""
+		}
 	}
 	d.render(w, status, "privacy.html", p)
 }
@@ -65,7 +75,7 @@ func (d *Dashboard) showPrivacy(w http.ResponseWriter, r *http.Request, p *page,
 // changePrivacy saves the caller's party's settings (admins; the service decides).
 func (d *Dashboard) changePrivacy(w http.ResponseWriter, r *http.Request, p *page) {
 	if d.Privacy == nil || p.Caller.Org == nil {
-		http.Error(w, "Privacy settings are not available here.", http.StatusNotFound)
+		d.notFound(w, r)
 		return
 	}
 	ch := disclosure.Change{Epsilon: strings.TrimSpace(r.PostFormValue("epsilon")), Budget: strings.TrimSpace(r.PostFormValue("budget")),
@@ -81,7 +91,7 @@ func (d *Dashboard) changePrivacy(w http.ResponseWriter, r *http.Request, p *pag
 	id := r.PathValue("id")
 	v, err := d.Privacy.UpdateSettings(r.Context(), d.Connections, p.Caller, id, ch)
 	if cleanroom.ErrorCode(err) == cleanroom.ENOTFOUND {
-		http.Error(w, "Connection not found.", http.StatusNotFound)
+		d.notFound(w, r)
 		return
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -81,10 +82,12 @@ func TestPrivacyPages(t *testing.T) {
 		t.Error("the overview does not link the connection's privacy settings")
 	}
 
-	// The publisher's admin: stricter is saved and audited, below the floor is refused.
+	// The publisher's admin: stricter is saved and audited, below the floor is refused with the
+	// error beside the field and the values kept.
 	ops := w.signIn("ops@planet.example")
-	status, _, html = ops.post(path, url.Values{"k": {"50"}})
-	if status != http.StatusBadRequest || !strings.Contains(html, "floor of 100") || !strings.Contains(html, `value="50"`) {
+	status, _, html = ops.post(path, url.Values{"k": {"50"}, "epsilon": {"0.5"}})
+	if status != http.StatusBadRequest || !regexp.MustCompile(`name="k"[^>]*value="50"[^>]*>\s*<span class="field-error" role="alert">[^<]*floor of 100`).MatchString(html) ||
+		!strings.Contains(html, `name="epsilon" value="0.5"`) {
 		t.Errorf("k below the floor: %d\n%s", status, between(html, "<main>", "</main>"))
 	}
 	status, final, html := ops.post(path, url.Values{"k": {"150"}, "epsilon": {"0.25"}, "period": {"month"}})

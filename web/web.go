@@ -51,6 +51,17 @@ type Dashboard struct {
 
 	// UploadPartBytes is the size of the parts the in-page upload sends (0: its default, 4 MiB).
 	UploadPartBytes int64
+
+	// Process describes the process serving the dashboard (the operator's health view).
+	Process Process
+}
+
+// Process is what the operator's health view says of the process serving it (set by app).
+type Process struct {
+	// Roles are its roles (api, worker, edge); Database and Blobs the kinds of its stores.
+	Roles, Database, Blobs string
+	// Redis says the edge's frequency counters live in Redis.
+	Redis bool
 }
 
 // DefaultRefresh is how often a busy page refreshes its changing parts.
@@ -278,7 +289,8 @@ func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusTooManyRequests
 			w.Header().Set("Retry-After", strconv.Itoa(wait))
 		}
-		d.render(w, status, "login.html", &page{Title: "Sign in", Error: cleanroom.ErrorMessage(err)})
+		// The address typed stays in the form; the password does not.
+		d.render(w, status, "login.html", &page{Title: "Sign in", Error: cleanroom.ErrorMessage(err), Data: strings.TrimSpace(r.PostFormValue("email"))})
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{OrgID: sess.OrgID, Action: "session.create", TargetType: "user", TargetID: u.ID,
