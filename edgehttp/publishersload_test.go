@@ -78,6 +78,8 @@ func TestEdgeManyPublishers(t *testing.T) {
 	first.Close()
 	runtime.GC()
 	debug.FreeOSMemory()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	rss0 := residentBytes()
 	start := time.Now()
 	srv, err := edgehttp.New(edgehttp.Options{Versions: vs, UserKey: bytes.Repeat([]byte{7}, pubsync.UserKeySize)})
@@ -87,6 +89,7 @@ func TestEdgeManyPublishers(t *testing.T) {
 	loadTime := time.Since(start)
 	runtime.GC()
 	rss1 := residentBytes()
+	runtime.ReadMemStats(&ms1)
 	engines := make([]*edge.Engine, len(pids))
 	for i, id := range pids {
 		if engines[i] = srv.Engine(id); engines[i] == nil {
@@ -131,7 +134,9 @@ func TestEdgeManyPublishers(t *testing.T) {
 	t.Logf("load of all snapshots: %v; resident memory grew by %.0f MB (%.1f MB per publisher, %.2f B per served user); snapshots %.1f MB each (%.2f B per served user)",
 		loadTime.Round(time.Millisecond), float64(rss1-rss0)/1e6, float64(rss1-rss0)/1e6/float64(len(pids)),
 		float64(rss1-rss0)/float64(len(pids))/float64(snap.Users()), float64(snap.Bytes())/1e6, float64(snap.Bytes())/float64(snap.Users()))
-	t.Logf("last-seen tables reserved: %d slots x 12 B = %.1f MB per publisher, %.0f MB in all (resident only as users are seen)",
+	t.Logf("the Go heap in use grew by %.0f MB (%.1f MB per publisher): the snapshots' decrypted files and the last-seen tables",
+		float64(ms1.HeapInuse-ms0.HeapInuse)/1e6, float64(ms1.HeapInuse-ms0.HeapInuse)/1e6/float64(len(pids)))
+	t.Logf("last-seen tables reserved: %d slots x 12 B = %.1f MB per publisher, %.0f MB in all",
 		slots, float64(slots*12)/1e6, float64(slots*12*len(pids))/1e6)
 	t.Logf("Decide on one publisher: %.0f and %.0f lookups/s; spread over %d publishers: %.0f and %.0f lookups/s",
 		one, one2, len(pids), all, all2)
