@@ -40,6 +40,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/edge"
 	"github.com/cleanroom-oss/cleanroom/edgehttp"
+	"github.com/cleanroom-oss/cleanroom/edgeredis"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/memblob"
 	"github.com/cleanroom-oss/cleanroom/pubsync"
@@ -280,15 +281,21 @@ func readHTTP(r *bufio.Reader) error {
 	return err
 }
 
-// TestEdgeServerProcess is the edge process of TestLoopbackVersusRedis: it serves the benchmark
-// snapshot until killed, having written its address to $CLEANROOM_BENCH_EDGE_SERVE.
+// TestEdgeServerProcess is the edge process of TestLoopbackVersusRedis and TestEdgeReplicas: it
+// serves the benchmark snapshot until killed, having written its address to
+// $CLEANROOM_BENCH_EDGE_SERVE; with $CLEANROOM_BENCH_EDGE_REDIS (a redis:// URL) its frequency
+// counters live in that Redis, as with cleanroom edge --redis.
 func TestEdgeServerProcess(t *testing.T) {
 	file := os.Getenv("CLEANROOM_BENCH_EDGE_SERVE")
 	if file == "" {
 		t.Skip("the edge process of TestLoopbackVersusRedis")
 	}
 	users, _ := strconv.Atoi(os.Getenv("CLEANROOM_BENCH_EDGE_USERS"))
-	srv, _ := benchEdge(t, users)
+	srv, _ := benchEdgeWith(t, users, func(o *edgehttp.Options) {
+		if url := os.Getenv("CLEANROOM_BENCH_EDGE_REDIS"); url != "" {
+			o.Redis = edgeredis.Options{URL: url} // counters shared with the other replicas (TestEdgeReplicas)
+		}
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	if prof := os.Getenv("CLEANROOM_BENCH_EDGE_CPUPROFILE"); prof != "" {
@@ -313,6 +320,28 @@ func TestEdgeServerProcess(t *testing.T) {
 	srv.NewHTTPServer(edgehttp.LoopOptions{Fallback: edgeMux(srv)}).Serve(ln)
 }
 
+// startEdgeProcess runs this test's binary again as TestEdgeServerProcess, serving the benchmark
+// snapshot of users users (its counters in the Redis at redisURL, if any), and returns the
+// process and its address; the process is killed when the test ends.
+func startEdgeProcess(t *testing.T, users int, redisURL string) (*exec.Cmd, string) {
+	t.Helper()
+	addrFile := t.TempDir() + "/addr"
+	cmd := exec.Command(os.Args[0], "-test.run=^TestEdgeServerProcess$")
+	cmd.Env = append(os.Environ(), "CLEANROOM_BENCH_EDGE_SERVE="+addrFile, fmt.Sprintf("CLEANROOM_BENCH_EDGE_USERS=%d", users),
+		"CLEANROOM_BENCH_EDGE_REDIS="+redisURL)
+	cmd.Stderr = os.Stderr
+	must(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for range 1200 {
+		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+			return cmd, string(b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the edge process did not start")
+	return nil, ""
+}
+
 // TestLoopbackVersusRedis measures, in one run, the edge over loopback HTTP and Redis GET of the
 // same keys with the same client, then the events route's ingestion rate.
 func TestLoopbackVersusRedis(t *testing.T) {
@@ -329,23 +358,7 @@ func TestLoopbackVersusRedis(t *testing.T) {
 	srv, ids := benchEdge(t, users)
 	// The edge serves from a process of its own, as redis-server does: this test's binary again,
 	// running TestEdgeServerProcess with the same snapshot.
-	addrFile := t.TempDir() + "/addr"
-	cmd := exec.Command(os.Args[0], "-test.run=^TestEdgeServerProcess$")
-	cmd.Env = append(os.Environ(), "CLEANROOM_BENCH_EDGE_SERVE="+addrFile, fmt.Sprintf("CLEANROOM_BENCH_EDGE_USERS=%d", users))
-	cmd.Stderr = os.Stderr
-	must(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var edgeAddr string
-	for range 600 {
-		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
-			edgeAddr = string(b)
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if edgeAddr == "" {
-		t.Fatal("the edge process did not start")
-	}
+	cmd, edgeAddr := startEdgeProcess(t, users, "")
 	base := "http://" + edgeAddr + "/edge/v1/" + benchPublisher
 	probe := func(c, i int) string { return ids[(c*7919+i*104729)%len(ids)] }
 

@@ -19,12 +19,20 @@ import (
 
 // benchSizes returns the benchmark's advertiser rows and publisher identifiers: 1M x 10M, or
 // the design target 10M x 100M with CLEANROOM_BENCH_FULL=1 (about 2.5 GB of data and 15 s to
-// generate).
+// generate); CLEANROOM_BENCH_MATCH_ADV and CLEANROOM_BENCH_MATCH_PUB set either (the sizes of
+// docs/SCALE.md).
 func benchSizes() (adv, pub int) {
+	adv, pub = 1_000_000, 10_000_000
 	if os.Getenv("CLEANROOM_BENCH_FULL") == "1" {
-		return 10_000_000, 100_000_000
+		adv, pub = 10_000_000, 100_000_000
 	}
-	return 1_000_000, 10_000_000
+	if n, err := strconv.Atoi(os.Getenv("CLEANROOM_BENCH_MATCH_ADV")); err == nil && n > 0 {
+		adv = n
+	}
+	if n, err := strconv.Atoi(os.Getenv("CLEANROOM_BENCH_MATCH_PUB")); err == nil && n > 0 {
+		pub = n
+	}
+	return adv, pub
 }
 
 var benchData struct {
