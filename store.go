@@ -26,6 +26,7 @@ type Store interface {
 	PrivacyStore
 	ImportStore
 	LeaseStore
+	FactStore
 	KeyStore
 
 	// Ready returns nil when the database answers and every migration is applied.

@@ -3,6 +3,7 @@ package activation_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -107,7 +108,20 @@ func TestMasterKeyRotation(t *testing.T) {
 			}
 		}
 	}
+	// Without the root record the new key would derive other purpose keys (fingerprints, the
+	// user key, privacy seeds): the deployment refuses to start until it is restored.
+	rc, err := rot.Blobs.Open(ctx, app.RootRecordKey)
+	must(t, err)
+	rootRecord, err := io.ReadAll(rc)
+	rc.Close()
+	must(t, err)
+	must(t, rot.Blobs.Delete(ctx, app.RootRecordKey))
 	must(t, rot.Close())
+	if _, err := open(next.String()); err == nil || !strings.Contains(err.Error(), "this database was set up with root") {
+		t.Fatalf("the new key opened the deployment without its root record: %v", err)
+	}
+	_, err = rot.Blobs.Put(ctx, app.RootRecordKey, bytes.NewReader(rootRecord))
+	must(t, err)
 	if _, err := open(oldKey.String()); err == nil || !strings.Contains(err.Error(), "not this deployment's") {
 		t.Fatalf("the old key opened the deployment: %v", err)
 	}

@@ -183,6 +183,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if err = openRoot(ctx, m.Blobs, m.Keys); err != nil {
 		return err
 	}
+	if err = checkRoot(ctx, m.Store, m.Keys); err != nil {
+		return err
+	}
 	m.Accounts = accounts.New(m.Store, m.Keys)
 	m.Connections = connections.New(m.Store)
 	m.Jobs = jobs.NewRunner(m.Store, m.Logger)

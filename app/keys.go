@@ -79,3 +79,20 @@ func openRoot(ctx context.Context, blobs cleanroom.BlobStore, keys *keyring.Mast
 	}
 	return nil
 }
+
+// checkRoot records the ID of the purpose keys' root in the metadata store on a deployment's first
+// start and refuses to run on a later start with another root: a root record (keyring/root.json)
+// deleted or replaced in the blob store would otherwise silently change every fingerprint, user
+// key and privacy seed derived from it.
+func checkRoot(ctx context.Context, store cleanroom.FactStore, keys *keyring.Master) error {
+	stored, err := store.RecordFact(ctx, cleanroom.FactRootID, keys.RootID())
+	if err != nil {
+		return err
+	}
+	if stored != keys.RootID() {
+		return fmt.Errorf("the master key (ID %s) derives its purpose keys from root %s, but this database was set up with root %s: "+
+			"the blob store's %s is missing or belongs to another deployment (after `cleanroom admin rotate-master-key` it holds the root); "+
+			"restore it from the backup of the blob store, or start with the master key this database was set up with", keys.ID(), keys.RootID(), stored, RootRecordKey)
+	}
+	return nil
+}

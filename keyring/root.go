@@ -25,6 +25,10 @@ type RootRecord struct {
 // ID identifies the master key (not its root) without revealing it.
 func (m *Master) ID() string { return hex.EncodeToString(derive(m.key[:], "key-id/v1")[:8]) }
 
+// RootID identifies the root of m's purpose keys without revealing it: the same for every master
+// key of one deployment, before and after rotations.
+func (m *Master) RootID() string { return hex.EncodeToString(derive(m.root[:], "root-id/v1")[:8]) }
+
 // InheritRoot gives m the root of prev: the next master key of a rotation derives the same
 // purpose keys as the one it replaces.
 func (m *Master) InheritRoot(prev *Master) { m.root = prev.root }

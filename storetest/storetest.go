@@ -59,6 +59,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Privacy", func(t *testing.T) { runCases(t, open, privacyCases) })
 	t.Run("Imports", func(t *testing.T) { runCases(t, open, importCases) })
 	t.Run("Leases", func(t *testing.T) { runCases(t, open, leaseCases) })
+	t.Run("Facts", func(t *testing.T) { runCases(t, open, factCases) })
 	t.Run("WrappedKeys", func(t *testing.T) { runCases(t, open, keyCases) })
 	t.Run("Store", func(t *testing.T) { runCases(t, open, storeCases) })
 }
