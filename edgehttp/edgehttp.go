@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -594,7 +595,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	} else if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
-	if ok, after := s.limiter.Allow(id + " " + addr); !ok {
+	if ok, after := s.limiter.Allow(id + " " + clientBucket(addr)); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(after/time.Second)+1))
 		fail(w, http.StatusTooManyRequests, "Too many event batches from this client; send fewer, larger batches.")
 		return
@@ -653,4 +654,18 @@ func CheckEdgeID(id string) error {
 		return fmt.Errorf("--edge-id %q: use 1 to 64 letters, digits, '.', '-' or '_'", id)
 	}
 	return nil
+}
+
+// clientBucket is the rate limit's key of a client address: an IPv6 client is limited by its /64,
+// the block one subscriber usually holds whole, so rotating addresses within it gains nothing.
+func clientBucket(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return addr
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }
