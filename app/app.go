@@ -291,7 +291,8 @@ func (m *Main) NewEdge() (*edgehttp.Server, error) {
 		Versions: versions.New(nil, m.Blobs, m.Keys, m.Logger), UserKey: m.Keys.Derive(pipeline.UserKeyPurpose),
 		CounterDir: m.Config.CounterDir(), MaxAge: m.Config.EdgeCacheMaxAge, Logger: m.Logger, Now: m.Now,
 		Redis:  edgeredis.Options{URL: m.Config.Redis, Grace: m.Config.RedisOutageGrace},
-		EdgeID: m.Config.EdgeReplicaID(),
+		EdgeID:      m.Config.EdgeReplicaID(),
+		MaxCounters: m.Config.EdgeMaxCounters, MaxLastSeen: m.Config.EdgeMaxUsers, MaxDeliveryUsers: m.Config.EdgeMaxUsers,
 	}
 	if m.Auth != nil {
 		opt.ClientAddr = m.Auth.ClientAddr

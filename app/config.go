@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cleanroom-oss/cleanroom/edge"
+
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/rows"
 )
@@ -88,6 +90,10 @@ type Config struct {
 	// active-user files are its own); empty means the host name and a digest of the counter
 	// directory (EdgeReplicaID), stable across restarts.
 	EdgeID string
+	// EdgeMaxCounters bounds each publisher's frequency counters in an edge process (its journal
+	// or its view of Redis's); EdgeMaxUsers each publisher's per-user tables (last-seen days,
+	// delivery entries). 0 or less: the edge's defaults.
+	EdgeMaxCounters, EdgeMaxUsers int
 	// EdgeAddr, when set, makes serve also answer the edge's routes on a listener of their own,
 	// with the edge's own HTTP loop (as `cleanroom edge` does); /edge stays on Addr too.
 	EdgeAddr string
@@ -111,6 +117,7 @@ func DefaultConfig() Config {
 		ActivationMinimum: 100, PrivacyThreshold: 100, ORTB2DataName: "cleanroom",
 		PrivacyEpsilon: "0.5", PrivacyBudget: "10", PrivacyPeriod: "week", PrivacyNoise: "laplace", CohortRefresh: time.Minute, CacheVersions: 4,
 		EdgeRefresh: 2 * time.Second, EdgeCacheMaxAge: 60 * time.Second, RedisOutageGrace: 30 * time.Second, PeriodicLease: 30 * time.Second,
+		EdgeMaxCounters: edge.DefaultMaxCounters, EdgeMaxUsers: edge.DefaultMaxLastSeen,
 		ShutdownTimeout: 30 * time.Second, LogLevel: "info", LogFormat: "text",
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cleanroom-oss/cleanroom/edge"
 	"github.com/cleanroom-oss/cleanroom/edgehttp"
+	"github.com/cleanroom-oss/cleanroom/keyring"
+	"github.com/cleanroom-oss/cleanroom/memblob"
 )
 
 // TestEdgeReplicaID: the default edge ID is valid, the same for the same counter directory (so
@@ -22,5 +25,24 @@ func TestEdgeReplicaID(t *testing.T) {
 	}
 	if c := (Config{EdgeID: "edge-7"}); c.EdgeReplicaID() != "edge-7" {
 		t.Fatalf("given ID not used: %q", c.EdgeReplicaID())
+	}
+}
+
+// TestEdgeBoundsReachTheEdge: --edge-max-counters and --edge-max-users set the edge's bounds.
+func TestEdgeBoundsReachTheEdge(t *testing.T) {
+	m := NewMain()
+	m.Config.DataDir = t.TempDir()
+	m.Config.EdgeMaxCounters, m.Config.EdgeMaxUsers = 12345, 67890
+	m.Keys, m.Blobs = keyring.Generate(), memblob.New()
+	srv, err := m.NewEdge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if o := srv.Options(); o.MaxCounters != 12345 || o.MaxLastSeen != 67890 || o.MaxDeliveryUsers != 67890 {
+		t.Fatalf("the edge runs with counters %d, last-seen %d, delivery users %d; want 12345, 67890, 67890", o.MaxCounters, o.MaxLastSeen, o.MaxDeliveryUsers)
+	}
+	if d := DefaultConfig(); d.EdgeMaxCounters != edge.DefaultMaxCounters || d.EdgeMaxUsers != edge.DefaultMaxLastSeen {
+		t.Fatalf("defaults %d, %d", d.EdgeMaxCounters, d.EdgeMaxUsers)
 	}
 }

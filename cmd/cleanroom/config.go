@@ -70,6 +70,8 @@ func edgeFlags(fs *pflag.FlagSet, c *app.Config) {
 	fs.StringVar(&c.Redis, "redis", c.Redis, "redis://host:port/db: frequency counters shared by every edge replica in Redis (default: this process's counter files)")
 	fs.StringVar(&c.EdgeID, "edge-id", c.EdgeID, "this edge replica's name among the edges of one blob store (default: host name and a digest of the counter directory)")
 	fs.DurationVar(&c.RedisOutageGrace, "redis-outage-grace", c.RedisOutageGrace, "how long Redis may be unreachable before capped cohorts are withheld from every user (0: at once)")
+	fs.IntVar(&c.EdgeMaxCounters, "edge-max-counters", c.EdgeMaxCounters, "frequency counters an edge keeps per publisher (about 64 bytes each); beyond it the oldest windows' are dropped")
+	fs.IntVar(&c.EdgeMaxUsers, "edge-max-users", c.EdgeMaxUsers, "per-user entries an edge keeps per publisher: last-seen slots (12 bytes each; twice the audience, up to this) and delivery reach entries")
 }
 
 // EnvName returns the environment twin of a flag: --max-body-bytes <-> CLEANROOM_MAX_BODY_BYTES.
