@@ -290,7 +290,7 @@ func (m *Main) NewEdge() (*edgehttp.Server, error) {
 	opt := edgehttp.Options{
 		Versions: versions.New(nil, m.Blobs, m.Keys, m.Logger), UserKey: m.Keys.Derive(pipeline.UserKeyPurpose),
 		CounterDir: m.Config.CounterDir(), MaxAge: m.Config.EdgeCacheMaxAge, Logger: m.Logger, Now: m.Now,
-		Redis:  edgeredis.Options{URL: m.Config.Redis, Grace: m.Config.RedisOutageGrace},
+		Redis:       edgeredis.Options{URL: m.Config.Redis, Grace: m.Config.RedisOutageGrace},
 		EdgeID:      m.Config.EdgeReplicaID(),
 		MaxCounters: m.Config.EdgeMaxCounters, MaxLastSeen: m.Config.EdgeMaxUsers, MaxDeliveryUsers: m.Config.EdgeMaxUsers,
 	}
