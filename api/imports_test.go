@@ -546,9 +546,20 @@ func TestImportSchedule(t *testing.T) {
 	if n := check(); n != 1 {
 		t.Errorf("a check an hour later queued %d, want 1", n)
 	}
+	// The first run has not started (no worker here): the second is that one, not another.
 	js, _, err := e.store.ListJobs(ctx, cleanroom.JobFilter{OrgID: e.orgB.ID, Kind: "import.bucket"})
-	if err != nil || len(js) != 2 {
-		t.Errorf("import jobs: %d, %v", len(js), err)
+	if err != nil || len(js) != 1 {
+		t.Errorf("import jobs: %d, %v; want the one still queued", len(js), err)
+	}
+	// Run on demand while it waits: the same job again, however often it is asked.
+	for range 3 {
+		r = e.do(req{method: "POST", path: "/v1/data-sources/" + ds + "/import", token: tok})
+		if r.status != http.StatusAccepted {
+			t.Fatalf("run: %d %s", r.status, r.raw)
+		}
+	}
+	if js2, _, err := e.store.ListJobs(ctx, cleanroom.JobFilter{OrgID: e.orgB.ID, Kind: "import.bucket"}); err != nil || len(js2) != 1 {
+		t.Errorf("after three runs asked: %d import jobs, %v; want 1", len(js2), err)
 	}
 	// Turned off, it is not queued.
 	r = e.do(req{method: "PUT", path: "/v1/data-sources/" + ds + "/import-source", token: tok, body: map[string]any{

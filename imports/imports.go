@@ -34,6 +34,7 @@ type Store interface {
 	cleanroom.ImportStore
 	cleanroom.IngestStore
 	cleanroom.OrgStore
+	ListJobs(ctx context.Context, f cleanroom.JobFilter) ([]*cleanroom.Job, string, error)
 }
 
 // Enqueuer queues background jobs (jobs.Runner).

@@ -34,10 +34,31 @@ func (s *Service) Register(r *jobs.Runner) { r.Register(JobKind, s.handle) }
 
 // enqueue queues an import of src, serialised with the other changes to its target (its uploads'
 // processing), so an import never runs beside them.
+//
+// An import already queued for src (not yet started) is returned instead of a second one: it will
+// list the bucket when it starts, so another would find nothing new. One that is running may miss
+// objects added since its listing, so a new one is queued behind it.
 func (s *Service) enqueue(ctx context.Context, src *cleanroom.ImportSource) (*cleanroom.Job, error) {
 	args, err := json.Marshal(JobArgs{SourceID: src.ID})
 	if err != nil {
 		return nil, err
+	}
+	f := cleanroom.JobFilter{OrgID: src.OrgID, Kind: JobKind, State: cleanroom.JobQueued, Page: cleanroom.Page{Limit: cleanroom.MaxPageLimit}}
+	for {
+		queued, next, err := s.Store.ListJobs(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range queued {
+			var a JobArgs
+			if json.Unmarshal(j.Args, &a) == nil && a.SourceID == src.ID {
+				return j, nil
+			}
+		}
+		if next == "" {
+			break
+		}
+		f.Page.After = next
 	}
 	j := &cleanroom.Job{Kind: JobKind, OrgID: src.OrgID, Args: args, MaxAttempts: 3, SerialKey: uploads.SerialKey(src.Target, src.TargetID)}
 	if err := s.Jobs.Enqueue(ctx, j); err != nil {
