@@ -62,7 +62,7 @@ var activationFields = map[string]map[string]bool{
 func activationForm(r *http.Request) formState {
 	id, conn := r.PathValue("id"), r.PathValue("connection")
 	switch {
-	case r.URL.Path == "/activation/settings":
+	case id == "": // POST /activation/settings
 		return submitted(r, "settings", "gam_network_code", "gam_key", "xandr_member_id", "xandr_key", "origins", "uid_cookie",
 			"uid_storage_key", "time_zone")
 	case conn == "":
