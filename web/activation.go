@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,6 +41,56 @@ type activationData struct {
 	Cohorts  []*cleanroom.Cohort
 	// Periods are the cap periods the form offers, the cap's own selected.
 	Periods []cleanroom.CapPeriod
+	// formState is the form that failed: "settings", "switches:COHORT/CONNECTION",
+	// "deal:COHORT/CONNECTION" or "cap:COHORT", shown again as typed with its error beside the
+	// field it concerns (a deal's line item row is named in the error's text).
+	formState
+}
+
+// activationFields are the fields of each activation form that show their errors beside
+// themselves; another error of the form is shown at the form's top.
+var activationFields = map[string]map[string]bool{
+	"settings": {"gam_network_code": true, "gam_key": true, "xandr_member_id": true, "xandr_key": true, "origins": true,
+		"uid_cookie": true, "uid_storage_key": true, "time_zone": true},
+	"switches": {},
+	"deal":     {"proposal_id": true, "proposal_name": true, "line_items": true, "xandr_deals": true},
+	"cap":      {"max_impressions": true, "period": true},
+}
+
+// activationForm returns the state of the activation form submitted by r, named as
+// activationData's formState says.
+func activationForm(r *http.Request) formState {
+	id, conn := r.PathValue("id"), r.PathValue("connection")
+	switch {
+	case id == "": // POST /activation/settings
+		return submitted(r, "settings", "gam_network_code", "gam_key", "xandr_member_id", "xandr_key", "origins", "uid_cookie",
+			"uid_storage_key", "time_zone")
+	case conn == "":
+		return submitted(r, "cap:"+id, "max_impressions", "period")
+	case r.PostFormValue("action") == "deal":
+		return submitted(r, "deal:"+id+"/"+conn, "proposal_id", "proposal_name", "line_items", "xandr_deals")
+	}
+	return submitted(r, "switches:"+id+"/"+conn, "direct", "programmatic")
+}
+
+// Submitted reports whether form is the form that failed (its values are shown as typed).
+func (a *activationData) Submitted(form string) bool { return a.Err != nil && a.Form == form }
+
+// activationProblem is a field's error as the page shows it: the ID the field's
+// aria-describedby names, and the text.
+type activationProblem struct{ ID, Text string }
+
+// Problem returns the error of form's field (field "": the form's error shown at its top), nil
+// when it has none.
+func (a *activationData) Problem(form, field string) *activationProblem {
+	text := a.ErrorOn(form, field)
+	if text == "" {
+		return nil
+	}
+	if field == "" {
+		field = "form"
+	}
+	return &activationProblem{ID: strings.NewReplacer(":", "-", "/", "-").Replace(form) + "-" + field + "-error", Text: text}
 }
 
 func (d *Dashboard) activationAllowed(w http.ResponseWriter, p *page) bool {
@@ -61,11 +112,23 @@ func (d *Dashboard) activationPage(w http.ResponseWriter, r *http.Request, p *pa
 	d.showActivation(w, r, p, nil, flash)
 }
 
+// refuseActivation shows the page again with the submitted form as typed and err beside the field it
+// concerns.
+func (d *Dashboard) refuseActivation(w http.ResponseWriter, r *http.Request, p *page, err error) {
+	d.showActivationForm(w, r, p, activationForm(r), err)
+}
+
 // showActivation renders the page with the error of a change that failed, or a flash.
 func (d *Dashboard) showActivation(w http.ResponseWriter, r *http.Request, p *page, changeErr error, flash string) {
+	p.Flash = flash
+	d.showActivationForm(w, r, p, formState{}, changeErr)
+}
+
+// showActivationForm renders the page with form (the one that failed with changeErr) as typed.
+func (d *Dashboard) showActivationForm(w http.ResponseWriter, r *http.Request, p *page, form formState, changeErr error) {
 	ctx := r.Context()
 	c := p.Caller
-	data := &activationData{Publisher: c.Org.Kind == cleanroom.OrgPublisher, CanAdmin: c.Role.AtLeast(cleanroom.RoleAdmin),
+	data := &activationData{formState: form, Publisher: c.Org.Kind == cleanroom.OrgPublisher, CanAdmin: c.Role.AtLeast(cleanroom.RoleAdmin),
 		CanEdit: c.Role.AtLeast(cleanroom.RoleMember), Caps: map[string]*cleanroom.FrequencyCap{}, CapNotes: map[string]string{},
 		Periods: []cleanroom.CapPeriod{cleanroom.CapDay, cleanroom.CapWeek, cleanroom.CapMonth}}
 	names := map[string]string{}
@@ -113,13 +176,31 @@ func (d *Dashboard) showActivation(w http.ResponseWriter, r *http.Request, p *pa
 			data.Rows = append(data.Rows, row)
 		}
 	}
-	p.Title, p.Data, p.Flash = "Activation", data, flash
+	p.Title, p.Data = "Activation", data
 	status := http.StatusOK
 	if changeErr != nil {
 		p.Error = cleanroom.ErrorText(changeErr)
 		status = httpx.StatusOf(cleanroom.ErrorCode(changeErr))
+		// The error is shown in its form when the page shows that form.
+		if kind, _, _ := strings.Cut(form.Form, ":"); form.Form != "" && data.shows(form.Form) {
+			data.Err = formError(changeErr)
+			data.shown = map[string]map[string]bool{form.Form: activationFields[kind]}
+			p.Error = ""
+		}
 	}
 	d.render(w, status, "activation.html", p)
+}
+
+// shows reports whether the page shows the form named form.
+func (a *activationData) shows(form string) bool {
+	kind, target, _ := strings.Cut(form, ":")
+	switch kind {
+	case "settings":
+		return a.Publisher && a.Settings != nil
+	case "cap":
+		return !a.Publisher && slices.ContainsFunc(a.Cohorts, func(co *cleanroom.Cohort) bool { return co.ID == target })
+	}
+	return a.Publisher && slices.ContainsFunc(a.Rows, func(row activationRow) bool { return row.Cohort.ID+"/"+row.ConnectionID == target })
 }
 
 // allCohorts lists the caller's cohorts (its own, or those built for the publisher).
@@ -153,7 +234,7 @@ func (d *Dashboard) saveAdServerSettings(w http.ResponseWriter, r *http.Request,
 		Origins: origins, UIDCookie: strings.TrimSpace(f("uid_cookie")), UIDStorageKey: strings.TrimSpace(f("uid_storage_key")),
 		TimeZone: strings.TrimSpace(f("time_zone"))})
 	if err != nil {
-		d.showActivation(w, r, p, err, "")
+		d.refuseActivation(w, r, p, err)
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{Action: "ad_server_settings.update", TargetType: "org", TargetID: st.PublisherID,
@@ -201,7 +282,7 @@ func (d *Dashboard) saveCohortActivation(w http.ResponseWriter, r *http.Request,
 		details["direct"], details["programmatic"] = sw.Direct, sw.Programmatic
 	}
 	if err != nil {
-		d.showActivation(w, r, p, err, "")
+		d.refuseActivation(w, r, p, err)
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{Action: action, TargetType: "cohort", TargetID: id, Details: details}).By(p.Caller))
@@ -227,7 +308,7 @@ func (d *Dashboard) saveFrequencyCap(w http.ResponseWriter, r *http.Request, p *
 		_, err = d.Activation.SetCap(ctx, p.Caller, id, cleanroom.FrequencyCap{MaxImpressions: n, Period: cleanroom.CapPeriod(r.PostFormValue("period"))})
 	}
 	if err != nil {
-		d.showActivation(w, r, p, err, "")
+		d.refuseActivation(w, r, p, err)
 		return
 	}
 	d.audit(r, (&cleanroom.AuditEntry{Action: action, TargetType: "cohort", TargetID: id, Details: map[string]any{"via": "dashboard"}}).By(p.Caller))

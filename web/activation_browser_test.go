@@ -81,8 +81,14 @@ func TestBrowserActivation(t *testing.T) {
 	if status := deal("5551234567,2.50,USD\n555123456,2.50,USD"); status != http.StatusBadRequest {
 		t.Fatalf("deal with a 9-digit line item: %d", status)
 	}
-	if got := pub.text(".error"); !strings.Contains(got, "Line item 2: the ID must be 10 digits.") {
+	// It is shown in the deal's row beside the line items, visible, with what was typed kept.
+	if got := pub.text(row + " form.deal .field-error"); !strings.Contains(got, "Line item 2: the ID must be 10 digits.") {
 		t.Errorf("deal error shown as %q", got)
+	}
+	if got := js[string](pub, `(() => { const f = document.querySelector(`+"`"+row+` textarea[name=line_items]`+"`"+`);
+		const e = document.getElementById(f.getAttribute("aria-describedby"));
+		return [f.value, f.getAttribute("aria-invalid"), e && e.offsetParent !== null, document.querySelector(`+"`"+row+` input[name=proposal_id]`+"`"+`).value].join("|") })()`); got != "5551234567,2.50,USD\n555123456,2.50,USD|true|true|4242" {
+		t.Errorf("deal form after the error: %q", got)
 	}
 	if status := deal("5551234567,2.50,USD"); status != http.StatusOK {
 		t.Fatalf("deal: %d", status)

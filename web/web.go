@@ -249,9 +249,20 @@ func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, p *p
 				"Go back, reload the page and submit the form again.")
 			return
 		}
-		h(w, r, d.pageFor(r, c))
+		p := d.pageFor(r, c)
+		h(&pageWriter{ResponseWriter: w, p: p}, r, p)
 	}
 }
+
+// pageWriter is the response of a signed-in page: it carries the page's caller, so an error
+// shown by fail has the dashboard's navigation like every other page.
+type pageWriter struct {
+	http.ResponseWriter
+	p *page
+}
+
+// Unwrap returns the response underneath, for http.ResponseController.
+func (w *pageWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // pageFor returns the page of a signed-in caller, with the orgs it may switch to.
 func (d *Dashboard) pageFor(r *http.Request, c *cleanroom.Caller) *page {
@@ -268,12 +279,17 @@ func (d *Dashboard) pageFor(r *http.Request, c *cleanroom.Caller) *page {
 
 // fail shows the error page for an error no page of its own can show.
 func (d *Dashboard) fail(w http.ResponseWriter, err error) {
+	// A signed-in page's error keeps the navigation (a fresh page: nothing half-built shows).
+	p := &page{}
+	if pw, ok := w.(*pageWriter); ok {
+		p = &page{Caller: pw.p.Caller, CSRF: pw.p.CSRF, Orgs: pw.p.Orgs}
+	}
 	if cleanroom.ErrorCode(err) != cleanroom.EINTERNAL {
-		d.showFailure(w, &page{}, err)
+		d.showFailure(w, p, err)
 		return
 	}
 	d.log.Error("dashboard", "err", err)
-	d.errorPage(w, &page{}, http.StatusInternalServerError, "Something went wrong", cleanroom.ErrorMessage(err),
+	d.errorPage(w, p, http.StatusInternalServerError, "Something went wrong", cleanroom.ErrorMessage(err),
 		"Try again in a moment; if it keeps happening, tell the operator the time it happened.")
 }
 
