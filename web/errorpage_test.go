@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -41,5 +42,21 @@ func TestInternalErrorPage(t *testing.T) {
 	nav := between(html, "<nav>", "</nav>")
 	if !strings.Contains(nav, `href="/cohorts"`) || !strings.Contains(nav, `href="/activation"`) || !strings.Contains(html, `name="org_id"`) {
 		t.Errorf("the error page has no navigation:\n%s", html)
+	}
+}
+
+// TestExpiredFormPage: a form sent with a wrong CSRF token is refused with the dashboard's
+// navigation, and nothing changes.
+func TestExpiredFormPage(t *testing.T) {
+	w := newCohortWorld(t)
+	ops := w.signIn("ops@planet.example")
+	ops.csrf = "not-the-token"
+	status, _, html := ops.post("/activation/settings", url.Values{"gam_key": {"changed"}})
+	if status != http.StatusForbidden || !strings.Contains(html, "The form expired") {
+		t.Fatalf("wrong CSRF token: %d\n%s", status, html)
+	}
+	nav := between(html, "<nav>", "</nav>")
+	if !strings.Contains(nav, `href="/cohorts"`) || !strings.Contains(html, `name="org_id"`) {
+		t.Errorf("the expired form's page has no navigation:\n%s", html)
 	}
 }

@@ -244,12 +244,12 @@ func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, p *p
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 			return
 		}
+		p := d.pageFor(r, c)
 		if r.Method == http.MethodPost && !auth.EqualSecret(r.PostFormValue("csrf_token"), c.Session.CSRFToken) {
-			d.errorPage(w, &page{}, http.StatusForbidden, "The form expired", "The form's CSRF token is missing or wrong.",
-				"Go back, reload the page and submit the form again.")
+			d.errorPage(w, &page{Caller: p.Caller, CSRF: p.CSRF, Orgs: p.Orgs}, http.StatusForbidden, "The form expired",
+				"The form's CSRF token is missing or wrong.", "Go back, reload the page and submit the form again.")
 			return
 		}
-		p := d.pageFor(r, c)
 		h(&pageWriter{ResponseWriter: w, p: p}, r, p)
 	}
 }
