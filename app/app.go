@@ -371,7 +371,13 @@ func (m *Main) Serve() error {
 	if m.roles.Edge && c.EdgeRefresh > 0 {
 		m.background.Go(func() { m.Edge.Run(ctx, c.EdgeRefresh) })
 	}
-	m.Logger.Info("serving", "url", m.URL(), "roles", m.roles.String(), "edge", m.EdgeURL(), "metrics", m.MetricsURL(), "database", m.databaseKind(), "data", c.DataDir)
+	attrs := []any{"url", m.URL(), "roles", m.roles.String()}
+	for _, a := range [][2]string{{"edge", m.EdgeURL()}, {"metrics", m.MetricsURL()}} {
+		if a[1] != "" { // listeners not configured are left out of the line
+			attrs = append(attrs, a[0], a[1])
+		}
+	}
+	m.Logger.Info("serving", append(attrs, "database", m.databaseKind(), "data", c.DataDir)...)
 	return nil
 }
 
