@@ -248,24 +248,7 @@ func TestMultiProcessDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := m.Accounts.CreateOrg(ctx, "Daily Planet", cleanroom.OrgPublisher)
-	if err == nil {
-		_, err = m.Accounts.RecordDPA(ctx, pub.ID, time.Time{})
-	}
-	if err == nil {
-		pub, err = m.Accounts.EnableCleanRoom(ctx, pub.ID)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubMember, _, err := m.Accounts.AddMember(ctx, pub.ID, accounts.NewUser{Email: "ads@planet.example", Password: pw, Role: cleanroom.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubToken, _, err := m.Accounts.IssueToken(ctx, pubMember.ID, pub.ID, "cli", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, _, pubToken := enabledOrg(t, m, "Daily Planet", cleanroom.OrgPublisher, "ads@planet.example")
 	const users = 3000
 	u, err := synth.NewUniverse(synth.UniverseConfig{Seed: 5, Users: users, Cohorts: 10})
 	if err != nil {

@@ -16,9 +16,7 @@ import (
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
-	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/app"
-	"github.com/cleanroom-oss/cleanroom/auth"
 	"github.com/cleanroom-oss/cleanroom/identity"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
 	"github.com/cleanroom-oss/cleanroom/postgres"
@@ -54,25 +52,7 @@ func TestErasuresRaceEventsAcrossProcesses(t *testing.T) {
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
-	m.Accounts.Passwords = auth.TestParams
-	pub, err := m.Accounts.CreateOrg(ctx, "Courier", cleanroom.OrgPublisher)
-	if err == nil {
-		_, err = m.Accounts.RecordDPA(ctx, pub.ID, time.Time{})
-	}
-	if err == nil {
-		pub, err = m.Accounts.EnableCleanRoom(ctx, pub.ID)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem, _, err := m.Accounts.AddMember(ctx, pub.ID, accounts.NewUser{Email: "ops@courier.example", Password: pw, Role: cleanroom.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := m.Accounts.IssueToken(ctx, mem.ID, pub.ID, "race", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, mem, token := enabledOrg(t, m, "Courier", cleanroom.OrgPublisher, "ops@courier.example")
 	tax, _, err := pubsync.ParseTaxonomy(strings.NewReader("cohort_id,name,iab_id,standard\nsports,Sports,,false\n"))
 	if err != nil {
 		t.Fatal(err)

@@ -39,30 +39,39 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// enabledOrg makes, in m, an organization of kind with the DPA recorded and the clean room
+// enabled, and an admin with email; it returns the org, the admin and an API token of theirs.
+func enabledOrg(t *testing.T, m *app.Main, name string, kind cleanroom.OrgKind, email string) (*cleanroom.Org, *cleanroom.Member, string) {
+	t.Helper()
+	ctx := context.Background()
+	m.Accounts.Passwords = auth.TestParams
+	org, err := m.Accounts.CreateOrg(ctx, name, kind)
+	if err == nil {
+		_, err = m.Accounts.RecordDPA(ctx, org.ID, time.Time{})
+	}
+	if err == nil {
+		org, err = m.Accounts.EnableCleanRoom(ctx, org.ID)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := m.Accounts.AddMember(ctx, org.ID, accounts.NewUser{Email: email, Password: pw, Role: cleanroom.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := m.Accounts.IssueToken(ctx, admin.ID, org.ID, "cli", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org, admin, token
+}
+
 // advertiserSetup makes, in the data directory, an advertiser with a data source and a taxonomy,
 // and returns the data source ID and an API token.
 func advertiserSetup(t *testing.T, m *app.Main) (dsID, token string) {
 	t.Helper()
 	ctx := context.Background()
-	m.Accounts.Passwords = auth.TestParams
-	adv, err := m.Accounts.CreateOrg(ctx, "Northwind", cleanroom.OrgAdvertiser)
-	if err == nil {
-		_, err = m.Accounts.RecordDPA(ctx, adv.ID, time.Time{})
-	}
-	if err == nil {
-		adv, err = m.Accounts.EnableCleanRoom(ctx, adv.ID)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem, _, err := m.Accounts.AddMember(ctx, adv.ID, accounts.NewUser{Email: "data@northwind.example", Password: pw, Role: cleanroom.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _, err = m.Accounts.IssueToken(ctx, mem.ID, adv.ID, "cli", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	adv, mem, token := enabledOrg(t, m, "Northwind", cleanroom.OrgAdvertiser, "data@northwind.example")
 	ds, err := m.Connections.CreateDataSource(ctx, &cleanroom.Caller{User: &cleanroom.User{ID: mem.ID}, Org: &cleanroom.Org{ID: adv.ID}, Role: cleanroom.RoleAdmin}, "CRM", "")
 	if err != nil {
 		t.Fatal(err)
