@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom/activation"
 	"github.com/cleanroom-oss/cleanroom/app"
 	"github.com/cleanroom-oss/cleanroom/app/apptest"
+	"github.com/cleanroom-oss/cleanroom/benchenv"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/pipeline"
@@ -27,28 +27,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/synth"
 	"github.com/cleanroom-oss/cleanroom/uploads"
 )
-
-// benchEnv reads a positive integer setting of a benchmark.
-func benchEnv(b *testing.B, name string, def int) int {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q", name, s)
-	}
-	return n
-}
-
-// cpuSeconds returns the process's user and system CPU time.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
-}
 
 // BenchmarkUploadToEdge measures an advertiser's file to codes answered by the edge, through the
 // whole application as `cleanroom serve` wires it (SQLite, the encrypted blob store, the job
@@ -72,8 +50,8 @@ func cpuSeconds() float64 {
 //
 //	CLEANROOM_BENCH_USERS=10000000 CLEANROOM_BENCH_ROWS=10000000 go test ./activation -run '^$' -bench UploadToEdge -benchtime 1x -timeout 60m
 func BenchmarkUploadToEdge(b *testing.B) {
-	users := benchEnv(b, "CLEANROOM_BENCH_USERS", 200_000)
-	rows := benchEnv(b, "CLEANROOM_BENCH_ROWS", 100_000)
+	users := benchenv.Int(b, "CLEANROOM_BENCH_USERS", 200_000)
+	rows := benchenv.Int(b, "CLEANROOM_BENCH_ROWS", 100_000)
 	ctx := context.Background()
 	dir := b.TempDir()
 	m := apptest.Open(b, apptest.Options{Configure: func(c *app.Config) {
@@ -209,7 +187,7 @@ func BenchmarkUploadToEdge(b *testing.B) {
 	serve := func(co *cleanroom.Cohort) (publish, edge time.Duration, cpu float64) {
 		code := co.Targets[0].Code
 		uids := member(co)
-		cpu0 := cpuSeconds()
+		cpu0 := benchenv.CPUTime().Seconds()
 		t0 := time.Now()
 		_, err := m.Activation.SetSwitches(ctx, pubAdmin, co.ID, conn.ID, cleanroom.ActivationSwitches{Direct: true})
 		must(b, err)
@@ -222,7 +200,7 @@ func BenchmarkUploadToEdge(b *testing.B) {
 			return p > t0.UnixNano() && slices.ContainsFunc(man.Served, func(s activation.ServedCode) bool { return int64(s.Code) == code })
 		})
 		wait("the edge to answer the code", func() bool { return answers(uids, code) })
-		return at.Sub(t0), time.Since(at), cpuSeconds() - cpu0
+		return at.Sub(t0), time.Since(at), benchenv.CPUTime().Seconds() - cpu0
 	}
 	active := func(id string) *cleanroom.Cohort {
 		var co *cleanroom.Cohort
@@ -242,25 +220,25 @@ func BenchmarkUploadToEdge(b *testing.B) {
 		ds, err := m.Connections.CreateDataSource(ctx, cleanroom.NewCaller(adv.ID, cleanroom.RoleAdmin), "CRM", "")
 		must(b, err)
 		must(b, pipeline.PutDataSourceTaxonomy(ctx, m.Store, ds.ID, atax, time.Now()))
-		cpu0 := cpuSeconds()
+		cpu0 := benchenv.CPUTime().Seconds()
 		t0 := time.Now()
 		send(adv.ID, cleanroom.UploadDataSource, ds.ID, dataPath)
-		upload, uploadCPU := time.Since(t0), cpuSeconds()-cpu0
+		upload, uploadCPU := time.Since(t0), benchenv.CPUTime().Seconds()-cpu0
 		q := cleanroom.CohortQuery{Op: cleanroom.OpAny, Conditions: []cleanroom.Condition{{DataSource: ds.ID, Segment: a.Segments()[1].ID}}}
 
-		cpu0, t1 := cpuSeconds(), time.Now()
+		cpu0, t1 := benchenv.CPUTime().Seconds(), time.Now()
 		matched, err := m.Cohorts.Create(ctx, advMember, cohorts.Spec{Name: "Matched", Kind: cleanroom.CohortMatched, Query: q, ConnectionIDs: []string{conn.ID}})
 		must(b, err)
 		matched = active(matched.ID)
-		matchedBuild, matchedBuildCPU := time.Since(t1), cpuSeconds()-cpu0
+		matchedBuild, matchedBuildCPU := time.Since(t1), benchenv.CPUTime().Seconds()-cpu0
 		matchedPublish, matchedLoad, matchedServeCPU := serve(matched)
 
-		cpu0, t2 := cpuSeconds(), time.Now()
+		cpu0, t2 := benchenv.CPUTime().Seconds(), time.Now()
 		sim := 0.8
 		modeled, err := m.Cohorts.Create(ctx, advMember, cohorts.Spec{Name: "Lookalike", Kind: cleanroom.CohortModeled, Query: q, ConnectionIDs: []string{conn.ID}, Similarity: &sim})
 		must(b, err)
 		modeled = active(modeled.ID)
-		modeledBuild, modeledBuildCPU := time.Since(t2), cpuSeconds()-cpu0
+		modeledBuild, modeledBuildCPU := time.Since(t2), benchenv.CPUTime().Seconds()-cpu0
 		modeledPublish, modeledLoad, modeledServeCPU := serve(modeled)
 
 		b.Logf("matched: %d users, code %d; lookalike: %d users, code %d", matched.Targets[0].Size, matched.Targets[0].Code, modeled.Targets[0].Size, modeled.Targets[0].Code)

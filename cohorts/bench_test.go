@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
+	"github.com/cleanroom-oss/cleanroom/benchenv"
 	"github.com/cleanroom-oss/cleanroom/cohorts"
 	"github.com/cleanroom-oss/cleanroom/connections"
 	"github.com/cleanroom-oss/cleanroom/ingest"
@@ -27,19 +27,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/versions"
 )
 
-// envInt reads a positive integer setting of the benchmark.
-func envInt(b *testing.B, name string, def int) int {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q", name, s)
-	}
-	return n
-}
-
 // BenchmarkUploadToCohort measures the path from an advertiser's upload to served cohorts, on
 // the real services (SQLite, encrypted blob files, the job runner): processing the upload, then
 // building a matched cohort and a lookalike at similarity 0.8 against the publisher's audience.
@@ -49,8 +36,8 @@ func envInt(b *testing.B, name string, def int) int {
 //
 //	CLEANROOM_BENCH_USERS=10000000 CLEANROOM_BENCH_ROWS=10000000 go test ./cohorts -run '^$' -bench UploadToCohort -benchtime 1x -timeout 60m
 func BenchmarkUploadToCohort(b *testing.B) {
-	users := envInt(b, "CLEANROOM_BENCH_USERS", 200_000)
-	rows := envInt(b, "CLEANROOM_BENCH_ROWS", 100_000)
+	users := benchenv.Int(b, "CLEANROOM_BENCH_USERS", 200_000)
+	rows := benchenv.Int(b, "CLEANROOM_BENCH_ROWS", 100_000)
 	ctx := context.Background()
 	dir := b.TempDir()
 	store, err := sqlite.Open(ctx, filepath.Join(dir, "cleanroom.db"))

@@ -8,11 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/cleanroom-oss/cleanroom/benchenv"
 )
 
 // Benchmark sizes: CLEANROOM_BENCH_EDGE_USERS users (1M by default; 50M for the opt-in figure)
@@ -145,13 +146,13 @@ func BenchmarkBuild(b *testing.B) {
 		last = now
 	}
 	defer func() { buildPhase = nil }()
-	cpu0 := cpuTime()
+	cpu0 := benchenv.CPUTime()
 	for b.Loop() {
 		if _, err := Build(f.in); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((benchenv.CPUTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 	for p, name := range []string{"", "pass", "overflow", "keycount", "entries", "index"} {
 		if p > 0 {
 			b.ReportMetric(at[p].Seconds()/float64(b.N), name+"-s")
@@ -176,15 +177,6 @@ func BenchmarkDecide(b *testing.B) {
 		buf = e.Decide(f.probe[i&(len(f.probe)-1)], now, buf[:0])
 		i++
 	}
-}
-
-// cpuTime returns the process's user and system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkDecideLatency times every decision and reports the percentiles.

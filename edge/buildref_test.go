@@ -12,6 +12,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/cleanroom-oss/cleanroom/benchenv"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
 
@@ -216,11 +217,11 @@ func refInput(users, cohorts, per, erasedEvery, heavyEvery int) Input {
 // one run.
 func BenchmarkBuildReference(b *testing.B) {
 	f := getFixture(b)
-	cpu0 := cpuTime()
+	cpu0 := benchenv.CPUTime()
 	for b.Loop() {
 		if _, err := buildReference(f.in); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((benchenv.CPUTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 }

@@ -9,10 +9,10 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cleanroom-oss/cleanroom/benchenv"
 	"github.com/cleanroom-oss/cleanroom/ingest"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/localblob"
@@ -57,7 +57,7 @@ func BenchmarkAdvertiser1M(b *testing.B) {
 	b.SetBytes(int64(file.Len()))
 	b.ResetTimer()
 	var peak uint64
-	cpu0 := cpuTime()
+	cpu0 := int64(benchenv.CPUTime())
 	for b.Loop() {
 		runtime.GC()
 		stop := watchHeap(&peak)
@@ -72,7 +72,7 @@ func BenchmarkAdvertiser1M(b *testing.B) {
 		v.Close()
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(rows)/float64(b.N), "cpu-ns/row")
+	b.ReportMetric(float64(int64(benchenv.CPUTime())-cpu0)/float64(rows)/float64(b.N), "cpu-ns/row")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 }
 
@@ -106,7 +106,7 @@ func BenchmarkAdvertiserEndToEnd(b *testing.B) {
 	var stored int64
 	var spilled int
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := int64(benchenv.CPUTime())
 	for i := 0; b.Loop(); i++ {
 		in, err := os.Open(path)
 		if err != nil {
@@ -137,7 +137,7 @@ func BenchmarkAdvertiserEndToEnd(b *testing.B) {
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(rows)*n/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(rows)/n, "cpu-ns/row")
+	b.ReportMetric(float64(int64(benchenv.CPUTime())-cpu0)/float64(rows)/n, "cpu-ns/row")
 	b.ReportMetric(ingestTime.Seconds()/n, "ingest-s")
 	b.ReportMetric(writeTime.Seconds()/n, "write-s")
 	b.ReportMetric(float64(stored)/(1<<20), "stored-MiB")
@@ -166,16 +166,6 @@ func watchHeap(peak *uint64) (stop func()) {
 		}
 	}()
 	return func() { close(done); <-finished }
-}
-
-// cpuTime returns the user and system CPU time the process has used, in nanoseconds: on a
-// shared machine it tells the cost of the work apart from the wait for a core.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // peakRSS returns the process's peak resident set size (VmHWM) in bytes, or 0 if unknown.

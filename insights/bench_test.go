@@ -3,7 +3,6 @@ package insights_test
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"testing"
 
@@ -13,19 +12,6 @@ import (
 	"github.com/cleanroom-oss/cleanroom/privacy"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
-
-// envInt reads a positive integer setting of a benchmark.
-func envInt(b *testing.B, name string, def int) int {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q", name, s)
-	}
-	return n
-}
 
 // sample returns a random bitmap of about p × users ordinals (geometric gaps).
 func sample(r *rand.Rand, users int, p float64) *roaring.Bitmap {

@@ -11,6 +11,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/cleanroom-oss/cleanroom/benchenv"
 	"github.com/cleanroom-oss/cleanroom/identity"
 	"github.com/cleanroom-oss/cleanroom/insights"
 	"github.com/cleanroom-oss/cleanroom/match"
@@ -238,9 +239,9 @@ func TestComputeErrors(t *testing.T) {
 //
 //	CLEANROOM_BENCH_USERS=50000000 CLEANROOM_BENCH_COHORT=10000000 go test ./insights -run '^$' -bench Overlap -benchtime 5x
 func BenchmarkOverlap(b *testing.B) {
-	users := envInt(b, "CLEANROOM_BENCH_USERS", 5_000_000)
-	size := envInt(b, "CLEANROOM_BENCH_COHORT", 1_000_000)
-	nseg := envInt(b, "CLEANROOM_BENCH_SEGMENTS", 500)
+	users := benchenv.Int(b, "CLEANROOM_BENCH_USERS", 5_000_000)
+	size := benchenv.Int(b, "CLEANROOM_BENCH_COHORT", 1_000_000)
+	nseg := benchenv.Int(b, "CLEANROOM_BENCH_SEGMENTS", 500)
 	v, members := benchData(users, size, nseg)
 	all := make([]int, nseg)
 	for i := range all {

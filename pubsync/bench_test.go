@@ -9,10 +9,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cleanroom-oss/cleanroom/benchenv"
 	"github.com/cleanroom-oss/cleanroom/localblob"
 	"github.com/cleanroom-oss/cleanroom/vault"
 )
@@ -56,13 +56,6 @@ func peakRSS() int64 {
 	return 0
 }
 
-// cpuTime returns the process's user and system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkSync measures a publisher sync end to end: a synthetic profile file generated on the
 // fly (1M users by default, CLEANROOM_BENCH_USERS to change), parsed, fingerprinted, sorted and
 // written encrypted to a local blob directory.
@@ -89,7 +82,7 @@ func BenchmarkSync(b *testing.B) {
 	dataKey := randomKey()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		cpu0 := cpuTime()
+		cpu0 := benchenv.CPUTime()
 		start := time.Now()
 		in := newGenReader(users, uint64(i)+1)
 		var phases []string
@@ -111,7 +104,7 @@ func BenchmarkSync(b *testing.B) {
 			b.Fatal(err)
 		}
 		total := time.Since(start)
-		cpu := cpuTime() - cpu0
+		cpu := benchenv.CPUTime() - cpu0
 		ids := float64(v.Rows())
 		b.ReportMetric(total.Seconds(), "s/sync")
 		b.ReportMetric(float64(users)/total.Seconds(), "users/s")

@@ -14,6 +14,7 @@ import (
 	"github.com/cleanroom-oss/cleanroom"
 	"github.com/cleanroom-oss/cleanroom/accounts"
 	"github.com/cleanroom-oss/cleanroom/app"
+	"github.com/cleanroom-oss/cleanroom/benchenv"
 	"github.com/cleanroom-oss/cleanroom/client"
 	"github.com/cleanroom-oss/cleanroom/keyring"
 	"github.com/cleanroom-oss/cleanroom/postgres"
@@ -30,7 +31,7 @@ func TestIngestJobsPerMinute(t *testing.T) {
 	if os.Getenv("CLEANROOM_BENCH_INGEST") == "" {
 		t.Skip("set CLEANROOM_BENCH_INGEST=1 (and CLEANROOM_TEST_POSTGRES) to measure")
 	}
-	files, rows := envInt("CLEANROOM_BENCH_INGEST_JOBS", 20), envInt("CLEANROOM_BENCH_INGEST_ROWS", 100_000)
+	files, rows := benchenv.Int(t, "CLEANROOM_BENCH_INGEST_JOBS", 20), benchenv.Int(t, "CLEANROOM_BENCH_INGEST_ROWS", 100_000)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "cleanroom")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -123,12 +124,4 @@ func TestIngestJobsPerMinute(t *testing.T) {
 				workers, files, rows, elapsed.Seconds(), float64(files)/elapsed.Minutes(), strings.TrimSpace(string(load)))
 		})
 	}
-}
-
-func envInt(name string, def int) int {
-	var n int
-	if _, err := fmt.Sscan(os.Getenv(name), &n); err != nil || n <= 0 {
-		return def
-	}
-	return n
 }
