@@ -6,6 +6,3 @@ import "time"
 // replays past days of traffic through a server whose clock it moves. Calling it once a
 // publisher is served is a data race.
 func (s *Server) SetClock(now func() time.Time) { s.opt.Now = now }
-
-// Options returns the options the server runs with (their defaults filled in).
-func (s *Server) Options() Options { return s.opt }

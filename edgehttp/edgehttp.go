@@ -498,6 +498,9 @@ func (s *Server) Close() error {
 // Redis returns the Redis client of the counters, nil without one.
 func (s *Server) Redis() *edgeredis.Client { return s.redis }
 
+// Options returns the options the server runs with (their defaults filled in).
+func (s *Server) Options() Options { return s.opt }
+
 // cors sets the CORS headers when the request's origin is one the publisher lists, and reports
 // whether a cross-origin request is allowed. Credentials are never allowed.
 func cors(w http.ResponseWriter, r *http.Request, p *publisher) bool {
